@@ -1,0 +1,2 @@
+//! Switchboard data plane library: everything between the listener and the
+//! upstream providers. `main.rs` is a thin shell around it.

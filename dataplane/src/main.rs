@@ -1,0 +1,3 @@
+//! `switchboard-dataplane` binary.
+
+fn main() {}
