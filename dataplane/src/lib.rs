@@ -1,2 +1,19 @@
 //! Switchboard data plane library: everything between the listener and the
-//! upstream providers. `main.rs` is a thin shell around it.
+//! upstream providers. `main.rs` is a thin shell around [`run`].
+
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod proxy;
+pub mod routing;
+pub mod runtime;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod wire;
+
+mod app;
+
+pub use app::{Args, LogFormat, run};

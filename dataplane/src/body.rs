@@ -1,0 +1,268 @@
+//! Cheap access to the top level of a client's JSON request body.
+//!
+//! Routing needs only a few top-level fields (`model`, `stream`,
+//! `stream_options`), while coding agents send bodies of 100 KiB and more.
+//! [`RequestJson`] parses the body once into its top-level members, keeping
+//! each value as raw JSON text, so nested messages are validated but never
+//! turned into a tree. Rewriting a member (the provider's model id) re-emits
+//! the other members byte for byte, so unknown fields always survive.
+
+use std::fmt;
+
+use bytes::Bytes;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// Why a request body is not an acceptable JSON object.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BodyError {
+    /// The body is not valid JSON, or not an object.
+    #[error("request body is not a valid JSON object: {0}")]
+    Malformed(String),
+    /// A required member is absent.
+    #[error("request body is missing the required field `{0}`")]
+    Missing(&'static str),
+    /// A member has the wrong JSON type.
+    #[error("request field `{field}` must be {expected}")]
+    WrongType {
+        /// The member's name.
+        field: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+}
+
+/// The top-level members of a JSON object, in document order, with values
+/// kept as raw JSON text borrowed from the body.
+pub struct RequestJson {
+    body: Bytes,
+    /// (key, value) ranges into `body`; keys are unescaped copies.
+    members: Vec<(String, std::ops::Range<usize>)>,
+}
+
+impl fmt::Debug for RequestJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestJson")
+            .field("bytes", &self.body.len())
+            .field("members", &self.members.len())
+            .finish()
+    }
+}
+
+impl RequestJson {
+    /// Parses `body`, which must be one JSON object.
+    pub fn parse(body: Bytes) -> Result<Self, BodyError> {
+        let text = std::str::from_utf8(&body)
+            .map_err(|e| BodyError::Malformed(format!("invalid UTF-8: {e}")))?;
+        let base = text.as_ptr() as usize;
+        let mut de = serde_json::Deserializer::from_str(text);
+        let raw: Vec<(String, &RawValue)> = de
+            .deserialize_map(MembersVisitor)
+            .map_err(|e| BodyError::Malformed(e.to_string()))?;
+        de.end().map_err(|e| BodyError::Malformed(e.to_string()))?;
+        let members = raw
+            .into_iter()
+            .map(|(k, v)| {
+                let start = v.get().as_ptr() as usize - base;
+                (k, start..start + v.get().len())
+            })
+            .collect();
+        Ok(Self { body, members })
+    }
+
+    /// The original body.
+    pub fn bytes(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The raw JSON text of a top-level member, if present. The last
+    /// occurrence wins for duplicate keys, as in most JSON parsers.
+    pub fn raw(&self, key: &str) -> Option<&str> {
+        self.members
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, r)| std::str::from_utf8(&self.body[r.clone()]).ok())
+    }
+
+    /// A required string member.
+    pub fn required_str(&self, key: &'static str) -> Result<String, BodyError> {
+        match self.raw(key) {
+            None | Some("null") => Err(BodyError::Missing(key)),
+            Some(raw) => serde_json::from_str::<String>(raw).map_err(|_| BodyError::WrongType {
+                field: key,
+                expected: "a string",
+            }),
+        }
+    }
+
+    /// An optional boolean member (`null` counts as absent).
+    pub fn optional_bool(&self, key: &'static str) -> Result<Option<bool>, BodyError> {
+        match self.raw(key) {
+            None | Some("null") => Ok(None),
+            Some(raw) => serde_json::from_str::<bool>(raw)
+                .map(Some)
+                .map_err(|_| BodyError::WrongType {
+                    field: key,
+                    expected: "a boolean",
+                }),
+        }
+    }
+
+    /// Decodes a member into any deserializable type (absent or `null` gives `None`).
+    pub fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &'static str,
+        expected: &'static str,
+    ) -> Result<Option<T>, BodyError> {
+        match self.raw(key) {
+            None | Some("null") => Ok(None),
+            Some(raw) => serde_json::from_str(raw)
+                .map(Some)
+                .map_err(|_| BodyError::WrongType {
+                    field: key,
+                    expected,
+                }),
+        }
+    }
+
+    /// Re-emits the object with `key` set to the JSON string `value`
+    /// (replaced in place when present, appended otherwise). Every other
+    /// member is copied byte for byte. Returns the original bytes untouched
+    /// when the value is already equal.
+    pub fn with_string(&self, key: &str, value: &str) -> Bytes {
+        let encoded = serde_json::to_string(value).unwrap_or_else(|_| String::from("\"\""));
+        if self.raw(key) == Some(encoded.as_str()) {
+            return self.body.clone();
+        }
+        self.with_raw(key, &encoded)
+    }
+
+    /// Re-emits the object with `key` set to the raw JSON `value`.
+    pub fn with_raw(&self, key: &str, value: &str) -> Bytes {
+        let mut out = Vec::with_capacity(self.body.len() + value.len() + key.len() + 8);
+        out.push(b'{');
+        let mut first = true;
+        let mut replaced = false;
+        for (k, range) in &self.members {
+            if k == key {
+                if replaced {
+                    continue;
+                }
+                replaced = true;
+                push_member(&mut out, &mut first, k, value.as_bytes());
+            } else {
+                push_member(&mut out, &mut first, k, &self.body[range.clone()]);
+            }
+        }
+        if !replaced {
+            push_member(&mut out, &mut first, key, value.as_bytes());
+        }
+        out.push(b'}');
+        Bytes::from(out)
+    }
+}
+
+fn push_member(out: &mut Vec<u8>, first: &mut bool, key: &str, value: &[u8]) {
+    if !*first {
+        out.push(b',');
+    }
+    *first = false;
+    // Keys were unescaped on parse; re-escape them.
+    let key = serde_json::to_string(key).unwrap_or_else(|_| String::from("\"\""));
+    out.extend_from_slice(key.as_bytes());
+    out.push(b':');
+    out.extend_from_slice(value);
+}
+
+struct MembersVisitor;
+
+impl<'de> Visitor<'de> for MembersVisitor {
+    type Value = Vec<(String, &'de RawValue)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(16));
+        while let Some(key) = map.next_key::<String>()? {
+            let value: &'de RawValue = map.next_value()?;
+            members.push((key, value));
+        }
+        Ok(members)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, _seq: A) -> Result<Self::Value, A::Error> {
+        Err(de::Error::custom("expected a JSON object, found an array"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> RequestJson {
+        RequestJson::parse(Bytes::copy_from_slice(s.as_bytes())).unwrap()
+    }
+
+    #[test]
+    fn reads_top_level_members_without_touching_nested_ones() {
+        let r = parse(r#"{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi \"x\""}],"x_unknown":{"a":1}}"#);
+        assert_eq!(r.required_str("model").unwrap(), "gpt-4o");
+        assert_eq!(r.optional_bool("stream").unwrap(), Some(true));
+        assert_eq!(r.raw("x_unknown"), Some(r#"{"a":1}"#));
+    }
+
+    #[test]
+    fn rewriting_the_model_keeps_every_other_byte() {
+        let r = parse(r#"{"model":"alias","messages":[{"role":"user","content":"ü \n"}],"metadata":{"user_id":"u"}}"#);
+        let out = r.with_string("model", "claude-sonnet-4-20250514");
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"{"model":"claude-sonnet-4-20250514","messages":[{"role":"user","content":"ü \n"}],"metadata":{"user_id":"u"}}"#
+        );
+        let unchanged = r.with_string("model", "alias");
+        assert_eq!(unchanged, r.bytes().clone());
+    }
+
+    #[test]
+    fn appends_a_missing_member_and_escapes_keys() {
+        let r = parse(r#"{"a\"b":1}"#);
+        let out = r.with_raw("stream_options", r#"{"include_usage":true}"#);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["a\"b"], 1);
+        assert_eq!(v["stream_options"]["include_usage"], true);
+    }
+
+    #[test]
+    fn rejects_non_objects_and_garbage() {
+        for bad in ["", "[]", "1", "{", r#"{"model":"x"} trailing"#, "{\"a\":}"] {
+            assert!(
+                matches!(
+                    RequestJson::parse(Bytes::copy_from_slice(bad.as_bytes())),
+                    Err(BodyError::Malformed(_))
+                ),
+                "{bad:?} must be rejected"
+            );
+        }
+    }
+
+    #[test]
+    fn reports_missing_and_mistyped_fields() {
+        let r = parse(r#"{"model":7,"stream":"yes"}"#);
+        assert_eq!(
+            r.required_str("model"),
+            Err(BodyError::WrongType {
+                field: "model",
+                expected: "a string"
+            })
+        );
+        assert!(matches!(
+            r.optional_bool("stream"),
+            Err(BodyError::WrongType { .. })
+        ));
+        assert_eq!(parse("{}").required_str("model"), Err(BodyError::Missing("model")));
+        assert_eq!(parse(r#"{"model":null}"#).required_str("model"), Err(BodyError::Missing("model")));
+    }
+}

@@ -1,0 +1,151 @@
+//! Request errors and their one exhaustive mapping to client responses.
+//!
+//! Every way a request can fail before (or instead of) an upstream answer is
+//! a [`RequestError`] variant. [`RequestError::status`] and
+//! [`RequestError::kind`] have no wildcard arm, so a new variant does not
+//! compile until it is classified. Messages are safe to show clients: they
+//! never contain credentials or internal addresses.
+
+use http::StatusCode;
+
+use crate::auth::AuthError;
+use crate::body::BodyError;
+use crate::wire::ErrorKind;
+
+/// Why the gateway answered a request itself.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// No configuration has been applied yet.
+    #[error("the gateway has no configuration yet")]
+    NotReady,
+    /// No route matches the request's host and path.
+    #[error("no route matches {path}")]
+    RouteNotFound {
+        /// The request path.
+        path: String,
+    },
+    /// The route exists but the API path is not one the gateway serves.
+    #[error("unknown endpoint {method} {path}")]
+    EndpointNotFound {
+        /// The request method.
+        method: String,
+        /// The request path below the route prefix.
+        path: String,
+    },
+    /// The client did not authenticate.
+    #[error("{0}")]
+    Unauthenticated(#[from] AuthError),
+    /// The request body exceeds the route's limit.
+    #[error("request body exceeds the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// The route's limit in bytes.
+        limit: u64,
+    },
+    /// The request body could not be read from the client.
+    #[error("could not read the request body: {0}")]
+    BodyRead(String),
+    /// The request body is not acceptable JSON.
+    #[error("{0}")]
+    MalformedBody(#[from] BodyError),
+    /// No rule routes the requested model.
+    #[error("model `{model}` is not served by this gateway")]
+    UnknownModel {
+        /// The requested model name.
+        model: String,
+    },
+    /// The model is routed, but no backend on its chain accepts this API format.
+    #[error("no backend for model `{model}` accepts the {format} format")]
+    UnsupportedFormat {
+        /// The requested model name.
+        model: String,
+        /// The client's API format.
+        format: &'static str,
+    },
+    /// Every candidate failed without an upstream answer worth returning.
+    #[error("no healthy backend could serve model `{model}`")]
+    NoHealthyBackend {
+        /// The requested model name.
+        model: String,
+    },
+    /// Every candidate timed out.
+    #[error("upstream timed out for model `{model}`")]
+    UpstreamTimeout {
+        /// The requested model name.
+        model: String,
+    },
+    /// A gateway bug or resource failure; details are logged, not sent.
+    #[error("internal gateway error")]
+    Internal(String),
+}
+
+impl RequestError {
+    /// The HTTP status the client receives.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            RequestError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            RequestError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
+            RequestError::EndpointNotFound { .. } => StatusCode::NOT_FOUND,
+            RequestError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            RequestError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            RequestError::BodyRead(_) => StatusCode::BAD_REQUEST,
+            RequestError::MalformedBody(_) => StatusCode::BAD_REQUEST,
+            RequestError::UnknownModel { .. } => StatusCode::NOT_FOUND,
+            RequestError::UnsupportedFormat { .. } => StatusCode::BAD_REQUEST,
+            RequestError::NoHealthyBackend { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            RequestError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            RequestError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The error family, which picks the `type` field in either dialect.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            RequestError::NotReady => ErrorKind::Unavailable,
+            RequestError::RouteNotFound { .. } => ErrorKind::NotFound,
+            RequestError::EndpointNotFound { .. } => ErrorKind::NotFound,
+            RequestError::Unauthenticated(_) => ErrorKind::Authentication,
+            RequestError::BodyTooLarge { .. } => ErrorKind::RequestTooLarge,
+            RequestError::BodyRead(_) => ErrorKind::InvalidRequest,
+            RequestError::MalformedBody(_) => ErrorKind::InvalidRequest,
+            RequestError::UnknownModel { .. } => ErrorKind::NotFound,
+            RequestError::UnsupportedFormat { .. } => ErrorKind::InvalidRequest,
+            RequestError::NoHealthyBackend { .. } => ErrorKind::Unavailable,
+            RequestError::UpstreamTimeout { .. } => ErrorKind::Timeout,
+            RequestError::Internal(_) => ErrorKind::Api,
+        }
+    }
+
+    /// The OpenAI `error.code`, where one applies.
+    pub fn openai_code(&self) -> Option<&'static str> {
+        match self {
+            RequestError::UnknownModel { .. } => Some("model_not_found"),
+            RequestError::Unauthenticated(_) => Some("invalid_api_key"),
+            RequestError::BodyTooLarge { .. } => Some("request_too_large"),
+            RequestError::MalformedBody(_) | RequestError::BodyRead(_) => Some("invalid_request_body"),
+            _ => None,
+        }
+    }
+
+    /// A short, low-cardinality label for metrics and logs.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            RequestError::NotReady => "not_ready",
+            RequestError::RouteNotFound { .. } => "route_not_found",
+            RequestError::EndpointNotFound { .. } => "endpoint_not_found",
+            RequestError::Unauthenticated(_) => "unauthenticated",
+            RequestError::BodyTooLarge { .. } => "body_too_large",
+            RequestError::BodyRead(_) => "body_read",
+            RequestError::MalformedBody(_) => "malformed_body",
+            RequestError::UnknownModel { .. } => "unknown_model",
+            RequestError::UnsupportedFormat { .. } => "unsupported_format",
+            RequestError::NoHealthyBackend { .. } => "no_healthy_backend",
+            RequestError::UpstreamTimeout { .. } => "upstream_timeout",
+            RequestError::Internal(_) => "internal",
+        }
+    }
+
+    /// The message shown to the client.
+    pub fn client_message(&self) -> String {
+        self.to_string()
+    }
+}

@@ -1,0 +1,225 @@
+//! Prometheus metrics of the data plane (see `docs/metrics.md`).
+//!
+//! Label values are bounded: routes, backends and models come from the
+//! configuration (a requested model that no rule routes is reported as
+//! `unrouted`), statuses and reasons are small enums.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Labels of a finished client request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// Route id.
+    pub route: String,
+    /// Client API (`chat_completions`, `messages`, `count_tokens`, `models`).
+    pub api: &'static str,
+    /// Routed model name.
+    pub model: String,
+    /// Backend that answered (`none` when the gateway answered itself).
+    pub backend: String,
+    /// HTTP status sent to the client.
+    pub status: u16,
+}
+
+/// Labels of token counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenLabels {
+    /// Route id.
+    pub route: String,
+    /// Backend id.
+    pub backend: String,
+    /// Provider family.
+    pub provider: &'static str,
+    /// Routed model name.
+    pub model: String,
+    /// `input`, `output`, `cache_read`, `cache_write` or `reasoning`.
+    pub kind: &'static str,
+}
+
+/// Labels of upstream attempts.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttemptLabels {
+    /// Backend id.
+    pub backend: String,
+    /// Provider family.
+    pub provider: &'static str,
+    /// `ok`, `status_4xx`, `status_429`, `status_5xx`, `connect_error`, `reset`, `timeout`.
+    pub outcome: &'static str,
+}
+
+/// Labels of failovers.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailoverLabels {
+    /// Route id.
+    pub route: String,
+    /// Backend that failed.
+    pub from_backend: String,
+    /// Why it was left.
+    pub reason: &'static str,
+}
+
+/// Labels that name a backend.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BackendLabels {
+    /// Backend id.
+    pub backend: String,
+}
+
+/// Labels of gateway-side rejections.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RejectionLabels {
+    /// Route id (`none` before a route matched).
+    pub route: String,
+    /// Low-cardinality reason (see `RequestError::metric_label`).
+    pub reason: &'static str,
+}
+
+/// Labels of stream endings.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StreamLabels {
+    /// Backend id.
+    pub backend: String,
+    /// `completed`, `upstream_error`, `cut`, `idle_timeout`, `client_gone`.
+    pub outcome: &'static str,
+}
+
+/// Every metric of the data plane.
+pub struct Metrics {
+    registry: Registry,
+    /// Client requests by outcome.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Request latency until the response headers went out.
+    pub request_duration: Family<RejectionLabels, Histogram>,
+    /// Time to first response body byte of streams.
+    pub time_to_first_token: Family<BackendLabels, Histogram>,
+    /// Tokens by kind, as reported by upstreams.
+    pub tokens: Family<TokenLabels, Counter>,
+    /// Upstream attempts by outcome.
+    pub upstream_attempts: Family<AttemptLabels, Counter>,
+    /// Failovers from one backend to the next.
+    pub failovers: Family<FailoverLabels, Counter>,
+    /// Requests the gateway answered itself, by reason.
+    pub rejections: Family<RejectionLabels, Counter>,
+    /// Malformed upstream stream events dropped.
+    pub malformed_events: Family<BackendLabels, Counter>,
+    /// Stream endings by outcome.
+    pub streams: Family<StreamLabels, Counter>,
+    /// Circuit breaker state per backend (0 closed, 1 open, 2 half-open).
+    pub breaker_state: Family<BackendLabels, Gauge>,
+    /// Configuration loads that failed validation.
+    pub config_rejections: Counter,
+    /// Configurations applied.
+    pub config_applies: Counter,
+    /// Unix time of the last applied configuration.
+    pub config_last_apply: Gauge<i64, AtomicU64Wrapper>,
+    snapshot_version: std::sync::Mutex<String>,
+}
+
+/// Storage for an `i64` gauge.
+pub type AtomicU64Wrapper = std::sync::atomic::AtomicI64;
+
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0].into_iter()
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("switchboard");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("requests", "Client requests by route, API, model, backend and status", requests.clone());
+        let request_duration =
+            Family::<RejectionLabels, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
+        registry.register(
+            "request_duration_seconds",
+            "Time from request arrival until response headers were sent (reason is the outcome label)",
+            request_duration.clone(),
+        );
+        let time_to_first_token =
+            Family::<BackendLabels, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
+        registry.register(
+            "time_to_first_token_seconds",
+            "Time from request arrival until the first streamed body byte",
+            time_to_first_token.clone(),
+        );
+        let tokens = Family::<TokenLabels, Counter>::default();
+        registry.register("tokens", "Tokens reported by upstreams, by kind", tokens.clone());
+        let upstream_attempts = Family::<AttemptLabels, Counter>::default();
+        registry.register("upstream_attempts", "Upstream attempts by backend and outcome", upstream_attempts.clone());
+        let failovers = Family::<FailoverLabels, Counter>::default();
+        registry.register("failovers", "Moves from a failing backend to the next candidate", failovers.clone());
+        let rejections = Family::<RejectionLabels, Counter>::default();
+        registry.register("rejections", "Requests answered by the gateway itself, by reason", rejections.clone());
+        let malformed_events = Family::<BackendLabels, Counter>::default();
+        registry.register("malformed_stream_events", "Malformed upstream stream events dropped", malformed_events.clone());
+        let streams = Family::<StreamLabels, Counter>::default();
+        registry.register("streams", "Streamed responses by how they ended", streams.clone());
+        let breaker_state = Family::<BackendLabels, Gauge>::default();
+        registry.register(
+            "circuit_breaker_state",
+            "Circuit breaker state per backend: 0 closed, 1 open, 2 half-open",
+            breaker_state.clone(),
+        );
+        let config_rejections = Counter::default();
+        registry.register("config_rejections", "Configurations rejected by validation", config_rejections.clone());
+        let config_applies = Counter::default();
+        registry.register("config_applies", "Configurations applied", config_applies.clone());
+        let config_last_apply = Gauge::<i64, AtomicU64Wrapper>::default();
+        registry.register(
+            "config_last_apply_timestamp_seconds",
+            "Unix time of the last applied configuration",
+            config_last_apply.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            request_duration,
+            time_to_first_token,
+            tokens,
+            upstream_attempts,
+            failovers,
+            rejections,
+            malformed_events,
+            streams,
+            breaker_state,
+            config_rejections,
+            config_applies,
+            config_last_apply,
+            snapshot_version: std::sync::Mutex::new(String::new()),
+        }
+    }
+
+    /// Registers the snapshot version as an info metric (`switchboard_snapshot_info{version}`).
+    pub fn set_snapshot_version(&self, version: &str) {
+        *self.snapshot_version.lock().unwrap_or_else(|e| e.into_inner()) = version.to_string();
+    }
+
+    /// Text exposition (OpenMetrics).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        if out.ends_with("# EOF\n") {
+            out.truncate(out.len() - "# EOF\n".len());
+        }
+        let version = self.snapshot_version.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if !version.is_empty() {
+            out.push_str("# HELP switchboard_snapshot_info The configuration version being served.\n");
+            out.push_str("# TYPE switchboard_snapshot_info gauge\n");
+            out.push_str(&format!("switchboard_snapshot_info{{version=\"{version}\"}} 1\n"));
+        }
+        out.push_str("# EOF\n");
+        out
+    }
+}
+

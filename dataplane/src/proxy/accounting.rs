@@ -1,0 +1,106 @@
+//! Records what a finished request cost: metrics and one access-log line.
+//!
+//! For streamed answers this runs when the stream ends — or when the client
+//! goes away — so usage seen before a disconnect is still counted.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use crate::metrics::{BackendLabels, Metrics, RequestLabels, StreamLabels, TokenLabels};
+use crate::wire::usage::Usage;
+
+/// The facts of one answered request, completed when its body ends.
+pub(crate) struct Accounting {
+    pub metrics: Arc<Metrics>,
+    pub request_id: String,
+    pub route: String,
+    pub api: &'static str,
+    pub requested_model: String,
+    pub model: String,
+    pub backend: String,
+    pub provider: &'static str,
+    pub subject: String,
+    pub status: u16,
+    pub started: Instant,
+    pub attempts: u32,
+}
+
+impl Accounting {
+    /// Records usage and the request, and writes the access-log line.
+    pub fn finish(self, usage: Option<&Usage>, outcome: &'static str, stream: bool) {
+        if let Some(u) = usage {
+            for (kind, value) in [
+                ("input", u.input_tokens),
+                ("output", u.output_tokens),
+                ("cache_read", u.cache_read_tokens),
+                ("cache_write", u.cache_write_tokens),
+                ("reasoning", u.reasoning_tokens),
+            ] {
+                if value > 0 {
+                    self.metrics
+                        .tokens
+                        .get_or_create(&TokenLabels {
+                            route: self.route.clone(),
+                            backend: self.backend.clone(),
+                            provider: self.provider,
+                            model: self.model.clone(),
+                            kind,
+                        })
+                        .inc_by(value);
+                }
+            }
+        }
+        if stream {
+            self.metrics
+                .streams
+                .get_or_create(&StreamLabels {
+                    backend: self.backend.clone(),
+                    outcome,
+                })
+                .inc();
+        }
+        self.metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                route: self.route.clone(),
+                api: self.api,
+                model: self.model.clone(),
+                backend: self.backend.clone(),
+                status: self.status,
+            })
+            .inc();
+        let u = usage.copied().unwrap_or_default();
+        tracing::info!(
+            target: "switchboard::access",
+            request_id = %self.request_id,
+            route = %self.route,
+            api = self.api,
+            subject = %self.subject,
+            requested_model = %self.requested_model,
+            model = %self.model,
+            backend = %self.backend,
+            provider = self.provider,
+            status = self.status,
+            outcome,
+            stream,
+            attempts = self.attempts,
+            input_tokens = u.input_tokens,
+            output_tokens = u.output_tokens,
+            cache_read_tokens = u.cache_read_tokens,
+            cache_write_tokens = u.cache_write_tokens,
+            latency_ms = self.started.elapsed().as_millis() as u64,
+            "request finished"
+        );
+    }
+
+    /// Records the time to the first streamed byte.
+    pub fn first_byte(&self, at: Instant) {
+        self.metrics
+            .time_to_first_token
+            .get_or_create(&BackendLabels {
+                backend: self.backend.clone(),
+            })
+            .observe(at.saturating_duration_since(self.started).as_secs_f64());
+    }
+}

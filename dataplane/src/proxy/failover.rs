@@ -1,0 +1,392 @@
+//! The failover loop: try the candidates of the model's backend chain in
+//! order, classify each failure, and either retry the same backend once, move
+//! to the next candidate, switch to the context-length fallback chain, or give
+//! the upstream's answer to the client.
+//!
+//! The rules themselves (classification, retry decision, circuit breaking,
+//! candidate order) are pure functions in [`crate::routing`]; this module only
+//! performs the IO they decide on.
+
+use std::sync::Arc;
+
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::BodyExt;
+use tokio::time::Instant;
+
+use crate::error::RequestError;
+use crate::metrics::{AttemptLabels, FailoverLabels};
+use crate::proxy::accounting::Accounting;
+use crate::proxy::attempt::{self, Attempt, UpstreamError};
+use crate::proxy::headers::client_headers;
+use crate::proxy::response::{self, ResponseBody, TapBody, TapEnd};
+use crate::proxy::{Exchange, dialect_of};
+use crate::routing::{AttemptOutcome, Decision, counts_as_breaker_failure, decide};
+use crate::runtime::{ApiFormat, BackendRuntime, ProviderKind};
+use crate::state::AppState;
+use crate::wire;
+
+/// Largest non-streaming response body inspected for usage.
+const USAGE_INSPECT_LIMIT: usize = 8 << 20;
+
+/// Why a candidate was skipped without a try.
+#[derive(Default)]
+struct Skips {
+    format: usize,
+    model: usize,
+}
+
+/// Runs the chain for an admitted request.
+pub(crate) async fn run(
+    state: &Arc<AppState>,
+    x: Exchange,
+) -> Result<Response<ResponseBody>, RequestError> {
+    let route = x.route();
+    let Some(chain) = route.rules.select(&x.routed_model) else {
+        return Err(RequestError::UnknownModel {
+            model: x.requested_model.clone(),
+        });
+    };
+    let mut rng = fastrand::Rng::new();
+    let mut candidates = chain.attempt_order(&mut rng, |id| x.cfg.backends.get(id).map(|b| b.breaker.clone()));
+    let mut in_fallback = false;
+    let mut attempts_left = route.retry.max_attempts;
+    let mut last_upstream: Option<UpstreamError> = None;
+    let mut last_was_timeout = false;
+    let mut skips = Skips::default();
+    let mut tried = 0u32;
+    let mut index = 0;
+
+    while index < candidates.len() && attempts_left > 0 {
+        let candidate = candidates[index].clone();
+        index += 1;
+        let Some(backend) = x.cfg.backends.get(&candidate.backend).cloned() else {
+            continue;
+        };
+        if !backend.provider.serves(x.format) {
+            skips.format += 1;
+            continue;
+        }
+        let provider_model = match candidate.model.as_deref() {
+            Some(m) if !m.is_empty() => m.to_string(),
+            _ => match backend.provider_model(&x.routed_model) {
+                Some(m) => m.to_string(),
+                None => {
+                    skips.model += 1;
+                    continue;
+                }
+            },
+        };
+        let mut retried_same = false;
+        loop {
+            if attempts_left == 0 {
+                break;
+            }
+            attempts_left -= 1;
+            tried += 1;
+            let result = if backend.provider == ProviderKind::Mock {
+                return Ok(mock_answer(state, &x, &backend, &provider_model, tried).await);
+            } else {
+                attempt::send(&backend, &x, &provider_model).await
+            };
+            match result {
+                Attempt::Answered(resp) => {
+                    backend.breaker.record_success();
+                    record_attempt(state, &backend, "ok");
+                    return Ok(relay_answer(state, &x, &backend, resp, tried));
+                }
+                Attempt::Failed {
+                    outcome,
+                    upstream,
+                    label,
+                } => {
+                    record_attempt(state, &backend, label);
+                    if counts_as_breaker_failure(&outcome) {
+                        backend.breaker.record_failure(Instant::now());
+                    } else if upstream.is_some() {
+                        // The backend answered: it is reachable and healthy.
+                        backend.breaker.record_success();
+                    }
+                    last_was_timeout = matches!(outcome, AttemptOutcome::Timeout);
+                    let decision = decide(&outcome, retried_same, &route.retry, &mut rng);
+                    tracing::debug!(backend = %backend.id, ?outcome, ?decision, "upstream attempt failed");
+                    if upstream.is_some() {
+                        last_upstream = upstream;
+                    }
+                    match decision {
+                        Decision::RetrySame { after } => {
+                            retried_same = true;
+                            tokio::time::sleep(after).await;
+                        }
+                        Decision::NextCandidate => {
+                            record_failover(state, &x, &backend, label);
+                            break;
+                        }
+                        Decision::ContextFallback => {
+                            if !in_fallback && !chain.context_fallback_is_empty() {
+                                in_fallback = true;
+                                record_failover(state, &x, &backend, "context_length");
+                                candidates = chain.context_fallback_order(&mut rng, |id| {
+                                    x.cfg.backends.get(id).map(|b| b.breaker.clone())
+                                });
+                                index = 0;
+                                break;
+                            }
+                            return Ok(upstream_error_answer(state, &x, &backend, last_upstream, tried));
+                        }
+                        Decision::ReturnToClient => {
+                            return Ok(upstream_error_answer(state, &x, &backend, last_upstream, tried));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    if tried == 0 {
+        if skips.format > 0 && skips.model == 0 {
+            return Err(RequestError::UnsupportedFormat {
+                model: x.requested_model.clone(),
+                format: x.format.name(),
+            });
+        }
+        if skips.model > 0 {
+            return Err(RequestError::UnknownModel {
+                model: x.requested_model.clone(),
+            });
+        }
+    }
+    if let Some(upstream) = last_upstream {
+        return Ok(error_passthrough(state, &x, "exhausted", upstream, tried));
+    }
+    if last_was_timeout {
+        return Err(RequestError::UpstreamTimeout {
+            model: x.requested_model.clone(),
+        });
+    }
+    Err(RequestError::NoHealthyBackend {
+        model: x.requested_model.clone(),
+    })
+}
+
+fn record_attempt(state: &AppState, backend: &BackendRuntime, outcome: &'static str) {
+    state
+        .metrics
+        .upstream_attempts
+        .get_or_create(&AttemptLabels {
+            backend: backend.id.clone(),
+            provider: backend.provider.label(),
+            outcome,
+        })
+        .inc();
+}
+
+fn record_failover(state: &AppState, x: &Exchange, backend: &BackendRuntime, reason: &'static str) {
+    state
+        .metrics
+        .failovers
+        .get_or_create(&FailoverLabels {
+            route: x.route().id.clone(),
+            from_backend: backend.id.clone(),
+            reason,
+        })
+        .inc();
+}
+
+fn accounting(state: &AppState, x: &Exchange, backend: &BackendRuntime, status: u16, attempts: u32) -> Accounting {
+    Accounting {
+        metrics: state.metrics.clone(),
+        request_id: request_id(x),
+        route: x.route().id.clone(),
+        api: x.format.label(),
+        requested_model: x.requested_model.clone(),
+        model: x.routed_model.clone(),
+        backend: backend.id.clone(),
+        provider: backend.provider.label(),
+        subject: x.identity.subject.clone(),
+        status,
+        started: x.started,
+        attempts,
+    }
+}
+
+fn request_id(x: &Exchange) -> String {
+    x.headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_default()
+}
+
+/// Gives a 2xx upstream answer to the client, streamed, with usage tapped.
+fn relay_answer(
+    state: &AppState,
+    x: &Exchange,
+    backend: &BackendRuntime,
+    resp: Response<hyper::body::Incoming>,
+    attempts: u32,
+) -> Response<ResponseBody> {
+    let (parts, body) = resp.into_parts();
+    let acct = accounting(state, x, backend, parts.status.as_u16(), attempts);
+    let dialect = dialect_of(x.format);
+    let is_sse = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    let mut out_headers = client_headers(&parts.headers);
+    let body: ResponseBody = if is_sse {
+        let metrics = state.metrics.clone();
+        let backend_id = backend.id.clone();
+        let on_finish = Box::new(move |summary: wire::relay::RelaySummary| {
+            if summary.malformed_events > 0 {
+                metrics
+                    .malformed_events
+                    .get_or_create(&crate::metrics::BackendLabels { backend: backend_id })
+                    .inc_by(summary.malformed_events);
+            }
+            if let Some(at) = summary.first_byte_at {
+                acct.first_byte(at);
+            }
+            acct.finish(Some(&summary.usage), summary.outcome.label(), true);
+        });
+        wire::relay::Relay::new(body, dialect, backend.timeouts.stream_idle, on_finish).boxed_unsync()
+    } else {
+        let on_end = Box::new(move |end: TapEnd| {
+            let usage = end
+                .body
+                .as_deref()
+                .and_then(|b| wire::relay::usage_from_json_response(dialect, b))
+                .map(|(u, _)| u);
+            acct.finish(usage.as_ref(), if end.completed { "completed" } else { "client_gone" }, false);
+        });
+        TapBody::new(body, USAGE_INSPECT_LIMIT, on_end).boxed_unsync()
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = parts.status;
+    out_headers
+        .entry(header::CONTENT_TYPE)
+        .or_insert(HeaderValue::from_static("application/json"));
+    *resp.headers_mut() = out_headers;
+    if is_sse {
+        response::mark_streaming(&mut resp);
+    }
+    resp
+}
+
+/// The upstream's own error answer, returned to the client as it is (the
+/// upstream speaks the client's dialect on same-format routes).
+fn upstream_error_answer(
+    state: &AppState,
+    x: &Exchange,
+    backend: &BackendRuntime,
+    upstream: Option<UpstreamError>,
+    attempts: u32,
+) -> Response<ResponseBody> {
+    match upstream {
+        Some(u) => {
+            let acct = accounting(state, x, backend, u.status.as_u16(), attempts);
+            acct.finish(None, "upstream_error", false);
+            error_response_from(u)
+        }
+        None => {
+            let err = RequestError::NoHealthyBackend {
+                model: x.requested_model.clone(),
+            };
+            response::error(dialect_of(x.format), &err)
+        }
+    }
+}
+
+fn error_passthrough(
+    state: &AppState,
+    x: &Exchange,
+    outcome: &'static str,
+    u: UpstreamError,
+    attempts: u32,
+) -> Response<ResponseBody> {
+    state
+        .metrics
+        .requests
+        .get_or_create(&crate::metrics::RequestLabels {
+            route: x.route().id.clone(),
+            api: x.format.label(),
+            model: x.routed_model.clone(),
+            backend: "none".into(),
+            status: u.status.as_u16(),
+        })
+        .inc();
+    tracing::info!(
+        target: "switchboard::access",
+        route = %x.route().id,
+        requested_model = %x.requested_model,
+        model = %x.routed_model,
+        status = u.status.as_u16(),
+        outcome,
+        attempts,
+        latency_ms = x.started.elapsed().as_millis() as u64,
+        "request finished"
+    );
+    error_response_from(u)
+}
+
+fn error_response_from(u: UpstreamError) -> Response<ResponseBody> {
+    let mut headers = client_headers(&u.headers);
+    headers
+        .entry(header::CONTENT_TYPE)
+        .or_insert(HeaderValue::from_static("application/json"));
+    let mut resp = Response::new(response::full(u.body));
+    *resp.status_mut() = u.status;
+    *resp.headers_mut() = headers;
+    resp
+}
+
+/// Answers from the built-in mock provider.
+async fn mock_answer(
+    state: &AppState,
+    x: &Exchange,
+    backend: &BackendRuntime,
+    provider_model: &str,
+    attempts: u32,
+) -> Response<ResponseBody> {
+    if !backend.mock_latency.is_zero() {
+        tokio::time::sleep(backend.mock_latency).await;
+    }
+    let dialect = dialect_of(x.format);
+    let request: serde_json::Value = serde_json::from_slice(&x.json.with_string("model", provider_model))
+        .unwrap_or(serde_json::Value::Null);
+    if x.format == ApiFormat::CountTokens {
+        let n = wire::mock::count_tokens(&request);
+        let acct = accounting(state, x, backend, 200, attempts);
+        acct.finish(None, "completed", false);
+        return response::json(StatusCode::OK, format!("{{\"input_tokens\":{n}}}"));
+    }
+    let settings = wire::mock::MockReply {
+        reply: backend.mock_reply.clone(),
+    };
+    let acct = accounting(state, x, backend, 200, attempts);
+    match wire::mock::respond(dialect, &request, &settings) {
+        wire::mock::MockResponse::Json(bytes) => {
+            let usage = wire::relay::usage_from_json_response(dialect, &bytes).map(|(u, _)| u);
+            acct.finish(usage.as_ref(), "completed", false);
+            response::json(StatusCode::OK, bytes)
+        }
+        wire::mock::MockResponse::Sse(events) => {
+            let stream = futures_util::stream::iter(
+                events
+                    .into_iter()
+                    .map(|e| Ok::<_, std::convert::Infallible>(http_body::Frame::data(e))),
+            );
+            let body = http_body_util::StreamBody::new(stream);
+            let on_finish = Box::new(move |summary: wire::relay::RelaySummary| {
+                acct.finish(Some(&summary.usage), summary.outcome.label(), true);
+            });
+            let relay = wire::relay::Relay::new(body, dialect, backend.timeouts.stream_idle, on_finish);
+            let mut resp = Response::new(relay.boxed_unsync());
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            response::mark_streaming(&mut resp);
+            resp
+        }
+    }
+}
+

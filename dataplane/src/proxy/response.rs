@@ -1,0 +1,159 @@
+//! Response bodies and helpers shared by every endpoint.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
+
+use crate::error::RequestError;
+use crate::wire::{self, Dialect};
+
+/// Errors a response body can end with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body type of every response the gateway sends.
+pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// A complete body.
+pub fn full(bytes: impl Into<Bytes>) -> ResponseBody {
+    http_body_util::Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// A JSON response.
+pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody> {
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+/// A plain-text response.
+pub fn text(status: StatusCode, body: &'static str) -> Response<ResponseBody> {
+    let mut resp = Response::new(full(Bytes::from_static(body.as_bytes())));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp
+}
+
+/// The gateway's own error, in the client's dialect.
+pub fn error(dialect: Dialect, err: &RequestError) -> Response<ResponseBody> {
+    let body = wire::error_body(dialect, err.kind(), &err.client_message(), err.openai_code());
+    let mut resp = json(err.status(), body);
+    if matches!(err, RequestError::Unauthenticated(_)) && dialect == Dialect::OpenAI {
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    resp
+}
+
+/// Marks a streaming response so proxies in front do not buffer it.
+pub fn mark_streaming(resp: &mut Response<ResponseBody>) {
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+}
+
+/// Forwards a non-streaming upstream body unchanged while keeping a cheap
+/// (reference-counted) copy of its chunks, and hands the whole body to
+/// `on_end` once it finished — or what was seen of it if the client left.
+pub struct TapBody<B> {
+    inner: B,
+    seen: Vec<Bytes>,
+    limit: usize,
+    size: usize,
+    on_end: Option<Box<dyn FnOnce(TapEnd) + Send>>,
+}
+
+/// What a [`TapBody`] saw.
+pub struct TapEnd {
+    /// The body, if it completed and stayed under the inspection limit.
+    pub body: Option<Bytes>,
+    /// The body finished cleanly.
+    pub completed: bool,
+}
+
+impl<B> TapBody<B> {
+    /// Wraps `inner`; bodies larger than `limit` bytes are forwarded but not inspected.
+    pub fn new(inner: B, limit: usize, on_end: Box<dyn FnOnce(TapEnd) + Send>) -> Self {
+        Self {
+            inner,
+            seen: Vec::new(),
+            limit,
+            size: 0,
+            on_end: Some(on_end),
+        }
+    }
+
+    fn finish(&mut self, completed: bool) {
+        if let Some(f) = self.on_end.take() {
+            let body = (completed && self.size <= self.limit).then(|| {
+                let mut all = Vec::with_capacity(self.size);
+                for chunk in self.seen.drain(..) {
+                    all.extend_from_slice(&chunk);
+                }
+                Bytes::from(all)
+            });
+            f(TapEnd { body, completed });
+        }
+    }
+}
+
+impl<B> Drop for TapBody<B> {
+    fn drop(&mut self) {
+        self.finish(false);
+    }
+}
+
+impl<B> Body for TapBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.size += data.len();
+                    if this.size <= this.limit {
+                        this.seen.push(data.clone());
+                    } else {
+                        this.seen.clear();
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.finish(false);
+                Poll::Ready(Some(Err(e.into())))
+            }
+            Poll::Ready(None) => {
+                this.finish(true);
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,130 @@
+//! The data plane's runtime configuration: a snapshot converted once, off the
+//! request path, into the types request handling uses.
+//!
+//! A [`RuntimeConfig`] is immutable. The [`crate::store::ConfigStore`] swaps
+//! whole configs atomically; a request loads one and uses it to the end.
+//! State that must outlive a snapshot (circuit breakers, upstream connection
+//! pools, JWKS caches) lives in [`SharedState`] and is looked up by id while
+//! building.
+
+mod backend;
+mod route;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use switchboard_proto as pb;
+
+pub use backend::{ApiFormat, BackendRuntime, Endpoint, ProviderKind, Timeouts};
+pub use route::RouteRuntime;
+
+use crate::auth::JwksStore;
+use crate::proxy::client::ClientCache;
+use crate::routing::BreakerRegistry;
+
+/// State kept across snapshots.
+#[derive(Clone)]
+pub struct SharedState {
+    /// Upstream connection pools.
+    pub clients: ClientCache,
+    /// Circuit breakers by backend id.
+    pub breakers: BreakerRegistry,
+    /// JWKS caches by URI.
+    pub jwks: JwksStore,
+}
+
+/// One problem found while building a runtime config from a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildProblem {
+    /// `AIBackend/namespace/name` or `AIRoute/namespace/name`.
+    pub resource: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for BuildProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.resource, self.message)
+    }
+}
+
+/// A complete, validated configuration ready to serve.
+pub struct RuntimeConfig {
+    /// The snapshot's content version.
+    pub version: String,
+    /// Routes, most specific first (hostname-bound before wildcard, longer prefix first).
+    pub routes: Vec<RouteRuntime>,
+    /// Backends by id.
+    pub backends: HashMap<String, Arc<BackendRuntime>>,
+}
+
+impl RuntimeConfig {
+    /// Builds a runtime config, or every problem that prevents it.
+    pub fn build(
+        snapshot: &pb::Snapshot,
+        shared: &SharedState,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, Vec<BuildProblem>> {
+        let mut problems = Vec::new();
+        let breakers = shared.breakers.reconcile(&snapshot.backends);
+        let mut backends = HashMap::new();
+        for b in &snapshot.backends {
+            let Some(breaker) = breakers.get(&b.id).cloned() else {
+                problems.push(BuildProblem {
+                    resource: format!("AIBackend/{}", b.id),
+                    message: "no circuit breaker could be created".into(),
+                });
+                continue;
+            };
+            match BackendRuntime::build(b, &shared.clients, breaker, env) {
+                Ok(rt) => {
+                    backends.insert(b.id.clone(), Arc::new(rt));
+                }
+                Err(message) => problems.push(BuildProblem {
+                    resource: format!("AIBackend/{}", b.id),
+                    message,
+                }),
+            }
+        }
+        let mut routes = Vec::new();
+        for r in &snapshot.routes {
+            match RouteRuntime::build(r, &snapshot.backends, &shared.jwks) {
+                Ok(rt) => routes.push(rt),
+                Err(message) => problems.push(BuildProblem {
+                    resource: format!("AIRoute/{}", r.id),
+                    message,
+                }),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        // Hostname-bound routes before wildcard ones, then longer prefixes first.
+        routes.sort_by(|a, b| {
+            (a.hostnames.is_empty(), std::cmp::Reverse(a.path_prefix.len()), &a.id).cmp(&(
+                b.hostnames.is_empty(),
+                std::cmp::Reverse(b.path_prefix.len()),
+                &b.id,
+            ))
+        });
+        Ok(Self {
+            version: snapshot.version.clone(),
+            routes,
+            backends,
+        })
+    }
+
+    /// The route for a host and path, and the API path below its prefix.
+    pub fn match_route<'a>(&'a self, host: Option<&str>, path: &'a str) -> Option<(&'a RouteRuntime, &'a str)> {
+        let host = host.map(|h| {
+            let h = h.rsplit_once(':').filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit())).map_or(h, |(h, _)| h);
+            h.trim_end_matches('.')
+        });
+        self.routes.iter().find_map(|r| {
+            if !r.hostnames.is_empty() && !host.is_some_and(|h| r.hostnames.iter().any(|n| n.eq_ignore_ascii_case(h))) {
+                return None;
+            }
+            r.strip_prefix(path).map(|rest| (r, rest))
+        })
+    }
+}

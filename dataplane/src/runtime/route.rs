@@ -1,0 +1,106 @@
+//! The runtime form of one route (an `AIRoute`).
+
+use std::time::Duration;
+
+use switchboard_proto as pb;
+
+use crate::auth::{Authenticator, JwksStore};
+use crate::routing::{AliasTable, RetryPolicyRuntime, RuleSet};
+
+/// Everything the request path needs about one route.
+pub struct RouteRuntime {
+    /// `namespace/name`.
+    pub id: String,
+    /// Path prefix without a trailing slash (`""` for the root prefix).
+    pub path_prefix: String,
+    /// Host names; empty matches any.
+    pub hostnames: Vec<String>,
+    /// Client authentication.
+    pub auth: Authenticator,
+    /// Model aliases.
+    pub aliases: AliasTable,
+    /// Model rules.
+    pub rules: RuleSet,
+    /// Largest accepted request body.
+    pub max_body_bytes: u64,
+    /// Retry and failover policy.
+    pub retry: RetryPolicyRuntime,
+    /// Exact model names clients can ask for (for `GET /v1/models`), sorted.
+    pub model_names: Vec<String>,
+}
+
+impl RouteRuntime {
+    /// Builds the runtime route; `backends` lets it check references.
+    pub fn build(r: &pb::Route, backends: &[pb::Backend], jwks: &JwksStore) -> Result<Self, String> {
+        let default_auth = pb::ClientAuth::default();
+        let auth = Authenticator::from_config(r.auth.as_ref().unwrap_or(&default_auth), jwks)
+            .map_err(|e| format!("spec.auth: {e}"))?;
+        for rule in &r.rules {
+            for group in rule.groups.iter().chain(&rule.context_fallback) {
+                for wb in &group.backends {
+                    if !backends.iter().any(|b| b.id == wb.backend) {
+                        return Err(format!("references unknown backend {}", wb.backend));
+                    }
+                }
+            }
+        }
+        let retry = r.retry.clone().unwrap_or_default();
+        let model_names = model_names(r, backends);
+        Ok(Self {
+            id: r.id.clone(),
+            path_prefix: r.path_prefix.trim_end_matches('/').to_string(),
+            hostnames: r.hostnames.clone(),
+            auth,
+            aliases: AliasTable::new(&r.aliases),
+            rules: RuleSet::new(&r.rules),
+            max_body_bytes: if r.max_body_bytes == 0 { 32 << 20 } else { r.max_body_bytes },
+            retry: RetryPolicyRuntime {
+                retry_after_cap: Duration::from_millis(if retry.retry_after_cap_ms == 0 { 3_000 } else { retry.retry_after_cap_ms }),
+                backoff: Duration::from_millis(if retry.retry_backoff_ms == 0 { 100 } else { retry.retry_backoff_ms }),
+                max_attempts: if retry.max_attempts == 0 { 6 } else { retry.max_attempts },
+            },
+            model_names,
+        })
+    }
+
+    /// The path below this route's prefix, if the prefix matches on a segment boundary.
+    pub fn strip_prefix<'a>(&self, path: &'a str) -> Option<&'a str> {
+        if self.path_prefix.is_empty() {
+            return Some(path);
+        }
+        let rest = path.strip_prefix(self.path_prefix.as_str())?;
+        (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+    }
+}
+
+/// Every exact model name a route serves: exact aliases and rule patterns,
+/// and the models of the backends its rules reference.
+fn model_names(r: &pb::Route, backends: &[pb::Backend]) -> Vec<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let exact = |p: &str| !p.is_empty() && !p.contains('*');
+    for alias in &r.aliases {
+        if exact(&alias.pattern) {
+            names.insert(alias.pattern.clone());
+        }
+    }
+    for rule in &r.rules {
+        for pattern in &rule.models {
+            if exact(pattern) {
+                names.insert(pattern.clone());
+            }
+        }
+        for group in &rule.groups {
+            for wb in &group.backends {
+                let Some(b) = backends.iter().find(|b| b.id == wb.backend) else { continue };
+                for m in &b.models {
+                    let served = rule.models.is_empty()
+                        || rule.models.iter().any(|p| crate::routing::glob_matches(p, &m.name));
+                    if served {
+                        names.insert(m.name.clone());
+                    }
+                }
+            }
+        }
+    }
+    names.into_iter().collect()
+}

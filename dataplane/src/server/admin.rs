@@ -1,0 +1,58 @@
+//! The admin port: `/healthz` (the process is up), `/readyz` (a configuration
+//! is being served), `/metrics` (Prometheus text format), `/config` (the
+//! serving version; no secrets).
+
+use std::sync::Arc;
+
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+
+use crate::proxy::{ResponseBody, response};
+use crate::state::AppState;
+
+/// Handles one admin request.
+pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<ResponseBody> {
+    match req.uri().path() {
+        "/healthz" => response::text(StatusCode::OK, "ok\n"),
+        "/readyz" => {
+            if state.store.is_ready() {
+                response::text(StatusCode::OK, "ready\n")
+            } else {
+                response::text(StatusCode::SERVICE_UNAVAILABLE, "no configuration applied yet\n")
+            }
+        }
+        "/metrics" => {
+            let mut resp = Response::new(response::full(state.metrics.encode()));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+            );
+            resp
+        }
+        "/config" => {
+            let body = match state.store.load() {
+                Some(cfg) => serde_json::json!({
+                    "version": cfg.version,
+                    "routes": cfg.routes.iter().map(|r| serde_json::json!({
+                        "id": r.id,
+                        "pathPrefix": if r.path_prefix.is_empty() { "/" } else { r.path_prefix.as_str() },
+                        "hostnames": r.hostnames,
+                        "models": r.model_names,
+                    })).collect::<Vec<_>>(),
+                    "backends": {
+                        let mut ids: Vec<_> = cfg.backends.values().map(|b| serde_json::json!({
+                            "id": b.id,
+                            "provider": b.provider.label(),
+                            "credential": if b.credential.is_some() { "<redacted>" } else { "none" },
+                        })).collect();
+                        ids.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+                        ids
+                    },
+                }),
+                None => serde_json::json!({"version": null}),
+            };
+            response::json(StatusCode::OK, body.to_string())
+        }
+        _ => response::text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}

@@ -1,0 +1,17 @@
+//! Process-wide state handed to every request.
+
+use std::sync::Arc;
+
+use crate::metrics::Metrics;
+use crate::runtime::SharedState;
+use crate::store::ConfigStore;
+
+/// What request handling needs besides the request itself.
+pub struct AppState {
+    /// The serving configuration.
+    pub store: ConfigStore,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// State kept across configurations (pools, breakers, key caches).
+    pub shared: SharedState,
+}
