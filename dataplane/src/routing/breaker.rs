@@ -29,9 +29,9 @@ use tokio::time::Instant;
 /// Default failures in a row that open a breaker.
 pub const DEFAULT_CONSECUTIVE_FAILURES: u32 = 5;
 /// Default first open interval.
-pub const DEFAULT_BASE_EJECTION: Duration = Duration::from_secs(30);
+pub const DEFAULT_BASE_EJECTION: Duration = Duration::from_secs(10);
 /// Default longest open interval.
-pub const DEFAULT_MAX_EJECTION: Duration = Duration::from_secs(300);
+pub const DEFAULT_MAX_EJECTION: Duration = Duration::from_secs(30);
 
 /// Breaker settings of one backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,7 +328,7 @@ mod tests {
 
     #[test]
     fn settings_defaults_and_proto() {
-        assert_eq!(EjectionSettings::from_proto(None), settings(5, 30, 300));
+        assert_eq!(EjectionSettings::from_proto(None), settings(5, 10, 30));
         let e = pb::Ejection {
             consecutive_failures: 2,
             base_ejection_ms: 10_000,
