@@ -110,7 +110,12 @@ struct AnthropicError<'a> {
     message: &'a str,
 }
 
-fn error_json(dialect: Dialect, kind: ErrorKind, message: &str, openai_code: Option<&str>) -> String {
+fn error_json(
+    dialect: Dialect,
+    kind: ErrorKind,
+    message: &str,
+    openai_code: Option<&str>,
+) -> String {
     let json = match dialect {
         Dialect::OpenAI => serde_json::to_string(&OpenAIBody {
             error: OpenAIError {
@@ -134,7 +139,12 @@ fn error_json(dialect: Dialect, kind: ErrorKind, message: &str, openai_code: Opt
 
 /// A complete JSON error body in `dialect`. `openai_code` fills OpenAI's
 /// `error.code` (null when `None`); Anthropic bodies have no code.
-pub fn error_body(dialect: Dialect, kind: ErrorKind, message: &str, openai_code: Option<&str>) -> Bytes {
+pub fn error_body(
+    dialect: Dialect,
+    kind: ErrorKind,
+    message: &str,
+    openai_code: Option<&str>,
+) -> Bytes {
     Bytes::from(error_json(dialect, kind, message, openai_code))
 }
 
@@ -161,7 +171,12 @@ mod tests {
 
     #[test]
     fn openai_body_shape() {
-        let v = parse(&error_body(Dialect::OpenAI, ErrorKind::NotFound, "no such model", Some("model_not_found")));
+        let v = parse(&error_body(
+            Dialect::OpenAI,
+            ErrorKind::NotFound,
+            "no such model",
+            Some("model_not_found"),
+        ));
         assert_eq!(
             v,
             json!({"error":{"message":"no such model","type":"not_found_error","param":null,"code":"model_not_found"}})
@@ -173,8 +188,16 @@ mod tests {
 
     #[test]
     fn anthropic_body_shape() {
-        let v = parse(&error_body(Dialect::Anthropic, ErrorKind::RequestTooLarge, "too big", Some("ignored")));
-        assert_eq!(v, json!({"type":"error","error":{"type":"request_too_large","message":"too big"}}));
+        let v = parse(&error_body(
+            Dialect::Anthropic,
+            ErrorKind::RequestTooLarge,
+            "too big",
+            Some("ignored"),
+        ));
+        assert_eq!(
+            v,
+            json!({"type":"error","error":{"type":"request_too_large","message":"too big"}})
+        );
     }
 
     #[test]
@@ -224,10 +247,17 @@ mod tests {
     fn stream_events_are_framed() {
         let a = stream_error_event(Dialect::Anthropic, ErrorKind::Timeout, "stalled \"x\"");
         let s = std::str::from_utf8(&a).unwrap();
-        assert!(s.starts_with("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"timeout_error\""));
+        assert!(s.starts_with(
+            "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"timeout_error\""
+        ));
         assert!(s.ends_with("}\n\n"));
-        let data: Value = serde_json::from_str(s.trim_end().strip_prefix("event: error\ndata: ").unwrap()).unwrap();
-        assert_eq!(data, json!({"type":"error","error":{"type":"timeout_error","message":"stalled \"x\""}}));
+        let data: Value =
+            serde_json::from_str(s.trim_end().strip_prefix("event: error\ndata: ").unwrap())
+                .unwrap();
+        assert_eq!(
+            data,
+            json!({"type":"error","error":{"type":"timeout_error","message":"stalled \"x\""}})
+        );
 
         let o = stream_error_event(Dialect::OpenAI, ErrorKind::Api, "boom");
         let s = std::str::from_utf8(&o).unwrap();

@@ -60,11 +60,24 @@ pub fn count_tokens(request: &Value) -> u64 {
         push_line(&mut all, &content_text(system));
     }
     for m in messages(request) {
-        push_line(&mut all, &content_text(m.get("content").unwrap_or(&Value::Null)));
+        push_line(
+            &mut all,
+            &content_text(m.get("content").unwrap_or(&Value::Null)),
+        );
         if let Some(calls) = m.get("tool_calls").and_then(Value::as_array) {
             for c in calls {
-                push_line(&mut all, c.pointer("/function/name").and_then(Value::as_str).unwrap_or(""));
-                push_line(&mut all, c.pointer("/function/arguments").and_then(Value::as_str).unwrap_or(""));
+                push_line(
+                    &mut all,
+                    c.pointer("/function/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or(""),
+                );
+                push_line(
+                    &mut all,
+                    c.pointer("/function/arguments")
+                        .and_then(Value::as_str)
+                        .unwrap_or(""),
+                );
             }
         }
     }
@@ -87,7 +100,11 @@ fn push_line(all: &mut String, s: &str) {
 }
 
 fn messages(request: &Value) -> &[Value] {
-    request.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    request
+        .get("messages")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 /// Text of a `content` value: a string, or text parts/blocks joined by `\n`
@@ -99,11 +116,23 @@ fn content_text(content: &Value) -> String {
             let mut out = String::new();
             for p in parts {
                 match p.get("type").and_then(Value::as_str) {
-                    Some("text") => push_line(&mut out, p.get("text").and_then(Value::as_str).unwrap_or("")),
-                    Some("tool_result") => push_line(&mut out, &content_text(p.get("content").unwrap_or(&Value::Null))),
+                    Some("text") => push_line(
+                        &mut out,
+                        p.get("text").and_then(Value::as_str).unwrap_or(""),
+                    ),
+                    Some("tool_result") => push_line(
+                        &mut out,
+                        &content_text(p.get("content").unwrap_or(&Value::Null)),
+                    ),
                     Some("tool_use") => {
-                        push_line(&mut out, p.get("name").and_then(Value::as_str).unwrap_or(""));
-                        push_line(&mut out, &p.get("input").map(Value::to_string).unwrap_or_default());
+                        push_line(
+                            &mut out,
+                            p.get("name").and_then(Value::as_str).unwrap_or(""),
+                        );
+                        push_line(
+                            &mut out,
+                            &p.get("input").map(Value::to_string).unwrap_or_default(),
+                        );
                     }
                     _ => {}
                 }
@@ -122,12 +151,19 @@ fn has_tool_results(m: &Value) -> bool {
     m.get("role").and_then(Value::as_str) == Some("tool")
         || m.get("content")
             .and_then(Value::as_array)
-            .is_some_and(|parts| parts.iter().any(|p| p.get("type").and_then(Value::as_str) == Some("tool_result")))
+            .is_some_and(|parts| {
+                parts
+                    .iter()
+                    .any(|p| p.get("type").and_then(Value::as_str) == Some("tool_result"))
+            })
 }
 
 /// The tool to call, if the tool rule applies (see the module docs).
 fn tool_to_call(dialect: Dialect, request: &Value) -> Option<String> {
-    let tools = request.get("tools").and_then(Value::as_array).filter(|t| !t.is_empty())?;
+    let tools = request
+        .get("tools")
+        .and_then(Value::as_array)
+        .filter(|t| !t.is_empty())?;
     let tool_name = |t: &Value| -> Option<String> {
         t.pointer("/function/name")
             .or_else(|| t.get("name"))
@@ -136,7 +172,9 @@ fn tool_to_call(dialect: Dialect, request: &Value) -> Option<String> {
     };
     let first = tools.iter().find_map(tool_name)?;
     let choice = request.get("tool_choice").unwrap_or(&Value::Null);
-    let choice_type = choice.as_str().or_else(|| choice.get("type").and_then(Value::as_str));
+    let choice_type = choice
+        .as_str()
+        .or_else(|| choice.get("type").and_then(Value::as_str));
     let forced_name = match dialect {
         Dialect::OpenAI => choice.pointer("/function/name"),
         Dialect::Anthropic => choice.get("name"),
@@ -145,7 +183,9 @@ fn tool_to_call(dialect: Dialect, request: &Value) -> Option<String> {
     .map(str::to_owned);
     match (dialect, choice_type) {
         (_, Some("none")) => return None,
-        (Dialect::OpenAI, Some("required")) | (Dialect::Anthropic, Some("any")) => return Some(first),
+        (Dialect::OpenAI, Some("required")) | (Dialect::Anthropic, Some("any")) => {
+            return Some(first);
+        }
         (Dialect::OpenAI, Some("function")) | (Dialect::Anthropic, Some("tool")) => {
             return Some(forced_name.unwrap_or(first));
         }
@@ -173,7 +213,11 @@ struct Answer {
 
 impl Answer {
     fn new(dialect: Dialect, request: &Value, settings: &MockReply) -> Self {
-        let model = request.get("model").and_then(Value::as_str).unwrap_or("mock").to_owned();
+        let model = request
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or("mock")
+            .to_owned();
         let digest = Sha256::digest(request.to_string().as_bytes());
         let hash = hex::encode(&digest[..12]);
         let tool = tool_to_call(dialect, request);
@@ -181,7 +225,9 @@ impl Answer {
             settings.reply.clone()
         } else {
             let last = messages(request).iter().rev().find(|m| is_client_turn(m));
-            let said = last.map(|m| content_text(m.get("content").unwrap_or(&Value::Null))).unwrap_or_default();
+            let said = last
+                .map(|m| content_text(m.get("content").unwrap_or(&Value::Null)))
+                .unwrap_or_default();
             format!("echo: {said}")
         };
         let output_tokens = match &tool {
@@ -203,10 +249,17 @@ impl Answer {
 /// `dialect`, streaming when the request says `"stream": true`.
 pub fn respond(dialect: Dialect, request: &Value, settings: &MockReply) -> MockResponse {
     let answer = Answer::new(dialect, request, settings);
-    let stream = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let stream = request
+        .get("stream")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     match (dialect, stream) {
-        (Dialect::OpenAI, false) => MockResponse::Json(Bytes::from(openai_json(&answer).to_string())),
-        (Dialect::Anthropic, false) => MockResponse::Json(Bytes::from(anthropic_json(&answer).to_string())),
+        (Dialect::OpenAI, false) => {
+            MockResponse::Json(Bytes::from(openai_json(&answer).to_string()))
+        }
+        (Dialect::Anthropic, false) => {
+            MockResponse::Json(Bytes::from(anthropic_json(&answer).to_string()))
+        }
         (Dialect::OpenAI, true) => {
             let include_usage = request
                 .pointer("/stream_options/include_usage")
@@ -249,7 +302,10 @@ fn openai_json(a: &Answer) -> Value {
             }),
             "tool_calls",
         ),
-        None => (json!({"role": "assistant", "content": a.text, "refusal": null}), "stop"),
+        None => (
+            json!({"role": "assistant", "content": a.text, "refusal": null}),
+            "stop",
+        ),
     };
     json!({
         "id": format!("chatcmpl-mock-{}", a.hash),
@@ -280,7 +336,10 @@ fn openai_stream(a: &Answer, include_usage: bool) -> Vec<Bytes> {
     let mut chunks = Vec::new();
     match &a.tool {
         Some(name) => {
-            chunks.push(chunk(choice(json!({"role": "assistant", "content": null}), Value::Null)));
+            chunks.push(chunk(choice(
+                json!({"role": "assistant", "content": null}),
+                Value::Null,
+            )));
             chunks.push(chunk(choice(
                 json!({"tool_calls": [{"index": 0, "id": format!("call_mock_{}", a.hash), "type": "function",
                     "function": {"name": name, "arguments": ""}}]}),
@@ -293,7 +352,10 @@ fn openai_stream(a: &Answer, include_usage: bool) -> Vec<Bytes> {
             chunks.push(chunk(choice(json!({}), json!("tool_calls"))));
         }
         None => {
-            chunks.push(chunk(choice(json!({"role": "assistant", "content": ""}), Value::Null)));
+            chunks.push(chunk(choice(
+                json!({"role": "assistant", "content": ""}),
+                Value::Null,
+            )));
             for d in deltas(&a.text) {
                 chunks.push(chunk(choice(json!({"content": d}), Value::Null)));
             }
@@ -305,7 +367,10 @@ fn openai_stream(a: &Answer, include_usage: bool) -> Vec<Bytes> {
         last["usage"] = openai_usage(a);
         chunks.push(last);
     }
-    let mut out: Vec<Bytes> = chunks.into_iter().map(|c| Bytes::from(format!("data: {c}\n\n"))).collect();
+    let mut out: Vec<Bytes> = chunks
+        .into_iter()
+        .map(|c| Bytes::from(format!("data: {c}\n\n")))
+        .collect();
     out.push(Bytes::from_static(b"data: [DONE]\n\n"));
     out
 }
@@ -381,7 +446,10 @@ fn anthropic_stream(a: &Answer) -> Vec<Bytes> {
             "end_turn"
         }
     };
-    events.push(("content_block_stop", json!({"type": "content_block_stop", "index": 0})));
+    events.push((
+        "content_block_stop",
+        json!({"type": "content_block_stop", "index": 0}),
+    ));
     events.push((
         "message_delta",
         json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null},

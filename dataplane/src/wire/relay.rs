@@ -8,7 +8,7 @@
 //! | upstream                                   | client gets                         | outcome          |
 //! |--------------------------------------------|-------------------------------------|------------------|
 //! | terminal event (`[DONE]` / `message_stop`) then end | the bytes                  | `completed`      |
-//! | in-stream error (`event: error` / `{"error":…}`) then end | the bytes            | `upstream_error` |
+//! | in-stream error (`event: error` / `{"error":…}`), any end | the bytes              | `upstream_error` |
 //! | body error mid-stream                      | bytes + an in-band error event      | `upstream_error` |
 //! | end without terminal event                 | bytes + an in-band error event      | `truncated`      |
 //! | silent for the idle timeout                | bytes + an in-band timeout event    | `stalled`        |
@@ -26,10 +26,10 @@ use bytes::Bytes;
 use http_body::{Body, Frame};
 use tokio::time::{Instant, Sleep};
 
+use super::Dialect;
 use super::error::{ErrorKind, stream_error_event};
 use super::sse::SseParser;
 use super::usage::{self, EventClass, Usage, UsageTracker};
-use super::Dialect;
 
 /// The error type of a relayed body.
 pub type BoxError = Box<dyn StdError + Send + Sync>;
@@ -197,14 +197,17 @@ impl<B> Relay<B> {
         if let Some(item) = self.parser.finish() {
             self.classify(item);
         }
-        if self.saw_terminal {
-            self.end(RelayOutcome::Completed, None, false)
-        } else if self.saw_error {
+        if self.saw_error {
             self.end(RelayOutcome::UpstreamError, None, false)
+        } else if self.saw_terminal {
+            self.end(RelayOutcome::Completed, None, false)
         } else {
             self.end(
                 RelayOutcome::Truncated,
-                Some((ErrorKind::Api, "upstream stream ended before the response was complete")),
+                Some((
+                    ErrorKind::Api,
+                    "upstream stream ended before the response was complete",
+                )),
                 mid_event,
             )
         }
@@ -225,7 +228,10 @@ where
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         if this.done {
             return Poll::Ready(None);
@@ -244,31 +250,43 @@ where
             Poll::Ready(Some(Err(e))) => {
                 let e: BoxError = e.into();
                 tracing::debug!(error = %e, "upstream stream failed");
-                if this.saw_terminal {
-                    this.end(RelayOutcome::Completed, None, false)
-                } else if this.saw_error {
+                if this.saw_error {
                     this.end(RelayOutcome::UpstreamError, None, false)
+                } else if this.saw_terminal {
+                    this.end(RelayOutcome::Completed, None, false)
                 } else {
                     this.end(
                         RelayOutcome::UpstreamError,
-                        Some((ErrorKind::Api, "upstream connection failed during the stream")),
+                        Some((
+                            ErrorKind::Api,
+                            "upstream connection failed during the stream",
+                        )),
                         !this.parser.at_boundary(),
                     )
                 }
             }
             Poll::Ready(None) => this.upstream_ended(),
             Poll::Pending => {
-                let expired = this.idle.as_mut().is_some_and(|s| s.as_mut().poll(cx).is_ready());
+                let expired = this
+                    .idle
+                    .as_mut()
+                    .is_some_and(|s| s.as_mut().poll(cx).is_ready());
                 if !expired {
                     return Poll::Pending;
                 }
-                if this.saw_terminal {
+                if this.saw_error {
+                    this.end(RelayOutcome::UpstreamError, None, false)
+                } else if this.saw_terminal {
                     this.end(RelayOutcome::Completed, None, false)
                 } else {
                     let secs = this.idle_timeout.as_secs_f64();
                     let message = format!("upstream stream stalled: no data for {secs}s");
                     let mid_event = !this.parser.at_boundary();
-                    this.end(RelayOutcome::Stalled, Some((ErrorKind::Timeout, &message)), mid_event)
+                    this.end(
+                        RelayOutcome::Stalled,
+                        Some((ErrorKind::Timeout, &message)),
+                        mid_event,
+                    )
                 }
             }
         }

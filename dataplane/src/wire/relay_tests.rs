@@ -20,7 +20,10 @@ type Summaries = Arc<Mutex<Vec<RelaySummary>>>;
 fn recorder() -> (Summaries, OnFinish) {
     let seen: Summaries = Arc::default();
     let s = seen.clone();
-    (seen, Box::new(move |summary| s.lock().unwrap().push(summary)))
+    (
+        seen,
+        Box::new(move |summary| s.lock().unwrap().push(summary)),
+    )
 }
 
 type ChanItem = Result<Frame<Bytes>, std::io::Error>;
@@ -35,7 +38,10 @@ fn channel_body() -> (
     (tx, StreamBody::new(stream))
 }
 
-fn chunked_body(bytes: &[u8], size: usize) -> StreamBody<impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>>> {
+fn chunked_body(
+    bytes: &[u8],
+    size: usize,
+) -> StreamBody<impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>>> {
     let chunks: Vec<_> = bytes
         .chunks(size)
         .map(|c| Ok::<_, Infallible>(Frame::data(Bytes::copy_from_slice(c))))
@@ -95,15 +101,28 @@ async fn golden_captures() {
         let dialect = dialect_of_capture(name);
         for size in [1, 7, 64, input.len()] {
             let (seen, on_finish) = recorder();
-            let relay = Relay::new(chunked_body(&input, size), dialect, Duration::from_secs(60), on_finish);
+            let relay = Relay::new(
+                chunked_body(&input, size),
+                dialect,
+                Duration::from_secs(60),
+                on_finish,
+            );
             let out = collect(relay).await;
-            assert_eq!(out, input, "{name}: passthrough is byte-identical (chunk size {size})");
+            assert_eq!(
+                out, input,
+                "{name}: passthrough is byte-identical (chunk size {size})"
+            );
             let got = summary_json(&only(&seen));
             let expected_path = capture_path(name).with_extension("expected.json");
             if std::env::var_os("UPDATE_GOLDEN").is_some() {
-                std::fs::write(&expected_path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+                std::fs::write(
+                    &expected_path,
+                    serde_json::to_string_pretty(&got).unwrap() + "\n",
+                )
+                .unwrap();
             }
-            let expected: Value = serde_json::from_slice(&std::fs::read(&expected_path).unwrap()).unwrap();
+            let expected: Value =
+                serde_json::from_slice(&std::fs::read(&expected_path).unwrap()).unwrap();
             assert_eq!(got, expected, "{name} (chunk size {size})");
         }
     }
@@ -144,7 +163,11 @@ async fn frames_pass_through_one_by_one() {
     assert!(s.first_byte_at.is_some());
     assert_eq!(s.bytes, chunks.iter().map(|c| c.len() as u64).sum::<u64>());
     drop(relay);
-    assert_eq!(seen.lock().unwrap().len(), 1, "drop after the end does not report again");
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "drop after the end does not report again"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -160,13 +183,20 @@ async fn idle_timeout_resets_on_every_frame_then_stalls() {
         tokio::time::advance(Duration::from_secs(8)).await;
     }
     tx.send(Ok(Frame::data(ping.clone()))).unwrap();
-    assert_eq!(next_data(&mut relay).await.unwrap(), ping, "8s gaps never stall a 10s idle timeout");
+    assert_eq!(
+        next_data(&mut relay).await.unwrap(),
+        ping,
+        "8s gaps never stall a 10s idle timeout"
+    );
     let last = tokio::time::Instant::now();
     let tail = next_data(&mut relay).await.unwrap();
     assert_eq!(last.elapsed(), idle);
     let text = std::str::from_utf8(&tail).unwrap();
     assert!(text.starts_with("event: error\ndata: "), "{text}");
-    assert!(text.contains("\"timeout_error\"") && text.contains("stalled"), "{text}");
+    assert!(
+        text.contains("\"timeout_error\"") && text.contains("stalled"),
+        "{text}"
+    );
     assert!(next_data(&mut relay).await.is_none());
     assert_eq!(only(&seen).outcome, RelayOutcome::Stalled);
     drop(tx);
@@ -177,9 +207,13 @@ async fn silence_after_terminal_event_is_completion() {
     let (tx, body) = channel_body();
     let (seen, on_finish) = recorder();
     let mut relay = Relay::new(body, Dialect::OpenAI, Duration::from_secs(5), on_finish);
-    tx.send(Ok(Frame::data(Bytes::from_static(b"data: [DONE]\n\n")))).unwrap();
+    tx.send(Ok(Frame::data(Bytes::from_static(b"data: [DONE]\n\n"))))
+        .unwrap();
     next_data(&mut relay).await.unwrap();
-    assert!(next_data(&mut relay).await.is_none(), "no error event after [DONE]");
+    assert!(
+        next_data(&mut relay).await.is_none(),
+        "no error event after [DONE]"
+    );
     assert_eq!(only(&seen).outcome, RelayOutcome::Completed);
     drop(tx);
 }
@@ -189,7 +223,12 @@ async fn truncated_stream_gets_error_event_and_no_fake_done() {
     let input = std::fs::read(capture_path("openai_text_usage_cached")).unwrap();
     let cut = input.len() - "data: [DONE]\n\n".len();
     let (seen, on_finish) = recorder();
-    let relay = Relay::new(chunked_body(&input[..cut], 50), Dialect::OpenAI, Duration::from_secs(60), on_finish);
+    let relay = Relay::new(
+        chunked_body(&input[..cut], 50),
+        Dialect::OpenAI,
+        Duration::from_secs(60),
+        on_finish,
+    );
     let out = collect(relay).await;
     assert_eq!(&out[..cut], &input[..cut]);
     let tail = std::str::from_utf8(&out[cut..]).unwrap();
@@ -197,20 +236,31 @@ async fn truncated_stream_gets_error_event_and_no_fake_done() {
     assert!(!tail.contains("[DONE]"));
     let s = only(&seen);
     assert_eq!(s.outcome, RelayOutcome::Truncated);
-    assert_eq!(s.usage.cache_read_tokens, 1920, "usage seen before the cut is kept");
+    assert_eq!(
+        s.usage.cache_read_tokens, 1920,
+        "usage seen before the cut is kept"
+    );
 }
 
 #[tokio::test]
 async fn truncated_mid_line_closes_the_partial_event_first() {
     let input = b"event: message_start\ndata: {\"type\":\"message_st";
     let (seen, on_finish) = recorder();
-    let relay = Relay::new(chunked_body(input, 100), Dialect::Anthropic, Duration::from_secs(60), on_finish);
+    let relay = Relay::new(
+        chunked_body(input, 100),
+        Dialect::Anthropic,
+        Duration::from_secs(60),
+        on_finish,
+    );
     let out = collect(relay).await;
     let tail = std::str::from_utf8(&out[input.len()..]).unwrap();
     assert!(tail.starts_with("\n\nevent: error\ndata: {"), "{tail:?}");
     let s = only(&seen);
     assert_eq!(s.outcome, RelayOutcome::Truncated);
-    assert_eq!(s.malformed_events, 1, "the cut event is counted as malformed");
+    assert_eq!(
+        s.malformed_events, 1,
+        "the cut event is counted as malformed"
+    );
 }
 
 #[tokio::test]
@@ -221,11 +271,18 @@ async fn upstream_body_error_appends_error_event() {
     let start = Bytes::from_static(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":7,\"output_tokens\":1}}}\n\n");
     tx.send(Ok(Frame::data(start.clone()))).unwrap();
     assert_eq!(next_data(&mut relay).await.unwrap(), start);
-    tx.send(Err(std::io::Error::other("connection reset"))).unwrap();
+    tx.send(Err(std::io::Error::other("connection reset")))
+        .unwrap();
     let tail = next_data(&mut relay).await.unwrap();
     let text = std::str::from_utf8(&tail).unwrap();
-    assert!(text.starts_with("event: error\ndata: {\"type\":\"error\""), "{text}");
-    assert!(!text.contains("connection reset"), "internal error text is not sent to clients");
+    assert!(
+        text.starts_with("event: error\ndata: {\"type\":\"error\""),
+        "{text}"
+    );
+    assert!(
+        !text.contains("connection reset"),
+        "internal error text is not sent to clients"
+    );
     assert!(next_data(&mut relay).await.is_none());
     let s = only(&seen);
     assert_eq!(s.outcome, RelayOutcome::UpstreamError);
@@ -252,7 +309,13 @@ async fn dropped_relay_reports_client_gone_once() {
 async fn malformed_events_are_counted_and_passed_through() {
     let input = b"data: {\"choices\":[]}\n\ndata: not json\n\ndata: [DONE]\n\n";
     let (seen, on_finish) = recorder();
-    let out = collect(Relay::new(chunked_body(input, 3), Dialect::OpenAI, Duration::from_secs(60), on_finish)).await;
+    let out = collect(Relay::new(
+        chunked_body(input, 3),
+        Dialect::OpenAI,
+        Duration::from_secs(60),
+        on_finish,
+    ))
+    .await;
     assert_eq!(out, input);
     let s = only(&seen);
     assert_eq!(s.malformed_events, 1);
@@ -260,9 +323,47 @@ async fn malformed_events_are_counted_and_passed_through() {
 }
 
 #[tokio::test]
+async fn upstream_error_event_wins_over_a_later_terminal_event() {
+    let input =
+        b"data: {\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}\n\ndata: [DONE]\n\n";
+    let (seen, on_finish) = recorder();
+    let out = collect(Relay::new(
+        chunked_body(input, 5),
+        Dialect::OpenAI,
+        Duration::from_secs(60),
+        on_finish,
+    ))
+    .await;
+    assert_eq!(
+        out, input,
+        "upstream errors are passed through, nothing appended"
+    );
+    assert_eq!(only(&seen).outcome, RelayOutcome::UpstreamError);
+}
+
+#[tokio::test(start_paused = true)]
+async fn upstream_error_then_silence_appends_nothing() {
+    let (tx, body) = channel_body();
+    let (seen, on_finish) = recorder();
+    let mut relay = Relay::new(body, Dialect::Anthropic, Duration::from_secs(5), on_finish);
+    let err = Bytes::from_static(b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n");
+    tx.send(Ok(Frame::data(err.clone()))).unwrap();
+    assert_eq!(next_data(&mut relay).await.unwrap(), err);
+    assert!(next_data(&mut relay).await.is_none());
+    assert_eq!(only(&seen).outcome, RelayOutcome::UpstreamError);
+    drop(tx);
+}
+
+#[tokio::test]
 async fn zero_idle_timeout_disables_stall_detection() {
     let (seen, on_finish) = recorder();
-    let out = collect(Relay::new(chunked_body(b"data: [DONE]\n\n", 4), Dialect::OpenAI, Duration::ZERO, on_finish)).await;
+    let out = collect(Relay::new(
+        chunked_body(b"data: [DONE]\n\n", 4),
+        Dialect::OpenAI,
+        Duration::ZERO,
+        on_finish,
+    ))
+    .await;
     assert_eq!(out, b"data: [DONE]\n\n");
     assert_eq!(only(&seen).outcome, RelayOutcome::Completed);
 }
@@ -279,16 +380,32 @@ fn outcome_labels() {
     .iter()
     .map(|o| o.label())
     .collect();
-    assert_eq!(labels, ["completed", "truncated", "stalled", "upstream_error", "client_gone"]);
+    assert_eq!(
+        labels,
+        [
+            "completed",
+            "truncated",
+            "stalled",
+            "upstream_error",
+            "client_gone"
+        ]
+    );
 }
 
 /// The call sites box a relay over hyper's body and over infallible streams.
 #[allow(dead_code)]
-fn boxes_like_the_call_sites(incoming: hyper::body::Incoming) -> [UnsyncBoxBody<Bytes, BoxError>; 2] {
+fn boxes_like_the_call_sites(
+    incoming: hyper::body::Incoming,
+) -> [UnsyncBoxBody<Bytes, BoxError>; 2] {
     let noop: OnFinish = Box::new(|_| {});
     let a = Relay::new(incoming, Dialect::OpenAI, Duration::from_secs(1), noop).boxed_unsync();
     let stream = futures_util::stream::iter(vec![Ok::<_, Infallible>(Frame::data(Bytes::new()))]);
-    let b = Relay::new(StreamBody::new(stream), Dialect::Anthropic, Duration::from_secs(1), Box::new(|_| {}))
-        .boxed_unsync();
+    let b = Relay::new(
+        StreamBody::new(stream),
+        Dialect::Anthropic,
+        Duration::from_secs(1),
+        Box::new(|_| {}),
+    )
+    .boxed_unsync();
     [a, b]
 }

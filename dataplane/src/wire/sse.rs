@@ -231,7 +231,10 @@ mod tests {
     #[test]
     fn basic_events_and_names() {
         let got = parse_all(&[b"event: message_start\ndata: {\"a\":1}\n\ndata: [DONE]\n\n"]);
-        assert_eq!(got, vec![ev(Some("message_start"), "{\"a\":1}"), ev(None, "[DONE]")]);
+        assert_eq!(
+            got,
+            vec![ev(Some("message_start"), "{\"a\":1}"), ev(None, "[DONE]")]
+        );
     }
 
     #[test]
@@ -241,7 +244,11 @@ mod tests {
             &b"event: x\rdata: 1\r\rdata: 2\r\r"[..],
             &b"event: x\ndata: 1\n\ndata: 2\n\n"[..],
         ] {
-            assert_eq!(parse_all(&[input]), vec![ev(Some("x"), "1"), ev(None, "2")], "{input:?}");
+            assert_eq!(
+                parse_all(&[input]),
+                vec![ev(Some("x"), "1"), ev(None, "2")],
+                "{input:?}"
+            );
         }
     }
 
@@ -259,7 +266,8 @@ mod tests {
 
     #[test]
     fn comments_and_other_fields_ignored() {
-        let got = parse_all(&[b": keepalive\n\n:ping\nid: 7\nretry: 100\ndata: x\n\nevent: lonely\n\n"]);
+        let got =
+            parse_all(&[b": keepalive\n\n:ping\nid: 7\nretry: 100\ndata: x\n\nevent: lonely\n\n"]);
         assert_eq!(got, vec![ev(None, "x")]);
     }
 
@@ -296,7 +304,11 @@ mod tests {
         out.extend(p.feed(b"\ndata: more\n\nevent: e\ndata: ok\n\n"));
         assert_eq!(
             out,
-            vec![ev(None, "small"), Err(SseError::EventTooLarge { limit: 16 }), ev(Some("e"), "ok")]
+            vec![
+                ev(None, "small"),
+                Err(SseError::EventTooLarge { limit: 16 }),
+                ev(Some("e"), "ok")
+            ]
         );
     }
 
@@ -309,7 +321,8 @@ mod tests {
     #[test]
     fn byte_at_a_time_matches_whole() {
         for name in super::super::relay::tests_support::CAPTURES {
-            let bytes = std::fs::read(super::super::relay::tests_support::capture_path(name)).unwrap();
+            let bytes =
+                std::fs::read(super::super::relay::tests_support::capture_path(name)).unwrap();
             let whole = fixture_events(&bytes);
             let mut p = SseParser::default();
             let mut split = Vec::new();
@@ -319,7 +332,10 @@ mod tests {
             split.extend(p.finish());
             assert_eq!(whole, split, "{name}");
             // Every split point of a CRLF version too.
-            let crlf: Vec<u8> = String::from_utf8(bytes.clone()).unwrap().replace('\n', "\r\n").into_bytes();
+            let crlf: Vec<u8> = String::from_utf8(bytes.clone())
+                .unwrap()
+                .replace('\n', "\r\n")
+                .into_bytes();
             for cut in 0..crlf.len() {
                 let got = parse_all(&[&crlf[..cut], &crlf[cut..]]);
                 assert_eq!(whole, got, "{name} cut at {cut}");

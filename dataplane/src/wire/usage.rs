@@ -62,7 +62,8 @@ impl Usage {
             output_tokens: num(u, &["completion_tokens"]).unwrap_or(0),
             cache_read_tokens: cached,
             cache_write_tokens: 0,
-            reasoning_tokens: num(u, &["completion_tokens_details", "reasoning_tokens"]).unwrap_or(0),
+            reasoning_tokens: num(u, &["completion_tokens_details", "reasoning_tokens"])
+                .unwrap_or(0),
         }
     }
 
@@ -222,7 +223,10 @@ pub fn from_json_response(dialect: Dialect, body: &[u8]) -> Option<(Usage, Optio
             Some((Usage::from_openai(u), stop))
         }
         Dialect::Anthropic => {
-            let stop = json.get("stop_reason").and_then(Value::as_str).map(str::to_owned);
+            let stop = json
+                .get("stop_reason")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
             Some((Usage::from_anthropic(u), stop))
         }
     }
@@ -273,9 +277,19 @@ mod tests {
         let c = t.observe(&data(json!({"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}],"usage":null})));
         assert_eq!(c, EventClass::Data);
         assert!(!t.saw_usage());
-        t.observe(&data(json!({"choices":[{"index":0,"delta":{},"finish_reason":"length"}],"usage":null})));
-        t.observe(&data(json!({"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5}})));
-        assert_eq!(t.observe(&SseEvent { event: None, data: "[DONE]".into() }), EventClass::Terminal);
+        t.observe(&data(
+            json!({"choices":[{"index":0,"delta":{},"finish_reason":"length"}],"usage":null}),
+        ));
+        t.observe(&data(
+            json!({"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5}}),
+        ));
+        assert_eq!(
+            t.observe(&SseEvent {
+                event: None,
+                data: "[DONE]".into()
+            }),
+            EventClass::Terminal
+        );
         assert_eq!(t.stop_reason(), Some("length"));
         assert_eq!(t.usage().input_tokens, 10);
         assert_eq!(t.usage().output_tokens, 5);
@@ -285,9 +299,21 @@ mod tests {
     #[test]
     fn openai_error_and_malformed() {
         let mut t = UsageTracker::new(Dialect::OpenAI);
-        assert_eq!(t.observe(&data(json!({"error":{"message":"x"}}))), EventClass::Error);
-        assert_eq!(t.observe(&SseEvent { event: None, data: "{not json".into() }), EventClass::Malformed);
-        assert_eq!(t.observe(&named("error", json!({"message":"x"}))), EventClass::Error);
+        assert_eq!(
+            t.observe(&data(json!({"error":{"message":"x"}}))),
+            EventClass::Error
+        );
+        assert_eq!(
+            t.observe(&SseEvent {
+                event: None,
+                data: "{not json".into()
+            }),
+            EventClass::Malformed
+        );
+        assert_eq!(
+            t.observe(&named("error", json!({"message":"x"}))),
+            EventClass::Error
+        );
     }
 
     #[test]
@@ -313,10 +339,19 @@ mod tests {
         t.observe(&named("message_delta", json!({"type":"message_delta","delta":{},"usage":{"output_tokens":26,"input_tokens":13}})));
         assert_eq!(t.usage().input_tokens, 13);
         assert_eq!(t.usage().cache_read_tokens, 200);
-        assert_eq!(t.observe(&named("message_stop", json!({"type":"message_stop"}))), EventClass::Terminal);
-        assert_eq!(t.observe(&named("ping", json!({"type":"ping"}))), EventClass::Data);
         assert_eq!(
-            t.observe(&named("error", json!({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}))),
+            t.observe(&named("message_stop", json!({"type":"message_stop"}))),
+            EventClass::Terminal
+        );
+        assert_eq!(
+            t.observe(&named("ping", json!({"type":"ping"}))),
+            EventClass::Data
+        );
+        assert_eq!(
+            t.observe(&named(
+                "error",
+                json!({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})
+            )),
             EventClass::Error
         );
     }
@@ -324,7 +359,10 @@ mod tests {
     #[test]
     fn anthropic_type_without_event_line() {
         let mut t = UsageTracker::new(Dialect::Anthropic);
-        assert_eq!(t.observe(&data(json!({"type":"message_stop"}))), EventClass::Terminal);
+        assert_eq!(
+            t.observe(&data(json!({"type":"message_stop"}))),
+            EventClass::Terminal
+        );
     }
 
     #[test]
@@ -332,11 +370,15 @@ mod tests {
         let openai = json!({"id":"x","object":"chat.completion","choices":[{"index":0,"message":{},"finish_reason":"tool_calls"}],
             "usage":{"prompt_tokens":50,"completion_tokens":7,"prompt_tokens_details":{"cached_tokens":20}}});
         let (u, stop) = from_json_response(Dialect::OpenAI, openai.to_string().as_bytes()).unwrap();
-        assert_eq!((u.input_tokens, u.cache_read_tokens, u.output_tokens), (30, 20, 7));
+        assert_eq!(
+            (u.input_tokens, u.cache_read_tokens, u.output_tokens),
+            (30, 20, 7)
+        );
         assert_eq!(stop.as_deref(), Some("tool_calls"));
 
         let anthropic = json!({"type":"message","stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":4,"cache_creation_input_tokens":5,"cache_read_input_tokens":6}});
-        let (u, stop) = from_json_response(Dialect::Anthropic, anthropic.to_string().as_bytes()).unwrap();
+        let (u, stop) =
+            from_json_response(Dialect::Anthropic, anthropic.to_string().as_bytes()).unwrap();
         assert_eq!(
             u,
             Usage {
