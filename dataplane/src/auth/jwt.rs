@@ -57,7 +57,9 @@ enum KeySource {
 /// Verifies the JWTs of one route.
 pub(crate) struct JwtVerifier {
     keys: KeySource,
-    validation: Validation,
+    /// One validation per allowed algorithm (`jsonwebtoken` wants the
+    /// allowed algorithms of one validation to share the key's family).
+    validations: Vec<(Algorithm, Validation)>,
     forward: Vec<ClaimForward>,
     verified: TokenCache,
 }
@@ -88,7 +90,6 @@ impl JwtVerifier {
         let forward = cfg.forward_claims.iter().map(ClaimForward::from_config).collect::<Result<_, _>>()?;
 
         let mut validation = Validation::new(Algorithm::RS256);
-        validation.algorithms = ALLOWED.to_vec();
         validation.leeway = if cfg.leeway_seconds == 0 { DEFAULT_LEEWAY_SECS } else { u64::from(cfg.leeway_seconds) };
         validation.validate_exp = true;
         validation.validate_nbf = true;
@@ -100,7 +101,11 @@ impl JwtVerifier {
             validation.set_audience(&cfg.audiences);
             validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         }
-        Ok(Self { keys, validation, forward, verified: TokenCache::default() })
+        let validations = ALLOWED
+            .iter()
+            .map(|alg| (*alg, Validation { algorithms: vec![*alg], ..validation.clone() }))
+            .collect();
+        Ok(Self { keys, validations, forward, verified: TokenCache::default() })
     }
 
     /// The headers forwarded claims are sent in.
@@ -123,7 +128,12 @@ impl JwtVerifier {
         if !key.accepts(header.alg) {
             return Err(AuthError::DisallowedAlgorithm);
         }
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &self.validation).map_err(map_error)?;
+        let validation = self
+            .validations
+            .iter()
+            .find_map(|(a, v)| (*a == header.alg).then_some(v))
+            .ok_or(AuthError::DisallowedAlgorithm)?;
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, validation).map_err(map_error)?;
         let identity = self.identity(data.claims);
         if let Some(exp) = identity.claims.as_ref().and_then(|c| c.get("exp")).and_then(as_seconds) {
             self.verified.insert(digest, exp, identity.clone(), now);

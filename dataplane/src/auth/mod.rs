@@ -26,6 +26,8 @@ pub mod identity;
 mod jwks;
 mod jwt;
 mod keyset;
+#[cfg(test)]
+mod test_support;
 
 use http::header::{AUTHORIZATION, HeaderMap, HeaderName};
 use switchboard_proto as pb;
