@@ -185,3 +185,12 @@ fn authenticate_future_is_send() {
     let h = HeaderMap::new();
     assert_send(&a.authenticate(&h));
 }
+
+#[test]
+fn shared_types_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Authenticator>();
+    assert_send_sync::<JwksStore>();
+    assert_send_sync::<HttpJwksFetcher>();
+    assert_send_sync::<Identity>();
+}
