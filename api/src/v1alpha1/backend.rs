@@ -1,4 +1,6 @@
 //! `AIBackend`: one provider endpoint, its credentials and the models it serves.
+// Several `printcolumn(...)` entries repeat `type_ = "string"`; that is not a mistake.
+#![allow(clippy::duplicated_attributes)]
 
 use kube::CustomResource;
 use schemars::JsonSchema;

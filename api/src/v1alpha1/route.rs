@@ -1,4 +1,6 @@
 //! `AIRoute`: how requests on one path prefix are authenticated and routed.
+// Several `printcolumn(...)` entries repeat `type_ = "string"`; that is not a mistake.
+#![allow(clippy::duplicated_attributes)]
 
 use kube::CustomResource;
 use schemars::JsonSchema;
