@@ -84,7 +84,18 @@ pub struct RejectionLabels {
 pub struct StreamLabels {
     /// Backend id.
     pub backend: String,
-    /// `completed`, `upstream_error`, `cut`, `idle_timeout`, `client_gone`.
+    /// `completed`, `truncated`, `stalled`, `upstream_error`, `client_gone`.
+    pub outcome: &'static str,
+}
+
+/// Labels of the request duration histogram.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DurationLabels {
+    /// Route id.
+    pub route: String,
+    /// Client API.
+    pub api: &'static str,
+    /// How the request ended (`completed`, `client_gone`, a stream outcome, `upstream_error`).
     pub outcome: &'static str,
 }
 
@@ -93,8 +104,8 @@ pub struct Metrics {
     registry: Registry,
     /// Client requests by outcome.
     pub requests: Family<RequestLabels, Counter>,
-    /// Request latency until the response headers went out.
-    pub request_duration: Family<RejectionLabels, Histogram>,
+    /// Request latency from arrival to the end of the response body.
+    pub request_duration: Family<DurationLabels, Histogram>,
     /// Time to first response body byte of streams.
     pub time_to_first_token: Family<BackendLabels, Histogram>,
     /// Tokens by kind, as reported by upstreams.
@@ -140,10 +151,10 @@ impl Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("requests", "Client requests by route, API, model, backend and status", requests.clone());
         let request_duration =
-            Family::<RejectionLabels, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
+            Family::<DurationLabels, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
         registry.register(
             "request_duration_seconds",
-            "Time from request arrival until response headers were sent (reason is the outcome label)",
+            "Time from request arrival to the end of the response body, for requests answered by an upstream",
             request_duration.clone(),
         );
         let time_to_first_token =

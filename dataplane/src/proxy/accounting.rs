@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::metrics::{BackendLabels, Metrics, RequestLabels, StreamLabels, TokenLabels};
+use crate::metrics::{BackendLabels, DurationLabels, Metrics, RequestLabels, StreamLabels, TokenLabels};
 use crate::wire::usage::Usage;
 
 /// The facts of one answered request, completed when its body ends.
@@ -70,6 +70,15 @@ impl Accounting {
                 status: self.status,
             })
             .inc();
+        let elapsed = self.started.elapsed();
+        self.metrics
+            .request_duration
+            .get_or_create(&DurationLabels {
+                route: self.route.clone(),
+                api: self.api,
+                outcome,
+            })
+            .observe(elapsed.as_secs_f64());
         let u = usage.copied().unwrap_or_default();
         tracing::info!(
             target: "switchboard::access",
@@ -89,7 +98,7 @@ impl Accounting {
             output_tokens = u.output_tokens,
             cache_read_tokens = u.cache_read_tokens,
             cache_write_tokens = u.cache_write_tokens,
-            latency_ms = self.started.elapsed().as_millis() as u64,
+            latency_ms = elapsed.as_millis() as u64,
             "request finished"
         );
     }

@@ -22,6 +22,16 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Re
             }
         }
         "/metrics" => {
+            // Breaker state changes on the request path; it is read at scrape time.
+            let now = tokio::time::Instant::now();
+            state.metrics.breaker_state.clear();
+            for (backend, breaker_state) in state.shared.breakers.states(now) {
+                state
+                    .metrics
+                    .breaker_state
+                    .get_or_create(&crate::metrics::BackendLabels { backend })
+                    .set(breaker_state.metric_value());
+            }
             let mut resp = Response::new(response::full(state.metrics.encode()));
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
