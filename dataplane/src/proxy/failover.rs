@@ -156,6 +156,19 @@ pub(crate) async fn run(
         }
     }
     if let Some(upstream) = last_upstream {
+        if matches!(upstream.status.as_u16(), 401 | 403) {
+            // The provider refused the gateway's credential. Passing that 401
+            // on would tell the client its own token is bad (Claude Code and
+            // Codex would refresh it and retry); it is a gateway-side outage.
+            tracing::warn!(
+                route = %x.route().id,
+                status = upstream.status.as_u16(),
+                "every candidate refused the gateway's provider credential"
+            );
+            return Err(RequestError::NoHealthyBackend {
+                model: x.requested_model.clone(),
+            });
+        }
         return Ok(error_passthrough(state, &x, "exhausted", upstream, tried));
     }
     if last_was_timeout {
