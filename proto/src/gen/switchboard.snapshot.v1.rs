@@ -2,7 +2,7 @@
 /// One complete, self-contained routing configuration.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Snapshot {
-    /// Content hash of everything below (hex sha256 prefix), e.g. "sha256:3f2a…".
+    /// Content hash of everything below: the first 16 hex digits of the sha256 of the encoded snapshot with an empty version, e.g. "82b5b2499c72591d".
     /// Two snapshots with the same content always have the same version.
     #[prost(string, tag = "1")]
     pub version: ::prost::alloc::string::String,
@@ -147,7 +147,7 @@ pub struct Route {
     /// Model aliases, exact names first, then globs by specificity.
     #[prost(message, repeated, tag = "5")]
     pub aliases: ::prost::alloc::vec::Vec<ModelAlias>,
-    /// Rules in order; the first whose patterns match the resolved model wins.
+    /// Rules; an exact model pattern wins, then the most specific glob, then declaration order.
     #[prost(message, repeated, tag = "6")]
     pub rules: ::prost::alloc::vec::Vec<Rule>,
     /// Largest accepted request body.
