@@ -211,8 +211,18 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 type MockBody = BoxBody<Bytes, std::io::Error>;
 
 /// A response body fed frame by frame through a channel; an `Err` aborts the connection.
+/// Before surfacing the error the body yields a few times so hyper flushes the frames already
+/// written (otherwise the abort could discard them).
 struct ChannelBody {
     rx: mpsc::Receiver<Result<Frame<Bytes>, std::io::Error>>,
+    error: Option<std::io::Error>,
+    yields: u8,
+}
+
+impl ChannelBody {
+    fn new(rx: mpsc::Receiver<Result<Frame<Bytes>, std::io::Error>>) -> Self {
+        ChannelBody { rx, error: None, yields: 0 }
+    }
 }
 
 impl Body for ChannelBody {
@@ -220,7 +230,18 @@ impl Body for ChannelBody {
     type Error = std::io::Error;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        self.rx.poll_recv(cx)
+        if self.error.is_none() {
+            match self.rx.poll_recv(cx) {
+                Poll::Ready(Some(Err(e))) => self.error = Some(e),
+                other => return other,
+            }
+        }
+        if self.yields < 3 {
+            self.yields += 1;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(self.error.take().map(Err))
     }
 }
 
@@ -290,7 +311,7 @@ fn sse_response(frames: Vec<SseFrame>, end: StreamEnd, flavor: Flavor, shared: A
             }
         }
     });
-    let mut response = Response::new(ChannelBody { rx }.boxed());
+    let mut response = Response::new(ChannelBody::new(rx).boxed());
     let headers = response.headers_mut();
     headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -462,7 +483,7 @@ async fn answer(shared: Arc<Shared>, kill: Arc<Notify>, endpoint: Endpoint, body
                     }
                 }
             });
-            let mut response = Response::new(ChannelBody { rx }.boxed());
+            let mut response = Response::new(ChannelBody::new(rx).boxed());
             response
                 .headers_mut()
                 .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
