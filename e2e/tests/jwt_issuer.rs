@@ -16,7 +16,7 @@ async fn fetch_jwks(issuer: &JwtIssuer) -> JwkSet {
 fn verify(jwks: &JwkSet, token: &str, issuer: &JwtIssuer) -> Result<Value, jsonwebtoken::errors::Error> {
     let header = decode_header(token)?;
     let kid = header.kid.unwrap_or_default();
-    let jwk = jwks.find(&kid).ok_or_else(|| jsonwebtoken::errors::ErrorKind::InvalidKeyFormat)?;
+    let jwk = jwks.find(&kid).ok_or(jsonwebtoken::errors::ErrorKind::InvalidKeyFormat)?;
     let mut validation = Validation::new(header.alg);
     validation.set_issuer(&[issuer.issuer()]);
     validation.set_audience(&[issuer.audience()]);
