@@ -85,6 +85,7 @@ impl RequestError {
             RequestError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             RequestError::EndpointNotFound { .. } => StatusCode::NOT_FOUND,
+            RequestError::Unauthenticated(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             RequestError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             RequestError::BodyRead(_) => StatusCode::BAD_REQUEST,
@@ -103,6 +104,7 @@ impl RequestError {
             RequestError::NotReady => ErrorKind::Unavailable,
             RequestError::RouteNotFound { .. } => ErrorKind::NotFound,
             RequestError::EndpointNotFound { .. } => ErrorKind::NotFound,
+            RequestError::Unauthenticated(e) if e.is_unavailable() => ErrorKind::Unavailable,
             RequestError::Unauthenticated(_) => ErrorKind::Authentication,
             RequestError::BodyTooLarge { .. } => ErrorKind::RequestTooLarge,
             RequestError::BodyRead(_) => ErrorKind::InvalidRequest,
@@ -119,7 +121,7 @@ impl RequestError {
     pub fn openai_code(&self) -> Option<&'static str> {
         match self {
             RequestError::UnknownModel { .. } => Some("model_not_found"),
-            RequestError::Unauthenticated(_) => Some("invalid_api_key"),
+            RequestError::Unauthenticated(e) if !e.is_unavailable() => Some("invalid_api_key"),
             RequestError::BodyTooLarge { .. } => Some("request_too_large"),
             RequestError::MalformedBody(_) | RequestError::BodyRead(_) => Some("invalid_request_body"),
             _ => None,

@@ -157,11 +157,16 @@ pub async fn watch(state: Arc<AppState>, path: PathBuf, interval: Duration, mut 
         if set.fingerprint == last || Some(set.fingerprint) == last_failed {
             continue;
         }
-        let result = render_files(&set).and_then(|snapshot| {
-            super::apply_snapshot(&state, &snapshot)
+        // Render failures are counted here; `apply_snapshot` counts its own.
+        let result = match render_files(&set) {
+            Err(e) => {
+                state.metrics.config_rejections.inc();
+                Err(e)
+            }
+            Ok(snapshot) => super::apply_snapshot(&state, &snapshot)
                 .map(|_| snapshot.version)
-                .map_err(|p| LocalConfigError::Invalid(p.iter().map(ToString::to_string).collect()))
-        });
+                .map_err(|p| LocalConfigError::Invalid(p.iter().map(ToString::to_string).collect())),
+        };
         match result {
             Ok(version) => {
                 last = set.fingerprint;
@@ -169,10 +174,6 @@ pub async fn watch(state: Arc<AppState>, path: PathBuf, interval: Duration, mut 
                 tracing::info!(%version, path = %path.display(), "configuration reloaded");
             }
             Err(e) => {
-                if matches!(e, LocalConfigError::Invalid(_)) {
-                    // apply_snapshot counts build failures; count render failures here.
-                }
-                state.metrics.config_rejections.inc();
                 last_failed = Some(set.fingerprint);
                 tracing::error!(error = %e, "configuration change rejected; the last good configuration keeps serving");
             }

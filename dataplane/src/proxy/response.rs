@@ -47,9 +47,21 @@ pub fn text(status: StatusCode, body: &'static str) -> Response<ResponseBody> {
 pub fn error(dialect: Dialect, err: &RequestError) -> Response<ResponseBody> {
     let body = wire::error_body(dialect, err.kind(), &err.client_message(), err.openai_code());
     let mut resp = json(err.status(), body);
-    if matches!(err, RequestError::Unauthenticated(_)) && dialect == Dialect::OpenAI {
-        resp.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    match err {
+        RequestError::Unauthenticated(e) if e.is_unavailable() => {
+            // Signing keys could not be fetched yet: a short, retryable outage.
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        RequestError::Unauthenticated(_) if dialect == Dialect::OpenAI => {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        RequestError::NotReady => {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        _ => {}
     }
     resp
 }

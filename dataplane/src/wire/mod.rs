@@ -1,0 +1,38 @@
+//! The two client wire formats the gateway speaks: OpenAI Chat Completions
+//! and Anthropic Messages.
+//!
+//! Everything here is format knowledge with no IO of its own:
+//! - [`error`]: error bodies and in-stream error events in either dialect;
+//! - [`sse`]: an incremental Server-Sent Events parser;
+//! - [`usage`]: token usage and stop reasons read from streams and bodies;
+//! - [`relay`]: the streaming body that forwards upstream SSE bytes
+//!   unchanged while watching them for usage, the terminal event, stalls and
+//!   truncation;
+//! - [`mock`]: the built-in deterministic `Mock` provider.
+
+pub mod error;
+pub mod mock;
+pub mod relay;
+pub mod sse;
+pub mod usage;
+
+pub use error::{ErrorKind, error_body, stream_error_event};
+
+/// The wire format a client speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    /// OpenAI Chat Completions (`POST /v1/chat/completions`).
+    OpenAI,
+    /// Anthropic Messages (`POST /v1/messages`).
+    Anthropic,
+}
+
+impl Dialect {
+    /// A short, stable label for logs and metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Dialect::OpenAI => "openai",
+            Dialect::Anthropic => "anthropic",
+        }
+    }
+}

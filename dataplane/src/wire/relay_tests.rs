@@ -1,0 +1,411 @@
+//! Tests of [`super::Relay`]: golden upstream captures and every way a
+//! stream can end.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::Frame;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, StreamBody};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::tests_support::{CAPTURES, capture_path};
+use super::*;
+
+type Summaries = Arc<Mutex<Vec<RelaySummary>>>;
+
+fn recorder() -> (Summaries, OnFinish) {
+    let seen: Summaries = Arc::default();
+    let s = seen.clone();
+    (
+        seen,
+        Box::new(move |summary| s.lock().unwrap().push(summary)),
+    )
+}
+
+type ChanItem = Result<Frame<Bytes>, std::io::Error>;
+
+/// A body fed through a channel, like a network body arriving in pieces.
+fn channel_body() -> (
+    mpsc::UnboundedSender<ChanItem>,
+    StreamBody<impl futures_util::Stream<Item = ChanItem> + Send + 'static>,
+) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<ChanItem>();
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    (tx, StreamBody::new(stream))
+}
+
+fn chunked_body(
+    bytes: &[u8],
+    size: usize,
+) -> StreamBody<impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>>> {
+    let chunks: Vec<_> = bytes
+        .chunks(size)
+        .map(|c| Ok::<_, Infallible>(Frame::data(Bytes::copy_from_slice(c))))
+        .collect();
+    StreamBody::new(futures_util::stream::iter(chunks))
+}
+
+async fn next_data<B>(relay: &mut Relay<B>) -> Option<Bytes>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let frame = relay.frame().await?.expect("relay bodies do not fail");
+    Some(frame.into_data().expect("data frame"))
+}
+
+async fn collect<B>(mut relay: Relay<B>) -> Vec<u8>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let mut out = Vec::new();
+    while let Some(d) = next_data(&mut relay).await {
+        out.extend_from_slice(&d);
+    }
+    out
+}
+
+fn only(seen: &Summaries) -> RelaySummary {
+    let all = seen.lock().unwrap();
+    assert_eq!(all.len(), 1, "on_finish runs exactly once");
+    all[0].clone()
+}
+
+fn dialect_of_capture(name: &str) -> Dialect {
+    if name.starts_with("anthropic") {
+        Dialect::Anthropic
+    } else {
+        Dialect::OpenAI
+    }
+}
+
+fn summary_json(s: &RelaySummary) -> Value {
+    json!({
+        "usage": s.usage,
+        "stop_reason": s.stop_reason,
+        "outcome": s.outcome.label(),
+        "malformed_events": s.malformed_events,
+        "bytes": s.bytes,
+    })
+}
+
+#[tokio::test]
+async fn golden_captures() {
+    for name in CAPTURES {
+        let input = std::fs::read(capture_path(name)).unwrap();
+        let dialect = dialect_of_capture(name);
+        for size in [1, 7, 64, input.len()] {
+            let (seen, on_finish) = recorder();
+            let relay = Relay::new(
+                chunked_body(&input, size),
+                dialect,
+                Duration::from_secs(60),
+                on_finish,
+            );
+            let out = collect(relay).await;
+            assert_eq!(
+                out, input,
+                "{name}: passthrough is byte-identical (chunk size {size})"
+            );
+            let got = summary_json(&only(&seen));
+            let expected_path = capture_path(name).with_extension("expected.json");
+            if std::env::var_os("UPDATE_GOLDEN").is_some() {
+                std::fs::write(
+                    &expected_path,
+                    serde_json::to_string_pretty(&got).unwrap() + "\n",
+                )
+                .unwrap();
+            }
+            let expected: Value =
+                serde_json::from_slice(&std::fs::read(&expected_path).unwrap()).unwrap();
+            assert_eq!(got, expected, "{name} (chunk size {size})");
+        }
+    }
+}
+
+#[tokio::test]
+async fn frames_pass_through_one_by_one() {
+    let (tx, body) = channel_body();
+    let (seen, on_finish) = recorder();
+    let mut relay = Relay::new(body, Dialect::OpenAI, Duration::from_secs(60), on_finish);
+    let chunks = [
+        &b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":null}],\"usage\":null}\n\n"[..],
+        &b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usa"[..],
+        &b"ge\":null}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":3,\"prompt_tokens_details\":{\"cached_tokens\":4}}}\n\n"[..],
+        &b"data: [DONE]\n\n"[..],
+    ];
+    for c in chunks {
+        tx.send(Ok(Frame::data(Bytes::from_static(c)))).unwrap();
+        // Each frame is available as soon as it was sent: nothing is held back.
+        assert_eq!(next_data(&mut relay).await.unwrap(), Bytes::from_static(c));
+        assert!(seen.lock().unwrap().is_empty());
+    }
+    drop(tx);
+    assert!(next_data(&mut relay).await.is_none());
+    let s = only(&seen);
+    assert_eq!(s.outcome, RelayOutcome::Completed);
+    assert_eq!(
+        s.usage,
+        Usage {
+            input_tokens: 5,
+            output_tokens: 3,
+            cache_read_tokens: 4,
+            cache_write_tokens: 0,
+            reasoning_tokens: 0
+        }
+    );
+    assert_eq!(s.stop_reason.as_deref(), Some("stop"));
+    assert!(s.first_byte_at.is_some());
+    assert_eq!(s.bytes, chunks.iter().map(|c| c.len() as u64).sum::<u64>());
+    drop(relay);
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "drop after the end does not report again"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_timeout_resets_on_every_frame_then_stalls() {
+    let (tx, body) = channel_body();
+    let (seen, on_finish) = recorder();
+    let idle = Duration::from_secs(10);
+    let mut relay = Relay::new(body, Dialect::Anthropic, idle, on_finish);
+    let ping = Bytes::from_static(b"event: ping\ndata: {\"type\":\"ping\"}\n\n");
+    for _ in 0..3 {
+        tx.send(Ok(Frame::data(ping.clone()))).unwrap();
+        assert_eq!(next_data(&mut relay).await.unwrap(), ping);
+        tokio::time::advance(Duration::from_secs(8)).await;
+    }
+    tx.send(Ok(Frame::data(ping.clone()))).unwrap();
+    assert_eq!(
+        next_data(&mut relay).await.unwrap(),
+        ping,
+        "8s gaps never stall a 10s idle timeout"
+    );
+    let last = tokio::time::Instant::now();
+    let tail = next_data(&mut relay).await.unwrap();
+    assert_eq!(last.elapsed(), idle);
+    let text = std::str::from_utf8(&tail).unwrap();
+    assert!(text.starts_with("event: error\ndata: "), "{text}");
+    assert!(
+        text.contains("\"timeout_error\"") && text.contains("stalled"),
+        "{text}"
+    );
+    assert!(next_data(&mut relay).await.is_none());
+    assert_eq!(only(&seen).outcome, RelayOutcome::Stalled);
+    drop(tx);
+}
+
+#[tokio::test(start_paused = true)]
+async fn silence_after_terminal_event_is_completion() {
+    let (tx, body) = channel_body();
+    let (seen, on_finish) = recorder();
+    let mut relay = Relay::new(body, Dialect::OpenAI, Duration::from_secs(5), on_finish);
+    tx.send(Ok(Frame::data(Bytes::from_static(b"data: [DONE]\n\n"))))
+        .unwrap();
+    next_data(&mut relay).await.unwrap();
+    assert!(
+        next_data(&mut relay).await.is_none(),
+        "no error event after [DONE]"
+    );
+    assert_eq!(only(&seen).outcome, RelayOutcome::Completed);
+    drop(tx);
+}
+
+#[tokio::test]
+async fn truncated_stream_gets_error_event_and_no_fake_done() {
+    let input = std::fs::read(capture_path("openai_text_usage_cached")).unwrap();
+    let cut = input.len() - "data: [DONE]\n\n".len();
+    let (seen, on_finish) = recorder();
+    let relay = Relay::new(
+        chunked_body(&input[..cut], 50),
+        Dialect::OpenAI,
+        Duration::from_secs(60),
+        on_finish,
+    );
+    let out = collect(relay).await;
+    assert_eq!(&out[..cut], &input[..cut]);
+    let tail = std::str::from_utf8(&out[cut..]).unwrap();
+    assert!(tail.starts_with("data: {\"error\":"), "{tail}");
+    assert!(!tail.contains("[DONE]"));
+    let s = only(&seen);
+    assert_eq!(s.outcome, RelayOutcome::Truncated);
+    assert_eq!(
+        s.usage.cache_read_tokens, 1920,
+        "usage seen before the cut is kept"
+    );
+}
+
+#[tokio::test]
+async fn truncated_mid_line_closes_the_partial_event_first() {
+    let input = b"event: message_start\ndata: {\"type\":\"message_st";
+    let (seen, on_finish) = recorder();
+    let relay = Relay::new(
+        chunked_body(input, 100),
+        Dialect::Anthropic,
+        Duration::from_secs(60),
+        on_finish,
+    );
+    let out = collect(relay).await;
+    let tail = std::str::from_utf8(&out[input.len()..]).unwrap();
+    assert!(tail.starts_with("\n\nevent: error\ndata: {"), "{tail:?}");
+    let s = only(&seen);
+    assert_eq!(s.outcome, RelayOutcome::Truncated);
+    assert_eq!(
+        s.malformed_events, 1,
+        "the cut event is counted as malformed"
+    );
+}
+
+#[tokio::test]
+async fn upstream_body_error_appends_error_event() {
+    let (tx, body) = channel_body();
+    let (seen, on_finish) = recorder();
+    let mut relay = Relay::new(body, Dialect::Anthropic, Duration::from_secs(60), on_finish);
+    let start = Bytes::from_static(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":7,\"output_tokens\":1}}}\n\n");
+    tx.send(Ok(Frame::data(start.clone()))).unwrap();
+    assert_eq!(next_data(&mut relay).await.unwrap(), start);
+    tx.send(Err(std::io::Error::other("connection reset")))
+        .unwrap();
+    let tail = next_data(&mut relay).await.unwrap();
+    let text = std::str::from_utf8(&tail).unwrap();
+    assert!(
+        text.starts_with("event: error\ndata: {\"type\":\"error\""),
+        "{text}"
+    );
+    assert!(
+        !text.contains("connection reset"),
+        "internal error text is not sent to clients"
+    );
+    assert!(next_data(&mut relay).await.is_none());
+    let s = only(&seen);
+    assert_eq!(s.outcome, RelayOutcome::UpstreamError);
+    assert_eq!(s.usage.input_tokens, 7);
+}
+
+#[tokio::test]
+async fn dropped_relay_reports_client_gone_once() {
+    let (tx, body) = channel_body();
+    let (seen, on_finish) = recorder();
+    let mut relay = Relay::new(body, Dialect::OpenAI, Duration::from_secs(60), on_finish);
+    tx.send(Ok(Frame::data(Bytes::from_static(
+        b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2}}\n\n",
+    ))))
+    .unwrap();
+    next_data(&mut relay).await.unwrap();
+    drop(relay);
+    let s = only(&seen);
+    assert_eq!(s.outcome, RelayOutcome::ClientGone);
+    assert_eq!(s.usage.output_tokens, 2);
+}
+
+#[tokio::test]
+async fn malformed_events_are_counted_and_passed_through() {
+    let input = b"data: {\"choices\":[]}\n\ndata: not json\n\ndata: [DONE]\n\n";
+    let (seen, on_finish) = recorder();
+    let out = collect(Relay::new(
+        chunked_body(input, 3),
+        Dialect::OpenAI,
+        Duration::from_secs(60),
+        on_finish,
+    ))
+    .await;
+    assert_eq!(out, input);
+    let s = only(&seen);
+    assert_eq!(s.malformed_events, 1);
+    assert_eq!(s.outcome, RelayOutcome::Completed);
+}
+
+#[tokio::test]
+async fn upstream_error_event_wins_over_a_later_terminal_event() {
+    let input =
+        b"data: {\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}\n\ndata: [DONE]\n\n";
+    let (seen, on_finish) = recorder();
+    let out = collect(Relay::new(
+        chunked_body(input, 5),
+        Dialect::OpenAI,
+        Duration::from_secs(60),
+        on_finish,
+    ))
+    .await;
+    assert_eq!(
+        out, input,
+        "upstream errors are passed through, nothing appended"
+    );
+    assert_eq!(only(&seen).outcome, RelayOutcome::UpstreamError);
+}
+
+#[tokio::test(start_paused = true)]
+async fn upstream_error_then_silence_appends_nothing() {
+    let (tx, body) = channel_body();
+    let (seen, on_finish) = recorder();
+    let mut relay = Relay::new(body, Dialect::Anthropic, Duration::from_secs(5), on_finish);
+    let err = Bytes::from_static(b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n");
+    tx.send(Ok(Frame::data(err.clone()))).unwrap();
+    assert_eq!(next_data(&mut relay).await.unwrap(), err);
+    assert!(next_data(&mut relay).await.is_none());
+    assert_eq!(only(&seen).outcome, RelayOutcome::UpstreamError);
+    drop(tx);
+}
+
+#[tokio::test]
+async fn zero_idle_timeout_disables_stall_detection() {
+    let (seen, on_finish) = recorder();
+    let out = collect(Relay::new(
+        chunked_body(b"data: [DONE]\n\n", 4),
+        Dialect::OpenAI,
+        Duration::ZERO,
+        on_finish,
+    ))
+    .await;
+    assert_eq!(out, b"data: [DONE]\n\n");
+    assert_eq!(only(&seen).outcome, RelayOutcome::Completed);
+}
+
+#[test]
+fn outcome_labels() {
+    let labels: Vec<_> = [
+        RelayOutcome::Completed,
+        RelayOutcome::Truncated,
+        RelayOutcome::Stalled,
+        RelayOutcome::UpstreamError,
+        RelayOutcome::ClientGone,
+    ]
+    .iter()
+    .map(|o| o.label())
+    .collect();
+    assert_eq!(
+        labels,
+        [
+            "completed",
+            "truncated",
+            "stalled",
+            "upstream_error",
+            "client_gone"
+        ]
+    );
+}
+
+/// The call sites box a relay over hyper's body and over infallible streams.
+#[allow(dead_code)]
+fn boxes_like_the_call_sites(
+    incoming: hyper::body::Incoming,
+) -> [UnsyncBoxBody<Bytes, BoxError>; 2] {
+    let noop: OnFinish = Box::new(|_| {});
+    let a = Relay::new(incoming, Dialect::OpenAI, Duration::from_secs(1), noop).boxed_unsync();
+    let stream = futures_util::stream::iter(vec![Ok::<_, Infallible>(Frame::data(Bytes::new()))]);
+    let b = Relay::new(
+        StreamBody::new(stream),
+        Dialect::Anthropic,
+        Duration::from_secs(1),
+        Box::new(|_| {}),
+    )
+    .boxed_unsync();
+    [a, b]
+}

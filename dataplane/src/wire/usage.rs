@@ -1,0 +1,397 @@
+//! Token usage and stop reasons, read from streams and whole responses.
+//!
+//! [`Usage`] has the same meaning in both dialects:
+//! - `input_tokens`: UNCACHED input tokens. Anthropic reports this directly
+//!   (`input_tokens` excludes cache reads and writes). OpenAI's
+//!   `prompt_tokens` includes cached tokens, so it is
+//!   `prompt_tokens - prompt_tokens_details.cached_tokens`.
+//! - `cache_read_tokens`: OpenAI `prompt_tokens_details.cached_tokens`,
+//!   Anthropic `cache_read_input_tokens`.
+//! - `cache_write_tokens`: Anthropic `cache_creation_input_tokens`; OpenAI
+//!   has no cache writes (always 0).
+//! - `output_tokens`: OpenAI `completion_tokens`, Anthropic `output_tokens`;
+//!   both INCLUDE reasoning/thinking tokens.
+//! - `reasoning_tokens`: the reasoning part of `output_tokens` where the
+//!   provider breaks it out (OpenAI
+//!   `completion_tokens_details.reasoning_tokens`); 0 otherwise.
+//!
+//! The whole prompt is `input_tokens + cache_read_tokens + cache_write_tokens`.
+//!
+//! Streams: OpenAI sends usage in one chunk (normally the last, with empty
+//! `choices`, only when the request set `stream_options.include_usage`).
+//! Anthropic sends it in `message_start.message.usage` and then CUMULATIVE
+//! counts in `message_delta.usage`: values present replace earlier ones,
+//! absent ones are kept.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::Dialect;
+use super::sse::SseEvent;
+
+/// Token counts of one answer. See the module docs for the exact meaning.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Uncached input tokens.
+    pub input_tokens: u64,
+    /// Output tokens, reasoning included.
+    pub output_tokens: u64,
+    /// Input tokens read from the prompt cache.
+    pub cache_read_tokens: u64,
+    /// Input tokens written to the prompt cache.
+    pub cache_write_tokens: u64,
+    /// Reasoning tokens (a part of `output_tokens`).
+    pub reasoning_tokens: u64,
+}
+
+fn num(v: &Value, path: &[&str]) -> Option<u64> {
+    let mut cur = v;
+    for key in path {
+        cur = cur.get(key)?;
+    }
+    cur.as_u64()
+}
+
+impl Usage {
+    /// Usage from an OpenAI `usage` object.
+    pub fn from_openai(u: &Value) -> Usage {
+        let prompt = num(u, &["prompt_tokens"]).unwrap_or(0);
+        let cached = num(u, &["prompt_tokens_details", "cached_tokens"]).unwrap_or(0);
+        Usage {
+            input_tokens: prompt.saturating_sub(cached),
+            output_tokens: num(u, &["completion_tokens"]).unwrap_or(0),
+            cache_read_tokens: cached,
+            cache_write_tokens: 0,
+            reasoning_tokens: num(u, &["completion_tokens_details", "reasoning_tokens"])
+                .unwrap_or(0),
+        }
+    }
+
+    /// Usage from an Anthropic `usage` object.
+    pub fn from_anthropic(u: &Value) -> Usage {
+        let mut usage = Usage::default();
+        usage.merge_anthropic(u);
+        usage
+    }
+
+    /// Applies an Anthropic `usage` object: every count present replaces the
+    /// current value (counts are cumulative), absent counts are kept.
+    pub fn merge_anthropic(&mut self, u: &Value) {
+        if let Some(n) = num(u, &["input_tokens"]) {
+            self.input_tokens = n;
+        }
+        if let Some(n) = num(u, &["output_tokens"]) {
+            self.output_tokens = n;
+        }
+        if let Some(n) = num(u, &["cache_read_input_tokens"]) {
+            self.cache_read_tokens = n;
+        }
+        if let Some(n) = num(u, &["cache_creation_input_tokens"]) {
+            self.cache_write_tokens = n;
+        }
+    }
+
+    /// Every input token, cached or not.
+    pub fn total_input(&self) -> u64 {
+        self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+    }
+}
+
+/// What one SSE event means for the stream carrying it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventClass {
+    /// An ordinary event.
+    Data,
+    /// The terminal event: OpenAI `[DONE]`, Anthropic `message_stop`.
+    Terminal,
+    /// An in-stream error from the upstream.
+    Error,
+    /// The data is not JSON where JSON is expected.
+    Malformed,
+}
+
+/// Follows one stream's events and keeps its usage and stop reason.
+#[derive(Debug)]
+pub struct UsageTracker {
+    dialect: Dialect,
+    usage: Usage,
+    stop_reason: Option<String>,
+    saw_usage: bool,
+}
+
+impl UsageTracker {
+    /// A tracker for a stream in `dialect`.
+    pub fn new(dialect: Dialect) -> Self {
+        Self {
+            dialect,
+            usage: Usage::default(),
+            stop_reason: None,
+            saw_usage: false,
+        }
+    }
+
+    /// Reads one event and classifies it.
+    pub fn observe(&mut self, event: &SseEvent) -> EventClass {
+        let data = event.data.trim();
+        if self.dialect == Dialect::OpenAI && data == "[DONE]" {
+            return EventClass::Terminal;
+        }
+        let Ok(json) = serde_json::from_str::<Value>(data) else {
+            return EventClass::Malformed;
+        };
+        if event.event.as_deref() == Some("error") {
+            return EventClass::Error;
+        }
+        match self.dialect {
+            Dialect::OpenAI => self.observe_openai(&json),
+            Dialect::Anthropic => self.observe_anthropic(event.event.as_deref(), &json),
+        }
+    }
+
+    fn observe_openai(&mut self, json: &Value) -> EventClass {
+        if json.get("error").is_some_and(|e| !e.is_null()) {
+            return EventClass::Error;
+        }
+        if let Some(u) = json.get("usage").filter(|u| u.is_object()) {
+            self.usage = Usage::from_openai(u);
+            self.saw_usage = true;
+        }
+        if let Some(choices) = json.get("choices").and_then(Value::as_array) {
+            for c in choices {
+                if let Some(r) = c.get("finish_reason").and_then(Value::as_str) {
+                    self.stop_reason = Some(r.to_owned());
+                }
+            }
+        }
+        EventClass::Data
+    }
+
+    fn observe_anthropic(&mut self, name: Option<&str>, json: &Value) -> EventClass {
+        let kind = name.or_else(|| json.get("type").and_then(Value::as_str));
+        match kind {
+            Some("message_start") => {
+                if let Some(u) = json.pointer("/message/usage").filter(|u| u.is_object()) {
+                    self.usage.merge_anthropic(u);
+                    self.saw_usage = true;
+                }
+                EventClass::Data
+            }
+            Some("message_delta") => {
+                if let Some(u) = json.get("usage").filter(|u| u.is_object()) {
+                    self.usage.merge_anthropic(u);
+                    self.saw_usage = true;
+                }
+                if let Some(r) = json.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                    self.stop_reason = Some(r.to_owned());
+                }
+                EventClass::Data
+            }
+            Some("message_stop") => EventClass::Terminal,
+            Some("error") => EventClass::Error,
+            _ => EventClass::Data,
+        }
+    }
+
+    /// The usage seen so far.
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    /// The stop reason seen so far (`finish_reason` or `stop_reason`).
+    pub fn stop_reason(&self) -> Option<&str> {
+        self.stop_reason.as_deref()
+    }
+
+    /// Whether any usage was reported at all.
+    pub fn saw_usage(&self) -> bool {
+        self.saw_usage
+    }
+}
+
+/// Usage and stop reason of a complete (non-streaming) JSON response.
+/// `None` when the body is not a JSON object carrying a `usage` object
+/// (error bodies included).
+pub fn from_json_response(dialect: Dialect, body: &[u8]) -> Option<(Usage, Option<String>)> {
+    let json: Value = serde_json::from_slice(body).ok()?;
+    let u = json.get("usage").filter(|u| u.is_object())?;
+    match dialect {
+        Dialect::OpenAI => {
+            let stop = json
+                .pointer("/choices/0/finish_reason")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            Some((Usage::from_openai(u), stop))
+        }
+        Dialect::Anthropic => {
+            let stop = json
+                .get("stop_reason")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            Some((Usage::from_anthropic(u), stop))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn data(v: Value) -> SseEvent {
+        SseEvent {
+            event: None,
+            data: v.to_string(),
+        }
+    }
+
+    fn named(name: &str, v: Value) -> SseEvent {
+        SseEvent {
+            event: Some(name.to_owned()),
+            data: v.to_string(),
+        }
+    }
+
+    #[test]
+    fn openai_cached_tokens_are_subtracted() {
+        let u = Usage::from_openai(&json!({
+            "prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
+            "prompt_tokens_details": {"cached_tokens": 1920},
+            "completion_tokens_details": {"reasoning_tokens": 64}
+        }));
+        assert_eq!(
+            u,
+            Usage {
+                input_tokens: 86,
+                output_tokens: 300,
+                cache_read_tokens: 1920,
+                cache_write_tokens: 0,
+                reasoning_tokens: 64
+            }
+        );
+        assert_eq!(u.total_input(), 2006);
+    }
+
+    #[test]
+    fn openai_stream_usage_chunk_and_finish_reason() {
+        let mut t = UsageTracker::new(Dialect::OpenAI);
+        let c = t.observe(&data(json!({"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}],"usage":null})));
+        assert_eq!(c, EventClass::Data);
+        assert!(!t.saw_usage());
+        t.observe(&data(
+            json!({"choices":[{"index":0,"delta":{},"finish_reason":"length"}],"usage":null}),
+        ));
+        t.observe(&data(
+            json!({"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5}}),
+        ));
+        assert_eq!(
+            t.observe(&SseEvent {
+                event: None,
+                data: "[DONE]".into()
+            }),
+            EventClass::Terminal
+        );
+        assert_eq!(t.stop_reason(), Some("length"));
+        assert_eq!(t.usage().input_tokens, 10);
+        assert_eq!(t.usage().output_tokens, 5);
+        assert!(t.saw_usage());
+    }
+
+    #[test]
+    fn openai_error_and_malformed() {
+        let mut t = UsageTracker::new(Dialect::OpenAI);
+        assert_eq!(
+            t.observe(&data(json!({"error":{"message":"x"}}))),
+            EventClass::Error
+        );
+        assert_eq!(
+            t.observe(&SseEvent {
+                event: None,
+                data: "{not json".into()
+            }),
+            EventClass::Malformed
+        );
+        assert_eq!(
+            t.observe(&named("error", json!({"message":"x"}))),
+            EventClass::Error
+        );
+    }
+
+    #[test]
+    fn anthropic_delta_usage_is_cumulative_and_does_not_clobber() {
+        let mut t = UsageTracker::new(Dialect::Anthropic);
+        t.observe(&named(
+            "message_start",
+            json!({"type":"message_start","message":{"usage":{"input_tokens":12,"cache_creation_input_tokens":100,"cache_read_input_tokens":200,"output_tokens":1}}}),
+        ));
+        t.observe(&named("message_delta", json!({"type":"message_delta","delta":{"stop_reason":null},"usage":{"output_tokens":10}})));
+        t.observe(&named("message_delta", json!({"type":"message_delta","delta":{"stop_reason":"max_tokens"},"usage":{"output_tokens":25}})));
+        assert_eq!(
+            t.usage(),
+            Usage {
+                input_tokens: 12,
+                output_tokens: 25,
+                cache_read_tokens: 200,
+                cache_write_tokens: 100,
+                reasoning_tokens: 0
+            }
+        );
+        assert_eq!(t.stop_reason(), Some("max_tokens"));
+        t.observe(&named("message_delta", json!({"type":"message_delta","delta":{},"usage":{"output_tokens":26,"input_tokens":13}})));
+        assert_eq!(t.usage().input_tokens, 13);
+        assert_eq!(t.usage().cache_read_tokens, 200);
+        assert_eq!(
+            t.observe(&named("message_stop", json!({"type":"message_stop"}))),
+            EventClass::Terminal
+        );
+        assert_eq!(
+            t.observe(&named("ping", json!({"type":"ping"}))),
+            EventClass::Data
+        );
+        assert_eq!(
+            t.observe(&named(
+                "error",
+                json!({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})
+            )),
+            EventClass::Error
+        );
+    }
+
+    #[test]
+    fn anthropic_type_without_event_line() {
+        let mut t = UsageTracker::new(Dialect::Anthropic);
+        assert_eq!(
+            t.observe(&data(json!({"type":"message_stop"}))),
+            EventClass::Terminal
+        );
+    }
+
+    #[test]
+    fn json_responses() {
+        let openai = json!({"id":"x","object":"chat.completion","choices":[{"index":0,"message":{},"finish_reason":"tool_calls"}],
+            "usage":{"prompt_tokens":50,"completion_tokens":7,"prompt_tokens_details":{"cached_tokens":20}}});
+        let (u, stop) = from_json_response(Dialect::OpenAI, openai.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            (u.input_tokens, u.cache_read_tokens, u.output_tokens),
+            (30, 20, 7)
+        );
+        assert_eq!(stop.as_deref(), Some("tool_calls"));
+
+        let anthropic = json!({"type":"message","stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":4,"cache_creation_input_tokens":5,"cache_read_input_tokens":6}});
+        let (u, stop) =
+            from_json_response(Dialect::Anthropic, anthropic.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            u,
+            Usage {
+                input_tokens: 3,
+                output_tokens: 4,
+                cache_read_tokens: 6,
+                cache_write_tokens: 5,
+                reasoning_tokens: 0
+            }
+        );
+        assert_eq!(stop.as_deref(), Some("end_turn"));
+
+        assert!(from_json_response(Dialect::OpenAI, b"{\"error\":{}}").is_none());
+        assert!(from_json_response(Dialect::Anthropic, b"not json").is_none());
+    }
+}
