@@ -4,9 +4,11 @@
 
 pub mod behaviour;
 pub mod client;
+pub mod config;
 pub mod harness;
 pub mod jwt_issuer;
 pub mod mock_upstream;
+pub mod stack;
 pub mod wire;
 
 pub use behaviour::Behaviour;
@@ -14,4 +16,5 @@ pub use client::{SseEvent, StreamResult, get, post_json, post_raw, post_stream, 
 pub use harness::{Gateway, wait_until, write_config};
 pub use jwt_issuer::JwtIssuer;
 pub use mock_upstream::{MockUpstream, RecordedRequest};
+pub use stack::Stack;
 pub use wire::Flavor;
