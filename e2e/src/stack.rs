@@ -56,12 +56,16 @@ pub struct Stack {
 
 /// The standard configuration for the given mocks and issuer (see the module docs).
 pub fn standard_config(primary: &str, secondary: &str, anthropic: &str, big: &str, issuer: &JwtIssuer) -> ConfigBuilder {
+    standard_backends(primary, secondary, anthropic, big).route("main", standard_route(issuer))
+}
+
+/// The four standard backends without any route.
+pub fn standard_backends(primary: &str, secondary: &str, anthropic: &str, big: &str) -> ConfigBuilder {
     ConfigBuilder::new()
         .backend("primary", backend_spec(Flavor::OpenAI, primary, OPENAI_KEY_ENV, &["gpt-test", "small-model"]))
         .backend("secondary", backend_spec(Flavor::OpenAI, secondary, OPENAI_KEY_ENV, &["gpt-test"]))
         .backend("anthropic", backend_spec(Flavor::Anthropic, anthropic, ANTHROPIC_KEY_ENV, &["claude-test"]))
         .backend("big", backend_spec(Flavor::OpenAI, big, OPENAI_KEY_ENV, &["small-model"]))
-        .route("main", standard_route(issuer))
 }
 
 /// The spec of the standard route `main`.
@@ -114,6 +118,12 @@ impl Stack {
     /// The standard configuration of this stack (to edit and rewrite for reload tests).
     pub fn config(&self) -> ConfigBuilder {
         standard_config(&self.primary.url(), &self.secondary.url(), &self.anthropic.url(), &self.big.url(), &self.issuer)
+    }
+
+    /// The standard backends of this stack with `route` as route `main`.
+    pub fn config_with_route(&self, route: Value) -> ConfigBuilder {
+        standard_backends(&self.primary.url(), &self.secondary.url(), &self.anthropic.url(), &self.big.url())
+            .route("main", route)
     }
 
     /// Path of the config file the gateway watches.
