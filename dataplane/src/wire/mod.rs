@@ -5,14 +5,16 @@
 //! - [`error`]: error bodies and in-stream error events in either dialect;
 //! - [`sse`]: an incremental Server-Sent Events parser;
 //! - [`usage`]: token usage and stop reasons read from streams and bodies;
-//! - [`relay`]: the streaming body that forwards upstream SSE bytes
-//!   unchanged while watching them for usage, the terminal event, stalls and
-//!   truncation;
+//! - [`split`]: cuts an SSE byte stream into whole raw events;
+//! - [`relay`]: the streaming body that forwards upstream SSE events byte
+//!   for byte as each completes, drops malformed ones, and watches for usage,
+//!   the terminal event, stalls and truncation;
 //! - [`mock`]: the built-in deterministic `Mock` provider.
 
 pub mod error;
 pub mod mock;
 pub mod relay;
+pub mod split;
 pub mod sse;
 pub mod usage;
 

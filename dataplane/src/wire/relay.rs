@@ -1,9 +1,13 @@
 //! The streaming body that relays an upstream SSE answer to the client.
 //!
-//! Bytes go to the client exactly as they arrive, frame by frame: nothing is
-//! buffered whole and nothing is re-serialized. A copy of each frame is
-//! parsed on the side ([`SseParser`] + [`UsageTracker`]) to learn usage, the
-//! stop reason and whether the stream ended properly. How the relay ends:
+//! Events go to the client byte for byte as soon as each one is complete:
+//! nothing is buffered whole and nothing is re-serialized. The stream is cut
+//! into raw events ([`EventSplitter`]); each is parsed on the side
+//! ([`SseParser`] + [`UsageTracker`]) to learn usage, the stop reason and
+//! whether the stream ended properly. A malformed event (data that is not
+//! JSON where JSON is expected, or an event above the size limit) is dropped
+//! and counted, never forwarded. Comment-only events (keepalives) pass. How
+//! the relay ends:
 //!
 //! | upstream                                   | client gets                         | outcome          |
 //! |--------------------------------------------|-------------------------------------|------------------|
@@ -28,7 +32,8 @@ use tokio::time::{Instant, Sleep};
 
 use super::Dialect;
 use super::error::{ErrorKind, stream_error_event};
-use super::sse::SseParser;
+use super::split::EventSplitter;
+use super::sse::{DEFAULT_MAX_EVENT_BYTES, SseParser};
 use super::usage::{self, EventClass, Usage, UsageTracker};
 
 /// The error type of a relayed body.
@@ -86,6 +91,7 @@ pub type OnFinish = Box<dyn FnOnce(RelaySummary) + Send>;
 pub struct Relay<B> {
     inner: Pin<Box<B>>,
     dialect: Dialect,
+    splitter: EventSplitter,
     parser: SseParser,
     tracker: UsageTracker,
     idle_timeout: Duration,
@@ -107,6 +113,7 @@ impl<B> Relay<B> {
         Self {
             inner: Box::pin(body),
             dialect,
+            splitter: EventSplitter::new(DEFAULT_MAX_EVENT_BYTES),
             parser: SseParser::default(),
             tracker: UsageTracker::new(dialect),
             idle_timeout,
@@ -121,28 +128,70 @@ impl<B> Relay<B> {
         }
     }
 
-    fn inspect(&mut self, data: &Bytes) {
+    /// Takes an upstream chunk; returns the events it completed that may go
+    /// to the client (malformed ones removed), if any.
+    fn accept(&mut self, data: &Bytes) -> Option<Bytes> {
         if data.is_empty() {
-            return;
+            return None;
         }
         self.bytes += data.len() as u64;
         if self.first_byte_at.is_none() {
             self.first_byte_at = Some(Instant::now());
         }
-        for item in self.parser.feed(data) {
-            self.classify(item);
+        let split = self.splitter.push(data);
+        self.malformed += split.oversized;
+        let mut out: Option<Bytes> = None;
+        for raw in split.events {
+            if !self.check_event(&raw, false) {
+                continue;
+            }
+            out = Some(match out {
+                None => raw,
+                Some(prev) => {
+                    let mut joined = Vec::with_capacity(prev.len() + raw.len());
+                    joined.extend_from_slice(&prev);
+                    joined.extend_from_slice(&raw);
+                    Bytes::from(joined)
+                }
+            });
         }
+        out
     }
 
-    fn classify(&mut self, item: Result<super::sse::SseEvent, super::sse::SseError>) {
+    /// Parses one raw event and records what it means; false when it is
+    /// malformed and must be dropped. `last` flushes an event that lacks its
+    /// closing blank line (the end of the stream).
+    fn check_event(&mut self, raw: &[u8], last: bool) -> bool {
+        let mut items = self.parser.feed(raw);
+        if last {
+            items.extend(self.parser.finish());
+        }
+        let mut good = true;
+        for item in items {
+            good &= self.classify(item);
+        }
+        if !good {
+            self.malformed += 1;
+        }
+        good
+    }
+
+    /// Records one parsed event; false when it is malformed.
+    fn classify(&mut self, item: Result<super::sse::SseEvent, super::sse::SseError>) -> bool {
         match item {
             Ok(event) => match self.tracker.observe(&event) {
-                EventClass::Data => {}
-                EventClass::Terminal => self.saw_terminal = true,
-                EventClass::Error => self.saw_error = true,
-                EventClass::Malformed => self.malformed += 1,
+                EventClass::Data => true,
+                EventClass::Terminal => {
+                    self.saw_terminal = true;
+                    true
+                }
+                EventClass::Error => {
+                    self.saw_error = true;
+                    true
+                }
+                EventClass::Malformed => false,
             },
-            Err(_) => self.malformed += 1,
+            Err(_) => false,
         }
     }
 
@@ -159,56 +208,54 @@ impl<B> Relay<B> {
         }
     }
 
-    /// Ends the stream with `outcome`, appending an in-band error event
-    /// when `error` is given.
-    /// `mid_event` says the client has a partial line or event, which is
-    /// closed first so the error event parses on its own.
+    /// Ends the stream with `outcome`: sends `prefix` (the rest of the
+    /// upstream stream) and, when `error` is given, an in-band error event.
     fn end(
         &mut self,
         outcome: RelayOutcome,
+        prefix: Option<Bytes>,
         error: Option<(ErrorKind, &str)>,
-        mid_event: bool,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         self.finish(outcome);
-        match error {
-            Some((kind, message)) => {
-                let event = stream_error_event(self.dialect, kind, message);
-                let tail = if !mid_event {
-                    event
-                } else {
-                    let mut t = Vec::with_capacity(event.len() + 2);
-                    t.extend_from_slice(b"\n\n");
-                    t.extend_from_slice(&event);
-                    Bytes::from(t)
-                };
-                self.done = true;
-                Poll::Ready(Some(Ok(Frame::data(tail))))
+        self.done = true;
+        let event = error.map(|(kind, message)| stream_error_event(self.dialect, kind, message));
+        let tail = match (prefix, event) {
+            (None, None) => return Poll::Ready(None),
+            (Some(p), None) => p,
+            (None, Some(e)) => e,
+            (Some(p), Some(e)) => {
+                let mut t = Vec::with_capacity(p.len() + e.len());
+                t.extend_from_slice(&p);
+                t.extend_from_slice(&e);
+                Bytes::from(t)
             }
-            None => {
-                self.done = true;
-                Poll::Ready(None)
-            }
-        }
+        };
+        Poll::Ready(Some(Ok(Frame::data(tail))))
     }
 
-    /// The upstream ended cleanly: decide between completed, error, truncated.
+    /// The upstream ended: a last event without its blank line is checked
+    /// and, if well formed, sent closed; then completed, error or truncated.
     fn upstream_ended(&mut self) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let mid_event = !self.parser.at_boundary();
-        if let Some(item) = self.parser.finish() {
-            self.classify(item);
+        let mut prefix = None;
+        if let Some(rest) = self.splitter.finish() {
+            if self.check_event(&rest, true) {
+                let mut closed = rest.to_vec();
+                closed.extend_from_slice(b"\n\n");
+                prefix = Some(Bytes::from(closed));
+            }
         }
         if self.saw_error {
-            self.end(RelayOutcome::UpstreamError, None, false)
+            self.end(RelayOutcome::UpstreamError, prefix, None)
         } else if self.saw_terminal {
-            self.end(RelayOutcome::Completed, None, false)
+            self.end(RelayOutcome::Completed, prefix, None)
         } else {
             self.end(
                 RelayOutcome::Truncated,
+                prefix,
                 Some((
                     ErrorKind::Api,
                     "upstream stream ended before the response was complete",
                 )),
-                mid_event,
             )
         }
     }
@@ -236,57 +283,54 @@ where
         if this.done {
             return Poll::Ready(None);
         }
-        match this.inner.as_mut().poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(idle) = this.idle.as_mut() {
-                    idle.as_mut().reset(Instant::now() + this.idle_timeout);
-                }
-                if let Some(data) = frame.data_ref() {
+        loop {
+            match this.inner.as_mut().poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Some(idle) = this.idle.as_mut() {
+                        idle.as_mut().reset(Instant::now() + this.idle_timeout);
+                    }
+                    let Some(data) = frame.data_ref() else {
+                        return Poll::Ready(Some(Ok(frame)));
+                    };
                     let data = data.clone();
-                    this.inspect(&data);
+                    if let Some(out) = this.accept(&data) {
+                        return Poll::Ready(Some(Ok(Frame::data(out))));
+                    }
+                    // Only part of an event so far: keep reading.
                 }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                let e: BoxError = e.into();
-                tracing::debug!(error = %e, "upstream stream failed");
-                if this.saw_error {
-                    this.end(RelayOutcome::UpstreamError, None, false)
-                } else if this.saw_terminal {
-                    this.end(RelayOutcome::Completed, None, false)
-                } else {
-                    this.end(
-                        RelayOutcome::UpstreamError,
-                        Some((
-                            ErrorKind::Api,
-                            "upstream connection failed during the stream",
-                        )),
-                        !this.parser.at_boundary(),
-                    )
+                Poll::Ready(Some(Err(e))) => {
+                    let e: BoxError = e.into();
+                    tracing::debug!(error = %e, "upstream stream failed");
+                    return if this.saw_error {
+                        this.end(RelayOutcome::UpstreamError, None, None)
+                    } else if this.saw_terminal {
+                        this.end(RelayOutcome::Completed, None, None)
+                    } else {
+                        this.end(
+                            RelayOutcome::UpstreamError,
+                            None,
+                            Some((ErrorKind::Api, "upstream connection failed during the stream")),
+                        )
+                    };
                 }
-            }
-            Poll::Ready(None) => this.upstream_ended(),
-            Poll::Pending => {
-                let expired = this
-                    .idle
-                    .as_mut()
-                    .is_some_and(|s| s.as_mut().poll(cx).is_ready());
-                if !expired {
-                    return Poll::Pending;
-                }
-                if this.saw_error {
-                    this.end(RelayOutcome::UpstreamError, None, false)
-                } else if this.saw_terminal {
-                    this.end(RelayOutcome::Completed, None, false)
-                } else {
-                    let secs = this.idle_timeout.as_secs_f64();
-                    let message = format!("upstream stream stalled: no data for {secs}s");
-                    let mid_event = !this.parser.at_boundary();
-                    this.end(
-                        RelayOutcome::Stalled,
-                        Some((ErrorKind::Timeout, &message)),
-                        mid_event,
-                    )
+                Poll::Ready(None) => return this.upstream_ended(),
+                Poll::Pending => {
+                    let expired = this
+                        .idle
+                        .as_mut()
+                        .is_some_and(|s| s.as_mut().poll(cx).is_ready());
+                    if !expired {
+                        return Poll::Pending;
+                    }
+                    return if this.saw_error {
+                        this.end(RelayOutcome::UpstreamError, None, None)
+                    } else if this.saw_terminal {
+                        this.end(RelayOutcome::Completed, None, None)
+                    } else {
+                        let secs = this.idle_timeout.as_secs_f64();
+                        let message = format!("upstream stream stalled: no data for {secs}s");
+                        this.end(RelayOutcome::Stalled, None, Some((ErrorKind::Timeout, &message)))
+                    };
                 }
             }
         }

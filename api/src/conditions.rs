@@ -1,0 +1,45 @@
+//! Condition types and reasons written into the status of both resources.
+//!
+//! Reasons are CamelCase constants; messages carry the detail.
+
+/// The resource's spec is valid on its own.
+pub const ACCEPTED: &str = "Accepted";
+/// Every backend and Secret the resource references exists.
+pub const RESOLVED_REFS: &str = "ResolvedRefs";
+/// The resource is part of the snapshot that data planes serve.
+pub const PROGRAMMED: &str = "Programmed";
+
+/// Condition types, in the order they are written.
+pub const ALL_TYPES: [&str; 3] = [ACCEPTED, RESOLVED_REFS, PROGRAMMED];
+
+/// Condition status values.
+pub mod status {
+    /// The condition holds.
+    pub const TRUE: &str = "True";
+    /// The condition does not hold.
+    pub const FALSE: &str = "False";
+    /// Not known yet.
+    pub const UNKNOWN: &str = "Unknown";
+}
+
+/// Reasons used in conditions.
+pub mod reason {
+    /// The spec or the references are valid.
+    pub const VALID: &str = "Valid";
+    /// The spec is invalid; the message lists every problem.
+    pub const INVALID: &str = "Invalid";
+    /// An AIRoute names an AIBackend that does not exist in its namespace.
+    pub const BACKEND_NOT_FOUND: &str = "BackendNotFound";
+    /// A referenced Secret, or a key in it, does not exist.
+    pub const SECRET_NOT_FOUND: &str = "SecretNotFound";
+    /// Every referenced object was found.
+    pub const RESOLVED: &str = "Resolved";
+    /// Every data plane applied the snapshot that contains the resource.
+    pub const PROGRAMMED: &str = "Programmed";
+    /// A data plane rejected the snapshot (NACK); the message says why.
+    pub const REJECTED: &str = "Rejected";
+    /// The snapshot was sent but not every data plane acknowledged it yet.
+    pub const PENDING: &str = "Pending";
+    /// No data plane is connected.
+    pub const NO_DATA_PLANES: &str = "NoDataPlanes";
+}

@@ -1,0 +1,188 @@
+//! The renderer: an [`Inventory`] in, one validated [`Snapshot`] out.
+//!
+//! Rendering is pure and deterministic: backends and routes are sorted by
+//! id (`namespace/name`), and `version` is the first 16 hex digits of the
+//! sha256 of the protobuf encoding of the snapshot with an empty version, so
+//! the same content always gets the same version whatever order the objects
+//! were loaded in. Every problem is collected before failing.
+//!
+//! Credentials: in both modes Secret references are resolved to their value.
+//! In standalone mode ([`RenderOptions::standalone`]) an AIBackend's
+//! `credentials.env` is passed on as an environment variable name for the
+//! data plane to read, and an AIRoute API key's `env` is read at render
+//! time; in Kubernetes mode ([`RenderOptions::kubernetes`]) both are problems.
+//!
+//! Values left unset are rendered as 0 (or empty) and the data plane applies
+//! its defaults; see `docs/resources.md`.
+
+mod backend;
+mod check;
+mod duration;
+mod route;
+
+pub use check::{glob_error, is_valid_header_name};
+pub use duration::parse_duration_ms;
+
+use prost::Message as _;
+use sha2::{Digest, Sha256};
+use switchboard_proto::Snapshot;
+
+use crate::inventory::Inventory;
+use crate::problem::{Problem, Problems};
+
+/// How credentials given as environment variables are treated.
+#[derive(Clone, Copy)]
+pub struct RenderOptions<'a> {
+    /// Whether `env` credential sources are allowed (standalone mode) or are
+    /// problems (Kubernetes mode).
+    pub env_allowed: bool,
+    /// Reads an environment variable (used for AIRoute API keys given by `env`).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl RenderOptions<'static> {
+    /// Standalone mode: `env` sources allowed, read from the process environment.
+    pub fn standalone() -> Self {
+        Self { env_allowed: true, env: &process_env }
+    }
+
+    /// Kubernetes mode: `env` sources are problems.
+    pub fn kubernetes() -> Self {
+        Self { env_allowed: false, env: &no_env }
+    }
+}
+
+impl std::fmt::Debug for RenderOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RenderOptions").field("env_allowed", &self.env_allowed).finish_non_exhaustive()
+    }
+}
+
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+/// Renders in standalone mode ([`RenderOptions::standalone`]).
+pub fn render(inv: &Inventory) -> Result<Snapshot, Problems> {
+    render_with(inv, &RenderOptions::standalone())
+}
+
+/// Validates every object of `inv` and renders the snapshot, or returns
+/// every problem found.
+pub fn render_with(inv: &Inventory, opts: &RenderOptions<'_>) -> Result<Snapshot, Problems> {
+    let mut problems = Problems::new();
+    let mut backends = Vec::new();
+    for (ns, name, b) in inv.backends() {
+        let mut cx = Ctx::new("AIBackend", ns, name, inv, opts, &mut problems);
+        backends.push(backend::render_backend(&mut cx, &b.spec));
+    }
+    let mut routes = Vec::new();
+    for (ns, name, r) in inv.routes() {
+        let mut cx = Ctx::new("AIRoute", ns, name, inv, opts, &mut problems);
+        routes.push(route::render_route(&mut cx, &r.spec));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    backends.sort_by(|a, b| a.id.cmp(&b.id));
+    routes.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut snapshot = Snapshot { version: String::new(), backends, routes };
+    snapshot.version = content_version(&snapshot);
+    Ok(snapshot)
+}
+
+/// The content hash of `snapshot` ignoring its current `version`.
+pub fn content_version(snapshot: &Snapshot) -> String {
+    let mut unversioned = snapshot.clone();
+    unversioned.version.clear();
+    let digest = Sha256::digest(unversioned.encode_to_vec());
+    let mut hex = hex::encode(digest);
+    hex.truncate(16);
+    hex
+}
+
+/// What a renderer function needs: where it is, what it may look up, and
+/// where problems go.
+pub(crate) struct Ctx<'a> {
+    /// `Kind namespace/name`.
+    pub resource: String,
+    /// The resource's namespace.
+    pub namespace: &'a str,
+    /// `namespace/name`.
+    pub id: String,
+    pub inv: &'a Inventory,
+    pub opts: &'a RenderOptions<'a>,
+    problems: &'a mut Problems,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(
+        kind: &str,
+        namespace: &'a str,
+        name: &str,
+        inv: &'a Inventory,
+        opts: &'a RenderOptions<'a>,
+        problems: &'a mut Problems,
+    ) -> Self {
+        Self {
+            resource: format!("{kind} {namespace}/{name}"),
+            namespace,
+            id: format!("{namespace}/{name}"),
+            inv,
+            opts,
+            problems,
+        }
+    }
+
+    /// Records a problem at `path`.
+    pub fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem::new(self.resource.clone(), path, message));
+    }
+
+    /// Parses an optional duration; unset or invalid gives 0.
+    pub fn duration_ms(&mut self, path: &str, value: Option<&String>) -> u64 {
+        match value.map(|v| parse_duration_ms(v)) {
+            None => 0,
+            Some(Ok(ms)) => ms,
+            Some(Err(e)) => {
+                self.problem(path, e);
+                0
+            }
+        }
+    }
+
+    /// Resolves a Secret key to its (trimmed, non-empty, UTF-8) value.
+    pub fn secret_value(&mut self, path: &str, r: &crate::v1alpha1::SecretKeyRef) -> Option<String> {
+        let Some(data) = self.inv.secret(self.namespace, &r.name) else {
+            self.problem(format!("{path}.name"), format!("Secret {:?} not found", r.name));
+            return None;
+        };
+        let Some(bytes) = data.get(&r.key) else {
+            self.problem(
+                format!("{path}.key"),
+                format!("key {:?} not found in Secret {:?}", r.key, r.name),
+            );
+            return None;
+        };
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            self.problem(
+                format!("{path}.key"),
+                format!("key {:?} of Secret {:?} is not UTF-8 text", r.key, r.name),
+            );
+            return None;
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            self.problem(format!("{path}.key"), format!("key {:?} of Secret {:?} is empty", r.key, r.name));
+            return None;
+        }
+        Some(text.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests;

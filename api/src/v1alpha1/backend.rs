@@ -1,0 +1,184 @@
+//! `AIBackend`: one provider endpoint, its credentials and the models it serves.
+// Several `printcolumn(...)` entries repeat `type_ = "string"`; that is not a mistake.
+#![allow(clippy::duplicated_attributes)]
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{ResourceStatus, SecretKeyRef};
+
+/// One AI provider endpoint: which provider, where, with which credential,
+/// the models it serves and how the data plane treats it when it fails.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "switchboard.dev",
+    version = "v1alpha1",
+    kind = "AIBackend",
+    plural = "aibackends",
+    shortname = "aib",
+    category = "switchboard",
+    namespaced,
+    status = "ResourceStatus",
+    doc = "An AI provider endpoint (Anthropic, OpenAI, an OpenAI-compatible server or the built-in mock) that AIRoutes send requests to.",
+    printcolumn(name = "Provider", type_ = "string", json_path = ".spec.provider"),
+    printcolumn(name = "Accepted", type_ = "string", json_path = ".status.conditions[?(@.type==\"Accepted\")].status"),
+    printcolumn(name = "Programmed", type_ = "string", json_path = ".status.conditions[?(@.type==\"Programmed\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AIBackendSpec {
+    /// The provider's wire format and authentication style.
+    pub provider: Provider,
+    /// Base URL of the provider without the API path, e.g.
+    /// `https://api.anthropic.com` (must be http or https). Defaults to the
+    /// provider's public endpoint; required for `OpenAICompatible`; ignored
+    /// by `Mock`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// How the data plane authenticates to the provider. Unset: requests go
+    /// upstream without a provider credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<Credentials>,
+    /// Models this backend serves. Empty: it serves any model name unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<Model>,
+    /// Timeouts for one upstream attempt. Unset fields use the data-plane
+    /// defaults (connect 5s, firstByte 10s, streamIdle 5m, request 10m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<Timeouts>,
+    /// Circuit breaker: when the data plane stops sending to this backend
+    /// after failures, and for how long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ejection: Option<Ejection>,
+    /// Settings used only by the `Anthropic` provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anthropic: Option<AnthropicSettings>,
+    /// Settings used only by the `OpenAI` and `OpenAICompatible` providers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openai: Option<OpenAISettings>,
+    /// Settings used only by the `Mock` provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mock: Option<MockSettings>,
+}
+
+/// The provider family of a backend.
+///
+/// New providers (Bedrock, Gemini, VertexAI, AzureOpenAI) are added as new
+/// variants, each with its own optional settings block on the spec (like
+/// `anthropic` and `openai` today, e.g. a future `bedrock: {region}`), so
+/// adding one never changes the meaning of an existing resource. Code
+/// matching on this enum must therefore not assume the list is closed.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[non_exhaustive]
+pub enum Provider {
+    /// The Anthropic Messages API (`api.anthropic.com` or compatible).
+    Anthropic,
+    /// The OpenAI API (`api.openai.com`).
+    OpenAI,
+    /// Any server speaking OpenAI Chat Completions (vLLM, Ollama, LiteLLM, ...). Needs `endpoint`.
+    OpenAICompatible,
+    /// The built-in deterministic responder: no network, for demos and tests.
+    Mock,
+}
+
+/// Where the provider credential comes from. Set exactly one of
+/// `secretRef` and `env`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Credentials {
+    /// A key of a Secret in the backend's namespace holding the API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeyRef>,
+    /// Name of an environment variable of the data plane process holding the
+    /// API key. Standalone mode only; rejected in Kubernetes mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+}
+
+/// A model this backend serves.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Model {
+    /// The name routes use (after alias resolution), e.g. `claude-sonnet-4`.
+    /// Unique within the backend.
+    pub name: String,
+    /// The provider's id for the model, e.g. `claude-sonnet-4-20250514`.
+    /// Defaults to `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_model: Option<String>,
+    /// Context window in tokens (informational; used by context fallbacks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u32>,
+}
+
+/// Timeouts for one upstream attempt, as durations like `500ms`, `5s`, `2m`
+/// or `1m30s`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Timeouts {
+    /// TCP and TLS connect. Data-plane default: `5s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect: Option<String>,
+    /// From request sent to response headers; when exceeded the data plane
+    /// fails over without retrying this backend. Data-plane default: `10s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_byte: Option<String>,
+    /// Longest silence between two chunks of a streaming response.
+    /// Data-plane default: `5m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_idle: Option<String>,
+    /// Whole non-streaming exchange. Data-plane default: `10m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+}
+
+/// Circuit-breaker (outlier ejection) settings.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Ejection {
+    /// Consecutive failures that open the breaker. Unset: data-plane default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consecutive_failures: Option<u32>,
+    /// First open interval (a duration like `30s`); doubles on each re-open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_ejection: Option<String>,
+    /// Cap for the open interval (a duration like `5m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ejection: Option<String>,
+}
+
+/// Anthropic-specific settings.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnthropicSettings {
+    /// `anthropic-version` sent upstream when the client sent none.
+    /// Default: `2023-06-01`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// `anthropic-beta` flags forwarded upstream; others are dropped.
+    /// Empty: every flag is forwarded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_betas: Vec<String>,
+}
+
+/// OpenAI-specific settings.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenAISettings {
+    /// `OpenAI-Organization` header sent upstream, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+}
+
+/// Settings of the built-in mock provider.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MockSettings {
+    /// Fixed text to answer with. Unset or empty: a deterministic echo of the prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
+    /// Delay before the response headers (a duration like `200ms`). Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<String>,
+}

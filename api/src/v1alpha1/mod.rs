@@ -1,0 +1,39 @@
+//! The `switchboard.dev/v1alpha1` API: [`AIBackend`] and [`AIRoute`].
+//!
+//! Every field's doc comment becomes its description in the generated CRD
+//! (and so in `kubectl explain`). Validation the schema cannot express lives
+//! in the renderer ([`crate::render`]), which reports every problem with its
+//! field path.
+
+mod backend;
+mod route;
+mod status;
+
+pub use backend::*;
+pub use route::*;
+pub use status::*;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The API group of every Switchboard resource.
+pub const GROUP: &str = "switchboard.dev";
+/// The API version of this module's resources.
+pub const VERSION: &str = "v1alpha1";
+/// `apiVersion` of this module's resources.
+pub const API_VERSION: &str = "switchboard.dev/v1alpha1";
+
+/// A reference to one key of a Secret in the resource's own namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Name of the Secret, in the same namespace as the resource.
+    pub name: String,
+    /// Key inside the Secret's data. Defaults to `apiKey`.
+    #[serde(default = "default_secret_key")]
+    pub key: String,
+}
+
+fn default_secret_key() -> String {
+    "apiKey".to_string()
+}

@@ -1,0 +1,202 @@
+//! `AIRoute`: how requests on one path prefix are authenticated and routed.
+// Several `printcolumn(...)` entries repeat `type_ = "string"`; that is not a mistake.
+#![allow(clippy::duplicated_attributes)]
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{ResourceStatus, SecretKeyRef};
+
+/// How requests under one path prefix (and optionally host names) are
+/// authenticated, which model names they may use, and which chain of
+/// AIBackends serves each model.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "switchboard.dev",
+    version = "v1alpha1",
+    kind = "AIRoute",
+    plural = "airoutes",
+    shortname = "air",
+    category = "switchboard",
+    namespaced,
+    status = "ResourceStatus",
+    doc = "Client authentication, model aliases and model-to-backend rules for requests under one path prefix.",
+    printcolumn(name = "Prefix", type_ = "string", json_path = ".spec.pathPrefix"),
+    printcolumn(name = "Accepted", type_ = "string", json_path = ".status.conditions[?(@.type==\"Accepted\")].status"),
+    printcolumn(name = "Programmed", type_ = "string", json_path = ".status.conditions[?(@.type==\"Programmed\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AIRouteSpec {
+    /// Path prefix this route serves; the API paths (`/v1/messages`,
+    /// `/v1/chat/completions`, ...) follow it. Must start with `/`. Default `/`.
+    #[serde(default = "default_path_prefix")]
+    pub path_prefix: String,
+    /// Host names this route answers. Empty: any host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hostnames: Vec<String>,
+    /// Client authentication. A request passes when any configured method
+    /// accepts it. Unset (or nothing configured): the route is open to
+    /// anyone who can reach it, which is meant for local use only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<ClientAuth>,
+    /// Model aliases, applied before the rules: exact patterns first, then
+    /// `*` globs, most specific first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<ModelAlias>,
+    /// Rules in order; the first whose `models` match the (aliased) model
+    /// name serves the request. At least one is required.
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+    /// Retry and failover behaviour. Unset fields use the data-plane defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+    /// Largest accepted request body in bytes. Unset: 32 MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_request_body_bytes: Option<u64>,
+}
+
+fn default_path_prefix() -> String {
+    "/".to_string()
+}
+
+/// Client authentication methods.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientAuth {
+    /// Accept JWTs from one issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<JwtAuth>,
+    /// Accept static API keys (for small setups).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub api_keys: Vec<ApiKey>,
+}
+
+/// JWT validation settings. Set exactly one of `jwksUri` and `inlineJwks`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JwtAuth {
+    /// Required `iss` claim.
+    pub issuer: String,
+    /// Accepted `aud` values; the token must carry one of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audiences: Vec<String>,
+    /// URL serving the issuer's JWKS. Must be https (http is allowed only for
+    /// `localhost` and `127.0.0.1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// A JWKS document inline, as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline_jwks: Option<String>,
+    /// Extra request header the token may be read from, besides
+    /// `Authorization: Bearer` and `x-api-key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_header: Option<String>,
+    /// Clock skew allowed on `exp` and `nbf` (a duration like `30s`, whole
+    /// seconds). Unset: data-plane default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leeway: Option<String>,
+    /// Claims copied into upstream request headers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forward_claims: Vec<ClaimHeader>,
+    /// Minimum interval between two JWKS fetches (a duration). Unset:
+    /// data-plane default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_min_refresh: Option<String>,
+    /// How long a fetched JWKS is cached (a duration). Unset: data-plane default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_cache_duration: Option<String>,
+}
+
+/// A JWT claim forwarded upstream as a request header.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimHeader {
+    /// Name of the claim, e.g. `sub`.
+    pub claim: String,
+    /// Header to put its value in, e.g. `x-user`.
+    pub header: String,
+}
+
+/// A static client API key. Set exactly one of `secretRef` and `env`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKey {
+    /// Identity reported (in logs and metrics) for requests using this key.
+    pub name: String,
+    /// A key of a Secret in the route's namespace holding the key value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeyRef>,
+    /// Environment variable holding the key value, read when the
+    /// configuration is loaded. Standalone mode only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+}
+
+/// Rewrites a requested model name to a routed one.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelAlias {
+    /// Exact model name, or a glob where `*` matches any run of characters.
+    pub pattern: String,
+    /// The model name to route instead.
+    pub target: String,
+}
+
+/// Maps requested model names to a chain of backends.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Rule {
+    /// Model names (exact or `*` globs) this rule serves. Empty: every model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
+    /// Backends to try. Backends with the same `priority` form a group
+    /// picked by weight; groups are tried in ascending priority.
+    pub backends: Vec<BackendRef>,
+    /// Backends (same shape) to use when a backend rejects the request for
+    /// its context length.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context_fallback: Vec<BackendRef>,
+}
+
+/// A reference to an AIBackend in the route's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackendRef {
+    /// Name of the AIBackend, in the route's namespace.
+    pub name: String,
+    /// Priority group; lower is tried first. Default 0.
+    #[serde(default)]
+    pub priority: u32,
+    /// Relative weight within the priority group. Default 1; 0 takes the
+    /// backend out of rotation (at least one backend of a group needs a
+    /// positive weight).
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// Model name to ask this backend for instead of the routed name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+/// Retry and failover behaviour.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryPolicy {
+    /// Longest `Retry-After` the gateway waits before retrying the same
+    /// backend; longer ones fail over at once (a duration). Default `3s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_cap: Option<String>,
+    /// Base delay of the quick retry after a connect error or a 5xx, jittered
+    /// (a duration). Default `100ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<String>,
+    /// Most upstream attempts per request across the whole chain, 1 to 20.
+    /// Unset or 0: 6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+}
