@@ -39,15 +39,7 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Re
                         "hostnames": r.hostnames,
                         "models": r.model_names,
                     })).collect::<Vec<_>>(),
-                    "backends": {
-                        let mut ids: Vec<_> = cfg.backends.values().map(|b| serde_json::json!({
-                            "id": b.id,
-                            "provider": b.provider.label(),
-                            "credential": if b.credential.is_some() { "<redacted>" } else { "none" },
-                        })).collect();
-                        ids.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
-                        ids
-                    },
+                    "backends": backend_summaries(&cfg),
                 }),
                 None => serde_json::json!({"version": null}),
             };
@@ -55,4 +47,21 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Re
         }
         _ => response::text(StatusCode::NOT_FOUND, "not found\n"),
     }
+}
+
+/// Backends for `/config`: id and provider, the credential only as a marker.
+fn backend_summaries(cfg: &crate::runtime::RuntimeConfig) -> Vec<serde_json::Value> {
+    let mut out: Vec<serde_json::Value> = cfg
+        .backends
+        .values()
+        .map(|b| {
+            serde_json::json!({
+                "id": b.id,
+                "provider": b.provider.label(),
+                "credential": if b.credential.is_some() { "<redacted>" } else { "none" },
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    out
 }
