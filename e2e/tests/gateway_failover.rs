@@ -112,15 +112,27 @@ async fn connection_reset_is_retried_or_failed_over() {
     assert_eq!(stack.primary.request_count() + stack.secondary.request_count(), 2);
 }
 
+/// A stream request to an upstream that never sends headers: after the backend's `firstByte`
+/// timeout (3s in the standard config) the gateway moves on. (Non-streaming requests wait for the
+/// `request` timeout instead, since providers send headers only once the answer is complete.)
 #[tokio::test]
-async fn silent_upstream_times_out_and_fails_over() {
+async fn silent_upstream_hits_the_first_byte_timeout_and_fails_over() {
     let stack = Stack::start().await;
     stack.primary.set_default(Behaviour::Silence);
     stack.secondary.set_default(Behaviour::ok("secondary after timeout"));
     let auth = stack.bearer();
-    let (status, _, body) = post_json(&stack.url(CHAT), &[("authorization", &auth)], &chat_body("gpt-test", false)).await;
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    assert_eq!(json_body(&body)["choices"][0]["message"]["content"], "secondary after timeout");
+    let result = post_stream_partial(&stack.url(CHAT), &[("authorization", &auth)], &chat_body("gpt-test", true), Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(result.status, 200, "{}", result.raw);
+    let text: String = result
+        .events
+        .iter()
+        .filter_map(|e| e.json())
+        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(String::from))
+        .collect();
+    assert_eq!(text, "secondary after timeout");
+    assert!(stack.gateway.metric_sum("switchboard_upstream_attempts_total", &[("outcome", "timeout")]).await >= 1.0);
 }
 
 #[tokio::test]

@@ -56,6 +56,7 @@ async fn anthropic_stream_usage_is_recorded() {
 }
 
 #[tokio::test]
+#[ignore = "needs OpenAI <-> Anthropic translation in the data plane (not on main yet)"]
 async fn anthropic_client_streaming_from_an_openai_backend() {
     let stack = Stack::start().await;
     stack.primary.set_default(Behaviour::OkWithUsage { text: "cross dialect words".into(), input: 6, output: 3, cached: 0 });
