@@ -70,7 +70,9 @@ pub enum Behaviour {
 
 impl Default for Behaviour {
     fn default() -> Self {
-        Behaviour::Ok { text: DEFAULT_TEXT.to_string() }
+        Behaviour::Ok {
+            text: DEFAULT_TEXT.to_string(),
+        }
     }
 }
 
@@ -80,12 +82,18 @@ pub const DEFAULT_TEXT: &str = "Hello from the mock upstream";
 impl Behaviour {
     /// `Ok` with the given text.
     pub fn ok(text: &str) -> Self {
-        Behaviour::Ok { text: text.to_string() }
+        Behaviour::Ok {
+            text: text.to_string(),
+        }
     }
 
     /// A status with the flavor's default error body.
     pub fn status(status: u16) -> Self {
-        Behaviour::Status { status, body: Value::Null, headers: Vec::new() }
+        Behaviour::Status {
+            status,
+            body: Value::Null,
+            headers: Vec::new(),
+        }
     }
 
     /// 429 with a `retry-after` header of `seconds`.
@@ -99,12 +107,20 @@ impl Behaviour {
 
     /// 400 "context length exceeded" in the flavor's wire format.
     pub fn context_length_exceeded(flavor: Flavor) -> Self {
-        Behaviour::Status { status: 400, body: wire::context_length_body(flavor), headers: Vec::new() }
+        Behaviour::Status {
+            status: 400,
+            body: wire::context_length_body(flavor),
+            headers: Vec::new(),
+        }
     }
 
     /// 400 "content policy" rejection in the flavor's wire format.
     pub fn content_policy(flavor: Flavor) -> Self {
-        Behaviour::Status { status: 400, body: wire::content_policy_body(flavor), headers: Vec::new() }
+        Behaviour::Status {
+            status: 400,
+            body: wire::content_policy_body(flavor),
+            headers: Vec::new(),
+        }
     }
 }
 
@@ -115,11 +131,16 @@ mod tests {
 
     #[test]
     fn json_shape_is_tagged_by_kind() {
-        let b: Behaviour = serde_json::from_value(json!({"kind": "Status", "status": 503})).unwrap();
+        let b: Behaviour =
+            serde_json::from_value(json!({"kind": "Status", "status": 503})).unwrap();
         assert_eq!(b, Behaviour::status(503));
-        let b: Behaviour = serde_json::from_value(json!({"kind": "CutStream", "after_events": 2})).unwrap();
+        let b: Behaviour =
+            serde_json::from_value(json!({"kind": "CutStream", "after_events": 2})).unwrap();
         assert_eq!(b, Behaviour::CutStream { after_events: 2 });
-        assert_eq!(serde_json::to_value(Behaviour::Reset).unwrap(), json!({"kind": "Reset"}));
+        assert_eq!(
+            serde_json::to_value(Behaviour::Reset).unwrap(),
+            json!({"kind": "Reset"})
+        );
         let b: Behaviour = serde_json::from_value(
             json!({"kind": "Status", "status": 429, "headers": [["retry-after", "1"]]}),
         )

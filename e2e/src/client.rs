@@ -64,7 +64,10 @@ pub fn parse_sse(text: &str) -> Vec<SseEvent> {
     for line in lines {
         if line.is_empty() {
             if event.is_some() || !data.is_empty() {
-                events.push(SseEvent { event: event.take(), data: data.join("\n") });
+                events.push(SseEvent {
+                    event: event.take(),
+                    data: data.join("\n"),
+                });
                 data.clear();
             }
             continue;
@@ -83,7 +86,12 @@ pub fn parse_sse(text: &str) -> Vec<SseEvent> {
     events
 }
 
-fn build_request(method: Method, url: &str, headers: &[(&str, &str)], body: Bytes) -> anyhow::Result<Request<Full<Bytes>>> {
+fn build_request(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> anyhow::Result<Request<Full<Bytes>>> {
     let mut builder = Request::builder().method(method).uri(url);
     for (name, value) in headers {
         builder = builder.header(*name, *value);
@@ -126,19 +134,31 @@ pub async fn try_request(
 
 /// `GET url`; panics on transport errors.
 pub async fn get(url: &str, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, Bytes) {
-    try_request(Method::GET, url, headers, Bytes::new()).await.unwrap_or_else(|e| panic!("GET {url}: {e:#}"))
+    try_request(Method::GET, url, headers, Bytes::new())
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e:#}"))
 }
 
 /// `POST url` with a JSON body (adds `content-type: application/json`); panics on transport errors.
-pub async fn post_json(url: &str, headers: &[(&str, &str)], body: &Value) -> (StatusCode, HeaderMap, Bytes) {
+pub async fn post_json(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> (StatusCode, HeaderMap, Bytes) {
     post_raw(url, headers, Bytes::from(body.to_string())).await
 }
 
 /// `POST url` with raw bytes as a JSON body (for malformed or oversized bodies); panics on transport errors.
-pub async fn post_raw(url: &str, headers: &[(&str, &str)], body: Bytes) -> (StatusCode, HeaderMap, Bytes) {
+pub async fn post_raw(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> (StatusCode, HeaderMap, Bytes) {
     let mut all: Vec<(&str, &str)> = vec![("content-type", "application/json")];
     all.extend_from_slice(headers);
-    try_request(Method::POST, url, &all, body).await.unwrap_or_else(|e| panic!("POST {url}: {e:#}"))
+    try_request(Method::POST, url, &all, body)
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e:#}"))
 }
 
 /// `POST url` with a JSON body and read the SSE response until it ends, fails or idles for `idle`.
@@ -149,9 +169,13 @@ pub async fn post_stream_partial(
     body: &Value,
     idle: Duration,
 ) -> anyhow::Result<StreamResult> {
-    let mut all: Vec<(&str, &str)> = vec![("content-type", "application/json"), ("accept", "text/event-stream")];
+    let mut all: Vec<(&str, &str)> = vec![
+        ("content-type", "application/json"),
+        ("accept", "text/event-stream"),
+    ];
     all.extend_from_slice(headers);
-    let (status, headers, mut incoming) = try_send(Method::POST, url, &all, Bytes::from(body.to_string())).await?;
+    let (status, headers, mut incoming) =
+        try_send(Method::POST, url, &all, Bytes::from(body.to_string())).await?;
     let mut raw = Vec::new();
     let mut error = None;
     let mut timed_out = false;
@@ -174,22 +198,43 @@ pub async fn post_stream_partial(
         }
     }
     let raw = String::from_utf8_lossy(&raw).into_owned();
-    Ok(StreamResult { status, headers, events: parse_sse(&raw), raw, error, timed_out })
+    Ok(StreamResult {
+        status,
+        headers,
+        events: parse_sse(&raw),
+        raw,
+        error,
+        timed_out,
+    })
 }
 
 /// `POST url` and collect the full SSE body; panics on transport errors, cuts or idle timeouts.
-pub async fn post_stream(url: &str, headers: &[(&str, &str)], body: &Value) -> (StatusCode, HeaderMap, Vec<SseEvent>) {
+pub async fn post_stream(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> (StatusCode, HeaderMap, Vec<SseEvent>) {
     let result = post_stream_partial(url, headers, body, STREAM_IDLE_TIMEOUT)
         .await
         .unwrap_or_else(|e| panic!("POST (stream) {url}: {e:#}"));
-    assert!(result.error.is_none(), "stream from {url} failed: {:?}; received so far: {}", result.error, result.raw);
-    assert!(!result.timed_out, "stream from {url} idle for {STREAM_IDLE_TIMEOUT:?}; received so far: {}", result.raw);
+    assert!(
+        result.error.is_none(),
+        "stream from {url} failed: {:?}; received so far: {}",
+        result.error,
+        result.raw
+    );
+    assert!(
+        !result.timed_out,
+        "stream from {url} idle for {STREAM_IDLE_TIMEOUT:?}; received so far: {}",
+        result.raw
+    );
     (result.status, result.headers, result.events)
 }
 
 /// Parses a body as JSON, panicking with the body text when it is not JSON.
 pub fn json_body(bytes: &Bytes) -> Value {
-    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
 }
 
 #[cfg(test)]
@@ -203,9 +248,18 @@ mod tests {
         assert_eq!(
             events,
             vec![
-                SseEvent { event: Some("ping".into()), data: "{\"type\":\"ping\"}".into() },
-                SseEvent { event: None, data: "a\nb".into() },
-                SseEvent { event: None, data: "[DONE]".into() },
+                SseEvent {
+                    event: Some("ping".into()),
+                    data: "{\"type\":\"ping\"}".into()
+                },
+                SseEvent {
+                    event: None,
+                    data: "a\nb".into()
+                },
+                SseEvent {
+                    event: None,
+                    data: "[DONE]".into()
+                },
             ]
         );
     }

@@ -82,7 +82,10 @@ mod tests {
     fn builds_documents_with_api_version_and_priorities() {
         let yaml = ConfigBuilder::new()
             .backend("a", backend_spec(Flavor::OpenAI, "http://x", "K", &["m"]))
-            .route("r", json!({"pathPrefix": "/", "rules": [rule(&["m*"], &["a", "b"])]}))
+            .route(
+                "r",
+                json!({"pathPrefix": "/", "rules": [rule(&["m*"], &["a", "b"])]}),
+            )
             .to_yaml();
         let docs: Vec<Value> = yaml
             .split("---\n")
@@ -92,6 +95,9 @@ mod tests {
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0]["apiVersion"], API_VERSION);
         assert_eq!(docs[0]["spec"]["provider"], "OpenAI");
-        assert_eq!(docs[1]["spec"]["rules"][0]["backends"][1], json!({"name": "b", "priority": 1, "weight": 1}));
+        assert_eq!(
+            docs[1]["spec"]["rules"][0]["backends"][1],
+            json!({"name": "b", "priority": 1, "weight": 1})
+        );
     }
 }

@@ -58,7 +58,10 @@ pub fn free_port() -> u16 {
 
 fn log_path() -> PathBuf {
     let n = LOG_COUNTER.fetch_add(1, Ordering::SeqCst);
-    std::env::temp_dir().join(format!("switchboard-e2e-gateway-{}-{n}.log", std::process::id()))
+    std::env::temp_dir().join(format!(
+        "switchboard-e2e-gateway-{}-{n}.log",
+        std::process::id()
+    ))
 }
 
 fn tail(path: &Path) -> String {
@@ -86,7 +89,10 @@ fn command(config_path: &Path, port: u16, admin_port: u16, envs: &[(&str, &str)]
         .arg(format!("127.0.0.1:{admin_port}"))
         .arg("--reload-interval")
         .arg("200ms")
-        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_string()))
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_string()),
+        )
         .stdin(Stdio::null());
     for (k, v) in envs {
         cmd.env(k, v);
@@ -103,7 +109,11 @@ impl Gateway {
     }
 
     /// Like [`Gateway::start`] with extra command-line arguments (e.g. `["--log-format", "json"]`).
-    pub async fn start_with_args(config_path: &Path, envs: &[(&str, &str)], args: &[&str]) -> Gateway {
+    pub async fn start_with_args(
+        config_path: &Path,
+        envs: &[(&str, &str)],
+        args: &[&str],
+    ) -> Gateway {
         let port = free_port();
         let admin_port = free_port();
         let log = log_path();
@@ -112,8 +122,15 @@ impl Gateway {
         cmd.args(args)
             .stdout(file.try_clone().expect("clone log file"))
             .stderr(file);
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {GATEWAY_BIN}: {e}"));
-        let mut gateway = Gateway { child, port, admin_port, log };
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {GATEWAY_BIN}: {e}"));
+        let mut gateway = Gateway {
+            child,
+            port,
+            admin_port,
+            log,
+        };
         gateway.wait_ready().await;
         gateway
     }
@@ -129,7 +146,8 @@ impl Gateway {
                     tail(&self.log)
                 );
             }
-            if let Ok((status, _, _)) = client::try_request(Method::GET, &url, &[], Bytes::new()).await
+            if let Ok((status, _, _)) =
+                client::try_request(Method::GET, &url, &[], Bytes::new()).await
                 && status == 200
             {
                 return;
@@ -147,14 +165,20 @@ impl Gateway {
 
     /// Starts the gateway on a config it must reject at startup; returns its exit status and output.
     /// Panics if it is still running (or became ready) after [`START_TIMEOUT`].
-    pub async fn start_expect_failure(config_path: &Path, envs: &[(&str, &str)]) -> (ExitStatus, String) {
+    pub async fn start_expect_failure(
+        config_path: &Path,
+        envs: &[(&str, &str)],
+    ) -> (ExitStatus, String) {
         let port = free_port();
         let admin_port = free_port();
         let log = log_path();
         let file = std::fs::File::create(&log).expect("create gateway log file");
         let mut cmd = command(config_path, port, admin_port, envs);
-        cmd.stdout(file.try_clone().expect("clone log file")).stderr(file);
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {GATEWAY_BIN}: {e}"));
+        cmd.stdout(file.try_clone().expect("clone log file"))
+            .stderr(file);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {GATEWAY_BIN}: {e}"));
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
@@ -197,7 +221,12 @@ impl Gateway {
     /// The Prometheus text from `/metrics`.
     pub async fn metrics(&self) -> String {
         let (status, _, body) = client::get(&format!("{}/metrics", self.admin_url()), &[]).await;
-        assert_eq!(status, 200, "/metrics answered {status}; log {}", self.log.display());
+        assert_eq!(
+            status,
+            200,
+            "/metrics answered {status}; log {}",
+            self.log.display()
+        );
         String::from_utf8_lossy(&body).into_owned()
     }
 
@@ -236,7 +265,9 @@ pub fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
             if metric != name {
                 return None;
             }
-            let all = labels.iter().all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\"")));
+            let all = labels
+                .iter()
+                .all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\"")));
             if all { value.parse::<f64>().ok() } else { None }
         })
         .sum()
@@ -247,7 +278,12 @@ pub fn write_file_atomic(path: &Path, contents: &str) {
     let dir = path.parent().expect("config path has a parent");
     std::fs::create_dir_all(dir).expect("create config dir");
     let n = LOG_COUNTER.fetch_add(1, Ordering::SeqCst);
-    let tmp = dir.join(format!(".{}.tmp{n}", path.file_name().and_then(|s| s.to_str()).unwrap_or("config")));
+    let tmp = dir.join(format!(
+        ".{}.tmp{n}",
+        path.file_name()
+            .and_then(|s| s.to_str())
+            .unwrap_or("config")
+    ));
     std::fs::write(&tmp, contents).expect("write temp config");
     std::fs::rename(&tmp, path).expect("rename temp config");
 }
@@ -262,7 +298,10 @@ pub fn write_config(dir: &Path, yaml: &str) -> PathBuf {
 /// A fresh, empty temporary directory (not removed automatically; lives under the system temp dir).
 pub fn temp_dir(label: &str) -> PathBuf {
     let n = LOG_COUNTER.fetch_add(1, Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("switchboard-e2e-{label}-{}-{n}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "switchboard-e2e-{label}-{}-{n}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create temp dir");
     dir
@@ -279,7 +318,10 @@ where
         if condition().await {
             return;
         }
-        assert!(Instant::now() < deadline, "condition not met within {timeout:?}: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {timeout:?}: {what}"
+        );
         tokio::time::sleep(POLL_INTERVAL).await;
     }
 }

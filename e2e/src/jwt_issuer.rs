@@ -82,16 +82,28 @@ pub struct JwtIssuer {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Mints a token of `kind` for `issuer`; `claims` (an object) override the defaults
 /// `iss`, `aud`, `sub` (`e2e-user`), `iat` and `exp`.
 pub fn mint_token(issuer: &str, kind: TokenKind, claims: &Value) -> String {
     let now = now();
-    let exp = if kind == TokenKind::Expired { now - 3600 } else { now + 3600 };
-    let iat = if kind == TokenKind::Expired { now - 7200 } else { now };
-    let mut all = json!({"iss": issuer, "aud": AUDIENCE, "sub": "e2e-user", "iat": iat, "exp": exp});
+    let exp = if kind == TokenKind::Expired {
+        now - 3600
+    } else {
+        now + 3600
+    };
+    let iat = if kind == TokenKind::Expired {
+        now - 7200
+    } else {
+        now
+    };
+    let mut all =
+        json!({"iss": issuer, "aud": AUDIENCE, "sub": "e2e-user", "iat": iat, "exp": exp});
     if let (Some(all), Some(extra)) = (all.as_object_mut(), claims.as_object()) {
         for (k, v) in extra {
             all.insert(k.clone(), v.clone());
@@ -103,9 +115,11 @@ pub fn mint_token(issuer: &str, kind: TokenKind, claims: &Value) -> String {
             RSA_KID,
             EncodingKey::from_rsa_pem(RSA_PRIVATE_PEM.as_bytes()).expect("RSA fixture key"),
         ),
-        TokenKind::Es256 => {
-            (Algorithm::ES256, EC_KID, EncodingKey::from_ec_pem(EC_PRIVATE_PEM.as_bytes()).expect("EC fixture key"))
-        }
+        TokenKind::Es256 => (
+            Algorithm::ES256,
+            EC_KID,
+            EncodingKey::from_ec_pem(EC_PRIVATE_PEM.as_bytes()).expect("EC fixture key"),
+        ),
         TokenKind::UnknownKey => (
             Algorithm::RS256,
             ROGUE_KID,
@@ -120,7 +134,9 @@ pub fn mint_token(issuer: &str, kind: TokenKind, claims: &Value) -> String {
 impl JwtIssuer {
     /// Starts the JWKS server on a free port of 127.0.0.1.
     pub async fn start() -> JwtIssuer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind JWT issuer");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind JWT issuer");
         let addr = listener.local_addr().expect("JWT issuer local addr");
         let jwks: Value = serde_json::from_str(JWKS_JSON).expect("fixture JWKS is JSON");
         let shared = Arc::new(Shared {
@@ -160,7 +176,11 @@ impl JwtIssuer {
 
     /// The JWKS currently served.
     pub fn jwks(&self) -> Value {
-        self.shared.jwks.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.shared
+            .jwks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Replaces the served JWKS (e.g. to simulate key rotation).
@@ -224,29 +244,55 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 fn response(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
-    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
     response
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let bytes = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let bytes = req
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     Ok(match (method, path.as_str()) {
         (Method::GET, JWKS_PATH) => {
             shared.fetches.fetch_add(1, Ordering::SeqCst);
-            let jwks = shared.jwks.lock().unwrap_or_else(|p| p.into_inner()).to_string();
+            let jwks = shared
+                .jwks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .to_string();
             response(StatusCode::OK, "application/json", jwks)
         }
         (Method::POST, "/mint") => {
             let request: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let kind = request.get("kind").and_then(Value::as_str).unwrap_or("rs256");
+            let kind = request
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("rs256");
             match TokenKind::parse(kind) {
                 Some(kind) => {
                     let claims = request.get("claims").cloned().unwrap_or_else(|| json!({}));
-                    response(StatusCode::OK, "text/plain", mint_token(&shared.issuer, kind, &claims))
+                    response(
+                        StatusCode::OK,
+                        "text/plain",
+                        mint_token(&shared.issuer, kind, &claims),
+                    )
                 }
-                None => response(StatusCode::BAD_REQUEST, "text/plain", format!("unknown kind {kind}")),
+                None => response(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain",
+                    format!("unknown kind {kind}"),
+                ),
             }
         }
         _ => response(StatusCode::NOT_FOUND, "text/plain", "not found".to_string()),

@@ -12,7 +12,9 @@ pub mod stack;
 pub mod wire;
 
 pub use behaviour::Behaviour;
-pub use client::{SseEvent, StreamResult, get, post_json, post_raw, post_stream, post_stream_partial};
+pub use client::{
+    SseEvent, StreamResult, get, post_json, post_raw, post_stream, post_stream_partial,
+};
 pub use harness::{Gateway, wait_until, write_config};
 pub use jwt_issuer::JwtIssuer;
 pub use mock_upstream::{MockUpstream, RecordedRequest};

@@ -57,7 +57,12 @@ impl RecordedRequest {
         let headers: serde_json::Map<String, Value> = self
             .headers
             .iter()
-            .map(|(k, v)| (k.as_str().to_string(), Value::String(String::from_utf8_lossy(v.as_bytes()).into())))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    Value::String(String::from_utf8_lossy(v.as_bytes()).into()),
+                )
+            })
             .collect();
         json!({"method": self.method, "path": self.path, "query": self.query,
             "headers": headers, "body": self.body})
@@ -81,7 +86,9 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -95,11 +102,17 @@ pub struct MockUpstream {
 impl MockUpstream {
     /// Starts a mock of `flavor` on a free port of 127.0.0.1.
     pub async fn start(flavor: Flavor) -> MockUpstream {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind mock upstream");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind mock upstream");
         let addr = listener.local_addr().expect("mock upstream local addr");
         let shared = Arc::new(Shared {
             flavor,
-            inner: Mutex::new(Inner { requests: Vec::new(), script: VecDeque::new(), default: Behaviour::default() }),
+            inner: Mutex::new(Inner {
+                requests: Vec::new(),
+                script: VecDeque::new(),
+                default: Behaviour::default(),
+            }),
             count: watch::channel(0).0,
             shutdown: watch::channel(false).0,
         });
@@ -138,10 +151,21 @@ impl MockUpstream {
     }
 
     /// Waits until at least `n` requests arrived; panics after `timeout`.
-    pub async fn wait_for_requests_within(&self, n: usize, timeout: Duration) -> Vec<RecordedRequest> {
+    pub async fn wait_for_requests_within(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<RecordedRequest> {
         let mut rx = self.shared.count.subscribe();
-        if tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n)).await.is_err() {
-            let seen: Vec<String> = self.requests().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+        if tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n))
+            .await
+            .is_err()
+        {
+            let seen: Vec<String> = self
+                .requests()
+                .iter()
+                .map(|r| format!("{} {}", r.method, r.path))
+                .collect();
             panic!(
                 "mock upstream {} ({:?}): expected at least {n} requests within {timeout:?}, got {}: {seen:?}",
                 self.url(),
@@ -221,7 +245,11 @@ struct ChannelBody {
 
 impl ChannelBody {
     fn new(rx: mpsc::Receiver<Result<Frame<Bytes>, std::io::Error>>) -> Self {
-        ChannelBody { rx, error: None, yields: 0 }
+        ChannelBody {
+            rx,
+            error: None,
+            yields: 0,
+        }
     }
 }
 
@@ -229,7 +257,10 @@ impl Body for ChannelBody {
     type Data = Bytes;
     type Error = std::io::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         if self.error.is_none() {
             match self.rx.poll_recv(cx) {
                 Poll::Ready(Some(Err(e))) => self.error = Some(e),
@@ -246,14 +277,20 @@ impl Body for ChannelBody {
 }
 
 fn full(bytes: impl Into<Bytes>) -> MockBody {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 fn json_response(status: u16, body: &Value, flavor: Flavor) -> Response<MockBody> {
     let mut response = Response::new(full(body.to_string()));
-    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
-    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     add_request_id(headers, flavor);
     response
 }
@@ -261,7 +298,9 @@ fn json_response(status: u16, body: &Value, flavor: Flavor) -> Response<MockBody
 fn add_request_id(headers: &mut HeaderMap, flavor: Flavor) {
     match flavor {
         Flavor::OpenAI => headers.insert("x-request-id", HeaderValue::from_static("req_mock_0001")),
-        Flavor::Anthropic => headers.insert("request-id", HeaderValue::from_static("req_mock_0001")),
+        Flavor::Anthropic => {
+            headers.insert("request-id", HeaderValue::from_static("req_mock_0001"))
+        }
     };
 }
 
@@ -274,7 +313,12 @@ enum StreamEnd {
     Malformed,
 }
 
-fn sse_response(frames: Vec<SseFrame>, end: StreamEnd, flavor: Flavor, shared: Arc<Shared>) -> Response<MockBody> {
+fn sse_response(
+    frames: Vec<SseFrame>,
+    end: StreamEnd,
+    flavor: Flavor,
+    shared: Arc<Shared>,
+) -> Response<MockBody> {
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
         let send = |text: String| tx.send(Ok(Frame::data(Bytes::from(text))));
@@ -290,7 +334,9 @@ fn sse_response(frames: Vec<SseFrame>, end: StreamEnd, flavor: Flavor, shared: A
             if i == 0 && matches!(end, StreamEnd::Malformed) {
                 let bad = match flavor {
                     Flavor::OpenAI => "data: {\"id\": \"broken\", this is not json\n\n",
-                    Flavor::Anthropic => "event: content_block_delta\ndata: {\"type\": broken not json\n\n",
+                    Flavor::Anthropic => {
+                        "event: content_block_delta\ndata: {\"type\": broken not json\n\n"
+                    }
                 };
                 if send(bad.to_string()).await.is_err() {
                     return;
@@ -300,7 +346,12 @@ fn sse_response(frames: Vec<SseFrame>, end: StreamEnd, flavor: Flavor, shared: A
         match end {
             StreamEnd::Complete | StreamEnd::Malformed => {}
             StreamEnd::Cut(_) => {
-                let _ = tx.send(Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "mock cut"))).await;
+                let _ = tx
+                    .send(Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "mock cut",
+                    )))
+                    .await;
             }
             StreamEnd::Stall(_) => {
                 let mut shutdown = shared.shutdown.subscribe();
@@ -313,8 +364,14 @@ fn sse_response(frames: Vec<SseFrame>, end: StreamEnd, flavor: Flavor, shared: A
     });
     let mut response = Response::new(ChannelBody::new(rx).boxed());
     let headers = response.headers_mut();
-    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
     add_request_id(headers, flavor);
     response
 }
@@ -332,21 +389,34 @@ enum Endpoint {
 fn endpoint(flavor: Flavor, method: &Method, path: &str) -> Endpoint {
     let path = path.trim_end_matches('/');
     match (flavor, method) {
-        (Flavor::OpenAI, &Method::POST) if path.ends_with("/chat/completions") => Endpoint::ChatCompletions,
-        (Flavor::Anthropic, &Method::POST) if path.ends_with("/messages/count_tokens") => Endpoint::CountTokens,
+        (Flavor::OpenAI, &Method::POST) if path.ends_with("/chat/completions") => {
+            Endpoint::ChatCompletions
+        }
+        (Flavor::Anthropic, &Method::POST) if path.ends_with("/messages/count_tokens") => {
+            Endpoint::CountTokens
+        }
         (Flavor::Anthropic, &Method::POST) if path.ends_with("/messages") => Endpoint::Messages,
         (_, &Method::GET) if path.ends_with("/models") => Endpoint::Models,
         _ => Endpoint::Unknown,
     }
 }
 
-async fn handle(shared: Arc<Shared>, kill: Arc<Notify>, req: Request<Incoming>) -> Result<Response<MockBody>, Infallible> {
+async fn handle(
+    shared: Arc<Shared>,
+    kill: Arc<Notify>,
+    req: Request<Incoming>,
+) -> Result<Response<MockBody>, Infallible> {
     let (parts, body) = req.into_parts();
-    let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     let body: Value = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
     };
     let path = parts.uri.path().to_string();
     let flavor = shared.flavor;
@@ -389,19 +459,38 @@ fn models_body(flavor: Flavor) -> Value {
     match flavor {
         Flavor::OpenAI => json!({"object": "list", "data": [
             {"id": "mock-gpt", "object": "model", "created": wire::CREATED, "owned_by": "mock"}]}),
-        Flavor::Anthropic => json!({"data": [{"type": "model", "id": "mock-claude", "display_name": "Mock Claude",
-            "created_at": "2025-01-01T00:00:00Z"}], "has_more": false, "first_id": "mock-claude", "last_id": "mock-claude"}),
+        Flavor::Anthropic => {
+            json!({"data": [{"type": "model", "id": "mock-claude", "display_name": "Mock Claude",
+            "created_at": "2025-01-01T00:00:00Z"}], "has_more": false, "first_id": "mock-claude", "last_id": "mock-claude"})
+        }
     }
 }
 
-async fn answer(shared: Arc<Shared>, kill: Arc<Notify>, endpoint: Endpoint, body: &Value, behaviour: Behaviour) -> Response<MockBody> {
+async fn answer(
+    shared: Arc<Shared>,
+    kill: Arc<Notify>,
+    endpoint: Endpoint,
+    body: &Value,
+    behaviour: Behaviour,
+) -> Response<MockBody> {
     let flavor = shared.flavor;
     let (reply, usage, end) = match behaviour {
-        Behaviour::Status { status, body: error_body, headers } => {
-            let error_body = if error_body.is_null() { wire::default_error_body(flavor, status) } else { error_body };
+        Behaviour::Status {
+            status,
+            body: error_body,
+            headers,
+        } => {
+            let error_body = if error_body.is_null() {
+                wire::default_error_body(flavor, status)
+            } else {
+                error_body
+            };
             let mut response = json_response(status, &error_body, flavor);
             for (name, value) in headers {
-                if let (Ok(name), Ok(value)) = (http::HeaderName::try_from(name), HeaderValue::try_from(value)) {
+                if let (Ok(name), Ok(value)) = (
+                    http::HeaderName::try_from(name),
+                    HeaderValue::try_from(value),
+                ) {
                     response.headers_mut().insert(name, value);
                 }
             }
@@ -419,25 +508,62 @@ async fn answer(shared: Arc<Shared>, kill: Arc<Notify>, endpoint: Endpoint, body
         }
         Behaviour::SlowFirstByte { ms } => {
             tokio::time::sleep(Duration::from_millis(ms)).await;
-            (Reply::Text(DEFAULT_TEXT.to_string()), None, StreamEnd::Complete)
+            (
+                Reply::Text(DEFAULT_TEXT.to_string()),
+                None,
+                StreamEnd::Complete,
+            )
         }
         Behaviour::Ok { text } => (Reply::Text(text), None, StreamEnd::Complete),
-        Behaviour::OkWithUsage { text, input, output, cached } => {
-            (Reply::Text(text), Some(Usage { input, output, cached }), StreamEnd::Complete)
-        }
-        Behaviour::ToolCall { name, arguments } => (Reply::ToolCall { name, arguments }, None, StreamEnd::Complete),
-        Behaviour::CutStream { after_events } => (Reply::Text(DEFAULT_TEXT.to_string()), None, StreamEnd::Cut(after_events)),
-        Behaviour::StallStream { after_events } => {
-            (Reply::Text(DEFAULT_TEXT.to_string()), None, StreamEnd::Stall(after_events))
-        }
-        Behaviour::MalformedEvent => (Reply::Text(DEFAULT_TEXT.to_string()), None, StreamEnd::Malformed),
+        Behaviour::OkWithUsage {
+            text,
+            input,
+            output,
+            cached,
+        } => (
+            Reply::Text(text),
+            Some(Usage {
+                input,
+                output,
+                cached,
+            }),
+            StreamEnd::Complete,
+        ),
+        Behaviour::ToolCall { name, arguments } => (
+            Reply::ToolCall { name, arguments },
+            None,
+            StreamEnd::Complete,
+        ),
+        Behaviour::CutStream { after_events } => (
+            Reply::Text(DEFAULT_TEXT.to_string()),
+            None,
+            StreamEnd::Cut(after_events),
+        ),
+        Behaviour::StallStream { after_events } => (
+            Reply::Text(DEFAULT_TEXT.to_string()),
+            None,
+            StreamEnd::Stall(after_events),
+        ),
+        Behaviour::MalformedEvent => (
+            Reply::Text(DEFAULT_TEXT.to_string()),
+            None,
+            StreamEnd::Malformed,
+        ),
     };
     let usage = usage.unwrap_or_else(|| wire::default_usage(body, &reply));
     if endpoint == Endpoint::CountTokens {
-        let input = if usage.input == 0 { wire::estimate_tokens(body) } else { usage.input };
+        let input = if usage.input == 0 {
+            wire::estimate_tokens(body)
+        } else {
+            usage.input
+        };
         return json_response(200, &json!({"input_tokens": input}), flavor);
     }
-    let model = body.get("model").and_then(Value::as_str).unwrap_or("mock-model").to_string();
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("mock-model")
+        .to_string();
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     if stream {
         let frames = match flavor {
@@ -474,7 +600,12 @@ async fn answer(shared: Arc<Shared>, kill: Arc<Notify>, endpoint: Endpoint, body
                     return;
                 }
                 if cut {
-                    let _ = tx.send(Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "mock cut"))).await;
+                    let _ = tx
+                        .send(Err(std::io::Error::new(
+                            std::io::ErrorKind::ConnectionAborted,
+                            "mock cut",
+                        )))
+                        .await;
                 } else {
                     let mut shutdown = shared.shutdown.subscribe();
                     tokio::select! {
@@ -484,9 +615,10 @@ async fn answer(shared: Arc<Shared>, kill: Arc<Notify>, endpoint: Endpoint, body
                 }
             });
             let mut response = Response::new(ChannelBody::new(rx).boxed());
-            response
-                .headers_mut()
-                .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             add_request_id(response.headers_mut(), flavor);
             response
         }
@@ -513,7 +645,12 @@ fn control_api(shared: &Shared, method: &Method, path: &str, body: Value) -> Res
             Err(e) => bad(format!("default: {e}")),
         },
         (&Method::GET, "requests") => {
-            let list: Vec<Value> = shared.lock().requests.iter().map(RecordedRequest::to_json).collect();
+            let list: Vec<Value> = shared
+                .lock()
+                .requests
+                .iter()
+                .map(RecordedRequest::to_json)
+                .collect();
             json_response(200, &Value::Array(list), flavor)
         }
         (&Method::POST, "reset") => {

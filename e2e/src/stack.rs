@@ -55,17 +55,50 @@ pub struct Stack {
 }
 
 /// The standard configuration for the given mocks and issuer (see the module docs).
-pub fn standard_config(primary: &str, secondary: &str, anthropic: &str, big: &str, issuer: &JwtIssuer) -> ConfigBuilder {
+pub fn standard_config(
+    primary: &str,
+    secondary: &str,
+    anthropic: &str,
+    big: &str,
+    issuer: &JwtIssuer,
+) -> ConfigBuilder {
     standard_backends(primary, secondary, anthropic, big).route("main", standard_route(issuer))
 }
 
 /// The four standard backends without any route.
-pub fn standard_backends(primary: &str, secondary: &str, anthropic: &str, big: &str) -> ConfigBuilder {
+pub fn standard_backends(
+    primary: &str,
+    secondary: &str,
+    anthropic: &str,
+    big: &str,
+) -> ConfigBuilder {
     ConfigBuilder::new()
-        .backend("primary", backend_spec(Flavor::OpenAI, primary, OPENAI_KEY_ENV, &["gpt-test", "small-model"]))
-        .backend("secondary", backend_spec(Flavor::OpenAI, secondary, OPENAI_KEY_ENV, &["gpt-test"]))
-        .backend("anthropic", backend_spec(Flavor::Anthropic, anthropic, ANTHROPIC_KEY_ENV, &["claude-test"]))
-        .backend("big", backend_spec(Flavor::OpenAI, big, OPENAI_KEY_ENV, &["small-model"]))
+        .backend(
+            "primary",
+            backend_spec(
+                Flavor::OpenAI,
+                primary,
+                OPENAI_KEY_ENV,
+                &["gpt-test", "small-model"],
+            ),
+        )
+        .backend(
+            "secondary",
+            backend_spec(Flavor::OpenAI, secondary, OPENAI_KEY_ENV, &["gpt-test"]),
+        )
+        .backend(
+            "anthropic",
+            backend_spec(
+                Flavor::Anthropic,
+                anthropic,
+                ANTHROPIC_KEY_ENV,
+                &["claude-test"],
+            ),
+        )
+        .backend(
+            "big",
+            backend_spec(Flavor::OpenAI, big, OPENAI_KEY_ENV, &["small-model"]),
+        )
 }
 
 /// The spec of the standard route `main`.
@@ -92,7 +125,11 @@ pub fn standard_route(issuer: &JwtIssuer) -> Value {
 
 /// Environment the gateway needs for the standard config.
 pub fn standard_env() -> Vec<(&'static str, &'static str)> {
-    vec![(OPENAI_KEY_ENV, OPENAI_KEY), (ANTHROPIC_KEY_ENV, ANTHROPIC_KEY), (CLIENT_KEY_ENV, CLIENT_KEY)]
+    vec![
+        (OPENAI_KEY_ENV, OPENAI_KEY),
+        (ANTHROPIC_KEY_ENV, ANTHROPIC_KEY),
+        (CLIENT_KEY_ENV, CLIENT_KEY),
+    ]
 }
 
 impl Stack {
@@ -109,21 +146,46 @@ impl Stack {
         let big = MockUpstream::start(Flavor::OpenAI).await;
         let issuer = JwtIssuer::start().await;
         let dir = temp_dir("stack");
-        let config = edit(standard_config(&primary.url(), &secondary.url(), &anthropic.url(), &big.url(), &issuer));
+        let config = edit(standard_config(
+            &primary.url(),
+            &secondary.url(),
+            &anthropic.url(),
+            &big.url(),
+            &issuer,
+        ));
         let path = write_config(&dir, &config.to_yaml());
         let gateway = Gateway::start(&path, &standard_env()).await;
-        Stack { primary, secondary, anthropic, big, issuer, dir, gateway }
+        Stack {
+            primary,
+            secondary,
+            anthropic,
+            big,
+            issuer,
+            dir,
+            gateway,
+        }
     }
 
     /// The standard configuration of this stack (to edit and rewrite for reload tests).
     pub fn config(&self) -> ConfigBuilder {
-        standard_config(&self.primary.url(), &self.secondary.url(), &self.anthropic.url(), &self.big.url(), &self.issuer)
+        standard_config(
+            &self.primary.url(),
+            &self.secondary.url(),
+            &self.anthropic.url(),
+            &self.big.url(),
+            &self.issuer,
+        )
     }
 
     /// The standard backends of this stack with `route` as route `main`.
     pub fn config_with_route(&self, route: Value) -> ConfigBuilder {
-        standard_backends(&self.primary.url(), &self.secondary.url(), &self.anthropic.url(), &self.big.url())
-            .route("main", route)
+        standard_backends(
+            &self.primary.url(),
+            &self.secondary.url(),
+            &self.anthropic.url(),
+            &self.big.url(),
+        )
+        .route("main", route)
     }
 
     /// Path of the config file the gateway watches.
@@ -148,7 +210,10 @@ impl Stack {
 
     /// Every recorded upstream request across all mocks.
     pub fn all_upstream_requests(&self) -> Vec<RecordedRequest> {
-        [&self.primary, &self.secondary, &self.anthropic, &self.big].iter().flat_map(|m| m.requests()).collect()
+        [&self.primary, &self.secondary, &self.anthropic, &self.big]
+            .iter()
+            .flat_map(|m| m.requests())
+            .collect()
     }
 }
 

@@ -92,12 +92,19 @@ pub fn default_usage(body: &Value, reply: &Reply) -> Usage {
         Reply::Text(text) => split_deltas(text).len() as u64,
         Reply::ToolCall { .. } => 5,
     };
-    Usage { input: estimate_tokens(body), output, cached: 0 }
+    Usage {
+        input: estimate_tokens(body),
+        output,
+        cached: 0,
+    }
 }
 
 /// Splits a JSON string into two fragments (for streamed tool arguments).
 fn halves(s: &str) -> (String, String) {
-    let mid = s.char_indices().nth(s.chars().count() / 2).map_or(s.len(), |(i, _)| i);
+    let mid = s
+        .char_indices()
+        .nth(s.chars().count() / 2)
+        .map_or(s.len(), |(i, _)| i);
     (s[..mid].to_string(), s[mid..].to_string())
 }
 
@@ -164,12 +171,27 @@ fn openai_chunk(model: &str, delta: Value, finish: Option<&str>, include_usage: 
 
 /// Streaming OpenAI frames: role chunk, content (or tool call) chunks, finish chunk, the usage chunk
 /// (`choices: []`) only when `include_usage`, then `[DONE]`.
-pub fn openai_stream(model: &str, reply: &Reply, usage: Usage, include_usage: bool) -> Vec<SseFrame> {
-    let mut data = vec![openai_chunk(model, json!({"role": "assistant", "content": ""}), None, include_usage)];
+pub fn openai_stream(
+    model: &str,
+    reply: &Reply,
+    usage: Usage,
+    include_usage: bool,
+) -> Vec<SseFrame> {
+    let mut data = vec![openai_chunk(
+        model,
+        json!({"role": "assistant", "content": ""}),
+        None,
+        include_usage,
+    )];
     let finish = match reply {
         Reply::Text(text) => {
             for piece in split_deltas(text) {
-                data.push(openai_chunk(model, json!({"content": piece}), None, include_usage));
+                data.push(openai_chunk(
+                    model,
+                    json!({"content": piece}),
+                    None,
+                    include_usage,
+                ));
             }
             "stop"
         }
@@ -204,7 +226,9 @@ pub fn openai_stream(model: &str, reply: &Reply, usage: Usage, include_usage: bo
         );
     }
     data.push("[DONE]".to_string());
-    data.into_iter().map(|data| SseFrame { event: None, data }).collect()
+    data.into_iter()
+        .map(|data| SseFrame { event: None, data })
+        .collect()
 }
 
 fn anthropic_content(reply: &Reply) -> (Value, &'static str) {
@@ -233,7 +257,10 @@ pub fn anthropic_message(model: &str, reply: &Reply, usage: Usage) -> Value {
 }
 
 fn event(name: &str, data: Value) -> SseFrame {
-    SseFrame { event: Some(name.to_string()), data: data.to_string() }
+    SseFrame {
+        event: Some(name.to_string()),
+        data: data.to_string(),
+    }
 }
 
 /// Streaming Anthropic frames: `message_start`, `ping`, one content block with its deltas,
@@ -283,7 +310,10 @@ pub fn anthropic_stream(model: &str, reply: &Reply, usage: Usage) -> Vec<SseFram
             "tool_use"
         }
     };
-    frames.push(event("content_block_stop", json!({"type": "content_block_stop", "index": 0})));
+    frames.push(event(
+        "content_block_stop",
+        json!({"type": "content_block_stop", "index": 0}),
+    ));
     frames.push(event(
         "message_delta",
         json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null},
@@ -342,9 +372,10 @@ pub fn context_length_body(flavor: Flavor) -> Value {
             "invalid_request_error",
             Some("context_length_exceeded"),
         ),
-        Flavor::Anthropic => {
-            anthropic_error("invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum")
-        }
+        Flavor::Anthropic => anthropic_error(
+            "invalid_request_error",
+            "prompt is too long: 210000 tokens > 200000 maximum",
+        ),
     }
 }
 
@@ -356,9 +387,10 @@ pub fn content_policy_body(flavor: Flavor) -> Value {
             "invalid_request_error",
             Some("content_policy_violation"),
         ),
-        Flavor::Anthropic => {
-            anthropic_error("invalid_request_error", "Output blocked by content filtering policy")
-        }
+        Flavor::Anthropic => anthropic_error(
+            "invalid_request_error",
+            "Output blocked by content filtering policy",
+        ),
     }
 }
 
@@ -376,7 +408,11 @@ mod tests {
     #[test]
     fn openai_stream_usage_chunk_only_when_asked() {
         let reply = Reply::Text("one two".into());
-        let usage = Usage { input: 3, output: 2, cached: 1 };
+        let usage = Usage {
+            input: 3,
+            output: 2,
+            cached: 1,
+        };
         let without = openai_stream("m", &reply, usage, false);
         assert_eq!(without.last().map(|f| f.data.as_str()), Some("[DONE]"));
         assert!(without.iter().all(|f| !f.data.contains("\"choices\":[]")));
@@ -384,7 +420,10 @@ mod tests {
         let usage_chunk: Value = serde_json::from_str(&with[with.len() - 2].data).unwrap();
         assert_eq!(usage_chunk["choices"], json!([]));
         assert_eq!(usage_chunk["usage"]["prompt_tokens"], 4);
-        assert_eq!(usage_chunk["usage"]["prompt_tokens_details"]["cached_tokens"], 1);
+        assert_eq!(
+            usage_chunk["usage"]["prompt_tokens_details"]["cached_tokens"],
+            1
+        );
     }
 
     #[test]
@@ -394,17 +433,32 @@ mod tests {
             let data: Value = serde_json::from_str(&frame.data).unwrap();
             assert_eq!(frame.event.as_deref(), data["type"].as_str());
         }
-        assert_eq!(frames.last().and_then(|f| f.event.as_deref()), Some("message_stop"));
+        assert_eq!(
+            frames.last().and_then(|f| f.event.as_deref()),
+            Some("message_stop")
+        );
     }
 
     #[test]
     fn tool_arguments_round_trip_through_fragments() {
         let args = json!({"city": "Paris", "days": 3});
-        let frames = openai_stream("m", &Reply::ToolCall { name: "w".into(), arguments: args.clone() }, Usage::default(), false);
+        let frames = openai_stream(
+            "m",
+            &Reply::ToolCall {
+                name: "w".into(),
+                arguments: args.clone(),
+            },
+            Usage::default(),
+            false,
+        );
         let joined: String = frames
             .iter()
             .filter_map(|f| serde_json::from_str::<Value>(&f.data).ok())
-            .filter_map(|v| v["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str().map(String::from))
+            .filter_map(|v| {
+                v["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"]
+                    .as_str()
+                    .map(String::from)
+            })
             .collect();
         assert_eq!(serde_json::from_str::<Value>(&joined).unwrap(), args);
     }

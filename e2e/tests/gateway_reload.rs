@@ -22,16 +22,27 @@ async fn broken_edit_keeps_serving_the_last_good_config_then_a_valid_edit_applie
     stack.secondary.set_default(Behaviour::ok("secondary"));
     let auth = stack.bearer();
     let ask = || async {
-        let (status, _, body) = post_json(&stack.url("/v1/chat/completions"), &[("authorization", &auth)], &chat_body("gpt-test", false)).await;
+        let (status, _, body) = post_json(
+            &stack.url("/v1/chat/completions"),
+            &[("authorization", &auth)],
+            &chat_body("gpt-test", false),
+        )
+        .await;
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-        switchboard_e2e::client::json_body(&body)["choices"][0]["message"]["content"].as_str().unwrap_or_default().to_string()
+        switchboard_e2e::client::json_body(&body)["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     };
     assert_eq!(ask().await, "primary");
     let applies = metric(&stack, "switchboard_config_applies_total").await;
 
     // 1. Not YAML at all.
     write_file_atomic(&stack.config_path(), "kind: AIRoute\nspec: [unclosed\n");
-    wait_until(WAIT, "broken YAML rejected", || async { metric(&stack, "switchboard_config_rejections_total").await >= 1.0 }).await;
+    wait_until(WAIT, "broken YAML rejected", || async {
+        metric(&stack, "switchboard_config_rejections_total").await >= 1.0
+    })
+    .await;
     assert_eq!(ask().await, "primary", "last good config keeps serving");
 
     // 2. Valid YAML, invalid config: a rule naming a backend that does not exist.
@@ -45,8 +56,12 @@ async fn broken_edit_keeps_serving_the_last_good_config_then_a_valid_edit_applie
     })
     .await;
     assert_eq!(ask().await, "primary");
-    let (status, _, _) = switchboard_e2e::get(&format!("{}/readyz", stack.gateway.admin_url()), &[]).await;
-    assert_eq!(status, 200, "still ready while serving the last good config");
+    let (status, _, _) =
+        switchboard_e2e::get(&format!("{}/readyz", stack.gateway.admin_url()), &[]).await;
+    assert_eq!(
+        status, 200,
+        "still ready while serving the last good config"
+    );
 
     // 3. A valid edit: gpt-* now goes to the secondary only.
     let mut route = standard_route(&stack.issuer);
@@ -58,7 +73,14 @@ async fn broken_edit_keeps_serving_the_last_good_config_then_a_valid_edit_applie
     })
     .await;
     assert_eq!(ask().await, "secondary", "new requests use the new config");
-    assert!(stack.gateway.log().lines().all(|l| !l.contains(switchboard_e2e::stack::OPENAI_KEY)), "keys never logged");
+    assert!(
+        stack
+            .gateway
+            .log()
+            .lines()
+            .all(|l| !l.contains(switchboard_e2e::stack::OPENAI_KEY)),
+        "keys never logged"
+    );
 }
 
 #[tokio::test]
@@ -67,22 +89,46 @@ async fn config_directory_is_read_and_reloaded() {
     let issuer = JwtIssuer::start().await;
     let dir = temp_dir("dir-config");
     let backend = ConfigBuilder::new()
-        .backend("primary", backend_spec(Flavor::OpenAI, &primary.url(), OPENAI_KEY_ENV, &["gpt-test"]))
+        .backend(
+            "primary",
+            backend_spec(
+                Flavor::OpenAI,
+                &primary.url(),
+                OPENAI_KEY_ENV,
+                &["gpt-test"],
+            ),
+        )
         .to_yaml();
     write_file_atomic(&dir.join("10-backends.yaml"), &backend);
     let mut route = standard_route(&issuer);
     route["rules"] = json!([rule(&["gpt-*"], &["primary"])]);
-    write_file_atomic(&dir.join("20-route.yaml"), &ConfigBuilder::new().route("main", route.clone()).to_yaml());
+    write_file_atomic(
+        &dir.join("20-route.yaml"),
+        &ConfigBuilder::new().route("main", route.clone()).to_yaml(),
+    );
     let gateway = Gateway::start(&dir, &standard_env()).await;
     let auth = format!("Bearer {}", issuer.mint(json!({})));
-    let (status, _, _) = post_json(&format!("{}/v1/chat/completions", gateway.base_url()), &[("authorization", &auth)], &chat_body("gpt-test", false)).await;
+    let (status, _, _) = post_json(
+        &format!("{}/v1/chat/completions", gateway.base_url()),
+        &[("authorization", &auth)],
+        &chat_body("gpt-test", false),
+    )
+    .await;
     assert_eq!(status, 200);
 
     // Add a model in the route file only: requests for it fail until the change is applied.
     route["aliases"] = json!([{"pattern": "renamed", "target": "gpt-test"}]);
-    write_file_atomic(&dir.join("20-route.yaml"), &ConfigBuilder::new().route("main", route).to_yaml());
+    write_file_atomic(
+        &dir.join("20-route.yaml"),
+        &ConfigBuilder::new().route("main", route).to_yaml(),
+    );
     wait_until(WAIT, "alias from the edited file served", || async {
-        let (status, _, _) = post_json(&format!("{}/v1/chat/completions", gateway.base_url()), &[("authorization", &auth)], &chat_body("renamed", false)).await;
+        let (status, _, _) = post_json(
+            &format!("{}/v1/chat/completions", gateway.base_url()),
+            &[("authorization", &auth)],
+            &chat_body("renamed", false),
+        )
+        .await;
         status == 200
     })
     .await;
@@ -93,13 +139,27 @@ async fn broken_initial_config_exits_non_zero_with_the_problem() {
     let issuer = JwtIssuer::start().await;
     let dir = temp_dir("broken-initial");
     let config = ConfigBuilder::new()
-        .backend("primary", backend_spec(Flavor::OpenAI, "http://127.0.0.1:9", OPENAI_KEY_ENV, &["gpt-test"]))
-        .route("main", json!({"pathPrefix": "/", "rules": [rule(&["gpt-*"], &["missing-backend"])],
-            "auth": standard_route(&issuer)["auth"].clone()}));
+        .backend(
+            "primary",
+            backend_spec(
+                Flavor::OpenAI,
+                "http://127.0.0.1:9",
+                OPENAI_KEY_ENV,
+                &["gpt-test"],
+            ),
+        )
+        .route(
+            "main",
+            json!({"pathPrefix": "/", "rules": [rule(&["gpt-*"], &["missing-backend"])],
+            "auth": standard_route(&issuer)["auth"].clone()}),
+        );
     let path = write_config(&dir, &config.to_yaml());
     let (status, output) = Gateway::start_expect_failure(&path, &standard_env()).await;
     assert!(!status.success(), "must exit non-zero: {output}");
-    assert!(output.contains("missing-backend"), "the problem names the bad reference:\n{output}");
+    assert!(
+        output.contains("missing-backend"),
+        "the problem names the bad reference:\n{output}"
+    );
 
     let path = write_config(&dir, "this: is: not: yaml: [");
     let (status, _) = Gateway::start_expect_failure(&path, &standard_env()).await;

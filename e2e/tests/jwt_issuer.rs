@@ -13,10 +13,16 @@ async fn fetch_jwks(issuer: &JwtIssuer) -> JwkSet {
     serde_json::from_value(json_body(&body)).unwrap()
 }
 
-fn verify(jwks: &JwkSet, token: &str, issuer: &JwtIssuer) -> Result<Value, jsonwebtoken::errors::Error> {
+fn verify(
+    jwks: &JwkSet,
+    token: &str,
+    issuer: &JwtIssuer,
+) -> Result<Value, jsonwebtoken::errors::Error> {
     let header = decode_header(token)?;
     let kid = header.kid.unwrap_or_default();
-    let jwk = jwks.find(&kid).ok_or(jsonwebtoken::errors::ErrorKind::InvalidKeyFormat)?;
+    let jwk = jwks
+        .find(&kid)
+        .ok_or(jsonwebtoken::errors::ErrorKind::InvalidKeyFormat)?;
     let mut validation = Validation::new(header.alg);
     validation.set_issuer(&[issuer.issuer()]);
     validation.set_audience(&[issuer.audience()]);
@@ -29,7 +35,12 @@ async fn tokens_verify_against_the_served_jwks() {
     let jwks = fetch_jwks(&issuer).await;
     assert_eq!(issuer.jwks_fetches(), 1);
 
-    let claims = verify(&jwks, &issuer.mint(json!({"sub": "alice", "team": "red"})), &issuer).unwrap();
+    let claims = verify(
+        &jwks,
+        &issuer.mint(json!({"sub": "alice", "team": "red"})),
+        &issuer,
+    )
+    .unwrap();
     assert_eq!(claims["sub"], "alice");
     assert_eq!(claims["team"], "red");
     assert_eq!(claims["iss"], issuer.issuer());
@@ -40,7 +51,10 @@ async fn tokens_verify_against_the_served_jwks() {
     assert_eq!(verify(&jwks, &token, &issuer).unwrap()["sub"], "e2e-user");
 
     let expired = verify(&jwks, &issuer.mint_expired(json!({})), &issuer).unwrap_err();
-    assert_eq!(expired.kind(), &jsonwebtoken::errors::ErrorKind::ExpiredSignature);
+    assert_eq!(
+        expired.kind(),
+        &jsonwebtoken::errors::ErrorKind::ExpiredSignature
+    );
 
     let token = issuer.mint_unknown_key(json!({}));
     assert!(verify(&jwks, &token, &issuer).is_err());
@@ -54,8 +68,16 @@ async fn tokens_verify_against_the_served_jwks() {
 #[test]
 fn committed_jwks_matches_the_private_keys() {
     let jwks: JwkSet = serde_json::from_str(switchboard_e2e::jwt_issuer::JWKS_JSON).unwrap();
-    let rsa = Jwk::from_encoding_key(&EncodingKey::from_rsa_pem(RSA_PRIVATE_PEM.as_bytes()).unwrap(), Algorithm::RS256).unwrap();
-    let ec = Jwk::from_encoding_key(&EncodingKey::from_ec_pem(EC_PRIVATE_PEM.as_bytes()).unwrap(), Algorithm::ES256).unwrap();
+    let rsa = Jwk::from_encoding_key(
+        &EncodingKey::from_rsa_pem(RSA_PRIVATE_PEM.as_bytes()).unwrap(),
+        Algorithm::RS256,
+    )
+    .unwrap();
+    let ec = Jwk::from_encoding_key(
+        &EncodingKey::from_ec_pem(EC_PRIVATE_PEM.as_bytes()).unwrap(),
+        Algorithm::ES256,
+    )
+    .unwrap();
     assert_eq!(jwks.find("e2e-rsa").unwrap().algorithm, rsa.algorithm);
     assert_eq!(jwks.find("e2e-ec").unwrap().algorithm, ec.algorithm);
 }
@@ -63,7 +85,12 @@ fn committed_jwks_matches_the_private_keys() {
 #[tokio::test]
 async fn mint_endpoint_serves_tokens_to_other_processes() {
     let issuer = JwtIssuer::start().await;
-    let (status, _, body) = switchboard_e2e::post_json(&issuer.mint_uri(), &[], &json!({"kind": "es256", "claims": {"sub": "bob"}})).await;
+    let (status, _, body) = switchboard_e2e::post_json(
+        &issuer.mint_uri(),
+        &[],
+        &json!({"kind": "es256", "claims": {"sub": "bob"}}),
+    )
+    .await;
     assert_eq!(status, 200);
     let token = String::from_utf8(body.to_vec()).unwrap();
     let jwks = fetch_jwks(&issuer).await;

@@ -18,7 +18,10 @@ enum FlavorArg {
 
 /// Command line.
 #[derive(Debug, Parser)]
-#[command(name = "switchboard-e2e-mocks", about = "Mock AI provider upstream and JWT issuer for Switchboard tests")]
+#[command(
+    name = "switchboard-e2e-mocks",
+    about = "Mock AI provider upstream and JWT issuer for Switchboard tests"
+)]
 struct Args {
     /// Wire format of the mock upstream.
     #[arg(long, value_enum, default_value = "openai")]
@@ -43,14 +46,20 @@ async fn main() -> anyhow::Result<()> {
     };
     let mock = MockUpstream::start(flavor).await;
     if let Some(script) = &args.script {
-        let list: Vec<Behaviour> = serde_json::from_str(script).context("--script is not a JSON array of behaviours")?;
+        let list: Vec<Behaviour> =
+            serde_json::from_str(script).context("--script is not a JSON array of behaviours")?;
         mock.script(list);
     }
     if let Some(default) = &args.default {
-        let behaviour: Behaviour = serde_json::from_str(default).context("--default is not a JSON behaviour")?;
+        let behaviour: Behaviour =
+            serde_json::from_str(default).context("--default is not a JSON behaviour")?;
         mock.set_default(behaviour);
     }
-    let issuer = if args.jwt { Some(JwtIssuer::start().await) } else { None };
+    let issuer = if args.jwt {
+        Some(JwtIssuer::start().await)
+    } else {
+        None
+    };
     let mut line = json!({"flavor": format!("{flavor:?}"), "upstream": mock.url(), "upstream_v1": mock.url_v1()});
     if let Some(issuer) = &issuer {
         line["jwks_uri"] = json!(issuer.jwks_uri());
@@ -59,7 +68,9 @@ async fn main() -> anyhow::Result<()> {
         line["mint_uri"] = json!(issuer.mint_uri());
     }
     println!("{line}");
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     drop(mock);
     drop(issuer);
     Ok(())
