@@ -1,0 +1,300 @@
+//! A test JWT issuer: serves a JWKS (RS256 key `e2e-rsa`, ES256 key `e2e-ec`, from the committed
+//! PEM fixtures in `e2e/fixtures/`) and mints tokens. A third "rogue" RSA key is not in the JWKS.
+//!
+//! HTTP endpoints: `GET /.well-known/jwks.json` (counted) and, for out-of-process tests,
+//! `POST /mint` with `{"claims":{…},"kind":"rs256"|"es256"|"expired"|"unknown_key"}` → token text.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// PKCS#8 PEM of the RS256 signing key (kid `e2e-rsa`).
+pub const RSA_PRIVATE_PEM: &str = include_str!("../fixtures/rsa_private.pem");
+/// PKCS#8 PEM of the ES256 signing key (kid `e2e-ec`).
+pub const EC_PRIVATE_PEM: &str = include_str!("../fixtures/ec_private.pem");
+/// PKCS#8 PEM of an RSA key that is NOT in the JWKS (kid `e2e-rogue`).
+pub const ROGUE_RSA_PRIVATE_PEM: &str = include_str!("../fixtures/rogue_rsa_private.pem");
+/// The public JWKS matching the RSA and EC keys.
+pub const JWKS_JSON: &str = include_str!("../fixtures/jwks.json");
+/// Key id of the RSA key.
+pub const RSA_KID: &str = "e2e-rsa";
+/// Key id of the EC key.
+pub const EC_KID: &str = "e2e-ec";
+/// Key id used by the rogue key.
+pub const ROGUE_KID: &str = "e2e-rogue";
+/// Audience put into minted tokens.
+pub const AUDIENCE: &str = "switchboard-e2e";
+/// Path of the JWKS document.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+/// Which key and validity a minted token gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// RS256, kid `e2e-rsa`, valid for an hour.
+    Rs256,
+    /// ES256, kid `e2e-ec`, valid for an hour.
+    Es256,
+    /// RS256, expired an hour ago.
+    Expired,
+    /// RS256 signed by a key that is not in the JWKS (kid `e2e-rogue`).
+    UnknownKey,
+}
+
+impl TokenKind {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "rs256" => Some(TokenKind::Rs256),
+            "es256" => Some(TokenKind::Es256),
+            "expired" => Some(TokenKind::Expired),
+            "unknown_key" => Some(TokenKind::UnknownKey),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    issuer: String,
+    jwks: Mutex<Value>,
+    fetches: AtomicUsize,
+    shutdown: watch::Sender<bool>,
+}
+
+/// A running JWKS server plus token minting. Stops serving on drop.
+#[derive(Debug)]
+pub struct JwtIssuer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Mints a token of `kind` for `issuer`; `claims` (an object) override the defaults
+/// `iss`, `aud`, `sub` (`e2e-user`), `iat` and `exp`.
+pub fn mint_token(issuer: &str, kind: TokenKind, claims: &Value) -> String {
+    let now = now();
+    let exp = if kind == TokenKind::Expired {
+        now - 3600
+    } else {
+        now + 3600
+    };
+    let iat = if kind == TokenKind::Expired {
+        now - 7200
+    } else {
+        now
+    };
+    let mut all =
+        json!({"iss": issuer, "aud": AUDIENCE, "sub": "e2e-user", "iat": iat, "exp": exp});
+    if let (Some(all), Some(extra)) = (all.as_object_mut(), claims.as_object()) {
+        for (k, v) in extra {
+            all.insert(k.clone(), v.clone());
+        }
+    }
+    let (alg, kid, key) = match kind {
+        TokenKind::Rs256 | TokenKind::Expired => (
+            Algorithm::RS256,
+            RSA_KID,
+            EncodingKey::from_rsa_pem(RSA_PRIVATE_PEM.as_bytes()).expect("RSA fixture key"),
+        ),
+        TokenKind::Es256 => (
+            Algorithm::ES256,
+            EC_KID,
+            EncodingKey::from_ec_pem(EC_PRIVATE_PEM.as_bytes()).expect("EC fixture key"),
+        ),
+        TokenKind::UnknownKey => (
+            Algorithm::RS256,
+            ROGUE_KID,
+            EncodingKey::from_rsa_pem(ROGUE_RSA_PRIVATE_PEM.as_bytes()).expect("rogue fixture key"),
+        ),
+    };
+    let mut header = Header::new(alg);
+    header.kid = Some(kid.to_string());
+    jsonwebtoken::encode(&header, &all, &key).expect("sign test token")
+}
+
+impl JwtIssuer {
+    /// Starts the JWKS server on a free port of 127.0.0.1.
+    pub async fn start() -> JwtIssuer {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind JWT issuer");
+        let addr = listener.local_addr().expect("JWT issuer local addr");
+        let jwks: Value = serde_json::from_str(JWKS_JSON).expect("fixture JWKS is JSON");
+        let shared = Arc::new(Shared {
+            issuer: format!("http://{addr}"),
+            jwks: Mutex::new(jwks),
+            fetches: AtomicUsize::new(0),
+            shutdown: watch::channel(false).0,
+        });
+        tokio::spawn(accept_loop(listener, shared.clone()));
+        JwtIssuer { addr, shared }
+    }
+
+    /// The `iss` claim of minted tokens (the server's base URL).
+    pub fn issuer(&self) -> String {
+        self.shared.issuer.clone()
+    }
+
+    /// The `aud` claim of minted tokens.
+    pub fn audience(&self) -> String {
+        AUDIENCE.to_string()
+    }
+
+    /// URL of the JWKS document.
+    pub fn jwks_uri(&self) -> String {
+        format!("http://{}{JWKS_PATH}", self.addr)
+    }
+
+    /// URL of the `/mint` endpoint.
+    pub fn mint_uri(&self) -> String {
+        format!("http://{}/mint", self.addr)
+    }
+
+    /// How many times the JWKS was fetched.
+    pub fn jwks_fetches(&self) -> usize {
+        self.shared.fetches.load(Ordering::SeqCst)
+    }
+
+    /// The JWKS currently served.
+    pub fn jwks(&self) -> Value {
+        self.shared
+            .jwks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the served JWKS (e.g. to simulate key rotation).
+    pub fn set_jwks(&self, jwks: Value) {
+        *self.shared.jwks.lock().unwrap_or_else(|p| p.into_inner()) = jwks;
+    }
+
+    /// A valid RS256 token with `claims` merged over the defaults.
+    pub fn mint(&self, claims: Value) -> String {
+        mint_token(&self.shared.issuer, TokenKind::Rs256, &claims)
+    }
+
+    /// A valid ES256 token with `claims` merged over the defaults.
+    pub fn mint_es256(&self, claims: Value) -> String {
+        mint_token(&self.shared.issuer, TokenKind::Es256, &claims)
+    }
+
+    /// An RS256 token that expired an hour ago.
+    pub fn mint_expired(&self, claims: Value) -> String {
+        mint_token(&self.shared.issuer, TokenKind::Expired, &claims)
+    }
+
+    /// An RS256 token signed by a key missing from the JWKS.
+    pub fn mint_unknown_key(&self, claims: Value) -> String {
+        mint_token(&self.shared.issuer, TokenKind::UnknownKey, &claims)
+    }
+}
+
+impl Drop for JwtIssuer {
+    fn drop(&mut self) {
+        self.shared.shutdown.send_replace(true);
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.subscribe();
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            },
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut shutdown = shared.shutdown.subscribe();
+            let service = {
+                let shared = shared.clone();
+                service_fn(move |req| handle(shared.clone(), req))
+            };
+            let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = conn => {}
+                _ = shutdown.wait_for(|stop| *stop) => {}
+            }
+        });
+    }
+}
+
+fn response(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
+    response
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let bytes = req
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    Ok(match (method, path.as_str()) {
+        (Method::GET, JWKS_PATH) => {
+            shared.fetches.fetch_add(1, Ordering::SeqCst);
+            let jwks = shared
+                .jwks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .to_string();
+            response(StatusCode::OK, "application/json", jwks)
+        }
+        (Method::POST, "/mint") => {
+            let request: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let kind = request
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("rs256");
+            match TokenKind::parse(kind) {
+                Some(kind) => {
+                    let claims = request.get("claims").cloned().unwrap_or_else(|| json!({}));
+                    response(
+                        StatusCode::OK,
+                        "text/plain",
+                        mint_token(&shared.issuer, kind, &claims),
+                    )
+                }
+                None => response(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain",
+                    format!("unknown kind {kind}"),
+                ),
+            }
+        }
+        _ => response(StatusCode::NOT_FOUND, "text/plain", "not found".to_string()),
+    })
+}
