@@ -19,9 +19,11 @@ mod backend;
 mod check;
 mod duration;
 mod route;
+mod teams;
 
 pub use check::{glob_error, is_valid_header_name};
 pub use duration::parse_duration_ms;
+pub use teams::{BUILTIN_TIERS, DEFAULT_TIER};
 
 use prost::Message as _;
 use sha2::{Digest, Sha256};

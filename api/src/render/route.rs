@@ -72,6 +72,9 @@ pub(crate) fn render_route(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> pb::Route {
         .collect();
 
     let retry = spec.retry.as_ref().map(|r| retry(cx, r));
+    let teams = super::teams::render_teams(cx, spec);
+    let pricing = super::teams::render_pricing(cx, spec);
+    let guards = spec.guards.as_ref().map(|g| super::teams::render_guards(cx, g));
 
     pb::Route {
         id: cx.id.clone(),
@@ -82,6 +85,9 @@ pub(crate) fn render_route(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> pb::Route {
         rules,
         max_body_bytes: spec.max_request_body_bytes.unwrap_or(0),
         retry,
+        teams,
+        pricing,
+        guards,
     }
 }
 

@@ -314,3 +314,57 @@ fn every_problem_is_collected() {
     let p = problems(&yaml);
     assert_eq!(p.len(), 6, "{p:#?}");
 }
+
+#[test]
+fn renders_teams_with_resolved_tiers_budgets_and_guards() {
+    let yaml = [
+        backend("mock", MOCK),
+        route(
+            "main",
+            &format!("{RULES}\n  auth:\n    apiKeys: [{{name: ci, env: CLIENT_KEY}}]\n  tiers: [{{name: standard, requestsPerMinute: 50}}, {{name: gold, requestsPerMinute: 7, tokensPerDay: 9}}]\n  teams:\n    claim: groups\n    mapping: {{abc: payments}}\n    defaultTier: standard\n    teams:\n    - {{name: payments, tier: sandbox, tokensPerDay: 5, budget: {{usd: 12.5, period: week}}, apiKeys: [ci]}}\n    - {{name: search, tier: gold}}\n    - {{name: infra, tier: enterprise}}\n  pricing: [{{model: 'm-*', input: 2, output: 8}}]\n  guards:\n    blockedPatterns: [{{pattern: '(?i)secret'}}]\n    removeFields: [metadata.user_id]\n    webhook: {{url: 'http://localhost:9/hook', timeout: 300ms}}\n    mask: {{emails: true}}"),
+        ),
+    ]
+    .concat();
+    let s = standalone(&yaml).unwrap();
+    let t = s.routes[0].teams.as_ref().unwrap();
+    assert_eq!(t.claim, "groups");
+    assert_eq!(t.default_tier, "standard");
+    assert_eq!(t.default_limits, Some(pb::Limits { requests_per_minute: 50, tokens_per_day: 1_000_000 }));
+    let names: Vec<_> = t.teams.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["infra", "payments", "search"]);
+    assert_eq!(t.teams[0].limits, Some(pb::Limits { requests_per_minute: 0, tokens_per_day: 0 }));
+    assert_eq!(t.teams[1].limits, Some(pb::Limits { requests_per_minute: 20, tokens_per_day: 5 }));
+    assert_eq!(t.teams[1].budget, Some(pb::Budget { micro_usd: 12_500_000, period: pb::BudgetPeriod::Week as i32 }));
+    assert_eq!(t.teams[1].api_keys, ["ci"]);
+    assert_eq!(t.teams[2].limits, Some(pb::Limits { requests_per_minute: 7, tokens_per_day: 9 }));
+    assert_eq!(t.mapping, [pb::ClaimMapping { value: "abc".into(), team: "payments".into() }]);
+    let p = &s.routes[0].pricing[0];
+    assert_eq!((p.input, p.output, p.cache_read, p.cache_write), (2.0, 8.0, 0.2, 2.5));
+    let g = s.routes[0].guards.as_ref().unwrap();
+    assert_eq!(g.webhook.as_ref().unwrap().timeout_ms, 300);
+    assert_eq!(g.webhook.as_ref().unwrap().reject_status, 429);
+    assert!(g.mask.as_ref().unwrap().emails);
+}
+
+#[test]
+fn team_problems_are_reported_with_paths() {
+    let yaml = [
+        backend("mock", MOCK),
+        route(
+            "main",
+            &format!("{RULES}\n  teams:\n    mapping: {{x: nobody}}\n    teams:\n    - {{name: a, tier: platinum, budget: {{usd: 1, period: year}}, apiKeys: [missing]}}\n    - {{name: a}}\n  guards:\n    blockedPatterns: [{{pattern: '('}}]"),
+        ),
+    ]
+    .concat();
+    let p = problems(&yaml).join("\n");
+    for expected in [
+        "spec.teams.teams[0].tier",
+        "spec.teams.teams[0].budget.period",
+        "spec.teams.teams[0].apiKeys[0]",
+        "spec.teams.teams[1].name",
+        "spec.teams.mapping.x",
+        "spec.guards.blockedPatterns[0].pattern",
+    ] {
+        assert!(p.contains(expected), "{expected} missing in:\n{p}");
+    }
+}

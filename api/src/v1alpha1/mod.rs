@@ -6,12 +6,16 @@
 //! field path.
 
 mod backend;
+mod guards;
 mod route;
 mod status;
+mod teams;
 
 pub use backend::*;
+pub use guards::*;
 pub use route::*;
 pub use status::*;
+pub use teams::*;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

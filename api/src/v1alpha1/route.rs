@@ -6,7 +6,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{ResourceStatus, SecretKeyRef};
+use super::{GuardsSpec, ModelPricing, ResourceStatus, SecretKeyRef, TeamsSpec, TierSpec};
 
 /// How requests under one path prefix (and optionally host names) are
 /// authenticated, which model names they may use, and which chain of
@@ -55,6 +55,18 @@ pub struct AIRouteSpec {
     /// Largest accepted request body in bytes. Unset: 32 MiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_request_body_bytes: Option<u64>,
+    /// Teams, their tiers and budgets (see `docs/teams.md`). Unset: no limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teams: Option<TeamsSpec>,
+    /// Tiers added to, or overriding, the built-in ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<TierSpec>,
+    /// Model prices used for budgets, before the built-in table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pricing: Vec<ModelPricing>,
+    /// Request and response guards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guards: Option<GuardsSpec>,
 }
 
 fn default_path_prefix() -> String {

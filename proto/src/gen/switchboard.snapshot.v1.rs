@@ -155,6 +155,147 @@ pub struct Route {
     pub max_body_bytes: u64,
     #[prost(message, optional, tag = "8")]
     pub retry: ::core::option::Option<RetryPolicy>,
+    /// Teams and their limits. Unset: the route has no limits.
+    #[prost(message, optional, tag = "9")]
+    pub teams: ::core::option::Option<TeamPolicy>,
+    /// Model prices (route overrides only; the data plane appends its built-in table).
+    #[prost(message, repeated, tag = "10")]
+    pub pricing: ::prost::alloc::vec::Vec<ModelPrice>,
+    /// Request and response guards. Unset: none.
+    #[prost(message, optional, tag = "11")]
+    pub guards: ::core::option::Option<Guards>,
+}
+/// How callers become teams, with every team's limits resolved from its tier.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct TeamPolicy {
+    /// JWT claim naming the team (dotted path allowed); list claims: first value that maps.
+    #[prost(string, tag = "1")]
+    pub claim: ::prost::alloc::string::String,
+    /// Claim values mapped to team names, sorted by value.
+    #[prost(message, repeated, tag = "2")]
+    pub mapping: ::prost::alloc::vec::Vec<ClaimMapping>,
+    /// Name of the tier given to callers that map to no team.
+    #[prost(string, tag = "3")]
+    pub default_tier: ::prost::alloc::string::String,
+    /// Limits of the default tier (each unknown caller is counted on its own).
+    #[prost(message, optional, tag = "4")]
+    pub default_limits: ::core::option::Option<Limits>,
+    /// Refuse callers that map to no team.
+    #[prost(bool, tag = "5")]
+    pub refuse_unknown: bool,
+    /// Teams, sorted by name.
+    #[prost(message, repeated, tag = "6")]
+    pub teams: ::prost::alloc::vec::Vec<Team>,
+    /// Requests per minute per client IP address; 0: no limit.
+    #[prost(uint64, tag = "7")]
+    pub client_ip_requests_per_minute: u64,
+}
+/// One claim value and the team it maps to.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ClaimMapping {
+    #[prost(string, tag = "1")]
+    pub value: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub team: ::prost::alloc::string::String,
+}
+/// Rate limits; 0 means unlimited.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Limits {
+    #[prost(uint64, tag = "1")]
+    pub requests_per_minute: u64,
+    /// Tokens (input, output, cache read, cache write) per UTC day.
+    #[prost(uint64, tag = "2")]
+    pub tokens_per_day: u64,
+}
+/// A team with its resolved limits.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Team {
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+    /// Tier name (informational; limits are resolved).
+    #[prost(string, tag = "2")]
+    pub tier: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "3")]
+    pub limits: ::core::option::Option<Limits>,
+    /// Spending cap; unset: none.
+    #[prost(message, optional, tag = "4")]
+    pub budget: ::core::option::Option<Budget>,
+    /// API key names whose callers belong to this team.
+    #[prost(string, repeated, tag = "5")]
+    pub api_keys: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
+/// A USD spending cap.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Budget {
+    /// Cap in millionths of a US dollar.
+    #[prost(uint64, tag = "1")]
+    pub micro_usd: u64,
+    #[prost(enumeration = "BudgetPeriod", tag = "2")]
+    pub period: i32,
+}
+/// Price of a model in USD per million tokens.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ModelPrice {
+    /// Routed model name, exact or `*` glob.
+    #[prost(string, tag = "1")]
+    pub model: ::prost::alloc::string::String,
+    #[prost(double, tag = "2")]
+    pub input: f64,
+    #[prost(double, tag = "3")]
+    pub output: f64,
+    #[prost(double, tag = "4")]
+    pub cache_read: f64,
+    #[prost(double, tag = "5")]
+    pub cache_write: f64,
+}
+/// Request and response guards.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Guards {
+    #[prost(message, repeated, tag = "1")]
+    pub blocked_patterns: ::prost::alloc::vec::Vec<BlockedPattern>,
+    /// Request body fields (dotted paths) removed before forwarding.
+    #[prost(string, repeated, tag = "2")]
+    pub remove_fields: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    #[prost(message, optional, tag = "3")]
+    pub webhook: ::core::option::Option<Webhook>,
+    #[prost(message, optional, tag = "4")]
+    pub mask: ::core::option::Option<Masking>,
+}
+/// A refused prompt pattern (Rust regex syntax).
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct BlockedPattern {
+    #[prost(string, tag = "1")]
+    pub pattern: ::prost::alloc::string::String,
+    /// Message shown to the client.
+    #[prost(string, tag = "2")]
+    pub message: ::prost::alloc::string::String,
+}
+/// A request webhook.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Webhook {
+    #[prost(string, tag = "1")]
+    pub url: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "2")]
+    pub timeout_ms: u64,
+    #[prost(bool, tag = "3")]
+    pub fail_open: bool,
+    /// Status of a rejected request; 0: 429.
+    #[prost(uint32, tag = "4")]
+    pub reject_status: u32,
+}
+/// Response masking.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Masking {
+    #[prost(bool, tag = "1")]
+    pub emails: bool,
+    #[prost(bool, tag = "2")]
+    pub phone_numbers: bool,
+    /// More regular expressions.
+    #[prost(string, repeated, tag = "3")]
+    pub patterns: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// Replacement text; empty: "\[REDACTED\]".
+    #[prost(string, tag = "4")]
+    pub replacement: ::prost::alloc::string::String,
 }
 /// Client authentication for a route. A request passes when any configured
 /// method accepts it. No method configured: the route is open.
@@ -383,6 +524,40 @@ impl ProviderKind {
             "PROVIDER_KIND_OPENAI" => Some(Self::Openai),
             "PROVIDER_KIND_OPENAI_COMPATIBLE" => Some(Self::OpenaiCompatible),
             "PROVIDER_KIND_MOCK" => Some(Self::Mock),
+            _ => None,
+        }
+    }
+}
+/// Budget reset period, calendar-aligned in UTC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum BudgetPeriod {
+    Unspecified = 0,
+    Day = 1,
+    /// Weeks start on Monday.
+    Week = 2,
+    Month = 3,
+}
+impl BudgetPeriod {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "BUDGET_PERIOD_UNSPECIFIED",
+            Self::Day => "BUDGET_PERIOD_DAY",
+            Self::Week => "BUDGET_PERIOD_WEEK",
+            Self::Month => "BUDGET_PERIOD_MONTH",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "BUDGET_PERIOD_UNSPECIFIED" => Some(Self::Unspecified),
+            "BUDGET_PERIOD_DAY" => Some(Self::Day),
+            "BUDGET_PERIOD_WEEK" => Some(Self::Week),
+            "BUDGET_PERIOD_MONTH" => Some(Self::Month),
             _ => None,
         }
     }

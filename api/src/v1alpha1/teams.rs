@@ -1,0 +1,112 @@
+//! `AIRoute` fields for teams: who a caller belongs to, its tier (requests
+//! per minute, tokens per day), its USD budget, and the price table used to
+//! turn tokens into spend.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Turns callers into teams with limits. Unset: the route has no limits.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamsSpec {
+    /// JWT claim naming the caller's team, e.g. `client_id` (Cognito
+    /// machine-to-machine tokens), `team`, or `groups`. A dotted path reaches
+    /// into nested objects. For a list claim the first value that maps to a
+    /// team wins. Unset: `client_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<String>,
+    /// Claim values mapped to team names. A claim value equal to a team's
+    /// `name` maps to that team without an entry here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mapping: BTreeMap<String, String>,
+    /// Tier of callers that map to no team. Unset: `sandbox`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_tier: Option<String>,
+    /// Refuse callers that map to no team (403) instead of giving them the
+    /// default tier.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refuse_unknown: bool,
+    /// The teams.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<TeamSpec>,
+    /// Requests per minute allowed from one client IP address (the TCP
+    /// peer), across teams. Unset or 0: no per-IP limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip_requests_per_minute: Option<u64>,
+}
+
+/// One team.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamSpec {
+    /// Team name, as reported in metrics and logs.
+    pub name: String,
+    /// Tier name: a built-in (`sandbox`, `standard`, `premium`,
+    /// `enterprise`) or one of `spec.tiers`. Unset: the default tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    /// Overrides the tier's requests per minute (0: unlimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<u64>,
+    /// Overrides the tier's tokens per UTC day (0: unlimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_day: Option<u64>,
+    /// Spending cap in USD. Unset: no budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetSpec>,
+    /// Names of `spec.auth.apiKeys` entries whose callers belong to this team.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub api_keys: Vec<String>,
+}
+
+/// A USD spending cap that resets every period.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetSpec {
+    /// Cap in US dollars per period, e.g. `50` or `12.5`.
+    pub usd: f64,
+    /// `day`, `week` (starting Monday) or `month`, calendar-aligned in UTC.
+    /// Default `month`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
+}
+
+/// A tier: limits shared by the teams that use it. Defining a built-in name
+/// (`sandbox`, `standard`, `premium`, `enterprise`) overrides it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TierSpec {
+    /// Tier name.
+    pub name: String,
+    /// Requests per minute per team; 0: unlimited. Unset: the built-in
+    /// tier's value, or unlimited for a new tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<u64>,
+    /// Tokens (input + output, cache included) per UTC day per team; 0:
+    /// unlimited. Unset: the built-in tier's value, or unlimited for a new tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_day: Option<u64>,
+}
+
+/// Price of one model in USD per million tokens. Entries here come before
+/// the built-in table (see `docs/teams.md`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelPricing {
+    /// Routed model name (after aliases), exact or a `*` glob.
+    pub model: String,
+    /// USD per million input tokens.
+    #[serde(default)]
+    pub input: f64,
+    /// USD per million output tokens.
+    #[serde(default)]
+    pub output: f64,
+    /// USD per million cache-read input tokens. Unset: 10% of `input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read: Option<f64>,
+    /// USD per million cache-write input tokens. Unset: 125% of `input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write: Option<f64>,
+}
