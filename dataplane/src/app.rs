@@ -51,6 +51,41 @@ pub struct Args {
     /// Log format.
     #[arg(long, value_enum, default_value = "text", env = "SWITCHBOARD_LOG_FORMAT")]
     pub log_format: LogFormat,
+    /// Redis URL (`redis://host:port/db`) for team limits shared by every
+    /// replica. Unset: counters live in this process.
+    #[arg(long, env = "SWITCHBOARD_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// What to do when the counter store fails: admit without limits
+    /// (`open`, logged and counted) or refuse with 503 (`closed`).
+    #[arg(long, value_enum, default_value = "open", env = "SWITCHBOARD_LIMITS_FAIL_MODE")]
+    pub limits_fail_mode: LimitsFailMode,
+    /// Longest wait for one counter store call.
+    #[arg(long, default_value = "250ms", value_parser = parse_duration, env = "SWITCHBOARD_LIMITS_TIMEOUT")]
+    pub limits_timeout: Duration,
+}
+
+/// Behaviour when the counter store fails.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LimitsFailMode {
+    /// Admit requests unchecked.
+    Open,
+    /// Refuse requests with 503.
+    Closed,
+}
+
+/// Builds the limiter the arguments ask for.
+fn build_limiter(args: &Args) -> anyhow::Result<crate::limits::Limiter> {
+    use crate::limits::{CounterStore, FailMode, Limiter, MemoryStore, RedisStore, WallClock};
+    let clock = WallClock::system();
+    let store: Arc<dyn CounterStore> = match &args.redis_url {
+        Some(url) => Arc::new(RedisStore::new(url, args.limits_timeout).context("configuring the Redis counter store")?),
+        None => Arc::new(MemoryStore::new(clock)),
+    };
+    let mode = match args.limits_fail_mode {
+        LimitsFailMode::Open => FailMode::Open,
+        LimitsFailMode::Closed => FailMode::Closed,
+    };
+    Ok(Limiter::new(store, clock, mode, args.limits_timeout))
 }
 
 /// Parses `500ms`, `10s`, `5m`, `1h`.
@@ -78,6 +113,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             breakers: BreakerRegistry::default(),
             jwks: JwksStore::new(Arc::new(HttpJwksFetcher::new())),
         },
+        limiter: Arc::new(build_limiter(&args)?),
     });
 
     let fingerprint = local::load_and_apply(&state, &args.config)

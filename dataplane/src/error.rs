@@ -10,6 +10,7 @@ use http::StatusCode;
 
 use crate::auth::AuthError;
 use crate::body::BodyError;
+use crate::limits::{LimitKind, Refusal};
 use crate::wire::ErrorKind;
 
 /// Why the gateway answered a request itself.
@@ -76,6 +77,32 @@ pub enum RequestError {
     /// A gateway bug or resource failure; details are logged, not sent.
     #[error("internal gateway error")]
     Internal(String),
+    /// The caller belongs to no team and the route refuses such callers.
+    #[error("this caller does not belong to a team allowed on this route")]
+    UnknownTeam,
+    /// A team or client-address limit is exhausted.
+    #[error("{}", .0.message())]
+    LimitExceeded(Box<Refusal>),
+    /// The counter store failed and limits fail closed.
+    #[error("rate limits cannot be checked right now; retry shortly")]
+    LimiterUnavailable,
+    /// The prompt matches a blocked pattern.
+    #[error("{message}")]
+    BlockedPrompt {
+        /// The pattern's message.
+        message: String,
+    },
+    /// The request webhook rejected the request.
+    #[error("request rejected by policy: {reason}")]
+    WebhookRejected {
+        /// The webhook's reason.
+        reason: String,
+        /// The configured status.
+        status: StatusCode,
+    },
+    /// The request webhook failed and the route fails closed.
+    #[error("the request policy service is unavailable; retry shortly")]
+    WebhookUnavailable,
 }
 
 impl RequestError {
@@ -95,6 +122,12 @@ impl RequestError {
             RequestError::NoHealthyBackend { .. } => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             RequestError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            RequestError::UnknownTeam => StatusCode::FORBIDDEN,
+            RequestError::LimitExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
+            RequestError::LimiterUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            RequestError::BlockedPrompt { .. } => StatusCode::BAD_REQUEST,
+            RequestError::WebhookRejected { status, .. } => *status,
+            RequestError::WebhookUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -114,6 +147,22 @@ impl RequestError {
             RequestError::NoHealthyBackend { .. } => ErrorKind::Unavailable,
             RequestError::UpstreamTimeout { .. } => ErrorKind::Timeout,
             RequestError::Internal(_) => ErrorKind::Api,
+            RequestError::UnknownTeam => ErrorKind::PermissionDenied,
+            RequestError::LimitExceeded(_) => ErrorKind::RateLimited,
+            RequestError::LimiterUnavailable => ErrorKind::Unavailable,
+            RequestError::BlockedPrompt { .. } => ErrorKind::InvalidRequest,
+            RequestError::WebhookRejected { status, .. } => match status.as_u16() {
+                400 | 422 => ErrorKind::InvalidRequest,
+                401 => ErrorKind::Authentication,
+                403 => ErrorKind::PermissionDenied,
+                404 => ErrorKind::NotFound,
+                413 => ErrorKind::RequestTooLarge,
+                429 => ErrorKind::RateLimited,
+                503 => ErrorKind::Unavailable,
+                s if s < 500 => ErrorKind::InvalidRequest,
+                _ => ErrorKind::Api,
+            },
+            RequestError::WebhookUnavailable => ErrorKind::Unavailable,
         }
     }
 
@@ -124,6 +173,9 @@ impl RequestError {
             RequestError::Unauthenticated(e) if !e.is_unavailable() => Some("invalid_api_key"),
             RequestError::BodyTooLarge { .. } => Some("request_too_large"),
             RequestError::MalformedBody(_) | RequestError::BodyRead(_) => Some("invalid_request_body"),
+            RequestError::LimitExceeded(r) if r.kind == LimitKind::Budget => Some("insufficient_quota"),
+            RequestError::LimitExceeded(_) => Some("rate_limit_exceeded"),
+            RequestError::BlockedPrompt { .. } => Some("blocked_prompt"),
             _ => None,
         }
     }
@@ -143,6 +195,17 @@ impl RequestError {
             RequestError::NoHealthyBackend { .. } => "no_healthy_backend",
             RequestError::UpstreamTimeout { .. } => "upstream_timeout",
             RequestError::Internal(_) => "internal",
+            RequestError::UnknownTeam => "unknown_team",
+            RequestError::LimitExceeded(r) => match r.kind {
+                LimitKind::Requests => "rate_limit_requests",
+                LimitKind::Tokens => "rate_limit_tokens",
+                LimitKind::Budget => "budget_exceeded",
+                LimitKind::ClientIp => "rate_limit_client_ip",
+            },
+            RequestError::LimiterUnavailable => "limiter_unavailable",
+            RequestError::BlockedPrompt { .. } => "blocked_prompt",
+            RequestError::WebhookRejected { .. } => "webhook_rejected",
+            RequestError::WebhookUnavailable => "webhook_unavailable",
         }
     }
 

@@ -13,8 +13,9 @@ pub mod runtime;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod teams;
 pub mod wire;
 
 mod app;
 
-pub use app::{Args, LogFormat, run};
+pub use app::{Args, LimitsFailMode, LogFormat, run};

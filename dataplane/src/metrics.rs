@@ -128,6 +128,8 @@ pub struct Metrics {
     pub config_applies: Counter,
     /// Unix time of the last applied configuration.
     pub config_last_apply: Gauge<i64, AtomicU64Wrapper>,
+    /// Per-team metrics (`switchboard_team_*`).
+    pub team: crate::teams::TeamMetrics,
     snapshot_version: std::sync::Mutex<String>,
 }
 
@@ -192,8 +194,10 @@ impl Metrics {
             "Unix time of the last applied configuration",
             config_last_apply.clone(),
         );
+        let team = crate::teams::TeamMetrics::register(&mut registry);
         Self {
             registry,
+            team,
             requests,
             request_duration,
             time_to_first_token,

@@ -14,4 +14,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// State kept across configurations (pools, breakers, key caches).
     pub shared: SharedState,
+    /// Team rate limits and budgets.
+    pub limiter: Arc<crate::limits::Limiter>,
 }

@@ -24,11 +24,16 @@ pub(crate) struct Accounting {
     pub status: u16,
     pub started: Instant,
     pub attempts: u32,
+    /// The caller's team, charged when the request finishes.
+    pub team: Option<Arc<crate::teams::TeamContext>>,
 }
 
 impl Accounting {
     /// Records usage and the request, and writes the access-log line.
     pub fn finish(self, usage: Option<&Usage>, outcome: &'static str, stream: bool) {
+        if let Some(team) = &self.team {
+            team.finish(&self.model, self.status, usage, self.started);
+        }
         if let Some(u) = usage {
             for (kind, value) in [
                 ("input", u.input_tokens),
@@ -86,6 +91,7 @@ impl Accounting {
             route = %self.route,
             api = self.api,
             subject = %self.subject,
+            team = self.team.as_ref().map_or("", |t| t.label.as_str()),
             requested_model = %self.requested_model,
             model = %self.model,
             backend = %self.backend,
@@ -111,5 +117,8 @@ impl Accounting {
                 backend: self.backend.clone(),
             })
             .observe(at.saturating_duration_since(self.started).as_secs_f64());
+        if let Some(team) = &self.team {
+            team.first_byte(self.started, at);
+        }
     }
 }

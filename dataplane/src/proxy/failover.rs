@@ -203,6 +203,9 @@ fn record_failover(state: &AppState, x: &Exchange, backend: &BackendRuntime, rea
             reason,
         })
         .inc();
+    if let Some(team) = &x.team {
+        team.failover();
+    }
 }
 
 fn accounting(state: &AppState, x: &Exchange, backend: &BackendRuntime, status: u16, attempts: u32) -> Accounting {
@@ -219,6 +222,7 @@ fn accounting(state: &AppState, x: &Exchange, backend: &BackendRuntime, status: 
         status,
         started: x.started,
         attempts,
+        team: x.team.clone(),
     }
 }
 

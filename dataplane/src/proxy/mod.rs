@@ -51,6 +51,8 @@ pub(crate) struct Exchange {
     pub stream: bool,
     /// When the request arrived.
     pub started: Instant,
+    /// The caller's team, when the route has teams.
+    pub team: Option<Arc<crate::teams::TeamContext>>,
 }
 
 impl Exchange {
@@ -80,6 +82,8 @@ pub async fn serve(
     let route = &cfg.routes[route_index];
     let (parts, body) = req.into_parts();
     let identity = route.auth.authenticate(&parts.headers).await?;
+    let membership = crate::teams::membership(state, route, &identity)?;
+    let client_ip = parts.extensions.get::<crate::server::ClientAddr>().map(|a| a.0.ip());
 
     let limit = route.max_body_bytes;
     if let Some(len) = parts
@@ -109,6 +113,7 @@ pub async fn serve(
         _ => json.optional_bool("stream")?.unwrap_or(false),
     };
     let routed_model = route.aliases.resolve(&requested_model).into_owned();
+    let team = crate::teams::admit(state, route, membership, client_ip).await?;
     let exchange = Exchange {
         cfg: cfg.clone(),
         route_index,
@@ -121,6 +126,11 @@ pub async fn serve(
         routed_model,
         stream,
         started,
+        team: team.clone(),
     };
-    failover::run(state, exchange).await
+    let mut resp = failover::run(state, exchange).await?;
+    if let Some(team) = &team {
+        crate::teams::headers::add_ratelimit_headers(resp.headers_mut(), &team.admission);
+    }
+    Ok(resp)
 }

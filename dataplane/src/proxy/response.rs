@@ -57,9 +57,14 @@ pub fn error(dialect: Dialect, err: &RequestError) -> Response<ResponseBody> {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        RequestError::NotReady => {
+        RequestError::NotReady | RequestError::LimiterUnavailable | RequestError::WebhookUnavailable => {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        RequestError::LimitExceeded(r) => {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(r.retry_after_secs()));
+            crate::teams::headers::add_ratelimit_headers(resp.headers_mut(), &r.admission);
         }
         _ => {}
     }

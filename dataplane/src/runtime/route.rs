@@ -27,6 +27,10 @@ pub struct RouteRuntime {
     pub retry: RetryPolicyRuntime,
     /// Exact model names clients can ask for (for `GET /v1/models`), sorted.
     pub model_names: Vec<String>,
+    /// Teams and their limits; `None`: no limits.
+    pub teams: Option<crate::teams::TeamTable>,
+    /// Model prices for budgets.
+    pub prices: std::sync::Arc<crate::teams::PriceTable>,
 }
 
 impl RouteRuntime {
@@ -60,6 +64,8 @@ impl RouteRuntime {
                 max_attempts: if retry.max_attempts == 0 { 6 } else { retry.max_attempts },
             },
             model_names,
+            teams: r.teams.as_ref().map(|t| crate::teams::TeamTable::new(&r.id, t)),
+            prices: std::sync::Arc::new(crate::teams::PriceTable::new(&r.pricing)),
         })
     }
 

@@ -28,6 +28,10 @@ pub use handler::handle;
 use crate::proxy::ResponseBody;
 use crate::state::AppState;
 
+/// The TCP peer of a request (set on every request's extensions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
 /// Serves `handler` on `listener` until `shutdown` resolves, then drains
 /// open connections for at most `grace`.
 pub async fn serve<H, F>(
@@ -60,7 +64,8 @@ pub async fn serve<H, F>(
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         let handler = handler.clone();
-        let service = service_fn(move |req: Request<Incoming>| {
+        let service = service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ClientAddr(peer));
             let fut = handler(state.clone(), req);
             async move { Ok::<_, Infallible>(fut.await) }
         });

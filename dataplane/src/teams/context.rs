@@ -1,0 +1,253 @@
+//! A request's team from admission to accounting: resolve the caller's
+//! team, admit the request against its limits, and charge the true usage
+//! when the response ends.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::metrics::{TeamLabels, TeamModelLabels, TeamRequestLabels, TeamTokenLabels};
+use super::pricing::PriceTable;
+use super::table::Membership;
+use crate::auth::Identity;
+use crate::error::RequestError;
+use crate::limits::{Admission, AdmitError, Charged, FailMode, Limiter};
+use crate::runtime::RouteRuntime;
+use crate::state::AppState;
+use crate::wire::usage::Usage;
+
+/// A request's admitted team.
+pub struct TeamContext {
+    /// Route id.
+    pub route: String,
+    /// Team name or `unknown`.
+    pub label: String,
+    /// Tier name.
+    pub tier: String,
+    /// The limits as seen at admission (for response headers).
+    pub admission: Admission,
+    membership: Membership,
+    limiter: Arc<Limiter>,
+    metrics: Arc<crate::metrics::Metrics>,
+    prices: Arc<PriceTable>,
+}
+
+impl std::fmt::Debug for TeamContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TeamContext")
+            .field("route", &self.route)
+            .field("team", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The caller's team on `route`, `None` when the route has no teams.
+pub fn membership(state: &AppState, route: &RouteRuntime, id: &Identity) -> Result<Option<Membership>, RequestError> {
+    let Some(table) = &route.teams else { return Ok(None) };
+    match table.resolve(id) {
+        Some(m) => Ok(Some(m)),
+        None => {
+            state
+                .metrics
+                .team
+                .reject(&route.id, super::UNKNOWN_TEAM, "unknown_team");
+            Err(RequestError::UnknownTeam)
+        }
+    }
+}
+
+/// Counts the request against its team's limits (and the client address's).
+pub async fn admit(
+    state: &AppState,
+    route: &RouteRuntime,
+    membership: Option<Membership>,
+    client_ip: Option<IpAddr>,
+) -> Result<Option<Arc<TeamContext>>, RequestError> {
+    let (Some(m), Some(table)) = (membership, &route.teams) else {
+        return Ok(None);
+    };
+    let limiter = &state.limiter;
+    let ip = client_ip.map(|ip| ip.to_string());
+    let ip_limit = ip.as_deref().map(|ip| (ip, table.client_ip_requests_per_minute));
+    let team = &state.metrics.team;
+    let labels = TeamLabels {
+        route: route.id.clone(),
+        team: m.label.clone(),
+    };
+    match limiter.admit(&m.party, ip_limit).await {
+        Ok(admission) => {
+            if let Some(e) = &admission.store_error {
+                tracing::warn!(route = %route.id, team = %m.label, error = %e, "counter store failed; admitting without limits (fail open)");
+                team.store_errors
+                    .get_or_create(&super::metrics::StoreErrorLabels {
+                        store: limiter.store_kind(),
+                        mode: "open",
+                    })
+                    .inc();
+            }
+            if let Some(q) = &admission.requests {
+                team.remaining_requests.get_or_create(&labels).set(q.remaining() as i64);
+            }
+            if let Some(q) = &admission.tokens {
+                team.remaining_tokens.get_or_create(&labels).set(q.remaining() as i64);
+            }
+            if let Some(q) = &admission.budget {
+                team.budget_remaining
+                    .get_or_create(&labels)
+                    .set(q.remaining() as f64 / 1e6);
+            }
+            Ok(Some(Arc::new(TeamContext {
+                route: route.id.clone(),
+                label: m.label.clone(),
+                tier: m.tier.clone(),
+                admission,
+                membership: m,
+                limiter: limiter.clone(),
+                metrics: state.metrics.clone(),
+                prices: route.prices.clone(),
+            })))
+        }
+        Err(AdmitError::Refused(r)) => {
+            let err = RequestError::LimitExceeded(r);
+            team.reject(&route.id, &m.label, err.metric_label());
+            if let RequestError::LimitExceeded(r) = &err {
+                if let Some(q) = &r.admission.requests {
+                    team.remaining_requests.get_or_create(&labels).set(q.remaining() as i64);
+                }
+                match r.kind {
+                    crate::limits::LimitKind::Tokens => {
+                        team.remaining_tokens.get_or_create(&labels).set(0);
+                    }
+                    crate::limits::LimitKind::Budget => {
+                        team.budget_remaining.get_or_create(&labels).set(0.0);
+                    }
+                    _ => {}
+                }
+            }
+            Err(err)
+        }
+        Err(AdmitError::Unavailable(e)) => {
+            debug_assert_eq!(limiter.fail_mode(), FailMode::Closed);
+            tracing::error!(route = %route.id, team = %m.label, error = %e, "counter store failed; refusing (fail closed)");
+            team.store_errors
+                .get_or_create(&super::metrics::StoreErrorLabels {
+                    store: limiter.store_kind(),
+                    mode: "closed",
+                })
+                .inc();
+            team.reject(&route.id, &m.label, "limiter_unavailable");
+            Err(RequestError::LimiterUnavailable)
+        }
+    }
+}
+
+impl TeamContext {
+    fn labels(&self) -> TeamLabels {
+        TeamLabels {
+            route: self.route.clone(),
+            team: self.label.clone(),
+        }
+    }
+
+    /// Records a finished request and charges its true usage to the team's
+    /// counters (in the background: this runs when a body ends or is dropped).
+    pub fn finish(&self, model: &str, status: u16, usage: Option<&Usage>, started: Instant) {
+        let m = &self.metrics.team;
+        m.requests
+            .get_or_create(&TeamRequestLabels {
+                route: self.route.clone(),
+                team: self.label.clone(),
+                model: model.to_string(),
+                status,
+            })
+            .inc();
+        m.duration
+            .get_or_create(&self.labels())
+            .observe(started.elapsed().as_secs_f64());
+        let u = usage.copied().unwrap_or_default();
+        for (kind, value) in [
+            ("input", u.input_tokens),
+            ("output", u.output_tokens),
+            ("cache_read", u.cache_read_tokens),
+            ("cache_write", u.cache_write_tokens),
+        ] {
+            if value > 0 {
+                m.tokens
+                    .get_or_create(&TeamTokenLabels {
+                        route: self.route.clone(),
+                        team: self.label.clone(),
+                        model: model.to_string(),
+                        kind,
+                    })
+                    .inc_by(value);
+            }
+        }
+        let tokens = u.total_input() + u.output_tokens;
+        let cost = self.prices.cost_micro_usd(model, &u);
+        if cost > 0 {
+            m.cost
+                .get_or_create(&TeamModelLabels {
+                    route: self.route.clone(),
+                    team: self.label.clone(),
+                    model: model.to_string(),
+                })
+                .inc_by(cost as f64 / 1e6);
+        }
+        let party = &self.membership.party;
+        if (party.tokens_per_day == 0 || tokens == 0) && party.budget.is_none() {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(team = %self.label, tokens, "no runtime to charge usage on");
+            return;
+        };
+        let (limiter, party, metrics, labels) =
+            (self.limiter.clone(), party.clone(), self.metrics.clone(), self.labels());
+        handle.spawn(async move {
+            match limiter.charge(&party, tokens, cost).await {
+                Ok(Charged {
+                    tokens_used,
+                    spent_micro_usd,
+                }) => {
+                    if let Some(used) = tokens_used {
+                        let left = party.tokens_per_day.saturating_sub(used);
+                        metrics.team.remaining_tokens.get_or_create(&labels).set(left as i64);
+                    }
+                    if let (Some(spent), Some((limit, _))) = (spent_micro_usd, party.budget) {
+                        metrics
+                            .team
+                            .budget_remaining
+                            .get_or_create(&labels)
+                            .set(limit.saturating_sub(spent) as f64 / 1e6);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(team = %labels.team, tokens, micro_usd = cost, error = %e, "could not charge usage");
+                    metrics
+                        .team
+                        .store_errors
+                        .get_or_create(&super::metrics::StoreErrorLabels {
+                            store: limiter.store_kind(),
+                            mode: "charge",
+                        })
+                        .inc();
+                }
+            }
+        });
+    }
+
+    /// Records the time to the first streamed byte.
+    pub fn first_byte(&self, started: Instant, at: Instant) {
+        self.metrics
+            .team
+            .time_to_first_token
+            .get_or_create(&self.labels())
+            .observe(at.saturating_duration_since(started).as_secs_f64());
+    }
+
+    /// Counts a failover during this team's request.
+    pub fn failover(&self) {
+        self.metrics.team.failovers.get_or_create(&self.labels()).inc();
+    }
+}

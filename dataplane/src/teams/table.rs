@@ -1,0 +1,265 @@
+//! Which team a caller belongs to: API keys by name, JWTs by a claim
+//! (strings, numbers, or lists where the first value that maps wins),
+//! through the route's mapping or a team's own name.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+use switchboard_proto as pb;
+
+use crate::auth::{AuthMethod, Identity};
+use crate::limits::{Party, Window};
+
+/// The metric label of callers without a team.
+pub const UNKNOWN_TEAM: &str = "unknown";
+
+/// A caller's team and the party its requests are counted under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Membership {
+    /// Team name, or [`UNKNOWN_TEAM`] (a bounded metric label).
+    pub label: String,
+    /// Tier name.
+    pub tier: String,
+    /// Counters and limits.
+    pub party: Party,
+}
+
+/// The team policy of one route.
+#[derive(Debug, Clone)]
+pub struct TeamTable {
+    route: String,
+    claim: String,
+    mapping: HashMap<String, String>,
+    teams: HashMap<String, (String, Party)>,
+    by_api_key: HashMap<String, String>,
+    default_tier: String,
+    default_limits: pb::Limits,
+    refuse_unknown: bool,
+    /// Requests per minute per client IP; 0: none.
+    pub client_ip_requests_per_minute: u64,
+}
+
+fn budget(b: Option<&pb::Budget>) -> Option<(u64, Window)> {
+    let b = b?;
+    let window = match pb::BudgetPeriod::try_from(b.period).unwrap_or_default() {
+        pb::BudgetPeriod::Day => Window::Day,
+        pb::BudgetPeriod::Week => Window::Week,
+        pb::BudgetPeriod::Month | pb::BudgetPeriod::Unspecified => Window::Month,
+    };
+    Some((b.micro_usd, window))
+}
+
+impl TeamTable {
+    /// The table of route `route` (its id).
+    pub fn new(route: &str, p: &pb::TeamPolicy) -> Self {
+        let mut teams = HashMap::new();
+        let mut by_api_key = HashMap::new();
+        for t in &p.teams {
+            let limits = t.limits.unwrap_or_default();
+            let party = Party {
+                key: format!("sb:{route}:team:{}", t.name),
+                requests_per_minute: limits.requests_per_minute,
+                tokens_per_day: limits.tokens_per_day,
+                budget: budget(t.budget.as_ref()),
+            };
+            teams.insert(t.name.clone(), (t.tier.clone(), party));
+            for k in &t.api_keys {
+                by_api_key.insert(k.clone(), t.name.clone());
+            }
+        }
+        Self {
+            route: route.to_string(),
+            claim: p.claim.clone(),
+            mapping: p.mapping.iter().map(|m| (m.value.clone(), m.team.clone())).collect(),
+            teams,
+            by_api_key,
+            default_tier: p.default_tier.clone(),
+            default_limits: p.default_limits.unwrap_or_default(),
+            refuse_unknown: p.refuse_unknown,
+            client_ip_requests_per_minute: p.client_ip_requests_per_minute,
+        }
+    }
+
+    /// Configured team names (for metric label bounds).
+    pub fn team_names(&self) -> impl Iterator<Item = &str> {
+        self.teams.keys().map(String::as_str)
+    }
+
+    fn team_for_value(&self, v: &str) -> Option<&str> {
+        if let Some(t) = self.mapping.get(v) {
+            return Some(t);
+        }
+        self.teams.get_key_value(v).map(|(k, _)| k.as_str())
+    }
+
+    /// The caller's team; `None` when it has none and the route refuses such callers.
+    pub fn resolve(&self, id: &Identity) -> Option<Membership> {
+        let (team, caller) = match id.method {
+            AuthMethod::ApiKey => (self.by_api_key.get(&id.subject).map(String::as_str), id.subject.clone()),
+            AuthMethod::Jwt => {
+                let values = id
+                    .claims
+                    .as_deref()
+                    .map(|c| claim_values(c, &self.claim))
+                    .unwrap_or_default();
+                let team = values.iter().find_map(|v| self.team_for_value(v));
+                let caller = values.into_iter().next().unwrap_or_else(|| id.subject.clone());
+                (team, caller)
+            }
+            AuthMethod::Anonymous => (None, id.subject.clone()),
+        };
+        if let Some(name) = team
+            && let Some((tier, party)) = self.teams.get(name)
+        {
+            return Some(Membership {
+                label: name.to_string(),
+                tier: tier.clone(),
+                party: party.clone(),
+            });
+        }
+        if self.refuse_unknown {
+            return None;
+        }
+        // Each caller without a team is counted on its own, at the default tier.
+        Some(Membership {
+            label: UNKNOWN_TEAM.to_string(),
+            tier: self.default_tier.clone(),
+            party: Party {
+                key: format!("sb:{}:caller:{caller}", self.route),
+                requests_per_minute: self.default_limits.requests_per_minute,
+                tokens_per_day: self.default_limits.tokens_per_day,
+                budget: None,
+            },
+        })
+    }
+}
+
+/// The values of a claim by exact name or dotted path: a scalar as one
+/// value, a list as its scalar items in order.
+fn claim_values(claims: &Map<String, Value>, name: &str) -> Vec<String> {
+    let value = claims.get(name).or_else(|| {
+        let mut parts = name.split('.');
+        let mut cur = claims.get(parts.next()?)?;
+        for p in parts {
+            cur = cur.as_object()?.get(p)?;
+        }
+        Some(cur)
+    });
+    let scalar = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    match value {
+        Some(Value::Array(items)) => items.iter().filter_map(scalar).collect(),
+        Some(v) => scalar(v).into_iter().collect(),
+        None => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn table(claim: &str, refuse_unknown: bool) -> TeamTable {
+        let limits = |rpm, tpd| {
+            Some(pb::Limits {
+                requests_per_minute: rpm,
+                tokens_per_day: tpd,
+            })
+        };
+        TeamTable::new(
+            "ns/main",
+            &pb::TeamPolicy {
+                claim: claim.into(),
+                mapping: vec![pb::ClaimMapping {
+                    value: "3abc".into(),
+                    team: "payments".into(),
+                }],
+                default_tier: "sandbox".into(),
+                default_limits: limits(20, 100_000),
+                refuse_unknown,
+                teams: vec![
+                    pb::Team {
+                        name: "payments".into(),
+                        tier: "premium".into(),
+                        limits: limits(500, 0),
+                        budget: Some(pb::Budget {
+                            micro_usd: 5,
+                            period: pb::BudgetPeriod::Week as i32,
+                        }),
+                        api_keys: vec!["ci".into()],
+                    },
+                    pb::Team {
+                        name: "search".into(),
+                        tier: "standard".into(),
+                        limits: limits(100, 1),
+                        ..Default::default()
+                    },
+                ],
+                client_ip_requests_per_minute: 0,
+            },
+        )
+    }
+
+    fn jwt(claims: Value) -> Identity {
+        Identity {
+            subject: "sub-1".into(),
+            method: AuthMethod::Jwt,
+            forward_headers: Vec::new(),
+            claims: Some(Arc::new(claims.as_object().unwrap().clone())),
+        }
+    }
+
+    #[test]
+    fn claims_map_to_teams() {
+        let t = table("client_id", false);
+        let m = t.resolve(&jwt(json!({"client_id": "3abc"}))).unwrap();
+        assert_eq!((m.label.as_str(), m.tier.as_str()), ("payments", "premium"));
+        assert_eq!(m.party.key, "sb:ns/main:team:payments");
+        assert_eq!(m.party.budget, Some((5, Window::Week)));
+        // A value equal to a team name maps without an entry.
+        assert_eq!(t.resolve(&jwt(json!({"client_id": "search"}))).unwrap().label, "search");
+    }
+
+    #[test]
+    fn list_claims_use_the_first_value_that_maps() {
+        let t = table("groups", false);
+        let m = t
+            .resolve(&jwt(json!({"groups": ["eng", "search", "payments"]})))
+            .unwrap();
+        assert_eq!(m.label, "search");
+        let t = table("org.team", false);
+        assert_eq!(
+            t.resolve(&jwt(json!({"org": {"team": "3abc"}}))).unwrap().label,
+            "payments"
+        );
+    }
+
+    #[test]
+    fn api_keys_map_to_teams() {
+        let t = table("client_id", false);
+        assert_eq!(t.resolve(&Identity::api_key("ci")).unwrap().label, "payments");
+        assert_eq!(t.resolve(&Identity::api_key("other")).unwrap().label, UNKNOWN_TEAM);
+    }
+
+    #[test]
+    fn unknown_callers_get_the_default_tier_each_on_their_own_or_are_refused() {
+        let t = table("client_id", false);
+        let a = t.resolve(&jwt(json!({"client_id": "x"}))).unwrap();
+        let b = t.resolve(&jwt(json!({"client_id": "y"}))).unwrap();
+        assert_eq!(
+            (a.label.as_str(), a.tier.as_str(), a.party.requests_per_minute),
+            (UNKNOWN_TEAM, "sandbox", 20)
+        );
+        assert_ne!(a.party.key, b.party.key);
+        assert_eq!(t.resolve(&Identity::anonymous()).unwrap().label, UNKNOWN_TEAM);
+        let t = table("client_id", true);
+        assert!(t.resolve(&jwt(json!({"client_id": "x"}))).is_none());
+        assert!(t.resolve(&jwt(json!({"client_id": "3abc"}))).is_some());
+    }
+}
