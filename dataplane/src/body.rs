@@ -138,6 +138,20 @@ impl RequestJson {
         self.with_raw(key, &encoded)
     }
 
+    /// Re-emits the object without `key`; every other member byte for byte.
+    pub fn without(&self, key: &str) -> Bytes {
+        let mut out = Vec::with_capacity(self.body.len());
+        out.push(b'{');
+        let mut first = true;
+        for (k, range) in &self.members {
+            if k != key {
+                push_member(&mut out, &mut first, k, &self.body[range.clone()]);
+            }
+        }
+        out.push(b'}');
+        Bytes::from(out)
+    }
+
     /// Re-emits the object with `key` set to the raw JSON `value`.
     pub fn with_raw(&self, key: &str, value: &str) -> Bytes {
         let mut out = Vec::with_capacity(self.body.len() + value.len() + key.len() + 8);

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body;
 pub mod config;
 pub mod error;
+pub mod guards;
 pub mod limits;
 pub mod metrics;
 pub mod proxy;

@@ -106,13 +106,34 @@ pub async fn serve(
         }
         Err(e) => return Err(RequestError::BodyRead(e.to_string())),
     };
-    let json = RequestJson::parse(bytes)?;
+    let mut json = RequestJson::parse(bytes)?;
     let requested_model = json.required_str("model")?;
     let stream = match format {
         ApiFormat::CountTokens => false,
         _ => json.optional_bool("stream")?.unwrap_or(false),
     };
     let routed_model = route.aliases.resolve(&requested_model).into_owned();
+    if route.guards.checks_requests() {
+        let summary = crate::guards::RequestSummary {
+            route: &route.id,
+            team: membership.as_ref().map(|m| m.label.as_str()),
+            subject: &identity.subject,
+            model: &requested_model,
+            api: format.label(),
+            stream,
+        };
+        match route.guards.check_request(state, &json, &summary).await {
+            Ok(Some(rewritten)) => json = rewritten,
+            Ok(None) => {}
+            Err(e) => {
+                let team = membership.as_ref().map_or(crate::teams::UNKNOWN_TEAM, |m| m.label.as_str());
+                if route.teams.is_some() {
+                    state.metrics.team.reject(&route.id, team, e.metric_label());
+                }
+                return Err(e);
+            }
+        }
+    }
     let team = crate::teams::admit(state, route, membership, client_ip).await?;
     let exchange = Exchange {
         cfg: cfg.clone(),
@@ -132,5 +153,5 @@ pub async fn serve(
     if let Some(team) = &team {
         crate::teams::headers::add_ratelimit_headers(resp.headers_mut(), &team.admission);
     }
-    Ok(resp)
+    Ok(cfg.routes[route_index].guards.mask_response(resp, dialect_of(format)))
 }

@@ -31,6 +31,8 @@ pub struct RouteRuntime {
     pub teams: Option<crate::teams::TeamTable>,
     /// Model prices for budgets.
     pub prices: std::sync::Arc<crate::teams::PriceTable>,
+    /// Request and response guards.
+    pub guards: crate::guards::RouteGuards,
 }
 
 impl RouteRuntime {
@@ -49,6 +51,7 @@ impl RouteRuntime {
             }
         }
         let retry = r.retry.clone().unwrap_or_default();
+        let guards = crate::guards::RouteGuards::new(r.guards.as_ref())?;
         let model_names = model_names(r, backends);
         Ok(Self {
             id: r.id.clone(),
@@ -66,6 +69,7 @@ impl RouteRuntime {
             model_names,
             teams: r.teams.as_ref().map(|t| crate::teams::TeamTable::new(&r.id, t)),
             prices: std::sync::Arc::new(crate::teams::PriceTable::new(&r.pricing)),
+            guards,
         })
     }
 
