@@ -11,6 +11,7 @@
 //!   streaming state machines, one per direction, event by event;
 //! - [`errors`]: upstream error bodies into the client's dialect;
 //! - [`names`]: deterministic tool name and id mapping;
+//! - [`strip_usage`]: removes the usage chunk the gateway asked for itself;
 //! - [`mapping`]: stop reasons and usage.
 //!
 //! Adding a client format means one new arm in [`translator`] (plus its
@@ -24,6 +25,7 @@ pub mod names;
 pub mod response;
 pub mod stream_chat_to_messages;
 pub mod stream_messages_to_chat;
+pub mod strip_usage;
 
 #[cfg(test)]
 mod golden_tests;
