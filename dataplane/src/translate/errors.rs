@@ -101,8 +101,11 @@ pub fn to_client(client: Dialect, status: u16, body: &[u8]) -> Bytes {
             "code": code
         }}),
         Dialect::Anthropic => {
+            // An Anthropic-shaped body keeps its type; any other body (OpenAI
+            // types such as `invalid_request_error` on a 404) is typed by status.
+            let anthropic_shaped = serde_json::from_slice::<Value>(body).is_ok_and(|v| v["type"] == "error");
             let kind = kind
-                .filter(|k| ANTHROPIC_TYPES.contains(&k.as_str()))
+                .filter(|k| anthropic_shaped && ANTHROPIC_TYPES.contains(&k.as_str()))
                 .unwrap_or_else(|| anthropic_type_for_status(status).to_string());
             json!({"type": "error", "error": {"type": kind, "message": message}})
         }
@@ -149,6 +152,13 @@ mod tests {
         let body = br#"{"error":{"message":"Rate limit reached","type":"tokens","code":"rate_limit_exceeded"}}"#;
         let v = j(&to_client(Dialect::Anthropic, 429, body));
         assert_eq!(v, json!({"type":"error","error":{"type":"rate_limit_error","message":"Rate limit reached"}}));
+    }
+
+    #[test]
+    fn openai_404_is_typed_by_status_for_anthropic_clients() {
+        let body = br#"{"error":{"message":"The model does not exist","type":"invalid_request_error","code":"model_not_found"}}"#;
+        let v = j(&to_client(Dialect::Anthropic, 404, body));
+        assert_eq!(v["error"]["type"], "not_found_error");
     }
 
     #[test]
