@@ -11,6 +11,7 @@ use http::StatusCode;
 use crate::auth::AuthError;
 use crate::body::BodyError;
 use crate::limits::{LimitKind, Refusal};
+use crate::translate::TranslateError;
 use crate::wire::ErrorKind;
 
 /// Why the gateway answered a request itself.
@@ -62,6 +63,10 @@ pub enum RequestError {
         /// The client's API format.
         format: &'static str,
     },
+    /// The request (or the upstream's answer) cannot be translated between
+    /// the client's format and the backend's.
+    #[error("{0}")]
+    Untranslatable(#[from] crate::translate::TranslateError),
     /// Every candidate failed without an upstream answer worth returning.
     #[error("no healthy backend could serve model `{model}`")]
     NoHealthyBackend {
@@ -119,6 +124,8 @@ impl RequestError {
             RequestError::MalformedBody(_) => StatusCode::BAD_REQUEST,
             RequestError::UnknownModel { .. } => StatusCode::NOT_FOUND,
             RequestError::UnsupportedFormat { .. } => StatusCode::BAD_REQUEST,
+            RequestError::Untranslatable(TranslateError::Upstream(_)) => StatusCode::BAD_GATEWAY,
+            RequestError::Untranslatable(_) => StatusCode::BAD_REQUEST,
             RequestError::NoHealthyBackend { .. } => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             RequestError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -144,6 +151,8 @@ impl RequestError {
             RequestError::MalformedBody(_) => ErrorKind::InvalidRequest,
             RequestError::UnknownModel { .. } => ErrorKind::NotFound,
             RequestError::UnsupportedFormat { .. } => ErrorKind::InvalidRequest,
+            RequestError::Untranslatable(TranslateError::Upstream(_)) => ErrorKind::Api,
+            RequestError::Untranslatable(_) => ErrorKind::InvalidRequest,
             RequestError::NoHealthyBackend { .. } => ErrorKind::Unavailable,
             RequestError::UpstreamTimeout { .. } => ErrorKind::Timeout,
             RequestError::Internal(_) => ErrorKind::Api,
@@ -176,6 +185,9 @@ impl RequestError {
             RequestError::LimitExceeded(r) if r.kind == LimitKind::Budget => Some("insufficient_quota"),
             RequestError::LimitExceeded(_) => Some("rate_limit_exceeded"),
             RequestError::BlockedPrompt { .. } => Some("blocked_prompt"),
+            RequestError::Untranslatable(crate::translate::TranslateError::Unsupported { .. }) => {
+                Some("unsupported_parameter")
+            }
             _ => None,
         }
     }
@@ -192,6 +204,7 @@ impl RequestError {
             RequestError::MalformedBody(_) => "malformed_body",
             RequestError::UnknownModel { .. } => "unknown_model",
             RequestError::UnsupportedFormat { .. } => "unsupported_format",
+            RequestError::Untranslatable(_) => "untranslatable",
             RequestError::NoHealthyBackend { .. } => "no_healthy_backend",
             RequestError::UpstreamTimeout { .. } => "upstream_timeout",
             RequestError::Internal(_) => "internal",
