@@ -46,7 +46,7 @@ pub struct WebhookSpec {
     pub timeout: Option<String>,
     /// Allow requests when the webhook fails or times out. Default false
     /// (fail closed: 503).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub fail_open: bool,
     /// Status of a rejected request. Default 429.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,10 +58,10 @@ pub struct WebhookSpec {
 #[serde(rename_all = "camelCase")]
 pub struct MaskSpec {
     /// Mask email addresses.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub emails: bool,
     /// Mask phone numbers.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub phone_numbers: bool,
     /// More regular expressions to mask.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -26,7 +26,7 @@ pub struct TeamsSpec {
     pub default_tier: Option<String>,
     /// Refuse callers that map to no team (403) instead of giving them the
     /// default tier.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub refuse_unknown: bool,
     /// The teams.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
