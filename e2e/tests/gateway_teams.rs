@@ -334,3 +334,77 @@ async fn two_gateways_sharing_redis_enforce_one_team_limit_exactly() {
         + metric(&b, "switchboard_team_rejections_total", &labels).await;
     assert_eq!(refused, 6.0);
 }
+
+#[tokio::test]
+async fn the_client_ip_limit_applies_across_teams_in_both_dialects() {
+    let mut teams = standard_teams();
+    teams["clientIpRequestsPerMinute"] = json!(3);
+    let (g, _dir) = start(route(teams), &[]).await;
+    early_in_a_minute(10).await;
+    for name in ["alpha", "beta", "gamma"] {
+        let auth = key(name);
+        let (status, _, _) =
+            post_json(&url(&g, CHAT), &[("authorization", auth.as_str())], &chat_body("gpt-4o", false)).await;
+        assert_eq!(status, 200, "{name}");
+    }
+    let auth = key("stranger");
+    let h = [("authorization", auth.as_str())];
+    let (status, headers, body) = post_json(&url(&g, CHAT), &h, &chat_body("gpt-4o", false)).await;
+    assert_eq!(status, 429);
+    let v = assert_openai_error(&body, "rate_limit_error", Some("rate_limit_exceeded"));
+    assert_eq!(v["error"]["message"], "RPM limit for this client address exceeded (4/3 requests per minute)");
+    assert!(header(&headers, "retry-after").parse::<u64>().unwrap() <= 60);
+    let (status, _, body) = post_json(&url(&g, MESSAGES), &h, &messages_body("claude-sonnet-4", false)).await;
+    assert_eq!(status, 429);
+    assert_anthropic_error(&body, "rate_limit_error");
+    let labels = [("team", "unknown"), ("reason", "rate_limit_client_ip")];
+    assert_eq!(metric(&g, "switchboard_team_rejections_total", &labels).await, 2.0);
+    assert_eq!(metric(&g, "switchboard_rejections_total", &[("reason", "rate_limit_client_ip")]).await, 2.0);
+}
+
+#[tokio::test]
+async fn usage_seen_before_a_client_disconnect_is_charged() {
+    use http_body_util::BodyExt;
+    use switchboard_e2e::config::backend_spec;
+    use switchboard_e2e::stack::{ANTHROPIC_KEY, ANTHROPIC_KEY_ENV};
+    use switchboard_e2e::{Behaviour, Flavor, MockUpstream};
+
+    let upstream = MockUpstream::start(Flavor::Anthropic).await;
+    // message_start (with input usage) and a few deltas, then the upstream stalls.
+    upstream.set_default(Behaviour::StallStream { after_events: 4 });
+    let mut spec = route(standard_teams());
+    spec["rules"] = json!([{"backends": [{"name": "anthropic"}]}]);
+    let yaml = ConfigBuilder::new()
+        .backend("anthropic", backend_spec(Flavor::Anthropic, &upstream.url(), ANTHROPIC_KEY_ENV, &["claude-test"]))
+        .route("main", spec)
+        .to_yaml();
+    let dir = temp_dir("teams-disconnect");
+    let path = write_config(&dir, &yaml);
+    let mut envs = env();
+    envs.push((ANTHROPIC_KEY_ENV, ANTHROPIC_KEY));
+    let g = Gateway::start(&path, &envs).await;
+
+    let auth = key("alpha");
+    let body = Bytes::from(messages_body("claude-test", true).to_string());
+    let (status, _, mut incoming) = switchboard_e2e::client::try_send(
+        http::Method::POST,
+        &url(&g, MESSAGES),
+        &[("authorization", auth.as_str()), ("content-type", "application/json")],
+        body,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    let first = tokio::time::timeout(WAIT, incoming.frame()).await.expect("first frame in time");
+    assert!(first.is_some_and(|f| f.is_ok()));
+    drop(incoming);
+    wait_until(WAIT, "input tokens charged after the disconnect", || async {
+        metric(&g, "switchboard_team_tokens_total", &[("team", "alpha"), ("kind", "input")]).await > 0.0
+    })
+    .await;
+    let input = metric(&g, "switchboard_team_tokens_total", &[("team", "alpha"), ("kind", "input")]).await;
+    wait_until(WAIT, "the day's token count includes them", || async {
+        metric(&g, "switchboard_team_remaining_tokens", &[("team", "alpha")]).await <= 100_000.0 - input
+    })
+    .await;
+}
