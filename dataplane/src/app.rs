@@ -59,6 +59,10 @@ pub struct Args {
     /// (`open`, logged and counted) or refuse with 503 (`closed`).
     #[arg(long, value_enum, default_value = "open", env = "SWITCHBOARD_LIMITS_FAIL_MODE")]
     pub limits_fail_mode: LimitsFailMode,
+    /// OTLP/gRPC collector to export request traces to (e.g.
+    /// `http://otel-collector:4317`). Unset: no traces are exported.
+    #[arg(long, env = "SWITCHBOARD_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
     /// Longest wait for one counter store call.
     #[arg(long, default_value = "250ms", value_parser = parse_duration, env = "SWITCHBOARD_LIMITS_TIMEOUT")]
     pub limits_timeout: Duration,

@@ -15,6 +15,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod teams;
+pub mod telemetry;
 pub mod translate;
 pub mod wire;
 

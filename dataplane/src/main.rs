@@ -1,18 +1,11 @@
 //! `switchboard-dataplane`: the gateway process. All logic lives in the
-//! library; this sets up logging and the runtime.
+//! library; this sets up the runtime, logging and tracing.
 
 use clap::Parser;
-use switchboard_dataplane::{Args, LogFormat, run};
-use tracing_subscriber::EnvFilter;
+use switchboard_dataplane::{Args, run, telemetry};
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match args.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
-        LogFormat::Text => builder.init(),
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -20,7 +13,17 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args)) {
+    // The OTLP exporter needs the runtime.
+    let telemetry = match runtime.block_on(async { telemetry::init(args.log_format, args.otlp_endpoint.as_deref()) }) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("switchboard-dataplane: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(args));
+    runtime.block_on(async { telemetry.shutdown() });
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

@@ -26,6 +26,8 @@ pub(crate) struct Accounting {
     pub attempts: u32,
     /// The caller's team, charged when the request finishes.
     pub team: Option<Arc<crate::teams::TeamContext>>,
+    /// The request's trace span, completed when the request finishes.
+    pub span: tracing::Span,
 }
 
 impl Accounting {
@@ -34,6 +36,7 @@ impl Accounting {
         if let Some(team) = &self.team {
             team.finish(&self.model, self.status, usage, self.started);
         }
+        crate::telemetry::record_finish(&self.span, &self.backend, self.provider, &self.model, self.status, usage);
         if let Some(u) = usage {
             for (kind, value) in [
                 ("input", u.input_tokens),

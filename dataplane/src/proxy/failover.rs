@@ -231,6 +231,7 @@ fn accounting(state: &AppState, x: &Exchange, backend: &BackendRuntime, status: 
         started: x.started,
         attempts,
         team: x.team.clone(),
+        span: x.span.clone(),
     }
 }
 

@@ -54,6 +54,8 @@ pub(crate) struct Exchange {
     pub started: Instant,
     /// The caller's team, when the route has teams.
     pub team: Option<Arc<crate::teams::TeamContext>>,
+    /// The request's trace span (disabled without an exporter).
+    pub span: tracing::Span,
 }
 
 impl Exchange {
@@ -80,6 +82,7 @@ pub async fn serve(
     req: Request<Incoming>,
     started: Instant,
 ) -> Result<Response<ResponseBody>, RequestError> {
+    use tracing::Instrument as _;
     let route = &cfg.routes[route_index];
     let (parts, body) = req.into_parts();
     let identity = route.auth.authenticate(&parts.headers).await?;
@@ -114,45 +117,62 @@ pub async fn serve(
         _ => json.optional_bool("stream")?.unwrap_or(false),
     };
     let routed_model = route.aliases.resolve(&requested_model).into_owned();
-    if route.guards.checks_requests() {
-        let summary = crate::guards::RequestSummary {
-            route: &route.id,
-            team: membership.as_ref().map(|m| m.label.as_str()),
-            subject: &identity.subject,
-            model: &requested_model,
-            api: format.label(),
-            stream,
-        };
-        match route.guards.check_request(state, &json, &summary).await {
-            Ok(Some(rewritten)) => json = rewritten,
-            Ok(None) => {}
-            Err(e) => {
-                let team = membership.as_ref().map_or(crate::teams::UNKNOWN_TEAM, |m| m.label.as_str());
-                if route.teams.is_some() {
-                    state.metrics.team.reject(&route.id, team, e.metric_label());
+
+    // The trace span starts once the model is known (span names cannot change later).
+    let operation = if format == ApiFormat::CountTokens { "count_tokens" } else { "chat" };
+    let span = crate::telemetry::request_span(operation, &route.id, &requested_model);
+    if let Some(m) = &membership {
+        span.record("switchboard.team", m.label.as_str());
+    }
+    let result = async {
+        if route.guards.checks_requests() {
+            let summary = crate::guards::RequestSummary {
+                route: &route.id,
+                team: membership.as_ref().map(|m| m.label.as_str()),
+                subject: &identity.subject,
+                model: &requested_model,
+                api: format.label(),
+                stream,
+            };
+            match route.guards.check_request(state, &json, &summary).await {
+                Ok(Some(rewritten)) => json = rewritten,
+                Ok(None) => {}
+                Err(e) => {
+                    let team = membership.as_ref().map_or(crate::teams::UNKNOWN_TEAM, |m| m.label.as_str());
+                    if route.teams.is_some() {
+                        state.metrics.team.reject(&route.id, team, e.metric_label());
+                    }
+                    return Err(e);
                 }
-                return Err(e);
             }
         }
+        let team = crate::teams::admit(state, route, membership, client_ip).await?;
+        let exchange = Exchange {
+            cfg: cfg.clone(),
+            route_index,
+            format,
+            query: parts.uri.query().map(str::to_owned),
+            headers: parts.headers,
+            identity,
+            json,
+            requested_model,
+            routed_model,
+            stream,
+            started,
+            team: team.clone(),
+            span: span.clone(),
+        };
+        let mut resp = failover::run(state, exchange).await?;
+        if let Some(team) = &team {
+            crate::teams::headers::add_ratelimit_headers(resp.headers_mut(), &team.admission);
+        }
+        Ok(route.guards.mask_response(resp, dialect_of(format)))
     }
-    let team = crate::teams::admit(state, route, membership, client_ip).await?;
-    let exchange = Exchange {
-        cfg: cfg.clone(),
-        route_index,
-        format,
-        query: parts.uri.query().map(str::to_owned),
-        headers: parts.headers,
-        identity,
-        json,
-        requested_model,
-        routed_model,
-        stream,
-        started,
-        team: team.clone(),
-    };
-    let mut resp = failover::run(state, exchange).await?;
-    if let Some(team) = &team {
-        crate::teams::headers::add_ratelimit_headers(resp.headers_mut(), &team.admission);
+    .instrument(span.clone())
+    .await;
+    if let Err(e) = &result {
+        span.record("http.response.status_code", i64::from(e.status().as_u16()));
+        span.record("error.type", e.metric_label());
     }
-    Ok(cfg.routes[route_index].guards.mask_response(resp, dialect_of(format)))
+    result
 }
