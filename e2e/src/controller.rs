@@ -125,6 +125,23 @@ impl Controller {
         }
     }
 
+    /// Stops the process with SIGTERM (graceful: streams are closed cleanly) and returns whether
+    /// it exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !sent {
+            let _ = child.kill();
+        }
+        child.wait().is_ok_and(|s| s.success())
+    }
+
     /// Starts the process again on the same folder and ports, and waits until it is ready.
     pub async fn restart(&mut self) {
         self.kill();

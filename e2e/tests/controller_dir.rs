@@ -280,6 +280,32 @@ async fn traffic_never_stops_while_the_controller_restarts() {
             == 2.0
     })
     .await;
+
+    // A graceful stop closes the streams cleanly; traffic goes on.
+    assert!(
+        controller.terminate(),
+        "SIGTERM exits 0: {}",
+        controller.log()
+    );
+    assert!(controller.log().contains("controller shutting down"));
+    wait_until(WAIT, "both data planes see the clean close", || async {
+        a.log().contains("controller closed the stream")
+            && b.log().contains("controller closed the stream")
+    })
+    .await;
+    let before = sent.load(Ordering::Relaxed);
+    wait_until(WAIT, "traffic flows after a graceful stop", || {
+        served(before + 20)
+    })
+    .await;
+    controller.restart().await;
+    wait_until(WAIT, "both data planes reconnect again", || async {
+        controller
+            .metric_sum("switchboard_controller_connected_dataplanes", &[])
+            .await
+            == 2.0
+    })
+    .await;
     let v1 = controller.snapshot_version().await.unwrap();
     write(&dir, "config.yaml", &base("v2"));
     let v2 = next_controller_version(&controller, &v1).await;

@@ -43,20 +43,37 @@ pub enum CacheError {
 
 /// Reads and checks the cached snapshot.
 pub fn read(path: &Path) -> Result<pb::Snapshot, CacheError> {
-    let bytes = std::fs::read(path).map_err(|source| CacheError::Io { path: path.to_path_buf(), source })?;
-    let snapshot = pb::Snapshot::decode(bytes.as_slice())
-        .map_err(|source| CacheError::Decode { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| CacheError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let snapshot = pb::Snapshot::decode(bytes.as_slice()).map_err(|source| CacheError::Decode {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if switchboard_api::render::content_version(&snapshot) != snapshot.version {
-        return Err(CacheError::Corrupt { path: path.to_path_buf(), version: snapshot.version });
+        return Err(CacheError::Corrupt {
+            path: path.to_path_buf(),
+            version: snapshot.version,
+        });
     }
     Ok(snapshot)
 }
 
 /// Replaces the cache with `snapshot`, atomically.
 pub fn write(path: &Path, snapshot: &pb::Snapshot) -> Result<(), CacheError> {
-    let io = |source| CacheError::Io { path: path.to_path_buf(), source };
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("snapshot");
+    let io = |source| CacheError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("snapshot");
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
@@ -77,7 +94,10 @@ mod tests {
     fn snapshot() -> pb::Snapshot {
         let mut s = pb::Snapshot {
             version: String::new(),
-            backends: vec![pb::Backend { id: "default/a".into(), ..Default::default() }],
+            backends: vec![pb::Backend {
+                id: "default/a".into(),
+                ..Default::default()
+            }],
             routes: vec![],
         };
         s.version = switchboard_api::render::content_version(&s);
@@ -91,7 +111,11 @@ mod tests {
         let path = dir.join("snapshot.pb");
         write(&path, &snapshot()).unwrap();
         assert_eq!(read(&path).unwrap(), snapshot());
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left");
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
 
         let mut tampered = snapshot();
         tampered.backends[0].id = "default/b".into();
@@ -99,7 +123,10 @@ mod tests {
         assert!(matches!(read(&path), Err(CacheError::Corrupt { .. })));
         std::fs::write(&path, b"\xff\xff\xff").unwrap();
         assert!(matches!(read(&path), Err(CacheError::Decode { .. })));
-        assert!(matches!(read(&dir.join("missing")), Err(CacheError::Io { .. })));
+        assert!(matches!(
+            read(&dir.join("missing")),
+            Err(CacheError::Io { .. })
+        ));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -78,7 +78,11 @@ pub struct Backoff {
 impl Backoff {
     /// A backoff starting at `base`, capped at `max`.
     pub fn new(base: Duration, max: Duration) -> Self {
-        Self { base, max, attempt: 0 }
+        Self {
+            base,
+            max,
+            attempt: 0,
+        }
     }
 
     /// The next delay, given a uniform random number in `[0, 1)`.
@@ -121,7 +125,9 @@ pub fn default_node_id() -> String {
 pub fn apply_cache(state: &Arc<AppState>, path: &std::path::Path) -> bool {
     let snapshot = match super::cache::read(path) {
         Ok(s) => s,
-        Err(super::cache::CacheError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+        Err(super::cache::CacheError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
             tracing::info!(path = %path.display(), "no snapshot cache yet");
             return false;
         }
@@ -148,8 +154,12 @@ pub fn apply_cache(state: &Arc<AppState>, path: &std::path::Path) -> bool {
 pub async fn run(state: Arc<AppState>, mut opts: ClusterOptions) {
     loop {
         match stream_once(&state, &mut opts).await {
-            Err(StreamError::Closed) => tracing::info!("controller closed the stream; reconnecting"),
-            Err(e) => tracing::warn!(error = %e, "controller stream ended; reconnecting"),
+            Err(StreamError::Closed) => {
+                tracing::info!("controller closed the stream; reconnecting")
+            }
+            Err(e) => {
+                tracing::warn!(error = %error_chain(&e), "controller stream ended; reconnecting")
+            }
             Ok(()) => {}
         }
         let delay = opts.backoff.next_delay(fastrand::f64());
@@ -175,7 +185,9 @@ async fn stream_once(state: &Arc<AppState>, opts: &mut ClusterOptions) -> Result
         node_id: opts.node_id.clone(),
         serving_version: state.store.version().unwrap_or_default(),
     };
-    let _ = tx.send(message(pb::data_plane_message::Kind::Hello(hello))).await;
+    let _ = tx
+        .send(message(pb::data_plane_message::Kind::Hello(hello)))
+        .await;
     let mut inbound = client.stream(ReceiverStream::new(rx)).await?.into_inner();
     tracing::info!(controller = %opts.controller, node = %opts.node_id, "connected to the controller");
     loop {
@@ -199,12 +211,31 @@ async fn stream_once(state: &Arc<AppState>, opts: &mut ClusterOptions) -> Result
     }
 }
 
+/// `error: cause: cause` (transport errors hide the useful part in their sources).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
 fn message(kind: pb::data_plane_message::Kind) -> pb::DataPlaneMessage {
     pb::DataPlaneMessage { kind: Some(kind) }
 }
 
 /// Applies one snapshot and returns the ACK or NACK to send.
-async fn apply(state: &Arc<AppState>, opts: &ClusterOptions, snapshot: &pb::Snapshot) -> pb::data_plane_message::Kind {
+async fn apply(
+    state: &Arc<AppState>,
+    opts: &ClusterOptions,
+    snapshot: &pb::Snapshot,
+) -> pb::data_plane_message::Kind {
     let version = snapshot.version.clone();
     match super::apply_snapshot(state, snapshot) {
         Ok(changed) => {
@@ -217,7 +248,9 @@ async fn apply(state: &Arc<AppState>, opts: &ClusterOptions, snapshot: &pb::Snap
                 && (changed || from_cache)
             {
                 let snapshot = snapshot.clone();
-                match tokio::task::spawn_blocking(move || super::cache::write(&path, &snapshot)).await {
+                match tokio::task::spawn_blocking(move || super::cache::write(&path, &snapshot))
+                    .await
+                {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => tracing::warn!(error = %e, "snapshot cache not written"),
                     Err(e) => tracing::warn!(error = %e, "snapshot cache writer panicked"),
@@ -228,7 +261,10 @@ async fn apply(state: &Arc<AppState>, opts: &ClusterOptions, snapshot: &pb::Snap
         Err(problems) => {
             let reasons: Vec<String> = problems.iter().map(ToString::to_string).collect();
             tracing::error!(%version, problems = ?reasons, "snapshot rejected; the last good configuration keeps serving");
-            pb::data_plane_message::Kind::Nack(pb::Nack { version, errors: resource_errors(&problems) })
+            pb::data_plane_message::Kind::Nack(pb::Nack {
+                version,
+                errors: resource_errors(&problems),
+            })
         }
     }
 }
@@ -237,7 +273,10 @@ async fn apply(state: &Arc<AppState>, opts: &ClusterOptions, snapshot: &pb::Snap
 pub fn resource_errors(problems: &[BuildProblem]) -> Vec<pb::ResourceError> {
     problems
         .iter()
-        .map(|p| pb::ResourceError { resource: p.resource.clone(), message: p.message.clone() })
+        .map(|p| pb::ResourceError {
+            resource: p.resource.clone(),
+            message: p.message.clone(),
+        })
         .collect()
 }
 
@@ -251,7 +290,10 @@ mod tests {
         assert_eq!(b.next_delay(0.0), Duration::from_millis(50));
         assert_eq!(b.next_delay(0.999_999).as_millis(), 199);
         let d = b.next_delay(0.5);
-        assert!(d >= Duration::from_millis(200) && d <= Duration::from_millis(400), "{d:?}");
+        assert!(
+            d >= Duration::from_millis(200) && d <= Duration::from_millis(400),
+            "{d:?}"
+        );
         for _ in 0..40 {
             assert!(b.next_delay(1.0) <= Duration::from_secs(1));
         }
