@@ -178,9 +178,11 @@ pub async fn run(args: Args) -> Result<(), Error> {
         },
         _ = &mut admin_task => Err(Error::TaskEnded("admin server")),
     };
+    // Streams end on the shutdown signal (reason: shutting down) before the
+    // renderer goes away.
+    let _ = shutdown_tx.send(true);
     source_task.abort();
     render_task.abort();
-    let _ = shutdown_tx.send(true);
     if tokio::time::timeout(args.shutdown_grace, &mut grpc_task)
         .await
         .is_err()
