@@ -131,9 +131,10 @@ impl Controller {
         let Some(mut child) = self.child.take() else {
             return false;
         };
-        let sent = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
+        // The shell's builtin `kill`: present wherever `sh` is, no unsafe signal code here.
+        let sent = Command::new("sh")
+            .arg("-c")
+            .arg(format!("kill -TERM {}", child.id()))
             .status()
             .is_ok_and(|s| s.success());
         if !sent {

@@ -44,7 +44,7 @@ pub fn binary_path(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
     assert!(
         path.is_file(),
-        "binary {} not found; build it first (`cargo build -p switchboard-dataplane -p switchboard-e2e`) \
+        "binary {} not found; build it first (`cargo build -p switchboard-dataplane -p switchboard-controller -p switchboard-e2e`) \
          or set {BIN_DIR_ENV} to the directory that contains it",
         path.display()
     );
