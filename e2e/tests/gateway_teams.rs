@@ -100,6 +100,24 @@ fn assert_anthropic_error(body: &Bytes, kind: &str) -> Value {
     v
 }
 
+/// The text without ANSI colour sequences.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 async fn metric(g: &Gateway, name: &str, labels: &[(&str, &str)]) -> f64 {
     g.metric_sum(name, labels).await
 }
@@ -142,6 +160,11 @@ async fn the_21st_request_in_a_minute_of_a_sandbox_team_is_refused_in_both_diale
     assert_eq!(metric(&g, "switchboard_rejections_total", &[("reason", "rate_limit_requests")]).await, 2.0);
     assert_eq!(metric(&g, "switchboard_team_remaining_requests", &[("team", "alpha")]).await, 0.0);
     assert_eq!(metric(&g, "switchboard_team_requests_total", &[("team", "alpha"), ("status", "200")]).await, 20.0);
+    // Access-log lines name the team, for answered and refused requests.
+    let log = strip_ansi(&g.log());
+    let line = |what: &str| log.lines().filter(|l| l.contains(what) && l.contains("team=\"alpha\"")).count();
+    assert_eq!(line("request finished"), 20, "{log}");
+    assert_eq!(line("rate_limit_requests"), 2, "{log}");
     // Another team is not affected.
     let auth = key("gamma");
     let (status, _, _) = post_json(&url(&g, CHAT), &[("authorization", auth.as_str())], &chat_body("gpt-4o", false)).await;

@@ -73,6 +73,21 @@ pub fn dialect_of(format: ApiFormat) -> Dialect {
     }
 }
 
+/// A request the gateway answers itself, and the caller's team if it was known by then.
+#[derive(Debug)]
+pub struct Rejection {
+    /// Why.
+    pub error: RequestError,
+    /// The caller's team (`None` before it was resolved, or without teams).
+    pub team: Option<String>,
+}
+
+impl<E: Into<RequestError>> From<E> for Rejection {
+    fn from(error: E) -> Self {
+        Self { error: error.into(), team: None }
+    }
+}
+
 /// Serves one completion-style request on a matched route.
 pub async fn serve(
     state: &Arc<AppState>,
@@ -81,12 +96,13 @@ pub async fn serve(
     format: ApiFormat,
     req: Request<Incoming>,
     started: Instant,
-) -> Result<Response<ResponseBody>, RequestError> {
+) -> Result<Response<ResponseBody>, Rejection> {
     use tracing::Instrument as _;
     let route = &cfg.routes[route_index];
     let (parts, body) = req.into_parts();
     let identity = route.auth.authenticate(&parts.headers).await?;
     let membership = crate::teams::membership(state, route, &identity)?;
+    let team_label = membership.as_ref().map(|m| m.label.clone());
     let client_ip = parts.extensions.get::<crate::server::ClientAddr>().map(|a| a.0.ip());
 
     let limit = route.max_body_bytes;
@@ -97,7 +113,7 @@ pub async fn serve(
         .and_then(|v| v.parse::<u64>().ok())
     {
         if len > limit {
-            return Err(RequestError::BodyTooLarge { limit });
+            return Err(RequestError::BodyTooLarge { limit }.into());
         }
     }
     let bytes: Bytes = match Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
@@ -106,9 +122,9 @@ pub async fn serve(
     {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return Err(RequestError::BodyTooLarge { limit });
+            return Err(RequestError::BodyTooLarge { limit }.into());
         }
-        Err(e) => return Err(RequestError::BodyRead(e.to_string())),
+        Err(e) => return Err(RequestError::BodyRead(e.to_string()).into()),
     };
     let mut json = RequestJson::parse(bytes)?;
     let requested_model = json.required_str("model")?;
@@ -174,5 +190,5 @@ pub async fn serve(
         span.record("http.response.status_code", i64::from(e.status().as_u16()));
         span.record("error.type", e.metric_label());
     }
-    result
+    result.map_err(|error| Rejection { error, team: team_label })
 }

@@ -84,13 +84,24 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Re
             let dialect = proxy::dialect_of(format);
             match proxy::serve(&state, cfg.clone(), route_index, format, req, started).await {
                 Ok(resp) => resp,
-                Err(err) => reject(&state, dialect, &route_id, &err),
+                Err(r) => reject_as(&state, dialect, &route_id, r.team.as_deref(), &r.error),
             }
         }
     }
 }
 
 fn reject(state: &AppState, dialect: Dialect, route: &str, err: &RequestError) -> Response<ResponseBody> {
+    reject_as(state, dialect, route, None, err)
+}
+
+/// Answers a rejection; `team` is the caller's team once it is known.
+fn reject_as(
+    state: &AppState,
+    dialect: Dialect,
+    route: &str,
+    team: Option<&str>,
+    err: &RequestError,
+) -> Response<ResponseBody> {
     state
         .metrics
         .rejections
@@ -105,6 +116,7 @@ fn reject(state: &AppState, dialect: Dialect, route: &str, err: &RequestError) -
         tracing::info!(
             target: "switchboard::access",
             route,
+            team = team.unwrap_or(""),
             status = err.status().as_u16(),
             outcome = err.metric_label(),
             "request rejected"
