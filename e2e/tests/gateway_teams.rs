@@ -431,3 +431,18 @@ async fn usage_seen_before_a_client_disconnect_is_charged() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn errors_after_admission_carry_the_rate_limit_headers() {
+    let mut spec = route(standard_teams());
+    spec["rules"] = json!([{"models": ["gpt-*"], "backends": [{"name": "mock"}]}]);
+    let (g, _dir) = start(spec, &[]).await;
+    let auth = key("alpha");
+    let (status, headers, body) =
+        post_json(&url(&g, MESSAGES), &[("authorization", auth.as_str())], &messages_body("claude-unrouted", false)).await;
+    assert_eq!(status, 404);
+    assert_anthropic_error(&body, "not_found_error");
+    assert_eq!(header(&headers, "x-ratelimit-limit-requests"), "20");
+    assert!(header(&headers, "x-ratelimit-remaining-requests").parse::<u64>().unwrap() < 20);
+    assert_eq!(header(&headers, "x-ratelimit-limit-tokens"), "100000");
+}

@@ -80,11 +80,14 @@ pub struct Rejection {
     pub error: RequestError,
     /// The caller's team (`None` before it was resolved, or without teams).
     pub team: Option<String>,
+    /// The team's limits when the request had been admitted (for the
+    /// `x-ratelimit-*` headers of errors answered after admission).
+    pub admission: Option<crate::limits::Admission>,
 }
 
 impl<E: Into<RequestError>> From<E> for Rejection {
     fn from(error: E) -> Self {
-        Self { error: error.into(), team: None }
+        Self { error: error.into(), team: None, admission: None }
     }
 }
 
@@ -140,6 +143,7 @@ pub async fn serve(
     if let Some(m) = &membership {
         span.record("switchboard.team", m.label.as_str());
     }
+    let mut admitted = None;
     let result = async {
         if route.guards.checks_requests() {
             let summary = crate::guards::RequestSummary {
@@ -163,6 +167,7 @@ pub async fn serve(
             }
         }
         let team = crate::teams::admit(state, route, membership, client_ip).await?;
+        admitted = team.as_ref().map(|t| t.admission.clone());
         let exchange = Exchange {
             cfg: cfg.clone(),
             route_index,
@@ -190,5 +195,5 @@ pub async fn serve(
         span.record("http.response.status_code", i64::from(e.status().as_u16()));
         span.record("error.type", e.metric_label());
     }
-    result.map_err(|error| Rejection { error, team: team_label })
+    result.map_err(|error| Rejection { error, team: team_label, admission: admitted })
 }

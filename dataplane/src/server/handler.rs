@@ -84,7 +84,13 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Re
             let dialect = proxy::dialect_of(format);
             match proxy::serve(&state, cfg.clone(), route_index, format, req, started).await {
                 Ok(resp) => resp,
-                Err(r) => reject_as(&state, dialect, &route_id, r.team.as_deref(), &r.error),
+                Err(r) => {
+                    let mut resp = reject_as(&state, dialect, &route_id, r.team.as_deref(), &r.error);
+                    if let Some(a) = &r.admission {
+                        crate::teams::headers::add_ratelimit_headers(resp.headers_mut(), a);
+                    }
+                    resp
+                }
             }
         }
     }
