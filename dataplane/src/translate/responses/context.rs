@@ -43,7 +43,10 @@ impl ToolNames {
         if upstream != name || namespace.is_some() {
             self.restore.insert(
                 upstream.clone(),
-                (namespace.filter(|n| !n.is_empty()).map(str::to_owned), name.to_owned()),
+                (
+                    namespace.filter(|n| !n.is_empty()).map(str::to_owned),
+                    name.to_owned(),
+                ),
             );
         }
         upstream
@@ -143,7 +146,14 @@ impl ResponseContext {
     }
 
     /// A `function_call` output item for an upstream call.
-    pub fn function_call_item(&self, id: &str, call_id: &str, upstream_name: &str, arguments: &str, status: &str) -> Value {
+    pub fn function_call_item(
+        &self,
+        id: &str,
+        call_id: &str,
+        upstream_name: &str,
+        arguments: &str,
+        status: &str,
+    ) -> Value {
         let (namespace, name) = self.names.restore(upstream_name);
         let mut item = json!({
             "type": "function_call",
@@ -248,7 +258,10 @@ impl ThinkingBlock {
     /// The `encrypted_content` string for this block.
     pub fn encode(&self) -> String {
         let v = match self {
-            ThinkingBlock::Thinking { thinking, signature } => json!({"t": thinking, "s": signature}),
+            ThinkingBlock::Thinking {
+                thinking,
+                signature,
+            } => json!({"t": thinking, "s": signature}),
             ThinkingBlock::Redacted { data } => json!({"r": data}),
         };
         format!("{THINKING_PREFIX}{}", URL_SAFE_NO_PAD.encode(v.to_string()))
@@ -257,10 +270,14 @@ impl ThinkingBlock {
     /// The block carried by an `encrypted_content` string, if it is one of
     /// ours (OpenAI's own encrypted reasoning is not).
     pub fn decode(s: &str) -> Option<Self> {
-        let raw = URL_SAFE_NO_PAD.decode(s.strip_prefix(THINKING_PREFIX)?).ok()?;
+        let raw = URL_SAFE_NO_PAD
+            .decode(s.strip_prefix(THINKING_PREFIX)?)
+            .ok()?;
         let v: Value = serde_json::from_slice(&raw).ok()?;
         if let Some(data) = v.get("r").and_then(Value::as_str) {
-            return Some(ThinkingBlock::Redacted { data: data.to_owned() });
+            return Some(ThinkingBlock::Redacted {
+                data: data.to_owned(),
+            });
         }
         Some(ThinkingBlock::Thinking {
             thinking: v.get("t")?.as_str()?.to_owned(),
@@ -271,7 +288,10 @@ impl ThinkingBlock {
     /// The Anthropic content block.
     pub fn to_block(&self) -> Value {
         match self {
-            ThinkingBlock::Thinking { thinking, signature } => {
+            ThinkingBlock::Thinking {
+                thinking,
+                signature,
+            } => {
                 json!({"type": "thinking", "thinking": thinking, "signature": signature})
             }
             ThinkingBlock::Redacted { data } => json!({"type": "redacted_thinking", "data": data}),
@@ -301,7 +321,10 @@ mod tests {
     #[test]
     fn namespace_names_flatten_and_restore() {
         let mut n = ToolNames::default();
-        assert_eq!(n.upstream(Some("multi_agent_v1"), "spawn_agent"), "multi_agent_v1__spawn_agent");
+        assert_eq!(
+            n.upstream(Some("multi_agent_v1"), "spawn_agent"),
+            "multi_agent_v1__spawn_agent"
+        );
         assert_eq!(n.upstream(None, "exec_command"), "exec_command");
         assert_eq!(
             n.restore("multi_agent_v1__spawn_agent"),
@@ -325,8 +348,13 @@ mod tests {
     #[test]
     fn thinking_side_channel_round_trips() {
         for b in [
-            ThinkingBlock::Thinking { thinking: "let me think \"quoted\"".into(), signature: "EqQBCgIYAh".into() },
-            ThinkingBlock::Redacted { data: "opaque==".into() },
+            ThinkingBlock::Thinking {
+                thinking: "let me think \"quoted\"".into(),
+                signature: "EqQBCgIYAh".into(),
+            },
+            ThinkingBlock::Redacted {
+                data: "opaque==".into(),
+            },
         ] {
             assert_eq!(ThinkingBlock::decode(&b.encode()), Some(b));
         }
@@ -336,7 +364,13 @@ mod tests {
 
     #[test]
     fn usage_includes_cached_tokens_in_input() {
-        let u = Usage { input_tokens: 10, output_tokens: 5, cache_read_tokens: 100, cache_write_tokens: 20, reasoning_tokens: 2 };
+        let u = Usage {
+            input_tokens: 10,
+            output_tokens: 5,
+            cache_read_tokens: 100,
+            cache_write_tokens: 20,
+            reasoning_tokens: 2,
+        };
         assert_eq!(
             usage_json(&u),
             json!({"input_tokens":130,"input_tokens_details":{"cached_tokens":100},"output_tokens":5,
@@ -348,8 +382,14 @@ mod tests {
     fn finish_mapping() {
         assert_eq!(Finish::from_chat(Some("length")), Finish::MaxOutputTokens);
         assert_eq!(Finish::from_chat(Some("tool_calls")), Finish::Completed);
-        assert_eq!(Finish::from_anthropic(Some("max_tokens")), Finish::MaxOutputTokens);
-        assert_eq!(Finish::from_anthropic(Some("refusal")), Finish::ContentFilter);
+        assert_eq!(
+            Finish::from_anthropic(Some("max_tokens")),
+            Finish::MaxOutputTokens
+        );
+        assert_eq!(
+            Finish::from_anthropic(Some("refusal")),
+            Finish::ContentFilter
+        );
         assert_eq!(Finish::from_anthropic(None).status(), "completed");
     }
 }

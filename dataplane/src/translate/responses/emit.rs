@@ -41,7 +41,9 @@ impl ResponsesEvent {
     /// The SSE bytes: `event: <name>\ndata: <json>\n\n`.
     pub fn to_sse(&self) -> Bytes {
         match self {
-            ResponsesEvent::Event { name, data } => Bytes::from(format!("event: {name}\ndata: {data}\n\n")),
+            ResponsesEvent::Event { name, data } => {
+                Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+            }
             ResponsesEvent::Keepalive => Bytes::from_static(b": keepalive\n\n"),
         }
     }
@@ -223,7 +225,11 @@ impl Emitter {
 
     fn finish_slot(&mut self, i: usize, item: Value, out: &mut Vec<ResponsesEvent>) {
         self.slots[i].done = Some(item.clone());
-        self.event("response.output_item.done", json!({"output_index": i, "item": item}), out);
+        self.event(
+            "response.output_item.done",
+            json!({"output_index": i, "item": item}),
+            out,
+        );
     }
 
     /// Appends reasoning text to the open reasoning item, opening one if
@@ -291,7 +297,12 @@ impl Emitter {
             out,
         );
         let block = match &self.slots[i].kind {
-            Kind::Reasoning { signature: Some(s), .. } => Some(ThinkingBlock::Thinking { thinking: text.clone(), signature: s.clone() }),
+            Kind::Reasoning {
+                signature: Some(s), ..
+            } => Some(ThinkingBlock::Thinking {
+                thinking: text.clone(),
+                signature: s.clone(),
+            }),
             _ => None,
         };
         let item = reasoning_item(&id, &text, block.as_ref());
@@ -312,21 +323,44 @@ impl Emitter {
             json!({"output_index": i, "item": {"id": id, "type": "reasoning", "summary": []}}),
             out,
         );
-        let item = reasoning_item(&id, "", Some(&ThinkingBlock::Redacted { data: data.to_owned() }));
+        let item = reasoning_item(
+            &id,
+            "",
+            Some(&ThinkingBlock::Redacted {
+                data: data.to_owned(),
+            }),
+        );
         self.finish_slot(i, item, out);
     }
 
     /// Opens a function-call item; closes an open message or reasoning item.
-    pub fn call_start(&mut self, call_id: &str, upstream_name: &str, out: &mut Vec<ResponsesEvent>) -> CallHandle {
+    pub fn call_start(
+        &mut self,
+        call_id: &str,
+        upstream_name: &str,
+        out: &mut Vec<ResponsesEvent>,
+    ) -> CallHandle {
         self.close_text(out);
         self.close_reasoning(out);
-        let i = self.add_slot("fc", Kind::Call { call_id: call_id.to_owned(), name: upstream_name.to_owned() });
+        let i = self.add_slot(
+            "fc",
+            Kind::Call {
+                call_id: call_id.to_owned(),
+                name: upstream_name.to_owned(),
+            },
+        );
         if self.finished {
             return i;
         }
         let id = self.slots[i].id.clone();
-        let item = self.ctx.function_call_item(&id, call_id, upstream_name, "", "in_progress");
-        self.event("response.output_item.added", json!({"output_index": i, "item": item}), out);
+        let item = self
+            .ctx
+            .function_call_item(&id, call_id, upstream_name, "", "in_progress");
+        self.event(
+            "response.output_item.added",
+            json!({"output_index": i, "item": item}),
+            out,
+        );
         i
     }
 
@@ -369,7 +403,9 @@ impl Emitter {
             json!({"item_id": id, "output_index": call, "name": client_name, "arguments": arguments}),
             out,
         );
-        let item = self.ctx.function_call_item(&id, &call_id, &name, &arguments, "completed");
+        let item = self
+            .ctx
+            .function_call_item(&id, &call_id, &name, &arguments, "completed");
         self.finish_slot(call, item, out);
     }
 
@@ -410,7 +446,13 @@ impl Emitter {
 
     /// Ends the stream with `response.failed` carrying `code` and `message`
     /// (items still open are left unfinished, as OpenAI does).
-    pub fn fail(&mut self, code: &str, message: &str, usage: Option<&Usage>, out: &mut Vec<ResponsesEvent>) {
+    pub fn fail(
+        &mut self,
+        code: &str,
+        message: &str,
+        usage: Option<&Usage>,
+        out: &mut Vec<ResponsesEvent>,
+    ) {
         if self.finished {
             return;
         }
@@ -444,7 +486,9 @@ mod tests {
         e.text("late", &mut out);
         e.fail("x", "y", None, &mut out);
         for (n, ev) in out.iter().enumerate() {
-            let ResponsesEvent::Event { data, name } = ev else { panic!() };
+            let ResponsesEvent::Event { data, name } = ev else {
+                panic!()
+            };
             assert_eq!(data["sequence_number"], n);
             assert_eq!(data["type"], *name);
         }
@@ -476,9 +520,14 @@ mod tests {
         e.call_args(b, "2}", &mut out);
         let c = e.call_start("cc", "h", &mut out);
         e.complete(Finish::Completed, &Usage::default(), &mut out);
-        let ResponsesEvent::Event { data, .. } = out.last().unwrap() else { panic!() };
+        let ResponsesEvent::Event { data, .. } = out.last().unwrap() else {
+            panic!()
+        };
         let output = data["response"]["output"].as_array().unwrap();
-        let args: Vec<&str> = output.iter().map(|i| i["arguments"].as_str().unwrap()).collect();
+        let args: Vec<&str> = output
+            .iter()
+            .map(|i| i["arguments"].as_str().unwrap())
+            .collect();
         assert_eq!(args, ["{\"x\":1}", "{\"y\":2}", "{}"]);
         assert_eq!(c, 2);
     }
@@ -488,8 +537,17 @@ mod tests {
         let mut e = Emitter::new(ResponseContext::default(), 0);
         let mut out = Vec::new();
         e.fail("server_error", "boom", None, &mut out);
-        assert_eq!(names(&out), ["response.created", "response.in_progress", "response.failed"]);
-        let ResponsesEvent::Event { data, .. } = &out[2] else { panic!() };
+        assert_eq!(
+            names(&out),
+            [
+                "response.created",
+                "response.in_progress",
+                "response.failed"
+            ]
+        );
+        let ResponsesEvent::Event { data, .. } = &out[2] else {
+            panic!()
+        };
         assert_eq!(data["response"]["status"], "failed");
         assert_eq!(data["response"]["error"]["message"], "boom");
         assert!(e.finished());
@@ -497,8 +555,14 @@ mod tests {
 
     #[test]
     fn sse_framing() {
-        let ev = ResponsesEvent::Event { name: "response.created", data: json!({"a":1}) };
-        assert_eq!(&ev.to_sse()[..], b"event: response.created\ndata: {\"a\":1}\n\n");
+        let ev = ResponsesEvent::Event {
+            name: "response.created",
+            data: json!({"a":1}),
+        };
+        assert_eq!(
+            &ev.to_sse()[..],
+            b"event: response.created\ndata: {\"a\":1}\n\n"
+        );
         assert_eq!(&ResponsesEvent::Keepalive.to_sse()[..], b": keepalive\n\n");
     }
 }

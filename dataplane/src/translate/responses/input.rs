@@ -105,12 +105,18 @@ pub fn instructions(request: &Value) -> Result<Option<String>, ResponsesError> {
     match request.get("instructions") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone()).filter(|s| !s.is_empty())),
-        Some(_) => Err(ResponsesError::new("instructions", "`instructions` must be a string")),
+        Some(_) => Err(ResponsesError::new(
+            "instructions",
+            "`instructions` must be a string",
+        )),
     }
 }
 
 /// The request's `input` as items.
-pub fn parse_input(request: &Value, names: &mut ToolNames) -> Result<Vec<InputItem>, ResponsesError> {
+pub fn parse_input(
+    request: &Value,
+    names: &mut ToolNames,
+) -> Result<Vec<InputItem>, ResponsesError> {
     match request.get("input") {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(vec![InputItem::Message {
@@ -126,17 +132,27 @@ pub fn parse_input(request: &Value, names: &mut ToolNames) -> Result<Vec<InputIt
             }
             Ok(out)
         }
-        Some(_) => Err(ResponsesError::new("input", "`input` must be a string or a list of items")),
+        Some(_) => Err(ResponsesError::new(
+            "input",
+            "`input` must be a string or a list of items",
+        )),
     }
 }
 
 fn str_field<'a>(v: &'a Value, key: &str, param: &str) -> Result<&'a str, ResponsesError> {
-    v.get(key)
-        .and_then(Value::as_str)
-        .ok_or_else(|| ResponsesError::new(format!("{param}.{key}"), format!("`{key}` must be a string")))
+    v.get(key).and_then(Value::as_str).ok_or_else(|| {
+        ResponsesError::new(
+            format!("{param}.{key}"),
+            format!("`{key}` must be a string"),
+        )
+    })
 }
 
-fn parse_item(item: &Value, param: &str, names: &mut ToolNames) -> Result<Option<InputItem>, ResponsesError> {
+fn parse_item(
+    item: &Value,
+    param: &str,
+    names: &mut ToolNames,
+) -> Result<Option<InputItem>, ResponsesError> {
     let kind = item.get("type").and_then(Value::as_str);
     let kind = match kind {
         Some(k) => k,
@@ -201,13 +217,18 @@ fn parse_content(content: Option<&Value>, param: &str) -> Result<Vec<Part>, Resp
             .enumerate()
             .map(|(i, p)| parse_part(p, &format!("{param}[{i}]")))
             .collect(),
-        Some(_) => Err(ResponsesError::new(param, "content must be a string or a list of parts")),
+        Some(_) => Err(ResponsesError::new(
+            param,
+            "content must be a string or a list of parts",
+        )),
     }
 }
 
 fn parse_part(part: &Value, param: &str) -> Result<Part, ResponsesError> {
     match part.get("type").and_then(Value::as_str).unwrap_or_default() {
-        "input_text" | "output_text" | "text" => Ok(Part::Text(str_field(part, "text", param)?.to_owned())),
+        "input_text" | "output_text" | "text" => {
+            Ok(Part::Text(str_field(part, "text", param)?.to_owned()))
+        }
         "refusal" => Ok(Part::Text(str_field(part, "refusal", param)?.to_owned())),
         "input_image" => {
             let Some(url) = part.get("image_url").and_then(Value::as_str) else {
@@ -218,12 +239,17 @@ fn parse_part(part: &Value, param: &str) -> Result<Part, ResponsesError> {
             };
             Ok(Part::Image {
                 source: image_source(url, param)?,
-                detail: part.get("detail").and_then(Value::as_str).map(str::to_owned),
+                detail: part
+                    .get("detail")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
             })
         }
         other => Err(ResponsesError::new(
             format!("{param}.type"),
-            format!("content parts of type `{other}` cannot be translated for this model's provider"),
+            format!(
+                "content parts of type `{other}` cannot be translated for this model's provider"
+            ),
         )),
     }
 }
@@ -234,7 +260,10 @@ fn image_source(url: &str, param: &str) -> Result<ImageSource, ResponsesError> {
             ResponsesError::new(format!("{param}.image_url"), "malformed data: URL")
         })?;
         let media_type = meta.strip_suffix(";base64").ok_or_else(|| {
-            ResponsesError::new(format!("{param}.image_url"), "data: URLs must be base64-encoded")
+            ResponsesError::new(
+                format!("{param}.image_url"),
+                "data: URLs must be base64-encoded",
+            )
         })?;
         return Ok(ImageSource::Base64 {
             media_type: media_type.to_owned(),
@@ -257,7 +286,10 @@ mod tests {
     fn string_input_is_one_user_message() {
         assert_eq!(
             parse(json!("hi")).unwrap(),
-            vec![InputItem::Message { role: Role::User, parts: vec![Part::Text("hi".into())] }]
+            vec![InputItem::Message {
+                role: Role::User,
+                parts: vec![Part::Text("hi".into())]
+            }]
         );
     }
 
@@ -273,22 +305,45 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(got.len(), 4);
-        assert_eq!(got[0], InputItem::Message { role: Role::System, parts: vec![Part::Text("be brief".into())] });
-        assert!(matches!(&got[1], InputItem::Message { parts, .. } if parts[1] == Part::Image {
-            source: ImageSource::Base64 { media_type: "image/png".into(), data: "AAAA".into() },
-            detail: Some("low".into())
-        }));
+        assert_eq!(
+            got[0],
+            InputItem::Message {
+                role: Role::System,
+                parts: vec![Part::Text("be brief".into())]
+            }
+        );
+        assert!(
+            matches!(&got[1], InputItem::Message { parts, .. } if parts[1] == Part::Image {
+                source: ImageSource::Base64 { media_type: "image/png".into(), data: "AAAA".into() },
+                detail: Some("low".into())
+            })
+        );
         assert_eq!(
             got[2],
-            InputItem::FunctionCall { call_id: "call_1".into(), name: "multi_agent_v1__spawn_agent".into(), arguments: "{}".into() }
+            InputItem::FunctionCall {
+                call_id: "call_1".into(),
+                name: "multi_agent_v1__spawn_agent".into(),
+                arguments: "{}".into()
+            }
         );
-        assert_eq!(got[3], InputItem::FunctionOutput { call_id: "call_1".into(), parts: vec![Part::Text("done".into())] });
+        assert_eq!(
+            got[3],
+            InputItem::FunctionOutput {
+                call_id: "call_1".into(),
+                parts: vec![Part::Text("done".into())]
+            }
+        );
     }
 
     #[test]
     fn our_reasoning_items_carry_thinking() {
-        let block = ThinkingBlock::Thinking { thinking: "hmm".into(), signature: "sig".into() };
-        let got = parse(json!([{"type":"reasoning","summary":[],"encrypted_content": block.encode()}])).unwrap();
+        let block = ThinkingBlock::Thinking {
+            thinking: "hmm".into(),
+            signature: "sig".into(),
+        };
+        let got =
+            parse(json!([{"type":"reasoning","summary":[],"encrypted_content": block.encode()}]))
+                .unwrap();
         assert_eq!(got, vec![InputItem::Thinking(block)]);
     }
 
@@ -296,9 +351,12 @@ mod tests {
     fn untranslatable_input_is_rejected_with_its_path() {
         let e = parse(json!([{"type":"item_reference","id":"msg_1"}])).unwrap_err();
         assert_eq!(e.param, "input[0].type");
-        let e = parse(json!([{"role":"user","content":[{"type":"input_image","file_id":"file_1"}]}])).unwrap_err();
+        let e =
+            parse(json!([{"role":"user","content":[{"type":"input_image","file_id":"file_1"}]}]))
+                .unwrap_err();
         assert_eq!(e.param, "input[0].content[0].image_url");
-        let e = parse(json!([{"role":"user","content":[{"type":"input_file","file_data":"x"}]}])).unwrap_err();
+        let e = parse(json!([{"role":"user","content":[{"type":"input_file","file_data":"x"}]}]))
+            .unwrap_err();
         assert_eq!(e.param, "input[0].content[0].type");
         let e = parse(json!([{"role":"tool","content":"x"}])).unwrap_err();
         assert_eq!(e.param, "input[0].role");

@@ -89,13 +89,18 @@ impl ChatStreamTranslator {
                 .and_then(Value::as_str)
                 .or_else(|| err.get("type").and_then(Value::as_str))
                 .unwrap_or("server_error");
-            let message = err.get("message").and_then(Value::as_str).unwrap_or("upstream error");
+            let message = err
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("upstream error");
             let usage = self.saw_usage.then_some(self.usage);
             self.emitter.fail(code, message, usage.as_ref(), &mut out);
             return out;
         }
-        self.emitter
-            .start(chunk.get("id").and_then(Value::as_str).unwrap_or_default(), &mut out);
+        self.emitter.start(
+            chunk.get("id").and_then(Value::as_str).unwrap_or_default(),
+            &mut out,
+        );
         if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
             self.usage = Usage::from_openai(u);
             self.saw_usage = true;
@@ -105,12 +110,20 @@ impl ChatStreamTranslator {
         };
         if let Some(delta) = choice.get("delta") {
             for key in ["reasoning_content", "reasoning"] {
-                if let Some(r) = delta.get(key).and_then(Value::as_str).filter(|r| !r.is_empty()) {
+                if let Some(r) = delta
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .filter(|r| !r.is_empty())
+                {
                     self.emitter.reasoning(r, &mut out);
                 }
             }
             for key in ["content", "refusal"] {
-                if let Some(t) = delta.get(key).and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                if let Some(t) = delta
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty())
+                {
                     self.emitter.text(t, &mut out);
                 }
             }
@@ -127,15 +140,29 @@ impl ChatStreamTranslator {
     }
 
     fn tool_call(&mut self, pos: usize, tc: &Value, out: &mut Vec<ResponsesEvent>) {
-        let index = tc.get("index").and_then(Value::as_u64).unwrap_or(pos as u64);
+        let index = tc
+            .get("index")
+            .and_then(Value::as_u64)
+            .unwrap_or(pos as u64);
         let call = self.calls.entry(index).or_default();
-        if let Some(id) = tc.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if let Some(id) = tc
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
             call.id.get_or_insert_with(|| id.to_owned());
         }
-        if let Some(name) = tc.pointer("/function/name").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if let Some(name) = tc
+            .pointer("/function/name")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
             call.name.get_or_insert_with(|| name.to_owned());
         }
-        let fragment = tc.pointer("/function/arguments").and_then(Value::as_str).unwrap_or_default();
+        let fragment = tc
+            .pointer("/function/arguments")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         match call.handle {
             Some(h) => self.emitter.call_args(h, fragment, out),
             None => {
@@ -167,7 +194,11 @@ impl ChatStreamTranslator {
         if self.finish_reason.is_some() {
             self.complete(&mut out);
         } else {
-            self.on_failure("stream_truncated", "the upstream stream ended before the response was complete", &mut out);
+            self.on_failure(
+                "stream_truncated",
+                "the upstream stream ended before the response was complete",
+                &mut out,
+            );
         }
         out
     }

@@ -87,7 +87,10 @@ impl MessagesStreamTranslator {
         let index = json.get("index").and_then(Value::as_u64).unwrap_or(0);
         match kind.as_str() {
             "message_start" => {
-                let id = json.pointer("/message/id").and_then(Value::as_str).unwrap_or_default();
+                let id = json
+                    .pointer("/message/id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 self.emitter.start(id, &mut out);
                 if let Some(u) = json.pointer("/message/usage").filter(|u| u.is_object()) {
                     self.usage.merge_anthropic(u);
@@ -97,28 +100,57 @@ impl MessagesStreamTranslator {
             "content_block_start" => {
                 self.emitter.start("", &mut out);
                 let block = json.get("content_block").cloned().unwrap_or_default();
-                let state = match block.get("type").and_then(Value::as_str).unwrap_or_default() {
+                let state = match block
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                {
                     "text" => {
-                        self.emitter.text(block.get("text").and_then(Value::as_str).unwrap_or_default(), &mut out);
+                        self.emitter.text(
+                            block
+                                .get("text")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default(),
+                            &mut out,
+                        );
                         Block::Text
                     }
                     "thinking" => {
-                        self.emitter.reasoning(block.get("thinking").and_then(Value::as_str).unwrap_or_default(), &mut out);
-                        if let Some(s) = block.get("signature").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+                        self.emitter.reasoning(
+                            block
+                                .get("thinking")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default(),
+                            &mut out,
+                        );
+                        if let Some(s) = block
+                            .get("signature")
+                            .and_then(Value::as_str)
+                            .filter(|s| !s.is_empty())
+                        {
                             self.emitter.reasoning_signature(s);
                         }
                         Block::Thinking
                     }
                     "redacted_thinking" => {
-                        let data = block.get("data").and_then(Value::as_str).unwrap_or_default();
+                        let data = block
+                            .get("data")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
                         self.emitter.redacted_reasoning(data, &mut out);
                         Block::Dropped
                     }
                     "tool_use" => {
                         let id = block.get("id").and_then(Value::as_str).unwrap_or_default();
-                        let name = block.get("name").and_then(Value::as_str).unwrap_or_default();
+                        let name = block
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
                         let h = self.emitter.call_start(id, name, &mut out);
-                        if let Some(input) = block.get("input").filter(|i| i.as_object().is_some_and(|o| !o.is_empty())) {
+                        if let Some(input) = block
+                            .get("input")
+                            .filter(|i| i.as_object().is_some_and(|o| !o.is_empty()))
+                        {
                             self.emitter.call_args(h, &input.to_string(), &mut out);
                         }
                         Block::Call(h)
@@ -129,11 +161,26 @@ impl MessagesStreamTranslator {
             }
             "content_block_delta" => {
                 let delta = json.get("delta").cloned().unwrap_or_default();
-                let text = |key: &str| delta.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
-                match (self.blocks.get(&index).copied(), delta.get("type").and_then(Value::as_str)) {
-                    (Some(Block::Text), Some("text_delta")) => self.emitter.text(&text("text"), &mut out),
-                    (Some(Block::Thinking), Some("thinking_delta")) => self.emitter.reasoning(&text("thinking"), &mut out),
-                    (Some(Block::Thinking), Some("signature_delta")) => self.emitter.reasoning_signature(&text("signature")),
+                let text = |key: &str| {
+                    delta
+                        .get(key)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                match (
+                    self.blocks.get(&index).copied(),
+                    delta.get("type").and_then(Value::as_str),
+                ) {
+                    (Some(Block::Text), Some("text_delta")) => {
+                        self.emitter.text(&text("text"), &mut out)
+                    }
+                    (Some(Block::Thinking), Some("thinking_delta")) => {
+                        self.emitter.reasoning(&text("thinking"), &mut out)
+                    }
+                    (Some(Block::Thinking), Some("signature_delta")) => {
+                        self.emitter.reasoning_signature(&text("signature"))
+                    }
                     (Some(Block::Call(h)), Some("input_json_delta")) => {
                         self.emitter.call_args(h, &text("partial_json"), &mut out);
                     }
@@ -158,8 +205,16 @@ impl MessagesStreamTranslator {
             "message_stop" => self.complete(&mut out),
             "ping" => out.push(ResponsesEvent::Keepalive),
             "error" => {
-                let code = json.pointer("/error/type").and_then(Value::as_str).unwrap_or("api_error").to_owned();
-                let message = json.pointer("/error/message").and_then(Value::as_str).unwrap_or("upstream error").to_owned();
+                let code = json
+                    .pointer("/error/type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("api_error")
+                    .to_owned();
+                let message = json
+                    .pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("upstream error")
+                    .to_owned();
                 self.on_failure(&code, &message, &mut out);
             }
             _ => {}
@@ -181,7 +236,11 @@ impl MessagesStreamTranslator {
         if self.stop_reason.is_some() {
             self.complete(&mut out);
         } else {
-            self.on_failure("stream_truncated", "the upstream stream ended before the response was complete", &mut out);
+            self.on_failure(
+                "stream_truncated",
+                "the upstream stream ended before the response was complete",
+                &mut out,
+            );
         }
         out
     }

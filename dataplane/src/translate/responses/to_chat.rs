@@ -32,12 +32,17 @@ pub fn reject_stateful(request: &Value) -> Result<(), ResponsesError> {
         if request.get(key).is_some_and(|v| !v.is_null()) {
             return Err(ResponsesError::new(
                 key,
-                format!("`{key}` needs responses stored at OpenAI; send the whole conversation in `input` instead"),
+                format!(
+                    "`{key}` needs responses stored at OpenAI; send the whole conversation in `input` instead"
+                ),
             ));
         }
     }
     if request.get("background").and_then(Value::as_bool) == Some(true) {
-        return Err(ResponsesError::new("background", "background responses are not supported for this model's provider"));
+        return Err(ResponsesError::new(
+            "background",
+            "background responses are not supported for this model's provider",
+        ));
     }
     Ok(())
 }
@@ -49,7 +54,10 @@ fn text_only(parts: &[Part], param: &str) -> Result<String, ResponsesError> {
         match p {
             Part::Text(t) => text.push_str(t),
             Part::Image { .. } => {
-                return Err(ResponsesError::new(param, "images are only allowed in user messages and tool outputs"));
+                return Err(ResponsesError::new(
+                    param,
+                    "images are only allowed in user messages and tool outputs",
+                ));
             }
         }
     }
@@ -85,26 +93,39 @@ fn messages(request: &Value, items: Vec<InputItem>) -> Result<Vec<Value>, Respon
             out.push(json!({"role": "user", "content": std::mem::take(&mut pending_images)}));
         }
         match item {
-            InputItem::Message { role: Role::System, parts } => {
+            InputItem::Message {
+                role: Role::System,
+                parts,
+            } => {
                 let text = text_only(&parts, "input")?;
                 if !text.is_empty() {
                     out.push(json!({"role": "system", "content": text}));
                 }
             }
-            InputItem::Message { role: Role::User, parts } => {
+            InputItem::Message {
+                role: Role::User,
+                parts,
+            } => {
                 let content = match parts.as_slice() {
                     [Part::Text(t)] => json!(t),
                     _ => json!(chat_parts(&parts)),
                 };
                 out.push(json!({"role": "user", "content": content}));
             }
-            InputItem::Message { role: Role::Assistant, parts } => {
+            InputItem::Message {
+                role: Role::Assistant,
+                parts,
+            } => {
                 let text = text_only(&parts, "input")?;
                 if !text.is_empty() {
                     out.push(json!({"role": "assistant", "content": text}));
                 }
             }
-            InputItem::FunctionCall { call_id, name, arguments } => {
+            InputItem::FunctionCall {
+                call_id,
+                name,
+                arguments,
+            } => {
                 let call = json!({"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}});
                 match out.last_mut() {
                     Some(last) if last["role"] == "assistant" => {
@@ -113,7 +134,8 @@ fn messages(request: &Value, items: Vec<InputItem>) -> Result<Vec<Value>, Respon
                             None => last["tool_calls"] = json!([call]),
                         }
                     }
-                    _ => out.push(json!({"role": "assistant", "content": null, "tool_calls": [call]})),
+                    _ => out
+                        .push(json!({"role": "assistant", "content": null, "tool_calls": [call]})),
                 }
             }
             InputItem::FunctionOutput { call_id, parts } => {
@@ -121,7 +143,9 @@ fn messages(request: &Value, items: Vec<InputItem>) -> Result<Vec<Value>, Respon
                 for p in &parts {
                     match p {
                         Part::Text(t) => text.push_str(t),
-                        Part::Image { .. } => pending_images.extend(chat_parts(std::slice::from_ref(p))),
+                        Part::Image { .. } => {
+                            pending_images.extend(chat_parts(std::slice::from_ref(p)))
+                        }
                     }
                 }
                 out.push(json!({"role": "tool", "tool_call_id": call_id, "content": text}));
@@ -174,7 +198,10 @@ pub fn to_chat(request: &Value) -> Result<Translated, ResponsesError> {
         body.insert("model".into(), model.clone());
     }
     body.insert("messages".into(), json!(messages(request, items)?));
-    let stream = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let stream = request
+        .get("stream")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     if stream {
         body.insert("stream".into(), json!(true));
         body.insert("stream_options".into(), json!({"include_usage": true}));
@@ -210,11 +237,16 @@ pub fn to_chat(request: &Value) -> Result<Translated, ResponsesError> {
                 ToolChoice::Auto => json!("auto"),
                 ToolChoice::None => json!("none"),
                 ToolChoice::Required => json!("required"),
-                ToolChoice::Function(name) => json!({"type": "function", "function": {"name": name}}),
+                ToolChoice::Function(name) => {
+                    json!({"type": "function", "function": {"name": name}})
+                }
             };
             body.insert("tool_choice".into(), c);
         }
-        if let Some(p) = request.get("parallel_tool_calls").filter(|v| v.is_boolean()) {
+        if let Some(p) = request
+            .get("parallel_tool_calls")
+            .filter(|v| v.is_boolean())
+        {
             body.insert("parallel_tool_calls".into(), p.clone());
         }
     }
@@ -270,8 +302,16 @@ mod tests {
 
     #[test]
     fn stateful_requests_are_rejected() {
-        assert_eq!(to_chat(&json!({"previous_response_id":"resp_1"})).unwrap_err().param, "previous_response_id");
-        assert_eq!(to_chat(&json!({"background":true})).unwrap_err().param, "background");
+        assert_eq!(
+            to_chat(&json!({"previous_response_id":"resp_1"}))
+                .unwrap_err()
+                .param,
+            "previous_response_id"
+        );
+        assert_eq!(
+            to_chat(&json!({"background":true})).unwrap_err().param,
+            "background"
+        );
         assert!(to_chat(&json!({"previous_response_id":null,"background":false})).is_ok());
     }
 

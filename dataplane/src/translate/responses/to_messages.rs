@@ -46,7 +46,9 @@ pub struct MessagesOptions {
 
 impl Default for MessagesOptions {
     fn default() -> Self {
-        Self { default_max_tokens: 8192 }
+        Self {
+            default_max_tokens: 8192,
+        }
     }
 }
 
@@ -82,7 +84,10 @@ impl Turns {
         match self.0.last_mut() {
             Some((r, blocks)) if *r == role => {
                 if is_result {
-                    let at = blocks.iter().take_while(|b| b["type"] == "tool_result").count();
+                    let at = blocks
+                        .iter()
+                        .take_while(|b| b["type"] == "tool_result")
+                        .count();
                     blocks.insert(at, block);
                 } else {
                     blocks.push(block);
@@ -95,7 +100,9 @@ impl Turns {
 
 fn image_block(source: &ImageSource, param: &str) -> Result<Value, ResponsesError> {
     match source {
-        ImageSource::Url(url) => Ok(json!({"type": "image", "source": {"type": "url", "url": url}})),
+        ImageSource::Url(url) => {
+            Ok(json!({"type": "image", "source": {"type": "url", "url": url}}))
+        }
         ImageSource::Base64 { media_type, data } => match media_type.as_str() {
             "image/jpeg" | "image/png" | "image/gif" | "image/webp" => Ok(json!({
                 "type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}
@@ -103,7 +110,10 @@ fn image_block(source: &ImageSource, param: &str) -> Result<Value, ResponsesErro
             "application/pdf" => Ok(json!({
                 "type": "document", "source": {"type": "base64", "media_type": media_type, "data": data}
             })),
-            other => Err(ResponsesError::new(param, format!("images of type `{other}` are not supported by this model's provider"))),
+            other => Err(ResponsesError::new(
+                param,
+                format!("images of type `{other}` are not supported by this model's provider"),
+            )),
         },
     }
 }
@@ -116,18 +126,28 @@ fn render_turns(items: Vec<InputItem>, system: &mut Vec<Value>) -> Result<Turns,
     let mut turns = Turns(Vec::new());
     for item in items {
         match item {
-            InputItem::Message { role: Role::System, parts } => {
+            InputItem::Message {
+                role: Role::System,
+                parts,
+            } => {
                 for p in parts {
                     match p {
                         Part::Text(t) => system.extend(text_block(&t)),
                         Part::Image { .. } => {
-                            return Err(ResponsesError::new("input", "images are not allowed in system or developer messages"));
+                            return Err(ResponsesError::new(
+                                "input",
+                                "images are not allowed in system or developer messages",
+                            ));
                         }
                     }
                 }
             }
             InputItem::Message { role, parts } => {
-                let role = if role == Role::User { "user" } else { "assistant" };
+                let role = if role == Role::User {
+                    "user"
+                } else {
+                    "assistant"
+                };
                 for p in parts {
                     match p {
                         Part::Text(t) => {
@@ -135,24 +155,41 @@ fn render_turns(items: Vec<InputItem>, system: &mut Vec<Value>) -> Result<Turns,
                                 turns.push(role, b);
                             }
                         }
-                        Part::Image { source, .. } if role == "user" => turns.push(role, image_block(&source, "input")?),
+                        Part::Image { source, .. } if role == "user" => {
+                            turns.push(role, image_block(&source, "input")?)
+                        }
                         Part::Image { .. } => {
-                            return Err(ResponsesError::new("input", "images are not allowed in assistant messages"));
+                            return Err(ResponsesError::new(
+                                "input",
+                                "images are not allowed in assistant messages",
+                            ));
                         }
                     }
                 }
             }
             InputItem::Thinking(block) => turns.push("assistant", block.to_block()),
-            InputItem::FunctionCall { call_id, name, arguments } => {
+            InputItem::FunctionCall {
+                call_id,
+                name,
+                arguments,
+            } => {
                 let input: Value = if arguments.trim().is_empty() {
                     json!({})
                 } else {
                     serde_json::from_str(&arguments).map_err(|_| {
-                        ResponsesError::new("input", format!("function_call `{call_id}` has arguments that are not valid JSON"))
+                        ResponsesError::new(
+                            "input",
+                            format!(
+                                "function_call `{call_id}` has arguments that are not valid JSON"
+                            ),
+                        )
                     })?
                 };
                 if !input.is_object() {
-                    return Err(ResponsesError::new("input", format!("function_call `{call_id}` arguments must be a JSON object")));
+                    return Err(ResponsesError::new(
+                        "input",
+                        format!("function_call `{call_id}` arguments must be a JSON object"),
+                    ));
                 }
                 turns.push(
                     "assistant",
@@ -160,11 +197,18 @@ fn render_turns(items: Vec<InputItem>, system: &mut Vec<Value>) -> Result<Turns,
                 );
             }
             InputItem::FunctionOutput { call_id, parts } => {
-                let mut result = json!({"type": "tool_result", "tool_use_id": anthropic_tool_id(&call_id)});
+                let mut result =
+                    json!({"type": "tool_result", "tool_use_id": anthropic_tool_id(&call_id)});
                 if parts.iter().all(|p| matches!(p, Part::Text(_))) {
                     let text: String = parts
                         .iter()
-                        .filter_map(|p| if let Part::Text(t) = p { Some(t.as_str()) } else { None })
+                        .filter_map(|p| {
+                            if let Part::Text(t) = p {
+                                Some(t.as_str())
+                            } else {
+                                None
+                            }
+                        })
                         .collect();
                     if !text.is_empty() {
                         result["content"] = json!(text);
@@ -174,7 +218,9 @@ fn render_turns(items: Vec<InputItem>, system: &mut Vec<Value>) -> Result<Turns,
                     for p in &parts {
                         match p {
                             Part::Text(t) => blocks.extend(text_block(t)),
-                            Part::Image { source, .. } => blocks.push(image_block(source, "input")?),
+                            Part::Image { source, .. } => {
+                                blocks.push(image_block(source, "input")?)
+                            }
                         }
                     }
                     result["content"] = json!(blocks);
@@ -194,7 +240,10 @@ fn is_thinking(b: &Value) -> bool {
 /// starts with a thinking block.
 fn history_allows_thinking(turns: &Turns) -> bool {
     match turns.0.iter().rev().find(|(r, _)| *r == "assistant") {
-        Some((_, blocks)) => !blocks.iter().any(|b| b["type"] == "tool_use") || blocks.first().is_some_and(is_thinking),
+        Some((_, blocks)) => {
+            !blocks.iter().any(|b| b["type"] == "tool_use")
+                || blocks.first().is_some_and(is_thinking)
+        }
         None => true,
     }
 }
@@ -249,9 +298,16 @@ pub fn to_messages(request: &Value, opts: &MessagesOptions) -> Result<Translated
         body.insert("stream".into(), json!(true));
     }
     if let Some(b) = budget {
-        body.insert("thinking".into(), json!({"type": "enabled", "budget_tokens": b}));
+        body.insert(
+            "thinking".into(),
+            json!({"type": "enabled", "budget_tokens": b}),
+        );
     }
-    if let Some(t) = request.get("temperature").and_then(Value::as_f64).filter(|_| budget.is_none()) {
+    if let Some(t) = request
+        .get("temperature")
+        .and_then(Value::as_f64)
+        .filter(|_| budget.is_none())
+    {
         body.insert("temperature".into(), json!(t.clamp(0.0, 1.0)));
     }
     if let Some(p) = request.get("top_p").and_then(Value::as_f64) {
@@ -277,7 +333,9 @@ pub fn to_messages(request: &Value, opts: &MessagesOptions) -> Result<Translated
         let mut c = match choice {
             Some(ToolChoice::None) => Some(json!({"type": "none"})),
             Some(ToolChoice::Required) if budget.is_none() => Some(json!({"type": "any"})),
-            Some(ToolChoice::Function(name)) if budget.is_none() => Some(json!({"type": "tool", "name": name})),
+            Some(ToolChoice::Function(name)) if budget.is_none() => {
+                Some(json!({"type": "tool", "name": name}))
+            }
             Some(_) => Some(json!({"type": "auto"})),
             None => None,
         };
@@ -298,7 +356,10 @@ pub fn to_messages(request: &Value, opts: &MessagesOptions) -> Result<Translated
             _ => None,
         };
         if let Some(schema) = schema {
-            body.insert("output_config".into(), json!({"format": {"type": "json_schema", "schema": schema}}));
+            body.insert(
+                "output_config".into(),
+                json!({"format": {"type": "json_schema", "schema": schema}}),
+            );
         }
     }
     if let Some(user) = user_id(request) {
@@ -316,7 +377,9 @@ mod tests {
     use crate::translate::responses::context::ThinkingBlock;
 
     fn msgs(request: Value) -> Value {
-        to_messages(&request, &MessagesOptions::default()).unwrap().body
+        to_messages(&request, &MessagesOptions::default())
+            .unwrap()
+            .body
     }
 
     #[test]
@@ -366,12 +429,20 @@ mod tests {
 
     #[test]
     fn thinking_budget_and_its_constraints() {
-        let b = msgs(json!({"input":"x","reasoning":{"effort":"high"},"temperature":0.2,"top_p":0.5,
-            "tools":[{"type":"function","name":"f"}],"tool_choice":"required","parallel_tool_calls":false}));
-        assert_eq!(b["thinking"], json!({"type":"enabled","budget_tokens":4096}));
+        let b = msgs(
+            json!({"input":"x","reasoning":{"effort":"high"},"temperature":0.2,"top_p":0.5,
+            "tools":[{"type":"function","name":"f"}],"tool_choice":"required","parallel_tool_calls":false}),
+        );
+        assert_eq!(
+            b["thinking"],
+            json!({"type":"enabled","budget_tokens":4096})
+        );
         assert!(b.get("temperature").is_none());
         assert!(b.get("top_p").is_none());
-        assert_eq!(b["tool_choice"], json!({"type":"auto","disable_parallel_tool_use":true}));
+        assert_eq!(
+            b["tool_choice"],
+            json!({"type":"auto","disable_parallel_tool_use":true})
+        );
 
         let b = msgs(json!({"input":"x","reasoning":{"effort":"xhigh"},"max_output_tokens":2000}));
         assert_eq!(b["thinking"]["budget_tokens"], 1999);
@@ -384,18 +455,30 @@ mod tests {
 
     #[test]
     fn thinking_is_replayed_or_turned_off() {
-        let block = ThinkingBlock::Thinking { thinking: "t".into(), signature: "s".into() };
+        let block = ThinkingBlock::Thinking {
+            thinking: "t".into(),
+            signature: "s".into(),
+        };
         let loop_with = |reasoning: Option<Value>| {
             let mut input = vec![json!({"role":"user","content":"go"})];
             input.extend(reasoning);
             input.push(json!({"type":"function_call","call_id":"c","name":"f","arguments":"{}"}));
             input.push(json!({"type":"function_call_output","call_id":"c","output":"ok"}));
-            msgs(json!({"input": input, "reasoning": {"effort": "medium"}, "tools":[{"type":"function","name":"f"}]}))
+            msgs(
+                json!({"input": input, "reasoning": {"effort": "medium"}, "tools":[{"type":"function","name":"f"}]}),
+            )
         };
-        let b = loop_with(Some(json!({"type":"reasoning","summary":[],"encrypted_content": block.encode()})));
+        let b = loop_with(Some(
+            json!({"type":"reasoning","summary":[],"encrypted_content": block.encode()}),
+        ));
         assert_eq!(b["thinking"]["budget_tokens"], 2048);
-        assert_eq!(b["messages"][1]["content"][0], json!({"type":"thinking","thinking":"t","signature":"s"}));
-        let b = loop_with(Some(json!({"type":"reasoning","summary":[],"encrypted_content":"gAAAA-openai"})));
+        assert_eq!(
+            b["messages"][1]["content"][0],
+            json!({"type":"thinking","thinking":"t","signature":"s"})
+        );
+        let b = loop_with(Some(
+            json!({"type":"reasoning","summary":[],"encrypted_content":"gAAAA-openai"}),
+        ));
         assert!(b.get("thinking").is_none());
         assert_eq!(b["messages"][1]["content"][0]["type"], "tool_use");
     }
@@ -411,6 +494,9 @@ mod tests {
             b["system"],
             json!([{"type":"text","text":"one"},{"type":"text","text":"two"},{"type":"text","text":"three"}])
         );
-        assert_eq!(b["messages"], json!([{"role":"user","content":[{"type":"text","text":"hi"}]}]));
+        assert_eq!(
+            b["messages"],
+            json!([{"role":"user","content":[{"type":"text","text":"hi"}]}])
+        );
     }
 }

@@ -48,11 +48,17 @@ pub enum ToolChoice {
 pub fn is_hosted(kind: &str) -> bool {
     kind.starts_with("web_search")
         || kind.starts_with("computer_use")
-        || matches!(kind, "file_search" | "code_interpreter" | "image_generation" | "mcp" | "local_shell")
+        || matches!(
+            kind,
+            "file_search" | "code_interpreter" | "image_generation" | "mcp" | "local_shell"
+        )
 }
 
 /// The request's function tools (namespaces flattened, hosted tools dropped).
-pub fn parse_tools(request: &Value, names: &mut ToolNames) -> Result<Vec<FunctionTool>, ResponsesError> {
+pub fn parse_tools(
+    request: &Value,
+    names: &mut ToolNames,
+) -> Result<Vec<FunctionTool>, ResponsesError> {
     let tools = match request.get("tools") {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(t)) => t,
@@ -61,15 +67,21 @@ pub fn parse_tools(request: &Value, names: &mut ToolNames) -> Result<Vec<Functio
     let mut out = Vec::new();
     for (i, tool) in tools.iter().enumerate() {
         let param = format!("tools[{i}]");
-        match tool.get("type").and_then(Value::as_str).unwrap_or("function") {
+        match tool
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("function")
+        {
             "function" => out.push(function_tool(tool, None, &param, names)?),
             "namespace" => {
-                let ns = tool
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| ResponsesError::new(format!("{param}.name"), "a namespace tool needs a `name`"))?;
+                let ns = tool.get("name").and_then(Value::as_str).ok_or_else(|| {
+                    ResponsesError::new(format!("{param}.name"), "a namespace tool needs a `name`")
+                })?;
                 let inner = tool.get("tools").and_then(Value::as_array).ok_or_else(|| {
-                    ResponsesError::new(format!("{param}.tools"), "a namespace tool needs a `tools` list")
+                    ResponsesError::new(
+                        format!("{param}.tools"),
+                        "a namespace tool needs a `tools` list",
+                    )
                 })?;
                 for (j, t) in inner.iter().enumerate() {
                     let p = format!("{param}.tools[{j}]");
@@ -78,7 +90,9 @@ pub fn parse_tools(request: &Value, names: &mut ToolNames) -> Result<Vec<Functio
                         other => {
                             return Err(ResponsesError::new(
                                 format!("{p}.type"),
-                                format!("tools of type `{other}` inside a namespace cannot be translated"),
+                                format!(
+                                    "tools of type `{other}` inside a namespace cannot be translated"
+                                ),
                             ));
                         }
                     }
@@ -88,7 +102,9 @@ pub fn parse_tools(request: &Value, names: &mut ToolNames) -> Result<Vec<Functio
             other => {
                 return Err(ResponsesError::new(
                     format!("{param}.type"),
-                    format!("tools of type `{other}` cannot be translated for this model's provider"),
+                    format!(
+                        "tools of type `{other}` cannot be translated for this model's provider"
+                    ),
                 ));
             }
         }
@@ -106,17 +122,25 @@ fn function_tool(
         .get("name")
         .and_then(Value::as_str)
         .filter(|n| !n.is_empty())
-        .ok_or_else(|| ResponsesError::new(format!("{param}.name"), "a function tool needs a `name`"))?;
+        .ok_or_else(|| {
+            ResponsesError::new(format!("{param}.name"), "a function tool needs a `name`")
+        })?;
     Ok(FunctionTool {
         name: names.upstream(namespace, name),
-        description: tool.get("description").and_then(Value::as_str).map(str::to_owned),
+        description: tool
+            .get("description")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         parameters: tool.get("parameters").filter(|p| p.is_object()).cloned(),
         strict: tool.get("strict").and_then(Value::as_bool).unwrap_or(false),
     })
 }
 
 /// The request's tool choice, if it set one.
-pub fn parse_tool_choice(request: &Value, names: &mut ToolNames) -> Result<Option<ToolChoice>, ResponsesError> {
+pub fn parse_tool_choice(
+    request: &Value,
+    names: &mut ToolNames,
+) -> Result<Option<ToolChoice>, ResponsesError> {
     let choice = match request.get("tool_choice") {
         None | Some(Value::Null) => return Ok(None),
         Some(c) => c,
@@ -126,15 +150,17 @@ pub fn parse_tool_choice(request: &Value, names: &mut ToolNames) -> Result<Optio
             "auto" => Ok(Some(ToolChoice::Auto)),
             "none" => Ok(Some(ToolChoice::None)),
             "required" => Ok(Some(ToolChoice::Required)),
-            other => Err(ResponsesError::new("tool_choice", format!("unknown tool_choice `{other}`"))),
+            other => Err(ResponsesError::new(
+                "tool_choice",
+                format!("unknown tool_choice `{other}`"),
+            )),
         };
     }
     match choice.get("type").and_then(Value::as_str) {
         Some("function") => {
-            let name = choice
-                .get("name")
-                .and_then(Value::as_str)
-                .ok_or_else(|| ResponsesError::new("tool_choice.name", "a function tool_choice needs a `name`"))?;
+            let name = choice.get("name").and_then(Value::as_str).ok_or_else(|| {
+                ResponsesError::new("tool_choice.name", "a function tool_choice needs a `name`")
+            })?;
             let namespace = choice.get("namespace").and_then(Value::as_str);
             Ok(Some(ToolChoice::Function(names.upstream(namespace, name))))
         }
@@ -142,7 +168,10 @@ pub fn parse_tool_choice(request: &Value, names: &mut ToolNames) -> Result<Optio
             "tool_choice.type",
             format!("tool_choice of type `{other}` cannot be translated for this model's provider"),
         )),
-        None => Err(ResponsesError::new("tool_choice", "`tool_choice` must be a string or an object with a `type`")),
+        None => Err(ResponsesError::new(
+            "tool_choice",
+            "`tool_choice` must be a string or an object with a `type`",
+        )),
     }
 }
 
@@ -167,14 +196,28 @@ mod tests {
         )
         .unwrap();
         let got: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(got, ["exec_command", "multi_agent_v1__spawn_agent", "multi_agent_v1__wait_agent"]);
+        assert_eq!(
+            got,
+            [
+                "exec_command",
+                "multi_agent_v1__spawn_agent",
+                "multi_agent_v1__wait_agent"
+            ]
+        );
         assert_eq!(tools[2].parameters, None);
-        assert_eq!(names.restore("multi_agent_v1__wait_agent"), (Some("multi_agent_v1".into()), "wait_agent".into()));
+        assert_eq!(
+            names.restore("multi_agent_v1__wait_agent"),
+            (Some("multi_agent_v1".into()), "wait_agent".into())
+        );
     }
 
     #[test]
     fn custom_tools_are_rejected() {
-        let e = parse_tools(&json!({"tools":[{"type":"custom","name":"apply_patch"}]}), &mut ToolNames::default()).unwrap_err();
+        let e = parse_tools(
+            &json!({"tools":[{"type":"custom","name":"apply_patch"}]}),
+            &mut ToolNames::default(),
+        )
+        .unwrap_err();
         assert_eq!(e.param, "tools[0].type");
     }
 
@@ -183,7 +226,10 @@ mod tests {
         let mut n = ToolNames::default();
         let c = |v: Value, n: &mut ToolNames| parse_tool_choice(&json!({"tool_choice": v}), n);
         assert_eq!(c(json!("auto"), &mut n).unwrap(), Some(ToolChoice::Auto));
-        assert_eq!(c(json!("required"), &mut n).unwrap(), Some(ToolChoice::Required));
+        assert_eq!(
+            c(json!("required"), &mut n).unwrap(),
+            Some(ToolChoice::Required)
+        );
         assert_eq!(c(json!("none"), &mut n).unwrap(), Some(ToolChoice::None));
         assert_eq!(
             c(json!({"type":"function","name":"f"}), &mut n).unwrap(),
