@@ -10,6 +10,9 @@
 //!   model name, echoed fields, the tool-name map) and builds the Responses
 //!   object shell and usage;
 //! - [`response`] translates whole (non-streaming) answers;
+//! - [`errors`] puts upstream error bodies in the OpenAI shape;
+//! - [`body`] is the streaming HTTP body running a state machine over an
+//!   upstream SSE body;
 //! - [`emit`] is the Responses event writer (ids, indices, sequence numbers,
 //!   item ordering) driven by the two stream state machines,
 //!   [`stream_chat`] (Chat Completions chunks) and [`stream_messages`]
@@ -17,8 +20,10 @@
 //!
 //! Rules that lose information are listed in `docs/responses.md`.
 
+pub mod body;
 pub mod context;
 pub mod emit;
+pub mod errors;
 pub mod input;
 pub mod response;
 pub mod stream_chat;
