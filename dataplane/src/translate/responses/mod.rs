@@ -10,6 +10,7 @@
 //!   model name, echoed fields, the tool-name map) and builds the Responses
 //!   object shell and usage;
 //! - [`response`] translates whole (non-streaming) answers;
+//! - [`mock`] answers Responses requests for the built-in `Mock` provider;
 //! - [`errors`] puts upstream error bodies in the OpenAI shape;
 //! - [`body`] is the streaming HTTP body running a state machine over an
 //!   upstream SSE body;
@@ -25,6 +26,7 @@ pub mod context;
 pub mod emit;
 pub mod errors;
 pub mod input;
+pub mod mock;
 pub mod response;
 pub mod stream_chat;
 pub mod stream_messages;
