@@ -135,6 +135,8 @@ pub struct Session {
     pub include_usage: bool,
     /// Unix time used for OpenAI `created`.
     pub created: u64,
+    /// What a Responses answer needs from its request (Responses clients only).
+    pub responses: Option<responses::ResponseContext>,
 }
 
 /// A translated request body and the session to translate its answer with.
@@ -150,6 +152,13 @@ pub struct TranslatedRequest {
 pub trait StreamTranslator: Send {
     /// Translates one upstream event, appending client bytes to `out`.
     fn event(&mut self, event: &SseEvent, out: &mut Vec<u8>);
+
+    /// Writes the client's in-band event for a failure the gateway itself
+    /// detected (upstream cut, truncation, stall) and returns true; the
+    /// default returns false and the relay writes its generic error event.
+    fn error_event(&mut self, _kind: crate::wire::ErrorKind, _message: &str, _out: &mut Vec<u8>) -> bool {
+        false
+    }
 }
 
 /// Request translation: client body → upstream body.
@@ -217,5 +226,19 @@ pub fn plan(client: ApiFormat, upstream: UpstreamFormat) -> Plan {
             stream: stream_chat_to_messages::boxed,
         }),
         (ApiFormat::CountTokens, U::ChatCompletions) => Plan::Estimate,
+        (ApiFormat::Responses, U::ChatCompletions) => Plan::Translate(Translator {
+            upstream,
+            client: Dialect::OpenAI,
+            request: responses::plan::request_to_chat,
+            response: responses::plan::chat_response,
+            stream: responses::plan::chat_stream,
+        }),
+        (ApiFormat::Responses, U::Messages) => Plan::Translate(Translator {
+            upstream,
+            client: Dialect::OpenAI,
+            request: responses::plan::request_to_messages,
+            response: responses::plan::messages_response,
+            stream: responses::plan::messages_stream,
+        }),
     }
 }

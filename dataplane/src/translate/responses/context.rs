@@ -94,7 +94,7 @@ const ECHOED: &[(&str, fn() -> Value)] = &[
 ];
 
 /// What the answer's translation needs from the request.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResponseContext {
     /// The model name the client asked for (answers carry it).
     pub model: String,

@@ -11,9 +11,10 @@
 //!   object shell and usage;
 //! - [`response`] translates whole (non-streaming) answers;
 //! - [`mock`] answers Responses requests for the built-in `Mock` provider;
-//! - [`errors`] puts upstream error bodies in the OpenAI shape;
-//! - [`body`] is the streaming HTTP body running a state machine over an
-//!   upstream SSE body;
+//! - [`plan`] adapts all of this to the [`crate::translate::plan`] table
+//!   (the proxy runs the stream translators inside
+//!   [`crate::wire::relay::Relay`]; upstream errors are re-shaped by
+//!   [`crate::translate::errors`]);
 //! - [`emit`] is the Responses event writer (ids, indices, sequence numbers,
 //!   item ordering) driven by the two stream state machines,
 //!   [`stream_chat`] (Chat Completions chunks) and [`stream_messages`]
@@ -21,12 +22,11 @@
 //!
 //! Rules that lose information are listed in `docs/responses.md`.
 
-pub mod body;
 pub mod context;
 pub mod emit;
-pub mod errors;
 pub mod input;
 pub mod mock;
+pub mod plan;
 pub mod response;
 pub mod stream_chat;
 pub mod stream_messages;
