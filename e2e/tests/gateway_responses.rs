@@ -409,12 +409,16 @@ async fn responses_stream_error_after_first_byte_fails_in_band() {
         "no fake completion: {}",
         result.raw
     );
-    let last = result.events.last().unwrap().json().unwrap();
-    assert!(
-        last["type"] == "response.failed" || last["error"].is_object(),
-        "an in-band error ends the stream: {}",
+    let last = result.events.last().unwrap();
+    assert_eq!(
+        last.event.as_deref(),
+        Some("response.failed"),
+        "{}",
         result.raw
     );
+    let failed = last.json().unwrap();
+    assert_eq!(failed["response"]["status"], "failed");
+    assert!(failed["response"]["error"]["message"].is_string());
 }
 
 /// A Responses client on an OpenAI-compatible backend (Chat Completions only).
