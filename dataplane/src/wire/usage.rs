@@ -169,10 +169,10 @@ impl UsageTracker {
     }
 
     fn observe_openai(&mut self, json: &Value) -> EventClass {
-        if let Some(kind) = json.get("type").and_then(Value::as_str) {
-            if kind.starts_with("response.") || kind == "error" {
-                return self.observe_responses(kind, json);
-            }
+        if let Some(kind) = json.get("type").and_then(Value::as_str)
+            && (kind.starts_with("response.") || kind == "error")
+        {
+            return self.observe_responses(kind, json);
         }
         if json.get("error").is_some_and(|e| !e.is_null()) {
             return EventClass::Error;

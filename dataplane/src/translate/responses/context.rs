@@ -76,7 +76,10 @@ fn shorten(name: &str) -> String {
 
 /// Request fields a Responses object echoes back, with the API's defaults
 /// when the request omitted them.
-const ECHOED: &[(&str, fn() -> Value)] = &[
+/// The default of an echoed field.
+type EchoDefault = fn() -> Value;
+
+const ECHOED: &[(&str, EchoDefault)] = &[
     ("instructions", || Value::Null),
     ("max_output_tokens", || Value::Null),
     ("metadata", || json!({})),

@@ -272,10 +272,10 @@ impl Emitter {
 
     /// Records the signature of the open reasoning item (Anthropic).
     pub fn reasoning_signature(&mut self, signature: &str) {
-        if let Some(i) = self.open_reasoning {
-            if let Kind::Reasoning { signature: s, .. } = &mut self.slots[i].kind {
-                s.get_or_insert_with(String::new).push_str(signature);
-            }
+        if let Some(i) = self.open_reasoning
+            && let Kind::Reasoning { signature: s, .. } = &mut self.slots[i].kind
+        {
+            s.get_or_insert_with(String::new).push_str(signature);
         }
     }
 

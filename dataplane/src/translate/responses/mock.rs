@@ -25,7 +25,11 @@ pub struct MockAnswer {
 
 /// Answers a Responses request (`model` already set to the provider
 /// model) like a mock backend would.
-pub fn respond_responses(request: &Value, settings: &MockReply, created_at: u64) -> Result<MockAnswer, ResponsesError> {
+pub fn respond_responses(
+    request: &Value,
+    settings: &MockReply,
+    created_at: u64,
+) -> Result<MockAnswer, ResponsesError> {
     let translated = to_chat(request)?;
     let mut ctx = translated.context;
     if let Some(m) = request.get("model").and_then(Value::as_str) {
@@ -34,7 +38,10 @@ pub fn respond_responses(request: &Value, settings: &MockReply, created_at: u64)
     match respond(Dialect::OpenAI, &translated.body, settings) {
         MockResponse::Json(bytes) => {
             let chat: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-            let usage = chat.get("usage").map(Usage::from_openai).unwrap_or_default();
+            let usage = chat
+                .get("usage")
+                .map(Usage::from_openai)
+                .unwrap_or_default();
             let body = from_chat_response(&chat, &ctx, created_at);
             Ok(MockAnswer {
                 response: MockResponse::Json(Bytes::from(body.to_string())),
@@ -67,8 +74,15 @@ mod tests {
 
     #[test]
     fn whole_answer_echoes_and_counts() {
-        let a = respond_responses(&json!({"model": "mock-1", "input": "hello there"}), &MockReply::default(), 5).unwrap();
-        let MockResponse::Json(bytes) = a.response else { panic!() };
+        let a = respond_responses(
+            &json!({"model": "mock-1", "input": "hello there"}),
+            &MockReply::default(),
+            5,
+        )
+        .unwrap();
+        let MockResponse::Json(bytes) = a.response else {
+            panic!()
+        };
         let v: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(v["object"], "response");
         assert_eq!(v["status"], "completed");
@@ -86,8 +100,13 @@ mod tests {
             5,
         )
         .unwrap();
-        let MockResponse::Sse(events) = a.response else { panic!() };
-        let text: String = events.iter().map(|e| String::from_utf8_lossy(e).into_owned()).collect();
+        let MockResponse::Sse(events) = a.response else {
+            panic!()
+        };
+        let text: String = events
+            .iter()
+            .map(|e| String::from_utf8_lossy(e).into_owned())
+            .collect();
         assert!(text.starts_with("event: response.created\n"), "{text}");
         assert!(text.contains("\"namespace\":\"ns\""), "{text}");
         assert!(text.contains("\"name\":\"get_weather\""), "{text}");

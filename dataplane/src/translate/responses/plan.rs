@@ -7,10 +7,13 @@
 use serde_json::{Value, json};
 
 use super::{
-    ChatStreamTranslator, MessagesOptions, MessagesStreamTranslator, ResponseContext, ResponsesError,
-    ResponsesEvent, Translated, from_chat_response, from_messages_response, to_chat, to_messages,
+    ChatStreamTranslator, MessagesOptions, MessagesStreamTranslator, ResponseContext,
+    ResponsesError, ResponsesEvent, Translated, from_chat_response, from_messages_response,
+    to_chat, to_messages,
 };
-use crate::translate::{Session, StreamTranslator, TargetOptions, TranslateError, TranslatedRequest};
+use crate::translate::{
+    Session, StreamTranslator, TargetOptions, TranslateError, TranslatedRequest,
+};
 use crate::wire::ErrorKind;
 use crate::wire::sse::SseEvent;
 
@@ -45,12 +48,11 @@ pub fn request_to_chat(
     now: u64,
 ) -> Result<TranslatedRequest, TranslateError> {
     let mut t = to_chat(request)?;
-    if !opts.legacy_max_tokens {
-        if let Some(obj) = t.body.as_object_mut() {
-            if let Some(n) = obj.remove("max_tokens") {
-                obj.insert("max_completion_tokens".into(), n);
-            }
-        }
+    if !opts.legacy_max_tokens
+        && let Some(obj) = t.body.as_object_mut()
+        && let Some(n) = obj.remove("max_tokens")
+    {
+        obj.insert("max_completion_tokens".into(), n);
     }
     Ok(session(t, model, now))
 }
@@ -65,7 +67,9 @@ pub fn request_to_messages(
     now: u64,
 ) -> Result<TranslatedRequest, TranslateError> {
     let messages_opts = MessagesOptions {
-        default_max_tokens: opts.default_max_tokens.max(MessagesOptions::default().default_max_tokens),
+        default_max_tokens: opts
+            .default_max_tokens
+            .max(MessagesOptions::default().default_max_tokens),
     };
     Ok(session(to_messages(request, &messages_opts)?, model, now))
 }
@@ -128,13 +132,19 @@ impl StreamTranslator for FromMessages {
 /// The Chat Completions stream → Responses events translator.
 pub fn chat_stream(s: Session) -> Box<dyn StreamTranslator> {
     let created = s.created;
-    Box::new(FromChat(ChatStreamTranslator::new(s.responses.unwrap_or_default(), created)))
+    Box::new(FromChat(ChatStreamTranslator::new(
+        s.responses.unwrap_or_default(),
+        created,
+    )))
 }
 
 /// The Anthropic Messages stream → Responses events translator.
 pub fn messages_stream(s: Session) -> Box<dyn StreamTranslator> {
     let created = s.created;
-    Box::new(FromMessages(MessagesStreamTranslator::new(s.responses.unwrap_or_default(), created)))
+    Box::new(FromMessages(MessagesStreamTranslator::new(
+        s.responses.unwrap_or_default(),
+        created,
+    )))
 }
 
 #[cfg(test)]
@@ -150,7 +160,10 @@ mod tests {
                 panic!("Responses on {upstream:?} must translate");
             };
             let req = json!({"model": "client-name", "input": "hi", "max_output_tokens": 100, "stream": true});
-            let opts = TargetOptions { legacy_max_tokens: false, default_max_tokens: 4096 };
+            let opts = TargetOptions {
+                legacy_max_tokens: false,
+                default_max_tokens: 4096,
+            };
             let tr = (t.request)(&req, "provider-name", &opts, 7).unwrap();
             assert_eq!(tr.body["model"], "provider-name");
             assert_eq!(tr.session.responses.as_ref().unwrap().model, "client-name");
@@ -158,19 +171,48 @@ mod tests {
             let mut out = Vec::new();
             assert!(translator.error_event(ErrorKind::Timeout, "stalled", &mut out));
             let text = String::from_utf8(out).unwrap();
-            assert!(text.contains("event: response.failed\n") && text.contains("\"code\":\"timeout\""), "{text}");
+            assert!(
+                text.contains("event: response.failed\n") && text.contains("\"code\":\"timeout\""),
+                "{text}"
+            );
         }
-        let chat = request_to_chat(&json!({"input": "x", "max_output_tokens": 5}), "m", &TargetOptions::default(), 0).unwrap();
+        let chat = request_to_chat(
+            &json!({"input": "x", "max_output_tokens": 5}),
+            "m",
+            &TargetOptions::default(),
+            0,
+        )
+        .unwrap();
         assert_eq!(chat.body["max_completion_tokens"], 5);
-        let legacy = TargetOptions { legacy_max_tokens: true, default_max_tokens: 0 };
-        assert_eq!(request_to_chat(&json!({"input": "x", "max_output_tokens": 5}), "m", &legacy, 0).unwrap().body["max_tokens"], 5);
-        let messages = request_to_messages(&json!({"input": "x"}), "m", &TargetOptions::default(), 0).unwrap();
+        let legacy = TargetOptions {
+            legacy_max_tokens: true,
+            default_max_tokens: 0,
+        };
+        assert_eq!(
+            request_to_chat(
+                &json!({"input": "x", "max_output_tokens": 5}),
+                "m",
+                &legacy,
+                0
+            )
+            .unwrap()
+            .body["max_tokens"],
+            5
+        );
+        let messages =
+            request_to_messages(&json!({"input": "x"}), "m", &TargetOptions::default(), 0).unwrap();
         assert_eq!(messages.body["max_tokens"], 8192);
     }
 
     #[test]
     fn untranslatable_requests_name_the_field() {
-        let e = request_to_messages(&json!({"input": "x", "previous_response_id": "r"}), "m", &TargetOptions::default(), 0).unwrap_err();
+        let e = request_to_messages(
+            &json!({"input": "x", "previous_response_id": "r"}),
+            "m",
+            &TargetOptions::default(),
+            0,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("previous_response_id"), "{e}");
     }
 }

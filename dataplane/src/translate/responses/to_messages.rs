@@ -310,10 +310,10 @@ pub fn to_messages(request: &Value, opts: &MessagesOptions) -> Result<Translated
     {
         body.insert("temperature".into(), json!(t.clamp(0.0, 1.0)));
     }
-    if let Some(p) = request.get("top_p").and_then(Value::as_f64) {
-        if budget.is_none() || (0.95..=1.0).contains(&p) {
-            body.insert("top_p".into(), json!(p));
-        }
+    if let Some(p) = request.get("top_p").and_then(Value::as_f64)
+        && (budget.is_none() || (0.95..=1.0).contains(&p))
+    {
+        body.insert("top_p".into(), json!(p));
     }
     if !tools.is_empty() {
         let tools: Vec<Value> = tools
