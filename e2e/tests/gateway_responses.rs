@@ -501,3 +501,58 @@ async fn responses_translate_to_chat_completions() {
     assert_eq!(names, ["exec_command", "multi_agent_v1__spawn_agent"]);
     wait_tokens(&gateway, "output", 2.0 + 5.0).await;
 }
+
+/// Codex's first calls against a gateway whose only backend is the built-in Mock provider.
+#[tokio::test]
+async fn mock_provider_answers_responses_and_codex_model_listing() {
+    let config = ConfigBuilder::new()
+        .backend(
+            "mock",
+            json!({"provider": "Mock", "mock": {"reply": "mocked answer"}}),
+        )
+        .route(
+            "main",
+            json!({"pathPrefix": "/", "auth": {"apiKeys": [{"name": "e2e", "env": CLIENT_KEY_ENV}]},
+                   "rules": [rule(&["*"], &["mock"])]}),
+        );
+    let dir = switchboard_e2e::harness::temp_dir("responses-mock");
+    let path = write_config(&dir, &config.to_yaml());
+    let gateway = Gateway::start(&path, &[(CLIENT_KEY_ENV, CLIENT_KEY)]).await;
+    let auth = format!("Bearer {CLIENT_KEY}");
+
+    let (status, _, body) = switchboard_e2e::get(
+        &format!("{}/v1/models?client_version=0.169.0", gateway.base_url()),
+        &[("authorization", &auth)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(json_body(&body)["object"], "list");
+
+    let url = format!("{}{RESPONSES}", gateway.base_url());
+    let (status, _, body) = post_json(
+        &url,
+        &[("authorization", &auth)],
+        &codex_body("any-model", false),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let response = json_body(&body);
+    assert_eq!(output_text(&response), "mocked answer");
+    assert!(response["usage"]["input_tokens"].as_u64().unwrap() > 0);
+
+    let (status, _, events) = post_stream(
+        &url,
+        &[("authorization", &auth)],
+        &codex_body("any-model", true),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(output_text(&check_stream(&events)), "mocked answer");
+    wait_until(WAIT, "streamed mock usage recorded", || async {
+        gateway
+            .metric_sum("switchboard_streams_total", &[("outcome", "completed")])
+            .await
+            == 1.0
+    })
+    .await;
+}
