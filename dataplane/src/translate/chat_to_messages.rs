@@ -222,7 +222,7 @@ pub fn translate(
     };
     let client_max = max_tokens;
     let mut max_tokens = client_max.unwrap_or(default_max);
-    if let Some(mut budget) = thinking_budget {
+    if let Some(mut budget) = thinking_budget.filter(|_| thinking_replayable(&out)) {
         // §2.5/§3.8: 1024 ≤ budget < max_tokens; forced tool use and
         // temperature are not allowed with thinking. A defaulted max_tokens
         // grows to fit the budget; a client's own limit caps the budget.
@@ -233,7 +233,7 @@ pub fn translate(
                 budget = max_tokens - 1;
             }
         }
-        if budget >= 1024 && thinking_replayable(&out) {
+        if budget >= 1024 {
             out.insert("thinking".into(), json!({"type": "enabled", "budget_tokens": budget}));
             out.remove("temperature");
             if let Some(c) = choice.as_mut() {

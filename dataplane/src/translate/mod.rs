@@ -79,7 +79,7 @@ impl UpstreamFormat {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TranslateError {
     /// The field has no equivalent in the target format.
-    #[error("`{field}` cannot be sent to a {target} backend: {reason}")]
+    #[error("`{field}` cannot be translated for the backend's {target} API: {reason}")]
     Unsupported {
         /// JSON path of the field, e.g. `messages[2].content[0].type=input_audio`.
         field: String,
