@@ -30,6 +30,8 @@ pub mod strip_usage;
 #[cfg(test)]
 mod golden_tests;
 #[cfg(test)]
+mod section0_tests;
+#[cfg(test)]
 mod stream_tests;
 
 use serde_json::Value;
