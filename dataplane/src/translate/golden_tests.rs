@@ -31,7 +31,9 @@ use crate::wire::relay::Relay;
 const CREATED: u64 = 1_700_000_000;
 
 fn testdata(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src/translate/testdata").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src/translate/testdata")
+        .join(rel)
 }
 
 /// Case names in `dir` with inputs ending in `suffix`, sorted.
@@ -97,9 +99,14 @@ fn request_pair(response_pair: &str) -> &'static str {
 
 fn session(dir: &Path, case: &str, response_pair: &str) -> Session {
     let req = read_json(&dir.join(format!("{case}.request.json")));
-    (request_fn(request_pair(response_pair)))(&req, "upstream-model", &TargetOptions::default(), CREATED)
-        .unwrap()
-        .session
+    (request_fn(request_pair(response_pair)))(
+        &req,
+        "upstream-model",
+        &TargetOptions::default(),
+        CREATED,
+    )
+    .unwrap()
+    .session
 }
 
 const PAIRS: [&str; 2] = ["chat_to_messages", "messages_to_chat"];
@@ -110,11 +117,20 @@ fn golden_requests() {
         let dir = testdata(&format!("request/{pair}"));
         for case in cases(&dir, ".in.json") {
             let input = read_json(&dir.join(format!("{case}.in.json")));
-            let out = match (request_fn(pair))(&input, "upstream-model", &TargetOptions::default(), CREATED) {
+            let out = match (request_fn(pair))(
+                &input,
+                "upstream-model",
+                &TargetOptions::default(),
+                CREATED,
+            ) {
                 Ok(t) => t.body,
                 Err(e) => json!({"error": e.to_string()}),
             };
-            assert_eq!(case.starts_with("reject_"), out.get("error").is_some(), "{pair}/{case}: {out}");
+            assert_eq!(
+                case.starts_with("reject_"),
+                out.get("error").is_some(),
+                "{pair}/{case}: {out}"
+            );
             check(&dir.join(format!("{case}.out.json")), &pretty(&out));
         }
     }
@@ -155,7 +171,10 @@ async fn golden_streams() {
                 Box::new(|_| {}),
             );
             let out = relay.collect().await.unwrap().to_bytes();
-            check(&dir.join(format!("{case}.out.sse")), &String::from_utf8(out.to_vec()).unwrap());
+            check(
+                &dir.join(format!("{case}.out.sse")),
+                std::str::from_utf8(&out).unwrap(),
+            );
         }
     }
 }

@@ -153,7 +153,8 @@ pub trait StreamTranslator: Send {
 }
 
 /// Request translation: client body → upstream body.
-pub type RequestFn = fn(&Value, &str, &TargetOptions, u64) -> Result<TranslatedRequest, TranslateError>;
+pub type RequestFn =
+    fn(&Value, &str, &TargetOptions, u64) -> Result<TranslatedRequest, TranslateError>;
 /// Whole-answer translation: upstream body → client body.
 pub type ResponseFn = fn(&Value, &Session) -> Result<Value, TranslateError>;
 /// Builds a streaming translator for one answer.

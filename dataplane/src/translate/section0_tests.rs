@@ -25,18 +25,35 @@ fn a2o_request(body: Value) -> TranslatedRequest {
 #[test]
 fn section0_1_anthropic_streams_carry_event_lines_and_openai_streams_do_not() {
     let mut t = stream_chat_to_messages::ChatToMessages::new(Session::default());
-    let raw = run(&mut t, &[oa(chunk(json!({"content":"hi"}), Some("stop"))), oa(usage_chunk(1, 1, 0)), done()]);
+    let raw = run(
+        &mut t,
+        &[
+            oa(chunk(json!({"content":"hi"}), Some("stop"))),
+            oa(usage_chunk(1, 1, 0)),
+            done(),
+        ],
+    );
     for block in raw.split("\n\n").filter(|b| !b.is_empty()) {
-        assert!(block.starts_with("event: "), "Anthropic event without event: line: {block:?}");
+        assert!(
+            block.starts_with("event: "),
+            "Anthropic event without event: line: {block:?}"
+        );
     }
     assert_anthropic_order(&parse(&raw));
 
     let mut t = stream_messages_to_chat::MessagesToChat::new(Session::default());
-    let raw = run(&mut t, &[
-        an(json!({"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":1}}})),
-        an(json!({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1}})),
-        an(json!({"type":"message_stop"})),
-    ]);
+    let raw = run(
+        &mut t,
+        &[
+            an(
+                json!({"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":1}}}),
+            ),
+            an(
+                json!({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1}}),
+            ),
+            an(json!({"type":"message_stop"})),
+        ],
+    );
     assert!(!raw.contains("event:"));
     assert!(raw.ends_with("data: [DONE]\n\n"));
 }
@@ -45,7 +62,9 @@ fn section0_1_anthropic_streams_carry_event_lines_and_openai_streams_do_not() {
 fn section0_3_max_tokens_defaults_to_4096_when_the_openai_client_omits_it() {
     let t = o2a_request(json!({"model":"m","messages":[{"role":"user","content":"hi"}]}));
     assert_eq!(t.body["max_tokens"], 4096);
-    let t = o2a_request(json!({"model":"m","max_completion_tokens":123,"messages":[{"role":"user","content":"hi"}]}));
+    let t = o2a_request(
+        json!({"model":"m","max_completion_tokens":123,"messages":[{"role":"user","content":"hi"}]}),
+    );
     assert_eq!(t.body["max_tokens"], 123);
 }
 
@@ -59,10 +78,20 @@ fn section0_4_tool_names_and_ids_are_mapped_deterministically_and_restored() {
             {"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":long,"input":{}}]},
             {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"ok"}]}]});
     let t = a2o_request(req.clone());
-    let short = t.body["tools"][0]["function"]["name"].as_str().unwrap().to_string();
+    let short = t.body["tools"][0]["function"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(short.len() <= 64);
-    assert_eq!(t.body["messages"][1]["tool_calls"][0]["function"]["name"], short.as_str());
-    assert_eq!(a2o_request(req).body["tools"][0]["function"]["name"], short.as_str(), "deterministic");
+    assert_eq!(
+        t.body["messages"][1]["tool_calls"][0]["function"]["name"],
+        short.as_str()
+    );
+    assert_eq!(
+        a2o_request(req).body["tools"][0]["function"]["name"],
+        short.as_str(),
+        "deterministic"
+    );
     let answer = json!({"id":"c","choices":[{"index":0,"message":{"role":"assistant","tool_calls":[
         {"id":"call_1","type":"function","function":{"name":short,"arguments":"{}"}}]},"finish_reason":"tool_calls"}],
         "usage":{"prompt_tokens":1,"completion_tokens":1}});
@@ -75,7 +104,11 @@ fn section0_4_tool_names_and_ids_are_mapped_deterministically_and_restored() {
         {"role":"assistant","tool_calls":[{"id":"functions.get_weather:0","type":"function","function":{"name":"get_weather","arguments":"{}"}}]},
         {"role":"tool","tool_call_id":"functions.get_weather:0","content":"sunny"}]}));
     let id = t.body["messages"][1]["content"][0]["id"].as_str().unwrap();
-    assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'), "{id}");
+    assert!(
+        id.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+        "{id}"
+    );
     assert_eq!(t.body["messages"][2]["content"][0]["tool_use_id"], id);
 }
 
@@ -92,7 +125,12 @@ fn section0_5_tool_use_and_results_keep_pairing_and_order_both_ways() {
         {"role":"user","content":"next"}]}));
     let msgs = t.body["messages"].as_array().unwrap();
     assert_eq!(msgs.len(), 3);
-    let kinds: Vec<&str> = msgs[2]["content"].as_array().unwrap().iter().map(|b| b["type"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = msgs[2]["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["type"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["tool_result", "tool_result", "text"]);
     assert_eq!(msgs[2]["content"][0]["tool_use_id"], "c1");
     assert_eq!(msgs[2]["content"][1]["tool_use_id"], "c2");
@@ -102,7 +140,12 @@ fn section0_5_tool_use_and_results_keep_pairing_and_order_both_ways() {
         {"role":"user","content":"go"},
         {"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"a","input":{}},{"type":"tool_use","id":"t2","name":"b","input":{}}]},
         {"role":"user","content":[{"type":"text","text":"see:"},{"type":"tool_result","tool_use_id":"t1","content":"1"},{"type":"tool_result","tool_use_id":"t2","content":"2"}]}]}));
-    let roles: Vec<&str> = t.body["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    let roles: Vec<&str> = t.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
     assert_eq!(roles, ["user", "assistant", "tool", "tool", "user"]);
     assert_eq!(t.body["messages"][2]["tool_call_id"], "t1");
     assert_eq!(t.body["messages"][3]["tool_call_id"], "t2");
@@ -125,7 +168,9 @@ fn section0_7_thinking_signatures_round_trip_or_thinking_is_disabled() {
     // Anthropic answer -> OpenAI client: the signature rides along ...
     let answer = json!({"id":"m","content":[{"type":"thinking","thinking":"hmm","signature":"SIG"},
         {"type":"tool_use","id":"toolu_1","name":"a","input":{}}],"stop_reason":"tool_use","usage":{"input_tokens":1,"output_tokens":1}});
-    let msg = response::messages_to_chat(&answer, &Session::default()).unwrap()["choices"][0]["message"].clone();
+    let msg =
+        response::messages_to_chat(&answer, &Session::default()).unwrap()["choices"][0]["message"]
+            .clone();
     assert_eq!(msg["reasoning_signature"], "SIG");
     // ... and when the client echoes it, the next request replays the signed block first.
     let mut history = msg.clone();
@@ -133,7 +178,10 @@ fn section0_7_thinking_signatures_round_trip_or_thinking_is_disabled() {
     let t = o2a_request(json!({"model":"m","reasoning_effort":"low","messages":[
         {"role":"user","content":"go"}, history, {"role":"tool","tool_call_id":"toolu_1","content":"r"}]}));
     assert_eq!(t.body["thinking"]["type"], "enabled");
-    assert_eq!(t.body["messages"][1]["content"][0], json!({"type":"thinking","thinking":"hmm","signature":"SIG"}));
+    assert_eq!(
+        t.body["messages"][1]["content"][0],
+        json!({"type":"thinking","thinking":"hmm","signature":"SIG"})
+    );
     // A client that dropped it gets thinking disabled instead of a 400.
     let t = o2a_request(json!({"model":"m","reasoning_effort":"low","messages":[
         {"role":"user","content":"go"},
@@ -152,7 +200,14 @@ fn section0_8_claude_code_fields_are_filtered_for_openai_backends() {
         "tools":[{"name":"Bash","input_schema":{"type":"object"},"defer_loading":true,"cache_control":{"type":"ephemeral"}}],
         "messages":[{"role":"user","content":[{"type":"text","text":"hi","cache_control":{"type":"ephemeral"}}]}]}));
     let text = t.body.to_string();
-    for field in ["context_management", "thinking", "effort", "anthropic_beta", "defer_loading", "cache_control"] {
+    for field in [
+        "context_management",
+        "thinking",
+        "effort",
+        "anthropic_beta",
+        "defer_loading",
+        "cache_control",
+    ] {
         assert!(!text.contains(field), "{field} leaked: {text}");
     }
 }
@@ -160,21 +215,35 @@ fn section0_8_claude_code_fields_are_filtered_for_openai_backends() {
 #[test]
 fn section0_9_usage_only_chunk_only_when_the_client_asked() {
     let events = [
-        an(json!({"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":5,"output_tokens":1}}})),
-        an(json!({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":9}})),
+        an(
+            json!({"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":5,"output_tokens":1}}}),
+        ),
+        an(
+            json!({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":9}}),
+        ),
         an(json!({"type":"message_stop"})),
     ];
     for include_usage in [false, true] {
-        let mut t = stream_messages_to_chat::MessagesToChat::new(Session { include_usage, ..Session::default() });
+        let mut t = stream_messages_to_chat::MessagesToChat::new(Session {
+            include_usage,
+            ..Session::default()
+        });
         let raw = run(&mut t, &events);
         let empty_choices = parse(&raw)
             .iter()
             .filter(|e| e.data != "[DONE]")
             .filter(|e| serde_json::from_str::<Value>(&e.data).unwrap()["choices"] == json!([]))
             .count();
-        assert_eq!(empty_choices, usize::from(include_usage), "include_usage={include_usage}");
+        assert_eq!(
+            empty_choices,
+            usize::from(include_usage),
+            "include_usage={include_usage}"
+        );
         if include_usage {
-            assert!(raw.contains(r#""completion_tokens":9"#), "true usage, not the message_start placeholder");
+            assert!(
+                raw.contains(r#""completion_tokens":9"#),
+                "true usage, not the message_start placeholder"
+            );
         }
     }
     // The gateway's own include_usage on a passthrough OpenAI stream is stripped again.
@@ -183,8 +252,17 @@ fn section0_9_usage_only_chunk_only_when_the_client_asked() {
 }
 
 async fn relay(t: Translator, upstream: &'static [u8]) -> String {
-    let body = StreamBody::new(futures_util::stream::iter([Ok::<_, Infallible>(Frame::data(Bytes::from_static(upstream)))]));
-    let relay = Relay::translating(body, t.upstream.dialect(), (t.stream)(Session::default()), t.client, Duration::ZERO, Box::new(|_| {}));
+    let body = StreamBody::new(futures_util::stream::iter([Ok::<_, Infallible>(
+        Frame::data(Bytes::from_static(upstream)),
+    )]));
+    let relay = Relay::translating(
+        body,
+        t.upstream.dialect(),
+        (t.stream)(Session::default()),
+        t.client,
+        Duration::ZERO,
+        Box::new(|_| {}),
+    );
     String::from_utf8(relay.collect().await.unwrap().to_bytes().to_vec()).unwrap()
 }
 
@@ -201,7 +279,14 @@ async fn section0_10_errors_after_the_first_byte_are_in_band_and_never_a_fake_en
     let t = translator(ApiFormat::ChatCompletions, UpstreamFormat::Messages);
     let out = relay(t, b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"model\":\"c\",\"usage\":{\"input_tokens\":1}}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n").await;
     assert!(!out.contains("[DONE]"), "{out}");
-    assert!(out.trim_end().lines().last().unwrap().starts_with("data: {\"error\":"), "{out}");
+    assert!(
+        out.trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("data: {\"error\":"),
+        "{out}"
+    );
 
     // Anthropic client, OpenAI upstream that errors in-band: `event: error`, no message_stop.
     let t = translator(ApiFormat::Messages, UpstreamFormat::ChatCompletions);
@@ -211,6 +296,9 @@ async fn section0_10_errors_after_the_first_byte_are_in_band_and_never_a_fake_en
 
     // Anthropic client, OpenAI upstream cut without [DONE]: an Anthropic in-band error.
     let out = relay(t, b"data: {\"id\":\"c\",\"model\":\"g\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n").await;
-    assert!(out.ends_with("\n\n") && out.contains("event: error\ndata: {\"type\":\"error\""), "{out}");
+    assert!(
+        out.ends_with("\n\n") && out.contains("event: error\ndata: {\"type\":\"error\""),
+        "{out}"
+    );
     assert!(!out.contains("message_stop"), "{out}");
 }

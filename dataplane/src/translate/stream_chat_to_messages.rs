@@ -123,15 +123,22 @@ impl ChatToMessages {
     }
 
     fn close_block(out: &mut Vec<u8>, index: usize) {
-        emit(out, "content_block_stop", &json!({"type": "content_block_stop", "index": index}));
+        emit(
+            out,
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": index}),
+        );
     }
 
     /// Closes the open text/thinking block and, when `tools` is set, the open tool block.
     fn close_open(&mut self, tools: bool, out: &mut Vec<u8>) {
         if let Some(o) = self.open.take() {
-            Self::close_block(out, match o {
-                Open::Text(i) | Open::Thinking(i) => i,
-            });
+            Self::close_block(
+                out,
+                match o {
+                    Open::Text(i) | Open::Thinking(i) => i,
+                },
+            );
         }
         if tools {
             self.close_current_tool(out);
@@ -139,13 +146,12 @@ impl ChatToMessages {
     }
 
     fn close_current_tool(&mut self, out: &mut Vec<u8>) {
-        if let Some(key) = self.current_tool.take() {
-            if let Some(t) = self.tools.get_mut(&key) {
-                if let (Some(i), false) = (t.block, t.closed) {
-                    t.closed = true;
-                    Self::close_block(out, i);
-                }
-            }
+        if let Some(key) = self.current_tool.take()
+            && let Some(t) = self.tools.get_mut(&key)
+            && let (Some(i), false) = (t.block, t.closed)
+        {
+            t.closed = true;
+            Self::close_block(out, i);
         }
     }
 
@@ -153,11 +159,17 @@ impl ChatToMessages {
     fn open_tool(&mut self, key: u64, out: &mut Vec<u8>) {
         self.close_open(true, out);
         let i = self.next_block;
-        let Some(entry) = self.tools.get_mut(&key) else { return };
+        let Some(entry) = self.tools.get_mut(&key) else {
+            return;
+        };
         self.next_block += 1;
         entry.block = Some(i);
         let id = entry.id.clone().unwrap_or_else(|| format!("call_{key}"));
-        let name = self.session.tool_names.to_client(entry.name.as_deref().unwrap_or_default()).to_string();
+        let name = self
+            .session
+            .tool_names
+            .to_client(entry.name.as_deref().unwrap_or_default())
+            .to_string();
         let partial = std::mem::take(&mut entry.pending);
         emit(
             out,
@@ -188,12 +200,23 @@ impl ChatToMessages {
     }
 
     fn tool_delta(&mut self, call: &Value, out: &mut Vec<u8>) {
-        let key = call.get("index").and_then(Value::as_u64).unwrap_or(self.tools.len() as u64);
+        let key = call
+            .get("index")
+            .and_then(Value::as_u64)
+            .unwrap_or(self.tools.len() as u64);
         let entry = self.tools.entry(key).or_default();
-        if let Some(id) = call.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if let Some(id) = call
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
             entry.id.get_or_insert_with(|| id.to_string());
         }
-        if let Some(name) = call.pointer("/function/name").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if let Some(name) = call
+            .pointer("/function/name")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
             entry.name.get_or_insert_with(|| name.to_string());
         }
         if let Some(args) = call.pointer("/function/arguments").and_then(Value::as_str) {
@@ -205,10 +228,11 @@ impl ChatToMessages {
                 let partial = std::mem::take(&mut entry.pending);
                 Self::args_delta(out, i, partial);
             }
-            (None, _) if entry.name.is_some() => {
-                if self.current_tool.is_none() || self.current_tool_complete() {
-                    self.open_tool(key, out);
-                }
+            (None, _)
+                if entry.name.is_some()
+                    && (self.current_tool.is_none() || self.current_tool_complete()) =>
+            {
+                self.open_tool(key, out);
             }
             // Arguments before the name, a buffered interleaved call, or a
             // fragment for a call already closed: kept for later.
@@ -241,8 +265,16 @@ impl ChatToMessages {
                 } else {
                     json!({"type": "text", "text": ""})
                 };
-                emit(out, "content_block_start", &json!({"type": "content_block_start", "index": i, "content_block": block}));
-                self.open = Some(if thinking { Open::Thinking(i) } else { Open::Text(i) });
+                emit(
+                    out,
+                    "content_block_start",
+                    &json!({"type": "content_block_start", "index": i, "content_block": block}),
+                );
+                self.open = Some(if thinking {
+                    Open::Thinking(i)
+                } else {
+                    Open::Text(i)
+                });
                 i
             }
         };
@@ -251,7 +283,11 @@ impl ChatToMessages {
         } else {
             json!({"type": "text_delta", "text": text})
         };
-        emit(out, "content_block_delta", &json!({"type": "content_block_delta", "index": current, "delta": delta}));
+        emit(
+            out,
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": current, "delta": delta}),
+        );
     }
 
     fn maybe_end(&mut self, force: bool, out: &mut Vec<u8>) {
@@ -289,7 +325,9 @@ impl StreamTranslator for ChatToMessages {
         let Ok(chunk) = serde_json::from_str::<Value>(data) else {
             return;
         };
-        if chunk.get("error").is_some_and(|e| !e.is_null()) || event.event.as_deref() == Some("error") {
+        if chunk.get("error").is_some_and(|e| !e.is_null())
+            || event.event.as_deref() == Some("error")
+        {
             self.failed = true;
             out.extend(errors::stream_event(Dialect::Anthropic, data));
             return;
@@ -309,12 +347,20 @@ impl StreamTranslator for ChatToMessages {
             }
             let delta = choice.get("delta").unwrap_or(&Value::Null);
             for key in ["reasoning_content", "reasoning"] {
-                if let Some(t) = delta.get(key).and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                if let Some(t) = delta
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty())
+                {
                     self.text_like(true, t, out);
                 }
             }
             for key in ["content", "refusal"] {
-                if let Some(t) = delta.get(key).and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                if let Some(t) = delta
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty())
+                {
                     self.text_like(false, t, out);
                 }
             }

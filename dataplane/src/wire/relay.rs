@@ -305,17 +305,17 @@ impl<B> Relay<B> {
     /// and, if well formed, sent closed; then completed, error or truncated.
     fn upstream_ended(&mut self) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut prefix = None;
-        if let Some(rest) = self.splitter.finish() {
-            if let Some(events) = self.check_event(&rest, true) {
-                if self.transform.is_some() {
-                    let mut buf = Vec::new();
-                    self.translate(&rest, &events, &mut buf);
-                    prefix = (!buf.is_empty()).then(|| Bytes::from(buf));
-                } else {
-                    let mut closed = rest.to_vec();
-                    closed.extend_from_slice(b"\n\n");
-                    prefix = Some(Bytes::from(closed));
-                }
+        if let Some(rest) = self.splitter.finish()
+            && let Some(events) = self.check_event(&rest, true)
+        {
+            if self.transform.is_some() {
+                let mut buf = Vec::new();
+                self.translate(&rest, &events, &mut buf);
+                prefix = (!buf.is_empty()).then(|| Bytes::from(buf));
+            } else {
+                let mut closed = rest.to_vec();
+                closed.extend_from_slice(b"\n\n");
+                prefix = Some(Bytes::from(closed));
             }
         }
         if self.saw_error {
