@@ -158,7 +158,10 @@ def test_openai_sdk_sees_anthropic_errors_in_openai_shape(openai_client, mocks):
 
 def test_anthropic_sdk_to_openai_text_usage_and_stop_reason(anthropic_client, mocks):
     mocks["openai_primary"].set_default({"kind": "OkWithUsage", "text": "Hello from GPT", "input": 12, "output": 4, "cached": 5})
-    message = anthropic_client.messages.create(model="gpt-test", max_tokens=64, system="Be brief", messages=MESSAGES)
+    message = anthropic_client.messages.create(
+        model="gpt-test", max_tokens=64, system="Be brief", messages=MESSAGES,
+        extra_headers={"anthropic-beta": "interleaved-thinking-2025-05-14"},
+    )
     assert message.content[0].type == "text" and message.content[0].text == "Hello from GPT"
     assert message.stop_reason == "end_turn"
     assert message.usage.input_tokens == 12
@@ -169,7 +172,7 @@ def test_anthropic_sdk_to_openai_text_usage_and_stop_reason(anthropic_client, mo
     assert request["body"]["messages"][0] == {"role": "system", "content": "Be brief"}
     assert request["body"]["max_completion_tokens"] == 64
     headers = {k.lower() for k in request["headers"]}
-    assert "anthropic-version" not in headers and "x-api-key" not in headers
+    assert "anthropic-version" not in headers and "x-api-key" not in headers and "anthropic-beta" not in headers
 
 
 def test_anthropic_sdk_to_openai_stream(anthropic_client, mocks):
