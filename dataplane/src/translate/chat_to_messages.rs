@@ -200,6 +200,20 @@ pub fn translate(
         }
     }
 
+    // Anthropic rejects tool_use/tool_result history without `tools` (§2.6):
+    // declare the tools the history used, and forbid new calls.
+    let mut choice_default = None;
+    if !out.contains_key("tools") {
+        let used = history_tool_names(&out);
+        if !used.is_empty() {
+            let tools = used
+                .into_iter()
+                .map(|name| json!({"name": name, "input_schema": {"type": "object"}}))
+                .collect();
+            out.insert("tools".into(), Value::Array(tools));
+            choice_default = Some(json!({"type": "none"}));
+        }
+    }
     let mut choice = match tool_choice {
         None => None,
         Some(Value::String(s)) => match s.as_str() {
@@ -263,7 +277,7 @@ pub fn translate(
             }
         }
     }
-    if let Some(c) = choice {
+    if let Some(c) = choice.or(choice_default) {
         out.insert("tool_choice".into(), c);
     }
     out.insert("max_tokens".into(), json!(max_tokens));
@@ -291,6 +305,23 @@ fn thinking_replayable(out: &Map<String, Value>) -> bool {
             let uses_tools = blocks.iter().any(|b| b["type"] == "tool_use");
             !uses_tools || blocks.first().is_some_and(|b| b["type"] == "thinking")
         })
+}
+
+/// Distinct tool names of the `tool_use` blocks in the translated history.
+fn history_tool_names(out: &Map<String, Value>) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let messages = out.get("messages").and_then(Value::as_array);
+    for m in messages.into_iter().flatten() {
+        for b in m["content"].as_array().into_iter().flatten() {
+            if b["type"] == "tool_use"
+                && let Some(n) = b["name"].as_str()
+                && !names.iter().any(|x| x == n)
+            {
+                names.push(n.to_string());
+            }
+        }
+    }
+    names
 }
 
 fn positive(v: &Value, field: &str) -> Result<u64, TranslateError> {
@@ -630,6 +661,17 @@ mod tests {
         );
         assert_eq!(user[2]["text"], "thanks");
         assert_eq!(msgs[1]["content"][1]["input"], json!({}));
+    }
+
+    #[test]
+    fn tool_history_without_tools_declares_them_and_forbids_new_calls() {
+        let b = tr(json!({"model":"m","messages":[
+            {"role":"user","content":"go"},
+            {"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"grep","arguments":"{}"}}]},
+            {"role":"tool","tool_call_id":"c","content":"found"},
+            {"role":"user","content":"summarise"}]}));
+        assert_eq!(b["tools"], json!([{"name":"grep","input_schema":{"type":"object"}}]));
+        assert_eq!(b["tool_choice"], json!({"type":"none"}));
     }
 
     #[test]

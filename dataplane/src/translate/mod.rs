@@ -150,6 +150,12 @@ pub struct TranslatedRequest {
 pub trait StreamTranslator: Send {
     /// Translates one upstream event, appending client bytes to `out`.
     fn event(&mut self, event: &SseEvent, out: &mut Vec<u8>);
+
+    /// The client's stream is complete (its terminal event was sent), even
+    /// if the upstream has not sent its own terminal event yet.
+    fn finished(&self) -> bool {
+        false
+    }
 }
 
 /// Request translation: client body → upstream body.

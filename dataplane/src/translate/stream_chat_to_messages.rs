@@ -313,6 +313,10 @@ impl ChatToMessages {
 }
 
 impl StreamTranslator for ChatToMessages {
+    fn finished(&self) -> bool {
+        self.ended
+    }
+
     fn event(&mut self, event: &SseEvent, out: &mut Vec<u8>) {
         if self.failed {
             return;

@@ -318,9 +318,12 @@ impl<B> Relay<B> {
                 prefix = Some(Bytes::from(closed));
             }
         }
+        // A translated stream may be complete for the client before the
+        // upstream's terminal event (OpenAI usage known, `[DONE]` missing).
+        let client_complete = self.transform.as_ref().is_some_and(|t| t.finished());
         if self.saw_error {
             self.end(RelayOutcome::UpstreamError, prefix, None)
-        } else if self.saw_terminal {
+        } else if self.saw_terminal || client_complete {
             self.end(RelayOutcome::Completed, prefix, None)
         } else {
             self.end(
