@@ -230,12 +230,16 @@ impl<B> Relay<B> {
             items.extend(self.parser.finish());
         }
         let mut good = true;
-        let mut events = Vec::with_capacity(items.len());
+        // Parsed events are kept only when a translator needs them.
+        let keep = self.transform.is_some();
+        let mut events = Vec::new();
         for item in items {
             match item {
                 Ok(event) => {
                     good &= self.classify(&event);
-                    events.push(event);
+                    if keep {
+                        events.push(event);
+                    }
                 }
                 Err(_) => good = false,
             }
