@@ -1,7 +1,8 @@
 //! Request translation: OpenAI Chat Completions → Anthropic Messages (§3.1).
 //!
 //! Carried: system/developer messages (→ top-level `system` blocks), text,
-//! images (data URLs → base64, http(s) → url; PDFs → `document`), tool
+//! images (data URLs → base64, http(s) → url; PDFs, also as inline `file`
+//! parts → `document`), tool
 //! definitions, `tool_choice`, `parallel_tool_calls`, tool calls and tool
 //! results (consecutive `tool` messages and the next user message merged into
 //! one user turn, results first, order kept), `reasoning_content` +
@@ -19,7 +20,7 @@
 //!
 //! Rejected with [`TranslateError`]: `n > 1`, `logprobs`, `top_logprobs`,
 //! `logit_bias`, non-zero penalties, `audio`/`modalities`/`prediction`/
-//! `web_search_options`, audio and file parts, custom tools, deprecated
+//! `web_search_options`, audio parts, files given by `file_id`, custom tools, deprecated
 //! `functions`/`function_call`, tool-call arguments that are not a JSON
 //! object, and unknown top-level fields.
 
@@ -415,6 +416,14 @@ fn user_blocks(content: &Value, path: &str) -> Result<Vec<Value>, TranslateError
                         TranslateError::invalid(format!("{at}.image_url.url"), "missing")
                     })?;
                 out.push(image_block(url, &at)?);
+            }
+            Some("file") => {
+                // Inline PDFs translate to a document; uploaded file ids do not.
+                let data = p
+                    .pointer("/file/file_data")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| unsupported(format!("{at}.file"), "only inline file_data translates"))?;
+                out.push(image_block(data, &at)?);
             }
             Some(other) => {
                 return Err(unsupported(

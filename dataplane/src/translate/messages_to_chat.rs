@@ -21,7 +21,9 @@
 //! tools and their blocks (`server_tool_use`, `web_search_tool_result`, …),
 //! `anthropic_version`/`anthropic_beta` body fields, `citations`.
 //!
-//! Rejected: documents other than text, image `file` sources, `mcp_servers`,
+//! Documents: text → a text part, base64 PDF → a `file` part with a data URL.
+//!
+//! Rejected: other documents (url, file id), image `file` sources, `mcp_servers`,
 //! `container`, unknown top-level fields.
 
 use serde_json::{Map, Value, json};
@@ -282,13 +284,22 @@ fn user_messages(content: &Value, path: &str, out: &mut Vec<Value>) -> Result<()
             }
             Some("image") => parts.push(image_part(b, &at)?),
             Some("document") => {
-                if b.pointer("/source/type").and_then(Value::as_str) == Some("text") {
-                    parts.push(json!({"type": "text", "text": b.pointer("/source/data").cloned().unwrap_or_default()}));
-                } else {
-                    return Err(unsupported(
-                        format!("{at}.type=document"),
-                        "only text documents translate",
-                    ));
+                let source = b.get("source").unwrap_or(&Value::Null);
+                match (source["type"].as_str(), source["media_type"].as_str()) {
+                    (Some("text"), _) => parts.push(json!({"type": "text", "text": source["data"]})),
+                    (Some("base64"), Some("application/pdf")) => {
+                        let data = source["data"].as_str().unwrap_or_default();
+                        let name = b["title"].as_str().unwrap_or("document.pdf");
+                        parts.push(json!({"type": "file", "file": {
+                            "filename": name, "file_data": format!("data:application/pdf;base64,{data}")
+                        }}));
+                    }
+                    _ => {
+                        return Err(unsupported(
+                            format!("{at}.type=document"),
+                            "only text and base64 PDF documents translate",
+                        ));
+                    }
                 }
             }
             Some("tool_result") => {
@@ -341,7 +352,7 @@ fn user_messages(content: &Value, path: &str, out: &mut Vec<Value>) -> Result<()
         }
     }
     if !parts.is_empty() {
-        let content = if parts.iter().all(|p| p["type"] == "text") {
+        let content = if parts.iter().all(|p| p["type"] == "text" && p["text"].is_string()) {
             json!(
                 parts
                     .iter()
