@@ -360,3 +360,20 @@ fn whole_and_streamed_answers_agree() {
     assert_eq!(whole["status"], "completed");
     assert_eq!(whole["usage"]["input_tokens"], 2530);
 }
+
+#[test]
+fn chat_stream_completes_once_finish_reason_and_usage_are_known() {
+    let mut t = ChatStreamTranslator::new(codex_context(), CREATED_AT);
+    for ev in upstream_events("chat_eof_after_finish.sse") {
+        t.on_event(&ev);
+    }
+    assert!(
+        t.finished(),
+        "complete without [DONE]: the relay need not report truncation"
+    );
+    let mut t = ChatStreamTranslator::new(codex_context(), CREATED_AT);
+    for ev in upstream_events("chat_args_before_name.sse").iter().take(4) {
+        t.on_event(ev);
+    }
+    assert!(!t.finished(), "no finish reason yet");
+}

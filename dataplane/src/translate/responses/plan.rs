@@ -114,6 +114,10 @@ impl StreamTranslator for FromChat {
         write(self.0.on_error(error_code(kind), message), out);
         true
     }
+
+    fn finished(&self) -> bool {
+        self.0.finished()
+    }
 }
 
 struct FromMessages(MessagesStreamTranslator);
@@ -126,6 +130,10 @@ impl StreamTranslator for FromMessages {
     fn error_event(&mut self, kind: ErrorKind, message: &str, out: &mut Vec<u8>) -> bool {
         write(self.0.on_error(error_code(kind), message), out);
         true
+    }
+
+    fn finished(&self) -> bool {
+        self.0.finished()
     }
 }
 

@@ -9,8 +9,9 @@
 //! arrive earlier are held), fragments then stream as argument deltas, and
 //! calls may interleave; `finish_reason` is remembered.
 //!
-//! Terminal rules: `[DONE]` completes the response with the remembered
-//! finish reason and usage; an upstream `{"error":…}` chunk fails it; an
+//! Terminal rules: the response completes as soon as both the finish reason
+//! and the usage are known (usually the late `choices: []` chunk), else at
+//! `[DONE]`, with the remembered finish reason and usage; an upstream `{"error":…}` chunk fails it; an
 //! upstream that closes without `[DONE]` completes only if a finish reason
 //! was seen (the model had finished), otherwise fails — never a fake
 //! completion.
@@ -106,6 +107,7 @@ impl ChatStreamTranslator {
             self.saw_usage = true;
         }
         let Some(choice) = chunk.pointer("/choices/0") else {
+            self.complete_when_known(&mut out);
             return out;
         };
         if let Some(delta) = choice.get("delta") {
@@ -136,7 +138,16 @@ impl ChatStreamTranslator {
         if let Some(r) = choice.get("finish_reason").and_then(Value::as_str) {
             self.finish_reason = Some(r.to_owned());
         }
+        self.complete_when_known(&mut out);
         out
+    }
+
+    /// Completes as soon as both the finish reason and the usage are known
+    /// (the gateway always asks for the usage chunk, which comes last).
+    fn complete_when_known(&mut self, out: &mut Vec<ResponsesEvent>) {
+        if self.finish_reason.is_some() && self.saw_usage {
+            self.complete(out);
+        }
     }
 
     fn tool_call(&mut self, pos: usize, tc: &Value, out: &mut Vec<ResponsesEvent>) {
