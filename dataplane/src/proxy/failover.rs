@@ -293,7 +293,12 @@ async fn relay_answer(
             None => wire::relay::Relay::new(body, dialect, idle, on_finish).boxed_unsync(),
         }
     } else if let Some((t, session)) = prepared.translation {
-        return translated_json_answer(x, backend, body, acct, upstream_dialect, t, session).await;
+        let mut resp = translated_json_answer(x, backend, body, acct, upstream_dialect, t, session).await;
+        out_headers.remove(header::CONTENT_TYPE);
+        for (name, value) in &out_headers {
+            resp.headers_mut().entry(name).or_insert_with(|| value.clone());
+        }
+        return resp;
     } else {
         let on_end = Box::new(move |end: TapEnd| {
             let usage = end
@@ -470,7 +475,18 @@ async fn mock_answer(
         reply: backend.mock_reply.clone(),
     };
     let acct = accounting(state, x, backend, 200, attempts);
-    match wire::mock::respond(dialect, &request, &settings) {
+    let answer = if x.format == ApiFormat::Responses {
+        match crate::translate::responses::mock::respond_responses(&request, &settings, unix_now()) {
+            Ok(a) => a.response,
+            Err(e) => {
+                acct.finish(None, "untranslatable", false);
+                return response::error(dialect, &RequestError::Untranslatable(e.into()));
+            }
+        }
+    } else {
+        wire::mock::respond(dialect, &request, &settings)
+    };
+    match answer {
         wire::mock::MockResponse::Json(bytes) => {
             let usage = wire::relay::usage_from_json_response(dialect, &bytes).map(|(u, _)| u);
             acct.finish(usage.as_ref(), "completed", false);
@@ -496,3 +512,9 @@ async fn mock_answer(
     }
 }
 
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

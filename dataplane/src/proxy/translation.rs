@@ -32,6 +32,10 @@ pub(crate) struct Prepared {
 
 /// The plan for a candidate backend: the mock answers in the client's format.
 pub(crate) fn plan_for(x: &Exchange, backend: &BackendRuntime) -> Plan {
+    // OpenAI itself serves the Responses API: relay it unchanged.
+    if x.format == ApiFormat::Responses && backend.provider == ProviderKind::OpenAI {
+        return Plan::Passthrough;
+    }
     match backend.provider.native_format() {
         None => Plan::Passthrough,
         Some(format) => translate::plan(x.format, format),
@@ -61,8 +65,9 @@ pub(crate) fn prepare(
                 default_max_tokens: translate::DEFAULT_MAX_TOKENS,
             };
             let translated = (t.request)(&value, provider_model, &opts, now())?;
-            let body = serde_json::to_vec(&translated.body)
-                .map_err(|e| RequestError::Internal(format!("serializing the translated body: {e}")))?;
+            let body = serde_json::to_vec(&translated.body).map_err(|e| {
+                RequestError::Internal(format!("serializing the translated body: {e}"))
+            })?;
             Ok(Prepared {
                 body: Bytes::from(body),
                 path: t.upstream.api_path(),

@@ -1,9 +1,10 @@
 //! Format translation between client APIs and provider APIs.
 //!
-//! Pure and synchronous: JSON in, JSON out, no IO. The proxy picks a
-//! [`Translator`] for a (client format, upstream format) pair with
-//! [`translator`]; `None` means the formats match and the request and the
-//! answer pass through untouched (zero-copy).
+//! Pure and synchronous: JSON in, JSON out, no IO. The proxy asks [`plan`]
+//! how a (client format, upstream format) pair is served:
+//! [`Plan::Passthrough`] when the formats match (request and answer pass
+//! untouched, zero-copy), [`Plan::Translate`] with the [`Translator`] to use,
+//! or [`Plan::Estimate`] (count_tokens without an upstream endpoint).
 //!
 //! - [`chat_to_messages`] / [`messages_to_chat`]: request bodies;
 //! - [`response`]: whole (non-streaming) answers;
@@ -12,10 +13,17 @@
 //! - [`errors`]: upstream error bodies into the client's dialect;
 //! - [`names`]: deterministic tool name and id mapping;
 //! - [`strip_usage`]: removes the usage chunk the gateway asked for itself;
-//! - [`mapping`]: stop reasons and usage.
+//! - [`mapping`]: stop reasons and usage;
+//! - [`responses`]: the OpenAI Responses API to and from both formats.
 //!
-//! Adding a client format means one new arm in [`translator`] (plus its
-//! request, response and stream functions).
+//! Adding a client format (e.g. the Responses API) means: a variant of
+//! [`ApiFormat`], one arm per upstream format in [`plan`] returning a
+//! [`Translator`] (its request, response and stream functions, and the
+//! client's [`Dialect`] for errors), and nothing in the proxy: it calls
+//! `plan(client, backend's native format)` for every candidate, sends
+//! [`Translator::request`]'s body to [`UpstreamFormat::api_path`], and runs
+//! [`Translator::response`] or [`Translator::stream`] on the answer. A new
+//! backend format is a variant of [`UpstreamFormat`] plus its arms.
 
 pub mod chat_to_messages;
 pub mod errors;
@@ -23,12 +31,15 @@ pub mod mapping;
 pub mod messages_to_chat;
 pub mod names;
 pub mod response;
+pub mod responses;
 pub mod stream_chat_to_messages;
 pub mod stream_messages_to_chat;
 pub mod strip_usage;
 
 #[cfg(test)]
 mod golden_tests;
+#[cfg(test)]
+mod section0_tests;
 #[cfg(test)]
 mod stream_tests;
 
@@ -79,7 +90,7 @@ impl UpstreamFormat {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TranslateError {
     /// The field has no equivalent in the target format.
-    #[error("`{field}` cannot be sent to a {target} backend: {reason}")]
+    #[error("`{field}` cannot be translated for the backend's {target} API: {reason}")]
     Unsupported {
         /// JSON path of the field, e.g. `messages[2].content[0].type=input_audio`.
         field: String,
@@ -133,6 +144,8 @@ pub struct Session {
     pub include_usage: bool,
     /// Unix time used for OpenAI `created`.
     pub created: u64,
+    /// What a Responses answer needs from its request (Responses clients only).
+    pub responses: Option<responses::ResponseContext>,
 }
 
 /// A translated request body and the session to translate its answer with.
@@ -145,13 +158,30 @@ pub struct TranslatedRequest {
 }
 
 /// A streaming translator: upstream SSE events in, client SSE bytes out.
+/// It sees every well-formed upstream event in order (comments bypass it),
+/// must never emit a terminal event the upstream did not justify, and
+/// reports the upstream's in-stream errors as the client's in-band error.
 pub trait StreamTranslator: Send {
     /// Translates one upstream event, appending client bytes to `out`.
     fn event(&mut self, event: &SseEvent, out: &mut Vec<u8>);
+
+    /// Writes the client's in-band event for a failure the gateway itself
+    /// detected (upstream cut, truncation, stall) and returns true; the
+    /// default returns false and the relay writes its generic error event.
+    fn error_event(&mut self, _kind: crate::wire::ErrorKind, _message: &str, _out: &mut Vec<u8>) -> bool {
+        false
+    }
+
+    /// The client's stream is complete (its terminal event was sent), even
+    /// if the upstream has not sent its own terminal event yet.
+    fn finished(&self) -> bool {
+        false
+    }
 }
 
 /// Request translation: client body → upstream body.
-pub type RequestFn = fn(&Value, &str, &TargetOptions, u64) -> Result<TranslatedRequest, TranslateError>;
+pub type RequestFn =
+    fn(&Value, &str, &TargetOptions, u64) -> Result<TranslatedRequest, TranslateError>;
 /// Whole-answer translation: upstream body → client body.
 pub type ResponseFn = fn(&Value, &Session) -> Result<Value, TranslateError>;
 /// Builds a streaming translator for one answer.
@@ -215,5 +245,19 @@ pub fn plan(client: ApiFormat, upstream: UpstreamFormat) -> Plan {
             stream: stream_chat_to_messages::boxed,
         }),
         (ApiFormat::CountTokens, U::ChatCompletions) => Plan::Estimate,
+        (ApiFormat::Responses, U::ChatCompletions) => Plan::Translate(Translator {
+            upstream,
+            client: Dialect::OpenAI,
+            request: responses::plan::request_to_chat,
+            response: responses::plan::chat_response,
+            stream: responses::plan::chat_stream,
+        }),
+        (ApiFormat::Responses, U::Messages) => Plan::Translate(Translator {
+            upstream,
+            client: Dialect::OpenAI,
+            request: responses::plan::request_to_messages,
+            response: responses::plan::messages_response,
+            stream: responses::plan::messages_stream,
+        }),
     }
 }

@@ -230,12 +230,16 @@ impl<B> Relay<B> {
             items.extend(self.parser.finish());
         }
         let mut good = true;
-        let mut events = Vec::with_capacity(items.len());
+        // Parsed events are kept only when a translator needs them.
+        let keep = self.transform.is_some();
+        let mut events = Vec::new();
         for item in items {
             match item {
                 Ok(event) => {
                     good &= self.classify(&event);
-                    events.push(event);
+                    if keep {
+                        events.push(event);
+                    }
                 }
                 Err(_) => good = false,
             }
@@ -286,7 +290,18 @@ impl<B> Relay<B> {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         self.finish(outcome);
         self.done = true;
-        let event = error.map(|(kind, message)| stream_error_event(self.dialect, kind, message));
+        let event = error.map(|(kind, message)| {
+            let mut own = Vec::new();
+            let handled = self
+                .transform
+                .as_mut()
+                .is_some_and(|t| t.error_event(kind, message, &mut own));
+            if handled {
+                Bytes::from(own)
+            } else {
+                stream_error_event(self.dialect, kind, message)
+            }
+        });
         let tail = match (prefix, event) {
             (None, None) => return Poll::Ready(None),
             (Some(p), None) => p,
@@ -305,22 +320,25 @@ impl<B> Relay<B> {
     /// and, if well formed, sent closed; then completed, error or truncated.
     fn upstream_ended(&mut self) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut prefix = None;
-        if let Some(rest) = self.splitter.finish() {
-            if let Some(events) = self.check_event(&rest, true) {
-                if self.transform.is_some() {
-                    let mut buf = Vec::new();
-                    self.translate(&rest, &events, &mut buf);
-                    prefix = (!buf.is_empty()).then(|| Bytes::from(buf));
-                } else {
-                    let mut closed = rest.to_vec();
-                    closed.extend_from_slice(b"\n\n");
-                    prefix = Some(Bytes::from(closed));
-                }
+        if let Some(rest) = self.splitter.finish()
+            && let Some(events) = self.check_event(&rest, true)
+        {
+            if self.transform.is_some() {
+                let mut buf = Vec::new();
+                self.translate(&rest, &events, &mut buf);
+                prefix = (!buf.is_empty()).then(|| Bytes::from(buf));
+            } else {
+                let mut closed = rest.to_vec();
+                closed.extend_from_slice(b"\n\n");
+                prefix = Some(Bytes::from(closed));
             }
         }
+        // A translated stream may be complete for the client before the
+        // upstream's terminal event (OpenAI usage known, `[DONE]` missing).
+        let client_complete = self.transform.as_ref().is_some_and(|t| t.finished());
         if self.saw_error {
             self.end(RelayOutcome::UpstreamError, prefix, None)
-        } else if self.saw_terminal {
+        } else if self.saw_terminal || client_complete {
             self.end(RelayOutcome::Completed, prefix, None)
         } else {
             self.end(
