@@ -252,3 +252,25 @@ async fn emails_and_phone_numbers_are_masked_in_json_and_streams() {
     assert_eq!(text, "Mail [REDACTED] or call [REDACTED] today.");
     assert_eq!(events.last().unwrap().event.as_deref(), Some("message_stop"));
 }
+
+#[tokio::test]
+async fn masking_covers_the_responses_api_json_and_stream() {
+    let env = start().await;
+    let url = env.url("/mask", "/v1/responses");
+    let (status, _, body) = post_json(&url, &[], &json!({"model": "gpt-4o", "input": "hi"})).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let text = String::from_utf8_lossy(&body).into_owned();
+    assert!(!text.contains("jane.doe@example.com") && text.contains("[REDACTED]"), "{text}");
+
+    let (status, _, events) = post_stream(&url, &[], &json!({"model": "gpt-4o", "input": "hi", "stream": true})).await;
+    assert_eq!(status, 200);
+    let deltas: String = events
+        .iter()
+        .filter_map(|e| e.json())
+        .filter(|v| v["type"] == "response.output_text.delta")
+        .filter_map(|v| v["delta"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(deltas, "Mail [REDACTED] or call [REDACTED] today.");
+    assert!(events.iter().all(|e| !e.data.contains("jane.doe@example.com")), "{events:?}");
+    assert!(events.iter().any(|e| e.json().is_some_and(|v| v["type"] == "response.completed")));
+}

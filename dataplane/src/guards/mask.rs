@@ -32,6 +32,9 @@ const STRUCTURAL_KEYS: &[&str] = &[
     "name",
     "tool_use_id",
     "service_tier",
+    "item_id",
+    "call_id",
+    "status",
 ];
 
 /// The masking rules of a route.

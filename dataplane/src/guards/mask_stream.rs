@@ -1,11 +1,12 @@
 //! Masking streamed text, event by event, in the client's dialect.
 //!
-//! Text deltas of one channel (an OpenAI choice, an Anthropic content
-//! block) are joined, and the last [`HOLD_BYTES`] bytes are held back, so a
-//! pattern split across deltas (`jane.doe@` + `example.com`) is still
-//! masked. Held text goes out with the next delta, or in a delta the
-//! masker adds just before the channel ends (finish reason, block stop,
-//! `[DONE]`, end of stream). The trade-off: streamed text reaches the
+//! Text deltas of one channel (an OpenAI Chat choice, an Anthropic content
+//! block, a Responses API output text part) are joined, and the last
+//! [`HOLD_BYTES`] bytes are held back, so a pattern split across deltas
+//! (`jane.doe@` + `example.com`) is still masked. Held text goes out with
+//! the next delta, or in a delta the masker adds just before the channel
+//! ends (finish reason, block stop, `[DONE]`, `output_text.done`, end of
+//! stream); Responses API events that repeat the whole text are masked whole. The trade-off: streamed text reaches the
 //! client up to [`HOLD_BYTES`] bytes later, and a match longer than that
 //! can be partly released before it is complete. Tool-call arguments and
 //! thinking deltas are not masked.
@@ -26,9 +27,13 @@ pub const HOLD_BYTES: usize = 64;
 #[derive(Debug, Default)]
 struct Channel {
     pending: String,
-    /// The last delta event of the channel, reused to release held text.
-    template: Option<(Option<String>, Value)>,
+    /// The last delta event of the channel, reused to release held text,
+    /// and the JSON pointer of its text.
+    template: Option<(Option<String>, Value, &'static str)>,
 }
+
+/// Channel numbers of Responses API text parts (apart from Chat choices).
+const RESPONSES_CHANNELS: u64 = 1 << 40;
 
 /// The streaming masker of one response.
 #[derive(Debug)]
@@ -56,7 +61,12 @@ impl SseMasker {
             out.push(ev);
             return out;
         };
+        let responses_event = v
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.starts_with("response."));
         match self.dialect {
+            Dialect::OpenAI if responses_event => self.responses(ev.event, v),
             Dialect::OpenAI => self.openai(ev.event, &mut v),
             Dialect::Anthropic => self.anthropic(ev.event, v),
         }
@@ -110,7 +120,8 @@ impl SseMasker {
                         if let Some(slot) = c.pointer_mut("/delta/content") {
                             *slot = Value::String(out);
                         }
-                        self.channels.entry(index).or_default().template = Some((name.clone(), template));
+                        self.channels.entry(index).or_default().template =
+                            Some((name.clone(), template, "/choices/0/delta/content"));
                     }
                     None if finished => {
                         let rest = self.release(index, "", true);
@@ -145,7 +156,7 @@ impl SseMasker {
                 if let Some(slot) = v.pointer_mut("/delta/text") {
                     *slot = Value::String(out);
                 }
-                self.channels.entry(index).or_default().template = Some((name.clone(), v.clone()));
+                self.channels.entry(index).or_default().template = Some((name.clone(), v.clone(), "/delta/text"));
                 vec![SseEvent {
                     event: name,
                     data: v.to_string(),
@@ -174,22 +185,59 @@ impl SseMasker {
         }
     }
 
+    /// Responses API events: `response.output_text.delta` text is held and
+    /// released like other deltas; every later event that repeats the text
+    /// (`output_text.done`, `content_part.done`, `output_item.done`,
+    /// `response.completed`, ...) is masked whole, after held text is released.
+    fn responses(&mut self, name: Option<String>, mut v: Value) -> Vec<SseEvent> {
+        let kind = v.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
+        let output = v.get("output_index").and_then(Value::as_u64).unwrap_or(0);
+        let part = v.get("content_index").and_then(Value::as_u64).unwrap_or(0);
+        let index = RESPONSES_CHANNELS + output * 1024 + part;
+        if kind == "response.output_text.delta" {
+            let text = v.get("delta").and_then(Value::as_str).unwrap_or_default().to_string();
+            let out = self.release(index, &text, false);
+            v["delta"] = Value::String(out);
+            self.channels.entry(index).or_default().template = Some((name.clone(), v.clone(), "/delta"));
+            return vec![SseEvent {
+                event: name,
+                data: v.to_string(),
+            }];
+        }
+        let mut out = if kind == "response.output_text.done" {
+            self.flush(index)
+        } else {
+            Vec::new()
+        };
+        let ends_more = kind.ends_with(".done") && kind != "response.output_text.done";
+        if ends_more
+            || matches!(
+                kind.as_str(),
+                "response.completed" | "response.incomplete" | "response.failed"
+            )
+        {
+            out.extend(self.flush_all());
+        }
+        self.masker.mask_json(&mut v);
+        out.push(SseEvent {
+            event: name,
+            data: v.to_string(),
+        });
+        out
+    }
+
     /// A delta event carrying the channel's held text, if any.
     fn flush(&mut self, index: u64) -> Vec<SseEvent> {
         let rest = self.release(index, "", true);
         let Some(ch) = self.channels.remove(&index) else {
             return Vec::new();
         };
-        let Some((name, mut template)) = ch.template else {
+        let Some((name, mut template, pointer)) = ch.template else {
             return Vec::new();
         };
         if rest.is_empty() {
             return Vec::new();
         }
-        let pointer = match self.dialect {
-            Dialect::OpenAI => "/choices/0/delta/content",
-            Dialect::Anthropic => "/delta/text",
-        };
         if let Some(slot) = template.pointer_mut(pointer) {
             *slot = Value::String(rest);
         }
@@ -309,6 +357,40 @@ mod tests {
         assert_eq!(text(&first, Dialect::OpenAI).len(), 200 - HOLD_BYTES);
         let rest = m.finish();
         assert_eq!(text(&rest, Dialect::OpenAI).len(), HOLD_BYTES);
+    }
+
+    #[test]
+    fn responses_api_deltas_and_final_events_are_masked() {
+        let mut m = SseMasker::new(Arc::new(masker(&[])), Dialect::OpenAI);
+        let delta = |d: &str| {
+            SseEvent {
+            event: Some("response.output_text.delta".into()),
+            data: json!({"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": d}).to_string(),
+        }
+        };
+        let mut out = Vec::new();
+        for d in ["Write to jane", ".doe@example", ".com now"] {
+            out.extend(m.on_event(delta(d)));
+        }
+        let full = "Write to jane.doe@example.com now";
+        out.extend(m.on_event(SseEvent {
+            event: Some("response.output_text.done".into()),
+            data: json!({"type": "response.output_text.done", "item_id": "msg_1", "output_index": 0, "content_index": 0, "text": full}).to_string(),
+        }));
+        out.extend(m.on_event(SseEvent {
+            event: Some("response.completed".into()),
+            data: json!({"type": "response.completed", "response": {"id": "resp_1", "output": [{"type": "message", "content": [{"type": "output_text", "text": full}]}]}}).to_string(),
+        }));
+        let deltas: String = out
+            .iter()
+            .filter_map(|e| serde_json::from_str::<Value>(&e.data).ok())
+            .filter(|v| v["type"] == "response.output_text.delta")
+            .filter_map(|v| v["delta"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(deltas, "Write to [REDACTED] now");
+        let all: String = out.iter().map(|e| e.data.clone()).collect();
+        assert!(!all.contains("jane.doe"), "{all}");
+        assert_eq!(out.last().unwrap().event.as_deref(), Some("response.completed"));
     }
 
     #[test]
