@@ -1,0 +1,1 @@
+//! The Kubernetes edge: the watch source and the leader Lease.
