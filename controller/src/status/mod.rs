@@ -5,3 +5,4 @@ pub mod compute;
 pub mod history;
 pub mod inputs;
 pub mod refs;
+pub mod writer;
