@@ -1,1 +1,4 @@
-//! The Kubernetes edge: the watch source and the leader Lease.
+//! The Kubernetes edge: the watch source ([`source`], over the pure
+//! [`index`]) and the leader Lease ([`lease`]).
+
+pub mod index;
