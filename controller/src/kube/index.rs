@@ -80,10 +80,20 @@ impl Index {
     /// Whether every scope in `scopes` finished its first list for both
     /// kinds and every referenced Secret has been looked up.
     pub fn is_synced(&self, scopes: &[Scope]) -> bool {
+        self.is_listed(scopes) && self.secrets_pending() == 0
+    }
+
+    /// Whether every scope in `scopes` finished its first list for both kinds.
+    pub fn is_listed(&self, scopes: &[Scope]) -> bool {
         scopes.iter().all(|s| {
             self.listed.contains(&(ObjectKind::Backend, s.clone()))
                 && self.listed.contains(&(ObjectKind::Route, s.clone()))
-        }) && self.secret_refs().iter().all(|k| self.secrets_seen.contains(k))
+        })
+    }
+
+    /// How many referenced Secrets have not been looked up yet.
+    pub fn secrets_pending(&self) -> usize {
+        self.secret_refs().iter().filter(|k| !self.secrets_seen.contains(*k)).count()
     }
 
     /// Every Secret referenced by an AIBackend or AIRoute.

@@ -2,3 +2,4 @@
 //! [`index`]) and the leader Lease ([`lease`]).
 
 pub mod index;
+pub mod source;
