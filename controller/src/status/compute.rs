@@ -84,7 +84,26 @@ pub fn desired_conditions(
         )
     } else {
         let why = if backend_missing { reason::BACKEND_NOT_FOUND } else { reason::SECRET_NOT_FOUND };
-        desired(conditions::RESOLVED_REFS, status::FALSE, why, list(&ref_problems))
+        // A backend that exists but was left out for its own problems is
+        // "not found" to the renderer; say what really happened.
+        let explained: Vec<Problem> = ref_problems
+            .iter()
+            .map(|p| {
+                let invalid_backend = refs.iter().find_map(|r| match &r.target {
+                    Target::Backend(b) if r.path == p.path && inputs.inventory.backend(ns, b).is_some() => Some(b),
+                    _ => None,
+                });
+                match invalid_backend {
+                    Some(b) => Problem::new(
+                        p.resource.clone(),
+                        p.path.clone(),
+                        format!("AIBackend {b:?} exists but is not accepted (see its status)"),
+                    ),
+                    None => (*p).clone(),
+                }
+            })
+            .collect();
+        desired(conditions::RESOLVED_REFS, status::FALSE, why, list(&explained.iter().collect::<Vec<_>>()))
     };
 
     let programmed = programmed(key, generation, !own.is_empty(), inputs, history);

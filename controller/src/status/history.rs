@@ -32,10 +32,10 @@ impl VersionHistory {
         Self { capacity: capacity.max(1), order: VecDeque::new(), versions: BTreeMap::new() }
     }
 
-    /// Records that `version` was rendered from `inventory`. The same
-    /// content rendered again from newer generations replaces the entry.
-    pub fn record(&mut self, version: &str, inventory: &Inventory) {
-        let generations = generations(inventory);
+    /// Records that `version` was rendered from these object generations
+    /// (see [`generations`]). The same content rendered again from newer
+    /// generations replaces the entry.
+    pub fn record(&mut self, version: &str, generations: BTreeMap<ObjectKey, i64>) {
         if self.versions.insert(version.to_string(), generations).is_some() {
             self.order.retain(|v| v != version);
         }
@@ -87,12 +87,12 @@ mod tests {
     fn same_version_from_newer_generation_replaces_and_old_versions_expire() {
         let key = (ObjectKind::Backend, "ns".to_string(), "a".to_string());
         let mut h = VersionHistory::with_capacity(2);
-        h.record("v1", &inv(1));
+        h.record("v1", generations(&inv(1)));
         assert!(h.contains("v1", &key, 1));
-        h.record("v1", &inv(2));
+        h.record("v1", generations(&inv(2)));
         assert!(h.contains("v1", &key, 2) && !h.contains("v1", &key, 1));
-        h.record("v2", &inv(3));
-        h.record("v3", &inv(4));
+        h.record("v2", generations(&inv(3)));
+        h.record("v3", generations(&inv(4)));
         assert!(!h.contains("v1", &key, 2), "v1 expired");
         assert!(h.contains("v2", &key, 3) && h.contains("v3", &key, 4));
     }

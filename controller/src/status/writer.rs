@@ -7,8 +7,13 @@
 //! labels or annotations, so the source ignores it (no new inventory is
 //! pushed); and a pass that computes what was last written writes nothing.
 //! Only the Lease holder calls [`StatusWriter::sync`] (see [`run`]).
+//! On gaining leadership the writer forgets what it wrote and compares with
+//! the statuses in the inventory (which the source keeps fresh without
+//! pushing), so a status written by a previous leader is not rewritten.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use ::kube::api::{Api, Patch, PatchParams};
 use ::kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -18,12 +23,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use switchboard_api::conditions::status;
 use switchboard_api::v1alpha1::{API_VERSION, ResourceStatus};
-use switchboard_api::{AIBackend, AIRoute, Inventory, ObjectKind};
+use switchboard_api::{AIBackend, AIRoute, ObjectKind};
 use tokio::sync::watch;
 
 use super::compute::{compute_all, kind_name, same_ignoring_time};
 use super::history::{ObjectKey, VersionHistory};
 use super::inputs::StatusInputs;
+use crate::fleet::FleetView;
+use crate::pipeline::Rendered;
 
 /// The server-side apply field manager of every status write.
 pub const FIELD_MANAGER: &str = "switchboard-controller";
@@ -85,10 +92,12 @@ impl StatusWriter {
         Self { client, recorder, history: VersionHistory::default(), written: BTreeMap::new() }
     }
 
-    /// Records that snapshot `version` was rendered from `inventory`
-    /// (call for every rendered snapshot, leader or not).
-    pub fn record_version(&mut self, version: &str, inventory: &Inventory) {
-        self.history.record(version, inventory);
+    /// Records the version rendered from `inputs`, if any (call for every
+    /// pipeline output, leader or not).
+    pub fn record_version(&mut self, inputs: &StatusInputs) {
+        if let Some(v) = &inputs.rendered_version {
+            self.history.record(v, inputs.served_generations());
+        }
     }
 
     /// Forgets what was written, so the next pass compares against the
@@ -100,9 +109,7 @@ impl StatusWriter {
     /// One pass: computes every object's status and applies those that
     /// changed. Every object is tried; the first error is returned after.
     pub async fn sync(&mut self, inputs: &StatusInputs, now: Time) -> Result<SyncReport, Error> {
-        if let Some(v) = &inputs.rendered_version {
-            self.history.record(v, &inputs.inventory);
-        }
+        self.record_version(inputs);
         let inv = &inputs.inventory;
         // Objects gone from the inventory are forgotten.
         self.written.retain(|key, _| match key.0 {
@@ -231,31 +238,34 @@ fn truncate(text: &str, max: usize) -> String {
     format!("{}…", &text[..end])
 }
 
-/// Runs status passes whenever `inputs` change, while `leader` is true.
-/// A failed pass is retried after a backoff; returns when `inputs` closes.
+/// Runs a status pass whenever the pipeline's output or the fleet changes,
+/// while `leader` is true; records rendered versions either way. A failed
+/// pass is retried with backoff. Returns when the pipeline or the Lease
+/// task goes away.
 pub async fn run(
     mut writer: StatusWriter,
-    mut inputs: watch::Receiver<StatusInputs>,
+    mut rendered: watch::Receiver<Arc<Rendered>>,
+    mut fleet: watch::Receiver<FleetView>,
     mut leader: watch::Receiver<bool>,
 ) {
-    let mut retry_in = std::time::Duration::from_millis(500);
+    const FIRST_RETRY: Duration = Duration::from_millis(500);
+    let mut retry_in = FIRST_RETRY;
     let mut failed = false;
     loop {
-        let current = inputs.borrow_and_update().clone();
-        let is_leader = *leader.borrow_and_update();
-        if is_leader {
-            match writer.sync(&current, Time(Timestamp::now())).await {
+        let inputs = StatusInputs::from_parts(&rendered.borrow_and_update(), &fleet.borrow_and_update());
+        if *leader.borrow_and_update() {
+            match writer.sync(&inputs, Time(Timestamp::now())).await {
                 Ok(r) => {
                     if r.written > 0 {
                         tracing::info!(written = r.written, events = r.events, "status updated");
                     }
                     failed = false;
-                    retry_in = std::time::Duration::from_millis(500);
+                    retry_in = FIRST_RETRY;
                 }
                 Err(_) => failed = true,
             }
-        } else if let Some(v) = &current.rendered_version {
-            writer.record_version(v, &current.inventory);
+        } else {
+            writer.record_version(&inputs);
         }
         let retry = async {
             if failed {
@@ -265,12 +275,13 @@ pub async fn run(
             }
         };
         tokio::select! {
-            changed = inputs.changed() => if changed.is_err() { return },
+            changed = rendered.changed() => if changed.is_err() { return },
+            changed = fleet.changed() => if changed.is_err() { return },
             changed = leader.changed() => {
                 if changed.is_err() { return }
                 if *leader.borrow() { writer.forget() }
             }
-            () = retry => retry_in = (retry_in * 2).min(std::time::Duration::from_secs(30)),
+            () = retry => retry_in = (retry_in * 2).min(Duration::from_secs(30)),
         }
     }
 }

@@ -1,10 +1,12 @@
 use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
-use switchboard_api::{Inventory, RenderOptions, parse_documents, render_with};
+use switchboard_api::{Inventory, RenderOptions, parse_documents};
 use switchboard_proto::ResourceError;
 
 use super::*;
+use crate::fleet::FleetView;
+use crate::pipeline::{Rendered, render_partial};
 use crate::status::inputs::{DataPlaneState, NackInfo};
 
 const BACKEND: &str = "apiVersion: switchboard.dev/v1alpha1
@@ -39,14 +41,17 @@ fn route_key() -> ObjectKey {
 fn inputs(docs: &[&str], history: &mut VersionHistory) -> StatusInputs {
     let mut inv = Inventory::default();
     inv.extend(parse_documents(&docs.join("---\n"), "test").unwrap()).unwrap();
-    let (rendered_version, problems) = match render_with(&inv, &RenderOptions::kubernetes()) {
-        Ok(s) => {
-            history.record(&s.version, &inv);
-            (Some(s.version), Default::default())
-        }
-        Err(p) => (None, p),
+    let partial = render_partial(&inv, &RenderOptions::kubernetes());
+    let rendered = Rendered {
+        snapshot: partial.snapshot.map(Arc::new),
+        problems: partial.problems,
+        inventory: Arc::new(inv),
     };
-    StatusInputs { inventory: Arc::new(inv), problems, rendered_version, dataplanes: Default::default() }
+    let i = StatusInputs::from_parts(&rendered, &FleetView::default());
+    if let Some(v) = &i.rendered_version {
+        history.record(v, i.served_generations());
+    }
+    i
 }
 
 fn dp(acked: Option<&str>) -> DataPlaneState {
@@ -122,11 +127,12 @@ fn invalid_spec_is_not_accepted_and_not_programmed() {
     assert_eq!(find(&c, "ResolvedRefs").1, "True");
     let p = find(&c, "Programmed");
     assert_eq!((p.1.as_str(), p.2.as_str()), ("False", "Invalid"));
-    // The valid route is blocked by the backend's problems.
+    // The route is left out too, because its backend is; its status says why.
     let c = conds(&i, &h, &route_key());
-    let p = find(&c, "Programmed");
-    assert_eq!((p.1.as_str(), p.2.as_str()), ("False", "Pending"));
-    assert!(p.3.contains("AIBackend ns/llm"), "{}", p.3);
+    let r = find(&c, "ResolvedRefs");
+    assert_eq!((r.1.as_str(), r.2.as_str()), ("False", "BackendNotFound"));
+    assert_eq!(r.3, "spec.rules[0].backends[0].name: AIBackend \"llm\" exists but is not accepted (see its status)");
+    assert_eq!(find(&c, "Programmed").2, "Invalid");
 }
 
 #[test]

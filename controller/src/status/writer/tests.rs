@@ -8,7 +8,10 @@ use ::kube::runtime::events::Reporter;
 use ::kube::Client;
 use http::{Request, Response};
 use serde_json::{Value, json};
-use switchboard_api::{Inventory, Object, RenderOptions, render_with};
+use switchboard_api::{Inventory, Object, RenderOptions};
+
+use crate::fleet::FleetView;
+use crate::pipeline::{Rendered, render_partial};
 
 use super::*;
 
@@ -75,11 +78,10 @@ fn inputs(objects: Vec<Object>) -> StatusInputs {
     for o in objects {
         inv.upsert(o);
     }
-    let (rendered_version, problems) = match render_with(&inv, &RenderOptions::kubernetes()) {
-        Ok(s) => (Some(s.version), Default::default()),
-        Err(p) => (None, p),
-    };
-    StatusInputs { inventory: Arc::new(inv), problems, rendered_version, dataplanes: Default::default() }
+    let partial = render_partial(&inv, &RenderOptions::kubernetes());
+    let rendered =
+        Rendered { snapshot: partial.snapshot.map(Arc::new), problems: partial.problems, inventory: Arc::new(inv) };
+    StatusInputs::from_parts(&rendered, &FleetView::default())
 }
 
 const STATUS_PATH: &str =
