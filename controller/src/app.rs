@@ -14,9 +14,9 @@ use crate::admin::{self, AdminState};
 use crate::error::Error;
 use crate::fleet::Fleet;
 use crate::grpc::{self, DEFAULT_MAX_SNAPSHOT_BYTES, GrpcOptions, SnapshotServer};
+use crate::kube::lease::{self as kube_lease, LeaseConfig};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, RenderMode, Rendered};
-use crate::kube::lease::{self as kube_lease, LeaseConfig};
 use crate::source::{self, SourceSpec};
 use crate::status::writer::{self as status_writer, StatusWriter};
 use ::kube::runtime::events::Reporter;
@@ -139,7 +139,11 @@ pub async fn run(args: Args) -> Result<(), Error> {
         SourceSpec::Dir(_) => RenderMode::Directory,
     };
     let kube_client = match &args.source {
-        SourceSpec::Kube => Some(::kube::Client::try_default().await.map_err(Error::KubeClient)?),
+        SourceSpec::Kube => Some(
+            ::kube::Client::try_default()
+                .await
+                .map_err(Error::KubeClient)?,
+        ),
         SourceSpec::Dir(_) => None,
     };
     let mut source_task = match args.source.clone() {
@@ -152,13 +156,22 @@ pub async fn run(args: Args) -> Result<(), Error> {
         SourceSpec::Kube => {
             drop(problems_tx);
             let client = kube_client.clone().ok_or(Error::TaskEnded("kube client"))?;
-            tokio::spawn(source::kube::run(client, args.namespaces.clone(), inventory_tx))
+            tokio::spawn(source::kube::run(
+                client,
+                args.namespaces.clone(),
+                inventory_tx,
+            ))
         }
     };
     // Kubernetes mode: the Lease and the status writer (leader only).
     let mut kube_tasks = tokio::task::JoinSet::new();
     if let Some(client) = kube_client {
-        kube_tasks.spawn(spawn_status(client, &args, rendered_rx.clone(), fleet.subscribe()));
+        kube_tasks.spawn(spawn_status(
+            client,
+            &args,
+            rendered_rx.clone(),
+            fleet.subscribe(),
+        ));
     }
     let mut render_task = tokio::spawn(pipeline::run_renderer(
         inventory_rx,
@@ -247,7 +260,10 @@ fn spawn_status(
     lease.lease_duration = args.lease_duration;
     lease.renew_deadline = args.lease_renew_deadline;
     lease.retry_period = args.lease_retry_period;
-    let reporter = Reporter { controller: "switchboard-controller".into(), instance: Some(identity) };
+    let reporter = Reporter {
+        controller: "switchboard-controller".into(),
+        instance: Some(identity),
+    };
     let writer = StatusWriter::new(client.clone(), reporter);
     async move {
         let (leader_tx, leader_rx) = watch::channel(false);

@@ -43,12 +43,22 @@ impl Index {
     /// Applies one AIBackend watch event for `scope`; returns whether the
     /// inventory changed in a way the renderer sees.
     pub fn backend_event(&mut self, scope: &Scope, event: Event<AIBackend>) -> bool {
-        self.event(ObjectKind::Backend, scope, event.modify(|b| trim(&mut b.metadata)), Object::Backend)
+        self.event(
+            ObjectKind::Backend,
+            scope,
+            event.modify(|b| trim(&mut b.metadata)),
+            Object::Backend,
+        )
     }
 
     /// Applies one AIRoute watch event for `scope`; see [`Index::backend_event`].
     pub fn route_event(&mut self, scope: &Scope, event: Event<AIRoute>) -> bool {
-        self.event(ObjectKind::Route, scope, event.modify(|r| trim(&mut r.metadata)), Object::Route)
+        self.event(
+            ObjectKind::Route,
+            scope,
+            event.modify(|r| trim(&mut r.metadata)),
+            Object::Route,
+        )
     }
 
     /// Records the data of Secret `key` (`None`: it does not exist); returns
@@ -62,7 +72,11 @@ impl Index {
         }
         match data {
             Some(data) => {
-                self.inventory.upsert(Object::Secret { namespace: ns.clone(), name: name.clone(), data });
+                self.inventory.upsert(Object::Secret {
+                    namespace: ns.clone(),
+                    name: name.clone(),
+                    data,
+                });
             }
             None => {
                 self.inventory.remove(ObjectKind::Secret, ns, name);
@@ -93,13 +107,22 @@ impl Index {
 
     /// How many referenced Secrets have not been looked up yet.
     pub fn secrets_pending(&self) -> usize {
-        self.secret_refs().iter().filter(|k| !self.secrets_seen.contains(*k)).count()
+        self.secret_refs()
+            .iter()
+            .filter(|k| !self.secrets_seen.contains(*k))
+            .count()
     }
 
     /// Every Secret referenced by an AIBackend or AIRoute.
     pub fn secret_refs(&self) -> BTreeSet<SecretKey> {
-        let backends = self.inventory.backends().map(|(ns, _, b)| (ns, refs::backend_refs(&b.spec)));
-        let routes = self.inventory.routes().map(|(ns, _, r)| (ns, refs::route_refs(&r.spec)));
+        let backends = self
+            .inventory
+            .backends()
+            .map(|(ns, _, b)| (ns, refs::backend_refs(&b.spec)));
+        let routes = self
+            .inventory
+            .routes()
+            .map(|(ns, _, r)| (ns, refs::route_refs(&r.spec)));
         backends
             .chain(routes)
             .flat_map(|(ns, refs)| {
@@ -111,7 +134,13 @@ impl Index {
             .collect()
     }
 
-    fn event<K>(&mut self, kind: ObjectKind, scope: &Scope, event: Event<K>, wrap: fn(K) -> Object) -> bool {
+    fn event<K>(
+        &mut self,
+        kind: ObjectKind,
+        scope: &Scope,
+        event: Event<K>,
+        wrap: fn(K) -> Object,
+    ) -> bool {
         let slot = (kind, scope.clone());
         match event {
             Event::Apply(obj) => self.apply(wrap(obj)),
@@ -137,11 +166,21 @@ impl Index {
 
     /// Replaces every object of `kind` in `scope` by `objects`.
     fn reset(&mut self, kind: ObjectKind, scope: &Scope, objects: Vec<Object>) -> bool {
-        let keep: BTreeSet<(String, String)> =
-            objects.iter().map(|o| (o.namespace().to_string(), o.name().to_string())).collect();
+        let keep: BTreeSet<(String, String)> = objects
+            .iter()
+            .map(|o| (o.namespace().to_string(), o.name().to_string()))
+            .collect();
         let present: Vec<(String, String)> = match kind {
-            ObjectKind::Backend => self.inventory.backends().map(|(ns, n, _)| (ns.to_string(), n.to_string())).collect(),
-            _ => self.inventory.routes().map(|(ns, n, _)| (ns.to_string(), n.to_string())).collect(),
+            ObjectKind::Backend => self
+                .inventory
+                .backends()
+                .map(|(ns, n, _)| (ns.to_string(), n.to_string()))
+                .collect(),
+            _ => self
+                .inventory
+                .routes()
+                .map(|(ns, n, _)| (ns.to_string(), n.to_string()))
+                .collect(),
         };
         let mut changed = false;
         for (ns, name) in present {
@@ -158,10 +197,16 @@ impl Index {
 
     /// Stores `obj`; returns whether it differs in meaning from what was stored.
     fn apply(&mut self, obj: Object) -> bool {
-        let before = self.inventory.get(obj.kind_enum(), obj.namespace(), obj.name());
+        let before = self
+            .inventory
+            .get(obj.kind_enum(), obj.namespace(), obj.name());
         let changed = match (&before, &obj) {
-            (Some(Object::Backend(a)), Object::Backend(b)) => !same_meta(&a.metadata, &b.metadata) || a.spec != b.spec,
-            (Some(Object::Route(a)), Object::Route(b)) => !same_meta(&a.metadata, &b.metadata) || a.spec != b.spec,
+            (Some(Object::Backend(a)), Object::Backend(b)) => {
+                !same_meta(&a.metadata, &b.metadata) || a.spec != b.spec
+            }
+            (Some(Object::Route(a)), Object::Route(b)) => {
+                !same_meta(&a.metadata, &b.metadata) || a.spec != b.spec
+            }
             _ => true,
         };
         self.inventory.upsert(obj);
@@ -172,7 +217,10 @@ impl Index {
 /// Metadata that matters: identity, generation, labels and annotations
 /// (not resourceVersion, managedFields or status).
 fn same_meta(a: &ObjectMeta, b: &ObjectMeta) -> bool {
-    a.uid == b.uid && a.generation == b.generation && a.labels == b.labels && a.annotations == b.annotations
+    a.uid == b.uid
+        && a.generation == b.generation
+        && a.labels == b.labels
+        && a.annotations == b.annotations
 }
 
 /// Drops what the controller never reads, to save memory.
@@ -188,8 +236,12 @@ fn trim(meta: &mut ObjectMeta) {
 
 /// The decoded data of a Secret (`stringData` wins over `data`).
 pub fn secret_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
-    let mut out: BTreeMap<String, Vec<u8>> =
-        secret.data.iter().flatten().map(|(k, v)| (k.clone(), v.0.clone())).collect();
+    let mut out: BTreeMap<String, Vec<u8>> = secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect();
     for (k, v) in secret.string_data.iter().flatten() {
         out.insert(k.clone(), v.clone().into_bytes());
     }

@@ -10,8 +10,8 @@
 
 use std::time::Duration;
 
-use ::kube::api::{Api, PostParams};
 use ::kube::Client;
+use ::kube::api::{Api, PostParams};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -37,7 +37,11 @@ pub struct LeaseConfig {
 
 impl LeaseConfig {
     /// The default timings for Lease `namespace/name` held as `identity`.
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>, identity: impl Into<String>) -> Self {
+    pub fn new(
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+        identity: impl Into<String>,
+    ) -> Self {
         Self {
             namespace: namespace.into(),
             name: name.into(),
@@ -67,7 +71,9 @@ pub enum Decision {
 
 /// Decides what `identity` does with `spec` (`None`: no Lease) at `now`.
 pub fn decide(spec: Option<&LeaseSpec>, identity: &str, now: Timestamp) -> Decision {
-    let Some(spec) = spec else { return Decision::Acquire };
+    let Some(spec) = spec else {
+        return Decision::Acquire;
+    };
     let holder = spec.holder_identity.as_deref().unwrap_or_default();
     if holder.is_empty() {
         return Decision::Acquire;
@@ -78,13 +84,26 @@ pub fn decide(spec: Option<&LeaseSpec>, identity: &str, now: Timestamp) -> Decis
     let Some(renewed) = spec.renew_time.as_ref().or(spec.acquire_time.as_ref()) else {
         return Decision::Acquire;
     };
-    let duration = SignedDuration::from_secs(i64::from(spec.lease_duration_seconds.unwrap_or(0).max(0)));
+    let duration =
+        SignedDuration::from_secs(i64::from(spec.lease_duration_seconds.unwrap_or(0).max(0)));
     let until = renewed.0.checked_add(duration).unwrap_or(renewed.0);
-    if until <= now { Decision::Acquire } else { Decision::Wait { holder: holder.to_string(), until } }
+    if until <= now {
+        Decision::Acquire
+    } else {
+        Decision::Wait {
+            holder: holder.to_string(),
+            until,
+        }
+    }
 }
 
 /// The Lease spec to write for `decision` (`None` for [`Decision::Wait`]).
-pub fn next_spec(decision: &Decision, spec: Option<&LeaseSpec>, cfg: &LeaseConfig, now: Timestamp) -> Option<LeaseSpec> {
+pub fn next_spec(
+    decision: &Decision,
+    spec: Option<&LeaseSpec>,
+    cfg: &LeaseConfig,
+    now: Timestamp,
+) -> Option<LeaseSpec> {
     let seconds = i32::try_from(cfg.lease_duration.as_secs()).unwrap_or(i32::MAX);
     match decision {
         Decision::Wait { .. } => None,
@@ -96,13 +115,19 @@ pub fn next_spec(decision: &Decision, spec: Option<&LeaseSpec>, cfg: &LeaseConfi
         }
         Decision::Acquire => {
             let transitions = spec.and_then(|s| s.lease_transitions).unwrap_or(0);
-            let had_holder = spec.and_then(|s| s.holder_identity.as_deref()).is_some_and(|h| !h.is_empty());
+            let had_holder = spec
+                .and_then(|s| s.holder_identity.as_deref())
+                .is_some_and(|h| !h.is_empty());
             Some(LeaseSpec {
                 holder_identity: Some(cfg.identity.clone()),
                 lease_duration_seconds: Some(seconds),
                 acquire_time: Some(MicroTime(now)),
                 renew_time: Some(MicroTime(now)),
-                lease_transitions: Some(if had_holder { transitions + 1 } else { transitions }),
+                lease_transitions: Some(if had_holder {
+                    transitions + 1
+                } else {
+                    transitions
+                }),
                 ..Default::default()
             })
         }
@@ -141,12 +166,21 @@ impl Error {
 
 /// One round: reads the Lease, decides, writes. Returns whether we hold it
 /// now. A conflict (another replica wrote first) is `Ok(false)`.
-pub async fn try_acquire_or_renew(api: &Api<Lease>, cfg: &LeaseConfig, now: Timestamp) -> Result<bool, Error> {
-    let err = |source| Error::Api { name: format!("{}/{}", cfg.namespace, cfg.name), source };
+pub async fn try_acquire_or_renew(
+    api: &Api<Lease>,
+    cfg: &LeaseConfig,
+    now: Timestamp,
+) -> Result<bool, Error> {
+    let err = |source| Error::Api {
+        name: format!("{}/{}", cfg.namespace, cfg.name),
+        source,
+    };
     let current = api.get_opt(&cfg.name).await.map_err(err)?;
     let spec = current.as_ref().and_then(|l| l.spec.as_ref());
     let decision = decide(spec, &cfg.identity, now);
-    let Some(next) = next_spec(&decision, spec, cfg, now) else { return Ok(false) };
+    let Some(next) = next_spec(&decision, spec, cfg, now) else {
+        return Ok(false);
+    };
     let result = match current {
         Some(mut lease) => {
             lease.spec = Some(next);
@@ -154,7 +188,10 @@ pub async fn try_acquire_or_renew(api: &Api<Lease>, cfg: &LeaseConfig, now: Time
         }
         None => {
             let lease = Lease {
-                metadata: ObjectMeta { name: Some(cfg.name.clone()), ..Default::default() },
+                metadata: ObjectMeta {
+                    name: Some(cfg.name.clone()),
+                    ..Default::default()
+                },
                 spec: Some(next),
             };
             api.create(&PostParams::default(), &lease).await

@@ -2,5 +2,5 @@
 //! [`index`]) and the leader Lease ([`lease`]).
 
 pub mod index;
-pub mod source;
 pub mod lease;
+pub mod source;

@@ -19,8 +19,8 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::kube::runtime::watcher::{self, Event};
 use ::kube::runtime::WatchStreamExt as _;
+use ::kube::runtime::watcher::{self, Event};
 use ::kube::{Api, Client, Resource};
 use futures_util::StreamExt as _;
 use k8s_openapi::api::core::v1::Secret;
@@ -64,20 +64,33 @@ enum Update {
 /// Watches `namespaces` (all of them when empty) and sends the inventory
 /// into `tx` after the first complete list and after every change. Returns
 /// `Ok(())` when every receiver of `tx` is gone.
-pub async fn run(client: Client, namespaces: Vec<String>, tx: watch::Sender<Arc<Inventory>>) -> Result<(), Error> {
-    let scopes: Vec<Scope> =
-        if namespaces.is_empty() { vec![None] } else { namespaces.into_iter().map(Some).collect() };
+pub async fn run(
+    client: Client,
+    namespaces: Vec<String>,
+    tx: watch::Sender<Arc<Inventory>>,
+) -> Result<(), Error> {
+    let scopes: Vec<Scope> = if namespaces.is_empty() {
+        vec![None]
+    } else {
+        namespaces.into_iter().map(Some).collect()
+    };
     let (updates, mut rx) = mpsc::channel::<Update>(1024);
     let mut watches = JoinSet::new();
     for scope in &scopes {
         let s = scope.clone();
-        watches.spawn(forward(api::<AIBackend>(&client, scope), watcher::Config::default(), updates.clone(), move |e| {
-            Some(Update::Backend(s.clone(), e))
-        }));
+        watches.spawn(forward(
+            api::<AIBackend>(&client, scope),
+            watcher::Config::default(),
+            updates.clone(),
+            move |e| Some(Update::Backend(s.clone(), e)),
+        ));
         let s = scope.clone();
-        watches.spawn(forward(api::<AIRoute>(&client, scope), watcher::Config::default(), updates.clone(), move |e| {
-            Some(Update::Route(s.clone(), e))
-        }));
+        watches.spawn(forward(
+            api::<AIRoute>(&client, scope),
+            watcher::Config::default(),
+            updates.clone(),
+            move |e| Some(Update::Route(s.clone(), e)),
+        ));
     }
     let mut secret_watches: BTreeMap<SecretKey, AbortHandle> = BTreeMap::new();
     let mut index = Index::default();
@@ -85,7 +98,11 @@ pub async fn run(client: Client, namespaces: Vec<String>, tx: watch::Sender<Arc<
     let mut changed_at = Some(Instant::now());
     loop {
         let flush_at = changed_at.filter(|_| index.is_listed(&scopes)).map(|t| {
-            if index.secrets_pending() == 0 { t + DEBOUNCE } else { t + SECRET_WAIT }
+            if index.secrets_pending() == 0 {
+                t + DEBOUNCE
+            } else {
+                t + SECRET_WAIT
+            }
         });
         tokio::select! {
             update = rx.recv() => {
@@ -200,7 +217,9 @@ async fn forward<K>(
                     return;
                 }
             }
-            Err(e) => tracing::warn!(error = %e, kind = %K::kind(&Default::default()), "watch failed; retrying"),
+            Err(e) => {
+                tracing::warn!(error = %e, kind = %K::kind(&Default::default()), "watch failed; retrying")
+            }
         }
     }
 }

@@ -61,14 +61,29 @@ pub fn desired_conditions(
 ) -> [Desired; 3] {
     let (kind, ns, name) = key;
     let resource = format!("{} {ns}/{name}", kind_name(*kind));
-    let own: Vec<&Problem> = inputs.problems.iter().filter(|p| p.resource == resource).collect();
-    let (ref_problems, spec_problems): (Vec<&Problem>, Vec<&Problem>) =
-        own.iter().partition(|p| refs.iter().any(|r| refs::covers(&r.path, &p.path)));
+    let own: Vec<&Problem> = inputs
+        .problems
+        .iter()
+        .filter(|p| p.resource == resource)
+        .collect();
+    let (ref_problems, spec_problems): (Vec<&Problem>, Vec<&Problem>) = own
+        .iter()
+        .partition(|p| refs.iter().any(|r| refs::covers(&r.path, &p.path)));
 
     let accepted = if spec_problems.is_empty() {
-        desired(conditions::ACCEPTED, status::TRUE, reason::VALID, "the spec is valid".to_string())
+        desired(
+            conditions::ACCEPTED,
+            status::TRUE,
+            reason::VALID,
+            "the spec is valid".to_string(),
+        )
     } else {
-        desired(conditions::ACCEPTED, status::FALSE, reason::INVALID, list(&spec_problems))
+        desired(
+            conditions::ACCEPTED,
+            status::FALSE,
+            reason::INVALID,
+            list(&spec_problems),
+        )
     };
 
     let backend_missing = ref_problems.iter().any(|p| {
@@ -83,14 +98,22 @@ pub fn desired_conditions(
             format!("all {} references resolved", refs.len()),
         )
     } else {
-        let why = if backend_missing { reason::BACKEND_NOT_FOUND } else { reason::SECRET_NOT_FOUND };
+        let why = if backend_missing {
+            reason::BACKEND_NOT_FOUND
+        } else {
+            reason::SECRET_NOT_FOUND
+        };
         // A backend that exists but was left out for its own problems is
         // "not found" to the renderer; say what really happened.
         let explained: Vec<Problem> = ref_problems
             .iter()
             .map(|p| {
                 let invalid_backend = refs.iter().find_map(|r| match &r.target {
-                    Target::Backend(b) if r.path == p.path && inputs.inventory.backend(ns, b).is_some() => Some(b),
+                    Target::Backend(b)
+                        if r.path == p.path && inputs.inventory.backend(ns, b).is_some() =>
+                    {
+                        Some(b)
+                    }
                     _ => None,
                 });
                 match invalid_backend {
@@ -103,7 +126,12 @@ pub fn desired_conditions(
                 }
             })
             .collect();
-        desired(conditions::RESOLVED_REFS, status::FALSE, why, list(&explained.iter().collect::<Vec<_>>()))
+        desired(
+            conditions::RESOLVED_REFS,
+            status::FALSE,
+            why,
+            list(&explained.iter().collect::<Vec<_>>()),
+        )
     };
 
     let programmed = programmed(key, generation, !own.is_empty(), inputs, history);
@@ -120,7 +148,11 @@ fn programmed(
     let d = |s, r, m| desired(conditions::PROGRAMMED, s, r, m);
     let connected = inputs.dataplanes.len();
     if connected == 0 {
-        return d(status::UNKNOWN, reason::NO_DATA_PLANES, "no data plane is connected".to_string());
+        return d(
+            status::UNKNOWN,
+            reason::NO_DATA_PLANES,
+            "no data plane is connected".to_string(),
+        );
     }
     let (kind, ns, name) = key;
     let nack_resource = format!("{}/{ns}/{name}", kind_name(*kind));
@@ -142,13 +174,22 @@ fn programmed(
             let others: Vec<String> = nack
                 .errors
                 .iter()
-                .map(|e| if e.resource.is_empty() { e.message.clone() } else { format!("{}: {}", e.resource, e.message) })
+                .map(|e| {
+                    if e.resource.is_empty() {
+                        e.message.clone()
+                    } else {
+                        format!("{}: {}", e.resource, e.message)
+                    }
+                })
                 .collect();
             format!("because of other resources: {}", others.join("; "))
         } else {
             mine.join("; ")
         };
-        rejections.push(format!("data plane {id} rejected version {}: {why}", nack.version));
+        rejections.push(format!(
+            "data plane {id} rejected version {}: {why}",
+            nack.version
+        ));
     }
     if !rejections.is_empty() {
         return d(status::FALSE, reason::REJECTED, rejections.join("; "));
@@ -156,38 +197,70 @@ fn programmed(
     let mut versions: Vec<&str> = Vec::new();
     let mut running = 0;
     for dp in inputs.dataplanes.values() {
-        if let Some(v) = dp.acked_version.as_deref().filter(|v| history.contains(v, key, generation)) {
+        if let Some(v) = dp
+            .acked_version
+            .as_deref()
+            .filter(|v| history.contains(v, key, generation))
+        {
             running += 1;
             if !versions.contains(&v) {
                 versions.push(v);
             }
         }
     }
-    let count = format!("{running} of {connected} connected data planes run generation {generation}");
+    let count =
+        format!("{running} of {connected} connected data planes run generation {generation}");
     if running == connected {
-        return d(status::TRUE, reason::PROGRAMMED, format!("{count} (version {})", versions.join(", ")));
+        return d(
+            status::TRUE,
+            reason::PROGRAMMED,
+            format!("{count} (version {})", versions.join(", ")),
+        );
     }
     if has_problems {
         return d(
             status::FALSE,
             reason::INVALID,
-            format!("{count}: fix the problems in Accepted/ResolvedRefs; data planes keep their last good snapshot"),
+            format!(
+                "{count}: fix the problems in Accepted/ResolvedRefs; data planes keep their last good snapshot"
+            ),
         );
     }
     if inputs.rendered_version.is_none() {
-        let mut blocking: Vec<&str> = inputs.problems.iter().map(|p| p.resource.as_str()).collect();
+        let mut blocking: Vec<&str> = inputs
+            .problems
+            .iter()
+            .map(|p| p.resource.as_str())
+            .collect();
         blocking.dedup();
         return d(
             status::FALSE,
             reason::PENDING,
-            format!("{count}: no snapshot can be rendered until other resources are fixed: {}", blocking.join(", ")),
+            format!(
+                "{count}: no snapshot can be rendered until other resources are fixed: {}",
+                blocking.join(", ")
+            ),
         );
     }
-    d(status::FALSE, reason::PENDING, format!("{count}; waiting for the others to acknowledge"))
+    d(
+        status::FALSE,
+        reason::PENDING,
+        format!("{count}; waiting for the others to acknowledge"),
+    )
 }
 
-fn desired(type_: &'static str, status: &'static str, reason: &'static str, message: String) -> Desired {
-    Desired { type_, status, reason, message }
+fn desired(
+    type_: &'static str,
+    status: &'static str,
+    reason: &'static str,
+    message: String,
+) -> Desired {
+    Desired {
+        type_,
+        status,
+        reason,
+        message,
+    }
 }
 
 /// `path: message; path: message` for at most [`MAX_LISTED`] problems.
@@ -195,7 +268,13 @@ fn list(problems: &[&Problem]) -> String {
     let mut parts: Vec<String> = problems
         .iter()
         .take(MAX_LISTED)
-        .map(|p| if p.path.is_empty() { p.message.clone() } else { format!("{}: {}", p.path, p.message) })
+        .map(|p| {
+            if p.path.is_empty() {
+                p.message.clone()
+            } else {
+                format!("{}: {}", p.path, p.message)
+            }
+        })
         .collect();
     if problems.len() > MAX_LISTED {
         parts.push(format!("and {} more", problems.len() - MAX_LISTED));
@@ -205,7 +284,12 @@ fn list(problems: &[&Problem]) -> String {
 
 /// The status for `desired` at `generation`, keeping each condition's
 /// `lastTransitionTime` from `previous` when its status did not change.
-pub fn status_for(desired: &[Desired], generation: i64, previous: Option<&ResourceStatus>, now: &Time) -> ResourceStatus {
+pub fn status_for(
+    desired: &[Desired],
+    generation: i64,
+    previous: Option<&ResourceStatus>,
+    now: &Time,
+) -> ResourceStatus {
     let conditions = desired
         .iter()
         .map(|d| {
@@ -224,7 +308,10 @@ pub fn status_for(desired: &[Desired], generation: i64, previous: Option<&Resour
             }
         })
         .collect();
-    ResourceStatus { conditions, observed_generation: Some(generation) }
+    ResourceStatus {
+        conditions,
+        observed_generation: Some(generation),
+    }
 }
 
 /// Whether `a` and `b` say the same thing, ignoring `lastTransitionTime`
@@ -234,7 +321,15 @@ pub fn same_ignoring_time(a: &ResourceStatus, b: &ResourceStatus) -> bool {
         let mut v: Vec<(String, String, String, String, Option<i64>)> = s
             .conditions
             .iter()
-            .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone(), c.message.clone(), c.observed_generation))
+            .map(|c| {
+                (
+                    c.type_.clone(),
+                    c.status.clone(),
+                    c.reason.clone(),
+                    c.message.clone(),
+                    c.observed_generation,
+                )
+            })
             .collect();
         v.sort();
         (v, s.observed_generation)
@@ -252,10 +347,18 @@ pub fn compute_all<'a>(
 ) -> BTreeMap<ObjectKey, ResourceStatus> {
     let inv = &inputs.inventory;
     let backends = inv.backends().map(|(ns, n, b)| {
-        ((ObjectKind::Backend, ns.to_string(), n.to_string()), b.metadata.generation, refs::backend_refs(&b.spec))
+        (
+            (ObjectKind::Backend, ns.to_string(), n.to_string()),
+            b.metadata.generation,
+            refs::backend_refs(&b.spec),
+        )
     });
     let routes = inv.routes().map(|(ns, n, r)| {
-        ((ObjectKind::Route, ns.to_string(), n.to_string()), r.metadata.generation, refs::route_refs(&r.spec))
+        (
+            (ObjectKind::Route, ns.to_string(), n.to_string()),
+            r.metadata.generation,
+            refs::route_refs(&r.spec),
+        )
     });
     backends
         .chain(routes)

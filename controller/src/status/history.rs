@@ -29,14 +29,22 @@ impl Default for VersionHistory {
 impl VersionHistory {
     /// An empty history remembering at most `capacity` versions (at least 1).
     pub fn with_capacity(capacity: usize) -> Self {
-        Self { capacity: capacity.max(1), order: VecDeque::new(), versions: BTreeMap::new() }
+        Self {
+            capacity: capacity.max(1),
+            order: VecDeque::new(),
+            versions: BTreeMap::new(),
+        }
     }
 
     /// Records that `version` was rendered from these object generations
     /// (see [`generations`]). The same content rendered again from newer
     /// generations replaces the entry.
     pub fn record(&mut self, version: &str, generations: BTreeMap<ObjectKey, i64>) {
-        if self.versions.insert(version.to_string(), generations).is_some() {
+        if self
+            .versions
+            .insert(version.to_string(), generations)
+            .is_some()
+        {
             self.order.retain(|v| v != version);
         }
         self.order.push_back(version.to_string());
@@ -57,10 +65,16 @@ impl VersionHistory {
 /// directory mode).
 pub fn generations(inventory: &Inventory) -> BTreeMap<ObjectKey, i64> {
     let backends = inventory.backends().map(|(ns, n, b)| {
-        ((ObjectKind::Backend, ns.to_string(), n.to_string()), b.metadata.generation.unwrap_or(0))
+        (
+            (ObjectKind::Backend, ns.to_string(), n.to_string()),
+            b.metadata.generation.unwrap_or(0),
+        )
     });
     let routes = inventory.routes().map(|(ns, n, r)| {
-        ((ObjectKind::Route, ns.to_string(), n.to_string()), r.metadata.generation.unwrap_or(0))
+        (
+            (ObjectKind::Route, ns.to_string(), n.to_string()),
+            r.metadata.generation.unwrap_or(0),
+        )
     });
     backends.chain(routes).collect()
 }

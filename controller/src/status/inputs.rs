@@ -34,11 +34,18 @@ impl StatusInputs {
     pub fn from_parts(rendered: &Rendered, fleet: &FleetView) -> Self {
         // A problem naming no object means nothing was rendered from this
         // inventory: the snapshot is the last good one, from an older one.
-        let rendered_here = rendered.problems.iter().all(|p| problem_key(&p.resource).is_some());
+        let rendered_here = rendered
+            .problems
+            .iter()
+            .all(|p| problem_key(&p.resource).is_some());
         Self {
             inventory: rendered.inventory.clone(),
             problems: rendered.problems.clone(),
-            rendered_version: rendered.snapshot.as_ref().filter(|_| rendered_here).map(|s| s.version.clone()),
+            rendered_version: rendered
+                .snapshot
+                .as_ref()
+                .filter(|_| rendered_here)
+                .map(|s| s.version.clone()),
             dataplanes: fleet.dataplanes.clone(),
         }
     }
@@ -46,8 +53,11 @@ impl StatusInputs {
     /// The generation of every object in the snapshot rendered from this
     /// inventory: every AIBackend and AIRoute not named by a problem.
     pub fn served_generations(&self) -> BTreeMap<ObjectKey, i64> {
-        let dropped: Vec<(ObjectKind, String, String)> =
-            self.problems.iter().filter_map(|p| problem_key(&p.resource)).collect();
+        let dropped: Vec<(ObjectKind, String, String)> = self
+            .problems
+            .iter()
+            .filter_map(|p| problem_key(&p.resource))
+            .collect();
         let mut all = generations(&self.inventory);
         all.retain(|k, _| !dropped.contains(k));
         all

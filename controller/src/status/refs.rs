@@ -29,7 +29,11 @@ pub struct Ref {
 /// The references of an AIBackend.
 pub fn backend_refs(spec: &AIBackendSpec) -> Vec<Ref> {
     let mut out = Vec::new();
-    if let Some(r) = spec.credentials.as_ref().and_then(|c| c.secret_ref.as_ref()) {
+    if let Some(r) = spec
+        .credentials
+        .as_ref()
+        .and_then(|c| c.secret_ref.as_ref())
+    {
         out.push(secret("spec.credentials.secretRef".to_string(), r));
     }
     out
@@ -46,19 +50,36 @@ pub fn route_refs(spec: &AIRouteSpec) -> Vec<Ref> {
         }
     }
     for (i, rule) in spec.rules.iter().enumerate() {
-        backends(&mut out, &format!("spec.rules[{i}].backends"), &rule.backends);
-        backends(&mut out, &format!("spec.rules[{i}].contextFallback"), &rule.context_fallback);
+        backends(
+            &mut out,
+            &format!("spec.rules[{i}].backends"),
+            &rule.backends,
+        );
+        backends(
+            &mut out,
+            &format!("spec.rules[{i}].contextFallback"),
+            &rule.context_fallback,
+        );
     }
     out
 }
 
 fn secret(path: String, r: &SecretKeyRef) -> Ref {
-    Ref { path, target: Target::Secret { name: r.name.clone(), key: r.key.clone() } }
+    Ref {
+        path,
+        target: Target::Secret {
+            name: r.name.clone(),
+            key: r.key.clone(),
+        },
+    }
 }
 
 fn backends(out: &mut Vec<Ref>, path: &str, refs: &[BackendRef]) {
     for (j, r) in refs.iter().enumerate() {
-        out.push(Ref { path: format!("{path}[{j}].name"), target: Target::Backend(r.name.clone()) });
+        out.push(Ref {
+            path: format!("{path}[{j}].name"),
+            target: Target::Backend(r.name.clone()),
+        });
     }
 }
 
@@ -78,10 +99,25 @@ mod tests {
 
     #[test]
     fn covers_only_the_field_and_below() {
-        assert!(covers("spec.credentials.secretRef", "spec.credentials.secretRef.name"));
-        assert!(covers("spec.credentials.secretRef", "spec.credentials.secretRef"));
-        assert!(!covers("spec.credentials.secretRef", "spec.credentials.secretRefs"));
-        assert!(covers("spec.rules[0].backends[1].name", "spec.rules[0].backends[1].name"));
-        assert!(!covers("spec.rules[0].backends[1].name", "spec.rules[0].backends[1].model"));
+        assert!(covers(
+            "spec.credentials.secretRef",
+            "spec.credentials.secretRef.name"
+        ));
+        assert!(covers(
+            "spec.credentials.secretRef",
+            "spec.credentials.secretRef"
+        ));
+        assert!(!covers(
+            "spec.credentials.secretRef",
+            "spec.credentials.secretRefs"
+        ));
+        assert!(covers(
+            "spec.rules[0].backends[1].name",
+            "spec.rules[0].backends[1].name"
+        ));
+        assert!(!covers(
+            "spec.rules[0].backends[1].name",
+            "spec.rules[0].backends[1].model"
+        ));
     }
 }

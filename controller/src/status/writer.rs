@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ::kube::Client;
 use ::kube::api::{Api, Patch, PatchParams};
 use ::kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use ::kube::Client;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -89,7 +89,12 @@ impl StatusWriter {
     /// A writer using `client`, recording Events as `reporter`.
     pub fn new(client: Client, reporter: Reporter) -> Self {
         let recorder = Recorder::new(client.clone(), reporter);
-        Self { client, recorder, history: VersionHistory::default(), written: BTreeMap::new() }
+        Self {
+            client,
+            recorder,
+            history: VersionHistory::default(),
+            written: BTreeMap::new(),
+        }
     }
 
     /// Records the version rendered from `inputs`, if any (call for every
@@ -119,9 +124,17 @@ impl StatusWriter {
         });
         let known: BTreeMap<ObjectKey, (Option<String>, Option<ResourceStatus>)> = inv
             .backends()
-            .map(|(ns, n, b)| ((ObjectKind::Backend, ns.to_string(), n.to_string()), (b.metadata.uid.clone(), b.status.clone())))
+            .map(|(ns, n, b)| {
+                (
+                    (ObjectKind::Backend, ns.to_string(), n.to_string()),
+                    (b.metadata.uid.clone(), b.status.clone()),
+                )
+            })
             .chain(inv.routes().map(|(ns, n, r)| {
-                ((ObjectKind::Route, ns.to_string(), n.to_string()), (r.metadata.uid.clone(), r.status.clone()))
+                (
+                    (ObjectKind::Route, ns.to_string(), n.to_string()),
+                    (r.metadata.uid.clone(), r.status.clone()),
+                )
             }))
             .collect();
         let previous = |key: &ObjectKey| -> Option<&ResourceStatus> {
@@ -132,8 +145,10 @@ impl StatusWriter {
             }
         };
         let desired = compute_all(inputs, &self.history, previous, &now);
-        let before: BTreeMap<ObjectKey, Option<ResourceStatus>> =
-            desired.keys().map(|k| (k.clone(), previous(k).cloned())).collect();
+        let before: BTreeMap<ObjectKey, Option<ResourceStatus>> = desired
+            .keys()
+            .map(|k| (k.clone(), previous(k).cloned()))
+            .collect();
 
         let mut report = SyncReport::default();
         let mut first_error = None;
@@ -147,7 +162,9 @@ impl StatusWriter {
             match self.apply(&key, &status).await {
                 Ok(()) => {
                     report.written += 1;
-                    report.events += self.publish_transitions(&key, uid.clone(), old.as_ref(), &status).await;
+                    report.events += self
+                        .publish_transitions(&key, uid.clone(), old.as_ref(), &status)
+                        .await;
                     self.written.insert(key, Written { uid, status });
                 }
                 Err(e) => {
@@ -184,7 +201,10 @@ impl StatusWriter {
         match result {
             // Deleted since the inventory was taken: nothing to do.
             Err(::kube::Error::Api(e)) if e.code == 404 => Ok(()),
-            other => other.map_err(|source| Error::Write { resource: format!("{kind} {ns}/{name}"), source }),
+            other => other.map_err(|source| Error::Write {
+                resource: format!("{kind} {ns}/{name}"),
+                source,
+            }),
         }
     }
 
@@ -212,9 +232,16 @@ impl StatusWriter {
                 continue;
             }
             let event = Event {
-                type_: if c.status == status::FALSE { EventType::Warning } else { EventType::Normal },
+                type_: if c.status == status::FALSE {
+                    EventType::Warning
+                } else {
+                    EventType::Normal
+                },
                 reason: c.reason.clone(),
-                note: Some(truncate(&format!("{} is {}: {}", c.type_, c.status, c.message), 1000)),
+                note: Some(truncate(
+                    &format!("{} is {}: {}", c.type_, c.status, c.message),
+                    1000,
+                )),
                 action: c.type_.clone(),
                 secondary: None,
             };
@@ -252,7 +279,8 @@ pub async fn run(
     let mut retry_in = FIRST_RETRY;
     let mut failed = false;
     loop {
-        let inputs = StatusInputs::from_parts(&rendered.borrow_and_update(), &fleet.borrow_and_update());
+        let inputs =
+            StatusInputs::from_parts(&rendered.borrow_and_update(), &fleet.borrow_and_update());
         if *leader.borrow_and_update() {
             match writer.sync(&inputs, Time(Timestamp::now())).await {
                 Ok(r) => {

@@ -63,11 +63,33 @@ fn status_only_updates_are_stored_but_not_a_change() {
     with_status.status = Some(Default::default());
     with_status.status.as_mut().unwrap().observed_generation = Some(1);
     assert!(!ix.backend_event(&all(), Event::Apply(with_status)));
-    assert_eq!(ix.inventory().backend("ns", "a").unwrap().status.as_ref().unwrap().observed_generation, Some(1));
+    assert_eq!(
+        ix.inventory()
+            .backend("ns", "a")
+            .unwrap()
+            .status
+            .as_ref()
+            .unwrap()
+            .observed_generation,
+        Some(1)
+    );
     // A spec change bumps the generation: a change.
-    assert!(ix.backend_event(&all(), Event::Apply(backend("a", "ns", 2, json!({"provider": "Mock", "mock": {"reply": "x"}})))));
+    assert!(ix.backend_event(
+        &all(),
+        Event::Apply(backend(
+            "a",
+            "ns",
+            2,
+            json!({"provider": "Mock", "mock": {"reply": "x"}})
+        ))
+    ));
     // A label change is a change too.
-    let mut labelled = backend("a", "ns", 2, json!({"provider": "Mock", "mock": {"reply": "x"}}));
+    let mut labelled = backend(
+        "a",
+        "ns",
+        2,
+        json!({"provider": "Mock", "mock": {"reply": "x"}}),
+    );
     labelled.metadata.labels = Some([("team".to_string(), "x".to_string())].into());
     assert!(ix.backend_event(&all(), Event::Apply(labelled)));
 }
@@ -100,17 +122,36 @@ fn delete_removes() {
 #[test]
 fn referenced_secrets_are_tracked_and_gate_sync() {
     let mut ix = Index::default();
-    list_backends(&mut ix, &all(), vec![backend("a", "ns", 1, json!({"provider": "Anthropic", "credentials": {"secretRef": {"name": "key-a"}}}))]);
+    list_backends(
+        &mut ix,
+        &all(),
+        vec![backend(
+            "a",
+            "ns",
+            1,
+            json!({"provider": "Anthropic", "credentials": {"secretRef": {"name": "key-a"}}}),
+        )],
+    );
     ix.route_event(&all(), Event::Init);
     ix.route_event(&all(), Event::InitApply(route("r", "ns", "key-r")));
     ix.route_event(&all(), Event::InitDone);
-    let want: BTreeSet<SecretKey> = [("ns".into(), "key-a".into()), ("ns".into(), "key-r".into())].into();
+    let want: BTreeSet<SecretKey> =
+        [("ns".into(), "key-a".into()), ("ns".into(), "key-r".into())].into();
     assert_eq!(ix.secret_refs(), want);
     assert!(!ix.is_synced(&[all()]), "secrets not looked up yet");
-    assert!(ix.secret(&("ns".into(), "key-a".into()), Some([("apiKey".to_string(), b"x".to_vec())].into())));
-    assert!(!ix.secret(&("ns".into(), "key-r".into()), None), "missing and still missing: no change");
+    assert!(ix.secret(
+        &("ns".into(), "key-a".into()),
+        Some([("apiKey".to_string(), b"x".to_vec())].into())
+    ));
+    assert!(
+        !ix.secret(&("ns".into(), "key-r".into()), None),
+        "missing and still missing: no change"
+    );
     assert!(ix.is_synced(&[all()]));
-    assert!(!ix.secret(&("ns".into(), "key-a".into()), Some([("apiKey".to_string(), b"x".to_vec())].into())));
+    assert!(!ix.secret(
+        &("ns".into(), "key-a".into()),
+        Some([("apiKey".to_string(), b"x".to_vec())].into())
+    ));
     assert!(ix.secret(&("ns".into(), "key-a".into()), None));
     assert!(ix.inventory().secret("ns", "key-a").is_none());
 }
@@ -118,7 +159,13 @@ fn referenced_secrets_are_tracked_and_gate_sync() {
 #[test]
 fn secret_data_decodes_data_and_string_data() {
     let s = Secret {
-        data: Some([("a".to_string(), ByteString(b"1".to_vec())), ("b".to_string(), ByteString(b"2".to_vec()))].into()),
+        data: Some(
+            [
+                ("a".to_string(), ByteString(b"1".to_vec())),
+                ("b".to_string(), ByteString(b"2".to_vec())),
+            ]
+            .into(),
+        ),
         string_data: Some([("b".to_string(), "3".to_string())].into()),
         ..Default::default()
     };

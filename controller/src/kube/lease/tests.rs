@@ -22,13 +22,20 @@ fn held(holder: &str, renewed: i64) -> LeaseSpec {
 #[test]
 fn no_lease_or_no_holder_is_acquired() {
     assert_eq!(decide(None, "a", t(0)), Decision::Acquire);
-    let free = LeaseSpec { holder_identity: Some(String::new()), ..Default::default() };
+    let free = LeaseSpec {
+        holder_identity: Some(String::new()),
+        ..Default::default()
+    };
     assert_eq!(decide(Some(&free), "a", t(0)), Decision::Acquire);
     let next = next_spec(&Decision::Acquire, None, &cfg("a"), t(5)).unwrap();
     assert_eq!(next.holder_identity.as_deref(), Some("a"));
     assert_eq!(next.lease_duration_seconds, Some(15));
     assert_eq!(next.acquire_time, Some(MicroTime(t(5))));
-    assert_eq!(next.lease_transitions, Some(0), "first holder is no transition");
+    assert_eq!(
+        next.lease_transitions,
+        Some(0),
+        "first holder is no transition"
+    );
 }
 
 #[test]
@@ -44,13 +51,31 @@ fn own_lease_is_renewed_keeping_acquire_time() {
 #[test]
 fn valid_lease_of_another_is_waited_on_until_it_expires() {
     let spec = held("b", 10);
-    assert_eq!(decide(Some(&spec), "a", t(24)), Decision::Wait { holder: "b".into(), until: t(25) });
-    assert_eq!(next_spec(&decide(Some(&spec), "a", t(24)), Some(&spec), &cfg("a"), t(24)), None);
+    assert_eq!(
+        decide(Some(&spec), "a", t(24)),
+        Decision::Wait {
+            holder: "b".into(),
+            until: t(25)
+        }
+    );
+    assert_eq!(
+        next_spec(
+            &decide(Some(&spec), "a", t(24)),
+            Some(&spec),
+            &cfg("a"),
+            t(24)
+        ),
+        None
+    );
     // Expired at exactly renewTime + leaseDurationSeconds.
     assert_eq!(decide(Some(&spec), "a", t(25)), Decision::Acquire);
     let next = next_spec(&Decision::Acquire, Some(&spec), &cfg("a"), t(25)).unwrap();
     assert_eq!(next.holder_identity.as_deref(), Some("a"));
-    assert_eq!(next.lease_transitions, Some(4), "taking over counts a transition");
+    assert_eq!(
+        next.lease_transitions,
+        Some(4),
+        "taking over counts a transition"
+    );
 }
 
 #[test]
@@ -58,7 +83,10 @@ fn a_holder_that_cannot_renew_steps_down_before_the_lease_expires() {
     let c = cfg("a");
     assert!(!still_leader(None, &c, t(0)));
     assert!(still_leader(Some(t(0)), &c, t(9)));
-    assert!(!still_leader(Some(t(0)), &c, t(10)), "renew deadline 10s < lease duration 15s");
+    assert!(
+        !still_leader(Some(t(0)), &c, t(10)),
+        "renew deadline 10s < lease duration 15s"
+    );
 }
 
 mod api {
@@ -70,7 +98,9 @@ mod api {
 
     /// A fake API server answering each request with the next of `replies`
     /// and returning the (method, path) it saw.
-    fn fake(replies: Vec<(StatusCode, serde_json::Value)>) -> (Client, tokio::task::JoinHandle<Vec<(String, String)>>) {
+    fn fake(
+        replies: Vec<(StatusCode, serde_json::Value)>,
+    ) -> (Client, tokio::task::JoinHandle<Vec<(String, String)>>) {
         let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let server = tokio::spawn(async move {
             let mut seen = Vec::new();
@@ -100,18 +130,30 @@ mod api {
 
     #[tokio::test]
     async fn missing_lease_is_created() {
-        let (client, server) = fake(vec![(StatusCode::NOT_FOUND, status(404, "NotFound")), (StatusCode::CREATED, lease("a"))]);
+        let (client, server) = fake(vec![
+            (StatusCode::NOT_FOUND, status(404, "NotFound")),
+            (StatusCode::CREATED, lease("a")),
+        ]);
         let api = Api::namespaced(client, "switchboard-system");
         assert!(try_acquire_or_renew(&api, &cfg("a"), t(0)).await.unwrap());
         drop(api);
         let seen = server.await.unwrap();
-        assert_eq!(seen, [("GET".to_string(), format!("{PATH}/switchboard-controller")), ("POST".to_string(), PATH.to_string())]);
+        assert_eq!(
+            seen,
+            [
+                ("GET".to_string(), format!("{PATH}/switchboard-controller")),
+                ("POST".to_string(), PATH.to_string())
+            ]
+        );
     }
 
     #[tokio::test]
     async fn losing_a_race_is_not_leading_and_a_valid_lease_of_another_is_not_touched() {
         // Expired lease of `b`: we try to take it, another replica wrote first.
-        let (client, server) = fake(vec![(StatusCode::OK, lease("b")), (StatusCode::CONFLICT, status(409, "Conflict"))]);
+        let (client, server) = fake(vec![
+            (StatusCode::OK, lease("b")),
+            (StatusCode::CONFLICT, status(409, "Conflict")),
+        ]);
         let api = Api::namespaced(client, "switchboard-system");
         assert!(!try_acquire_or_renew(&api, &cfg("a"), t(100)).await.unwrap());
         drop(api);

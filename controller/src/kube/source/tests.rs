@@ -33,7 +33,11 @@ fn list(kind: &str, items: Vec<Value>) -> Value {
 }
 
 /// Starts the fake API server; watch requests are handed to the test.
-fn fake_api() -> (Client, UnboundedReceiver<Watch>, Arc<std::sync::Mutex<Vec<String>>>) {
+fn fake_api() -> (
+    Client,
+    UnboundedReceiver<Watch>,
+    Arc<std::sync::Mutex<Vec<String>>>,
+) {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let (watches, rx) = tokio::sync::mpsc::unbounded_channel();
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -51,11 +55,16 @@ fn fake_api() -> (Client, UnboundedReceiver<Watch>, Arc<std::sync::Mutex<Vec<Str
             } else if uri.contains("/airoutes") {
                 list("AIRouteList", vec![route(1, None)])
             } else {
-                list("SecretList", vec![json!({"apiVersion": "v1", "kind": "Secret",
+                list(
+                    "SecretList",
+                    vec![json!({"apiVersion": "v1", "kind": "Secret",
                     "metadata": {"name": "llm-key", "namespace": "ns", "resourceVersion": "5"},
-                    "data": {"apiKey": "c2stdGVzdA=="}})])
+                    "data": {"apiKey": "c2stdGVzdA=="}})],
+                )
             };
-            send.send_response(Response::new(Body::from(serde_json::to_vec(&body).unwrap())));
+            send.send_response(Response::new(Body::from(
+                serde_json::to_vec(&body).unwrap(),
+            )));
         }
     });
     (Client::new(service, "default"), rx, seen)
@@ -86,38 +95,72 @@ impl Watches {
 #[tokio::test(start_paused = true)]
 async fn pushes_the_complete_inventory_then_changes_but_not_status_only_updates() {
     let (client, incoming, seen) = fake_api();
-    let mut watches = Watches { incoming, open: Vec::new() };
+    let mut watches = Watches {
+        incoming,
+        open: Vec::new(),
+    };
     let (tx, mut rx) = watch::channel(Arc::new(Inventory::default()));
     let source = tokio::spawn(run(client, vec![], tx));
 
     rx.changed().await.unwrap();
     let inv = rx.borrow_and_update().clone();
     assert!(inv.backend("ns", "llm").is_some() && inv.route("ns", "main").is_some());
-    assert_eq!(inv.secret("ns", "llm-key").unwrap()["apiKey"], b"sk-test", "the referenced Secret came with the first push");
+    assert_eq!(
+        inv.secret("ns", "llm-key").unwrap()["apiKey"],
+        b"sk-test",
+        "the referenced Secret came with the first push"
+    );
     {
         let seen = seen.lock().unwrap();
-        assert!(seen.iter().any(|u| u.starts_with("/apis/switchboard.dev/v1alpha1/aibackends?")), "{seen:?}");
         assert!(
-            seen.iter().any(|u| u.starts_with("/api/v1/namespaces/ns/secrets?") && u.contains("fieldSelector=metadata.name%3Dllm-key")),
+            seen.iter()
+                .any(|u| u.starts_with("/apis/switchboard.dev/v1alpha1/aibackends?")),
             "{seen:?}"
         );
-        assert!(!seen.iter().any(|u| u.starts_with("/api/v1/secrets")), "never lists every Secret");
+        assert!(
+            seen.iter()
+                .any(|u| u.starts_with("/api/v1/namespaces/ns/secrets?")
+                    && u.contains("fieldSelector=metadata.name%3Dllm-key")),
+            "{seen:?}"
+        );
+        assert!(
+            !seen.iter().any(|u| u.starts_with("/api/v1/secrets")),
+            "never lists every Secret"
+        );
     }
 
     // Our own status write comes back as a watch event: not a change.
     let status = json!({"observedGeneration": 1});
-    watches.send_event("/airoutes", json!({"type": "MODIFIED", "object": route(1, Some(status))})).await;
+    watches
+        .send_event(
+            "/airoutes",
+            json!({"type": "MODIFIED", "object": route(1, Some(status))}),
+        )
+        .await;
     let pushed = tokio::time::timeout(Duration::from_secs(60), rx.changed()).await;
     assert!(pushed.is_err(), "a status-only update is not pushed");
 
     // A spec change (new generation) is.
-    watches.send_event("/airoutes", json!({"type": "MODIFIED", "object": route(2, None)})).await;
+    watches
+        .send_event(
+            "/airoutes",
+            json!({"type": "MODIFIED", "object": route(2, None)}),
+        )
+        .await;
     rx.changed().await.unwrap();
     let inv = rx.borrow_and_update().clone();
-    assert_eq!(inv.route("ns", "main").unwrap().metadata.generation, Some(2));
+    assert_eq!(
+        inv.route("ns", "main").unwrap().metadata.generation,
+        Some(2)
+    );
 
     // A deletion is too, and the Secret is no longer watched nor kept.
-    watches.send_event("/aibackends", json!({"type": "DELETED", "object": backend()})).await;
+    watches
+        .send_event(
+            "/aibackends",
+            json!({"type": "DELETED", "object": backend()}),
+        )
+        .await;
     rx.changed().await.unwrap();
     let inv = rx.borrow_and_update().clone();
     assert!(inv.backend("ns", "llm").is_none());

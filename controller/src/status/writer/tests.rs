@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use ::kube::Client;
 use ::kube::client::Body;
 use ::kube::runtime::events::Reporter;
-use ::kube::Client;
 use http::{Request, Response};
 use serde_json::{Value, json};
 use switchboard_api::{Inventory, Object, RenderOptions};
@@ -43,7 +43,11 @@ fn fake_api() -> (Client, tokio::task::JoinHandle<Vec<Seen>>) {
                 json!({"apiVersion": API_VERSION, "kind": "AIBackend", "metadata": {"name": "x"},
                        "spec": {"provider": "Mock"}})
             };
-            send.send_response(Response::builder().body(Body::from(serde_json::to_vec(&reply).unwrap())).unwrap());
+            send.send_response(
+                Response::builder()
+                    .body(Body::from(serde_json::to_vec(&reply).unwrap()))
+                    .unwrap(),
+            );
             seen.push(Seen { method, path, body });
         }
         seen
@@ -52,7 +56,13 @@ fn fake_api() -> (Client, tokio::task::JoinHandle<Vec<Seen>>) {
 }
 
 fn writer(client: Client) -> StatusWriter {
-    StatusWriter::new(client, Reporter { controller: "switchboard-controller".into(), instance: None })
+    StatusWriter::new(
+        client,
+        Reporter {
+            controller: "switchboard-controller".into(),
+            instance: None,
+        },
+    )
 }
 
 fn now() -> Time {
@@ -79,17 +89,21 @@ fn inputs(objects: Vec<Object>) -> StatusInputs {
         inv.upsert(o);
     }
     let partial = render_partial(&inv, &RenderOptions::kubernetes());
-    let rendered =
-        Rendered { snapshot: partial.snapshot.map(Arc::new), problems: partial.problems, inventory: Arc::new(inv) };
+    let rendered = Rendered {
+        snapshot: partial.snapshot.map(Arc::new),
+        problems: partial.problems,
+        inventory: Arc::new(inv),
+    };
     StatusInputs::from_parts(&rendered, &FleetView::default())
 }
 
-const STATUS_PATH: &str =
-    "/apis/switchboard.dev/v1alpha1/namespaces/ns/aibackends/llm/status?&force=true&fieldManager=switchboard-controller";
+const STATUS_PATH: &str = "/apis/switchboard.dev/v1alpha1/namespaces/ns/aibackends/llm/status?&force=true&fieldManager=switchboard-controller";
 const EVENTS_PATH: &str = "/apis/events.k8s.io/v1/namespaces/ns/events?";
 
 fn requests(seen: &[Seen]) -> Vec<(&str, &str)> {
-    seen.iter().map(|s| (s.method.as_str(), s.path.as_str())).collect()
+    seen.iter()
+        .map(|s| (s.method.as_str(), s.path.as_str()))
+        .collect()
 }
 
 /// `(type, status, reason)` of each condition in an apply patch body.
@@ -113,13 +127,28 @@ fn c(t: &str, s: &str, r: &str) -> (String, String, String) {
 async fn create_applies_status_and_records_an_event_per_condition() {
     let (client, server) = fake_api();
     let mut w = writer(client);
-    let report = w.sync(&inputs(vec![Object::Backend(mock_backend())]), now()).await.unwrap();
-    assert_eq!(report, SyncReport { written: 1, unchanged: 0, events: 3 });
+    let report = w
+        .sync(&inputs(vec![Object::Backend(mock_backend())]), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        SyncReport {
+            written: 1,
+            unchanged: 0,
+            events: 3
+        }
+    );
     drop(w);
     let seen = server.await.unwrap();
     assert_eq!(
         requests(&seen),
-        [("PATCH", STATUS_PATH), ("POST", EVENTS_PATH), ("POST", EVENTS_PATH), ("POST", EVENTS_PATH)]
+        [
+            ("PATCH", STATUS_PATH),
+            ("POST", EVENTS_PATH),
+            ("POST", EVENTS_PATH),
+            ("POST", EVENTS_PATH)
+        ]
     );
     let patch = &seen[0].body;
     assert_eq!(patch["apiVersion"], API_VERSION);
@@ -127,9 +156,16 @@ async fn create_applies_status_and_records_an_event_per_condition() {
     assert_eq!(patch["status"]["observedGeneration"], 1);
     assert_eq!(
         conditions(patch),
-        [c("Accepted", "True", "Valid"), c("ResolvedRefs", "True", "Resolved"), c("Programmed", "Unknown", "NoDataPlanes")]
+        [
+            c("Accepted", "True", "Valid"),
+            c("ResolvedRefs", "True", "Resolved"),
+            c("Programmed", "Unknown", "NoDataPlanes")
+        ]
     );
-    let reasons: Vec<&str> = seen[1..].iter().map(|s| s.body["reason"].as_str().unwrap()).collect();
+    let reasons: Vec<&str> = seen[1..]
+        .iter()
+        .map(|s| s.body["reason"].as_str().unwrap())
+        .collect();
     assert_eq!(reasons, ["Valid", "Resolved", "NoDataPlanes"]);
     assert_eq!(seen[1].body["regarding"]["uid"], "uid-1");
     assert_eq!(seen[1].body["type"], "Normal");
@@ -143,7 +179,14 @@ async fn second_pass_with_the_same_inputs_writes_nothing() {
     w.sync(&i, now()).await.unwrap();
     // The source ignored our status write, so the inventory still has no status.
     let report = w.sync(&i, now()).await.unwrap();
-    assert_eq!(report, SyncReport { written: 0, unchanged: 1, events: 0 });
+    assert_eq!(
+        report,
+        SyncReport {
+            written: 0,
+            unchanged: 1,
+            events: 0
+        }
+    );
     drop(w);
     assert_eq!(server.await.unwrap().len(), 4, "only the first pass wrote");
 }
@@ -152,27 +195,54 @@ async fn second_pass_with_the_same_inputs_writes_nothing() {
 async fn update_applies_the_new_generation_without_events() {
     let (client, server) = fake_api();
     let mut w = writer(client);
-    w.sync(&inputs(vec![Object::Backend(mock_backend())]), now()).await.unwrap();
-    let updated = backend(json!({"provider": "Mock", "mock": {"reply": "hi"}}), 2, "uid-1");
-    let report = w.sync(&inputs(vec![Object::Backend(updated)]), now()).await.unwrap();
-    assert_eq!(report, SyncReport { written: 1, unchanged: 0, events: 0 });
+    w.sync(&inputs(vec![Object::Backend(mock_backend())]), now())
+        .await
+        .unwrap();
+    let updated = backend(
+        json!({"provider": "Mock", "mock": {"reply": "hi"}}),
+        2,
+        "uid-1",
+    );
+    let report = w
+        .sync(&inputs(vec![Object::Backend(updated)]), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        SyncReport {
+            written: 1,
+            unchanged: 0,
+            events: 0
+        }
+    );
     drop(w);
     let seen = server.await.unwrap();
     let second = &seen[4..];
     assert_eq!(requests(second), [("PATCH", STATUS_PATH)]);
     assert_eq!(second[0].body["status"]["observedGeneration"], 2);
-    assert!(second[0].body["status"]["conditions"].as_array().unwrap().iter().all(|c| c["observedGeneration"] == 2));
+    assert!(
+        second[0].body["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["observedGeneration"] == 2)
+    );
 }
 
 #[tokio::test]
 async fn delete_writes_nothing_and_a_recreated_object_starts_afresh() {
     let (client, server) = fake_api();
     let mut w = writer(client);
-    w.sync(&inputs(vec![Object::Backend(mock_backend())]), now()).await.unwrap();
+    w.sync(&inputs(vec![Object::Backend(mock_backend())]), now())
+        .await
+        .unwrap();
     let report = w.sync(&inputs(vec![]), now()).await.unwrap();
     assert_eq!(report, SyncReport::default());
     let recreated = backend(json!({"provider": "Mock"}), 1, "uid-2");
-    let report = w.sync(&inputs(vec![Object::Backend(recreated)]), now()).await.unwrap();
+    let report = w
+        .sync(&inputs(vec![Object::Backend(recreated)]), now())
+        .await
+        .unwrap();
     assert_eq!(report.written, 1);
     drop(w);
     let seen = server.await.unwrap();
@@ -185,8 +255,14 @@ async fn delete_writes_nothing_and_a_recreated_object_starts_afresh() {
 async fn missing_secret_is_written_as_resolved_refs_false_with_a_warning() {
     let (client, server) = fake_api();
     let mut w = writer(client);
-    let b = backend(json!({"provider": "Anthropic", "credentials": {"secretRef": {"name": "llm-key"}}}), 1, "uid-1");
-    w.sync(&inputs(vec![Object::Backend(b)]), now()).await.unwrap();
+    let b = backend(
+        json!({"provider": "Anthropic", "credentials": {"secretRef": {"name": "llm-key"}}}),
+        1,
+        "uid-1",
+    );
+    w.sync(&inputs(vec![Object::Backend(b)]), now())
+        .await
+        .unwrap();
     drop(w);
     let seen = server.await.unwrap();
     assert_eq!(requests(&seen)[0], ("PATCH", STATUS_PATH));
@@ -198,7 +274,10 @@ async fn missing_secret_is_written_as_resolved_refs_false_with_a_warning() {
         seen[0].body["status"]["conditions"][1]["message"],
         "spec.credentials.secretRef.name: Secret \"llm-key\" not found"
     );
-    let warning = seen.iter().find(|s| s.body["reason"] == "SecretNotFound").unwrap();
+    let warning = seen
+        .iter()
+        .find(|s| s.body["reason"] == "SecretNotFound")
+        .unwrap();
     assert_eq!(warning.body["type"], "Warning");
 }
 
@@ -207,10 +286,15 @@ async fn invalid_spec_is_written_as_accepted_false() {
     let (client, server) = fake_api();
     let mut w = writer(client);
     let b = backend(json!({"provider": "OpenAICompatible"}), 1, "uid-1");
-    w.sync(&inputs(vec![Object::Backend(b)]), now()).await.unwrap();
+    w.sync(&inputs(vec![Object::Backend(b)]), now())
+        .await
+        .unwrap();
     drop(w);
     let seen = server.await.unwrap();
-    assert_eq!(conditions(&seen[0].body)[0], c("Accepted", "False", "Invalid"));
+    assert_eq!(
+        conditions(&seen[0].body)[0],
+        c("Accepted", "False", "Invalid")
+    );
     assert_eq!(
         seen[0].body["status"]["conditions"][0]["message"],
         "spec.endpoint: required for provider OpenAICompatible"
@@ -230,8 +314,18 @@ async fn status_already_in_the_cluster_is_not_written_again() {
     b.status = Some(status);
     let (client, server) = fake_api();
     let mut w = writer(client);
-    let report = w.sync(&inputs(vec![Object::Backend(b)]), now()).await.unwrap();
-    assert_eq!(report, SyncReport { written: 0, unchanged: 1, events: 0 });
+    let report = w
+        .sync(&inputs(vec![Object::Backend(b)]), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        SyncReport {
+            written: 0,
+            unchanged: 1,
+            events: 0
+        }
+    );
     drop(w);
     assert!(server.await.unwrap().is_empty(), "no request at all");
 }
