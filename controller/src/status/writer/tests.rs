@@ -14,6 +14,7 @@ use crate::fleet::FleetView;
 use crate::pipeline::{Rendered, render_partial};
 
 use super::*;
+use tokio::sync::watch;
 
 /// One request the fake API server received.
 #[derive(Debug)]
@@ -328,4 +329,96 @@ async fn status_already_in_the_cluster_is_not_written_again() {
     );
     drop(w);
     assert!(server.await.unwrap().is_empty(), "no request at all");
+}
+
+/// The run loop: a follower writes nothing; once it leads it writes, and a
+/// data plane connecting (a fleet change) updates `Programmed`.
+#[tokio::test]
+async fn only_the_leader_writes_and_fleet_changes_update_programmed() {
+    use crate::fleet::DataPlaneState;
+
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel::<Seen>();
+    tokio::spawn(async move {
+        while let Some((request, send)) = handle.next_request().await {
+            let method = request.method().to_string();
+            let path = request.uri().to_string();
+            let bytes = request.into_body().collect_bytes().await.unwrap();
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let reply = if path.contains("/events") {
+                body.clone()
+            } else {
+                json!({"apiVersion": API_VERSION, "kind": "AIBackend", "metadata": {"name": "x"}, "spec": {"provider": "Mock"}})
+            };
+            send.send_response(Response::new(Body::from(
+                serde_json::to_vec(&reply).unwrap(),
+            )));
+            let _ = seen_tx.send(Seen { method, path, body });
+        }
+    });
+    let mut inv = Inventory::default();
+    inv.upsert(Object::Backend(mock_backend()));
+    let partial = render_partial(&inv, &RenderOptions::kubernetes());
+    let version = partial.snapshot.as_ref().unwrap().version.clone();
+    let rendered = Rendered {
+        snapshot: partial.snapshot.map(Arc::new),
+        problems: partial.problems,
+        inventory: Arc::new(inv),
+    };
+    let (_rendered_tx, rendered_rx) = watch::channel(Arc::new(rendered));
+    let (fleet_tx, fleet_rx) = watch::channel(FleetView::default());
+    let (leader_tx, leader_rx) = watch::channel(false);
+    let task = tokio::spawn(run(
+        writer(Client::new(service, "default")),
+        rendered_rx,
+        fleet_rx,
+        leader_rx,
+    ));
+
+    // A follower: a fleet change makes it look again, and it still writes nothing.
+    fleet_tx.send_modify(|f| {
+        f.dataplanes.insert(
+            "dp-1".into(),
+            DataPlaneState {
+                acked_version: None,
+                nack: None,
+            },
+        );
+    });
+    tokio::task::yield_now().await;
+    assert!(seen.try_recv().is_err(), "a follower never writes");
+
+    // Leading: the status is written (one patch, three events).
+    leader_tx.send(true).unwrap();
+    let patch = seen.recv().await.unwrap();
+    assert_eq!(
+        (patch.method.as_str(), patch.path.as_str()),
+        ("PATCH", STATUS_PATH)
+    );
+    assert_eq!(
+        conditions(&patch.body)[2],
+        c("Programmed", "False", "Pending")
+    );
+    for _ in 0..3 {
+        assert_eq!(seen.recv().await.unwrap().method, "POST");
+    }
+
+    // The data plane acknowledges the version: Programmed turns True (one patch, one event).
+    fleet_tx.send_modify(|f| {
+        f.dataplanes.insert(
+            "dp-1".into(),
+            DataPlaneState {
+                acked_version: Some(version.clone()),
+                nack: None,
+            },
+        );
+    });
+    let patch = seen.recv().await.unwrap();
+    assert_eq!(
+        conditions(&patch.body)[2],
+        c("Programmed", "True", "Programmed")
+    );
+    assert_eq!(seen.recv().await.unwrap().body["reason"], "Programmed");
+    task.abort();
+    assert!(seen.try_recv().is_err(), "nothing else was sent");
 }
