@@ -171,6 +171,7 @@ pub async fn run(args: Args) -> Result<(), Error> {
             &args,
             rendered_rx.clone(),
             fleet.subscribe(),
+            shutdown_rx.clone(),
         ));
     }
     let mut render_task = tokio::spawn(pipeline::run_renderer(
@@ -228,10 +229,15 @@ pub async fn run(args: Args) -> Result<(), Error> {
         _ = &mut admin_task => Err(Error::TaskEnded("admin server")),
         Some(_) = kube_tasks.join_next(), if !kube_tasks.is_empty() => Err(Error::TaskEnded("lease or status writer")),
     };
-    kube_tasks.abort_all();
     // Streams end on the shutdown signal (reason: shutting down) before the
     // renderer goes away.
     let _ = shutdown_tx.send(true);
+    // The Lease holder gives the Lease up, so another replica leads at once.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while kube_tasks.join_next().await.is_some() {}
+    })
+    .await;
+    kube_tasks.abort_all();
     source_task.abort();
     render_task.abort();
     if tokio::time::timeout(args.shutdown_grace, &mut grpc_task)
@@ -251,6 +257,7 @@ fn spawn_status(
     args: &Args,
     rendered: watch::Receiver<Arc<Rendered>>,
     fleet: watch::Receiver<crate::fleet::FleetView>,
+    mut shutdown: watch::Receiver<bool>,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     let identity = args
         .identity
@@ -267,9 +274,15 @@ fn spawn_status(
     let writer = StatusWriter::new(client.clone(), reporter);
     async move {
         let (leader_tx, leader_rx) = watch::channel(false);
+        let leases = ::kube::Api::namespaced(client.clone(), &lease.namespace);
         tokio::select! {
-            () = kube_lease::run(client, lease, leader_tx) => {}
+            () = kube_lease::run(client, lease.clone(), leader_tx) => {}
             () = status_writer::run(writer, rendered, fleet, leader_rx) => {}
+            () = async { drop(shutdown.wait_for(|s| *s).await) } => {
+                if let Err(e) = kube_lease::release(&leases, &lease).await {
+                    tracing::warn!(error = %e, "releasing the lease failed");
+                }
+            }
         }
     }
 }

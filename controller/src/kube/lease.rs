@@ -204,6 +204,39 @@ pub async fn try_acquire_or_renew(
     }
 }
 
+/// The spec that gives up a Lease `identity` holds (`None` when it does
+/// not hold it): no holder, so others may take it at once.
+pub fn released_spec(spec: Option<&LeaseSpec>, identity: &str) -> Option<LeaseSpec> {
+    let spec = spec.filter(|s| s.holder_identity.as_deref() == Some(identity))?;
+    Some(LeaseSpec {
+        holder_identity: None,
+        lease_duration_seconds: Some(1),
+        ..spec.clone()
+    })
+}
+
+/// Gives up the Lease if we hold it (on graceful shutdown), so another
+/// replica takes over without waiting for it to expire. Returns whether it
+/// was released.
+pub async fn release(api: &Api<Lease>, cfg: &LeaseConfig) -> Result<bool, Error> {
+    let err = |source| Error::Api {
+        name: format!("{}/{}", cfg.namespace, cfg.name),
+        source,
+    };
+    let Some(mut lease) = api.get_opt(&cfg.name).await.map_err(err)? else {
+        return Ok(false);
+    };
+    let Some(next) = released_spec(lease.spec.as_ref(), &cfg.identity) else {
+        return Ok(false);
+    };
+    lease.spec = Some(next);
+    match api.replace(&cfg.name, &PostParams::default(), &lease).await {
+        Ok(_) => Ok(true),
+        Err(::kube::Error::Api(e)) if e.code == 409 => Ok(false),
+        Err(e) => Err(err(e)),
+    }
+}
+
 /// Keeps trying to hold the Lease and publishes whether we lead into
 /// `leader`, forever (until every receiver is gone).
 pub async fn run(client: Client, cfg: LeaseConfig, leader: watch::Sender<bool>) {

@@ -89,6 +89,17 @@ fn a_holder_that_cannot_renew_steps_down_before_the_lease_expires() {
     );
 }
 
+#[test]
+fn only_the_holder_releases_and_a_released_lease_is_free() {
+    let spec = held("a", 10);
+    assert_eq!(released_spec(Some(&spec), "b"), None);
+    assert_eq!(released_spec(None, "a"), None);
+    let released = released_spec(Some(&spec), "a").unwrap();
+    assert_eq!(released.holder_identity, None);
+    assert_eq!(released.lease_transitions, Some(3));
+    assert_eq!(decide(Some(&released), "b", t(11)), Decision::Acquire);
+}
+
 mod api {
     use ::kube::client::Body;
     use http::{Request, Response, StatusCode};
