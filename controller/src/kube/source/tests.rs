@@ -167,3 +167,28 @@ async fn pushes_the_complete_inventory_then_changes_but_not_status_only_updates(
     assert!(inv.secret("ns", "llm-key").is_none());
     source.abort();
 }
+
+#[tokio::test(start_paused = true)]
+async fn configured_namespaces_are_watched_one_by_one() {
+    let (client, _watches, seen) = fake_api();
+    let (tx, mut rx) = watch::channel(Arc::new(Inventory::default()));
+    let source = tokio::spawn(run(client, vec!["ns".into(), "other".into()], tx));
+    rx.changed().await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    for ns in ["ns", "other"] {
+        for kind in ["aibackends", "airoutes"] {
+            let prefix = format!("/apis/switchboard.dev/v1alpha1/namespaces/{ns}/{kind}?");
+            assert!(
+                seen.iter().any(|u| u.starts_with(&prefix)),
+                "{prefix} in {seen:?}"
+            );
+        }
+    }
+    assert!(
+        !seen
+            .iter()
+            .any(|u| u.starts_with("/apis/switchboard.dev/v1alpha1/aibackends")),
+        "no cluster-wide watch"
+    );
+    source.abort();
+}
