@@ -147,6 +147,11 @@ where
                         this.seen.clear();
                     }
                 }
+                // With a known length the server stops polling once every
+                // byte was read: the body is complete now, not at `None`.
+                if this.inner.is_end_stream() {
+                    this.finish(true);
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
