@@ -36,6 +36,8 @@ pub struct Options {
     pub work_dir: PathBuf,
     /// Pin the load generator and the process under test to separate CPUs.
     pub pin: bool,
+    /// Run at the highest scheduling priority (see [`procs::raise_priority`]).
+    pub priority: bool,
 }
 
 /// How long and how often each measurement runs.
@@ -192,6 +194,8 @@ fn start_stack(opts: &Options, token_jwks: &str, api_key: &str) -> anyhow::Resul
             format!("--listen=127.0.0.1:{gw}"),
             format!("--admin-listen=127.0.0.1:{admin}"),
             "--reload-interval=3600s".into(),
+            // The production log format: one JSON access-log line per request.
+            "--log-format=json".into(),
         ],
         &[
             (API_KEY_ENV, api_key),
@@ -458,7 +462,7 @@ fn command_line(program: &str, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-fn header(opts: &Options) -> String {
+fn header(opts: &Options, prioritized: bool) -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -501,8 +505,13 @@ fn header(opts: &Options) -> String {
     } else {
         "not pinned"
     };
+    let priority = if prioritized {
+        "nice -20, autogroup nice -20"
+    } else {
+        "normal"
+    };
     format!(
-        "- date: {date}\n- machine: {cpus} CPUs ({cpu}), load average at start {load}\n- commit: {commit}{}\n- mode: {}\n- pinning: {pin}\n",
+        "- date: {date}\n- machine: {cpus} CPUs ({cpu}), load average at start {load}\n- commit: {commit}{}\n- mode: {}\n- pinning: {pin}\n- scheduling priority: {priority}\n",
         if dirty { " (with local changes)" } else { "" },
         if opts.quick {
             "quick (`bench/run --quick`)"
@@ -515,8 +524,14 @@ fn header(opts: &Options) -> String {
 /// Runs every scenario and returns the markdown report.
 pub fn run(opts: &Options) -> anyhow::Result<String> {
     std::fs::create_dir_all(&opts.work_dir)?;
+    let prioritized = opts.priority && procs::raise_priority();
+    if opts.priority && !prioritized {
+        eprintln!(
+            "bench: could not raise the scheduling priority (not root?); results are more exposed to other load"
+        );
+    }
     // Before pinning: the CPU count is read from this process's affinity.
-    let header = header(opts);
+    let header = header(opts, prioritized);
     if opts.pin {
         procs::pin_self(0)?;
     }

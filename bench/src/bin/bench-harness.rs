@@ -25,6 +25,10 @@ struct Args {
     /// Do not pin processes to CPUs even where taskset is available.
     #[arg(long)]
     no_pin: bool,
+    /// Keep the normal scheduling priority (by default the run raises it, when
+    /// root, so builds elsewhere on the machine disturb the numbers less).
+    #[arg(long)]
+    no_priority: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,6 +36,7 @@ fn main() -> anyhow::Result<()> {
     let opts = Options {
         quick: args.quick,
         pin: !args.no_pin && switchboard_bench::procs::can_pin(),
+        priority: !args.no_priority,
         bin_dir: args.bin_dir,
         repo: args.repo,
         work_dir: args.work_dir,
