@@ -1,3 +1,22 @@
-//! Switchboard controller library. The reconcilers, sources and gRPC
-//! snapshot server arrive with the controller issue; today this crate only
-//! fixes the binary's name and command line.
+//! Switchboard controller library: sources (a YAML folder, or the Kubernetes
+//! API), the render pipeline, the registry of connected data planes, the
+//! gRPC snapshot server and the admin port. `main.rs` is a thin shell around
+//! [`app::run`].
+//!
+//! Data flow: a source publishes whole inventories into a
+//! `watch::Sender<Arc<Inventory>>`; [`pipeline::run_renderer`] renders each
+//! into a [`pipeline::Rendered`]; [`grpc`] streams every new snapshot version
+//! to every connected data plane and records ACKs and NACKs in [`fleet::Fleet`].
+
+pub mod admin;
+pub mod app;
+pub mod error;
+pub mod fleet;
+pub mod grpc;
+pub mod metrics;
+pub mod pipeline;
+pub mod source;
+
+pub use error::Error;
+pub use fleet::{DataPlaneState, Fleet, FleetView, NackInfo};
+pub use pipeline::{RenderMode, Rendered};

@@ -1,13 +1,41 @@
-//! `switchboard-controller`: not implemented yet (see the controller issue).
+//! `switchboard-controller`: renders AIBackend/AIRoute into snapshots and
+//! pushes them to data planes. All logic lives in the library; this sets up
+//! logging and the runtime.
 
 use clap::Parser;
+use switchboard_controller::app::{Args, LogFormat, run};
+use tracing_subscriber::EnvFilter;
 
-/// Command line of the controller.
-#[derive(Parser, Debug)]
-#[command(name = "switchboard-controller", version, about)]
-struct Args {}
-
-fn main() -> anyhow::Result<()> {
-    let _args = Args::parse();
-    anyhow::bail!("switchboard-controller is not implemented yet; run switchboard-dataplane --config for standalone mode")
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+        LogFormat::Text => builder.init(),
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("switchboard-controller: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(kind = e.metric_label(), "{e}");
+            eprintln!("switchboard-controller: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -1,8 +1,10 @@
 //! The process: parse arguments, load the first configuration, start the
 //! listeners and the config watcher, and supervise them until a signal.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,13 +13,13 @@ use clap::{Parser, ValueEnum};
 use tokio::sync::watch;
 
 use crate::auth::{HttpJwksFetcher, JwksStore};
-use crate::config::local;
+use crate::config::{grpc, local};
 use crate::metrics::Metrics;
 use crate::proxy::client::ClientCache;
 use crate::routing::BreakerRegistry;
 use crate::runtime::SharedState;
 use crate::state::AppState;
-use crate::store::ConfigStore;
+use crate::store::{ConfigSource, ConfigStore};
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -33,9 +35,22 @@ pub enum LogFormat {
 #[command(name = "switchboard-dataplane", version, about = "Switchboard AI gateway data plane")]
 pub struct Args {
     /// Standalone mode: a YAML file or folder of AIBackend, AIRoute and
-    /// Secret resources, reloaded when it changes.
-    #[arg(long, env = "SWITCHBOARD_CONFIG")]
-    pub config: PathBuf,
+    /// Secret resources, reloaded when it changes. Exactly one of --config
+    /// and --controller.
+    #[arg(long, env = "SWITCHBOARD_CONFIG", required_unless_present = "controller", conflicts_with = "controller")]
+    pub config: Option<PathBuf>,
+    /// Cluster mode: the controller's gRPC URL, e.g.
+    /// `http://switchboard-controller:9978`.
+    #[arg(long, env = "SWITCHBOARD_CONTROLLER")]
+    pub controller: Option<String>,
+    /// Cluster mode: file holding the last good snapshot; served at boot
+    /// until the controller answers.
+    #[arg(long, env = "SWITCHBOARD_SNAPSHOT_CACHE", requires = "controller")]
+    pub snapshot_cache: Option<PathBuf>,
+    /// Cluster mode: the id sent to the controller (default: `$POD_NAME`,
+    /// else `hostname-pid`).
+    #[arg(long, requires = "controller")]
+    pub node_id: Option<String>,
     /// Traffic listener address.
     #[arg(long, default_value = "0.0.0.0:8787", env = "SWITCHBOARD_LISTEN")]
     pub listen: SocketAddr,
@@ -80,8 +95,31 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         },
     });
 
-    let fingerprint = local::load_and_apply(&state, &args.config)
-        .with_context(|| format!("loading configuration from {}", args.config.display()))?;
+    // The configuration source: local files (loaded now, failing the start
+    // when broken) or the controller (the cache, if any, serves meanwhile).
+    let source: Pin<Box<dyn Future<Output = ()> + Send>> = match (&args.config, &args.controller) {
+        (Some(path), _) => {
+            let fingerprint = local::load_and_apply(&state, path)
+                .with_context(|| format!("loading configuration from {}", path.display()))?;
+            state.store.set_source(ConfigSource::File);
+            Box::pin(local::watch(state.clone(), path.clone(), args.reload_interval, fingerprint))
+        }
+        (None, Some(url)) => {
+            if let Some(cache) = &args.snapshot_cache {
+                grpc::apply_cache(&state, cache);
+            }
+            let opts = grpc::ClusterOptions {
+                controller: url.clone(),
+                node_id: args.node_id.clone().unwrap_or_else(grpc::default_node_id),
+                cache: args.snapshot_cache.clone(),
+                max_snapshot_bytes: grpc::DEFAULT_MAX_SNAPSHOT_BYTES,
+                idle_timeout: Duration::from_secs(60),
+                backoff: grpc::Backoff::default(),
+            };
+            Box::pin(grpc::run(state.clone(), opts))
+        }
+        (None, None) => anyhow::bail!("give exactly one of --config and --controller"),
+    };
 
     let traffic = crate::server::bind(args.listen)
         .await
@@ -93,6 +131,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         traffic = %traffic.local_addr()?,
         admin = %admin.local_addr()?,
         version = %state.store.version().unwrap_or_default(),
+        source = state.store.source().map_or("none yet", |s| s.label()),
         "switchboard data plane serving"
     );
 
@@ -114,12 +153,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         stopped(stop_rx.clone()),
         Duration::from_secs(1),
     ));
-    let mut watch_task = tokio::spawn(local::watch(
-        state.clone(),
-        args.config.clone(),
-        args.reload_interval,
-        fingerprint,
-    ));
+    let mut watch_task = tokio::spawn(source);
 
     tokio::select! {
         () = shutdown_signal() => {
@@ -127,7 +161,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
         r = &mut traffic_task => anyhow::bail!("traffic listener ended unexpectedly: {r:?}"),
         r = &mut admin_task => anyhow::bail!("admin listener ended unexpectedly: {r:?}"),
-        r = &mut watch_task => anyhow::bail!("configuration watcher ended unexpectedly: {r:?}"),
+        r = &mut watch_task => anyhow::bail!("configuration source ended unexpectedly: {r:?}"),
     }
     watch_task.abort();
     let _ = stop_tx.send(true);

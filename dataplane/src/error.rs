@@ -10,6 +10,7 @@ use http::StatusCode;
 
 use crate::auth::AuthError;
 use crate::body::BodyError;
+use crate::translate::TranslateError;
 use crate::wire::ErrorKind;
 
 /// Why the gateway answered a request itself.
@@ -61,6 +62,10 @@ pub enum RequestError {
         /// The client's API format.
         format: &'static str,
     },
+    /// The request (or the upstream's answer) cannot be translated between
+    /// the client's format and the backend's.
+    #[error("{0}")]
+    Untranslatable(#[from] crate::translate::TranslateError),
     /// Every candidate failed without an upstream answer worth returning.
     #[error("no healthy backend could serve model `{model}`")]
     NoHealthyBackend {
@@ -92,6 +97,8 @@ impl RequestError {
             RequestError::MalformedBody(_) => StatusCode::BAD_REQUEST,
             RequestError::UnknownModel { .. } => StatusCode::NOT_FOUND,
             RequestError::UnsupportedFormat { .. } => StatusCode::BAD_REQUEST,
+            RequestError::Untranslatable(TranslateError::Upstream(_)) => StatusCode::BAD_GATEWAY,
+            RequestError::Untranslatable(_) => StatusCode::BAD_REQUEST,
             RequestError::NoHealthyBackend { .. } => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             RequestError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -111,6 +118,8 @@ impl RequestError {
             RequestError::MalformedBody(_) => ErrorKind::InvalidRequest,
             RequestError::UnknownModel { .. } => ErrorKind::NotFound,
             RequestError::UnsupportedFormat { .. } => ErrorKind::InvalidRequest,
+            RequestError::Untranslatable(TranslateError::Upstream(_)) => ErrorKind::Api,
+            RequestError::Untranslatable(_) => ErrorKind::InvalidRequest,
             RequestError::NoHealthyBackend { .. } => ErrorKind::Unavailable,
             RequestError::UpstreamTimeout { .. } => ErrorKind::Timeout,
             RequestError::Internal(_) => ErrorKind::Api,
@@ -124,6 +133,9 @@ impl RequestError {
             RequestError::Unauthenticated(e) if !e.is_unavailable() => Some("invalid_api_key"),
             RequestError::BodyTooLarge { .. } => Some("request_too_large"),
             RequestError::MalformedBody(_) | RequestError::BodyRead(_) => Some("invalid_request_body"),
+            RequestError::Untranslatable(crate::translate::TranslateError::Unsupported { .. }) => {
+                Some("unsupported_parameter")
+            }
             _ => None,
         }
     }
@@ -140,6 +152,7 @@ impl RequestError {
             RequestError::MalformedBody(_) => "malformed_body",
             RequestError::UnknownModel { .. } => "unknown_model",
             RequestError::UnsupportedFormat { .. } => "unsupported_format",
+            RequestError::Untranslatable(_) => "untranslatable",
             RequestError::NoHealthyBackend { .. } => "no_healthy_backend",
             RequestError::UpstreamTimeout { .. } => "upstream_timeout",
             RequestError::Internal(_) => "internal",

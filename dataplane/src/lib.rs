@@ -12,6 +12,7 @@ pub mod runtime;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod translate;
 pub mod wire;
 
 mod app;

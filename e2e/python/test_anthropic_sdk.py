@@ -69,7 +69,6 @@ def test_upstream_overload_surfaces_as_typed_error(anthropic_client, mocks):
         anthropic_client.messages.create(model="claude-test", max_tokens=16, messages=MESSAGES)
 
 
-@pytest.mark.skip(reason="needs OpenAI <-> Anthropic translation in the data plane (not on main yet)")
 def test_anthropic_sdk_to_openai_backend(anthropic_client, mocks):
     """Cross-dialect: an Anthropic client routed to an OpenAI upstream."""
     mocks["openai_primary"].set_default({"kind": "Ok", "text": "translated answer"})

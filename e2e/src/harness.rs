@@ -1,6 +1,7 @@
 //! Process harness for the real `switchboard-dataplane` binary: free ports, log capture, readiness
 //! polling, kill on drop; plus atomic config writes and condition polling.
 
+use std::ffi::OsStr;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -43,7 +44,7 @@ pub fn binary_path(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
     assert!(
         path.is_file(),
-        "binary {} not found; build it first (`cargo build -p switchboard-dataplane -p switchboard-e2e`) \
+        "binary {} not found; build it first (`cargo build -p switchboard-dataplane -p switchboard-controller -p switchboard-e2e`) \
          or set {BIN_DIR_ENV} to the directory that contains it",
         path.display()
     );
@@ -56,7 +57,7 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
-fn log_path() -> PathBuf {
+pub(crate) fn log_path() -> PathBuf {
     let n = LOG_COUNTER.fetch_add(1, Ordering::SeqCst);
     std::env::temp_dir().join(format!(
         "switchboard-e2e-gateway-{}-{n}.log",
@@ -64,7 +65,7 @@ fn log_path() -> PathBuf {
     ))
 }
 
-fn tail(path: &Path) -> String {
+pub(crate) fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(60)..].join("\n")
@@ -80,9 +81,22 @@ pub struct Gateway {
 }
 
 fn command(config_path: &Path, port: u16, admin_port: u16, envs: &[(&str, &str)]) -> Command {
+    command_with_source(
+        &[OsStr::new("--config"), config_path.as_os_str()],
+        port,
+        admin_port,
+        envs,
+    )
+}
+
+fn command_with_source(
+    source: &[&OsStr],
+    port: u16,
+    admin_port: u16,
+    envs: &[(&str, &str)],
+) -> Command {
     let mut cmd = Command::new(binary_path(GATEWAY_BIN));
-    cmd.arg("--config")
-        .arg(config_path)
+    cmd.args(source)
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
         .arg("--admin-listen")
@@ -135,7 +149,66 @@ impl Gateway {
         gateway
     }
 
-    async fn wait_ready(&mut self) {
+    /// Starts the gateway in cluster mode, following the controller at `controller_url`, with
+    /// extra environment variables and arguments (e.g. `["--snapshot-cache", path]`). With
+    /// `wait_ready`, waits until `/readyz` answers 200 (see [`Gateway::wait_ready`]); otherwise
+    /// returns once the process is spawned.
+    pub async fn start_cluster(
+        controller_url: &str,
+        envs: &[(&str, &str)],
+        args: &[&str],
+        wait_ready: bool,
+    ) -> Gateway {
+        let port = free_port();
+        let admin_port = free_port();
+        let log = log_path();
+        let file = std::fs::File::create(&log).expect("create gateway log file");
+        let mut cmd = command_with_source(
+            &[OsStr::new("--controller"), OsStr::new(controller_url)],
+            port,
+            admin_port,
+            envs,
+        );
+        cmd.args(args)
+            .stdout(file.try_clone().expect("clone log file"))
+            .stderr(file);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {GATEWAY_BIN}: {e}"));
+        let mut gateway = Gateway {
+            child,
+            port,
+            admin_port,
+            log,
+        };
+        if wait_ready {
+            gateway.wait_ready().await;
+        }
+        gateway
+    }
+
+    /// Status and body of `/readyz`; `None` while the admin port does not answer.
+    pub async fn readyz(&self) -> Option<(u16, String)> {
+        let url = format!("{}/readyz", self.admin_url());
+        let (status, _, body) = client::try_request(Method::GET, &url, &[], Bytes::new())
+            .await
+            .ok()?;
+        Some((status.as_u16(), String::from_utf8_lossy(&body).into_owned()))
+    }
+
+    /// The version `/config` reports, if one is served.
+    pub async fn config_version(&self) -> Option<String> {
+        let url = format!("{}/config", self.admin_url());
+        let (_, _, body) = client::try_request(Method::GET, &url, &[], Bytes::new())
+            .await
+            .ok()?;
+        let json: serde_json::Value = serde_json::from_slice(&body).ok()?;
+        json["version"].as_str().map(str::to_string)
+    }
+
+    /// Waits until `/readyz` answers 200; panics (showing the log) when the process exits or is
+    /// not ready within [`START_TIMEOUT`].
+    pub async fn wait_ready(&mut self) {
         let deadline = Instant::now() + START_TIMEOUT;
         let url = format!("{}/readyz", self.admin_url());
         loop {

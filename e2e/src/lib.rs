@@ -1,10 +1,11 @@
 //! End-to-end test support for Switchboard: mock provider upstreams speaking the OpenAI and
 //! Anthropic wire formats, a JWT issuer with a JWKS, a process harness for the real gateway
-//! binary, and small HTTP/SSE client helpers.
+//! and controller binaries, and small HTTP/SSE client helpers.
 
 pub mod behaviour;
 pub mod client;
 pub mod config;
+pub mod controller;
 pub mod harness;
 pub mod jwt_issuer;
 pub mod mock_upstream;
@@ -15,6 +16,7 @@ pub use behaviour::Behaviour;
 pub use client::{
     SseEvent, StreamResult, get, post_json, post_raw, post_stream, post_stream_partial,
 };
+pub use controller::Controller;
 pub use harness::{Gateway, wait_until, write_config};
 pub use jwt_issuer::JwtIssuer;
 pub use mock_upstream::{MockUpstream, RecordedRequest};

@@ -131,7 +131,6 @@ async fn alias_resolves_to_the_target_model() {
 }
 
 #[tokio::test]
-#[ignore = "needs OpenAI <-> Anthropic translation in the data plane (not on main yet)"]
 async fn openai_client_to_anthropic_backend_is_translated() {
     let stack = Stack::start().await;
     stack

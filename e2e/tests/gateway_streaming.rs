@@ -108,7 +108,6 @@ async fn anthropic_stream_usage_is_recorded() {
 }
 
 #[tokio::test]
-#[ignore = "needs OpenAI <-> Anthropic translation in the data plane (not on main yet)"]
 async fn anthropic_client_streaming_from_an_openai_backend() {
     let stack = Stack::start().await;
     stack.primary.set_default(Behaviour::OkWithUsage {

@@ -1,7 +1,10 @@
 //! Where configurations come from. Standalone mode reads resource YAML from
-//! local files ([`local`]); cluster mode (the controller issue) receives
-//! snapshots over gRPC. Every source ends in [`apply_snapshot`].
+//! local files ([`local`]); cluster mode receives snapshots from the
+//! controller over gRPC ([`grpc`]) and may persist the last good one
+//! ([`cache`]). Every source ends in [`apply_snapshot`].
 
+pub mod cache;
+pub mod grpc;
 pub mod local;
 
 use std::sync::Arc;

@@ -7,6 +7,8 @@ use hyper::body::Incoming;
 
 use crate::proxy::Exchange;
 use crate::proxy::headers::upstream_headers;
+use crate::proxy::translation::Prepared;
+use crate::wire::Dialect;
 use crate::routing::{AttemptOutcome, classify_status_body};
 use crate::runtime::{BackendRuntime, ProviderKind};
 
@@ -15,6 +17,8 @@ const ERROR_BODY_LIMIT: usize = 1 << 20;
 
 /// A non-2xx upstream answer, kept so it can be returned to the client.
 pub(crate) struct UpstreamError {
+    /// The dialect the upstream speaks (its error body's shape).
+    pub dialect: Dialect,
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
@@ -32,8 +36,8 @@ pub(crate) enum Attempt {
     },
 }
 
-/// Sends the request to `backend` asking for `provider_model`.
-pub(crate) async fn send(backend: &BackendRuntime, x: &Exchange, provider_model: &str) -> Attempt {
+/// Sends the prepared request to `backend`.
+pub(crate) async fn send(backend: &BackendRuntime, x: &Exchange, prepared: &Prepared) -> Attempt {
     let Some(endpoint) = backend.endpoint.as_ref() else {
         return Attempt::Failed {
             outcome: AttemptOutcome::ConnectError,
@@ -46,7 +50,7 @@ pub(crate) async fn send(backend: &BackendRuntime, x: &Exchange, provider_model:
         ProviderKind::Anthropic => x.query.as_deref(),
         _ => None,
     };
-    let uri = match endpoint.uri(x.format, query) {
+    let uri = match endpoint.uri(prepared.path, query) {
         Ok(uri) => uri,
         Err(_) => {
             return Attempt::Failed {
@@ -56,8 +60,7 @@ pub(crate) async fn send(backend: &BackendRuntime, x: &Exchange, provider_model:
             };
         }
     };
-    let body = x.json.with_string("model", provider_model);
-    let mut req = Request::new(Full::new(body));
+    let mut req = Request::new(Full::new(prepared.body.clone()));
     *req.method_mut() = Method::POST;
     *req.uri_mut() = uri;
     *req.headers_mut() = upstream_headers(&x.headers, backend, &x.identity.forward_headers);
@@ -109,6 +112,7 @@ pub(crate) async fn send(backend: &BackendRuntime, x: &Exchange, provider_model:
     Attempt::Failed {
         outcome,
         upstream: Some(UpstreamError {
+            dialect: prepared.upstream,
             status: parts.status,
             headers: parts.headers,
             body,

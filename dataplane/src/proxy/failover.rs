@@ -19,9 +19,12 @@ use crate::proxy::accounting::Accounting;
 use crate::proxy::attempt::{self, Attempt, UpstreamError};
 use crate::proxy::headers::client_headers;
 use crate::proxy::response::{self, ResponseBody, TapBody, TapEnd};
+use crate::proxy::translation::{self, Prepared};
 use crate::proxy::{Exchange, dialect_of};
+use crate::translate::{Plan, errors as translate_errors};
 use crate::routing::{AttemptOutcome, Decision, counts_as_breaker_failure, decide};
 use crate::runtime::{ApiFormat, BackendRuntime, ProviderKind};
+use crate::wire::Dialect;
 use crate::state::AppState;
 use crate::wire;
 
@@ -62,7 +65,8 @@ pub(crate) async fn run(
         let Some(backend) = x.cfg.backends.get(&candidate.backend).cloned() else {
             continue;
         };
-        if !backend.provider.serves(x.format) {
+        let plan = translation::plan_for(&x, &backend);
+        if matches!(plan, Plan::Unsupported) {
             skips.format += 1;
             continue;
         }
@@ -76,6 +80,10 @@ pub(crate) async fn run(
                 }
             },
         };
+        if matches!(plan, Plan::Estimate) {
+            return Ok(estimate_answer(state, &x, &backend, tried));
+        }
+        let prepared = translation::prepare(&x, &backend, &provider_model, plan)?;
         let mut retried_same = false;
         loop {
             if attempts_left == 0 {
@@ -86,13 +94,13 @@ pub(crate) async fn run(
             let result = if backend.provider == ProviderKind::Mock {
                 return Ok(mock_answer(state, &x, &backend, &provider_model, tried).await);
             } else {
-                attempt::send(&backend, &x, &provider_model).await
+                attempt::send(&backend, &x, &prepared).await
             };
             match result {
                 Attempt::Answered(resp) => {
                     backend.breaker.record_success();
                     record_attempt(state, &backend, "ok");
-                    return Ok(relay_answer(state, &x, &backend, resp, tried));
+                    return Ok(relay_answer(state, &x, &backend, resp, tried, prepared).await);
                 }
                 Attempt::Failed {
                     outcome,
@@ -230,17 +238,20 @@ fn request_id(x: &Exchange) -> String {
         .unwrap_or_default()
 }
 
-/// Gives a 2xx upstream answer to the client, streamed, with usage tapped.
-fn relay_answer(
+/// Gives a 2xx upstream answer to the client, streamed, with usage tapped,
+/// translated when the backend speaks another format.
+async fn relay_answer(
     state: &AppState,
     x: &Exchange,
     backend: &BackendRuntime,
     resp: Response<hyper::body::Incoming>,
     attempts: u32,
+    prepared: Prepared,
 ) -> Response<ResponseBody> {
     let (parts, body) = resp.into_parts();
     let acct = accounting(state, x, backend, parts.status.as_u16(), attempts);
     let dialect = dialect_of(x.format);
+    let upstream_dialect = prepared.upstream;
     let is_sse = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -262,7 +273,22 @@ fn relay_answer(
             }
             acct.finish(Some(&summary.usage), summary.outcome.label(), true);
         });
-        wire::relay::Relay::new(body, dialect, backend.timeouts.stream_idle, on_finish).boxed_unsync()
+        let idle = backend.timeouts.stream_idle;
+        match prepared.translation {
+            Some((t, session)) => {
+                let translator = (t.stream)(session);
+                wire::relay::Relay::translating(body, upstream_dialect, translator, dialect, idle, on_finish)
+                    .boxed_unsync()
+            }
+            None if prepared.strip_usage_chunk => {
+                let translator = Box::new(crate::translate::strip_usage::StripUsageChunk);
+                wire::relay::Relay::translating(body, upstream_dialect, translator, dialect, idle, on_finish)
+                    .boxed_unsync()
+            }
+            None => wire::relay::Relay::new(body, dialect, idle, on_finish).boxed_unsync(),
+        }
+    } else if let Some((t, session)) = prepared.translation {
+        return translated_json_answer(x, backend, body, acct, upstream_dialect, t, session).await;
     } else {
         let on_end = Box::new(move |end: TapEnd| {
             let usage = end
@@ -299,7 +325,7 @@ fn upstream_error_answer(
         Some(u) => {
             let acct = accounting(state, x, backend, u.status.as_u16(), attempts);
             acct.finish(None, "upstream_error", false);
-            error_response_from(u)
+            error_response_from(u, dialect_of(x.format))
         }
         None => {
             let err = RequestError::NoHealthyBackend {
@@ -339,17 +365,79 @@ fn error_passthrough(
         latency_ms = x.started.elapsed().as_millis() as u64,
         "request finished"
     );
-    error_response_from(u)
+    error_response_from(u, dialect_of(x.format))
 }
 
-fn error_response_from(u: UpstreamError) -> Response<ResponseBody> {
+/// The upstream's error for the client: as it is when the upstream speaks
+/// the client's dialect, otherwise re-shaped into it (§3.7).
+fn error_response_from(u: UpstreamError, client: Dialect) -> Response<ResponseBody> {
     let mut headers = client_headers(&u.headers);
+    let body = if u.dialect == client {
+        u.body
+    } else {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        translate_errors::to_client(client, u.status.as_u16(), &u.body)
+    };
     headers
         .entry(header::CONTENT_TYPE)
         .or_insert(HeaderValue::from_static("application/json"));
-    let mut resp = Response::new(response::full(u.body));
+    let mut resp = Response::new(response::full(body));
     *resp.status_mut() = u.status;
     *resp.headers_mut() = headers;
+    resp
+}
+
+/// Reads a whole non-streaming upstream answer and translates it for the
+/// client. Usage is read from the upstream's own body.
+async fn translated_json_answer(
+    x: &Exchange,
+    backend: &BackendRuntime,
+    body: hyper::body::Incoming,
+    acct: Accounting,
+    upstream: Dialect,
+    t: crate::translate::Translator,
+    session: crate::translate::Session,
+) -> Response<ResponseBody> {
+    let client = dialect_of(x.format);
+    let limited = http_body_util::Limited::new(body, USAGE_INSPECT_LIMIT * 4);
+    let read = tokio::time::timeout(backend.timeouts.request, limited.collect()).await;
+    let bytes = match read {
+        Ok(Ok(c)) => c.to_bytes(),
+        Ok(Err(_)) | Err(_) => {
+            acct.finish(None, "upstream_error", false);
+            let err = RequestError::Untranslatable(crate::translate::TranslateError::Upstream(
+                "the upstream answer could not be read".into(),
+            ));
+            return response::error(client, &err);
+        }
+    };
+    let usage = wire::relay::usage_from_json_response(upstream, &bytes).map(|(u, _)| u);
+    let translated = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .map_err(|e| crate::translate::TranslateError::Upstream(e.to_string()))
+        .and_then(|v| (t.response)(&v, &session));
+    match translated {
+        Ok(v) => {
+            acct.finish(usage.as_ref(), "completed", false);
+            response::json(StatusCode::OK, v.to_string())
+        }
+        Err(e) => {
+            tracing::warn!(backend = %backend.id, error = %e, "upstream answer could not be translated");
+            acct.finish(usage.as_ref(), "upstream_error", false);
+            response::error(client, &RequestError::Untranslatable(e))
+        }
+    }
+}
+
+/// count_tokens for a backend without a token-counting endpoint: a local
+/// estimate (characters / 4 of the prompt, see [`wire::mock::count_tokens`]),
+/// labelled with `x-switchboard-estimate: true`.
+fn estimate_answer(state: &AppState, x: &Exchange, backend: &BackendRuntime, attempts: u32) -> Response<ResponseBody> {
+    let request: serde_json::Value = serde_json::from_slice(x.json.bytes()).unwrap_or(serde_json::Value::Null);
+    let n = wire::mock::count_tokens(&request);
+    accounting(state, x, backend, 200, attempts).finish(None, "estimated", false);
+    let mut resp = response::json(StatusCode::OK, format!("{{\"input_tokens\":{n}}}"));
+    resp.headers_mut()
+        .insert("x-switchboard-estimate", HeaderValue::from_static("true"));
     resp
 }
 

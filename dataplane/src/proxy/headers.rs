@@ -37,6 +37,11 @@ pub fn upstream_headers(
     let mut out = HeaderMap::with_capacity(16);
     for (name, value) in client {
         let n = name.as_str();
+        // OpenAI-only headers stay away from Anthropic (and Anthropic ones
+        // are only added below, for Anthropic).
+        if n == "openai-beta" && backend.provider == ProviderKind::Anthropic {
+            continue;
+        }
         if FORWARDED.contains(&n) || FORWARDED_PREFIXES.iter().any(|p| n.starts_with(p)) {
             out.append(name.clone(), value.clone());
         }

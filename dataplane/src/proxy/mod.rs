@@ -8,6 +8,7 @@ mod failover;
 pub mod headers;
 mod models;
 pub mod response;
+mod translation;
 
 use std::sync::Arc;
 

@@ -10,6 +10,7 @@ use switchboard_proto as pb;
 
 use crate::proxy::client::{ClientCache, UpstreamClient};
 use crate::routing::CircuitBreaker;
+use crate::translate::UpstreamFormat;
 
 /// The API family a provider speaks, and how it authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,14 +36,14 @@ impl ProviderKind {
         }
     }
 
-    /// Whether this provider natively serves the client's API format.
-    pub fn serves(self, format: ApiFormat) -> bool {
+    /// The wire format this provider speaks natively; `None` for the mock,
+    /// which answers in whatever format the client speaks. Requests in
+    /// another format are translated (see [`crate::translate::plan`]).
+    pub fn native_format(self) -> Option<UpstreamFormat> {
         match self {
-            ProviderKind::Mock => true,
-            ProviderKind::Anthropic => matches!(format, ApiFormat::Messages | ApiFormat::CountTokens),
-            ProviderKind::OpenAI | ProviderKind::OpenAICompatible => {
-                matches!(format, ApiFormat::ChatCompletions)
-            }
+            ProviderKind::Mock => None,
+            ProviderKind::Anthropic => Some(UpstreamFormat::Messages),
+            ProviderKind::OpenAI | ProviderKind::OpenAICompatible => Some(UpstreamFormat::ChatCompletions),
         }
     }
 }

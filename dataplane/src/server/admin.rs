@@ -15,8 +15,12 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Re
     match req.uri().path() {
         "/healthz" => response::text(StatusCode::OK, "ok\n"),
         "/readyz" => {
-            if state.store.is_ready() {
-                response::text(StatusCode::OK, "ready\n")
+            if let Some(version) = state.store.version() {
+                let source = state.store.source().map_or("unknown", |s| s.label());
+                let mut resp = Response::new(response::full(format!("ready: source {source}, version {version}\n")));
+                resp.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+                resp
             } else {
                 response::text(StatusCode::SERVICE_UNAVAILABLE, "no configuration applied yet\n")
             }

@@ -20,6 +20,13 @@
 //!
 //! A fake terminal event is never appended. `on_finish` runs exactly once,
 //! when the outcome is decided (or on drop).
+//!
+//! Translated streams ([`Relay::translating`]): each well-formed upstream
+//! event goes through a [`StreamTranslator`] instead of being copied, event
+//! by event (nothing is buffered beyond the event being read); comment-only
+//! events (keepalives) still pass as they are. Usage and the outcome are read
+//! from the upstream's own events, so accounting records the true upstream
+//! usage; appended error events are in the client's dialect.
 
 use std::error::Error as StdError;
 use std::pin::Pin;
@@ -34,7 +41,9 @@ use super::Dialect;
 use super::error::{ErrorKind, stream_error_event};
 use super::split::EventSplitter;
 use super::sse::{DEFAULT_MAX_EVENT_BYTES, SseParser};
+use super::sse::SseEvent;
 use super::usage::{self, EventClass, Usage, UsageTracker};
+use crate::translate::StreamTranslator;
 
 /// The error type of a relayed body.
 pub type BoxError = Box<dyn StdError + Send + Sync>;
@@ -90,7 +99,10 @@ pub type OnFinish = Box<dyn FnOnce(RelaySummary) + Send>;
 /// Relays an upstream SSE body; see the module docs.
 pub struct Relay<B> {
     inner: Pin<Box<B>>,
+    /// The client's dialect (appended error events).
     dialect: Dialect,
+    /// Translates upstream events for the client; `None` forwards bytes.
+    transform: Option<Box<dyn StreamTranslator>>,
     splitter: EventSplitter,
     parser: SseParser,
     tracker: UsageTracker,
@@ -109,13 +121,38 @@ impl<B> Relay<B> {
     /// Wraps `body`. An `idle_timeout` of zero disables stall detection.
     /// Must be called inside a tokio runtime (the idle timer is a tokio timer).
     pub fn new(body: B, dialect: Dialect, idle_timeout: Duration, on_finish: OnFinish) -> Self {
+        Self::build(body, dialect, dialect, None, idle_timeout, on_finish)
+    }
+
+    /// Wraps an upstream `body` in `upstream` dialect whose events
+    /// `translator` turns into the `client` dialect.
+    pub fn translating(
+        body: B,
+        upstream: Dialect,
+        translator: Box<dyn StreamTranslator>,
+        client: Dialect,
+        idle_timeout: Duration,
+        on_finish: OnFinish,
+    ) -> Self {
+        Self::build(body, upstream, client, Some(translator), idle_timeout, on_finish)
+    }
+
+    fn build(
+        body: B,
+        upstream: Dialect,
+        client: Dialect,
+        transform: Option<Box<dyn StreamTranslator>>,
+        idle_timeout: Duration,
+        on_finish: OnFinish,
+    ) -> Self {
         let idle = (!idle_timeout.is_zero()).then(|| Box::pin(tokio::time::sleep(idle_timeout)));
         Self {
             inner: Box::pin(body),
-            dialect,
+            dialect: client,
+            transform,
             splitter: EventSplitter::new(DEFAULT_MAX_EVENT_BYTES),
             parser: SseParser::default(),
-            tracker: UsageTracker::new(dialect),
+            tracker: UsageTracker::new(upstream),
             idle_timeout,
             idle,
             done: false,
@@ -141,8 +178,17 @@ impl<B> Relay<B> {
         let split = self.splitter.push(data);
         self.malformed += split.oversized;
         let mut out: Option<Bytes> = None;
+        if self.transform.is_some() {
+            let mut buf = Vec::new();
+            for raw in split.events {
+                if let Some(events) = self.check_event(&raw, false) {
+                    self.translate(&raw, &events, &mut buf);
+                }
+            }
+            return (!buf.is_empty()).then(|| Bytes::from(buf));
+        }
         for raw in split.events {
-            if !self.check_event(&raw, false) {
+            if self.check_event(&raw, false).is_none() {
                 continue;
             }
             out = Some(match out {
@@ -158,40 +204,62 @@ impl<B> Relay<B> {
         out
     }
 
-    /// Parses one raw event and records what it means; false when it is
+    /// Translates one well-formed raw event into `buf`: its parsed events
+    /// through the translator, or the raw bytes when it is only comments.
+    fn translate(&mut self, raw: &[u8], events: &[SseEvent], buf: &mut Vec<u8>) {
+        let Some(t) = self.transform.as_mut() else {
+            return;
+        };
+        if events.is_empty() {
+            buf.extend_from_slice(raw);
+            if !raw.ends_with(b"\n\n") && !raw.ends_with(b"\r\r") && !raw.ends_with(b"\r\n\r\n") {
+                buf.extend_from_slice(b"\n\n");
+            }
+        }
+        for e in events {
+            t.event(e, buf);
+        }
+    }
+
+    /// Parses one raw event and records what it means; `None` when it is
     /// malformed and must be dropped. `last` flushes an event that lacks its
     /// closing blank line (the end of the stream).
-    fn check_event(&mut self, raw: &[u8], last: bool) -> bool {
+    fn check_event(&mut self, raw: &[u8], last: bool) -> Option<Vec<SseEvent>> {
         let mut items = self.parser.feed(raw);
         if last {
             items.extend(self.parser.finish());
         }
         let mut good = true;
+        let mut events = Vec::with_capacity(items.len());
         for item in items {
-            good &= self.classify(item);
+            match item {
+                Ok(event) => {
+                    good &= self.classify(&event);
+                    events.push(event);
+                }
+                Err(_) => good = false,
+            }
         }
         if !good {
             self.malformed += 1;
+            return None;
         }
-        good
+        Some(events)
     }
 
     /// Records one parsed event; false when it is malformed.
-    fn classify(&mut self, item: Result<super::sse::SseEvent, super::sse::SseError>) -> bool {
-        match item {
-            Ok(event) => match self.tracker.observe(&event) {
-                EventClass::Data => true,
-                EventClass::Terminal => {
-                    self.saw_terminal = true;
-                    true
-                }
-                EventClass::Error => {
-                    self.saw_error = true;
-                    true
-                }
-                EventClass::Malformed => false,
-            },
-            Err(_) => false,
+    fn classify(&mut self, event: &SseEvent) -> bool {
+        match self.tracker.observe(event) {
+            EventClass::Data => true,
+            EventClass::Terminal => {
+                self.saw_terminal = true;
+                true
+            }
+            EventClass::Error => {
+                self.saw_error = true;
+                true
+            }
+            EventClass::Malformed => false,
         }
     }
 
@@ -238,10 +306,16 @@ impl<B> Relay<B> {
     fn upstream_ended(&mut self) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut prefix = None;
         if let Some(rest) = self.splitter.finish() {
-            if self.check_event(&rest, true) {
-                let mut closed = rest.to_vec();
-                closed.extend_from_slice(b"\n\n");
-                prefix = Some(Bytes::from(closed));
+            if let Some(events) = self.check_event(&rest, true) {
+                if self.transform.is_some() {
+                    let mut buf = Vec::new();
+                    self.translate(&rest, &events, &mut buf);
+                    prefix = (!buf.is_empty()).then(|| Bytes::from(buf));
+                } else {
+                    let mut closed = rest.to_vec();
+                    closed.extend_from_slice(b"\n\n");
+                    prefix = Some(Bytes::from(closed));
+                }
             }
         }
         if self.saw_error {

@@ -1,0 +1,232 @@
+//! The process: parse arguments, start the source, the renderer, the gRPC
+//! server and the admin port, and supervise them until a signal.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use switchboard_api::{Inventory, Problems};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::admin::{self, AdminState};
+use crate::error::Error;
+use crate::fleet::Fleet;
+use crate::grpc::{self, DEFAULT_MAX_SNAPSHOT_BYTES, GrpcOptions, SnapshotServer};
+use crate::metrics::Metrics;
+use crate::pipeline::{self, RenderMode, Rendered};
+use crate::source::{self, SourceSpec};
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Command line of `switchboard-controller`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "switchboard-controller",
+    version,
+    about = "Switchboard controller: renders AIBackend/AIRoute into snapshots and pushes them to data planes"
+)]
+pub struct Args {
+    /// Where objects come from: `kube` (the Kubernetes API) or `dir:PATH`
+    /// (a folder of YAML, watched for changes).
+    #[arg(long, default_value = "kube", env = "SWITCHBOARD_SOURCE")]
+    pub source: SourceSpec,
+    /// gRPC snapshot service address.
+    #[arg(long, default_value = "0.0.0.0:9978", env = "SWITCHBOARD_GRPC_LISTEN")]
+    pub grpc_listen: SocketAddr,
+    /// Admin address (/healthz, /readyz, /metrics).
+    #[arg(long, default_value = "0.0.0.0:9090", env = "SWITCHBOARD_ADMIN_LISTEN")]
+    pub admin_listen: SocketAddr,
+    /// How often a `dir:` source is checked for changes.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+    /// Interval of keepalive messages and HTTP/2 pings on snapshot streams.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub keepalive: Duration,
+    /// Largest snapshot message sent to data planes, in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_SNAPSHOT_BYTES)]
+    pub max_snapshot_bytes: usize,
+    /// How long streams and connections may take to close after a signal.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+    /// Log format.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "text",
+        env = "SWITCHBOARD_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// Parses `500ms`, `10s`, `5m`, `1h`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!(
+            "invalid duration unit in {s:?} (use ms, s, m or h)"
+        )),
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })
+}
+
+/// Runs the controller until SIGINT/SIGTERM or until a task it needs ends.
+pub async fn run(args: Args) -> Result<(), Error> {
+    let metrics = Arc::new(Metrics::new());
+    let fleet = Fleet::new();
+    let (inventory_tx, inventory_rx) = watch::channel(Arc::new(Inventory::default()));
+    let (problems_tx, problems_rx) = watch::channel(Problems::new());
+    let (rendered_tx, rendered_rx) = watch::channel(Arc::new(Rendered::default()));
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+    let grpc_listener = bind(args.grpc_listen).await?;
+    let admin_listener = bind(args.admin_listen).await?;
+    tracing::info!(
+        source = ?args.source,
+        grpc = %args.grpc_listen,
+        admin = %args.admin_listen,
+        "switchboard controller starting"
+    );
+
+    let mode = match &args.source {
+        SourceSpec::Kube => RenderMode::Kubernetes,
+        SourceSpec::Dir(_) => RenderMode::Directory,
+    };
+    let mut source_task = match args.source.clone() {
+        SourceSpec::Dir(path) => tokio::spawn(source::dir::run(
+            path,
+            args.poll_interval,
+            inventory_tx,
+            problems_tx,
+        )),
+        SourceSpec::Kube => {
+            drop(problems_tx);
+            tokio::spawn(source::kube::run(inventory_tx))
+        }
+    };
+    let mut render_task = tokio::spawn(pipeline::run_renderer(
+        inventory_rx,
+        problems_rx,
+        mode,
+        rendered_tx,
+        metrics.clone(),
+    ));
+
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let server = SnapshotServer {
+        rendered: rendered_rx.clone(),
+        fleet: fleet.clone(),
+        metrics: metrics.clone(),
+        shutdown: shutdown_rx.clone(),
+        options: GrpcOptions {
+            max_snapshot_bytes: args.max_snapshot_bytes,
+            keepalive: args.keepalive,
+            ..GrpcOptions::default()
+        },
+    };
+    let mut grpc_task = tokio::spawn(grpc::serve(
+        grpc_listener,
+        server,
+        stopped(shutdown_rx.clone()),
+    ));
+    let admin_state = AdminState {
+        rendered: rendered_rx,
+        fleet,
+        metrics,
+    };
+    let mut admin_task = tokio::spawn(admin::serve(
+        admin_listener,
+        admin_state,
+        stopped(shutdown_rx),
+    ));
+
+    let outcome = tokio::select! {
+        () = shutdown_signal() => {
+            tracing::info!("shutdown signal received; closing snapshot streams");
+            Ok(())
+        }
+        r = &mut source_task => match r {
+            Ok(Err(e)) => Err(e),
+            _ => Err(Error::TaskEnded("source")),
+        },
+        _ = &mut render_task => Err(Error::TaskEnded("renderer")),
+        r = &mut grpc_task => match r {
+            Ok(Err(e)) => Err(e),
+            _ => Err(Error::TaskEnded("gRPC server")),
+        },
+        _ = &mut admin_task => Err(Error::TaskEnded("admin server")),
+    };
+    // Streams end on the shutdown signal (reason: shutting down) before the
+    // renderer goes away.
+    let _ = shutdown_tx.send(true);
+    source_task.abort();
+    render_task.abort();
+    if tokio::time::timeout(args.shutdown_grace, &mut grpc_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!(grace = ?args.shutdown_grace, "gRPC connections still open after the grace period; closing");
+        grpc_task.abort();
+    }
+    let _ = admin_task.await;
+    outcome
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_command_line() {
+        let args =
+            Args::try_parse_from(["switchboard-controller", "--source", "dir:/cfg"]).unwrap();
+        assert_eq!(args.source, SourceSpec::Dir("/cfg".into()));
+        assert_eq!(args.grpc_listen.port(), 9978);
+        assert_eq!(args.admin_listen.port(), 9090);
+        assert!(Args::try_parse_from(["switchboard-controller", "--source", "nope"]).is_err());
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+    }
+}

@@ -1,0 +1,51 @@
+//! [`Error`]: the one error type of the controller library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Why the controller (or one of its tasks) cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The `--source` argument is not `kube` or `dir:PATH`.
+    #[error("invalid --source {0:?}: use `kube` or `dir:PATH`")]
+    InvalidSource(String),
+    /// The source folder is missing or unreadable at startup.
+    #[error("cannot read {path}: {source}")]
+    SourceIo {
+        /// The path.
+        path: PathBuf,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The Kubernetes source is not part of this build yet.
+    #[error("the kube source is not built yet; use --source dir:PATH")]
+    KubeSourceNotBuilt,
+    /// The gRPC server failed.
+    #[error("gRPC server failed: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    /// A task ended that should run until shutdown.
+    #[error("{0} ended unexpectedly")]
+    TaskEnded(&'static str),
+}
+
+impl Error {
+    /// A short, low-cardinality label for logs and metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Bind { .. } => "bind",
+            Error::InvalidSource(_) => "invalid_source",
+            Error::SourceIo { .. } => "source_io",
+            Error::KubeSourceNotBuilt => "kube_not_built",
+            Error::Grpc(_) => "grpc",
+            Error::TaskEnded(_) => "task_ended",
+        }
+    }
+}

@@ -1,0 +1,199 @@
+use super::*;
+use switchboard_api::parse_documents;
+
+fn inventory(yaml: &str) -> Inventory {
+    let mut inv = Inventory::default();
+    inv.extend(parse_documents(yaml, "test.yaml").unwrap())
+        .unwrap();
+    inv
+}
+
+fn backend(name: &str, spec: &str) -> String {
+    format!(
+        "---\napiVersion: switchboard.dev/v1alpha1\nkind: AIBackend\nmetadata: {{name: {name}}}\nspec: {spec}\n"
+    )
+}
+
+fn route(name: &str, prefix: &str, backend: &str) -> String {
+    format!(
+        "---\napiVersion: switchboard.dev/v1alpha1\nkind: AIRoute\nmetadata: {{name: {name}}}\nspec: {{pathPrefix: {prefix}, rules: [{{models: ['*'], backends: [{{name: {backend}}}]}}]}}\n"
+    )
+}
+
+const MOCK: &str = "{provider: Mock}";
+const BAD: &str = "{provider: Mock, credentials: {env: OPENAI_KEY}}";
+
+fn ids(s: &Snapshot) -> (Vec<&str>, Vec<&str>) {
+    (
+        s.backends.iter().map(|b| b.id.as_str()).collect(),
+        s.routes.iter().map(|r| r.id.as_str()).collect(),
+    )
+}
+
+#[test]
+fn valid_inventory_renders_whole() {
+    let inv = inventory(&(backend("a", MOCK) + &route("r", "/", "a")));
+    let p = render_partial(&inv, &RenderMode::Kubernetes.options());
+    assert!(p.problems.is_empty(), "{}", p.problems);
+    assert_eq!(
+        ids(p.snapshot.as_ref().unwrap()),
+        (vec!["default/a"], vec!["default/r"])
+    );
+}
+
+#[test]
+fn one_invalid_object_does_not_block_the_others() {
+    let yaml = backend("a", MOCK) + &backend("bad", BAD) + &route("r", "/", "a");
+    let p = render_partial(&inventory(&yaml), &RenderMode::Kubernetes.options());
+    let snapshot = p.snapshot.expect("valid objects still render");
+    assert_eq!(ids(&snapshot), (vec!["default/a"], vec!["default/r"]));
+    assert_eq!(p.problems.len(), 1, "{}", p.problems);
+    assert_eq!(p.problems.0[0].resource, "AIBackend default/bad");
+    assert_eq!(
+        p.dropped,
+        vec![(ObjectKind::Backend, "default".into(), "bad".into())]
+    );
+}
+
+#[test]
+fn dependents_of_a_dropped_object_get_their_own_problem() {
+    let yaml = backend("a", MOCK)
+        + &backend("bad", BAD)
+        + &route("good", "/good", "a")
+        + &route("uses-bad", "/bad", "bad");
+    let p = render_partial(&inventory(&yaml), &RenderMode::Kubernetes.options());
+    let snapshot = p.snapshot.expect("renders");
+    assert_eq!(ids(&snapshot), (vec!["default/a"], vec!["default/good"]));
+    let resources: Vec<&str> = p.problems.iter().map(|p| p.resource.as_str()).collect();
+    assert_eq!(
+        resources,
+        vec!["AIBackend default/bad", "AIRoute default/uses-bad"]
+    );
+}
+
+#[test]
+fn directory_mode_passes_backend_env_on_but_never_reads_its_own_env() {
+    let key = "---\napiVersion: switchboard.dev/v1alpha1\nkind: AIRoute\nmetadata: {name: keyed}\nspec: {pathPrefix: /k, auth: {apiKeys: [{name: k, env: PATH}]}, rules: [{models: ['*'], backends: [{name: bad}]}]}\n";
+    let yaml = backend("bad", BAD) + key;
+    let p = render_partial(&inventory(&yaml), &RenderMode::Directory.options());
+    let snapshot = p.snapshot.expect("renders");
+    assert_eq!(ids(&snapshot), (vec!["default/bad"], vec![]));
+    assert_eq!(p.problems.len(), 1, "{}", p.problems);
+    assert_eq!(p.problems.0[0].resource, "AIRoute default/keyed");
+    assert!(
+        p.problems.0[0].message.contains("PATH is not set"),
+        "{}",
+        p.problems
+    );
+}
+
+#[test]
+fn empty_inventory_renders_an_empty_snapshot() {
+    let p = render_partial(&Inventory::default(), &RenderMode::Kubernetes.options());
+    assert!(p.problems.is_empty());
+    assert_eq!(ids(&p.snapshot.unwrap()), (vec![], vec![]));
+}
+
+#[test]
+fn problem_keys_parse() {
+    assert_eq!(
+        problem_key("AIRoute team/main"),
+        Some((ObjectKind::Route, "team".into(), "main".into()))
+    );
+    assert_eq!(problem_key("test.yaml (document 2)"), None);
+    assert_eq!(
+        problem_kind(&Problem::new("f.yaml", "", "bad yaml")),
+        "source"
+    );
+}
+
+#[test]
+fn next_rendered_keeps_the_snapshot_arc_when_the_version_is_unchanged() {
+    let inv = Arc::new(inventory(&(backend("a", MOCK) + &route("r", "/", "a"))));
+    let (first, result) = next_rendered(
+        &Rendered::default(),
+        inv.clone(),
+        &Problems::new(),
+        RenderMode::Kubernetes,
+    );
+    assert_eq!(result, "ok");
+    assert!(changed(&Rendered::default(), &first));
+    let again = Arc::new((*inv).clone());
+    let (second, _) = next_rendered(&first, again, &Problems::new(), RenderMode::Kubernetes);
+    assert!(Arc::ptr_eq(
+        first.snapshot.as_ref().unwrap(),
+        second.snapshot.as_ref().unwrap()
+    ));
+    // Same content, new inventory object: published (status may need it), same version.
+    assert!(changed(&first, &second));
+    let (third, _) = next_rendered(
+        &second,
+        second.inventory.clone(),
+        &Problems::new(),
+        RenderMode::Kubernetes,
+    );
+    assert!(!changed(&second, &third));
+}
+
+#[test]
+fn source_problems_come_first_and_are_published() {
+    let inv = Arc::new(inventory(&backend("a", MOCK)));
+    let (clean, _) = next_rendered(
+        &Rendered::default(),
+        inv.clone(),
+        &Problems::new(),
+        RenderMode::Directory,
+    );
+    let source = Problems::from(Problem::new("b.yaml (document 1)", "", "invalid YAML"));
+    let (next, result) = next_rendered(&clean, inv, &source, RenderMode::Directory);
+    assert_eq!(result, "ok", "the render itself is clean");
+    assert_eq!(next.problems, source);
+    assert!(changed(&clean, &next));
+}
+
+#[test]
+fn partial_result_label() {
+    let yaml = backend("a", MOCK) + &backend("bad", BAD);
+    let (r, result) = next_rendered(
+        &Rendered::default(),
+        Arc::new(inventory(&yaml)),
+        &Problems::new(),
+        RenderMode::Kubernetes,
+    );
+    assert_eq!(result, "partial");
+    assert_eq!(r.snapshot.unwrap().backends.len(), 1);
+}
+
+#[tokio::test]
+async fn renderer_publishes_on_change_only() {
+    let (inv_tx, inv_rx) = watch::channel(Arc::new(Inventory::default()));
+    let (_ptx, prx) = watch::channel(Problems::new());
+    let (out_tx, mut out_rx) = watch::channel(Arc::new(Rendered::default()));
+    let task = tokio::spawn(run_renderer(
+        inv_rx,
+        prx,
+        RenderMode::Directory,
+        out_tx,
+        Arc::new(Metrics::new()),
+    ));
+    inv_tx.send_replace(Arc::new(inventory(
+        &(backend("a", MOCK) + &route("r", "/", "a")),
+    )));
+    let first = out_rx
+        .wait_for(|r| r.snapshot.is_some())
+        .await
+        .unwrap()
+        .clone();
+    let v1 = first.snapshot.as_ref().unwrap().version.clone();
+    inv_tx.send_replace(Arc::new(inventory(
+        &(backend("a", "{provider: Mock, mock: {reply: hi}}") + &route("r", "/", "a")),
+    )));
+    let second = out_rx
+        .wait_for(|r| r.snapshot.as_ref().is_some_and(|s| s.version != v1))
+        .await
+        .unwrap()
+        .clone();
+    assert!(second.problems.is_empty());
+    drop(inv_tx);
+    task.await.unwrap();
+}

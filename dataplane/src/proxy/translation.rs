@@ -1,0 +1,107 @@
+//! The proxy side of format translation: builds the upstream request for a
+//! candidate (translated or passed through) and remembers what the answer
+//! needs (the translator, its session, whether to strip a usage chunk).
+//!
+//! Which translation applies is one table lookup,
+//! [`crate::translate::plan`]`(client format, backend's native format)`.
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::error::RequestError;
+use crate::proxy::Exchange;
+use crate::proxy::dialect_of;
+use crate::runtime::{ApiFormat, BackendRuntime, ProviderKind};
+use crate::translate::{self, Plan, Session, TargetOptions, Translator};
+use crate::wire::Dialect;
+
+/// The upstream request for one candidate, and how to read its answer.
+pub(crate) struct Prepared {
+    /// The body sent upstream.
+    pub body: Bytes,
+    /// The API path the upstream is called on.
+    pub path: ApiFormat,
+    /// The dialect of the upstream's answers and errors.
+    pub upstream: Dialect,
+    /// Set when the answer must be translated for the client.
+    pub translation: Option<(Translator, Session)>,
+    /// The gateway added `stream_options.include_usage` for its own
+    /// accounting; the usage chunk must not reach the client.
+    pub strip_usage_chunk: bool,
+}
+
+/// The plan for a candidate backend: the mock answers in the client's format.
+pub(crate) fn plan_for(x: &Exchange, backend: &BackendRuntime) -> Plan {
+    match backend.provider.native_format() {
+        None => Plan::Passthrough,
+        Some(format) => translate::plan(x.format, format),
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Builds the upstream request for `backend` asking for `provider_model`.
+pub(crate) fn prepare(
+    x: &Exchange,
+    backend: &BackendRuntime,
+    provider_model: &str,
+    plan: Plan,
+) -> Result<Prepared, RequestError> {
+    let client = dialect_of(x.format);
+    match plan {
+        Plan::Translate(t) => {
+            let value: Value = serde_json::from_slice(x.json.bytes())
+                .map_err(|e| RequestError::Internal(format!("re-parsing the request body: {e}")))?;
+            let opts = TargetOptions {
+                legacy_max_tokens: backend.provider == ProviderKind::OpenAICompatible,
+                default_max_tokens: translate::DEFAULT_MAX_TOKENS,
+            };
+            let translated = (t.request)(&value, provider_model, &opts, now())?;
+            let body = serde_json::to_vec(&translated.body)
+                .map_err(|e| RequestError::Internal(format!("serializing the translated body: {e}")))?;
+            Ok(Prepared {
+                body: Bytes::from(body),
+                path: t.upstream.api_path(),
+                upstream: t.upstream.dialect(),
+                translation: Some((t, translated.session)),
+                strip_usage_chunk: false,
+            })
+        }
+        _ => {
+            let mut body = x.json.with_string("model", provider_model);
+            let mut strip_usage_chunk = false;
+            let openai_upstream = backend
+                .provider
+                .native_format()
+                .is_some_and(|f| f == translate::UpstreamFormat::ChatCompletions);
+            if x.stream && x.format == ApiFormat::ChatCompletions && openai_upstream {
+                // Ask for usage so accounting sees it; strip it again if
+                // the client did not ask.
+                let mut options: serde_json::Map<String, Value> = x
+                    .json
+                    .decode("stream_options", "an object")
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                let asked = options.get("include_usage").and_then(Value::as_bool) == Some(true);
+                if !asked {
+                    options.insert("include_usage".into(), Value::Bool(true));
+                    let json = crate::body::RequestJson::parse(body.clone())?;
+                    body = json.with_raw("stream_options", &Value::Object(options).to_string());
+                    strip_usage_chunk = true;
+                }
+            }
+            Ok(Prepared {
+                body,
+                path: x.format,
+                upstream: client,
+                translation: None,
+                strip_usage_chunk,
+            })
+        }
+    }
+}

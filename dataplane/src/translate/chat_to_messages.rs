@@ -1,0 +1,572 @@
+//! Request translation: OpenAI Chat Completions → Anthropic Messages (§3.1).
+//!
+//! Carried: system/developer messages (→ top-level `system` blocks), text,
+//! images (data URLs → base64, http(s) → url; PDFs → `document`), tool
+//! definitions, `tool_choice`, `parallel_tool_calls`, tool calls and tool
+//! results (consecutive `tool` messages and the next user message merged into
+//! one user turn, results first, order kept), `reasoning_content` +
+//! `reasoning_signature` on assistant turns (→ signed thinking blocks),
+//! `stop`, `max_completion_tokens`/`max_tokens` (default
+//! [`TargetOptions::default_max_tokens`]), `temperature` (clamped to 0–1),
+//! `top_p`, `reasoning_effort` (→ `thinking`), `response_format` (→
+//! `output_config.format`), `user` (→ `metadata.user_id`), `stream`.
+//!
+//! Dropped on purpose (meaningless for Anthropic): `stream_options` (the
+//! gateway controls usage), `store`, `metadata` (OpenAI stored-completion
+//! tags), `service_tier`, `seed`, `prompt_cache_key`, `safety_identifier`,
+//! `n: 1`, zero penalties, `logprobs: false`, `function.strict`, message
+//! `name`. Empty and whitespace-only text is dropped (Anthropic rejects it).
+//!
+//! Rejected with [`TranslateError`]: `n > 1`, `logprobs`, `top_logprobs`,
+//! `logit_bias`, non-zero penalties, `audio`/`modalities`/`prediction`/
+//! `web_search_options`, audio and file parts, custom tools, deprecated
+//! `functions`/`function_call`, tool-call arguments that are not a JSON
+//! object, and unknown top-level fields.
+
+use serde_json::{Map, Value, json};
+
+use super::names::{ANTHROPIC_NAME_MAX, anthropic_id};
+use super::{DEFAULT_MAX_TOKENS, Session, TargetOptions, TranslateError, TranslatedRequest};
+
+const TARGET: &str = "Anthropic Messages";
+
+fn unsupported(field: impl Into<String>, reason: impl Into<String>) -> TranslateError {
+    TranslateError::Unsupported {
+        field: field.into(),
+        target: TARGET,
+        reason: reason.into(),
+    }
+}
+
+/// Translates an OpenAI Chat Completions request for an Anthropic backend
+/// serving `model`. `now` is the Unix time for the answer's `created`.
+pub fn translate(
+    body: &Value,
+    model: &str,
+    opts: &TargetOptions,
+    now: u64,
+) -> Result<TranslatedRequest, TranslateError> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| TranslateError::invalid("body", "must be a JSON object"))?;
+    let mut session = Session {
+        created: now,
+        include_usage: body
+            .pointer("/stream_options/include_usage")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        ..Session::default()
+    };
+    let mut out = Map::new();
+    out.insert("model".into(), json!(model));
+
+    let mut max_tokens = None;
+    let mut thinking_budget = None;
+    let mut tool_choice: Option<Value> = None;
+    let mut parallel: Option<bool> = None;
+    for (key, value) in obj {
+        if value.is_null() {
+            continue;
+        }
+        match key.as_str() {
+            "model" | "messages" | "tools" => {}
+            "stream" => {
+                out.insert("stream".into(), value.clone());
+            }
+            "max_completion_tokens" => max_tokens = Some(positive(value, key)?),
+            "max_tokens" => {
+                let n = positive(value, key)?;
+                if obj.get("max_completion_tokens").is_none_or(Value::is_null) {
+                    max_tokens = Some(n);
+                }
+            }
+            "temperature" => {
+                let t = value
+                    .as_f64()
+                    .ok_or_else(|| TranslateError::invalid(key, "must be a number"))?;
+                out.insert("temperature".into(), json!(t.clamp(0.0, 1.0)));
+            }
+            "top_p" => {
+                out.insert("top_p".into(), value.clone());
+            }
+            "stop" => {
+                let stops: Vec<Value> = match value {
+                    Value::String(s) => vec![json!(s)],
+                    Value::Array(a) => a.clone(),
+                    _ => return Err(TranslateError::invalid(key, "must be a string or an array")),
+                };
+                let stops: Vec<Value> = stops
+                    .into_iter()
+                    .filter(|s| s.as_str().is_some_and(|s| !s.trim().is_empty()))
+                    .collect();
+                if !stops.is_empty() {
+                    out.insert("stop_sequences".into(), Value::Array(stops));
+                }
+            }
+            "user" => {
+                out.insert("metadata".into(), json!({"user_id": value}));
+            }
+            "tool_choice" => tool_choice = Some(value.clone()),
+            "parallel_tool_calls" => parallel = value.as_bool(),
+            "reasoning_effort" => {
+                thinking_budget = match value.as_str() {
+                    Some("none") => None,
+                    Some("minimal" | "low") => Some(1024),
+                    Some("medium") => Some(2048),
+                    Some("high") => Some(4096),
+                    Some("xhigh") => Some(8192),
+                    _ => return Err(TranslateError::invalid(key, "unknown effort")),
+                }
+            }
+            "response_format" => {
+                if let Some(format) = response_format(value)? {
+                    out.insert("output_config".into(), json!({"format": format}));
+                }
+            }
+            "n" => {
+                if value.as_u64() != Some(1) {
+                    return Err(unsupported(key, "Anthropic returns one choice per request"));
+                }
+            }
+            "logprobs" => {
+                if value.as_bool() != Some(false) {
+                    return Err(unsupported(key, "Anthropic does not return log probabilities"));
+                }
+            }
+            "presence_penalty" | "frequency_penalty" => {
+                if value.as_f64() != Some(0.0) {
+                    return Err(unsupported(key, "Anthropic has no sampling penalties"));
+                }
+            }
+            "logit_bias" => {
+                if value.as_object().is_none_or(|m| !m.is_empty()) {
+                    return Err(unsupported(key, "Anthropic has no logit bias"));
+                }
+            }
+            // Dropped on purpose: no meaning for Anthropic (see module docs).
+            "stream_options" | "store" | "metadata" | "service_tier" | "seed" | "prompt_cache_key"
+            | "safety_identifier" => {}
+            other => {
+                return Err(unsupported(other, "no Anthropic equivalent"));
+            }
+        }
+    }
+
+    let (system, messages) = messages(obj.get("messages"))?;
+    if !system.is_empty() {
+        out.insert("system".into(), Value::Array(system));
+    }
+    out.insert("messages".into(), Value::Array(messages));
+
+    if let Some(tools) = obj.get("tools").filter(|t| !t.is_null()) {
+        let tools = tools
+            .as_array()
+            .ok_or_else(|| TranslateError::invalid("tools", "must be an array"))?;
+        let mut list = Vec::with_capacity(tools.len());
+        for (i, t) in tools.iter().enumerate() {
+            if t.get("type").and_then(Value::as_str).unwrap_or("function") != "function" {
+                return Err(unsupported(format!("tools[{i}].type"), "only function tools translate"));
+            }
+            let f = t
+                .get("function")
+                .ok_or_else(|| TranslateError::invalid(format!("tools[{i}].function"), "missing"))?;
+            let name = f
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| TranslateError::invalid(format!("tools[{i}].function.name"), "missing"))?;
+            let mut tool = Map::new();
+            tool.insert("name".into(), json!(session.tool_names.to_target(name, ANTHROPIC_NAME_MAX)));
+            if let Some(d) = f.get("description").filter(|d| !d.is_null()) {
+                tool.insert("description".into(), d.clone());
+            }
+            let schema = f
+                .get("parameters")
+                .filter(|p| !p.is_null())
+                .cloned()
+                .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+            tool.insert("input_schema".into(), schema);
+            list.push(Value::Object(tool));
+        }
+        if !list.is_empty() {
+            out.insert("tools".into(), Value::Array(list));
+        }
+    }
+
+    let mut choice = match tool_choice {
+        None => None,
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => Some(json!({"type": "auto"})),
+            "required" => Some(json!({"type": "any"})),
+            "none" => Some(json!({"type": "none"})),
+            _ => return Err(TranslateError::invalid("tool_choice", format!("unknown value {s:?}"))),
+        },
+        Some(v) => {
+            let name = v
+                .pointer("/function/name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| unsupported("tool_choice", "only a named function choice translates"))?;
+            Some(json!({"type": "tool", "name": session.tool_names.to_target(name, ANTHROPIC_NAME_MAX)}))
+        }
+    };
+    if parallel == Some(false) && out.contains_key("tools") {
+        let c = choice.get_or_insert_with(|| json!({"type": "auto"}));
+        if c["type"] != "none" {
+            c["disable_parallel_tool_use"] = json!(true);
+        }
+    }
+
+    let default_max = if opts.default_max_tokens > 0 {
+        opts.default_max_tokens
+    } else {
+        DEFAULT_MAX_TOKENS
+    };
+    let client_max = max_tokens;
+    let mut max_tokens = client_max.unwrap_or(default_max);
+    if let Some(mut budget) = thinking_budget {
+        // §2.5/§3.8: 1024 ≤ budget < max_tokens; forced tool use and
+        // temperature are not allowed with thinking. A defaulted max_tokens
+        // grows to fit the budget; a client's own limit caps the budget.
+        if max_tokens <= budget {
+            if client_max.is_none() {
+                max_tokens = budget + default_max;
+            } else {
+                budget = max_tokens - 1;
+            }
+        }
+        if budget >= 1024 && thinking_replayable(&out) {
+            out.insert("thinking".into(), json!({"type": "enabled", "budget_tokens": budget}));
+            out.remove("temperature");
+            if let Some(c) = choice.as_mut() {
+                if matches!(c["type"].as_str(), Some("any" | "tool")) {
+                    *c = json!({"type": "auto"});
+                }
+            }
+        }
+    }
+    if let Some(c) = choice {
+        out.insert("tool_choice".into(), c);
+    }
+    out.insert("max_tokens".into(), json!(max_tokens));
+    Ok(TranslatedRequest {
+        body: Value::Object(out),
+        session,
+    })
+}
+
+/// Thinking can only be enabled when every assistant turn with tool use
+/// starts with a signed thinking block (§0.7); OpenAI clients that do not
+/// echo `reasoning_signature` get thinking disabled instead of a 400.
+fn thinking_replayable(out: &Map<String, Value>) -> bool {
+    let Some(messages) = out.get("messages").and_then(Value::as_array) else {
+        return true;
+    };
+    messages.iter().filter(|m| m["role"] == "assistant").all(|m| {
+        let blocks = m["content"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let uses_tools = blocks.iter().any(|b| b["type"] == "tool_use");
+        !uses_tools || blocks.first().is_some_and(|b| b["type"] == "thinking")
+    })
+}
+
+fn positive(v: &Value, field: &str) -> Result<u64, TranslateError> {
+    v.as_u64()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| TranslateError::invalid(field, "must be a positive integer"))
+}
+
+fn response_format(v: &Value) -> Result<Option<Value>, TranslateError> {
+    match v.get("type").and_then(Value::as_str) {
+        Some("text") => Ok(None),
+        Some("json_object") => Ok(Some(
+            json!({"type": "json_schema", "schema": {"type": "object", "additionalProperties": true}}),
+        )),
+        Some("json_schema") => {
+            let schema = v
+                .pointer("/json_schema/schema")
+                .ok_or_else(|| TranslateError::invalid("response_format.json_schema.schema", "missing"))?;
+            Ok(Some(json!({"type": "json_schema", "schema": schema})))
+        }
+        _ => Err(TranslateError::invalid("response_format.type", "unknown type")),
+    }
+}
+
+fn text_nonempty(s: &str) -> bool {
+    !s.trim().is_empty()
+}
+
+/// Text blocks from OpenAI content (string or text parts), for system.
+fn system_blocks(content: &Value, path: &str) -> Result<Vec<Value>, TranslateError> {
+    let mut out = Vec::new();
+    match content {
+        Value::String(s) => {
+            if text_nonempty(s) {
+                out.push(json!({"type": "text", "text": s}));
+            }
+        }
+        Value::Array(parts) => {
+            for (i, p) in parts.iter().enumerate() {
+                match p.get("type").and_then(Value::as_str) {
+                    Some("text") => {
+                        let t = p["text"].as_str().unwrap_or_default();
+                        if text_nonempty(t) {
+                            out.push(json!({"type": "text", "text": t}));
+                        }
+                    }
+                    _ => return Err(unsupported(format!("{path}[{i}]"), "system content must be text")),
+                }
+            }
+        }
+        Value::Null => {}
+        _ => return Err(TranslateError::invalid(path, "must be a string or an array")),
+    }
+    Ok(out)
+}
+
+/// Content blocks of a user message.
+fn user_blocks(content: &Value, path: &str) -> Result<Vec<Value>, TranslateError> {
+    let Value::Array(parts) = content else {
+        return system_blocks(content, path);
+    };
+    let mut out = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        match p.get("type").and_then(Value::as_str) {
+            Some("text") => {
+                let t = p["text"].as_str().unwrap_or_default();
+                if text_nonempty(t) {
+                    out.push(json!({"type": "text", "text": t}));
+                }
+            }
+            Some("image_url") => {
+                let url = p
+                    .pointer("/image_url/url")
+                    .or_else(|| p.get("image_url").filter(|u| u.is_string()))
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| TranslateError::invalid(format!("{at}.image_url.url"), "missing"))?;
+                out.push(image_block(url, &at)?);
+            }
+            Some(other) => {
+                return Err(unsupported(format!("{at}.type={other}"), "no Anthropic equivalent"));
+            }
+            None => return Err(TranslateError::invalid(format!("{at}.type"), "missing")),
+        }
+    }
+    Ok(out)
+}
+
+fn image_block(url: &str, at: &str) -> Result<Value, TranslateError> {
+    if let Some(rest) = url.strip_prefix("data:") {
+        let (meta, data) = rest
+            .split_once(',')
+            .ok_or_else(|| TranslateError::invalid(at, "malformed data URL"))?;
+        let media = meta
+            .strip_suffix(";base64")
+            .ok_or_else(|| unsupported(at, "only base64 data URLs translate"))?;
+        return match media {
+            "image/jpeg" | "image/png" | "image/gif" | "image/webp" => Ok(json!({
+                "type": "image", "source": {"type": "base64", "media_type": media, "data": data}
+            })),
+            "application/pdf" => Ok(json!({
+                "type": "document", "source": {"type": "base64", "media_type": media, "data": data}
+            })),
+            other => Err(unsupported(at, format!("media type {other} is not accepted by Anthropic"))),
+        };
+    }
+    if url.starts_with("https://") || url.starts_with("http://") {
+        return Ok(json!({"type": "image", "source": {"type": "url", "url": url}}));
+    }
+    Err(TranslateError::invalid(at, "image URL must be http(s) or a data URL"))
+}
+
+fn content_text(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p.get("text").or_else(|| p.get("refusal")).and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+fn assistant_blocks(m: &Value, path: &str) -> Result<Vec<Value>, TranslateError> {
+    let mut out = Vec::new();
+    if let (Some(thinking), Some(sig)) = (
+        m.get("reasoning_content").and_then(Value::as_str),
+        m.get("reasoning_signature").and_then(Value::as_str),
+    ) {
+        if !sig.is_empty() {
+            out.push(json!({"type": "thinking", "thinking": thinking, "signature": sig}));
+        }
+    }
+    let text = content_text(m.get("content").unwrap_or(&Value::Null));
+    if text_nonempty(&text) {
+        out.push(json!({"type": "text", "text": text}));
+    }
+    if let Some(refusal) = m.get("refusal").and_then(Value::as_str).filter(|r| text_nonempty(r)) {
+        out.push(json!({"type": "text", "text": refusal}));
+    }
+    if let Some(calls) = m.get("tool_calls").filter(|c| !c.is_null()) {
+        let calls = calls
+            .as_array()
+            .ok_or_else(|| TranslateError::invalid(format!("{path}.tool_calls"), "must be an array"))?;
+        for (i, c) in calls.iter().enumerate() {
+            let at = format!("{path}.tool_calls[{i}]");
+            let id = c
+                .get("id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| TranslateError::invalid(format!("{at}.id"), "missing"))?;
+            let name = c
+                .pointer("/function/name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| TranslateError::invalid(format!("{at}.function.name"), "missing"))?;
+            let args = c.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("");
+            let input = if args.trim().is_empty() {
+                json!({})
+            } else {
+                match serde_json::from_str::<Value>(args) {
+                    Ok(v @ Value::Object(_)) => v,
+                    _ => {
+                        return Err(TranslateError::invalid(
+                            format!("{at}.function.arguments"),
+                            "must be a JSON object (Anthropic tool input is an object)",
+                        ));
+                    }
+                }
+            };
+            out.push(json!({"type": "tool_use", "id": anthropic_id(id), "name": name, "input": input}));
+        }
+    }
+    Ok(out)
+}
+
+/// System blocks and Anthropic messages from OpenAI `messages`.
+fn messages(messages: Option<&Value>) -> Result<(Vec<Value>, Vec<Value>), TranslateError> {
+    let list = messages
+        .and_then(Value::as_array)
+        .ok_or_else(|| TranslateError::invalid("messages", "must be an array"))?;
+    let mut system = Vec::new();
+    let mut out: Vec<Value> = Vec::new();
+    // Tool results and user content waiting to become one user turn.
+    let mut pending_user: Vec<Value> = Vec::new();
+    let flush = |out: &mut Vec<Value>, pending: &mut Vec<Value>| {
+        if !pending.is_empty() {
+            out.push(json!({"role": "user", "content": std::mem::take(pending)}));
+        }
+    };
+    for (i, m) in list.iter().enumerate() {
+        let path = format!("messages[{i}]");
+        let role = m.get("role").and_then(Value::as_str).unwrap_or_default();
+        let content = m.get("content").unwrap_or(&Value::Null);
+        match role {
+            "system" | "developer" => system.extend(system_blocks(content, &format!("{path}.content"))?),
+            "user" => pending_user.extend(user_blocks(content, &format!("{path}.content"))?),
+            "tool" => {
+                let id = m
+                    .get("tool_call_id")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| TranslateError::invalid(format!("{path}.tool_call_id"), "missing"))?;
+                // Results go before any user text of the same turn.
+                let at = pending_user
+                    .iter()
+                    .take_while(|b| b["type"] == "tool_result")
+                    .count();
+                let text = content_text(content);
+                let mut result = json!({"type": "tool_result", "tool_use_id": anthropic_id(id)});
+                if text_nonempty(&text) {
+                    result["content"] = json!(text);
+                }
+                pending_user.insert(at, result);
+            }
+            "assistant" => {
+                let blocks = assistant_blocks(m, &path)?;
+                if blocks.is_empty() {
+                    continue;
+                }
+                flush(&mut out, &mut pending_user);
+                out.push(json!({"role": "assistant", "content": blocks}));
+            }
+            "function" => return Err(unsupported(format!("{path}.role=function"), "deprecated; use tools")),
+            other => return Err(TranslateError::invalid(format!("{path}.role"), format!("unknown role {other:?}"))),
+        }
+    }
+    flush(&mut out, &mut pending_user);
+    Ok((system, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tr(v: Value) -> Value {
+        translate(&v, "claude-x", &TargetOptions::default(), 0).unwrap().body
+    }
+
+    #[test]
+    fn max_tokens_defaults_to_4096_and_max_completion_tokens_wins() {
+        let b = tr(json!({"model":"m","messages":[{"role":"user","content":"hi"}]}));
+        assert_eq!(b["max_tokens"], 4096);
+        let b = tr(json!({"model":"m","max_tokens":10,"max_completion_tokens":99,"messages":[{"role":"user","content":"hi"}]}));
+        assert_eq!(b["max_tokens"], 99);
+        let b = tr(json!({"model":"m","max_completion_tokens":99,"max_tokens":10,"messages":[{"role":"user","content":"hi"}]}));
+        assert_eq!(b["max_tokens"], 99);
+    }
+
+    #[test]
+    fn empty_text_blocks_are_dropped() {
+        let b = tr(json!({"model":"m","messages":[
+            {"role":"system","content":""},
+            {"role":"user","content":[{"type":"text","text":""},{"type":"text","text":"  "},{"type":"text","text":"go"}]},
+            {"role":"assistant","content":""},
+            {"role":"user","content":"again"}
+        ]}));
+        assert!(b.get("system").is_none());
+        assert_eq!(b["messages"], json!([{"role":"user","content":[{"type":"text","text":"go"},{"type":"text","text":"again"}]}]));
+    }
+
+    #[test]
+    fn tool_results_merge_into_one_user_turn_in_order() {
+        let b = tr(json!({"model":"m","messages":[
+            {"role":"user","content":"weather?"},
+            {"role":"assistant","content":null,"tool_calls":[
+                {"id":"call_1","type":"function","function":{"name":"a","arguments":"{\"x\":1}"}},
+                {"id":"functions.b:1","type":"function","function":{"name":"b","arguments":""}}]},
+            {"role":"tool","tool_call_id":"call_1","content":"one"},
+            {"role":"tool","tool_call_id":"functions.b:1","content":"two"},
+            {"role":"user","content":"thanks"}
+        ]}));
+        let msgs = b["messages"].as_array().unwrap();
+        assert_eq!(msgs.len(), 3);
+        let user = &msgs[2]["content"];
+        assert_eq!(user[0]["tool_use_id"], "call_1");
+        assert_eq!(user[1]["tool_use_id"], msgs[1]["content"][1]["id"], "sanitized id pairs with its call");
+        assert_eq!(user[2]["text"], "thanks");
+        assert_eq!(msgs[1]["content"][1]["input"], json!({}));
+    }
+
+    #[test]
+    fn untranslatable_fields_are_rejected() {
+        for body in [
+            json!({"model":"m","n":2,"messages":[]}),
+            json!({"model":"m","logprobs":true,"messages":[]}),
+            json!({"model":"m","audio":{},"messages":[]}),
+            json!({"model":"m","something_new":1,"messages":[]}),
+            json!({"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]}),
+            json!({"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","function":{"name":"a","arguments":"[1]"}}]}]}),
+        ] {
+            assert!(translate(&body, "m", &TargetOptions::default(), 0).is_err(), "{body}");
+        }
+    }
+
+    #[test]
+    fn temperature_is_clamped_and_thinking_from_effort() {
+        let b = tr(json!({"model":"m","temperature":1.7,"messages":[{"role":"user","content":"x"}]}));
+        assert_eq!(b["temperature"], 1.0);
+        let b = tr(json!({"model":"m","temperature":0.5,"reasoning_effort":"high","tool_choice":"required",
+            "tools":[{"type":"function","function":{"name":"t"}}],"messages":[{"role":"user","content":"x"}]}));
+        assert_eq!(b["thinking"], json!({"type":"enabled","budget_tokens":4096}));
+        assert!(b.get("temperature").is_none());
+        assert_eq!(b["tool_choice"]["type"], "auto");
+        assert!(b["max_tokens"].as_u64().unwrap() > 4096);
+    }
+}

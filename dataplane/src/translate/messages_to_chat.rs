@@ -1,0 +1,387 @@
+//! Request translation: Anthropic Messages → OpenAI Chat Completions (§3.2).
+//!
+//! Carried: `system` (→ one system message), text, images (base64 → data
+//! URL, url → url), tool definitions (`input_schema` → `parameters`; names
+//! over 64 characters shortened and restored in the answer), `tool_choice`
+//! and `disable_parallel_tool_use`, `tool_use` (→ `tool_calls`), each
+//! `tool_result` (→ one `tool` message, emitted before the rest of the user
+//! turn; `is_error` prefixes the text with `Error: `; images inside a result
+//! move to the following user message), `max_tokens` (→
+//! `max_completion_tokens`, or `max_tokens` for
+//! [`TargetOptions::legacy_max_tokens`]), `stop_sequences` (→ `stop`),
+//! `temperature`, `top_p`, `metadata.user_id` (→ `user`),
+//! `output_config.format` (→ `response_format`), `stream` (plus
+//! `stream_options.include_usage: true`, so usage is known).
+//!
+//! Dropped on purpose (meaningless for an OpenAI backend): `cache_control`
+//! (OpenAI caches automatically), `thinking`, `output_config.effort` and
+//! prior `thinking`/`redacted_thinking` blocks (OpenAI cannot replay them;
+//! reasoning is a property of the OpenAI model), `top_k`, `service_tier`,
+//! `context_management` (Claude Code), tool `defer_loading`, Anthropic server
+//! tools and their blocks (`server_tool_use`, `web_search_tool_result`, …),
+//! `anthropic_version`/`anthropic_beta` body fields, `citations`.
+//!
+//! Rejected: documents other than text, image `file` sources, `mcp_servers`,
+//! `container`, unknown top-level fields.
+
+use serde_json::{Map, Value, json};
+
+use super::names::OPENAI_NAME_MAX;
+use super::{Session, TargetOptions, TranslateError, TranslatedRequest};
+
+const TARGET: &str = "OpenAI Chat Completions";
+
+fn unsupported(field: impl Into<String>, reason: impl Into<String>) -> TranslateError {
+    TranslateError::Unsupported {
+        field: field.into(),
+        target: TARGET,
+        reason: reason.into(),
+    }
+}
+
+/// Translates an Anthropic Messages request for an OpenAI backend serving `model`.
+pub fn translate(
+    body: &Value,
+    model: &str,
+    opts: &TargetOptions,
+    now: u64,
+) -> Result<TranslatedRequest, TranslateError> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| TranslateError::invalid("body", "must be a JSON object"))?;
+    let mut session = Session {
+        created: now,
+        ..Session::default()
+    };
+    let mut out = Map::new();
+    out.insert("model".into(), json!(model));
+    let mut messages = Vec::new();
+    let mut tool_choice = None;
+    for (key, value) in obj {
+        if value.is_null() {
+            continue;
+        }
+        match key.as_str() {
+            "model" | "messages" | "tools" | "tool_choice" => {}
+            "system" => {
+                let text = system_text(value)?;
+                if !text.trim().is_empty() {
+                    messages.push(json!({"role": "system", "content": text}));
+                }
+            }
+            "max_tokens" => {
+                let field = if opts.legacy_max_tokens {
+                    "max_tokens"
+                } else {
+                    "max_completion_tokens"
+                };
+                out.insert(field.into(), value.clone());
+            }
+            "stop_sequences" => {
+                let stops = value
+                    .as_array()
+                    .ok_or_else(|| TranslateError::invalid(key, "must be an array"))?;
+                if stops.len() > 4 {
+                    return Err(unsupported(key, "OpenAI accepts at most 4 stop sequences"));
+                }
+                if !stops.is_empty() {
+                    out.insert("stop".into(), value.clone());
+                }
+            }
+            "temperature" | "top_p" => {
+                out.insert(key.clone(), value.clone());
+            }
+            "stream" => {
+                out.insert("stream".into(), value.clone());
+                if value.as_bool() == Some(true) {
+                    out.insert("stream_options".into(), json!({"include_usage": true}));
+                }
+            }
+            "metadata" => {
+                if let Some(user) = value.get("user_id").and_then(Value::as_str) {
+                    out.insert("user".into(), json!(user));
+                }
+            }
+            "output_config" => {
+                if let Some(format) = value.get("format").filter(|f| !f.is_null()) {
+                    let schema = format
+                        .get("schema")
+                        .ok_or_else(|| unsupported("output_config.format", "only json_schema translates"))?;
+                    out.insert(
+                        "response_format".into(),
+                        json!({"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": true}}),
+                    );
+                }
+            }
+            // Dropped on purpose (see module docs).
+            "thinking" | "top_k" | "service_tier" | "context_management" | "anthropic_version"
+            | "anthropic_beta" | "cache_control" => {}
+            other => return Err(unsupported(other, "no OpenAI equivalent")),
+        }
+    }
+    if let Some(choice) = obj.get("tool_choice").filter(|c| !c.is_null()) {
+        tool_choice = Some(choice.clone());
+    }
+
+    let list = obj
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or_else(|| TranslateError::invalid("messages", "must be an array"))?;
+    for (i, m) in list.iter().enumerate() {
+        let path = format!("messages[{i}]");
+        match m.get("role").and_then(Value::as_str) {
+            Some("user") => user_messages(m.get("content").unwrap_or(&Value::Null), &path, &mut messages)?,
+            Some("assistant") => {
+                if let Some(msg) = assistant_message(m.get("content").unwrap_or(&Value::Null), &path, &mut session)? {
+                    messages.push(msg);
+                }
+            }
+            _ => return Err(TranslateError::invalid(format!("{path}.role"), "must be user or assistant")),
+        }
+    }
+    out.insert("messages".into(), Value::Array(messages));
+
+    let mut has_tools = false;
+    if let Some(tools) = obj.get("tools").filter(|t| !t.is_null()) {
+        let tools = tools
+            .as_array()
+            .ok_or_else(|| TranslateError::invalid("tools", "must be an array"))?;
+        let mut list = Vec::new();
+        for (i, t) in tools.iter().enumerate() {
+            let kind = t.get("type").and_then(Value::as_str).unwrap_or("custom");
+            if kind != "custom" {
+                // Anthropic server tools (web search, bash, editor…) run at
+                // Anthropic; an OpenAI backend has none: dropped.
+                continue;
+            }
+            let name = t
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| TranslateError::invalid(format!("tools[{i}].name"), "missing"))?;
+            let mut f = Map::new();
+            f.insert("name".into(), json!(session.tool_names.to_target(name, OPENAI_NAME_MAX)));
+            if let Some(d) = t.get("description").filter(|d| !d.is_null()) {
+                f.insert("description".into(), d.clone());
+            }
+            f.insert(
+                "parameters".into(),
+                t.get("input_schema").cloned().unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+            );
+            list.push(json!({"type": "function", "function": f}));
+        }
+        if !list.is_empty() {
+            has_tools = true;
+            out.insert("tools".into(), Value::Array(list));
+        }
+    }
+    if let Some(choice) = tool_choice {
+        let disable_parallel = choice.get("disable_parallel_tool_use").and_then(Value::as_bool);
+        let mapped = match choice.get("type").and_then(Value::as_str) {
+            Some("auto") => json!("auto"),
+            Some("any") => json!("required"),
+            Some("none") => json!("none"),
+            Some("tool") => {
+                let name = choice
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| TranslateError::invalid("tool_choice.name", "missing"))?;
+                json!({"type": "function", "function": {"name": session.tool_names.to_target(name, OPENAI_NAME_MAX)}})
+            }
+            _ => return Err(TranslateError::invalid("tool_choice.type", "unknown type")),
+        };
+        if has_tools {
+            out.insert("tool_choice".into(), mapped);
+            if let Some(d) = disable_parallel {
+                out.insert("parallel_tool_calls".into(), json!(!d));
+            }
+        }
+    }
+    Ok(TranslatedRequest {
+        body: Value::Object(out),
+        session,
+    })
+}
+
+fn system_text(v: &Value) -> Result<String, TranslateError> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Array(blocks) => Ok(blocks
+            .iter()
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .filter(|t| !t.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n\n")),
+        _ => Err(TranslateError::invalid("system", "must be a string or an array")),
+    }
+}
+
+fn image_part(block: &Value, at: &str) -> Result<Value, TranslateError> {
+    let source = block.get("source").unwrap_or(&Value::Null);
+    match source.get("type").and_then(Value::as_str) {
+        Some("base64") => {
+            let media = source["media_type"].as_str().unwrap_or("image/png");
+            let data = source["data"].as_str().unwrap_or_default();
+            Ok(json!({"type": "image_url", "image_url": {"url": format!("data:{media};base64,{data}")}}))
+        }
+        Some("url") => Ok(json!({"type": "image_url", "image_url": {"url": source["url"]}})),
+        _ => Err(unsupported(format!("{at}.source"), "only base64 and url images translate")),
+    }
+}
+
+fn user_messages(content: &Value, path: &str, out: &mut Vec<Value>) -> Result<(), TranslateError> {
+    let blocks = match content {
+        Value::String(s) => {
+            out.push(json!({"role": "user", "content": s}));
+            return Ok(());
+        }
+        Value::Array(b) => b,
+        _ => return Err(TranslateError::invalid(format!("{path}.content"), "must be a string or an array")),
+    };
+    let mut parts = Vec::new();
+    for (i, b) in blocks.iter().enumerate() {
+        let at = format!("{path}.content[{i}]");
+        match b.get("type").and_then(Value::as_str) {
+            Some("text") => {
+                let t = b["text"].as_str().unwrap_or_default();
+                if !t.is_empty() {
+                    parts.push(json!({"type": "text", "text": t}));
+                }
+            }
+            Some("image") => parts.push(image_part(b, &at)?),
+            Some("document") => {
+                if b.pointer("/source/type").and_then(Value::as_str) == Some("text") {
+                    parts.push(json!({"type": "text", "text": b.pointer("/source/data").cloned().unwrap_or_default()}));
+                } else {
+                    return Err(unsupported(format!("{at}.type=document"), "only text documents translate"));
+                }
+            }
+            Some("tool_result") => {
+                let id = b
+                    .get("tool_use_id")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| TranslateError::invalid(format!("{at}.tool_use_id"), "missing"))?;
+                let mut text = String::new();
+                match b.get("content").unwrap_or(&Value::Null) {
+                    Value::String(s) => text.push_str(s),
+                    Value::Array(inner) => {
+                        for (j, c) in inner.iter().enumerate() {
+                            match c.get("type").and_then(Value::as_str) {
+                                Some("text") => {
+                                    if !text.is_empty() {
+                                        text.push('\n');
+                                    }
+                                    text.push_str(c["text"].as_str().unwrap_or_default());
+                                }
+                                // A `tool` message holds text only: images follow in the user turn.
+                                Some("image") => parts.push(image_part(c, &format!("{at}.content[{j}]"))?),
+                                _ => {
+                                    return Err(unsupported(
+                                        format!("{at}.content[{j}]"),
+                                        "only text and images translate inside tool results",
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                if b.get("is_error").and_then(Value::as_bool) == Some(true) {
+                    text = format!("Error: {text}");
+                }
+                // Tool messages go right after the assistant turn, before user content.
+                out.push(json!({"role": "tool", "tool_call_id": id, "content": text}));
+            }
+            Some(other) => return Err(unsupported(format!("{at}.type={other}"), "no OpenAI equivalent")),
+            None => return Err(TranslateError::invalid(format!("{at}.type"), "missing")),
+        }
+    }
+    if !parts.is_empty() {
+        let content = if parts.iter().all(|p| p["type"] == "text") {
+            json!(parts.iter().filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join("\n"))
+        } else {
+            Value::Array(parts)
+        };
+        out.push(json!({"role": "user", "content": content}));
+    }
+    Ok(())
+}
+
+fn assistant_message(content: &Value, path: &str, session: &mut Session) -> Result<Option<Value>, TranslateError> {
+    let blocks = match content {
+        Value::String(s) => {
+            return Ok((!s.is_empty()).then(|| json!({"role": "assistant", "content": s})));
+        }
+        Value::Array(b) => b,
+        _ => return Err(TranslateError::invalid(format!("{path}.content"), "must be a string or an array")),
+    };
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    for (i, b) in blocks.iter().enumerate() {
+        match b.get("type").and_then(Value::as_str) {
+            Some("text") => text.push_str(b["text"].as_str().unwrap_or_default()),
+            Some("tool_use") => {
+                let name = b["name"].as_str().unwrap_or_default();
+                let args = serde_json::to_string(b.get("input").unwrap_or(&json!({})))
+                    .map_err(|e| TranslateError::invalid(format!("{path}.content[{i}].input"), e.to_string()))?;
+                calls.push(json!({
+                    "id": b["id"],
+                    "type": "function",
+                    "function": {"name": session.tool_names.to_target(name, OPENAI_NAME_MAX), "arguments": args}
+                }));
+            }
+            // Not replayable on OpenAI; server tools ran at Anthropic.
+            Some("thinking" | "redacted_thinking" | "server_tool_use" | "web_search_tool_result") => {}
+            Some(other) => {
+                return Err(unsupported(format!("{path}.content[{i}].type={other}"), "no OpenAI equivalent"));
+            }
+            None => return Err(TranslateError::invalid(format!("{path}.content[{i}].type"), "missing")),
+        }
+    }
+    if text.is_empty() && calls.is_empty() {
+        return Ok(None);
+    }
+    let mut msg = json!({"role": "assistant", "content": if text.is_empty() { Value::Null } else { json!(text) }});
+    if !calls.is_empty() {
+        msg["tool_calls"] = Value::Array(calls);
+    }
+    Ok(Some(msg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_results_become_tool_messages_before_user_text() {
+        let body = json!({"model":"m","max_tokens":100,"messages":[
+            {"role":"user","content":"go"},
+            {"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"s"},
+                {"type":"tool_use","id":"toolu_1","name":"a","input":{"x":1}},
+                {"type":"tool_use","id":"toolu_2","name":"b","input":{}}]},
+            {"role":"user","content":[
+                {"type":"tool_result","tool_use_id":"toolu_1","content":"one"},
+                {"type":"tool_result","tool_use_id":"toolu_2","content":[{"type":"text","text":"two"}],"is_error":true},
+                {"type":"text","text":"next"}]}
+        ]});
+        let b = translate(&body, "gpt", &TargetOptions::default(), 0).unwrap().body;
+        let roles: Vec<&str> = b["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+        assert_eq!(roles, ["user", "assistant", "tool", "tool", "user"]);
+        assert_eq!(b["messages"][1]["tool_calls"][1]["id"], "toolu_2");
+        assert_eq!(b["messages"][3]["content"], "Error: two");
+        assert_eq!(b["max_completion_tokens"], 100);
+    }
+
+    #[test]
+    fn claude_code_fields_are_dropped_and_unknown_ones_rejected() {
+        let body = json!({"model":"m","max_tokens":1,"messages":[],"context_management":{"edits":[]},
+            "thinking":{"type":"enabled","budget_tokens":1024},
+            "tools":[{"name":"DeferredToolPlaceholder","input_schema":{"type":"object"},"defer_loading":true,"cache_control":{"type":"ephemeral"}},
+                     {"type":"web_search_20250305","name":"web_search"}]});
+        let b = translate(&body, "gpt", &TargetOptions::default(), 0).unwrap().body;
+        assert_eq!(b["tools"].as_array().unwrap().len(), 1);
+        assert!(b["tools"][0]["function"].get("defer_loading").is_none());
+        assert!(b.get("thinking").is_none());
+        let bad = json!({"model":"m","max_tokens":1,"messages":[],"mcp_servers":[]});
+        assert!(translate(&bad, "gpt", &TargetOptions::default(), 0).is_err());
+    }
+}

@@ -1,0 +1,219 @@
+//! Format translation between client APIs and provider APIs.
+//!
+//! Pure and synchronous: JSON in, JSON out, no IO. The proxy picks a
+//! [`Translator`] for a (client format, upstream format) pair with
+//! [`translator`]; `None` means the formats match and the request and the
+//! answer pass through untouched (zero-copy).
+//!
+//! - [`chat_to_messages`] / [`messages_to_chat`]: request bodies;
+//! - [`response`]: whole (non-streaming) answers;
+//! - [`stream_messages_to_chat`] / [`stream_chat_to_messages`]: the
+//!   streaming state machines, one per direction, event by event;
+//! - [`errors`]: upstream error bodies into the client's dialect;
+//! - [`names`]: deterministic tool name and id mapping;
+//! - [`strip_usage`]: removes the usage chunk the gateway asked for itself;
+//! - [`mapping`]: stop reasons and usage.
+//!
+//! Adding a client format means one new arm in [`translator`] (plus its
+//! request, response and stream functions).
+
+pub mod chat_to_messages;
+pub mod errors;
+pub mod mapping;
+pub mod messages_to_chat;
+pub mod names;
+pub mod response;
+pub mod stream_chat_to_messages;
+pub mod stream_messages_to_chat;
+pub mod strip_usage;
+
+#[cfg(test)]
+mod golden_tests;
+#[cfg(test)]
+mod stream_tests;
+
+use serde_json::Value;
+
+use crate::runtime::ApiFormat;
+use crate::wire::Dialect;
+use crate::wire::sse::SseEvent;
+
+pub use names::ToolNames;
+
+/// The wire format an upstream provider speaks natively.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UpstreamFormat {
+    /// OpenAI Chat Completions (`/v1/chat/completions`).
+    ChatCompletions,
+    /// Anthropic Messages (`/v1/messages`).
+    Messages,
+}
+
+impl UpstreamFormat {
+    /// The dialect of the upstream's bodies, streams and errors.
+    pub fn dialect(self) -> Dialect {
+        match self {
+            UpstreamFormat::ChatCompletions => Dialect::OpenAI,
+            UpstreamFormat::Messages => Dialect::Anthropic,
+        }
+    }
+
+    /// The client API whose path the upstream serves (used to build its URI).
+    pub fn api_path(self) -> ApiFormat {
+        match self {
+            UpstreamFormat::ChatCompletions => ApiFormat::ChatCompletions,
+            UpstreamFormat::Messages => ApiFormat::Messages,
+        }
+    }
+
+    /// Short name for error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            UpstreamFormat::ChatCompletions => "OpenAI Chat Completions",
+            UpstreamFormat::Messages => "Anthropic Messages",
+        }
+    }
+}
+
+/// A request field that cannot be carried to the target format.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TranslateError {
+    /// The field has no equivalent in the target format.
+    #[error("`{field}` cannot be sent to a {target} backend: {reason}")]
+    Unsupported {
+        /// JSON path of the field, e.g. `messages[2].content[0].type=input_audio`.
+        field: String,
+        /// Target format name.
+        target: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The field is malformed for its own format.
+    #[error("`{field}` is invalid: {reason}")]
+    Invalid {
+        /// JSON path of the field.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// The upstream answer could not be read (not the client's fault).
+    #[error("the upstream answer could not be translated: {0}")]
+    Upstream(String),
+}
+
+impl TranslateError {
+    /// Shorthand for [`TranslateError::Invalid`].
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        TranslateError::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Settings of the target backend that change the translated request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TargetOptions {
+    /// Send `max_tokens` instead of `max_completion_tokens` (older
+    /// OpenAI-compatible servers only know the former).
+    pub legacy_max_tokens: bool,
+    /// `max_tokens` sent to Anthropic when the client gave none.
+    pub default_max_tokens: u64,
+}
+
+/// Default `max_tokens` for Anthropic targets when the client sets none (§3.8).
+pub const DEFAULT_MAX_TOKENS: u64 = 4096;
+
+/// What the response side of a translation needs to know about the request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Session {
+    /// Tool names shortened for the target, to restore in the answer.
+    pub tool_names: ToolNames,
+    /// The OpenAI client asked for the usage chunk (`stream_options.include_usage`).
+    pub include_usage: bool,
+    /// Unix time used for OpenAI `created`.
+    pub created: u64,
+}
+
+/// A translated request body and the session to translate its answer with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TranslatedRequest {
+    /// The body for the upstream.
+    pub body: Value,
+    /// State for the response side.
+    pub session: Session,
+}
+
+/// A streaming translator: upstream SSE events in, client SSE bytes out.
+pub trait StreamTranslator: Send {
+    /// Translates one upstream event, appending client bytes to `out`.
+    fn event(&mut self, event: &SseEvent, out: &mut Vec<u8>);
+}
+
+/// Request translation: client body → upstream body.
+pub type RequestFn = fn(&Value, &str, &TargetOptions, u64) -> Result<TranslatedRequest, TranslateError>;
+/// Whole-answer translation: upstream body → client body.
+pub type ResponseFn = fn(&Value, &Session) -> Result<Value, TranslateError>;
+/// Builds a streaming translator for one answer.
+pub type StreamFn = fn(Session) -> Box<dyn StreamTranslator>;
+
+/// The translation functions of one (client format, upstream format) pair.
+#[derive(Clone, Copy)]
+pub struct Translator {
+    /// The upstream's format.
+    pub upstream: UpstreamFormat,
+    /// The client's dialect (errors, in-band events).
+    pub client: Dialect,
+    /// Request body translation.
+    pub request: RequestFn,
+    /// Non-streaming answer translation.
+    pub response: ResponseFn,
+    /// Streaming answer translation.
+    pub stream: StreamFn,
+}
+
+impl std::fmt::Debug for Translator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Translator")
+            .field("upstream", &self.upstream)
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a request in `client` format reaches an upstream in `upstream` format.
+#[derive(Clone, Copy, Debug)]
+pub enum Plan {
+    /// Same format: forward as is.
+    Passthrough,
+    /// Translate with these functions.
+    Translate(Translator),
+    /// Answer locally with an estimate (count_tokens on a non-Anthropic upstream).
+    Estimate,
+    /// No way to serve this pair.
+    Unsupported,
+}
+
+/// The table: which translation serves `client` on an `upstream` backend.
+pub fn plan(client: ApiFormat, upstream: UpstreamFormat) -> Plan {
+    use UpstreamFormat as U;
+    match (client, upstream) {
+        (ApiFormat::ChatCompletions, U::ChatCompletions) => Plan::Passthrough,
+        (ApiFormat::Messages | ApiFormat::CountTokens, U::Messages) => Plan::Passthrough,
+        (ApiFormat::ChatCompletions, U::Messages) => Plan::Translate(Translator {
+            upstream,
+            client: Dialect::OpenAI,
+            request: chat_to_messages::translate,
+            response: response::messages_to_chat,
+            stream: stream_messages_to_chat::boxed,
+        }),
+        (ApiFormat::Messages, U::ChatCompletions) => Plan::Translate(Translator {
+            upstream,
+            client: Dialect::Anthropic,
+            request: messages_to_chat::translate,
+            response: response::chat_to_messages,
+            stream: stream_chat_to_messages::boxed,
+        }),
+        (ApiFormat::CountTokens, U::ChatCompletions) => Plan::Estimate,
+    }
+}

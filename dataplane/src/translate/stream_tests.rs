@@ -1,0 +1,1 @@
+//! Stream state machine tests.
