@@ -158,7 +158,10 @@ def test_openai_sdk_sees_anthropic_errors_in_openai_shape(openai_client, mocks):
 
 def test_anthropic_sdk_to_openai_text_usage_and_stop_reason(anthropic_client, mocks):
     mocks["openai_primary"].set_default({"kind": "OkWithUsage", "text": "Hello from GPT", "input": 12, "output": 4, "cached": 5})
-    message = anthropic_client.messages.create(model="gpt-test", max_tokens=64, system="Be brief", messages=MESSAGES)
+    message = anthropic_client.messages.create(
+        model="gpt-test", max_tokens=64, system="Be brief", messages=MESSAGES,
+        extra_headers={"anthropic-beta": "interleaved-thinking-2025-05-14"},
+    )
     assert message.content[0].type == "text" and message.content[0].text == "Hello from GPT"
     assert message.stop_reason == "end_turn"
     assert message.usage.input_tokens == 12
@@ -169,7 +172,7 @@ def test_anthropic_sdk_to_openai_text_usage_and_stop_reason(anthropic_client, mo
     assert request["body"]["messages"][0] == {"role": "system", "content": "Be brief"}
     assert request["body"]["max_completion_tokens"] == 64
     headers = {k.lower() for k in request["headers"]}
-    assert "anthropic-version" not in headers and "x-api-key" not in headers
+    assert "anthropic-version" not in headers and "x-api-key" not in headers and "anthropic-beta" not in headers
 
 
 def test_anthropic_sdk_to_openai_stream(anthropic_client, mocks):
@@ -267,3 +270,32 @@ def test_anthropic_count_tokens_on_openai_backend_is_a_labelled_estimate(anthrop
     assert raw.headers.get("x-switchboard-estimate") == "true"
     assert raw.parse().input_tokens > 0
     assert mocks["openai_primary"].generation_requests() == []
+
+
+def test_openai_sdk_images_reach_anthropic_as_image_blocks(openai_client, mocks):
+    mocks["anthropic"].set_default({"kind": "Ok", "text": "a red dot"})
+    content = [
+        {"type": "text", "text": "What is in these?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/dot.jpg", "detail": "low"}},
+    ]
+    completion = openai_client.chat.completions.create(model="claude-test", messages=[{"role": "user", "content": content}])
+    assert completion.choices[0].message.content == "a red dot"
+    [request] = mocks["anthropic"].generation_requests()
+    blocks = request["body"]["messages"][0]["content"]
+    assert blocks[1] == {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+    assert blocks[2] == {"type": "image", "source": {"type": "url", "url": "https://example.com/dot.jpg"}}
+
+
+def test_anthropic_sdk_images_reach_openai_as_image_parts(anthropic_client, mocks):
+    mocks["openai_primary"].set_default({"kind": "Ok", "text": "a blue dot"})
+    content = [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+        {"type": "text", "text": "What is this?"},
+    ]
+    message = anthropic_client.messages.create(model="gpt-test", max_tokens=32, messages=[{"role": "user", "content": content}])
+    assert message.content[0].text == "a blue dot"
+    [request] = mocks["openai_primary"].generation_requests()
+    parts = request["body"]["messages"][0]["content"]
+    assert parts[0] == {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    assert parts[1] == {"type": "text", "text": "What is this?"}

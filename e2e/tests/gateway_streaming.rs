@@ -153,6 +153,91 @@ async fn anthropic_client_streaming_from_an_openai_backend() {
 }
 
 #[tokio::test]
+async fn translated_streams_record_the_upstreams_true_usage() {
+    // OpenAI client on the Anthropic backend: usage comes from Anthropic's events.
+    let stack = Stack::start().await;
+    stack.anthropic.set_default(Behaviour::OkWithUsage {
+        text: "from claude".into(),
+        input: 30,
+        output: 4,
+        cached: 6,
+    });
+    let auth = stack.bearer();
+    let (status, _, events) = post_stream(
+        &stack.url("/v1/chat/completions"),
+        &[("authorization", &auth)],
+        &chat_body("claude-test", true),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(events.iter().all(|e| e.event.is_none()), "OpenAI clients get data-only SSE");
+    assert_eq!(events.last().map(|e| e.data.as_str()), Some("[DONE]"));
+    let text: String = events
+        .iter()
+        .filter_map(|e| e.json())
+        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(String::from))
+        .collect();
+    assert_eq!(text, "from claude");
+    wait_tokens(&stack, "input", 30.0).await;
+    wait_tokens(&stack, "output", 4.0).await;
+    wait_tokens(&stack, "cache_read", 6.0).await;
+
+    // Anthropic client on the OpenAI backend, not streamed: usage from OpenAI's body.
+    stack.primary.set_default(Behaviour::OkWithUsage {
+        text: "from gpt".into(),
+        input: 10,
+        output: 2,
+        cached: 5,
+    });
+    let (status, _, body) = switchboard_e2e::client::post_json(
+        &stack.url("/v1/messages"),
+        &[("authorization", &auth)],
+        &messages_body("gpt-test", false),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["content"][0]["text"], "from gpt");
+    assert_eq!(body["usage"]["input_tokens"], 10);
+    assert_eq!(body["usage"]["cache_read_input_tokens"], 5);
+    wait_tokens(&stack, "input", 40.0).await;
+    wait_tokens(&stack, "cache_read", 11.0).await;
+}
+
+#[tokio::test]
+async fn openai_passthrough_stream_counts_usage_without_sending_the_usage_chunk() {
+    let stack = Stack::start().await;
+    stack.primary.set_default(Behaviour::OkWithUsage {
+        text: "quiet usage".into(),
+        input: 8,
+        output: 2,
+        cached: 0,
+    });
+    let auth = stack.bearer();
+    let mut body = chat_body("gpt-test", true);
+    body.as_object_mut().unwrap().remove("stream_options");
+    let (status, _, events) = post_stream(
+        &stack.url("/v1/chat/completions"),
+        &[("authorization", &auth)],
+        &body,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        events
+            .iter()
+            .filter_map(|e| e.json())
+            .all(|v| v["choices"] != serde_json::json!([])),
+        "no usage-only chunk for a client that did not ask"
+    );
+    assert_eq!(events.last().map(|e| e.data.as_str()), Some("[DONE]"));
+    let upstream = stack.primary.wait_for_requests(1).await;
+    assert_eq!(upstream[0].body["stream_options"]["include_usage"], true);
+    wait_tokens(&stack, "input", 8.0).await;
+    wait_tokens(&stack, "output", 2.0).await;
+}
+
+#[tokio::test]
 async fn openai_stream_cut_midway_ends_with_an_in_band_error_and_no_done() {
     let stack = Stack::start().await;
     stack
@@ -238,10 +323,12 @@ async fn malformed_upstream_event_is_dropped_and_counted() {
     let stack = Stack::start().await;
     stack.primary.set_default(Behaviour::MalformedEvent);
     let auth = stack.bearer();
+    let mut body = chat_body("gpt-test", true);
+    body.as_object_mut().unwrap().remove("stream_options");
     let (status, _, events) = post_stream(
         &stack.url("/v1/chat/completions"),
         &[("authorization", &auth)],
-        &chat_body("gpt-test", true),
+        &body,
     )
     .await;
     assert_eq!(status, 200);

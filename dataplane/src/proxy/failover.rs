@@ -288,7 +288,12 @@ async fn relay_answer(
             None => wire::relay::Relay::new(body, dialect, idle, on_finish).boxed_unsync(),
         }
     } else if let Some((t, session)) = prepared.translation {
-        return translated_json_answer(x, backend, body, acct, upstream_dialect, t, session).await;
+        let mut resp = translated_json_answer(x, backend, body, acct, upstream_dialect, t, session).await;
+        out_headers.remove(header::CONTENT_TYPE);
+        for (name, value) in &out_headers {
+            resp.headers_mut().entry(name).or_insert_with(|| value.clone());
+        }
+        return resp;
     } else {
         let on_end = Box::new(move |end: TapEnd| {
             let usage = end

@@ -61,8 +61,9 @@ pub(crate) fn prepare(
                 default_max_tokens: translate::DEFAULT_MAX_TOKENS,
             };
             let translated = (t.request)(&value, provider_model, &opts, now())?;
-            let body = serde_json::to_vec(&translated.body)
-                .map_err(|e| RequestError::Internal(format!("serializing the translated body: {e}")))?;
+            let body = serde_json::to_vec(&translated.body).map_err(|e| {
+                RequestError::Internal(format!("serializing the translated body: {e}"))
+            })?;
             Ok(Prepared {
                 body: Bytes::from(body),
                 path: t.upstream.api_path(),

@@ -1,7 +1,8 @@
 //! Request translation: OpenAI Chat Completions → Anthropic Messages (§3.1).
 //!
 //! Carried: system/developer messages (→ top-level `system` blocks), text,
-//! images (data URLs → base64, http(s) → url; PDFs → `document`), tool
+//! images (data URLs → base64, http(s) → url; PDFs, also as inline `file`
+//! parts → `document`), tool
 //! definitions, `tool_choice`, `parallel_tool_calls`, tool calls and tool
 //! results (consecutive `tool` messages and the next user message merged into
 //! one user turn, results first, order kept), `reasoning_content` +
@@ -19,7 +20,7 @@
 //!
 //! Rejected with [`TranslateError`]: `n > 1`, `logprobs`, `top_logprobs`,
 //! `logit_bias`, non-zero penalties, `audio`/`modalities`/`prediction`/
-//! `web_search_options`, audio and file parts, custom tools, deprecated
+//! `web_search_options`, audio parts, files given by `file_id`, custom tools, deprecated
 //! `functions`/`function_call`, tool-call arguments that are not a JSON
 //! object, and unknown top-level fields.
 
@@ -130,7 +131,10 @@ pub fn translate(
             }
             "logprobs" => {
                 if value.as_bool() != Some(false) {
-                    return Err(unsupported(key, "Anthropic does not return log probabilities"));
+                    return Err(unsupported(
+                        key,
+                        "Anthropic does not return log probabilities",
+                    ));
                 }
             }
             "presence_penalty" | "frequency_penalty" => {
@@ -144,8 +148,8 @@ pub fn translate(
                 }
             }
             // Dropped on purpose: no meaning for Anthropic (see module docs).
-            "stream_options" | "store" | "metadata" | "service_tier" | "seed" | "prompt_cache_key"
-            | "safety_identifier" => {}
+            "stream_options" | "store" | "metadata" | "service_tier" | "seed"
+            | "prompt_cache_key" | "safety_identifier" => {}
             other => {
                 return Err(unsupported(other, "no Anthropic equivalent"));
             }
@@ -165,17 +169,22 @@ pub fn translate(
         let mut list = Vec::with_capacity(tools.len());
         for (i, t) in tools.iter().enumerate() {
             if t.get("type").and_then(Value::as_str).unwrap_or("function") != "function" {
-                return Err(unsupported(format!("tools[{i}].type"), "only function tools translate"));
+                return Err(unsupported(
+                    format!("tools[{i}].type"),
+                    "only function tools translate",
+                ));
             }
-            let f = t
-                .get("function")
-                .ok_or_else(|| TranslateError::invalid(format!("tools[{i}].function"), "missing"))?;
-            let name = f
-                .get("name")
-                .and_then(Value::as_str)
-                .ok_or_else(|| TranslateError::invalid(format!("tools[{i}].function.name"), "missing"))?;
+            let f = t.get("function").ok_or_else(|| {
+                TranslateError::invalid(format!("tools[{i}].function"), "missing")
+            })?;
+            let name = f.get("name").and_then(Value::as_str).ok_or_else(|| {
+                TranslateError::invalid(format!("tools[{i}].function.name"), "missing")
+            })?;
             let mut tool = Map::new();
-            tool.insert("name".into(), json!(session.tool_names.to_target(name, ANTHROPIC_NAME_MAX)));
+            tool.insert(
+                "name".into(),
+                json!(session.tool_names.to_target(name, ANTHROPIC_NAME_MAX)),
+            );
             if let Some(d) = f.get("description").filter(|d| !d.is_null()) {
                 tool.insert("description".into(), d.clone());
             }
@@ -192,20 +201,43 @@ pub fn translate(
         }
     }
 
+    // Anthropic rejects tool_use/tool_result history without `tools` (§2.6):
+    // declare the tools the history used, and forbid new calls.
+    let mut choice_default = None;
+    if !out.contains_key("tools") {
+        let used = history_tool_names(&out);
+        if !used.is_empty() {
+            let tools = used
+                .into_iter()
+                .map(|name| json!({"name": name, "input_schema": {"type": "object"}}))
+                .collect();
+            out.insert("tools".into(), Value::Array(tools));
+            choice_default = Some(json!({"type": "none"}));
+        }
+    }
     let mut choice = match tool_choice {
         None => None,
         Some(Value::String(s)) => match s.as_str() {
             "auto" => Some(json!({"type": "auto"})),
             "required" => Some(json!({"type": "any"})),
             "none" => Some(json!({"type": "none"})),
-            _ => return Err(TranslateError::invalid("tool_choice", format!("unknown value {s:?}"))),
+            _ => {
+                return Err(TranslateError::invalid(
+                    "tool_choice",
+                    format!("unknown value {s:?}"),
+                ));
+            }
         },
         Some(v) => {
             let name = v
                 .pointer("/function/name")
                 .and_then(Value::as_str)
-                .ok_or_else(|| unsupported("tool_choice", "only a named function choice translates"))?;
-            Some(json!({"type": "tool", "name": session.tool_names.to_target(name, ANTHROPIC_NAME_MAX)}))
+                .ok_or_else(|| {
+                    unsupported("tool_choice", "only a named function choice translates")
+                })?;
+            Some(
+                json!({"type": "tool", "name": session.tool_names.to_target(name, ANTHROPIC_NAME_MAX)}),
+            )
         }
     };
     if parallel == Some(false) && out.contains_key("tools") {
@@ -222,7 +254,7 @@ pub fn translate(
     };
     let client_max = max_tokens;
     let mut max_tokens = client_max.unwrap_or(default_max);
-    if let Some(mut budget) = thinking_budget {
+    if let Some(mut budget) = thinking_budget.filter(|_| thinking_replayable(&out)) {
         // §2.5/§3.8: 1024 ≤ budget < max_tokens; forced tool use and
         // temperature are not allowed with thinking. A defaulted max_tokens
         // grows to fit the budget; a client's own limit caps the budget.
@@ -233,17 +265,20 @@ pub fn translate(
                 budget = max_tokens - 1;
             }
         }
-        if budget >= 1024 && thinking_replayable(&out) {
-            out.insert("thinking".into(), json!({"type": "enabled", "budget_tokens": budget}));
+        if budget >= 1024 {
+            out.insert(
+                "thinking".into(),
+                json!({"type": "enabled", "budget_tokens": budget}),
+            );
             out.remove("temperature");
-            if let Some(c) = choice.as_mut() {
-                if matches!(c["type"].as_str(), Some("any" | "tool")) {
-                    *c = json!({"type": "auto"});
-                }
+            if let Some(c) = choice.as_mut()
+                && matches!(c["type"].as_str(), Some("any" | "tool"))
+            {
+                *c = json!({"type": "auto"});
             }
         }
     }
-    if let Some(c) = choice {
+    if let Some(c) = choice.or(choice_default) {
         out.insert("tool_choice".into(), c);
     }
     out.insert("max_tokens".into(), json!(max_tokens));
@@ -260,11 +295,34 @@ fn thinking_replayable(out: &Map<String, Value>) -> bool {
     let Some(messages) = out.get("messages").and_then(Value::as_array) else {
         return true;
     };
-    messages.iter().filter(|m| m["role"] == "assistant").all(|m| {
-        let blocks = m["content"].as_array().map(Vec::as_slice).unwrap_or_default();
-        let uses_tools = blocks.iter().any(|b| b["type"] == "tool_use");
-        !uses_tools || blocks.first().is_some_and(|b| b["type"] == "thinking")
-    })
+    messages
+        .iter()
+        .filter(|m| m["role"] == "assistant")
+        .all(|m| {
+            let blocks = m["content"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let uses_tools = blocks.iter().any(|b| b["type"] == "tool_use");
+            !uses_tools || blocks.first().is_some_and(|b| b["type"] == "thinking")
+        })
+}
+
+/// Distinct tool names of the `tool_use` blocks in the translated history.
+fn history_tool_names(out: &Map<String, Value>) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let messages = out.get("messages").and_then(Value::as_array);
+    for m in messages.into_iter().flatten() {
+        for b in m["content"].as_array().into_iter().flatten() {
+            if b["type"] == "tool_use"
+                && let Some(n) = b["name"].as_str()
+                && !names.iter().any(|x| x == n)
+            {
+                names.push(n.to_string());
+            }
+        }
+    }
+    names
 }
 
 fn positive(v: &Value, field: &str) -> Result<u64, TranslateError> {
@@ -280,12 +338,15 @@ fn response_format(v: &Value) -> Result<Option<Value>, TranslateError> {
             json!({"type": "json_schema", "schema": {"type": "object", "additionalProperties": true}}),
         )),
         Some("json_schema") => {
-            let schema = v
-                .pointer("/json_schema/schema")
-                .ok_or_else(|| TranslateError::invalid("response_format.json_schema.schema", "missing"))?;
+            let schema = v.pointer("/json_schema/schema").ok_or_else(|| {
+                TranslateError::invalid("response_format.json_schema.schema", "missing")
+            })?;
             Ok(Some(json!({"type": "json_schema", "schema": schema})))
         }
-        _ => Err(TranslateError::invalid("response_format.type", "unknown type")),
+        _ => Err(TranslateError::invalid(
+            "response_format.type",
+            "unknown type",
+        )),
     }
 }
 
@@ -311,12 +372,22 @@ fn system_blocks(content: &Value, path: &str) -> Result<Vec<Value>, TranslateErr
                             out.push(json!({"type": "text", "text": t}));
                         }
                     }
-                    _ => return Err(unsupported(format!("{path}[{i}]"), "system content must be text")),
+                    _ => {
+                        return Err(unsupported(
+                            format!("{path}[{i}]"),
+                            "system content must be text",
+                        ));
+                    }
                 }
             }
         }
         Value::Null => {}
-        _ => return Err(TranslateError::invalid(path, "must be a string or an array")),
+        _ => {
+            return Err(TranslateError::invalid(
+                path,
+                "must be a string or an array",
+            ));
+        }
     }
     Ok(out)
 }
@@ -341,11 +412,24 @@ fn user_blocks(content: &Value, path: &str) -> Result<Vec<Value>, TranslateError
                     .pointer("/image_url/url")
                     .or_else(|| p.get("image_url").filter(|u| u.is_string()))
                     .and_then(Value::as_str)
-                    .ok_or_else(|| TranslateError::invalid(format!("{at}.image_url.url"), "missing"))?;
+                    .ok_or_else(|| {
+                        TranslateError::invalid(format!("{at}.image_url.url"), "missing")
+                    })?;
                 out.push(image_block(url, &at)?);
             }
+            Some("file") => {
+                // Inline PDFs translate to a document; uploaded file ids do not.
+                let data = p
+                    .pointer("/file/file_data")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| unsupported(format!("{at}.file"), "only inline file_data translates"))?;
+                out.push(image_block(data, &at)?);
+            }
             Some(other) => {
-                return Err(unsupported(format!("{at}.type={other}"), "no Anthropic equivalent"));
+                return Err(unsupported(
+                    format!("{at}.type={other}"),
+                    "no Anthropic equivalent",
+                ));
             }
             None => return Err(TranslateError::invalid(format!("{at}.type"), "missing")),
         }
@@ -368,13 +452,19 @@ fn image_block(url: &str, at: &str) -> Result<Value, TranslateError> {
             "application/pdf" => Ok(json!({
                 "type": "document", "source": {"type": "base64", "media_type": media, "data": data}
             })),
-            other => Err(unsupported(at, format!("media type {other} is not accepted by Anthropic"))),
+            other => Err(unsupported(
+                at,
+                format!("media type {other} is not accepted by Anthropic"),
+            )),
         };
     }
     if url.starts_with("https://") || url.starts_with("http://") {
         return Ok(json!({"type": "image", "source": {"type": "url", "url": url}}));
     }
-    Err(TranslateError::invalid(at, "image URL must be http(s) or a data URL"))
+    Err(TranslateError::invalid(
+        at,
+        "image URL must be http(s) or a data URL",
+    ))
 }
 
 fn content_text(content: &Value) -> String {
@@ -382,7 +472,11 @@ fn content_text(content: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Array(parts) => parts
             .iter()
-            .filter_map(|p| p.get("text").or_else(|| p.get("refusal")).and_then(Value::as_str))
+            .filter_map(|p| {
+                p.get("text")
+                    .or_else(|| p.get("refusal"))
+                    .and_then(Value::as_str)
+            })
             .collect::<Vec<_>>()
             .join("\n"),
         _ => String::new(),
@@ -394,22 +488,25 @@ fn assistant_blocks(m: &Value, path: &str) -> Result<Vec<Value>, TranslateError>
     if let (Some(thinking), Some(sig)) = (
         m.get("reasoning_content").and_then(Value::as_str),
         m.get("reasoning_signature").and_then(Value::as_str),
-    ) {
-        if !sig.is_empty() {
-            out.push(json!({"type": "thinking", "thinking": thinking, "signature": sig}));
-        }
+    ) && !sig.is_empty()
+    {
+        out.push(json!({"type": "thinking", "thinking": thinking, "signature": sig}));
     }
     let text = content_text(m.get("content").unwrap_or(&Value::Null));
     if text_nonempty(&text) {
         out.push(json!({"type": "text", "text": text}));
     }
-    if let Some(refusal) = m.get("refusal").and_then(Value::as_str).filter(|r| text_nonempty(r)) {
+    if let Some(refusal) = m
+        .get("refusal")
+        .and_then(Value::as_str)
+        .filter(|r| text_nonempty(r))
+    {
         out.push(json!({"type": "text", "text": refusal}));
     }
     if let Some(calls) = m.get("tool_calls").filter(|c| !c.is_null()) {
-        let calls = calls
-            .as_array()
-            .ok_or_else(|| TranslateError::invalid(format!("{path}.tool_calls"), "must be an array"))?;
+        let calls = calls.as_array().ok_or_else(|| {
+            TranslateError::invalid(format!("{path}.tool_calls"), "must be an array")
+        })?;
         for (i, c) in calls.iter().enumerate() {
             let at = format!("{path}.tool_calls[{i}]");
             let id = c
@@ -420,7 +517,10 @@ fn assistant_blocks(m: &Value, path: &str) -> Result<Vec<Value>, TranslateError>
                 .pointer("/function/name")
                 .and_then(Value::as_str)
                 .ok_or_else(|| TranslateError::invalid(format!("{at}.function.name"), "missing"))?;
-            let args = c.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("");
+            let args = c
+                .pointer("/function/arguments")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             let input = if args.trim().is_empty() {
                 json!({})
             } else {
@@ -434,7 +534,9 @@ fn assistant_blocks(m: &Value, path: &str) -> Result<Vec<Value>, TranslateError>
                     }
                 }
             };
-            out.push(json!({"type": "tool_use", "id": anthropic_id(id), "name": name, "input": input}));
+            out.push(
+                json!({"type": "tool_use", "id": anthropic_id(id), "name": name, "input": input}),
+            );
         }
     }
     Ok(out)
@@ -459,13 +561,17 @@ fn messages(messages: Option<&Value>) -> Result<(Vec<Value>, Vec<Value>), Transl
         let role = m.get("role").and_then(Value::as_str).unwrap_or_default();
         let content = m.get("content").unwrap_or(&Value::Null);
         match role {
-            "system" | "developer" => system.extend(system_blocks(content, &format!("{path}.content"))?),
+            "system" | "developer" => {
+                system.extend(system_blocks(content, &format!("{path}.content"))?)
+            }
             "user" => pending_user.extend(user_blocks(content, &format!("{path}.content"))?),
             "tool" => {
                 let id = m
                     .get("tool_call_id")
                     .and_then(Value::as_str)
-                    .ok_or_else(|| TranslateError::invalid(format!("{path}.tool_call_id"), "missing"))?;
+                    .ok_or_else(|| {
+                        TranslateError::invalid(format!("{path}.tool_call_id"), "missing")
+                    })?;
                 // Results go before any user text of the same turn.
                 let at = pending_user
                     .iter()
@@ -486,8 +592,18 @@ fn messages(messages: Option<&Value>) -> Result<(Vec<Value>, Vec<Value>), Transl
                 flush(&mut out, &mut pending_user);
                 out.push(json!({"role": "assistant", "content": blocks}));
             }
-            "function" => return Err(unsupported(format!("{path}.role=function"), "deprecated; use tools")),
-            other => return Err(TranslateError::invalid(format!("{path}.role"), format!("unknown role {other:?}"))),
+            "function" => {
+                return Err(unsupported(
+                    format!("{path}.role=function"),
+                    "deprecated; use tools",
+                ));
+            }
+            other => {
+                return Err(TranslateError::invalid(
+                    format!("{path}.role"),
+                    format!("unknown role {other:?}"),
+                ));
+            }
         }
     }
     flush(&mut out, &mut pending_user);
@@ -499,16 +615,22 @@ mod tests {
     use super::*;
 
     fn tr(v: Value) -> Value {
-        translate(&v, "claude-x", &TargetOptions::default(), 0).unwrap().body
+        translate(&v, "claude-x", &TargetOptions::default(), 0)
+            .unwrap()
+            .body
     }
 
     #[test]
     fn max_tokens_defaults_to_4096_and_max_completion_tokens_wins() {
         let b = tr(json!({"model":"m","messages":[{"role":"user","content":"hi"}]}));
         assert_eq!(b["max_tokens"], 4096);
-        let b = tr(json!({"model":"m","max_tokens":10,"max_completion_tokens":99,"messages":[{"role":"user","content":"hi"}]}));
+        let b = tr(
+            json!({"model":"m","max_tokens":10,"max_completion_tokens":99,"messages":[{"role":"user","content":"hi"}]}),
+        );
         assert_eq!(b["max_tokens"], 99);
-        let b = tr(json!({"model":"m","max_completion_tokens":99,"max_tokens":10,"messages":[{"role":"user","content":"hi"}]}));
+        let b = tr(
+            json!({"model":"m","max_completion_tokens":99,"max_tokens":10,"messages":[{"role":"user","content":"hi"}]}),
+        );
         assert_eq!(b["max_tokens"], 99);
     }
 
@@ -521,7 +643,10 @@ mod tests {
             {"role":"user","content":"again"}
         ]}));
         assert!(b.get("system").is_none());
-        assert_eq!(b["messages"], json!([{"role":"user","content":[{"type":"text","text":"go"},{"type":"text","text":"again"}]}]));
+        assert_eq!(
+            b["messages"],
+            json!([{"role":"user","content":[{"type":"text","text":"go"},{"type":"text","text":"again"}]}])
+        );
     }
 
     #[test]
@@ -539,9 +664,23 @@ mod tests {
         assert_eq!(msgs.len(), 3);
         let user = &msgs[2]["content"];
         assert_eq!(user[0]["tool_use_id"], "call_1");
-        assert_eq!(user[1]["tool_use_id"], msgs[1]["content"][1]["id"], "sanitized id pairs with its call");
+        assert_eq!(
+            user[1]["tool_use_id"], msgs[1]["content"][1]["id"],
+            "sanitized id pairs with its call"
+        );
         assert_eq!(user[2]["text"], "thanks");
         assert_eq!(msgs[1]["content"][1]["input"], json!({}));
+    }
+
+    #[test]
+    fn tool_history_without_tools_declares_them_and_forbids_new_calls() {
+        let b = tr(json!({"model":"m","messages":[
+            {"role":"user","content":"go"},
+            {"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"grep","arguments":"{}"}}]},
+            {"role":"tool","tool_call_id":"c","content":"found"},
+            {"role":"user","content":"summarise"}]}));
+        assert_eq!(b["tools"], json!([{"name":"grep","input_schema":{"type":"object"}}]));
+        assert_eq!(b["tool_choice"], json!({"type":"none"}));
     }
 
     #[test]
@@ -554,17 +693,26 @@ mod tests {
             json!({"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]}),
             json!({"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","function":{"name":"a","arguments":"[1]"}}]}]}),
         ] {
-            assert!(translate(&body, "m", &TargetOptions::default(), 0).is_err(), "{body}");
+            assert!(
+                translate(&body, "m", &TargetOptions::default(), 0).is_err(),
+                "{body}"
+            );
         }
     }
 
     #[test]
     fn temperature_is_clamped_and_thinking_from_effort() {
-        let b = tr(json!({"model":"m","temperature":1.7,"messages":[{"role":"user","content":"x"}]}));
+        let b =
+            tr(json!({"model":"m","temperature":1.7,"messages":[{"role":"user","content":"x"}]}));
         assert_eq!(b["temperature"], 1.0);
-        let b = tr(json!({"model":"m","temperature":0.5,"reasoning_effort":"high","tool_choice":"required",
-            "tools":[{"type":"function","function":{"name":"t"}}],"messages":[{"role":"user","content":"x"}]}));
-        assert_eq!(b["thinking"], json!({"type":"enabled","budget_tokens":4096}));
+        let b = tr(
+            json!({"model":"m","temperature":0.5,"reasoning_effort":"high","tool_choice":"required",
+            "tools":[{"type":"function","function":{"name":"t"}}],"messages":[{"role":"user","content":"x"}]}),
+        );
+        assert_eq!(
+            b["thinking"],
+            json!({"type":"enabled","budget_tokens":4096})
+        );
         assert!(b.get("temperature").is_none());
         assert_eq!(b["tool_choice"]["type"], "auto");
         assert!(b["max_tokens"].as_u64().unwrap() > 4096);

@@ -61,7 +61,11 @@ fn excerpt(body: &[u8]) -> String {
 /// (type, message, code) of an upstream error in either dialect.
 fn parts(status: u16, body: &[u8]) -> (Option<String>, String, Option<Value>) {
     let Ok(v) = serde_json::from_slice::<Value>(body) else {
-        return (None, format!("upstream returned HTTP {status}: {}", excerpt(body)), None);
+        return (
+            None,
+            format!("upstream returned HTTP {status}: {}", excerpt(body)),
+            None,
+        );
     };
     let err = v.get("error").filter(|e| e.is_object()).unwrap_or(&v);
     let message = err
@@ -103,7 +107,8 @@ pub fn to_client(client: Dialect, status: u16, body: &[u8]) -> Bytes {
         Dialect::Anthropic => {
             // An Anthropic-shaped body keeps its type; any other body (OpenAI
             // types such as `invalid_request_error` on a 404) is typed by status.
-            let anthropic_shaped = serde_json::from_slice::<Value>(body).is_ok_and(|v| v["type"] == "error");
+            let anthropic_shaped =
+                serde_json::from_slice::<Value>(body).is_ok_and(|v| v["type"] == "error");
             let kind = kind
                 .filter(|k| anthropic_shaped && ANTHROPIC_TYPES.contains(&k.as_str()))
                 .unwrap_or_else(|| anthropic_type_for_status(status).to_string());
@@ -151,7 +156,10 @@ mod tests {
     fn openai_error_becomes_anthropic_with_status_type() {
         let body = br#"{"error":{"message":"Rate limit reached","type":"tokens","code":"rate_limit_exceeded"}}"#;
         let v = j(&to_client(Dialect::Anthropic, 429, body));
-        assert_eq!(v, json!({"type":"error","error":{"type":"rate_limit_error","message":"Rate limit reached"}}));
+        assert_eq!(
+            v,
+            json!({"type":"error","error":{"type":"rate_limit_error","message":"Rate limit reached"}})
+        );
     }
 
     #[test]
@@ -165,7 +173,10 @@ mod tests {
     fn anthropic_error_becomes_openai_with_real_type() {
         let body = br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_1"}"#;
         let v = j(&to_client(Dialect::OpenAI, 529, body));
-        assert_eq!(v, json!({"error":{"message":"Overloaded","type":"overloaded_error","param":null,"code":null}}));
+        assert_eq!(
+            v,
+            json!({"error":{"message":"Overloaded","type":"overloaded_error","param":null,"code":null}})
+        );
     }
 
     #[test]
@@ -174,8 +185,14 @@ mod tests {
         for d in [Dialect::OpenAI, Dialect::Anthropic] {
             let v = j(&to_client(d, 502, body));
             let msg = v["error"]["message"].as_str().unwrap();
-            assert!(msg.contains("502 Bad Gateway") && !msg.contains('\0'), "{msg}");
+            assert!(
+                msg.contains("502 Bad Gateway") && !msg.contains('\0'),
+                "{msg}"
+            );
         }
-        assert_eq!(j(&to_client(Dialect::Anthropic, 502, b""))["error"]["type"], "api_error");
+        assert_eq!(
+            j(&to_client(Dialect::Anthropic, 502, b""))["error"]["type"],
+            "api_error"
+        );
     }
 }

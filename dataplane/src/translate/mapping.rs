@@ -109,7 +109,10 @@ mod tests {
             reasoning_tokens: 0,
         };
         let o = openai_usage(&u);
-        assert_eq!(o["prompt_tokens"], 2112, "prompt_tokens includes cached tokens");
+        assert_eq!(
+            o["prompt_tokens"], 2112,
+            "prompt_tokens includes cached tokens"
+        );
         assert_eq!(o["prompt_tokens_details"]["cached_tokens"], 2000);
         assert_eq!(o["total_tokens"], 2142);
         assert_eq!(usage_from_openai(&o), u, "round trip");
@@ -117,7 +120,10 @@ mod tests {
             "prompt_tokens": 2006, "completion_tokens": 5,
             "prompt_tokens_details": {"cached_tokens": 1920}
         })));
-        assert_eq!(a["input_tokens"], 86, "Anthropic input_tokens excludes cached tokens");
+        assert_eq!(
+            a["input_tokens"], 86,
+            "Anthropic input_tokens excludes cached tokens"
+        );
         assert_eq!(a["cache_read_input_tokens"], 1920);
         assert_eq!(a["cache_creation_input_tokens"], 0);
     }

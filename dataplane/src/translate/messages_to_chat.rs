@@ -21,7 +21,9 @@
 //! tools and their blocks (`server_tool_use`, `web_search_tool_result`, …),
 //! `anthropic_version`/`anthropic_beta` body fields, `citations`.
 //!
-//! Rejected: documents other than text, image `file` sources, `mcp_servers`,
+//! Documents: text → a text part, base64 PDF → a `file` part with a data URL.
+//!
+//! Rejected: other documents (url, file id), image `file` sources, `mcp_servers`,
 //! `container`, unknown top-level fields.
 
 use serde_json::{Map, Value, json};
@@ -104,9 +106,9 @@ pub fn translate(
             }
             "output_config" => {
                 if let Some(format) = value.get("format").filter(|f| !f.is_null()) {
-                    let schema = format
-                        .get("schema")
-                        .ok_or_else(|| unsupported("output_config.format", "only json_schema translates"))?;
+                    let schema = format.get("schema").ok_or_else(|| {
+                        unsupported("output_config.format", "only json_schema translates")
+                    })?;
                     out.insert(
                         "response_format".into(),
                         json!({"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": true}}),
@@ -130,13 +132,26 @@ pub fn translate(
     for (i, m) in list.iter().enumerate() {
         let path = format!("messages[{i}]");
         match m.get("role").and_then(Value::as_str) {
-            Some("user") => user_messages(m.get("content").unwrap_or(&Value::Null), &path, &mut messages)?,
+            Some("user") => user_messages(
+                m.get("content").unwrap_or(&Value::Null),
+                &path,
+                &mut messages,
+            )?,
             Some("assistant") => {
-                if let Some(msg) = assistant_message(m.get("content").unwrap_or(&Value::Null), &path, &mut session)? {
+                if let Some(msg) = assistant_message(
+                    m.get("content").unwrap_or(&Value::Null),
+                    &path,
+                    &mut session,
+                )? {
                     messages.push(msg);
                 }
             }
-            _ => return Err(TranslateError::invalid(format!("{path}.role"), "must be user or assistant")),
+            _ => {
+                return Err(TranslateError::invalid(
+                    format!("{path}.role"),
+                    "must be user or assistant",
+                ));
+            }
         }
     }
     out.insert("messages".into(), Value::Array(messages));
@@ -159,13 +174,18 @@ pub fn translate(
                 .and_then(Value::as_str)
                 .ok_or_else(|| TranslateError::invalid(format!("tools[{i}].name"), "missing"))?;
             let mut f = Map::new();
-            f.insert("name".into(), json!(session.tool_names.to_target(name, OPENAI_NAME_MAX)));
+            f.insert(
+                "name".into(),
+                json!(session.tool_names.to_target(name, OPENAI_NAME_MAX)),
+            );
             if let Some(d) = t.get("description").filter(|d| !d.is_null()) {
                 f.insert("description".into(), d.clone());
             }
             f.insert(
                 "parameters".into(),
-                t.get("input_schema").cloned().unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+                t.get("input_schema")
+                    .cloned()
+                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
             );
             list.push(json!({"type": "function", "function": f}));
         }
@@ -175,7 +195,9 @@ pub fn translate(
         }
     }
     if let Some(choice) = tool_choice {
-        let disable_parallel = choice.get("disable_parallel_tool_use").and_then(Value::as_bool);
+        let disable_parallel = choice
+            .get("disable_parallel_tool_use")
+            .and_then(Value::as_bool);
         let mapped = match choice.get("type").and_then(Value::as_str) {
             Some("auto") => json!("auto"),
             Some("any") => json!("required"),
@@ -211,7 +233,10 @@ fn system_text(v: &Value) -> Result<String, TranslateError> {
             .filter(|t| !t.trim().is_empty())
             .collect::<Vec<_>>()
             .join("\n\n")),
-        _ => Err(TranslateError::invalid("system", "must be a string or an array")),
+        _ => Err(TranslateError::invalid(
+            "system",
+            "must be a string or an array",
+        )),
     }
 }
 
@@ -221,10 +246,15 @@ fn image_part(block: &Value, at: &str) -> Result<Value, TranslateError> {
         Some("base64") => {
             let media = source["media_type"].as_str().unwrap_or("image/png");
             let data = source["data"].as_str().unwrap_or_default();
-            Ok(json!({"type": "image_url", "image_url": {"url": format!("data:{media};base64,{data}")}}))
+            Ok(
+                json!({"type": "image_url", "image_url": {"url": format!("data:{media};base64,{data}")}}),
+            )
         }
         Some("url") => Ok(json!({"type": "image_url", "image_url": {"url": source["url"]}})),
-        _ => Err(unsupported(format!("{at}.source"), "only base64 and url images translate")),
+        _ => Err(unsupported(
+            format!("{at}.source"),
+            "only base64 and url images translate",
+        )),
     }
 }
 
@@ -235,7 +265,12 @@ fn user_messages(content: &Value, path: &str, out: &mut Vec<Value>) -> Result<()
             return Ok(());
         }
         Value::Array(b) => b,
-        _ => return Err(TranslateError::invalid(format!("{path}.content"), "must be a string or an array")),
+        _ => {
+            return Err(TranslateError::invalid(
+                format!("{path}.content"),
+                "must be a string or an array",
+            ));
+        }
     };
     let mut parts = Vec::new();
     for (i, b) in blocks.iter().enumerate() {
@@ -249,17 +284,31 @@ fn user_messages(content: &Value, path: &str, out: &mut Vec<Value>) -> Result<()
             }
             Some("image") => parts.push(image_part(b, &at)?),
             Some("document") => {
-                if b.pointer("/source/type").and_then(Value::as_str) == Some("text") {
-                    parts.push(json!({"type": "text", "text": b.pointer("/source/data").cloned().unwrap_or_default()}));
-                } else {
-                    return Err(unsupported(format!("{at}.type=document"), "only text documents translate"));
+                let source = b.get("source").unwrap_or(&Value::Null);
+                match (source["type"].as_str(), source["media_type"].as_str()) {
+                    (Some("text"), _) => parts.push(json!({"type": "text", "text": source["data"]})),
+                    (Some("base64"), Some("application/pdf")) => {
+                        let data = source["data"].as_str().unwrap_or_default();
+                        let name = b["title"].as_str().unwrap_or("document.pdf");
+                        parts.push(json!({"type": "file", "file": {
+                            "filename": name, "file_data": format!("data:application/pdf;base64,{data}")
+                        }}));
+                    }
+                    _ => {
+                        return Err(unsupported(
+                            format!("{at}.type=document"),
+                            "only text and base64 PDF documents translate",
+                        ));
+                    }
                 }
             }
             Some("tool_result") => {
                 let id = b
                     .get("tool_use_id")
                     .and_then(Value::as_str)
-                    .ok_or_else(|| TranslateError::invalid(format!("{at}.tool_use_id"), "missing"))?;
+                    .ok_or_else(|| {
+                        TranslateError::invalid(format!("{at}.tool_use_id"), "missing")
+                    })?;
                 let mut text = String::new();
                 match b.get("content").unwrap_or(&Value::Null) {
                     Value::String(s) => text.push_str(s),
@@ -273,7 +322,9 @@ fn user_messages(content: &Value, path: &str, out: &mut Vec<Value>) -> Result<()
                                     text.push_str(c["text"].as_str().unwrap_or_default());
                                 }
                                 // A `tool` message holds text only: images follow in the user turn.
-                                Some("image") => parts.push(image_part(c, &format!("{at}.content[{j}]"))?),
+                                Some("image") => {
+                                    parts.push(image_part(c, &format!("{at}.content[{j}]"))?)
+                                }
                                 _ => {
                                     return Err(unsupported(
                                         format!("{at}.content[{j}]"),
@@ -291,13 +342,24 @@ fn user_messages(content: &Value, path: &str, out: &mut Vec<Value>) -> Result<()
                 // Tool messages go right after the assistant turn, before user content.
                 out.push(json!({"role": "tool", "tool_call_id": id, "content": text}));
             }
-            Some(other) => return Err(unsupported(format!("{at}.type={other}"), "no OpenAI equivalent")),
+            Some(other) => {
+                return Err(unsupported(
+                    format!("{at}.type={other}"),
+                    "no OpenAI equivalent",
+                ));
+            }
             None => return Err(TranslateError::invalid(format!("{at}.type"), "missing")),
         }
     }
     if !parts.is_empty() {
-        let content = if parts.iter().all(|p| p["type"] == "text") {
-            json!(parts.iter().filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join("\n"))
+        let content = if parts.iter().all(|p| p["type"] == "text" && p["text"].is_string()) {
+            json!(
+                parts
+                    .iter()
+                    .filter_map(|p| p["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
         } else {
             Value::Array(parts)
         };
@@ -306,13 +368,22 @@ fn user_messages(content: &Value, path: &str, out: &mut Vec<Value>) -> Result<()
     Ok(())
 }
 
-fn assistant_message(content: &Value, path: &str, session: &mut Session) -> Result<Option<Value>, TranslateError> {
+fn assistant_message(
+    content: &Value,
+    path: &str,
+    session: &mut Session,
+) -> Result<Option<Value>, TranslateError> {
     let blocks = match content {
         Value::String(s) => {
             return Ok((!s.is_empty()).then(|| json!({"role": "assistant", "content": s})));
         }
         Value::Array(b) => b,
-        _ => return Err(TranslateError::invalid(format!("{path}.content"), "must be a string or an array")),
+        _ => {
+            return Err(TranslateError::invalid(
+                format!("{path}.content"),
+                "must be a string or an array",
+            ));
+        }
     };
     let mut text = String::new();
     let mut calls = Vec::new();
@@ -321,8 +392,10 @@ fn assistant_message(content: &Value, path: &str, session: &mut Session) -> Resu
             Some("text") => text.push_str(b["text"].as_str().unwrap_or_default()),
             Some("tool_use") => {
                 let name = b["name"].as_str().unwrap_or_default();
-                let args = serde_json::to_string(b.get("input").unwrap_or(&json!({})))
-                    .map_err(|e| TranslateError::invalid(format!("{path}.content[{i}].input"), e.to_string()))?;
+                let args =
+                    serde_json::to_string(b.get("input").unwrap_or(&json!({}))).map_err(|e| {
+                        TranslateError::invalid(format!("{path}.content[{i}].input"), e.to_string())
+                    })?;
                 calls.push(json!({
                     "id": b["id"],
                     "type": "function",
@@ -330,11 +403,21 @@ fn assistant_message(content: &Value, path: &str, session: &mut Session) -> Resu
                 }));
             }
             // Not replayable on OpenAI; server tools ran at Anthropic.
-            Some("thinking" | "redacted_thinking" | "server_tool_use" | "web_search_tool_result") => {}
+            Some(
+                "thinking" | "redacted_thinking" | "server_tool_use" | "web_search_tool_result",
+            ) => {}
             Some(other) => {
-                return Err(unsupported(format!("{path}.content[{i}].type={other}"), "no OpenAI equivalent"));
+                return Err(unsupported(
+                    format!("{path}.content[{i}].type={other}"),
+                    "no OpenAI equivalent",
+                ));
             }
-            None => return Err(TranslateError::invalid(format!("{path}.content[{i}].type"), "missing")),
+            None => {
+                return Err(TranslateError::invalid(
+                    format!("{path}.content[{i}].type"),
+                    "missing",
+                ));
+            }
         }
     }
     if text.is_empty() && calls.is_empty() {
@@ -363,8 +446,15 @@ mod tests {
                 {"type":"tool_result","tool_use_id":"toolu_2","content":[{"type":"text","text":"two"}],"is_error":true},
                 {"type":"text","text":"next"}]}
         ]});
-        let b = translate(&body, "gpt", &TargetOptions::default(), 0).unwrap().body;
-        let roles: Vec<&str> = b["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+        let b = translate(&body, "gpt", &TargetOptions::default(), 0)
+            .unwrap()
+            .body;
+        let roles: Vec<&str> = b["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
         assert_eq!(roles, ["user", "assistant", "tool", "tool", "user"]);
         assert_eq!(b["messages"][1]["tool_calls"][1]["id"], "toolu_2");
         assert_eq!(b["messages"][3]["content"], "Error: two");
@@ -377,7 +467,9 @@ mod tests {
             "thinking":{"type":"enabled","budget_tokens":1024},
             "tools":[{"name":"DeferredToolPlaceholder","input_schema":{"type":"object"},"defer_loading":true,"cache_control":{"type":"ephemeral"}},
                      {"type":"web_search_20250305","name":"web_search"}]});
-        let b = translate(&body, "gpt", &TargetOptions::default(), 0).unwrap().body;
+        let b = translate(&body, "gpt", &TargetOptions::default(), 0)
+            .unwrap()
+            .body;
         assert_eq!(b["tools"].as_array().unwrap().len(), 1);
         assert!(b["tools"][0]["function"].get("defer_loading").is_none());
         assert!(b.get("thinking").is_none());

@@ -1,9 +1,10 @@
 //! Format translation between client APIs and provider APIs.
 //!
-//! Pure and synchronous: JSON in, JSON out, no IO. The proxy picks a
-//! [`Translator`] for a (client format, upstream format) pair with
-//! [`translator`]; `None` means the formats match and the request and the
-//! answer pass through untouched (zero-copy).
+//! Pure and synchronous: JSON in, JSON out, no IO. The proxy asks [`plan`]
+//! how a (client format, upstream format) pair is served:
+//! [`Plan::Passthrough`] when the formats match (request and answer pass
+//! untouched, zero-copy), [`Plan::Translate`] with the [`Translator`] to use,
+//! or [`Plan::Estimate`] (count_tokens without an upstream endpoint).
 //!
 //! - [`chat_to_messages`] / [`messages_to_chat`]: request bodies;
 //! - [`response`]: whole (non-streaming) answers;
@@ -14,8 +15,14 @@
 //! - [`strip_usage`]: removes the usage chunk the gateway asked for itself;
 //! - [`mapping`]: stop reasons and usage.
 //!
-//! Adding a client format means one new arm in [`translator`] (plus its
-//! request, response and stream functions).
+//! Adding a client format (e.g. the Responses API) means: a variant of
+//! [`ApiFormat`], one arm per upstream format in [`plan`] returning a
+//! [`Translator`] (its request, response and stream functions, and the
+//! client's [`Dialect`] for errors), and nothing in the proxy: it calls
+//! `plan(client, backend's native format)` for every candidate, sends
+//! [`Translator::request`]'s body to [`UpstreamFormat::api_path`], and runs
+//! [`Translator::response`] or [`Translator::stream`] on the answer. A new
+//! backend format is a variant of [`UpstreamFormat`] plus its arms.
 
 pub mod chat_to_messages;
 pub mod errors;
@@ -29,6 +36,8 @@ pub mod strip_usage;
 
 #[cfg(test)]
 mod golden_tests;
+#[cfg(test)]
+mod section0_tests;
 #[cfg(test)]
 mod stream_tests;
 
@@ -79,7 +88,7 @@ impl UpstreamFormat {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TranslateError {
     /// The field has no equivalent in the target format.
-    #[error("`{field}` cannot be sent to a {target} backend: {reason}")]
+    #[error("`{field}` cannot be translated for the backend's {target} API: {reason}")]
     Unsupported {
         /// JSON path of the field, e.g. `messages[2].content[0].type=input_audio`.
         field: String,
@@ -145,13 +154,23 @@ pub struct TranslatedRequest {
 }
 
 /// A streaming translator: upstream SSE events in, client SSE bytes out.
+/// It sees every well-formed upstream event in order (comments bypass it),
+/// must never emit a terminal event the upstream did not justify, and
+/// reports the upstream's in-stream errors as the client's in-band error.
 pub trait StreamTranslator: Send {
     /// Translates one upstream event, appending client bytes to `out`.
     fn event(&mut self, event: &SseEvent, out: &mut Vec<u8>);
+
+    /// The client's stream is complete (its terminal event was sent), even
+    /// if the upstream has not sent its own terminal event yet.
+    fn finished(&self) -> bool {
+        false
+    }
 }
 
 /// Request translation: client body → upstream body.
-pub type RequestFn = fn(&Value, &str, &TargetOptions, u64) -> Result<TranslatedRequest, TranslateError>;
+pub type RequestFn =
+    fn(&Value, &str, &TargetOptions, u64) -> Result<TranslatedRequest, TranslateError>;
 /// Whole-answer translation: upstream body → client body.
 pub type ResponseFn = fn(&Value, &Session) -> Result<Value, TranslateError>;
 /// Builds a streaming translator for one answer.

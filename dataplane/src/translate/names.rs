@@ -33,7 +33,10 @@ pub fn sanitize(s: &str, max: usize) -> String {
     if !s.is_empty() && s.len() <= max && s.chars().all(valid_char) {
         return s.to_string();
     }
-    let cleaned: String = s.chars().map(|c| if valid_char(c) { c } else { '_' }).collect();
+    let cleaned: String = s
+        .chars()
+        .map(|c| if valid_char(c) { c } else { '_' })
+        .collect();
     let keep = max.saturating_sub(9);
     let prefix: String = cleaned.chars().take(keep).collect();
     format!("{prefix}_{}", hash8(s))
@@ -77,18 +80,29 @@ mod tests {
 
     #[test]
     fn tool_names_over_64_chars_are_mapped_and_restored() {
-        let long = format!("mcp__github_enterprise_server__{}", "create_pull_request_review_comment".repeat(2));
+        let long = format!(
+            "mcp__github_enterprise_server__{}",
+            "create_pull_request_review_comment".repeat(2)
+        );
         assert!(long.len() > 64);
         let mut names = ToolNames::default();
         let short = names.to_target(&long, OPENAI_NAME_MAX);
         assert_eq!(short.len(), 64);
         assert!(short.chars().all(valid_char));
-        assert_eq!(names.to_target(&long, OPENAI_NAME_MAX), short, "deterministic");
+        assert_eq!(
+            names.to_target(&long, OPENAI_NAME_MAX),
+            short,
+            "deterministic"
+        );
         assert_eq!(names.to_client(&short), long);
         assert_eq!(names.to_target("Bash", OPENAI_NAME_MAX), "Bash");
         assert_eq!(names.to_client("Bash"), "Bash");
         let other = format!("{long}x");
-        assert_ne!(names.to_target(&other, OPENAI_NAME_MAX), short, "hash keeps names apart");
+        assert_ne!(
+            names.to_target(&other, OPENAI_NAME_MAX),
+            short,
+            "hash keeps names apart"
+        );
     }
 
     #[test]

@@ -2,7 +2,10 @@
 
 use serde_json::{Value, json};
 
-use super::mapping::{anthropic_usage, finish_reason_from_anthropic, openai_usage, stop_reason_from_openai, usage_from_openai};
+use super::mapping::{
+    anthropic_usage, finish_reason_from_anthropic, openai_usage, stop_reason_from_openai,
+    usage_from_openai,
+};
 use super::{Session, TranslateError};
 use crate::wire::usage::Usage;
 
@@ -56,7 +59,10 @@ pub fn messages_to_chat(body: &Value, session: &Session) -> Result<Value, Transl
             message["reasoning_signature"] = json!(signature);
         }
     }
-    let stop = body.get("stop_reason").and_then(Value::as_str).unwrap_or("end_turn");
+    let stop = body
+        .get("stop_reason")
+        .and_then(Value::as_str)
+        .unwrap_or("end_turn");
     let usage = Usage::from_anthropic(body.get("usage").unwrap_or(&Value::Null));
     Ok(json!({
         "id": body.get("id").cloned().unwrap_or_else(|| json!("chatcmpl-switchboard")),
@@ -87,14 +93,24 @@ pub fn chat_to_messages(body: &Value, session: &Session) -> Result<Value, Transl
         content.push(json!({"type": "thinking", "thinking": r, "signature": ""}));
     }
     for key in ["content", "refusal"] {
-        if let Some(t) = message.get(key).and_then(Value::as_str).filter(|t| !t.is_empty()) {
+        if let Some(t) = message
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+        {
             content.push(json!({"type": "text", "text": t}));
         }
     }
     if let Some(calls) = message.get("tool_calls").and_then(Value::as_array) {
         for c in calls {
-            let name = c.pointer("/function/name").and_then(Value::as_str).unwrap_or_default();
-            let args = c.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("");
+            let name = c
+                .pointer("/function/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let args = c
+                .pointer("/function/arguments")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             let input = parse_arguments(args);
             content.push(json!({"type": "tool_use", "id": c["id"], "name": session.tool_names.to_client(name), "input": input}));
         }

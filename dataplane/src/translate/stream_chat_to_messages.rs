@@ -9,10 +9,12 @@
 //!   block); `delta.reasoning_content`/`reasoning` a thinking block (empty
 //!   signature: OpenAI has none).
 //! - `delta.tool_calls[]` are keyed by their `index`; argument fragments
-//!   that arrive before the name are buffered. A tool block opens when its
-//!   name is known and stays open while other tool calls stream, so
-//!   interleaved calls keep their own block index; all open blocks close,
-//!   in index order, before a text block opens and at the end.
+//!   that arrive before the name are buffered. One block is open at a time,
+//!   as Anthropic requires. When a new call starts, the open call is closed
+//!   if its arguments so far are complete JSON (the normal, sequential
+//!   case) and the new one opens and streams at once; otherwise the calls
+//!   are interleaved and the new call is buffered, then emitted whole (start,
+//!   arguments, stop) once the open call is done or at the end.
 //! - `finish_reason` and `usage` are both needed for `message_delta`; OpenAI
 //!   sends usage in a later chunk, so the end is emitted when both are known,
 //!   or at `[DONE]` with what is known.
@@ -38,8 +40,10 @@ struct ToolState {
     block: Option<usize>,
     id: Option<String>,
     name: Option<String>,
-    /// Arguments received before the block could open.
+    /// Arguments received and not yet emitted.
     pending: String,
+    /// Every argument fragment so far (to tell whether the call is complete).
+    args: String,
     closed: bool,
 }
 
@@ -57,6 +61,8 @@ pub struct ChatToMessages {
     next_block: usize,
     open: Option<Open>,
     tools: BTreeMap<u64, ToolState>,
+    /// The tool call whose block is open.
+    current_tool: Option<u64>,
     stop_reason: Option<&'static str>,
     usage: Option<Usage>,
     ended: bool,
@@ -85,6 +91,7 @@ impl ChatToMessages {
             next_block: 0,
             open: None,
             tools: BTreeMap::new(),
+            current_tool: None,
             stop_reason: None,
             usage: None,
             ended: false,
@@ -116,28 +123,133 @@ impl ChatToMessages {
     }
 
     fn close_block(out: &mut Vec<u8>, index: usize) {
-        emit(out, "content_block_stop", &json!({"type": "content_block_stop", "index": index}));
+        emit(
+            out,
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": index}),
+        );
     }
 
-    /// Closes the open text/thinking block and, when `tools` is set, every open tool block.
+    /// Closes the open text/thinking block and, when `tools` is set, the open tool block.
     fn close_open(&mut self, tools: bool, out: &mut Vec<u8>) {
-        let mut to_close = Vec::new();
         if let Some(o) = self.open.take() {
-            to_close.push(match o {
-                Open::Text(i) | Open::Thinking(i) => i,
-            });
+            Self::close_block(
+                out,
+                match o {
+                    Open::Text(i) | Open::Thinking(i) => i,
+                },
+            );
         }
         if tools {
-            for t in self.tools.values_mut() {
-                if let (Some(i), false) = (t.block, t.closed) {
-                    t.closed = true;
-                    to_close.push(i);
-                }
-            }
+            self.close_current_tool(out);
         }
-        to_close.sort_unstable();
-        for i in to_close {
+    }
+
+    fn close_current_tool(&mut self, out: &mut Vec<u8>) {
+        if let Some(key) = self.current_tool.take()
+            && let Some(t) = self.tools.get_mut(&key)
+            && let (Some(i), false) = (t.block, t.closed)
+        {
+            t.closed = true;
             Self::close_block(out, i);
+        }
+    }
+
+    /// Opens the block of tool call `key` and emits its buffered arguments.
+    fn open_tool(&mut self, key: u64, out: &mut Vec<u8>) {
+        self.close_open(true, out);
+        let i = self.next_block;
+        let Some(entry) = self.tools.get_mut(&key) else {
+            return;
+        };
+        self.next_block += 1;
+        entry.block = Some(i);
+        let id = entry.id.clone().unwrap_or_else(|| format!("call_{key}"));
+        let name = self
+            .session
+            .tool_names
+            .to_client(entry.name.as_deref().unwrap_or_default())
+            .to_string();
+        let partial = std::mem::take(&mut entry.pending);
+        emit(
+            out,
+            "content_block_start",
+            &json!({"type": "content_block_start", "index": i,
+                "content_block": {"type": "tool_use", "id": id, "name": name, "input": {}}}),
+        );
+        self.current_tool = Some(key);
+        Self::args_delta(out, i, partial);
+    }
+
+    fn args_delta(out: &mut Vec<u8>, index: usize, partial: String) {
+        if !partial.is_empty() {
+            emit(
+                out,
+                "content_block_delta",
+                &json!({"type": "content_block_delta", "index": index,
+                    "delta": {"type": "input_json_delta", "partial_json": partial}}),
+            );
+        }
+    }
+
+    /// The open tool call's arguments so far are complete JSON.
+    fn current_tool_complete(&self) -> bool {
+        self.current_tool
+            .and_then(|k| self.tools.get(&k))
+            .is_none_or(|t| serde_json::from_str::<Value>(&t.args).is_ok())
+    }
+
+    fn tool_delta(&mut self, call: &Value, out: &mut Vec<u8>) {
+        let key = call
+            .get("index")
+            .and_then(Value::as_u64)
+            .unwrap_or(self.tools.len() as u64);
+        let entry = self.tools.entry(key).or_default();
+        if let Some(id) = call
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
+            entry.id.get_or_insert_with(|| id.to_string());
+        }
+        if let Some(name) = call
+            .pointer("/function/name")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
+            entry.name.get_or_insert_with(|| name.to_string());
+        }
+        if let Some(args) = call.pointer("/function/arguments").and_then(Value::as_str) {
+            entry.pending.push_str(args);
+            entry.args.push_str(args);
+        }
+        match (entry.block, entry.closed) {
+            (Some(i), false) => {
+                let partial = std::mem::take(&mut entry.pending);
+                Self::args_delta(out, i, partial);
+            }
+            (None, _)
+                if entry.name.is_some()
+                    && (self.current_tool.is_none() || self.current_tool_complete()) =>
+            {
+                self.open_tool(key, out);
+            }
+            // Arguments before the name, a buffered interleaved call, or a
+            // fragment for a call already closed: kept for later.
+            _ => {}
+        }
+    }
+
+    /// Emits every buffered (interleaved) call in order, each whole.
+    fn flush_buffered_tools(&mut self, out: &mut Vec<u8>) {
+        let waiting: Vec<u64> = self
+            .tools
+            .iter()
+            .filter(|(_, t)| t.block.is_none() && t.name.is_some())
+            .map(|(k, _)| *k)
+            .collect();
+        for key in waiting {
+            self.open_tool(key, out);
         }
     }
 
@@ -153,8 +265,16 @@ impl ChatToMessages {
                 } else {
                     json!({"type": "text", "text": ""})
                 };
-                emit(out, "content_block_start", &json!({"type": "content_block_start", "index": i, "content_block": block}));
-                self.open = Some(if thinking { Open::Thinking(i) } else { Open::Text(i) });
+                emit(
+                    out,
+                    "content_block_start",
+                    &json!({"type": "content_block_start", "index": i, "content_block": block}),
+                );
+                self.open = Some(if thinking {
+                    Open::Thinking(i)
+                } else {
+                    Open::Text(i)
+                });
                 i
             }
         };
@@ -163,53 +283,11 @@ impl ChatToMessages {
         } else {
             json!({"type": "text_delta", "text": text})
         };
-        emit(out, "content_block_delta", &json!({"type": "content_block_delta", "index": current, "delta": delta}));
-    }
-
-    fn tool_delta(&mut self, call: &Value, out: &mut Vec<u8>) {
-        let key = call.get("index").and_then(Value::as_u64).unwrap_or(self.tools.len() as u64);
-        let entry = self.tools.entry(key).or_default();
-        if let Some(id) = call.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()) {
-            entry.id.get_or_insert_with(|| id.to_string());
-        }
-        if let Some(name) = call.pointer("/function/name").and_then(Value::as_str).filter(|s| !s.is_empty()) {
-            entry.name.get_or_insert_with(|| name.to_string());
-        }
-        if let Some(args) = call.pointer("/function/arguments").and_then(Value::as_str) {
-            entry.pending.push_str(args);
-        }
-        if entry.block.is_none() && entry.name.is_some() {
-            // Opening a tool block closes an open text/thinking block only.
-            if let Some(o) = self.open.take() {
-                Self::close_block(out, match o {
-                    Open::Text(i) | Open::Thinking(i) => i,
-                });
-            }
-            let i = self.next_block;
-            self.next_block += 1;
-            let Some(entry) = self.tools.get_mut(&key) else { return };
-            entry.block = Some(i);
-            let id = entry.id.clone().unwrap_or_else(|| format!("call_{key}"));
-            let name = self.session.tool_names.to_client(entry.name.as_deref().unwrap_or_default()).to_string();
-            emit(
-                out,
-                "content_block_start",
-                &json!({"type": "content_block_start", "index": i,
-                    "content_block": {"type": "tool_use", "id": id, "name": name, "input": {}}}),
-            );
-        }
-        let Some(entry) = self.tools.get_mut(&key) else { return };
-        if let Some(i) = entry.block {
-            if !entry.pending.is_empty() && !entry.closed {
-                let partial = std::mem::take(&mut entry.pending);
-                emit(
-                    out,
-                    "content_block_delta",
-                    &json!({"type": "content_block_delta", "index": i,
-                        "delta": {"type": "input_json_delta", "partial_json": partial}}),
-                );
-            }
-        }
+        emit(
+            out,
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": current, "delta": delta}),
+        );
     }
 
     fn maybe_end(&mut self, force: bool, out: &mut Vec<u8>) {
@@ -220,6 +298,7 @@ impl ChatToMessages {
             return;
         }
         self.ended = true;
+        self.flush_buffered_tools(out);
         self.close_open(true, out);
         let usage = self.usage.unwrap_or_default();
         emit(
@@ -234,6 +313,10 @@ impl ChatToMessages {
 }
 
 impl StreamTranslator for ChatToMessages {
+    fn finished(&self) -> bool {
+        self.ended
+    }
+
     fn event(&mut self, event: &SseEvent, out: &mut Vec<u8>) {
         if self.failed {
             return;
@@ -246,7 +329,9 @@ impl StreamTranslator for ChatToMessages {
         let Ok(chunk) = serde_json::from_str::<Value>(data) else {
             return;
         };
-        if chunk.get("error").is_some_and(|e| !e.is_null()) || event.event.as_deref() == Some("error") {
+        if chunk.get("error").is_some_and(|e| !e.is_null())
+            || event.event.as_deref() == Some("error")
+        {
             self.failed = true;
             out.extend(errors::stream_event(Dialect::Anthropic, data));
             return;
@@ -266,12 +351,20 @@ impl StreamTranslator for ChatToMessages {
             }
             let delta = choice.get("delta").unwrap_or(&Value::Null);
             for key in ["reasoning_content", "reasoning"] {
-                if let Some(t) = delta.get(key).and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                if let Some(t) = delta
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty())
+                {
                     self.text_like(true, t, out);
                 }
             }
             for key in ["content", "refusal"] {
-                if let Some(t) = delta.get(key).and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                if let Some(t) = delta
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty())
+                {
                     self.text_like(false, t, out);
                 }
             }

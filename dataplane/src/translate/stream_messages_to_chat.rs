@@ -81,7 +81,11 @@ impl MessagesToChat {
     }
 
     fn tool_args(&self, k: usize, args: &str, out: &mut Vec<u8>) {
-        self.chunk(json!({"tool_calls": [{"index": k, "function": {"arguments": args}}]}), None, out);
+        self.chunk(
+            json!({"tool_calls": [{"index": k, "function": {"arguments": args}}]}),
+            None,
+            out,
+        );
     }
 }
 
@@ -127,7 +131,9 @@ impl StreamTranslator for MessagesToChat {
                         None,
                         out,
                     );
-                    let input = block.get("input").filter(|i| i.as_object().is_some_and(|o| !o.is_empty()));
+                    let input = block
+                        .get("input")
+                        .filter(|i| i.as_object().is_some_and(|o| !o.is_empty()));
                     if let Some(input) = input {
                         self.tool_args(k, &input.to_string(), out);
                     }
@@ -145,12 +151,12 @@ impl StreamTranslator for MessagesToChat {
                         }
                     }
                     Some("input_json_delta") => {
-                        if let Some(p) = d["partial_json"].as_str().filter(|p| !p.is_empty()) {
-                            if let Some((k, sent)) = self.tools.get_mut(&index) {
-                                *sent = true;
-                                let k = *k;
-                                self.tool_args(k, p, out);
-                            }
+                        if let Some(p) = d["partial_json"].as_str().filter(|p| !p.is_empty())
+                            && let Some((k, sent)) = self.tools.get_mut(&index)
+                        {
+                            *sent = true;
+                            let k = *k;
+                            self.tool_args(k, p, out);
                         }
                     }
                     Some("thinking_delta") => {
@@ -177,12 +183,12 @@ impl StreamTranslator for MessagesToChat {
                 if let Some(u) = v.get("usage") {
                     self.usage.merge_anthropic(u);
                 }
-                if let Some(stop) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
-                    if !self.finished {
-                        self.finished = true;
-                        self.ensure_role(out);
-                        self.chunk(json!({}), Some(finish_reason_from_anthropic(stop)), out);
-                    }
+                if let Some(stop) = v.pointer("/delta/stop_reason").and_then(Value::as_str)
+                    && !self.finished
+                {
+                    self.finished = true;
+                    self.ensure_role(out);
+                    self.chunk(json!({}), Some(finish_reason_from_anthropic(stop)), out);
                 }
             }
             "message_stop" => {

@@ -15,12 +15,16 @@ pub struct StripUsageChunk;
 impl StreamTranslator for StripUsageChunk {
     fn event(&mut self, event: &SseEvent, out: &mut Vec<u8>) {
         let data = event.data.as_str();
-        if data.contains("\"usage\"") && data.contains("\"choices\"") {
-            if let Ok(v) = serde_json::from_str::<Value>(data) {
-                let no_choices = v.get("choices").and_then(Value::as_array).is_some_and(Vec::is_empty);
-                if no_choices && v.get("usage").is_some_and(Value::is_object) {
-                    return;
-                }
+        if data.contains("\"usage\"")
+            && data.contains("\"choices\"")
+            && let Ok(v) = serde_json::from_str::<Value>(data)
+        {
+            let no_choices = v
+                .get("choices")
+                .and_then(Value::as_array)
+                .is_some_and(Vec::is_empty);
+            if no_choices && v.get("usage").is_some_and(Value::is_object) {
+                return;
             }
         }
         if let Some(name) = &event.event {
@@ -50,7 +54,13 @@ mod tests {
             r#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1}}"#,
             "[DONE]",
         ] {
-            s.event(&SseEvent { event: None, data: data.into() }, &mut out);
+            s.event(
+                &SseEvent {
+                    event: None,
+                    data: data.into(),
+                },
+                &mut out,
+            );
         }
         assert_eq!(
             String::from_utf8(out).unwrap(),

@@ -8,7 +8,8 @@
 //! - [`split`]: cuts an SSE byte stream into whole raw events;
 //! - [`relay`]: the streaming body that forwards upstream SSE events byte
 //!   for byte as each completes, drops malformed ones, and watches for usage,
-//!   the terminal event, stalls and truncation;
+//!   the terminal event, stalls and truncation (or, for a backend of the
+//!   other format, runs a [`crate::translate::StreamTranslator`] per event);
 //! - [`mock`]: the built-in deterministic `Mock` provider.
 
 pub mod error;

@@ -230,12 +230,16 @@ impl<B> Relay<B> {
             items.extend(self.parser.finish());
         }
         let mut good = true;
-        let mut events = Vec::with_capacity(items.len());
+        // Parsed events are kept only when a translator needs them.
+        let keep = self.transform.is_some();
+        let mut events = Vec::new();
         for item in items {
             match item {
                 Ok(event) => {
                     good &= self.classify(&event);
-                    events.push(event);
+                    if keep {
+                        events.push(event);
+                    }
                 }
                 Err(_) => good = false,
             }
@@ -305,22 +309,25 @@ impl<B> Relay<B> {
     /// and, if well formed, sent closed; then completed, error or truncated.
     fn upstream_ended(&mut self) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut prefix = None;
-        if let Some(rest) = self.splitter.finish() {
-            if let Some(events) = self.check_event(&rest, true) {
-                if self.transform.is_some() {
-                    let mut buf = Vec::new();
-                    self.translate(&rest, &events, &mut buf);
-                    prefix = (!buf.is_empty()).then(|| Bytes::from(buf));
-                } else {
-                    let mut closed = rest.to_vec();
-                    closed.extend_from_slice(b"\n\n");
-                    prefix = Some(Bytes::from(closed));
-                }
+        if let Some(rest) = self.splitter.finish()
+            && let Some(events) = self.check_event(&rest, true)
+        {
+            if self.transform.is_some() {
+                let mut buf = Vec::new();
+                self.translate(&rest, &events, &mut buf);
+                prefix = (!buf.is_empty()).then(|| Bytes::from(buf));
+            } else {
+                let mut closed = rest.to_vec();
+                closed.extend_from_slice(b"\n\n");
+                prefix = Some(Bytes::from(closed));
             }
         }
+        // A translated stream may be complete for the client before the
+        // upstream's terminal event (OpenAI usage known, `[DONE]` missing).
+        let client_complete = self.transform.as_ref().is_some_and(|t| t.finished());
         if self.saw_error {
             self.end(RelayOutcome::UpstreamError, prefix, None)
-        } else if self.saw_terminal {
+        } else if self.saw_terminal || client_complete {
             self.end(RelayOutcome::Completed, prefix, None)
         } else {
             self.end(

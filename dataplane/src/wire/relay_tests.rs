@@ -415,3 +415,69 @@ fn boxes_like_the_call_sites(
     .boxed_unsync();
     [a, b]
 }
+
+fn translator(client: crate::runtime::ApiFormat, upstream: crate::translate::UpstreamFormat) -> crate::translate::Translator {
+    match crate::translate::plan(client, upstream) {
+        crate::translate::Plan::Translate(t) => t,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn translated_relay_reports_the_upstreams_own_usage() {
+    use crate::runtime::ApiFormat;
+    use crate::translate::{Session, UpstreamFormat};
+    // An Anthropic upstream capture with cache tokens, for an OpenAI client.
+    let input = std::fs::read(capture_path("anthropic_tool_use_cache")).unwrap();
+    let t = translator(ApiFormat::ChatCompletions, UpstreamFormat::Messages);
+    let (seen, on_finish) = recorder();
+    let relay = Relay::translating(
+        chunked_body(&input, 5),
+        Dialect::Anthropic,
+        (t.stream)(Session::default()),
+        Dialect::OpenAI,
+        Duration::ZERO,
+        on_finish,
+    );
+    let out = String::from_utf8(collect(relay).await).unwrap();
+    assert!(!out.contains("event:"), "OpenAI client gets data-only SSE: {out}");
+    assert!(out.ends_with("data: [DONE]\n\n"));
+    let summary = only(&seen);
+    assert_eq!(summary.outcome, RelayOutcome::Completed);
+    let mut direct = usage::UsageTracker::new(Dialect::Anthropic);
+    let mut parser = crate::wire::sse::SseParser::default();
+    for e in parser.feed(&input).into_iter().flatten() {
+        direct.observe(&e);
+    }
+    assert_eq!(summary.usage, direct.usage(), "accounting sees the upstream's usage");
+    assert!(summary.usage.cache_read_tokens > 0 || summary.usage.cache_write_tokens > 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn translated_relay_stall_is_reported_in_the_clients_dialect() {
+    use crate::runtime::ApiFormat;
+    use crate::translate::{Session, UpstreamFormat};
+    let t = translator(ApiFormat::Messages, UpstreamFormat::ChatCompletions);
+    let (tx, body) = channel_body();
+    let (seen, on_finish) = recorder();
+    let mut relay = Relay::translating(
+        body,
+        Dialect::OpenAI,
+        (t.stream)(Session::default()),
+        Dialect::Anthropic,
+        Duration::from_secs(10),
+        on_finish,
+    );
+    tx.send(Ok(Frame::data(Bytes::from_static(
+        b"data: {\"id\":\"c\",\"model\":\"g\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n",
+    ))))
+    .unwrap();
+    let first = next_data(&mut relay).await.unwrap();
+    assert!(first.starts_with(b"event: message_start\n"));
+    let tail = next_data(&mut relay).await.unwrap();
+    let text = std::str::from_utf8(&tail).unwrap();
+    assert!(text.starts_with("event: error\ndata: ") && text.contains("timeout_error"), "{text}");
+    assert!(next_data(&mut relay).await.is_none());
+    assert_eq!(only(&seen).outcome, RelayOutcome::Stalled);
+    drop(tx);
+}
