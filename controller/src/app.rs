@@ -14,9 +14,12 @@ use crate::admin::{self, AdminState};
 use crate::error::Error;
 use crate::fleet::Fleet;
 use crate::grpc::{self, DEFAULT_MAX_SNAPSHOT_BYTES, GrpcOptions, SnapshotServer};
+use crate::kube::lease::{self as kube_lease, LeaseConfig};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, RenderMode, Rendered};
 use crate::source::{self, SourceSpec};
+use crate::status::writer::{self as status_writer, StatusWriter};
+use ::kube::runtime::events::Reporter;
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -57,6 +60,29 @@ pub struct Args {
     /// How long streams and connections may take to close after a signal.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+    /// Namespace to watch in `kube` mode; repeat for several. Unset: all
+    /// namespaces.
+    #[arg(long = "namespace", value_name = "NAMESPACE")]
+    pub namespaces: Vec<String>,
+    /// Namespace of the leader-election Lease (`kube` mode).
+    #[arg(long, default_value = "default", env = "POD_NAMESPACE")]
+    pub lease_namespace: String,
+    /// Name of the leader-election Lease (`kube` mode).
+    #[arg(long, default_value = "switchboard-controller")]
+    pub lease_name: String,
+    /// This replica's identity in the Lease and in Events. Defaults to
+    /// `switchboard-controller-<pid>`; set it to the pod name.
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// How long the Lease stays valid after a renewal.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+    /// A leader that could not renew for this long stops writing status.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub lease_renew_deadline: Duration,
+    /// How often the Lease is renewed (or retried by the others).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub lease_retry_period: Duration,
     /// Log format.
     #[arg(
         long,
@@ -112,6 +138,14 @@ pub async fn run(args: Args) -> Result<(), Error> {
         SourceSpec::Kube => RenderMode::Kubernetes,
         SourceSpec::Dir(_) => RenderMode::Directory,
     };
+    let kube_client = match &args.source {
+        SourceSpec::Kube => Some(
+            ::kube::Client::try_default()
+                .await
+                .map_err(Error::KubeClient)?,
+        ),
+        SourceSpec::Dir(_) => None,
+    };
     let mut source_task = match args.source.clone() {
         SourceSpec::Dir(path) => tokio::spawn(source::dir::run(
             path,
@@ -121,9 +155,25 @@ pub async fn run(args: Args) -> Result<(), Error> {
         )),
         SourceSpec::Kube => {
             drop(problems_tx);
-            tokio::spawn(source::kube::run(inventory_tx))
+            let client = kube_client.clone().ok_or(Error::TaskEnded("kube client"))?;
+            tokio::spawn(source::kube::run(
+                client,
+                args.namespaces.clone(),
+                inventory_tx,
+            ))
         }
     };
+    // Kubernetes mode: the Lease and the status writer (leader only).
+    let mut kube_tasks = tokio::task::JoinSet::new();
+    if let Some(client) = kube_client {
+        kube_tasks.spawn(spawn_status(
+            client,
+            &args,
+            rendered_rx.clone(),
+            fleet.subscribe(),
+            shutdown_rx.clone(),
+        ));
+    }
     let mut render_task = tokio::spawn(pipeline::run_renderer(
         inventory_rx,
         problems_rx,
@@ -177,10 +227,17 @@ pub async fn run(args: Args) -> Result<(), Error> {
             _ => Err(Error::TaskEnded("gRPC server")),
         },
         _ = &mut admin_task => Err(Error::TaskEnded("admin server")),
+        Some(_) = kube_tasks.join_next(), if !kube_tasks.is_empty() => Err(Error::TaskEnded("lease or status writer")),
     };
     // Streams end on the shutdown signal (reason: shutting down) before the
     // renderer goes away.
     let _ = shutdown_tx.send(true);
+    // The Lease holder gives the Lease up, so another replica leads at once.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while kube_tasks.join_next().await.is_some() {}
+    })
+    .await;
+    kube_tasks.abort_all();
     source_task.abort();
     render_task.abort();
     if tokio::time::timeout(args.shutdown_grace, &mut grpc_task)
@@ -192,6 +249,42 @@ pub async fn run(args: Args) -> Result<(), Error> {
     }
     let _ = admin_task.await;
     outcome
+}
+
+/// The Lease and the status writer of `kube` mode, as one task.
+fn spawn_status(
+    client: ::kube::Client,
+    args: &Args,
+    rendered: watch::Receiver<Arc<Rendered>>,
+    fleet: watch::Receiver<crate::fleet::FleetView>,
+    mut shutdown: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let identity = args
+        .identity
+        .clone()
+        .unwrap_or_else(|| format!("switchboard-controller-{}", std::process::id()));
+    let mut lease = LeaseConfig::new(&args.lease_namespace, &args.lease_name, &identity);
+    lease.lease_duration = args.lease_duration;
+    lease.renew_deadline = args.lease_renew_deadline;
+    lease.retry_period = args.lease_retry_period;
+    let reporter = Reporter {
+        controller: "switchboard-controller".into(),
+        instance: Some(identity),
+    };
+    let writer = StatusWriter::new(client.clone(), reporter);
+    async move {
+        let (leader_tx, leader_rx) = watch::channel(false);
+        let leases = ::kube::Api::namespaced(client.clone(), &lease.namespace);
+        tokio::select! {
+            () = kube_lease::run(client, lease.clone(), leader_tx) => {}
+            () = status_writer::run(writer, rendered, fleet, leader_rx) => {}
+            () = async { drop(shutdown.wait_for(|s| *s).await) } => {
+                if let Err(e) = kube_lease::release(&leases, &lease).await {
+                    tracing::warn!(error = %e, "releasing the lease failed");
+                }
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

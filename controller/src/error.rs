@@ -25,9 +25,12 @@ pub enum Error {
         /// The IO error.
         source: std::io::Error,
     },
-    /// The Kubernetes source is not part of this build yet.
-    #[error("the kube source is not built yet; use --source dir:PATH")]
-    KubeSourceNotBuilt,
+    /// No Kubernetes client could be configured (no kubeconfig or in-cluster config).
+    #[error("cannot configure a Kubernetes client: {0}")]
+    KubeClient(#[source] ::kube::Error),
+    /// The Kubernetes source stopped.
+    #[error(transparent)]
+    KubeSource(#[from] crate::kube::source::Error),
     /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Grpc(#[from] tonic::transport::Error),
@@ -43,7 +46,8 @@ impl Error {
             Error::Bind { .. } => "bind",
             Error::InvalidSource(_) => "invalid_source",
             Error::SourceIo { .. } => "source_io",
-            Error::KubeSourceNotBuilt => "kube_not_built",
+            Error::KubeClient(_) => "kube_client",
+            Error::KubeSource(e) => e.metric_label(),
             Error::Grpc(_) => "grpc",
             Error::TaskEnded(_) => "task_ended",
         }

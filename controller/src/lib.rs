@@ -7,15 +7,21 @@
 //! `watch::Sender<Arc<Inventory>>`; [`pipeline::run_renderer`] renders each
 //! into a [`pipeline::Rendered`]; [`grpc`] streams every new snapshot version
 //! to every connected data plane and records ACKs and NACKs in [`fleet::Fleet`].
+//!
+//! Kubernetes mode adds [`kube`] (the watch source and the leader Lease) and
+//! [`status`] (conditions computed from `Rendered` and the fleet, written by
+//! the Lease holder only).
 
 pub mod admin;
 pub mod app;
 pub mod error;
 pub mod fleet;
 pub mod grpc;
+pub mod kube;
 pub mod metrics;
 pub mod pipeline;
 pub mod source;
+pub mod status;
 
 pub use error::Error;
 pub use fleet::{DataPlaneState, Fleet, FleetView, NackInfo};

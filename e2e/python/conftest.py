@@ -51,6 +51,19 @@ def binary(name: str) -> Path:
 
 
 def free_port() -> int:
+    """A free port for a process the tests start, drawn below the kernel's ephemeral range
+    (32768-60999) so outgoing connections cannot take it before the process binds it
+    (the same rule as e2e/src/harness.rs)."""
+    import random
+
+    for _ in range(1000):
+        port = random.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -51,8 +51,30 @@ pub fn binary_path(name: &str) -> PathBuf {
     path
 }
 
-/// Picks a free TCP port on 127.0.0.1 (bind to port 0, read it, release it).
+/// Lowest port [`free_port`] hands out.
+const PORT_RANGE_START: u16 = 20_000;
+/// One past the highest port [`free_port`] hands out; below Linux's default ephemeral range
+/// (32768–60999), which outgoing connections draw their source ports from.
+const PORT_RANGE_END: u16 = 32_000;
+
+/// Picks a free TCP port on 127.0.0.1 for a process the test starts.
+///
+/// The port is released before the process binds it, so another socket could take it in
+/// between. Ports are therefore drawn at random from below the kernel's ephemeral range: the
+/// many outgoing test connections (whose source ports come from that range) can never take
+/// them, and two tests starting processes at the same moment pick the same port only with
+/// negligible probability. The port is checked by binding it once.
 pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    for attempt in 0u64..1_000 {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(attempt);
+        let span = u64::from(PORT_RANGE_END - PORT_RANGE_START);
+        let port = PORT_RANGE_START + u16::try_from(hasher.finish() % span).unwrap_or(0);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind for free port");
     listener.local_addr().expect("local addr").port()
 }

@@ -382,6 +382,7 @@ enum Endpoint {
     ChatCompletions,
     Messages,
     CountTokens,
+    Responses,
     Models,
     Unknown,
 }
@@ -392,6 +393,7 @@ fn endpoint(flavor: Flavor, method: &Method, path: &str) -> Endpoint {
         (Flavor::OpenAI, &Method::POST) if path.ends_with("/chat/completions") => {
             Endpoint::ChatCompletions
         }
+        (Flavor::OpenAI, &Method::POST) if path.ends_with("/responses") => Endpoint::Responses,
         (Flavor::Anthropic, &Method::POST) if path.ends_with("/messages/count_tokens") => {
             Endpoint::CountTokens
         }
@@ -436,7 +438,10 @@ async fn handle(
         inner.requests.push(recorded);
         let count = inner.requests.len();
         let behaviour = match endpoint {
-            Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::CountTokens => {
+            Endpoint::ChatCompletions
+            | Endpoint::Messages
+            | Endpoint::CountTokens
+            | Endpoint::Responses => {
                 let default = inner.default.clone();
                 Some(inner.script.pop_front().unwrap_or(default))
             }
@@ -567,6 +572,9 @@ async fn answer(
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     if stream {
         let frames = match flavor {
+            Flavor::OpenAI if endpoint == Endpoint::Responses => {
+                crate::responses_wire::responses_stream(&model, &reply, usage)
+            }
             Flavor::OpenAI => {
                 let include_usage = body
                     .pointer("/stream_options/include_usage")
@@ -579,6 +587,9 @@ async fn answer(
         return sse_response(frames, end, flavor, shared);
     }
     let json = match flavor {
+        Flavor::OpenAI if endpoint == Endpoint::Responses => {
+            crate::responses_wire::responses_body(&model, &reply, usage)
+        }
         Flavor::OpenAI => wire::openai_completion(&model, &reply, usage),
         Flavor::Anthropic => wire::anthropic_message(&model, &reply, usage),
     };

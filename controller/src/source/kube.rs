@@ -1,8 +1,6 @@
 //! The Kubernetes source (`--source kube`): watches AIBackend, AIRoute and
-//! the Secrets they reference and publishes them as one inventory.
-//!
-//! Hook for the Kubernetes issue: until that lands, [`run`] fails at once
-//! with [`Error::KubeSourceNotBuilt`].
+//! the Secrets they reference and publishes them as one inventory. The
+//! watches live in [`crate::kube::source`]; this is the source-side hook.
 
 use std::sync::Arc;
 
@@ -11,8 +9,13 @@ use tokio::sync::watch;
 
 use crate::error::Error;
 
-/// Publishes the cluster's objects into `inventory` until the process ends.
-pub async fn run(inventory: watch::Sender<Arc<Inventory>>) -> Result<(), Error> {
-    drop(inventory);
-    Err(Error::KubeSourceNotBuilt)
+/// Publishes the objects of `namespaces` (all when empty) into `inventory`
+/// until the process ends.
+pub async fn run(
+    client: ::kube::Client,
+    namespaces: Vec<String>,
+    inventory: watch::Sender<Arc<Inventory>>,
+) -> Result<(), Error> {
+    crate::kube::source::run(client, namespaces, inventory).await?;
+    Ok(())
 }

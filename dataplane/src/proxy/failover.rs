@@ -470,7 +470,18 @@ async fn mock_answer(
         reply: backend.mock_reply.clone(),
     };
     let acct = accounting(state, x, backend, 200, attempts);
-    match wire::mock::respond(dialect, &request, &settings) {
+    let answer = if x.format == ApiFormat::Responses {
+        match crate::translate::responses::mock::respond_responses(&request, &settings, unix_now()) {
+            Ok(a) => a.response,
+            Err(e) => {
+                acct.finish(None, "untranslatable", false);
+                return response::error(dialect, &RequestError::Untranslatable(e.into()));
+            }
+        }
+    } else {
+        wire::mock::respond(dialect, &request, &settings)
+    };
+    match answer {
         wire::mock::MockResponse::Json(bytes) => {
             let usage = wire::relay::usage_from_json_response(dialect, &bytes).map(|(u, _)| u);
             acct.finish(usage.as_ref(), "completed", false);
@@ -496,3 +507,9 @@ async fn mock_answer(
     }
 }
 
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

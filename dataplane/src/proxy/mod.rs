@@ -64,7 +64,7 @@ impl Exchange {
 /// The dialect of a client API.
 pub fn dialect_of(format: ApiFormat) -> Dialect {
     match format {
-        ApiFormat::ChatCompletions => Dialect::OpenAI,
+        ApiFormat::ChatCompletions | ApiFormat::Responses => Dialect::OpenAI,
         ApiFormat::Messages | ApiFormat::CountTokens => Dialect::Anthropic,
     }
 }

@@ -147,9 +147,8 @@ where
                         this.seen.clear();
                     }
                 }
-                // A body with a known length ends with its last data frame:
-                // hyper stops polling there and drops the body, so finish now
-                // rather than report the completed answer as abandoned.
+                // With a known length the server stops polling once every
+                // byte was read: the body is complete now, not at `None`.
                 if this.inner.is_end_stream() {
                     this.finish(true);
                 }

@@ -32,6 +32,10 @@ pub(crate) struct Prepared {
 
 /// The plan for a candidate backend: the mock answers in the client's format.
 pub(crate) fn plan_for(x: &Exchange, backend: &BackendRuntime) -> Plan {
+    // OpenAI itself serves the Responses API: relay it unchanged.
+    if x.format == ApiFormat::Responses && backend.provider == ProviderKind::OpenAI {
+        return Plan::Passthrough;
+    }
     match backend.provider.native_format() {
         None => Plan::Passthrough,
         Some(format) => translate::plan(x.format, format),

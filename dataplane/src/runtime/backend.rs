@@ -57,6 +57,8 @@ pub enum ApiFormat {
     Messages,
     /// `POST /v1/messages/count_tokens`.
     CountTokens,
+    /// `POST /v1/responses` (OpenAI Responses API).
+    Responses,
 }
 
 impl ApiFormat {
@@ -66,6 +68,7 @@ impl ApiFormat {
             ApiFormat::ChatCompletions => "OpenAI Chat Completions",
             ApiFormat::Messages => "Anthropic Messages",
             ApiFormat::CountTokens => "Anthropic count_tokens",
+            ApiFormat::Responses => "OpenAI Responses",
         }
     }
 
@@ -75,6 +78,7 @@ impl ApiFormat {
             ApiFormat::ChatCompletions => "/chat/completions",
             ApiFormat::Messages => "/messages",
             ApiFormat::CountTokens => "/messages/count_tokens",
+            ApiFormat::Responses => "/responses",
         }
     }
 
@@ -84,6 +88,7 @@ impl ApiFormat {
             ApiFormat::ChatCompletions => "chat_completions",
             ApiFormat::Messages => "messages",
             ApiFormat::CountTokens => "count_tokens",
+            ApiFormat::Responses => "responses",
         }
     }
 }

@@ -27,6 +27,7 @@ fn endpoint(method: &Method, path: &str) -> Option<Endpoint> {
         (&Method::POST, "/v1/chat/completions") => Some(Endpoint::Api(ApiFormat::ChatCompletions)),
         (&Method::POST, "/v1/messages") => Some(Endpoint::Api(ApiFormat::Messages)),
         (&Method::POST, "/v1/messages/count_tokens") => Some(Endpoint::Api(ApiFormat::CountTokens)),
+        (&Method::POST, "/v1/responses") => Some(Endpoint::Api(ApiFormat::Responses)),
         (&Method::GET, "/v1/models") => Some(Endpoint::Models),
         _ => None,
     }

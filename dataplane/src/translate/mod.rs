@@ -13,7 +13,8 @@
 //! - [`errors`]: upstream error bodies into the client's dialect;
 //! - [`names`]: deterministic tool name and id mapping;
 //! - [`strip_usage`]: removes the usage chunk the gateway asked for itself;
-//! - [`mapping`]: stop reasons and usage.
+//! - [`mapping`]: stop reasons and usage;
+//! - [`responses`]: the OpenAI Responses API to and from both formats.
 //!
 //! Adding a client format (e.g. the Responses API) means: a variant of
 //! [`ApiFormat`], one arm per upstream format in [`plan`] returning a
@@ -30,6 +31,7 @@ pub mod mapping;
 pub mod messages_to_chat;
 pub mod names;
 pub mod response;
+pub mod responses;
 pub mod stream_chat_to_messages;
 pub mod stream_messages_to_chat;
 pub mod strip_usage;
@@ -142,6 +144,8 @@ pub struct Session {
     pub include_usage: bool,
     /// Unix time used for OpenAI `created`.
     pub created: u64,
+    /// What a Responses answer needs from its request (Responses clients only).
+    pub responses: Option<responses::ResponseContext>,
 }
 
 /// A translated request body and the session to translate its answer with.
@@ -160,6 +164,13 @@ pub struct TranslatedRequest {
 pub trait StreamTranslator: Send {
     /// Translates one upstream event, appending client bytes to `out`.
     fn event(&mut self, event: &SseEvent, out: &mut Vec<u8>);
+
+    /// Writes the client's in-band event for a failure the gateway itself
+    /// detected (upstream cut, truncation, stall) and returns true; the
+    /// default returns false and the relay writes its generic error event.
+    fn error_event(&mut self, _kind: crate::wire::ErrorKind, _message: &str, _out: &mut Vec<u8>) -> bool {
+        false
+    }
 
     /// The client's stream is complete (its terminal event was sent), even
     /// if the upstream has not sent its own terminal event yet.
@@ -234,5 +245,19 @@ pub fn plan(client: ApiFormat, upstream: UpstreamFormat) -> Plan {
             stream: stream_chat_to_messages::boxed,
         }),
         (ApiFormat::CountTokens, U::ChatCompletions) => Plan::Estimate,
+        (ApiFormat::Responses, U::ChatCompletions) => Plan::Translate(Translator {
+            upstream,
+            client: Dialect::OpenAI,
+            request: responses::plan::request_to_chat,
+            response: responses::plan::chat_response,
+            stream: responses::plan::chat_stream,
+        }),
+        (ApiFormat::Responses, U::Messages) => Plan::Translate(Translator {
+            upstream,
+            client: Dialect::OpenAI,
+            request: responses::plan::request_to_messages,
+            response: responses::plan::messages_response,
+            stream: responses::plan::messages_stream,
+        }),
     }
 }

@@ -290,7 +290,18 @@ impl<B> Relay<B> {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         self.finish(outcome);
         self.done = true;
-        let event = error.map(|(kind, message)| stream_error_event(self.dialect, kind, message));
+        let event = error.map(|(kind, message)| {
+            let mut own = Vec::new();
+            let handled = self
+                .transform
+                .as_mut()
+                .is_some_and(|t| t.error_event(kind, message, &mut own));
+            if handled {
+                Bytes::from(own)
+            } else {
+                stream_error_event(self.dialect, kind, message)
+            }
+        });
         let tail = match (prefix, event) {
             (None, None) => return Poll::Ready(None),
             (Some(p), None) => p,

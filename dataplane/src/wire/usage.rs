@@ -17,6 +17,13 @@
 //!
 //! The whole prompt is `input_tokens + cache_read_tokens + cache_write_tokens`.
 //!
+//! The OpenAI Responses API (passed through to OpenAI backends) is read in
+//! the OpenAI dialect: its usage (`input_tokens` including
+//! `input_tokens_details.cached_tokens`, `output_tokens`) is in the
+//! `response` object of `response.completed` / `response.incomplete` (the
+//! terminal events; `response.failed` and `error` are errors) and of a whole
+//! `object: "response"` body.
+//!
 //! Streams: OpenAI sends usage in one chunk (normally the last, with empty
 //! `choices`, only when the request set `stream_options.include_usage`).
 //! Anthropic sends it in `message_start.message.usage` and then CUMULATIVE
@@ -64,6 +71,19 @@ impl Usage {
             cache_write_tokens: 0,
             reasoning_tokens: num(u, &["completion_tokens_details", "reasoning_tokens"])
                 .unwrap_or(0),
+        }
+    }
+
+    /// Usage from an OpenAI Responses `usage` object.
+    pub fn from_responses(u: &Value) -> Usage {
+        let input = num(u, &["input_tokens"]).unwrap_or(0);
+        let cached = num(u, &["input_tokens_details", "cached_tokens"]).unwrap_or(0);
+        Usage {
+            input_tokens: input.saturating_sub(cached),
+            output_tokens: num(u, &["output_tokens"]).unwrap_or(0),
+            cache_read_tokens: cached,
+            cache_write_tokens: 0,
+            reasoning_tokens: num(u, &["output_tokens_details", "reasoning_tokens"]).unwrap_or(0),
         }
     }
 
@@ -149,6 +169,11 @@ impl UsageTracker {
     }
 
     fn observe_openai(&mut self, json: &Value) -> EventClass {
+        if let Some(kind) = json.get("type").and_then(Value::as_str)
+            && (kind.starts_with("response.") || kind == "error")
+        {
+            return self.observe_responses(kind, json);
+        }
         if json.get("error").is_some_and(|e| !e.is_null()) {
             return EventClass::Error;
         }
@@ -164,6 +189,25 @@ impl UsageTracker {
             }
         }
         EventClass::Data
+    }
+
+    fn observe_responses(&mut self, kind: &str, json: &Value) -> EventClass {
+        match kind {
+            "response.completed" | "response.incomplete" => {
+                if let Some(u) = json.pointer("/response/usage").filter(|u| u.is_object()) {
+                    self.usage = Usage::from_responses(u);
+                    self.saw_usage = true;
+                }
+                let reason = json
+                    .pointer("/response/incomplete_details/reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or(if kind == "response.completed" { "completed" } else { "incomplete" });
+                self.stop_reason = Some(reason.to_owned());
+                EventClass::Terminal
+            }
+            "response.failed" | "error" => EventClass::Error,
+            _ => EventClass::Data,
+        }
     }
 
     fn observe_anthropic(&mut self, name: Option<&str>, json: &Value) -> EventClass {
@@ -221,6 +265,11 @@ struct AnswerSummary {
     /// Anthropic.
     #[serde(default)]
     stop_reason: Option<Value>,
+    /// OpenAI Responses API: `object` is `"response"` and the stop reason is `status`.
+    #[serde(default)]
+    object: Option<Value>,
+    #[serde(default)]
+    status: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -239,18 +288,19 @@ pub fn from_json_response(dialect: Dialect, body: &[u8]) -> Option<(Usage, Optio
     }
     let answer: AnswerSummary = serde_json::from_slice(body).ok()?;
     let u = answer.usage.filter(Value::is_object)?;
-    let stop = match dialect {
-        Dialect::OpenAI => answer
-            .choices
-            .and_then(|c| c.into_iter().next())
-            .and_then(|c| c.finish_reason),
-        Dialect::Anthropic => answer.stop_reason,
+    let is_response = answer.object.as_ref().and_then(Value::as_str) == Some("response");
+    let (usage, stop) = match dialect {
+        Dialect::OpenAI if is_response => (Usage::from_responses(&u), answer.status),
+        Dialect::OpenAI => (
+            Usage::from_openai(&u),
+            answer
+                .choices
+                .and_then(|c| c.into_iter().next())
+                .and_then(|c| c.finish_reason),
+        ),
+        Dialect::Anthropic => (Usage::from_anthropic(&u), answer.stop_reason),
     };
     let stop = stop.as_ref().and_then(Value::as_str).map(str::to_owned);
-    let usage = match dialect {
-        Dialect::OpenAI => Usage::from_openai(&u),
-        Dialect::Anthropic => Usage::from_anthropic(&u),
-    };
     Some((usage, stop))
 }
 
@@ -376,6 +426,32 @@ mod tests {
             )),
             EventClass::Error
         );
+    }
+
+    #[test]
+    fn responses_events_and_objects() {
+        let mut t = UsageTracker::new(Dialect::OpenAI);
+        assert_eq!(
+            t.observe(&named("response.created", json!({"type":"response.created","response":{"usage":null}}))),
+            EventClass::Data
+        );
+        assert!(!t.saw_usage());
+        let done = json!({"type":"response.completed","response":{"status":"completed","usage":{
+            "input_tokens":1200,"input_tokens_details":{"cached_tokens":1000},
+            "output_tokens":30,"output_tokens_details":{"reasoning_tokens":10},"total_tokens":1230}}});
+        assert_eq!(t.observe(&named("response.completed", done.clone())), EventClass::Terminal);
+        assert_eq!(
+            t.usage(),
+            Usage { input_tokens: 200, output_tokens: 30, cache_read_tokens: 1000, cache_write_tokens: 0, reasoning_tokens: 10 }
+        );
+        assert_eq!(t.stop_reason(), Some("completed"));
+        assert_eq!(t.observe(&data(json!({"type":"response.failed","response":{}}))), EventClass::Error);
+        assert_eq!(t.observe(&data(json!({"type":"error","code":"x","message":"y"}))), EventClass::Error);
+
+        let body = json!({"object":"response","status":"incomplete","usage":done["response"]["usage"]});
+        let (u, stop) = from_json_response(Dialect::OpenAI, body.to_string().as_bytes()).unwrap();
+        assert_eq!((u.input_tokens, u.cache_read_tokens), (200, 1000));
+        assert_eq!(stop.as_deref(), Some("incomplete"));
     }
 
     #[test]

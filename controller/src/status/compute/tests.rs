@@ -1,0 +1,301 @@
+use std::sync::Arc;
+
+use k8s_openapi::jiff::Timestamp;
+use switchboard_api::{Inventory, RenderOptions, parse_documents};
+use switchboard_proto::ResourceError;
+
+use super::*;
+use crate::fleet::FleetView;
+use crate::pipeline::{Rendered, render_partial};
+use crate::status::inputs::{DataPlaneState, NackInfo};
+
+const BACKEND: &str = "apiVersion: switchboard.dev/v1alpha1
+kind: AIBackend
+metadata: {name: llm, namespace: ns, generation: 2}
+spec:
+  provider: Anthropic
+  credentials: {secretRef: {name: llm-key}}
+";
+const SECRET: &str = "apiVersion: v1
+kind: Secret
+metadata: {name: llm-key, namespace: ns}
+stringData: {apiKey: sk-test}
+";
+const ROUTE: &str = "apiVersion: switchboard.dev/v1alpha1
+kind: AIRoute
+metadata: {name: main, namespace: ns, generation: 5}
+spec:
+  pathPrefix: /
+  rules:
+    - backends: [{name: llm}]
+";
+
+fn backend_key() -> ObjectKey {
+    (ObjectKind::Backend, "ns".into(), "llm".into())
+}
+fn route_key() -> ObjectKey {
+    (ObjectKind::Route, "ns".into(), "main".into())
+}
+
+/// Inputs for `docs` rendered in Kubernetes mode, recorded in `history`.
+fn inputs(docs: &[&str], history: &mut VersionHistory) -> StatusInputs {
+    let mut inv = Inventory::default();
+    inv.extend(parse_documents(&docs.join("---\n"), "test").unwrap())
+        .unwrap();
+    let partial = render_partial(&inv, &RenderOptions::kubernetes());
+    let rendered = Rendered {
+        snapshot: partial.snapshot.map(Arc::new),
+        problems: partial.problems,
+        inventory: Arc::new(inv),
+    };
+    let i = StatusInputs::from_parts(&rendered, &FleetView::default());
+    if let Some(v) = &i.rendered_version {
+        history.record(v, i.served_generations());
+    }
+    i
+}
+
+fn dp(acked: Option<&str>) -> DataPlaneState {
+    DataPlaneState {
+        acked_version: acked.map(str::to_string),
+        nack: None,
+    }
+}
+
+fn now() -> Time {
+    Time(Timestamp::from_second(1_700_000_000).unwrap())
+}
+
+fn conds(
+    inputs: &StatusInputs,
+    history: &VersionHistory,
+    key: &ObjectKey,
+) -> Vec<(String, String, String, String)> {
+    let all = compute_all(inputs, history, |_| None, &now());
+    all[key]
+        .conditions
+        .iter()
+        .map(|c| {
+            (
+                c.type_.clone(),
+                c.status.clone(),
+                c.reason.clone(),
+                c.message.clone(),
+            )
+        })
+        .collect()
+}
+
+fn find<'a>(
+    c: &'a [(String, String, String, String)],
+    type_: &str,
+) -> &'a (String, String, String, String) {
+    c.iter().find(|c| c.0 == type_).unwrap()
+}
+
+#[test]
+fn valid_objects_without_data_planes_are_accepted_resolved_and_unknown() {
+    let mut h = VersionHistory::default();
+    let i = inputs(&[BACKEND, SECRET, ROUTE], &mut h);
+    let all = compute_all(&i, &h, |_| None, &now());
+    for key in [backend_key(), route_key()] {
+        let s = &all[&key];
+        let got: Vec<(&str, &str, &str)> = s
+            .conditions
+            .iter()
+            .map(|c| (c.type_.as_str(), c.status.as_str(), c.reason.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("Accepted", "True", "Valid"),
+                ("ResolvedRefs", "True", "Resolved"),
+                ("Programmed", "Unknown", "NoDataPlanes")
+            ]
+        );
+    }
+    assert_eq!(all[&backend_key()].observed_generation, Some(2));
+    assert!(
+        all[&route_key()]
+            .conditions
+            .iter()
+            .all(|c| c.observed_generation == Some(5))
+    );
+}
+
+#[test]
+fn missing_secret_is_resolved_refs_false_naming_the_field() {
+    let mut h = VersionHistory::default();
+    let i = inputs(&[BACKEND, ROUTE], &mut h);
+    let c = conds(&i, &h, &backend_key());
+    assert_eq!(find(&c, "Accepted").1, "True");
+    let r = find(&c, "ResolvedRefs");
+    assert_eq!((r.1.as_str(), r.2.as_str()), ("False", "SecretNotFound"));
+    assert_eq!(
+        r.3,
+        "spec.credentials.secretRef.name: Secret \"llm-key\" not found"
+    );
+}
+
+#[test]
+fn missing_backend_is_backend_not_found() {
+    let mut h = VersionHistory::default();
+    let i = inputs(&[ROUTE], &mut h);
+    let c = conds(&i, &h, &route_key());
+    let r = find(&c, "ResolvedRefs");
+    assert_eq!((r.1.as_str(), r.2.as_str()), ("False", "BackendNotFound"));
+    assert_eq!(
+        r.3,
+        "spec.rules[0].backends[0].name: AIBackend \"llm\" not found"
+    );
+}
+
+#[test]
+fn invalid_spec_is_not_accepted_and_not_programmed() {
+    let mut h = VersionHistory::default();
+    let bad = BACKEND.replace(
+        "provider: Anthropic",
+        "provider: Anthropic\n  endpoint: ftp://x",
+    );
+    let mut i = inputs(&[&bad, SECRET, ROUTE], &mut h);
+    i.dataplanes.insert("dp-1".into(), dp(None));
+    let c = conds(&i, &h, &backend_key());
+    let a = find(&c, "Accepted");
+    assert_eq!((a.1.as_str(), a.2.as_str()), ("False", "Invalid"));
+    assert!(a.3.starts_with("spec.endpoint: "), "{}", a.3);
+    assert_eq!(find(&c, "ResolvedRefs").1, "True");
+    let p = find(&c, "Programmed");
+    assert_eq!((p.1.as_str(), p.2.as_str()), ("False", "Invalid"));
+    // The route is left out too, because its backend is; its status says why.
+    let c = conds(&i, &h, &route_key());
+    let r = find(&c, "ResolvedRefs");
+    assert_eq!((r.1.as_str(), r.2.as_str()), ("False", "BackendNotFound"));
+    assert_eq!(
+        r.3,
+        "spec.rules[0].backends[0].name: AIBackend \"llm\" exists but is not accepted (see its status)"
+    );
+    assert_eq!(find(&c, "Programmed").2, "Invalid");
+}
+
+#[test]
+fn programmed_counts_data_planes_running_the_current_generation() {
+    let mut h = VersionHistory::default();
+    let mut i = inputs(&[BACKEND, SECRET, ROUTE], &mut h);
+    let v = i.rendered_version.clone().unwrap();
+    i.dataplanes.insert("dp-1".into(), dp(Some(&v)));
+    i.dataplanes.insert("dp-2".into(), dp(Some("old")));
+    let p = find(&conds(&i, &h, &route_key()), "Programmed").clone();
+    assert_eq!((p.1.as_str(), p.2.as_str()), ("False", "Pending"));
+    assert!(
+        p.3.starts_with("1 of 2 connected data planes run generation 5"),
+        "{}",
+        p.3
+    );
+    i.dataplanes.insert("dp-2".into(), dp(Some(&v)));
+    let p = find(&conds(&i, &h, &route_key()), "Programmed").clone();
+    assert_eq!((p.1.as_str(), p.2.as_str()), ("True", "Programmed"));
+    assert_eq!(
+        p.3,
+        format!("2 of 2 connected data planes run generation 5 (version {v})")
+    );
+}
+
+#[test]
+fn a_newer_generation_is_not_programmed_until_its_version_is_acked() {
+    let mut h = VersionHistory::default();
+    let old = inputs(&[BACKEND, SECRET, ROUTE], &mut h);
+    let old_v = old.rendered_version.unwrap();
+    let newer = ROUTE
+        .replace("generation: 5", "generation: 6")
+        .replace("pathPrefix: /", "pathPrefix: /v2");
+    let mut i = inputs(&[BACKEND, SECRET, &newer], &mut h);
+    i.dataplanes.insert("dp-1".into(), dp(Some(&old_v)));
+    assert_eq!(find(&conds(&i, &h, &route_key()), "Programmed").1, "False");
+    // The backend did not change: the old version still contains generation 2.
+    assert_eq!(find(&conds(&i, &h, &backend_key()), "Programmed").1, "True");
+}
+
+#[test]
+fn nack_of_a_version_containing_the_object_is_rejected_with_the_reason() {
+    let mut h = VersionHistory::default();
+    let mut i = inputs(&[BACKEND, SECRET, ROUTE], &mut h);
+    let v = i.rendered_version.clone().unwrap();
+    let nack = NackInfo {
+        version: v.clone(),
+        errors: vec![ResourceError {
+            resource: "AIRoute/ns/main".into(),
+            message: "unsupported auth".into(),
+        }],
+    };
+    i.dataplanes.insert(
+        "dp-1".into(),
+        DataPlaneState {
+            acked_version: Some("old".into()),
+            nack: Some(nack),
+        },
+    );
+    let p = find(&conds(&i, &h, &route_key()), "Programmed").clone();
+    assert_eq!((p.1.as_str(), p.2.as_str()), ("False", "Rejected"));
+    assert_eq!(
+        p.3,
+        format!("data plane dp-1 rejected version {v}: unsupported auth")
+    );
+    let p = find(&conds(&i, &h, &backend_key()), "Programmed").clone();
+    assert_eq!(p.2, "Rejected");
+    assert!(
+        p.3.ends_with("because of other resources: AIRoute/ns/main: unsupported auth"),
+        "{}",
+        p.3
+    );
+}
+
+#[test]
+fn transition_time_moves_only_when_status_changes() {
+    let mut h = VersionHistory::default();
+    let i = inputs(&[BACKEND, SECRET, ROUTE], &mut h);
+    let earlier = Time(Timestamp::from_second(1_600_000_000).unwrap());
+    let first = compute_all(&i, &h, |_| None, &earlier);
+    let prev = first[&route_key()].clone();
+    // Same inputs later: nothing changes, timestamps kept.
+    let again = compute_all(&i, &h, |_| Some(&prev), &now());
+    assert_eq!(again[&route_key()], prev);
+    // A data plane connects: Programmed moves from Unknown to True, the rest keep their time.
+    let mut i2 = i.clone();
+    i2.dataplanes
+        .insert("dp".into(), dp(i.rendered_version.as_deref()));
+    let after = compute_all(&i2, &h, |_| Some(&prev), &now());
+    let s = &after[&route_key()];
+    assert!(!same_ignoring_time(s, &prev));
+    for c in &s.conditions {
+        let want = if c.type_ == "Programmed" {
+            now()
+        } else {
+            earlier.clone()
+        };
+        assert_eq!(c.last_transition_time, want, "{}", c.type_);
+    }
+}
+
+#[test]
+fn comparison_ignores_timestamps_and_order() {
+    let d = [
+        Desired {
+            type_: "Accepted",
+            status: "True",
+            reason: "Valid",
+            message: "m".into(),
+        },
+        Desired {
+            type_: "Programmed",
+            status: "False",
+            reason: "Pending",
+            message: "p".into(),
+        },
+    ];
+    let a = status_for(&d, 1, None, &now());
+    let mut b = status_for(&d, 1, None, &Time(Timestamp::UNIX_EPOCH));
+    b.conditions.reverse();
+    assert!(same_ignoring_time(&a, &b));
+    let c = status_for(&d, 2, None, &now());
+    assert!(!same_ignoring_time(&a, &c));
+}

@@ -1,0 +1,123 @@
+//! The references an object makes to other objects (AIBackends and Secrets),
+//! with the field path of each, so status can say which one is missing.
+
+use switchboard_api::v1alpha1::{AIBackendSpec, AIRouteSpec, BackendRef, SecretKeyRef};
+
+/// What a reference points at.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Target {
+    /// An AIBackend in the referring object's namespace.
+    Backend(String),
+    /// A key of a Secret in the referring object's namespace.
+    Secret {
+        /// The Secret's name.
+        name: String,
+        /// The key inside it.
+        key: String,
+    },
+}
+
+/// One reference at one field path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ref {
+    /// Field path of the reference, e.g. `spec.credentials.secretRef`.
+    pub path: String,
+    /// What it points at.
+    pub target: Target,
+}
+
+/// The references of an AIBackend.
+pub fn backend_refs(spec: &AIBackendSpec) -> Vec<Ref> {
+    let mut out = Vec::new();
+    if let Some(r) = spec
+        .credentials
+        .as_ref()
+        .and_then(|c| c.secret_ref.as_ref())
+    {
+        out.push(secret("spec.credentials.secretRef".to_string(), r));
+    }
+    out
+}
+
+/// The references of an AIRoute.
+pub fn route_refs(spec: &AIRouteSpec) -> Vec<Ref> {
+    let mut out = Vec::new();
+    if let Some(auth) = &spec.auth {
+        for (i, k) in auth.api_keys.iter().enumerate() {
+            if let Some(r) = &k.secret_ref {
+                out.push(secret(format!("spec.auth.apiKeys[{i}].secretRef"), r));
+            }
+        }
+    }
+    for (i, rule) in spec.rules.iter().enumerate() {
+        backends(
+            &mut out,
+            &format!("spec.rules[{i}].backends"),
+            &rule.backends,
+        );
+        backends(
+            &mut out,
+            &format!("spec.rules[{i}].contextFallback"),
+            &rule.context_fallback,
+        );
+    }
+    out
+}
+
+fn secret(path: String, r: &SecretKeyRef) -> Ref {
+    Ref {
+        path,
+        target: Target::Secret {
+            name: r.name.clone(),
+            key: r.key.clone(),
+        },
+    }
+}
+
+fn backends(out: &mut Vec<Ref>, path: &str, refs: &[BackendRef]) {
+    for (j, r) in refs.iter().enumerate() {
+        out.push(Ref {
+            path: format!("{path}[{j}].name"),
+            target: Target::Backend(r.name.clone()),
+        });
+    }
+}
+
+/// Whether a problem at `problem_path` concerns the reference at
+/// `ref_path`: the path itself or a field under it (`a.b` covers `a.b.key`,
+/// not `a.bc`).
+pub fn covers(ref_path: &str, problem_path: &str) -> bool {
+    match problem_path.strip_prefix(ref_path) {
+        Some(rest) => rest.is_empty() || rest.starts_with('.'),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn covers_only_the_field_and_below() {
+        assert!(covers(
+            "spec.credentials.secretRef",
+            "spec.credentials.secretRef.name"
+        ));
+        assert!(covers(
+            "spec.credentials.secretRef",
+            "spec.credentials.secretRef"
+        ));
+        assert!(!covers(
+            "spec.credentials.secretRef",
+            "spec.credentials.secretRefs"
+        ));
+        assert!(covers(
+            "spec.rules[0].backends[1].name",
+            "spec.rules[0].backends[1].name"
+        ));
+        assert!(!covers(
+            "spec.rules[0].backends[1].name",
+            "spec.rules[0].backends[1].model"
+        ));
+    }
+}
