@@ -179,3 +179,27 @@ where
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn a_sized_body_is_complete_after_its_last_frame() {
+        let seen: Arc<Mutex<Option<(Option<Bytes>, bool)>>> = Arc::default();
+        let sink = seen.clone();
+        let inner = http_body_util::Full::new(Bytes::from_static(b"{\"usage\":{}}"));
+        let on_end = Box::new(move |end: TapEnd| *sink.lock().unwrap() = Some((end.body, end.completed)));
+        let mut tap = TapBody::new(inner, 1024, on_end);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let frame = Pin::new(&mut tap).poll_frame(&mut cx);
+        assert!(matches!(frame, Poll::Ready(Some(Ok(_)))));
+        assert!(tap.is_end_stream());
+        // hyper drops the body here without polling for the end.
+        drop(tap);
+        let (body, completed) = seen.lock().unwrap().take().unwrap();
+        assert!(completed);
+        assert_eq!(body.as_deref(), Some(&b"{\"usage\":{}}"[..]));
+    }
+}

@@ -252,32 +252,56 @@ impl UsageTracker {
     }
 }
 
+/// The parts of a complete JSON answer that accounting reads. The parser
+/// skips everything else (the answer itself, usually most of the body)
+/// without building it, which a full [`Value`] would.
+#[derive(Deserialize)]
+struct AnswerSummary {
+    #[serde(default)]
+    usage: Option<Value>,
+    /// OpenAI: the stop reason is the first choice's `finish_reason`.
+    #[serde(default)]
+    choices: Option<Vec<ChoiceSummary>>,
+    /// Anthropic.
+    #[serde(default)]
+    stop_reason: Option<Value>,
+    /// OpenAI Responses API: `object` is `"response"` and the stop reason is `status`.
+    #[serde(default)]
+    object: Option<Value>,
+    #[serde(default)]
+    status: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct ChoiceSummary {
+    #[serde(default)]
+    finish_reason: Option<Value>,
+}
+
 /// Usage and stop reason of a complete (non-streaming) JSON response.
 /// `None` when the body is not a JSON object carrying a `usage` object
 /// (error bodies included).
 pub fn from_json_response(dialect: Dialect, body: &[u8]) -> Option<(Usage, Option<String>)> {
-    let json: Value = serde_json::from_slice(body).ok()?;
-    let u = json.get("usage").filter(|u| u.is_object())?;
-    match dialect {
-        Dialect::OpenAI if json.get("object").and_then(Value::as_str) == Some("response") => {
-            let stop = json.get("status").and_then(Value::as_str).map(str::to_owned);
-            Some((Usage::from_responses(u), stop))
-        }
-        Dialect::OpenAI => {
-            let stop = json
-                .pointer("/choices/0/finish_reason")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            Some((Usage::from_openai(u), stop))
-        }
-        Dialect::Anthropic => {
-            let stop = json
-                .get("stop_reason")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            Some((Usage::from_anthropic(u), stop))
-        }
+    // A struct also deserializes from a JSON array; only objects carry usage.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return None;
     }
+    let answer: AnswerSummary = serde_json::from_slice(body).ok()?;
+    let u = answer.usage.filter(Value::is_object)?;
+    let is_response = answer.object.as_ref().and_then(Value::as_str) == Some("response");
+    let (usage, stop) = match dialect {
+        Dialect::OpenAI if is_response => (Usage::from_responses(&u), answer.status),
+        Dialect::OpenAI => (
+            Usage::from_openai(&u),
+            answer
+                .choices
+                .and_then(|c| c.into_iter().next())
+                .and_then(|c| c.finish_reason),
+        ),
+        Dialect::Anthropic => (Usage::from_anthropic(&u), answer.stop_reason),
+    };
+    let stop = stop.as_ref().and_then(Value::as_str).map(str::to_owned);
+    Some((usage, stop))
 }
 
 #[cfg(test)]
@@ -467,5 +491,16 @@ mod tests {
 
         assert!(from_json_response(Dialect::OpenAI, b"{\"error\":{}}").is_none());
         assert!(from_json_response(Dialect::Anthropic, b"not json").is_none());
+        // Only objects carry usage, even though a struct parses from an array.
+        assert!(from_json_response(Dialect::OpenAI, br#"[{"prompt_tokens":1}]"#).is_none());
+        // No choices, an empty list, or a non-string reason: usage without a stop reason.
+        for body in [
+            r#"{"usage":{"prompt_tokens":2}}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":2}}"#,
+            r#"{"choices":[{"finish_reason":null,"message":{"content":"x"}}],"usage":{"prompt_tokens":2}}"#,
+        ] {
+            let (u, stop) = from_json_response(Dialect::OpenAI, body.as_bytes()).unwrap();
+            assert_eq!((u.input_tokens, stop), (2, None), "{body}");
+        }
     }
 }
