@@ -2,6 +2,8 @@
 //! passthrough proxy ([`bare`]) as the floor, and the runner ([`harness`])
 //! that measures direct, bare proxy and gateway in one run with `wrk` and
 //! renders markdown tables ([`report`]). Entry point: `bench/run`.
+//! The propagation benchmark ([`propagation`]) measures how fast a
+//! configuration change reaches every data plane (`bench/run --propagation`).
 
 pub mod bare;
 pub mod bodies;
@@ -12,6 +14,9 @@ pub mod harness;
 pub mod mock;
 pub mod procs;
 pub mod procstat;
+pub mod propagation;
+pub mod propagation_config;
+pub mod propagation_report;
 pub mod report;
 pub mod stats;
 pub mod wire;
