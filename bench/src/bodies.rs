@@ -21,6 +21,18 @@ pub fn messages_stream(model: &str) -> Value {
     })
 }
 
+/// A streamed chat completion request for `model`, asking for the usage chunk
+/// as OpenCode does.
+pub fn chat_stream(model: &str) -> Value {
+    json!({
+        "model": model,
+        "max_tokens": 256,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+        "messages": [{"role": "user", "content": "Write a haiku about reverse proxies."}],
+    })
+}
+
 /// A chat completion request carrying about `size` bytes (as sent) of conversation
 /// history, shaped like a coding agent's: alternating turns of source code
 /// and tool output, with quotes and newlines to escape.

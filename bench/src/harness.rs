@@ -389,6 +389,50 @@ fn run_ttfb(
         .collect())
 }
 
+/// Time to first byte and total time of the same Chat Completions stream
+/// through the gateway: passthrough to the OpenAI-format mock, then
+/// translated from the Anthropic-format mock (medians over the rounds).
+fn run_translated_ttfb(
+    rt: &tokio::runtime::Runtime,
+    stack: &Stack,
+    plan: &Plan,
+    headers: &[(String, String)],
+) -> anyhow::Result<(StreamTiming, StreamTiming)> {
+    eprintln!("bench: translated stream time to first byte");
+    let gateway = stack
+        .sides
+        .iter()
+        .find(|s| s.target == Target::Gateway)
+        .map(|s| s.addr)
+        .context("no gateway side")?;
+    let mut rounds: [Vec<StreamTiming>; 2] = Default::default();
+    for _ in 0..plan.rounds {
+        for (i, model) in [MODEL_OPENAI, MODEL_ANTHROPIC].into_iter().enumerate() {
+            let body = Bytes::from(serde_json::to_vec(&bodies::chat_stream(model))?);
+            rounds[i].push(rt.block_on(client::measure_stream(
+                gateway,
+                "/v1/chat/completions",
+                headers,
+                body,
+                plan.ttfb_warmup,
+                plan.ttfb_count,
+            ))?);
+        }
+    }
+    let med = |ts: &[StreamTiming], f: fn(&StreamTiming) -> Duration| {
+        Duration::from_secs_f64(median(
+            &ts.iter().map(|t| f(t).as_secs_f64()).collect::<Vec<_>>(),
+        ))
+    };
+    let summary = |ts: &[StreamTiming]| StreamTiming {
+        ttfb_p50: med(ts, |t| t.ttfb_p50),
+        ttfb_p99: med(ts, |t| t.ttfb_p99),
+        total_p50: med(ts, |t| t.total_p50),
+        total_p99: med(ts, |t| t.total_p99),
+    };
+    Ok((summary(&rounds[0]), summary(&rounds[1])))
+}
+
 /// Runs wrk against `addr` while sampling the RSS of `pid`; returns the highest RSS and wrk's result.
 fn held_streams(
     stack: &Stack,
@@ -624,6 +668,7 @@ pub fn run(opts: &Options) -> anyhow::Result<String> {
         rows.push(run_load(&rt, &stack, &plan, &opts.work_dir, id, s)?);
     }
     let ttfb = run_ttfb(&rt, &stack, &plan, &anthropic)?;
+    let (passthrough_stream, translated_stream) = run_translated_ttfb(&rt, &stack, &plan, &jwt)?;
     let memory = run_memory(&stack, &plan, &opts.work_dir, &anthropic, idle)?;
 
     let find = |name: &str| {
@@ -640,10 +685,11 @@ pub fn run(opts: &Options) -> anyhow::Result<String> {
     });
 
     Ok(format!(
-        "{}\n### Load\n\n{}\n### Streaming: time to first byte (one request at a time)\n\n{}\n### Memory\n\n{}\n### Goals\n\n{}",
+        "{}\n### Load\n\n{}\n### Streaming: time to first byte (one request at a time)\n\n{}\n### Translated streaming (one request at a time)\n\n{}\n### Memory\n\n{}\n### Goals\n\n{}",
         header,
         report::load_table(&rows),
         report::stream_table("messages stream, 50 deltas", &ttfb),
+        report::translated_stream_table(passthrough_stream, translated_stream),
         report::memory_table(&memory),
         report::goals_table(&goals),
     ))

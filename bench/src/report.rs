@@ -243,6 +243,35 @@ pub fn stream_table(scenario: &str, rows: &[(Target, StreamTiming)]) -> String {
     out
 }
 
+/// The table comparing a translated stream with a same-format one through the
+/// gateway: the same Chat Completions stream request, once for a model on an
+/// OpenAI-format backend (passthrough) and once for a model on an
+/// Anthropic-format backend (translated event by event).
+pub fn translated_stream_table(passthrough: StreamTiming, translated: StreamTiming) -> String {
+    let mut out = String::from(
+        "| gateway, chat stream | TTFB p50 ms | TTFB p99 ms | total p50 ms | total p99 ms | added TTFB p50 ms |\n\
+         |---|---:|---:|---:|---:|---:|\n",
+    );
+    for (label, s, added) in [
+        ("passthrough (OpenAI backend)", passthrough, "–".to_owned()),
+        (
+            "translated (Anthropic backend)",
+            translated,
+            signed_ms(translated.ttfb_p50, passthrough.ttfb_p50),
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "| {label} | {} | {} | {} | {} | {added} |",
+            ms(s.ttfb_p50),
+            ms(s.ttfb_p99),
+            ms(s.total_p50),
+            ms(s.total_p99)
+        );
+    }
+    out
+}
+
 /// The memory table.
 pub fn memory_table(m: &MemoryReport) -> String {
     let mut out = String::from(
@@ -290,6 +319,22 @@ pub fn goals_table(goals: &[GoalCheck]) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn translated_stream_table_shows_the_added_time_to_first_byte() {
+        let t = |ttfb_ms: u64| StreamTiming {
+            ttfb_p50: Duration::from_millis(ttfb_ms),
+            ttfb_p99: Duration::from_millis(ttfb_ms * 2),
+            total_p50: Duration::from_millis(ttfb_ms * 10),
+            total_p99: Duration::from_millis(ttfb_ms * 20),
+        };
+        let table = translated_stream_table(t(1), t(3));
+        let rows: Vec<&str> = table.lines().collect();
+        assert_eq!(rows.len(), 4, "{table}");
+        assert!(rows[2].starts_with("| passthrough (OpenAI backend) |"), "{table}");
+        assert!(rows[3].starts_with("| translated (Anthropic backend) |"), "{table}");
+        assert!(rows[3].ends_with(&format!("| {} |", signed_ms(Duration::from_millis(3), Duration::from_millis(1)))), "{table}");
+    }
     use super::*;
 
     fn stats(rps: f64, p50_us: u64, cpu_us: Option<u64>) -> LoadStats {

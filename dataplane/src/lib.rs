@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod guards;
 pub mod limits;
+pub mod log_writer;
 pub mod metrics;
 pub mod proxy;
 pub mod routing;

@@ -14,7 +14,9 @@ fn main() -> std::process::ExitCode {
         }
     };
     // The OTLP exporter needs the runtime.
-    let telemetry = match runtime.block_on(async { telemetry::init(args.log_format, args.otlp_endpoint.as_deref()) }) {
+    // Log lines go through a writer thread: `log` is dropped at the end,
+    // after the last line is logged, and writes out what is still buffered.
+    let (telemetry, log) = match runtime.block_on(async { telemetry::init(args.log_format, args.otlp_endpoint.as_deref()) }) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("switchboard-dataplane: {e:#}");
@@ -23,12 +25,16 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(run(args));
     runtime.block_on(async { telemetry.shutdown() });
-    match result {
+    let code = match &result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
-            eprintln!("switchboard-dataplane: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    };
+    drop(log);
+    if let Err(e) = result {
+        eprintln!("switchboard-dataplane: {e:#}");
     }
+    code
 }

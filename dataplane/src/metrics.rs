@@ -194,6 +194,11 @@ impl Metrics {
             "Unix time of the last applied configuration",
             config_last_apply.clone(),
         );
+        registry.register(
+            "log_lines_dropped",
+            "Log lines dropped because the log output was slower than they came",
+            crate::log_writer::dropped_lines(),
+        );
         let team = crate::teams::TeamMetrics::register(&mut registry);
         Self {
             registry,

@@ -21,6 +21,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::app::LogFormat;
+use crate::log_writer::{self, FlushGuard};
 use crate::wire::usage::Usage;
 
 static TRACING_REQUESTS: OnceLock<bool> = OnceLock::new();
@@ -52,7 +53,12 @@ impl Telemetry {
 /// Installs the global subscriber: log lines to stderr in `format`, and
 /// with `otlp_endpoint` (e.g. `http://collector:4317`) an OTLP trace
 /// exporter. Must run inside the tokio runtime.
-pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Telemetry> {
+///
+/// Lines reach stderr through a writer thread (see [`crate::log_writer`]):
+/// keep the returned guard until the end of `main` and drop it last, which
+/// writes the lines still buffered.
+pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<(Telemetry, FlushGuard)> {
+    let (writer, guard) = log_writer::non_blocking(std::io::stderr(), log_writer::DEFAULT_CAPACITY)?;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (provider, otel) = match otlp_endpoint {
         None => (None, None),
@@ -84,12 +90,12 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Te
                     .flatten_event(true)
                     .with_current_span(false)
                     .with_span_list(false)
-                    .with_writer(std::io::stderr),
+                    .with_writer(writer),
             )
             .try_init()?,
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).try_init()?,
+        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().with_writer(writer)).try_init()?,
     }
-    Ok(Telemetry { provider })
+    Ok((Telemetry { provider }, guard))
 }
 
 /// The span of one API request, named `<operation> <model>` (disabled

@@ -220,13 +220,12 @@ async fn a_data_plane_that_nacks_keeps_serving_its_last_good_snapshot() {
         status, 200,
         "still ready while serving the last good snapshot"
     );
-    assert!(
-        lacks_env.log().contains(&format!(
-            "AIBackend/default/keyed: environment variable {NACK_ENV} is not set"
-        )),
-        "{}",
-        lacks_env.log()
-    );
+    // Log lines reach the file from the gateway's log writer thread, shortly after.
+    let nack_line = format!("AIBackend/default/keyed: environment variable {NACK_ENV} is not set");
+    wait_until(WAIT, "the data plane logs why it refused", || async {
+        lacks_env.log().contains(&nack_line)
+    })
+    .await;
     assert!(controller.log().contains("NACK"), "{}", controller.log());
 }
 

@@ -160,11 +160,17 @@ async fn the_21st_request_in_a_minute_of_a_sandbox_team_is_refused_in_both_diale
     assert_eq!(metric(&g, "switchboard_rejections_total", &[("reason", "rate_limit_requests")]).await, 2.0);
     assert_eq!(metric(&g, "switchboard_team_remaining_requests", &[("team", "alpha")]).await, 0.0);
     assert_eq!(metric(&g, "switchboard_team_requests_total", &[("team", "alpha"), ("status", "200")]).await, 20.0);
-    // Access-log lines name the team, for answered and refused requests.
+    // Access-log lines name the team, for answered and refused requests
+    // (written by the gateway's log writer thread, shortly after).
+    let line = |log: &str, what: &str| log.lines().filter(|l| l.contains(what) && l.contains("team=\"alpha\"")).count();
+    wait_until(Duration::from_secs(5), "22 access-log lines", || async {
+        let log = strip_ansi(&g.log());
+        line(&log, "request finished") + line(&log, "rate_limit_requests") >= 22
+    })
+    .await;
     let log = strip_ansi(&g.log());
-    let line = |what: &str| log.lines().filter(|l| l.contains(what) && l.contains("team=\"alpha\"")).count();
-    assert_eq!(line("request finished"), 20, "{log}");
-    assert_eq!(line("rate_limit_requests"), 2, "{log}");
+    assert_eq!(line(&log, "request finished"), 20, "{log}");
+    assert_eq!(line(&log, "rate_limit_requests"), 2, "{log}");
     // Another team is not affected.
     let auth = key("gamma");
     let (status, _, _) = post_json(&url(&g, CHAT), &[("authorization", auth.as_str())], &chat_body("gpt-4o", false)).await;
@@ -294,7 +300,10 @@ async fn an_unreachable_counter_store_fails_open_or_closed_as_configured() {
         metric(&open, "switchboard_limiter_store_errors_total", &[("store", "redis"), ("mode", "open")]).await,
         1.0
     );
-    assert!(open.log().contains("fail open"), "a log line says the request was admitted unchecked");
+    wait_until(Duration::from_secs(5), "a log line says the request was admitted unchecked", || async {
+        open.log().contains("fail open")
+    })
+    .await;
 
     let (closed, _d2) = start(spec, &[&dead[..], &["--limits-fail-mode", "closed"]].concat()).await;
     let (status, headers, body) = post_json(&url(&closed, CHAT), &h, &chat_body("gpt-4o", false)).await;

@@ -21,6 +21,18 @@
 //! A fake terminal event is never appended. `on_finish` runs exactly once,
 //! when the outcome is decided (or on drop).
 //!
+//! Cost per event (untranslated streams): the events completed by one
+//! upstream chunk are forwarded as the one buffer they arrived in (copied
+//! only when one of them is dropped); each is read in place
+//! ([`parse_whole`], no copy unless it has several `data:` lines) and its
+//! data goes through the JSON parser once. The malformed rule is unchanged
+//! and holds for every event: an event with data whose data is not valid
+//! JSON (OpenAI's `[DONE]` excepted) is dropped and counted, whatever its
+//! name. Only events that can carry usage, a stop reason, the end or an
+//! error are read further ([`UsageTracker::observe_data`]). The idle timer
+//! is not re-armed per frame: it is moved to the last frame's time plus the
+//! timeout when it fires.
+//!
 //! Translated streams ([`Relay::translating`]): each well-formed upstream
 //! event goes through a [`StreamTranslator`] instead of being copied, event
 //! by event (nothing is buffered beyond the event being read); comment-only
@@ -40,8 +52,7 @@ use tokio::time::{Instant, Sleep};
 use super::Dialect;
 use super::error::{ErrorKind, stream_error_event};
 use super::split::EventSplitter;
-use super::sse::{DEFAULT_MAX_EVENT_BYTES, SseParser};
-use super::sse::SseEvent;
+use super::sse::{DEFAULT_MAX_EVENT_BYTES, SseEvent, SseParser, WholeEvent, parse_whole};
 use super::usage::{self, EventClass, Usage, UsageTracker};
 use crate::translate::StreamTranslator;
 
@@ -108,6 +119,9 @@ pub struct Relay<B> {
     tracker: UsageTracker,
     idle_timeout: Duration,
     idle: Option<Pin<Box<Sleep>>>,
+    /// When the last upstream frame arrived. The idle timer is moved to
+    /// `last_frame_at + idle_timeout` only when it fires, not on every frame.
+    last_frame_at: Instant,
     done: bool,
     saw_terminal: bool,
     saw_error: bool,
@@ -155,6 +169,7 @@ impl<B> Relay<B> {
             tracker: UsageTracker::new(upstream),
             idle_timeout,
             idle,
+            last_frame_at: Instant::now(),
             done: false,
             saw_terminal: false,
             saw_error: false,
@@ -173,11 +188,10 @@ impl<B> Relay<B> {
         }
         self.bytes += data.len() as u64;
         if self.first_byte_at.is_none() {
-            self.first_byte_at = Some(Instant::now());
+            self.first_byte_at = Some(self.last_frame_at);
         }
         let split = self.splitter.push(data);
         self.malformed += split.oversized;
-        let mut out: Option<Bytes> = None;
         if self.transform.is_some() {
             let mut buf = Vec::new();
             for raw in split.events {
@@ -187,21 +201,42 @@ impl<B> Relay<B> {
             }
             return (!buf.is_empty()).then(|| Bytes::from(buf));
         }
-        for raw in split.events {
-            if self.check_event(&raw, false).is_none() {
-                continue;
+        // The events are forwarded as the one buffer they arrived in; only
+        // when one is dropped are the others copied into a new one.
+        let mut kept: Option<Vec<u8>> = None;
+        let mut pos = 0;
+        for raw in &split.events {
+            let good = self.check_whole(raw);
+            match (&mut kept, good) {
+                (Some(k), true) => k.extend_from_slice(raw),
+                (None, false) => kept = Some(split.all[..pos].to_vec()),
+                _ => {}
             }
-            out = Some(match out {
-                None => raw,
-                Some(prev) => {
-                    let mut joined = Vec::with_capacity(prev.len() + raw.len());
-                    joined.extend_from_slice(&prev);
-                    joined.extend_from_slice(&raw);
-                    Bytes::from(joined)
-                }
-            });
+            pos += raw.len();
         }
-        out
+        let out = kept.map_or(split.all, Bytes::from);
+        (!out.is_empty()).then_some(out)
+    }
+
+    /// Checks one complete raw event of a relayed (untranslated) stream and
+    /// records what it means; false when it is malformed and must be
+    /// dropped. The event is read in place ([`parse_whole`]) and its data
+    /// checked by [`UsageTracker::observe_data`] (see there which events are
+    /// only validated); an event that is not UTF-8 goes through the
+    /// incremental parser like the end of the stream does.
+    fn check_whole(&mut self, raw: &[u8]) -> bool {
+        let good = match parse_whole(raw) {
+            WholeEvent::NoData => true,
+            WholeEvent::Event(e) => {
+                let class = self.tracker.observe_data(e.event, &e.data);
+                self.classify(class)
+            }
+            WholeEvent::NotUtf8 => return self.check_event(raw, false).is_some(),
+        };
+        if !good {
+            self.malformed += 1;
+        }
+        good
     }
 
     /// Translates one well-formed raw event into `buf`: its parsed events
@@ -236,7 +271,7 @@ impl<B> Relay<B> {
         for item in items {
             match item {
                 Ok(event) => {
-                    good &= self.classify(&event);
+                    good &= self.classify_event(&event);
                     if keep {
                         events.push(event);
                     }
@@ -252,8 +287,14 @@ impl<B> Relay<B> {
     }
 
     /// Records one parsed event; false when it is malformed.
-    fn classify(&mut self, event: &SseEvent) -> bool {
-        match self.tracker.observe(event) {
+    fn classify_event(&mut self, event: &SseEvent) -> bool {
+        let class = self.tracker.observe(event);
+        self.classify(class)
+    }
+
+    /// Records the class of one event; false when it is malformed.
+    fn classify(&mut self, class: EventClass) -> bool {
+        match class {
             EventClass::Data => true,
             EventClass::Terminal => {
                 self.saw_terminal = true;
@@ -353,6 +394,28 @@ impl<B> Relay<B> {
     }
 }
 
+impl<B> Relay<B> {
+    /// Whether the upstream has been silent for the idle timeout. The timer
+    /// was set when the relay started and is moved forward lazily: when it
+    /// fires after frames arrived, it is reset to the last frame's time plus
+    /// the timeout (and registered again).
+    fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(sleep) = self.idle.as_mut() else {
+            return false;
+        };
+        loop {
+            if sleep.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            let deadline = self.last_frame_at + self.idle_timeout;
+            if deadline <= sleep.deadline() {
+                return true;
+            }
+            sleep.as_mut().reset(deadline);
+        }
+    }
+}
+
 impl<B> Drop for Relay<B> {
     fn drop(&mut self) {
         self.finish(RelayOutcome::ClientGone);
@@ -378,9 +441,7 @@ where
         loop {
             match this.inner.as_mut().poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
-                    if let Some(idle) = this.idle.as_mut() {
-                        idle.as_mut().reset(Instant::now() + this.idle_timeout);
-                    }
+                    this.last_frame_at = Instant::now();
                     let Some(data) = frame.data_ref() else {
                         return Poll::Ready(Some(Ok(frame)));
                     };
@@ -407,11 +468,7 @@ where
                 }
                 Poll::Ready(None) => return this.upstream_ended(),
                 Poll::Pending => {
-                    let expired = this
-                        .idle
-                        .as_mut()
-                        .is_some_and(|s| s.as_mut().poll(cx).is_ready());
-                    if !expired {
+                    if !this.idle_expired(cx) {
                         return Poll::Pending;
                     }
                     return if this.saw_error {

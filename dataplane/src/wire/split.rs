@@ -10,8 +10,11 @@ use bytes::{Bytes, BytesMut};
 /// What [`EventSplitter::push`] found.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Split {
-    /// Complete raw events, each with its terminating blank line.
+    /// Complete raw events, each with its terminating blank line: slices of
+    /// [`Split::all`], in order.
     pub events: Vec<Bytes>,
+    /// The complete events back to back, as one buffer (no copy).
+    pub all: Bytes,
     /// Events dropped because they outgrew the size limit.
     pub oversized: u64,
 }
@@ -45,6 +48,11 @@ impl EventSplitter {
     pub fn push(&mut self, data: &[u8]) -> Split {
         let mut out = Split::default();
         self.buf.extend_from_slice(data);
+        // Events found, as ranges of `buf`; the first kept one starts at
+        // `first` (after the rest of an oversized event), the last ends at `end`.
+        let mut bounds: Vec<(usize, usize)> = Vec::new();
+        let mut first = 0;
+        let mut end = 0;
         loop {
             let rest = &self.buf[self.scan..];
             let Some(rel) = rest.iter().position(|&b| b == b'\n' || b == b'\r') else {
@@ -67,17 +75,23 @@ impl EventSplitter {
             };
             let next = pos + term;
             if pos == self.line_start {
-                let event = self.buf.split_to(next).freeze();
-                self.scan = 0;
-                self.line_start = 0;
                 if std::mem::take(&mut self.skipping) {
-                    continue;
+                    first = next;
+                } else {
+                    bounds.push((end, next));
                 }
-                out.events.push(event);
-            } else {
-                self.line_start = next;
-                self.scan = next;
+                end = next;
             }
+            self.line_start = next;
+            self.scan = next;
+        }
+        if end > 0 {
+            let all = self.buf.split_to(end).freeze();
+            self.scan -= end;
+            // Set by the blank line at `end - term` or by a later line ending.
+            self.line_start -= end;
+            out.events = bounds.iter().map(|&(a, b)| all.slice(a..b)).collect();
+            out.all = all.slice(first..);
         }
         if self.buf.len() > self.max_event_bytes {
             // Drop what is buffered and skip to this event's blank line. The

@@ -14,6 +14,11 @@
 //! An event larger than the size limit is reported once as
 //! [`SseError::EventTooLarge`] and skipped; parsing continues with the next
 //! event. Memory use is bounded by the limit.
+//!
+//! [`parse_whole`] reads one complete raw event (as cut by the relay's
+//! splitter) in place, with the same rules and without copying.
+
+use std::borrow::Cow;
 
 /// Default largest event the parser accepts, in bytes (lines of one event).
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 4 << 20;
@@ -207,6 +212,93 @@ impl SseParser {
     }
 }
 
+/// One whole event borrowed from its raw bytes (see [`parse_whole`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventRef<'a> {
+    /// The `event:` field, if the event had one.
+    pub event: Option<&'a str>,
+    /// The `data:` lines joined with `\n` (borrowed when there is one line).
+    pub data: Cow<'a, str>,
+}
+
+/// What [`parse_whole`] found in one raw event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WholeEvent<'a> {
+    /// An event with data.
+    Event(EventRef<'a>),
+    /// No data line (comments, keepalives, or fields without data): the
+    /// incremental parser would dispatch nothing.
+    NoData,
+    /// Not UTF-8: left to [`SseParser`], which replaces invalid bytes.
+    NotUtf8,
+}
+
+/// Parses one complete raw event, as cut by
+/// [`EventSplitter`](super::split::EventSplitter) (its lines and the blank
+/// line that ends it), without copying. Same rules as [`SseParser`]: for a
+/// whole UTF-8 event both give the same event.
+pub fn parse_whole(raw: &[u8]) -> WholeEvent<'_> {
+    let Ok(text) = std::str::from_utf8(raw) else {
+        return WholeEvent::NotUtf8;
+    };
+    let mut event = None;
+    let mut data: Option<Cow<'_, str>> = None;
+    for line in Lines(text) {
+        if line.is_empty() {
+            // The blank line that ends the event.
+            break;
+        }
+        if line.starts_with(':') {
+            continue;
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (line, ""),
+        };
+        match field {
+            "event" => event = Some(value),
+            "data" => {
+                data = Some(match data {
+                    None => Cow::Borrowed(value),
+                    Some(d) => {
+                        let mut joined = d.into_owned();
+                        joined.push('\n');
+                        joined.push_str(value);
+                        Cow::Owned(joined)
+                    }
+                })
+            }
+            _ => {}
+        }
+    }
+    match data {
+        Some(data) => WholeEvent::Event(EventRef { event, data }),
+        None => WholeEvent::NoData,
+    }
+}
+
+/// Lines of a text ending in `\n`, `\r\n` or `\r` (a last line without an
+/// ending is yielded too).
+struct Lines<'a>(&'a str);
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let bytes = self.0.as_bytes();
+        let Some(i) = bytes.iter().position(|b| *b == b'\n' || *b == b'\r') else {
+            return Some(std::mem::take(&mut self.0));
+        };
+        let end = if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') { i + 2 } else { i + 1 };
+        let line = &self.0[..i];
+        self.0 = &self.0[end..];
+        Some(line)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,6 +432,51 @@ mod tests {
                 let got = parse_all(&[&crlf[..cut], &crlf[cut..]]);
                 assert_eq!(whole, got, "{name} cut at {cut}");
             }
+        }
+    }
+
+    #[test]
+    fn whole_events_parse_like_the_incremental_parser() {
+        let cases: &[&[u8]] = &[
+            b"event: message_start\ndata: {\"a\":1}\n\n",
+            b"data: [DONE]\r\n\r\n",
+            b"event: x\rdata: 1\r\r",
+            b"data:a\ndata: b\ndata:  c\n\n",
+            b": keepalive\n\n",
+            b":ping\nid: 7\nretry: 100\ndata: x\n\n",
+            b"event: lonely\n\n",
+            b"data\n\n",
+            b"\n",
+            b"event: a\nevent: b\ndata: {}\n\n",
+        ];
+        for raw in cases {
+            let mut p = SseParser::default();
+            let mut old = p.feed(raw);
+            old.extend(p.finish());
+            let new = match parse_whole(raw) {
+                WholeEvent::Event(e) => vec![ev(e.event, &e.data)],
+                WholeEvent::NoData => vec![],
+                WholeEvent::NotUtf8 => panic!("{raw:?} is UTF-8"),
+            };
+            assert_eq!(new, old, "{:?}", String::from_utf8_lossy(raw));
+        }
+        assert_eq!(parse_whole(b"data: \xff\n\n"), WholeEvent::NotUtf8);
+    }
+
+    #[test]
+    fn whole_events_of_the_captures_match() {
+        for name in super::super::relay::tests_support::CAPTURES {
+            let bytes = std::fs::read(super::super::relay::tests_support::capture_path(name)).unwrap();
+            let mut splitter = super::super::split::EventSplitter::new(DEFAULT_MAX_EVENT_BYTES);
+            let mut new = Vec::new();
+            let mut raws = splitter.push(&bytes::Bytes::from(bytes.clone())).events;
+            raws.extend(splitter.finish());
+            for raw in &raws {
+                if let WholeEvent::Event(e) = parse_whole(raw) {
+                    new.push(ev(e.event, &e.data));
+                }
+            }
+            assert_eq!(new, parse_all(&[&bytes]), "{name}");
         }
     }
 }

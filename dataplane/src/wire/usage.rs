@@ -29,7 +29,19 @@
 //! Anthropic sends it in `message_start.message.usage` and then CUMULATIVE
 //! counts in `message_delta.usage`: values present replace earlier ones,
 //! absent ones are kept.
+//!
+//! Reading a stream event ([`UsageTracker::observe_data`]) costs one pass
+//! of the JSON parser over its data, which is how a malformed event is
+//! found. Events whose kind carries nothing the tracker keeps (Anthropic
+//! events named `content_block_*`, `ping` or anything else unknown) are only
+//! validated; the others are read into small typed views that skip
+//! everything but the fields used (the text deltas are never built). An
+//! event whose fields do not have the expected types falls back to a full
+//! [`Value`] parse, which decides as before.
 
+use std::borrow::Cow;
+
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -152,19 +164,100 @@ impl UsageTracker {
 
     /// Reads one event and classifies it.
     pub fn observe(&mut self, event: &SseEvent) -> EventClass {
-        let data = event.data.trim();
+        self.observe_data(event.event.as_deref(), &event.data)
+    }
+
+    /// Reads one event given its name (`event:` field) and data, and
+    /// classifies it. The data must be JSON (valid syntax) except OpenAI's
+    /// `[DONE]`; otherwise the event is [`EventClass::Malformed`], whatever
+    /// its name.
+    pub fn observe_data(&mut self, name: Option<&str>, data: &str) -> EventClass {
+        let data = data.trim();
         if self.dialect == Dialect::OpenAI && data == "[DONE]" {
             return EventClass::Terminal;
         }
+        let only_validate = name == Some("error")
+            || (self.dialect == Dialect::Anthropic
+                && name.is_some_and(|n| !matches!(n, "message_start" | "message_delta")));
+        if only_validate {
+            return match serde_json::from_str::<IgnoredAny>(data) {
+                Err(_) => EventClass::Malformed,
+                Ok(_) if name == Some("error") => EventClass::Error,
+                Ok(_) if name == Some("message_stop") => EventClass::Terminal,
+                Ok(_) => EventClass::Data,
+            };
+        }
+        let fast = match self.dialect {
+            Dialect::OpenAI => serde_json::from_str::<OpenAiEvent>(data).ok().map(|e| self.observe_openai_view(e, data)),
+            Dialect::Anthropic => {
+                serde_json::from_str::<AnthropicEvent>(data).ok().map(|e| self.observe_anthropic_view(name, e))
+            }
+        };
+        fast.unwrap_or_else(|| self.observe_value(name, data))
+    }
+
+    fn observe_openai_view(&mut self, e: OpenAiEvent<'_>, data: &str) -> EventClass {
+        if let Some(kind) = e.kind.as_deref()
+            && (kind.starts_with("response.") || kind == "error")
+        {
+            return match kind {
+                // Terminal Responses events carry the usage: read them whole.
+                "response.completed" | "response.incomplete" => match serde_json::from_str::<Value>(data) {
+                    Ok(json) => self.observe_responses(kind, &json),
+                    Err(_) => EventClass::Malformed,
+                },
+                _ => self.observe_responses(kind, &Value::Null),
+            };
+        }
+        if e.error.is_some() {
+            return EventClass::Error;
+        }
+        if let Some(u) = e.usage.filter(Value::is_object) {
+            self.usage = Usage::from_openai(&u);
+            self.saw_usage = true;
+        }
+        if let Some(LastFinishReason(Some(r))) = e.choices {
+            self.stop_reason = Some(r);
+        }
+        EventClass::Data
+    }
+
+    fn observe_anthropic_view(&mut self, name: Option<&str>, e: AnthropicEvent<'_>) -> EventClass {
+        match name.or(e.kind.as_deref()) {
+            Some("message_start") => {
+                if let Some(u) = e.message.and_then(|m| m.usage).filter(Value::is_object) {
+                    self.usage.merge_anthropic(&u);
+                    self.saw_usage = true;
+                }
+                EventClass::Data
+            }
+            Some("message_delta") => {
+                if let Some(u) = e.usage.filter(Value::is_object) {
+                    self.usage.merge_anthropic(&u);
+                    self.saw_usage = true;
+                }
+                if let Some(r) = e.delta.and_then(|d| d.stop_reason) {
+                    self.stop_reason = Some(r.into_owned());
+                }
+                EventClass::Data
+            }
+            Some("message_stop") => EventClass::Terminal,
+            Some("error") => EventClass::Error,
+            _ => EventClass::Data,
+        }
+    }
+
+    /// The general reading: the whole data as a [`Value`].
+    fn observe_value(&mut self, name: Option<&str>, data: &str) -> EventClass {
         let Ok(json) = serde_json::from_str::<Value>(data) else {
             return EventClass::Malformed;
         };
-        if event.event.as_deref() == Some("error") {
+        if name == Some("error") {
             return EventClass::Error;
         }
         match self.dialect {
             Dialect::OpenAI => self.observe_openai(&json),
-            Dialect::Anthropic => self.observe_anthropic(event.event.as_deref(), &json),
+            Dialect::Anthropic => self.observe_anthropic(name, &json),
         }
     }
 
@@ -249,6 +342,77 @@ impl UsageTracker {
     /// Whether any usage was reported at all.
     pub fn saw_usage(&self) -> bool {
         self.saw_usage
+    }
+}
+
+/// The fields of an OpenAI stream event that the tracker reads; everything
+/// else is skipped by the parser (validated, never built).
+#[derive(Deserialize)]
+struct OpenAiEvent<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default)]
+    error: Option<IgnoredAny>,
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(default)]
+    choices: Option<LastFinishReason>,
+}
+
+/// The fields of an Anthropic stream event that the tracker reads.
+#[derive(Deserialize)]
+struct AnthropicEvent<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default)]
+    message: Option<MessagePart>,
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(borrow, default)]
+    delta: Option<DeltaPart<'a>>,
+}
+
+#[derive(Deserialize)]
+struct MessagePart {
+    #[serde(default)]
+    usage: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct DeltaPart<'a> {
+    #[serde(borrow, default)]
+    stop_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct FinishOnly {
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+/// The `finish_reason` of the last choice that has one (string), read from
+/// the `choices` array without collecting it.
+struct LastFinishReason(Option<String>);
+
+impl<'de> Deserialize<'de> for LastFinishReason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = LastFinishReason;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of choices")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<LastFinishReason, A::Error> {
+                let mut last = None;
+                while let Some(c) = seq.next_element::<FinishOnly>()? {
+                    if c.finish_reason.is_some() {
+                        last = c.finish_reason;
+                    }
+                }
+                Ok(LastFinishReason(last))
+            }
+        }
+        d.deserialize_seq(Visit)
     }
 }
 
@@ -452,6 +616,55 @@ mod tests {
         let (u, stop) = from_json_response(Dialect::OpenAI, body.to_string().as_bytes()).unwrap();
         assert_eq!((u.input_tokens, u.cache_read_tokens), (200, 1000));
         assert_eq!(stop.as_deref(), Some("incomplete"));
+    }
+
+    /// The typed views and the validate-only events decide exactly as the
+    /// full `Value` reading, malformed events included.
+    #[test]
+    fn fast_reading_matches_the_value_reading() {
+        let cases: &[(Dialect, Option<&str>, &str)] = &[
+            (Dialect::Anthropic, Some("content_block_delta"), r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi \"x\""}}"#),
+            (Dialect::Anthropic, Some("content_block_delta"), r#"{"type":"content_block_delta","delta":{"text":"cut"#),
+            (Dialect::Anthropic, Some("ping"), "not json"),
+            (Dialect::Anthropic, Some("message_start"), r#"{"type":"message_start","message":{"id":"m","usage":{"input_tokens":5,"output_tokens":1}}}"#),
+            (Dialect::Anthropic, Some("message_start"), r#"{"type":"message_start","message":"odd"}"#),
+            (Dialect::Anthropic, Some("message_delta"), r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":9}}"#),
+            (Dialect::Anthropic, Some("message_delta"), r#"{"type":"message_delta","delta":{"stop_reason":7},"usage":{"output_tokens":-1}}"#),
+            (Dialect::Anthropic, Some("message_delta"), r#"{"type":"message_delta","usage":{"output_tokens":1}"#),
+            (Dialect::Anthropic, Some("message_stop"), r#"{"type":"message_stop"}"#),
+            (Dialect::Anthropic, Some("message_stop"), r#"{"type":"#),
+            (Dialect::Anthropic, Some("error"), r#"{"type":"error","error":{"type":"overloaded_error"}}"#),
+            (Dialect::Anthropic, None, r#"{"type":"message_delta","delta":{"stop_reason":"max_tokens"}}"#),
+            (Dialect::Anthropic, None, r#"{"type":5}"#),
+            (Dialect::OpenAI, None, r#"{"choices":[{"delta":{"content":"a"},"finish_reason":null}],"usage":null}"#),
+            (Dialect::OpenAI, None, r#"{"choices":[{"finish_reason":"stop"},{"finish_reason":"length"}]}"#),
+            (Dialect::OpenAI, None, r#"{"choices":[1,{"finish_reason":3}],"usage":{"prompt_tokens":4,"completion_tokens":2}}"#),
+            (Dialect::OpenAI, None, r#"{"choices":[],"usage":{"prompt_tokens":4.5}}"#),
+            (Dialect::OpenAI, None, r#"{"error":null,"choices":[]}"#),
+            (Dialect::OpenAI, None, r#"{"error":{"message":"x"}}"#),
+            (Dialect::OpenAI, None, r#"{"type":"response.output_text.delta","delta":"x"}"#),
+            (Dialect::OpenAI, None, r#"{"type":"response.completed","response":{"usage":{"input_tokens":3,"output_tokens":1}}}"#),
+            (Dialect::OpenAI, None, r#"{"type":"response.failed","response":{}}"#),
+            (Dialect::OpenAI, None, r#"{"a":1,"a":2}"#),
+            (Dialect::OpenAI, None, r#"{"choices":[]} trailing"#),
+            (Dialect::OpenAI, Some("error"), r#"{"message":"x"}"#),
+            (Dialect::OpenAI, Some("error"), "{"),
+            (Dialect::OpenAI, None, " [DONE] "),
+        ];
+        for &(dialect, name, data) in cases {
+            let mut fast = UsageTracker::new(dialect);
+            let mut full = UsageTracker::new(dialect);
+            let got = fast.observe_data(name, data);
+            let want = if dialect == Dialect::OpenAI && data.trim() == "[DONE]" {
+                EventClass::Terminal
+            } else {
+                full.observe_value(name, data.trim())
+            };
+            assert_eq!(got, want, "{name:?} {data}");
+            assert_eq!(fast.usage(), full.usage(), "{name:?} {data}");
+            assert_eq!(fast.stop_reason(), full.stop_reason(), "{name:?} {data}");
+            assert_eq!(fast.saw_usage(), full.saw_usage(), "{name:?} {data}");
+        }
     }
 
     #[test]
