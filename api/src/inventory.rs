@@ -37,7 +37,8 @@ impl Inventory {
     pub fn extend(&mut self, objects: Vec<Object>) -> Result<(), Problems> {
         let mut problems = Problems::new();
         for object in objects {
-            if let Some(existing) = self.get(object.kind_enum(), object.namespace(), object.name()) {
+            if let Some(existing) = self.get(object.kind_enum(), object.namespace(), object.name())
+            {
                 let first = existing.source().map(str::to_string);
                 let message = match (first.as_deref(), object.source()) {
                     (Some(a), Some(b)) => format!("defined twice: in {a} and in {b}"),
@@ -88,17 +89,22 @@ impl Inventory {
 
     /// Every backend with its (namespace, name), sorted.
     pub fn backends(&self) -> impl Iterator<Item = (&str, &str, &AIBackend)> {
-        self.backends.iter().map(|((ns, n), b)| (ns.as_str(), n.as_str(), b))
+        self.backends
+            .iter()
+            .map(|((ns, n), b)| (ns.as_str(), n.as_str(), b))
     }
 
     /// Every route with its (namespace, name), sorted.
     pub fn routes(&self) -> impl Iterator<Item = (&str, &str, &AIRoute)> {
-        self.routes.iter().map(|((ns, n), r)| (ns.as_str(), n.as_str(), r))
+        self.routes
+            .iter()
+            .map(|((ns, n), r)| (ns.as_str(), n.as_str(), r))
     }
 
     /// The backend `namespace/name`, if present.
     pub fn backend(&self, namespace: &str, name: &str) -> Option<&AIBackend> {
-        self.backends.get(&(namespace.to_string(), name.to_string()))
+        self.backends
+            .get(&(namespace.to_string(), name.to_string()))
     }
 
     /// The route `namespace/name`, if present.
@@ -154,11 +160,17 @@ mod tests {
     #[test]
     fn duplicate_names_both_sources() {
         let mut inv = Inventory::default();
-        inv.extend(parse_documents(BACKEND, "one.yaml").unwrap()).unwrap();
-        let err = inv.extend(parse_documents(BACKEND, "two.yaml").unwrap()).unwrap_err();
+        inv.extend(parse_documents(BACKEND, "one.yaml").unwrap())
+            .unwrap();
+        let err = inv
+            .extend(parse_documents(BACKEND, "two.yaml").unwrap())
+            .unwrap_err();
         let text = err.to_string();
         assert!(text.contains("AIBackend default/a"), "{text}");
-        assert!(text.contains("one.yaml (document 1)") && text.contains("two.yaml (document 1)"), "{text}");
+        assert!(
+            text.contains("one.yaml (document 1)") && text.contains("two.yaml (document 1)"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -166,8 +178,10 @@ mod tests {
         let mut inv = Inventory::default();
         let other_ns = BACKEND.replace("{name: a}", "{name: a, namespace: team}");
         let secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: a}\nstringData: {apiKey: x}\n";
-        inv.extend(parse_documents(&format!("{BACKEND}---\n{other_ns}---\n{secret}"), "f").unwrap())
-            .unwrap();
+        inv.extend(
+            parse_documents(&format!("{BACKEND}---\n{other_ns}---\n{secret}"), "f").unwrap(),
+        )
+        .unwrap();
         assert_eq!(inv.len(), 3);
         assert!(inv.remove(ObjectKind::Backend, "team", "a"));
         assert!(!inv.remove(ObjectKind::Backend, "team", "a"));

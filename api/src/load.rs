@@ -77,7 +77,10 @@ impl Object {
             Object::Route(r) => &r.metadata,
             Object::Secret { .. } => return None,
         };
-        meta.annotations.as_ref()?.get(SOURCE_ANNOTATION).map(String::as_str)
+        meta.annotations
+            .as_ref()?
+            .get(SOURCE_ANNOTATION)
+            .map(String::as_str)
     }
 
     /// `Kind namespace/name`, as problems name resources.
@@ -92,7 +95,11 @@ impl fmt::Debug for Object {
         match self {
             Object::Backend(b) => f.debug_tuple("Backend").field(b).finish(),
             Object::Route(r) => f.debug_tuple("Route").field(r).finish(),
-            Object::Secret { namespace, name, data } => f
+            Object::Secret {
+                namespace,
+                name,
+                data,
+            } => f
                 .debug_struct("Secret")
                 .field("namespace", namespace)
                 .field("name", name)
@@ -108,11 +115,19 @@ pub fn parse_documents(text: &str, source: &str) -> Result<Vec<Object>, Problems
     let mut objects = Vec::new();
     let mut problems = Problems::new();
     for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let at = Location { source, document: i + 1, item: None };
+        let at = Location {
+            source,
+            document: i + 1,
+            item: None,
+        };
         match Value::deserialize(doc) {
             Ok(value) => parse_value(value, &at, &mut objects, &mut problems),
             Err(e) => {
-                problems.push(Problem::new(at.to_string(), "", format!("invalid YAML: {e}")));
+                problems.push(Problem::new(
+                    at.to_string(),
+                    "",
+                    format!("invalid YAML: {e}"),
+                ));
                 // The parser cannot resynchronise after a syntax error.
                 break;
             }
@@ -138,15 +153,29 @@ impl fmt::Display for Location<'_> {
     }
 }
 
-fn parse_value(value: Value, at: &Location<'_>, objects: &mut Vec<Object>, problems: &mut Problems) {
+fn parse_value(
+    value: Value,
+    at: &Location<'_>,
+    objects: &mut Vec<Object>,
+    problems: &mut Problems,
+) {
     if value.is_null() {
         return;
     }
     let Value::Mapping(map) = &value else {
-        problems.push(Problem::new(at.to_string(), "", "a document must be a mapping (an object)"));
+        problems.push(Problem::new(
+            at.to_string(),
+            "",
+            "a document must be a mapping (an object)",
+        ));
         return;
     };
-    let text = |key: &str| map.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+    let text = |key: &str| {
+        map.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let kind = text("kind");
     let api_version = text("apiVersion");
     let meta = map.get("metadata");
@@ -174,15 +203,27 @@ fn parse_value(value: Value, at: &Location<'_>, objects: &mut Vec<Object>, probl
     match kind.as_str() {
         "List" => {
             let Some(Value::Sequence(items)) = map.get("items") else {
-                problems.push(Problem::new(at.to_string(), "items", "a List needs an items array"));
+                problems.push(Problem::new(
+                    at.to_string(),
+                    "items",
+                    "a List needs an items array",
+                ));
                 return;
             };
             if at.item.is_some() {
-                problems.push(Problem::new(at.to_string(), "", "nested Lists are not supported"));
+                problems.push(Problem::new(
+                    at.to_string(),
+                    "",
+                    "nested Lists are not supported",
+                ));
                 return;
             }
             for (i, item) in items.iter().enumerate() {
-                let at = Location { source: at.source, document: at.document, item: Some(i) };
+                let at = Location {
+                    source: at.source,
+                    document: at.document,
+                    item: Some(i),
+                };
                 parse_value(item.clone(), &at, objects, problems);
             }
             return;
@@ -206,7 +247,11 @@ fn parse_value(value: Value, at: &Location<'_>, objects: &mut Vec<Object>, probl
         return;
     }
     if name.contains('/') || namespace.contains('/') {
-        problems.push(Problem::new(&resource, "metadata", "names and namespaces cannot contain '/'"));
+        problems.push(Problem::new(
+            &resource,
+            "metadata",
+            "names and namespaces cannot contain '/'",
+        ));
         return;
     }
     let source = at.to_string();
@@ -227,7 +272,11 @@ fn parse_value(value: Value, at: &Location<'_>, objects: &mut Vec<Object>, probl
         }
         "Secret" if expect_api("v1", problems) => {
             if let Some(data) = secret_data(&value, &resource, problems) {
-                objects.push(Object::Secret { namespace, name, data });
+                objects.push(Object::Secret {
+                    namespace,
+                    name,
+                    data,
+                });
             }
         }
         _ => {}
@@ -258,18 +307,33 @@ where
     };
     let before = problems.len();
     if let (Some(input), Ok(output)) = (value.get("spec"), serde_yaml::to_value(&parsed)) {
-        unknown_fields(input, output.get("spec").unwrap_or(&Value::Null), "spec", resource, problems);
+        unknown_fields(
+            input,
+            output.get("spec").unwrap_or(&Value::Null),
+            "spec",
+            resource,
+            problems,
+        );
     }
     (problems.len() == before).then_some(parsed)
 }
 
 /// Reports keys present in `input` but absent from the re-serialized
 /// `output` (an empty value absent from the output is a skipped default).
-fn unknown_fields(input: &Value, output: &Value, path: &str, resource: &str, problems: &mut Problems) {
+fn unknown_fields(
+    input: &Value,
+    output: &Value,
+    path: &str,
+    resource: &str,
+    problems: &mut Problems,
+) {
     match input {
         Value::Mapping(map) => {
             for (key, value) in map {
-                let key_text = key.as_str().map(str::to_string).unwrap_or_else(|| format!("{key:?}"));
+                let key_text = key
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("{key:?}"));
                 let child = format!("{path}.{key_text}");
                 match output.get(key) {
                     Some(out) => unknown_fields(value, out, &child, resource, problems),
@@ -307,11 +371,19 @@ struct SecretDoc {
     string_data: Option<BTreeMap<String, Option<String>>>,
 }
 
-fn secret_data(value: &Value, resource: &str, problems: &mut Problems) -> Option<BTreeMap<String, Vec<u8>>> {
+fn secret_data(
+    value: &Value,
+    resource: &str,
+    problems: &mut Problems,
+) -> Option<BTreeMap<String, Vec<u8>>> {
     let doc: SecretDoc = match serde_path_to_error::deserialize(value.clone()) {
         Ok(d) => d,
         Err(e) => {
-            problems.push(Problem::new(resource, e.path().to_string(), e.into_inner().to_string()));
+            problems.push(Problem::new(
+                resource,
+                e.path().to_string(),
+                e.into_inner().to_string(),
+            ));
             return None;
         }
     };
@@ -319,14 +391,21 @@ fn secret_data(value: &Value, resource: &str, problems: &mut Problems) -> Option
     let mut ok = true;
     for (key, encoded) in doc.data.unwrap_or_default() {
         let encoded = encoded.unwrap_or_default();
-        let compact: String = encoded.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let compact: String = encoded
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
         match base64::engine::general_purpose::STANDARD.decode(compact.as_bytes()) {
             Ok(bytes) => {
                 out.insert(key, bytes);
             }
             Err(e) => {
                 ok = false;
-                problems.push(Problem::new(resource, format!("data.{key}"), format!("invalid base64: {e}")));
+                problems.push(Problem::new(
+                    resource,
+                    format!("data.{key}"),
+                    format!("invalid base64: {e}"),
+                ));
             }
         }
     }

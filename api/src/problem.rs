@@ -74,7 +74,11 @@ impl Problems {
 
     /// `Ok(value)` when there are no problems, otherwise `Err(self)`.
     pub fn into_result<T>(self, value: T) -> Result<T, Problems> {
-        if self.is_empty() { Ok(value) } else { Err(self) }
+        if self.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
     }
 }
 
@@ -135,12 +139,18 @@ mod tests {
             p.to_string(),
             "AIRoute default/main: spec.rules[1].backends[0].name: AIBackend \"bedrock\" not found"
         );
-        assert_eq!(Problem::new("AIRoute a/b", "", "bad").to_string(), "AIRoute a/b: bad");
+        assert_eq!(
+            Problem::new("AIRoute a/b", "", "bad").to_string(),
+            "AIRoute a/b: bad"
+        );
     }
 
     #[test]
     fn problems_display_one_per_line() {
-        let ps = Problems(vec![Problem::new("A", "x", "1"), Problem::new("B", "y", "2")]);
+        let ps = Problems(vec![
+            Problem::new("A", "x", "1"),
+            Problem::new("B", "y", "2"),
+        ]);
         assert_eq!(ps.to_string(), "A: x: 1\nB: y: 2");
         assert_eq!(ps.len(), 2);
         assert_eq!(ps.iter().count(), 2);

@@ -4,7 +4,9 @@
 use switchboard_api::{Inventory, parse_documents, render};
 
 fn run(text: &str) {
-    let Ok(objects) = parse_documents(text, "fuzz.yaml") else { return };
+    let Ok(objects) = parse_documents(text, "fuzz.yaml") else {
+        return;
+    };
     let mut inventory = Inventory::default();
     let _ = inventory.extend(objects);
     let _ = render(&inventory);
@@ -26,7 +28,20 @@ fn truncated_documents_do_not_panic() {
 #[test]
 fn odd_scalars_do_not_panic() {
     let text = quickstart();
-    let odd = ["", "-1", "4294967296", "*", "?", "[]", "{}", "~", "'\u{0}'", "http://", "0ms", "99999999999h"];
+    let odd = [
+        "",
+        "-1",
+        "4294967296",
+        "*",
+        "?",
+        "[]",
+        "{}",
+        "~",
+        "'\u{0}'",
+        "http://",
+        "0ms",
+        "99999999999h",
+    ];
     let words: Vec<(usize, usize)> = text
         .match_indices(|c: char| c.is_alphanumeric() || c == '-' || c == '*')
         .map(|(i, s)| (i, i + s.len()))

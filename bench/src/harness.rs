@@ -491,7 +491,9 @@ fn run_memory(
     Ok(MemoryReport {
         gateway_idle_kib: idle.0,
         // VmHWM is synced from per-thread counters lazily; never report it below a sample.
-        gateway_peak_kib: procstat::sample(stack.gateway_pid)?.peak_rss_kib.max(gw_streams),
+        gateway_peak_kib: procstat::sample(stack.gateway_pid)?
+            .peak_rss_kib
+            .max(gw_streams),
         gateway_streams_kib: gw_streams,
         bare_idle_kib: idle.1,
         bare_streams_kib: bare_streams,

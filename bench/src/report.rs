@@ -331,9 +331,21 @@ mod tests {
         let table = translated_stream_table(t(1), t(3));
         let rows: Vec<&str> = table.lines().collect();
         assert_eq!(rows.len(), 4, "{table}");
-        assert!(rows[2].starts_with("| passthrough (OpenAI backend) |"), "{table}");
-        assert!(rows[3].starts_with("| translated (Anthropic backend) |"), "{table}");
-        assert!(rows[3].ends_with(&format!("| {} |", signed_ms(Duration::from_millis(3), Duration::from_millis(1)))), "{table}");
+        assert!(
+            rows[2].starts_with("| passthrough (OpenAI backend) |"),
+            "{table}"
+        );
+        assert!(
+            rows[3].starts_with("| translated (Anthropic backend) |"),
+            "{table}"
+        );
+        assert!(
+            rows[3].ends_with(&format!(
+                "| {} |",
+                signed_ms(Duration::from_millis(3), Duration::from_millis(1))
+            )),
+            "{table}"
+        );
     }
     use super::*;
 

@@ -32,12 +32,21 @@ pub enum LogFormat {
 
 /// Command line of `switchboard-dataplane`.
 #[derive(Parser, Debug)]
-#[command(name = "switchboard-dataplane", version, about = "Switchboard AI gateway data plane")]
+#[command(
+    name = "switchboard-dataplane",
+    version,
+    about = "Switchboard AI gateway data plane"
+)]
 pub struct Args {
     /// Standalone mode: a YAML file or folder of AIBackend, AIRoute and
     /// Secret resources, reloaded when it changes. Exactly one of --config
     /// and --controller.
-    #[arg(long, env = "SWITCHBOARD_CONFIG", required_unless_present = "controller", conflicts_with = "controller")]
+    #[arg(
+        long,
+        env = "SWITCHBOARD_CONFIG",
+        required_unless_present = "controller",
+        conflicts_with = "controller"
+    )]
     pub config: Option<PathBuf>,
     /// Cluster mode: the controller's gRPC URL, e.g.
     /// `http://switchboard-controller:9978`.
@@ -55,7 +64,11 @@ pub struct Args {
     #[arg(long, default_value = "0.0.0.0:8787", env = "SWITCHBOARD_LISTEN")]
     pub listen: SocketAddr,
     /// Admin listener address (/healthz, /readyz, /metrics, /config).
-    #[arg(long, default_value = "0.0.0.0:15021", env = "SWITCHBOARD_ADMIN_LISTEN")]
+    #[arg(
+        long,
+        default_value = "0.0.0.0:15021",
+        env = "SWITCHBOARD_ADMIN_LISTEN"
+    )]
     pub admin_listen: SocketAddr,
     /// How often the configuration files are checked for changes.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
@@ -64,7 +77,12 @@ pub struct Args {
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
     /// Log format.
-    #[arg(long, value_enum, default_value = "text", env = "SWITCHBOARD_LOG_FORMAT")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "text",
+        env = "SWITCHBOARD_LOG_FORMAT"
+    )]
     pub log_format: LogFormat,
     /// Redis URL (`redis://host:port/db`) for team limits shared by every
     /// replica. Unset: counters live in this process.
@@ -72,7 +90,12 @@ pub struct Args {
     pub redis_url: Option<String>,
     /// What to do when the counter store fails: admit without limits
     /// (`open`, logged and counted) or refuse with 503 (`closed`).
-    #[arg(long, value_enum, default_value = "open", env = "SWITCHBOARD_LIMITS_FAIL_MODE")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "open",
+        env = "SWITCHBOARD_LIMITS_FAIL_MODE"
+    )]
     pub limits_fail_mode: LimitsFailMode,
     /// OTLP/gRPC collector to export request traces to (e.g.
     /// `http://otel-collector:4317`). Unset: no traces are exported.
@@ -97,7 +120,10 @@ fn build_limiter(args: &Args) -> anyhow::Result<crate::limits::Limiter> {
     use crate::limits::{CounterStore, FailMode, Limiter, MemoryStore, RedisStore, WallClock};
     let clock = WallClock::system();
     let store: Arc<dyn CounterStore> = match &args.redis_url {
-        Some(url) => Arc::new(RedisStore::new(url, args.limits_timeout).context("configuring the Redis counter store")?),
+        Some(url) => Arc::new(
+            RedisStore::new(url, args.limits_timeout)
+                .context("configuring the Redis counter store")?,
+        ),
         None => Arc::new(MemoryStore::new(clock)),
     };
     let mode = match args.limits_fail_mode {
@@ -118,7 +144,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" | "" => Ok(Duration::from_secs(n)),
         "m" => Ok(Duration::from_secs(n * 60)),
         "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("invalid duration unit in {s:?} (use ms, s, m or h)")),
+        _ => Err(format!(
+            "invalid duration unit in {s:?} (use ms, s, m or h)"
+        )),
     }
 }
 
@@ -142,7 +170,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let fingerprint = local::load_and_apply(&state, path)
                 .with_context(|| format!("loading configuration from {}", path.display()))?;
             state.store.set_source(ConfigSource::File);
-            Box::pin(local::watch(state.clone(), path.clone(), args.reload_interval, fingerprint))
+            Box::pin(local::watch(
+                state.clone(),
+                path.clone(),
+                args.reload_interval,
+                fingerprint,
+            ))
         }
         (None, Some(url)) => {
             if let Some(cache) = &args.snapshot_cache {

@@ -100,12 +100,14 @@ impl RequestJson {
     pub fn optional_bool(&self, key: &'static str) -> Result<Option<bool>, BodyError> {
         match self.raw(key) {
             None | Some("null") => Ok(None),
-            Some(raw) => serde_json::from_str::<bool>(raw)
-                .map(Some)
-                .map_err(|_| BodyError::WrongType {
-                    field: key,
-                    expected: "a boolean",
-                }),
+            Some(raw) => {
+                serde_json::from_str::<bool>(raw)
+                    .map(Some)
+                    .map_err(|_| BodyError::WrongType {
+                        field: key,
+                        expected: "a boolean",
+                    })
+            }
         }
     }
 
@@ -222,7 +224,9 @@ mod tests {
 
     #[test]
     fn reads_top_level_members_without_touching_nested_ones() {
-        let r = parse(r#"{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi \"x\""}],"x_unknown":{"a":1}}"#);
+        let r = parse(
+            r#"{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi \"x\""}],"x_unknown":{"a":1}}"#,
+        );
         assert_eq!(r.required_str("model").unwrap(), "gpt-4o");
         assert_eq!(r.optional_bool("stream").unwrap(), Some(true));
         assert_eq!(r.raw("x_unknown"), Some(r#"{"a":1}"#));
@@ -230,7 +234,9 @@ mod tests {
 
     #[test]
     fn rewriting_the_model_keeps_every_other_byte() {
-        let r = parse(r#"{"model":"alias","messages":[{"role":"user","content":"ü \n"}],"metadata":{"user_id":"u"}}"#);
+        let r = parse(
+            r#"{"model":"alias","messages":[{"role":"user","content":"ü \n"}],"metadata":{"user_id":"u"}}"#,
+        );
         let out = r.with_string("model", "claude-sonnet-4-20250514");
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
@@ -276,7 +282,13 @@ mod tests {
             r.optional_bool("stream"),
             Err(BodyError::WrongType { .. })
         ));
-        assert_eq!(parse("{}").required_str("model"), Err(BodyError::Missing("model")));
-        assert_eq!(parse(r#"{"model":null}"#).required_str("model"), Err(BodyError::Missing("model")));
+        assert_eq!(
+            parse("{}").required_str("model"),
+            Err(BodyError::Missing("model"))
+        );
+        assert_eq!(
+            parse(r#"{"model":null}"#).required_str("model"),
+            Err(BodyError::Missing("model"))
+        );
     }
 }

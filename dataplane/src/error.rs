@@ -117,7 +117,9 @@ impl RequestError {
             RequestError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             RequestError::EndpointNotFound { .. } => StatusCode::NOT_FOUND,
-            RequestError::Unauthenticated(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+            RequestError::Unauthenticated(e) if e.is_unavailable() => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             RequestError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             RequestError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             RequestError::BodyRead(_) => StatusCode::BAD_REQUEST,
@@ -181,13 +183,17 @@ impl RequestError {
             RequestError::UnknownModel { .. } => Some("model_not_found"),
             RequestError::Unauthenticated(e) if !e.is_unavailable() => Some("invalid_api_key"),
             RequestError::BodyTooLarge { .. } => Some("request_too_large"),
-            RequestError::MalformedBody(_) | RequestError::BodyRead(_) => Some("invalid_request_body"),
-            RequestError::LimitExceeded(r) if r.kind == LimitKind::Budget => Some("insufficient_quota"),
+            RequestError::MalformedBody(_) | RequestError::BodyRead(_) => {
+                Some("invalid_request_body")
+            }
+            RequestError::LimitExceeded(r) if r.kind == LimitKind::Budget => {
+                Some("insufficient_quota")
+            }
             RequestError::LimitExceeded(_) => Some("rate_limit_exceeded"),
             RequestError::BlockedPrompt { .. } => Some("blocked_prompt"),
-            RequestError::Untranslatable(crate::translate::TranslateError::Unsupported { .. }) => {
-                Some("unsupported_parameter")
-            }
+            RequestError::Untranslatable(crate::translate::TranslateError::Unsupported {
+                ..
+            }) => Some("unsupported_parameter"),
             _ => None,
         }
     }

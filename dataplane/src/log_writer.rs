@@ -66,8 +66,15 @@ pub struct FlushGuard {
 
 /// Starts the writer thread moving lines to `out`; lines beyond `capacity`
 /// buffered bytes are dropped.
-pub fn non_blocking<W: Write + Send + 'static>(out: W, capacity: usize) -> std::io::Result<(NonBlocking, FlushGuard)> {
-    let shared = Arc::new(Shared { state: Mutex::new(State::default()), wake: Condvar::new(), capacity });
+pub fn non_blocking<W: Write + Send + 'static>(
+    out: W,
+    capacity: usize,
+) -> std::io::Result<(NonBlocking, FlushGuard)> {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State::default()),
+        wake: Condvar::new(),
+        capacity,
+    });
     let thread = std::thread::Builder::new()
         .name("log-writer".into())
         // Formatting happens on the request tasks; this thread only copies bytes.
@@ -76,7 +83,15 @@ pub fn non_blocking<W: Write + Send + 'static>(out: W, capacity: usize) -> std::
             let shared = shared.clone();
             move || write_loop(&shared, out)
         })?;
-    Ok((NonBlocking { shared: shared.clone() }, FlushGuard { shared, thread: Some(thread) }))
+    Ok((
+        NonBlocking {
+            shared: shared.clone(),
+        },
+        FlushGuard {
+            shared,
+            thread: Some(thread),
+        },
+    ))
 }
 
 fn write_loop<W: Write>(shared: &Shared, mut out: W) {
@@ -188,7 +203,10 @@ mod tests {
             write_line(&nb, l);
         }
         drop(guard);
-        assert_eq!(String::from_utf8(sink.0.lock().unwrap().clone()).unwrap(), lines.concat());
+        assert_eq!(
+            String::from_utf8(sink.0.lock().unwrap().clone()).unwrap(),
+            lines.concat()
+        );
     }
 
     #[test]
@@ -208,7 +226,10 @@ mod tests {
         drop(guard);
         let out = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         assert_eq!(out.lines().count(), 800);
-        assert!(out.lines().all(|l| l.starts_with("thread ") && l.ends_with(&"x".repeat(100))));
+        assert!(
+            out.lines()
+                .all(|l| l.starts_with("thread ") && l.ends_with(&"x".repeat(100)))
+        );
     }
 
     /// An output that blocks until the test lets it go.
@@ -232,14 +253,24 @@ mod tests {
         let gate = Arc::new(Mutex::new(()));
         let closed = gate.lock().unwrap();
         let sink = Sink::default();
-        let (nb, guard) = non_blocking(Blocked { gate: gate.clone(), out: sink.clone() }, 64).unwrap();
+        let (nb, guard) = non_blocking(
+            Blocked {
+                gate: gate.clone(),
+                out: sink.clone(),
+            },
+            64,
+        )
+        .unwrap();
         // The writer thread takes the first line or two and gets stuck in the
         // output; then the buffer holds two 30-byte lines and drops the rest.
         let before = dropped_lines().get();
         for i in 0..10 {
             write_line(&nb, &format!("{i:>29}\n"));
         }
-        assert!(dropped_lines().get() - before >= 6, "lines beyond the capacity are dropped");
+        assert!(
+            dropped_lines().get() - before >= 6,
+            "lines beyond the capacity are dropped"
+        );
         drop(closed);
         drop(guard);
         let out = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();

@@ -6,7 +6,10 @@ use switchboard_dataplane::{Args, run, telemetry};
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("switchboard-dataplane: cannot start the async runtime: {e}");
@@ -16,7 +19,9 @@ fn main() -> std::process::ExitCode {
     // The OTLP exporter needs the runtime.
     // Log lines go through a writer thread: `log` is dropped at the end,
     // after the last line is logged, and writes out what is still buffered.
-    let (telemetry, log) = match runtime.block_on(async { telemetry::init(args.log_format, args.otlp_endpoint.as_deref()) }) {
+    let (telemetry, log) = match runtime
+        .block_on(async { telemetry::init(args.log_format, args.otlp_endpoint.as_deref()) })
+    {
         Ok(t) => t,
         Err(e) => {
             eprintln!("switchboard-dataplane: {e:#}");

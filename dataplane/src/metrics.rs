@@ -137,7 +137,10 @@ pub struct Metrics {
 pub type AtomicU64Wrapper = std::sync::atomic::AtomicI64;
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
-    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0].into_iter()
+    [
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+    ]
+    .into_iter()
 }
 
 impl Default for Metrics {
@@ -151,33 +154,63 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("switchboard");
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register("requests", "Client requests by route, API, model, backend and status", requests.clone());
-        let request_duration =
-            Family::<DurationLabels, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
+        registry.register(
+            "requests",
+            "Client requests by route, API, model, backend and status",
+            requests.clone(),
+        );
+        let request_duration = Family::<DurationLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(latency_buckets())
+        });
         registry.register(
             "request_duration_seconds",
             "Time from request arrival to the end of the response body, for requests answered by an upstream",
             request_duration.clone(),
         );
-        let time_to_first_token =
-            Family::<BackendLabels, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
+        let time_to_first_token = Family::<BackendLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(latency_buckets())
+        });
         registry.register(
             "time_to_first_token_seconds",
             "Time from request arrival until the first streamed body byte",
             time_to_first_token.clone(),
         );
         let tokens = Family::<TokenLabels, Counter>::default();
-        registry.register("tokens", "Tokens reported by upstreams, by kind", tokens.clone());
+        registry.register(
+            "tokens",
+            "Tokens reported by upstreams, by kind",
+            tokens.clone(),
+        );
         let upstream_attempts = Family::<AttemptLabels, Counter>::default();
-        registry.register("upstream_attempts", "Upstream attempts by backend and outcome", upstream_attempts.clone());
+        registry.register(
+            "upstream_attempts",
+            "Upstream attempts by backend and outcome",
+            upstream_attempts.clone(),
+        );
         let failovers = Family::<FailoverLabels, Counter>::default();
-        registry.register("failovers", "Moves from a failing backend to the next candidate", failovers.clone());
+        registry.register(
+            "failovers",
+            "Moves from a failing backend to the next candidate",
+            failovers.clone(),
+        );
         let rejections = Family::<RejectionLabels, Counter>::default();
-        registry.register("rejections", "Requests answered by the gateway itself, by reason", rejections.clone());
+        registry.register(
+            "rejections",
+            "Requests answered by the gateway itself, by reason",
+            rejections.clone(),
+        );
         let malformed_events = Family::<BackendLabels, Counter>::default();
-        registry.register("malformed_stream_events", "Malformed upstream stream events dropped", malformed_events.clone());
+        registry.register(
+            "malformed_stream_events",
+            "Malformed upstream stream events dropped",
+            malformed_events.clone(),
+        );
         let streams = Family::<StreamLabels, Counter>::default();
-        registry.register("streams", "Streamed responses by how they ended", streams.clone());
+        registry.register(
+            "streams",
+            "Streamed responses by how they ended",
+            streams.clone(),
+        );
         let breaker_state = Family::<BackendLabels, Gauge>::default();
         registry.register(
             "circuit_breaker_state",
@@ -185,9 +218,17 @@ impl Metrics {
             breaker_state.clone(),
         );
         let config_rejections = Counter::default();
-        registry.register("config_rejections", "Configurations rejected by validation", config_rejections.clone());
+        registry.register(
+            "config_rejections",
+            "Configurations rejected by validation",
+            config_rejections.clone(),
+        );
         let config_applies = Counter::default();
-        registry.register("config_applies", "Configurations applied", config_applies.clone());
+        registry.register(
+            "config_applies",
+            "Configurations applied",
+            config_applies.clone(),
+        );
         let config_last_apply = Gauge::<i64, AtomicU64Wrapper>::default();
         registry.register(
             "config_last_apply_timestamp_seconds",
@@ -222,7 +263,10 @@ impl Metrics {
 
     /// Registers the snapshot version as an info metric (`switchboard_snapshot_info{version}`).
     pub fn set_snapshot_version(&self, version: &str) {
-        *self.snapshot_version.lock().unwrap_or_else(|e| e.into_inner()) = version.to_string();
+        *self
+            .snapshot_version
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = version.to_string();
     }
 
     /// Text exposition (OpenMetrics).
@@ -232,14 +276,21 @@ impl Metrics {
         if out.ends_with("# EOF\n") {
             out.truncate(out.len() - "# EOF\n".len());
         }
-        let version = self.snapshot_version.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let version = self
+            .snapshot_version
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         if !version.is_empty() {
-            out.push_str("# HELP switchboard_snapshot_info The configuration version being served.\n");
+            out.push_str(
+                "# HELP switchboard_snapshot_info The configuration version being served.\n",
+            );
             out.push_str("# TYPE switchboard_snapshot_info gauge\n");
-            out.push_str(&format!("switchboard_snapshot_info{{version=\"{version}\"}} 1\n"));
+            out.push_str(&format!(
+                "switchboard_snapshot_info{{version=\"{version}\"}} 1\n"
+            ));
         }
         out.push_str("# EOF\n");
         out
     }
 }
-

@@ -57,8 +57,12 @@ impl Telemetry {
 /// Lines reach stderr through a writer thread (see [`crate::log_writer`]):
 /// keep the returned guard until the end of `main` and drop it last, which
 /// writes the lines still buffered.
-pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<(Telemetry, FlushGuard)> {
-    let (writer, guard) = log_writer::non_blocking(std::io::stderr(), log_writer::DEFAULT_CAPACITY)?;
+pub fn init(
+    format: LogFormat,
+    otlp_endpoint: Option<&str>,
+) -> anyhow::Result<(Telemetry, FlushGuard)> {
+    let (writer, guard) =
+        log_writer::non_blocking(std::io::stderr(), log_writer::DEFAULT_CAPACITY)?;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (provider, otel) = match otlp_endpoint {
         None => (None, None),
@@ -67,16 +71,24 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<(T
                 .with_tonic()
                 .with_endpoint(endpoint)
                 .build()
-                .map_err(|e| anyhow::anyhow!("configuring the OTLP exporter for {endpoint}: {e}"))?;
+                .map_err(|e| {
+                    anyhow::anyhow!("configuring the OTLP exporter for {endpoint}: {e}")
+                })?;
             let provider = SdkTracerProvider::builder()
                 .with_batch_exporter(exporter)
-                .with_resource(opentelemetry_sdk::Resource::builder().with_service_name("switchboard-dataplane").build())
+                .with_resource(
+                    opentelemetry_sdk::Resource::builder()
+                        .with_service_name("switchboard-dataplane")
+                        .build(),
+                )
                 .build();
             // Only request spans are exported: not the spans of the HTTP/2 and gRPC
             // libraries (the exporter's own traffic would feed back into it).
             let layer = tracing_opentelemetry::layer()
                 .with_tracer(provider.tracer("switchboard"))
-                .with_filter(tracing_subscriber::filter::filter_fn(|m| m.target() == REQUEST_TARGET));
+                .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+                    m.target() == REQUEST_TARGET
+                }));
             let _ = TRACING_REQUESTS.set(true);
             (Some(provider), Some(layer))
         }
@@ -93,7 +105,9 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<(T
                     .with_writer(writer),
             )
             .try_init()?,
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().with_writer(writer)).try_init()?,
+        LogFormat::Text => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(writer))
+            .try_init()?,
     }
     Ok((Telemetry { provider }, guard))
 }
@@ -124,15 +138,28 @@ pub fn request_span(operation: &'static str, route: &str, model: &str) -> Span {
 }
 
 /// Records how a request that reached a backend ended.
-pub fn record_finish(span: &Span, backend: &str, provider: &str, model: &str, status: u16, usage: Option<&Usage>) {
+pub fn record_finish(
+    span: &Span,
+    backend: &str,
+    provider: &str,
+    model: &str,
+    status: u16,
+    usage: Option<&Usage>,
+) {
     span.record("switchboard.backend", backend);
     span.record("gen_ai.provider.name", provider);
     span.record("gen_ai.response.model", model);
     // Integers as i64: OpenTelemetry has no unsigned attribute type.
     span.record("http.response.status_code", i64::from(status));
     if let Some(u) = usage {
-        span.record("gen_ai.usage.input_tokens", i64::try_from(u.total_input()).unwrap_or(i64::MAX));
-        span.record("gen_ai.usage.output_tokens", i64::try_from(u.output_tokens).unwrap_or(i64::MAX));
+        span.record(
+            "gen_ai.usage.input_tokens",
+            i64::try_from(u.total_input()).unwrap_or(i64::MAX),
+        );
+        span.record(
+            "gen_ai.usage.output_tokens",
+            i64::try_from(u.output_tokens).unwrap_or(i64::MAX),
+        );
     }
 }
 
@@ -147,23 +174,45 @@ mod tests {
     fn request_spans_carry_gen_ai_attributes() {
         let _ = TRACING_REQUESTS.set(true);
         let exporter = InMemorySpanExporter::default();
-        let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
-        let subscriber =
-            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
         tracing::subscriber::with_default(subscriber, || {
             let span = request_span("chat", "default/main", "claude-sonnet-4");
             span.record("switchboard.team", "payments");
-            let usage = Usage { input_tokens: 10, output_tokens: 5, cache_read_tokens: 2, ..Usage::default() };
-            record_finish(&span, "default/anthropic", "anthropic", "claude-sonnet-4", 200, Some(&usage));
+            let usage = Usage {
+                input_tokens: 10,
+                output_tokens: 5,
+                cache_read_tokens: 2,
+                ..Usage::default()
+            };
+            record_finish(
+                &span,
+                "default/anthropic",
+                "anthropic",
+                "claude-sonnet-4",
+                200,
+                Some(&usage),
+            );
         });
         provider.force_flush().unwrap();
         let spans = exporter.get_finished_spans().unwrap();
         assert_eq!(spans.len(), 1);
         let s = &spans[0];
         assert_eq!(s.name, "chat claude-sonnet-4");
-        let attr = |k: &str| s.attributes.iter().find(|kv| kv.key.as_str() == k).map(|kv| kv.value.clone());
+        let attr = |k: &str| {
+            s.attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == k)
+                .map(|kv| kv.value.clone())
+        };
         assert_eq!(attr("gen_ai.operation.name"), Some(Value::from("chat")));
-        assert_eq!(attr("gen_ai.request.model"), Some(Value::from("claude-sonnet-4")));
+        assert_eq!(
+            attr("gen_ai.request.model"),
+            Some(Value::from("claude-sonnet-4"))
+        );
         assert_eq!(attr("gen_ai.provider.name"), Some(Value::from("anthropic")));
         assert_eq!(attr("gen_ai.usage.input_tokens"), Some(Value::I64(12)));
         assert_eq!(attr("gen_ai.usage.output_tokens"), Some(Value::I64(5)));

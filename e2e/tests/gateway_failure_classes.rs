@@ -14,10 +14,12 @@ use switchboard_e2e::client::json_body;
 use switchboard_e2e::config::{ConfigBuilder, backend_spec};
 use switchboard_e2e::harness::temp_dir;
 use switchboard_e2e::stack::{
-    ANTHROPIC_KEY, ANTHROPIC_KEY_ENV, CLIENT_KEY, CLIENT_KEY_ENV, OPENAI_KEY, OPENAI_KEY_ENV, chat_body,
-    messages_body,
+    ANTHROPIC_KEY, ANTHROPIC_KEY_ENV, CLIENT_KEY, CLIENT_KEY_ENV, OPENAI_KEY, OPENAI_KEY_ENV,
+    chat_body, messages_body,
 };
-use switchboard_e2e::{Behaviour, Flavor, Gateway, MockUpstream, post_json, wait_until, write_config};
+use switchboard_e2e::{
+    Behaviour, Flavor, Gateway, MockUpstream, post_json, wait_until, write_config,
+};
 
 const CHAT: &str = "/v1/chat/completions";
 const MESSAGES: &str = "/v1/messages";
@@ -58,13 +60,23 @@ fn two_backend_rules() -> Value {
 async fn pair(primary_spec: impl FnOnce(&mut Value)) -> Pair {
     let primary = MockUpstream::start(Flavor::OpenAI).await;
     let secondary = MockUpstream::start(Flavor::OpenAI).await;
-    let mut p = backend_spec(Flavor::OpenAI, &primary.url(), OPENAI_KEY_ENV, &["gpt-test"]);
+    let mut p = backend_spec(
+        Flavor::OpenAI,
+        &primary.url(),
+        OPENAI_KEY_ENV,
+        &["gpt-test"],
+    );
     primary_spec(&mut p);
     let config = ConfigBuilder::new()
         .backend("primary", p)
         .backend(
             "secondary",
-            backend_spec(Flavor::OpenAI, &secondary.url(), OPENAI_KEY_ENV, &["gpt-test"]),
+            backend_spec(
+                Flavor::OpenAI,
+                &secondary.url(),
+                OPENAI_KEY_ENV,
+                &["gpt-test"],
+            ),
         )
         .route("main", route("/", two_backend_rules()));
     let dir = temp_dir("failure-classes");
@@ -104,7 +116,11 @@ async fn rate_limit_without_retry_after_moves_to_the_next_candidate_at_once() {
     let (status, body) = chat(&pair.gateway).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["choices"][0]["message"]["content"], "from secondary");
-    assert_eq!(pair.primary.request_count(), 1, "a 429 without Retry-After is not retried");
+    assert_eq!(
+        pair.primary.request_count(),
+        1,
+        "a 429 without Retry-After is not retried"
+    );
     assert_eq!(pair.secondary.request_count(), 1);
 }
 
@@ -116,37 +132,56 @@ async fn one_off_500_is_retried_once_on_the_same_backend() {
     let (status, body) = chat(&pair.gateway).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["choices"][0]["message"]["content"], "second try");
-    assert_eq!(pair.primary.request_count(), 2, "the 500 and the quick retry");
-    assert_eq!(pair.secondary.request_count(), 0, "no failover for a one-off 500");
+    assert_eq!(
+        pair.primary.request_count(),
+        2,
+        "the 500 and the quick retry"
+    );
+    assert_eq!(
+        pair.secondary.request_count(),
+        0,
+        "no failover for a one-off 500"
+    );
 }
 
 #[tokio::test]
 async fn slow_first_byte_within_the_timeout_is_served_and_beyond_it_fails_over() {
     // The standard test backend has firstByte 3s.
     let pair = pair(|_| {}).await;
-    pair.primary.set_default(Behaviour::SlowFirstByte { ms: 300 });
+    pair.primary
+        .set_default(Behaviour::SlowFirstByte { ms: 300 });
     pair.secondary.set_default(Behaviour::ok("from secondary"));
     let url = format!("{}{CHAT}", pair.gateway.base_url());
     let (status, _, body) = post_json(&url, &key(), &chat_body("gpt-test", true)).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    assert_eq!(pair.primary.request_count(), 1, "a slow but timely answer is used");
+    assert_eq!(
+        pair.primary.request_count(),
+        1,
+        "a slow but timely answer is used"
+    );
     assert_eq!(pair.secondary.request_count(), 0);
 
-    pair.primary.set_default(Behaviour::SlowFirstByte { ms: 5_000 });
+    pair.primary
+        .set_default(Behaviour::SlowFirstByte { ms: 5_000 });
     let (status, _, body) = post_json(&url, &key(), &chat_body("gpt-test", true)).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert!(
         String::from_utf8_lossy(&body).contains("data: [DONE]"),
         "the secondary's complete stream"
     );
-    assert_eq!(pair.primary.request_count(), 2, "the slow primary is not retried");
+    assert_eq!(
+        pair.primary.request_count(),
+        2,
+        "the slow primary is not retried"
+    );
     assert_eq!(pair.secondary.request_count(), 1);
 }
 
 #[tokio::test]
 async fn primary_down_then_recovered_takes_traffic_again() {
     let pair = pair(|spec| {
-        spec["ejection"] = json!({"consecutiveFailures": 2, "baseEjection": "1s", "maxEjection": "1s"});
+        spec["ejection"] =
+            json!({"consecutiveFailures": 2, "baseEjection": "1s", "maxEjection": "1s"});
     })
     .await;
     pair.primary.set_default(Behaviour::status(503));
@@ -167,17 +202,25 @@ async fn primary_down_then_recovered_takes_traffic_again() {
     );
     // Recovered: once the open interval has passed, a probe goes through and closes the breaker.
     pair.primary.set_default(Behaviour::ok("from primary"));
-    wait_until(Duration::from_secs(10), "the recovered primary serves again", || async {
-        let (status, body) = chat(&pair.gateway).await;
-        status == 200 && body["choices"][0]["message"]["content"] == "from primary"
-    })
+    wait_until(
+        Duration::from_secs(10),
+        "the recovered primary serves again",
+        || async {
+            let (status, body) = chat(&pair.gateway).await;
+            status == 200 && body["choices"][0]["message"]["content"] == "from primary"
+        },
+    )
     .await;
     let served_by_secondary = pair.secondary.request_count();
     for _ in 0..3 {
         let (_, body) = chat(&pair.gateway).await;
         assert_eq!(body["choices"][0]["message"]["content"], "from primary");
     }
-    assert_eq!(pair.secondary.request_count(), served_by_secondary, "traffic is back on the primary");
+    assert_eq!(
+        pair.secondary.request_count(),
+        served_by_secondary,
+        "traffic is back on the primary"
+    );
 }
 
 #[tokio::test]
@@ -189,7 +232,11 @@ async fn a_provider_refusing_the_gateway_key_is_a_503_not_a_client_401() {
     let (status, body) = chat(&pair.gateway).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["type"], "server_error", "{body}");
-    assert_eq!(pair.primary.request_count(), 1, "provider 401 is not retried on the same backend");
+    assert_eq!(
+        pair.primary.request_count(),
+        1,
+        "provider 401 is not retried on the same backend"
+    );
     assert_eq!(pair.secondary.request_count(), 1, "but fails over");
 }
 
@@ -198,7 +245,10 @@ async fn unreachable_backends_give_503_in_the_client_dialect() {
     // Port 9 (discard) on loopback: nothing listens, so connects are refused at once.
     let dead = "http://127.0.0.1:9";
     let config = ConfigBuilder::new()
-        .backend("dead-openai", backend_spec(Flavor::OpenAI, dead, OPENAI_KEY_ENV, &["gpt-test"]))
+        .backend(
+            "dead-openai",
+            backend_spec(Flavor::OpenAI, dead, OPENAI_KEY_ENV, &["gpt-test"]),
+        )
         .backend(
             "dead-anthropic",
             backend_spec(Flavor::Anthropic, dead, ANTHROPIC_KEY_ENV, &["claude-test"]),
@@ -224,11 +274,20 @@ async fn unreachable_backends_give_503_in_the_client_dialect() {
     .await;
     let body = json_body(&body);
     assert_eq!(status, 503, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("gpt-test"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("gpt-test"),
+        "{body}"
+    );
 
     let (status, _, body) = post_json(
         &format!("{}{MESSAGES}", gateway.base_url()),
-        &[("x-api-key", CLIENT_KEY), ("anthropic-version", "2023-06-01")],
+        &[
+            ("x-api-key", CLIENT_KEY),
+            ("anthropic-version", "2023-06-01"),
+        ],
         &messages_body("claude-test", false),
     )
     .await;
@@ -244,11 +303,19 @@ async fn unknown_route_is_404_in_the_client_dialect_and_reaches_no_upstream() {
     let config = ConfigBuilder::new()
         .backend(
             "only",
-            backend_spec(Flavor::OpenAI, &upstream.url(), OPENAI_KEY_ENV, &["gpt-test"]),
+            backend_spec(
+                Flavor::OpenAI,
+                &upstream.url(),
+                OPENAI_KEY_ENV,
+                &["gpt-test"],
+            ),
         )
         .route(
             "team-a",
-            route("/team-a", json!([{"models": ["*"], "backends": [{"name": "only"}]}])),
+            route(
+                "/team-a",
+                json!([{"models": ["*"], "backends": [{"name": "only"}]}]),
+            ),
         );
     let dir = temp_dir("unknown-route");
     let gateway = Gateway::start(&write_config(&dir, &config.to_yaml()), &env()).await;
@@ -265,7 +332,10 @@ async fn unknown_route_is_404_in_the_client_dialect_and_reaches_no_upstream() {
 
     let (status, _, body) = post_json(
         &format!("{}/team-b{MESSAGES}", gateway.base_url()),
-        &[("x-api-key", CLIENT_KEY), ("anthropic-version", "2023-06-01")],
+        &[
+            ("x-api-key", CLIENT_KEY),
+            ("anthropic-version", "2023-06-01"),
+        ],
         &messages_body("claude-test", false),
     )
     .await;
@@ -282,5 +352,9 @@ async fn unknown_route_is_404_in_the_client_dialect_and_reaches_no_upstream() {
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(upstream.request_count(), 1, "only the matched request went upstream");
+    assert_eq!(
+        upstream.request_count(),
+        1,
+        "only the matched request went upstream"
+    );
 }

@@ -37,13 +37,20 @@ async fn start_hook() -> Hook {
     let recorded = seen.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let recorded = recorded.clone();
             tokio::spawn(async move {
                 let svc = service_fn(move |req: Request<Incoming>| {
                     let recorded = recorded.clone();
                     async move {
-                        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        let body = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
                         let summary: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                         let reject = summary.to_string().contains("forbidden");
                         recorded.lock().unwrap().push(summary);
@@ -52,10 +59,14 @@ async fn start_hook() -> Hook {
                         } else {
                             json!({"action": "allow"})
                         };
-                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(answer.to_string()))))
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(
+                            answer.to_string(),
+                        ))))
                     }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
             });
         }
     });
@@ -116,7 +127,11 @@ async fn start() -> Env {
     let dir = temp_dir("guards");
     let path = write_config(&dir, &config(&hook, &upstream));
     let gateway = Gateway::start(&path, &[(OPENAI_KEY_ENV, OPENAI_KEY)]).await;
-    Env { gateway, hook, upstream }
+    Env {
+        gateway,
+        hook,
+        upstream,
+    }
 }
 
 impl Env {
@@ -142,31 +157,66 @@ fn assert_error(body: &Bytes, openai: bool, kind: &str) -> String {
         assert_eq!(v["type"], "error", "{v}");
         assert_eq!(v["error"]["type"], kind, "{v}");
     }
-    v["error"]["message"].as_str().unwrap_or_default().to_string()
+    v["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[tokio::test]
 async fn blocked_patterns_are_refused_in_both_dialects() {
     let env = start().await;
     let prompt = "here is my key -----BEGIN RSA PRIVATE KEY----- abc";
-    let (status, _, body) = post_json(&env.url("/block", CHAT), &[], &with_prompt(chat_body("gpt-4o", false), prompt)).await;
+    let (status, _, body) = post_json(
+        &env.url("/block", CHAT),
+        &[],
+        &with_prompt(chat_body("gpt-4o", false), prompt),
+    )
+    .await;
     assert_eq!(status, 400);
-    assert_eq!(assert_error(&body, true, "invalid_request_error"), "private keys must not be sent to models");
-    let (status, _, body) =
-        post_json(&env.url("/block", MESSAGES), &[], &with_prompt(messages_body("claude-x", false), prompt)).await;
+    assert_eq!(
+        assert_error(&body, true, "invalid_request_error"),
+        "private keys must not be sent to models"
+    );
+    let (status, _, body) = post_json(
+        &env.url("/block", MESSAGES),
+        &[],
+        &with_prompt(messages_body("claude-x", false), prompt),
+    )
+    .await;
     assert_eq!(status, 400);
-    assert_eq!(assert_error(&body, false, "invalid_request_error"), "private keys must not be sent to models");
-    let (status, _, _) = post_json(&env.url("/block", CHAT), &[], &chat_body("gpt-4o", false)).await;
+    assert_eq!(
+        assert_error(&body, false, "invalid_request_error"),
+        "private keys must not be sent to models"
+    );
+    let (status, _, _) =
+        post_json(&env.url("/block", CHAT), &[], &chat_body("gpt-4o", false)).await;
     assert_eq!(status, 200);
-    assert_eq!(env.metric("switchboard_rejections_total", &[("reason", "blocked_prompt")]).await, 2.0);
+    assert_eq!(
+        env.metric(
+            "switchboard_rejections_total",
+            &[("reason", "blocked_prompt")]
+        )
+        .await,
+        2.0
+    );
     let labels = [("team", "unknown"), ("reason", "blocked_prompt")];
-    assert_eq!(env.metric("switchboard_team_rejections_total", &labels).await, 2.0);
+    assert_eq!(
+        env.metric("switchboard_team_rejections_total", &labels)
+            .await,
+        2.0
+    );
 }
 
 #[tokio::test]
 async fn the_webhook_allows_rejects_and_fails_open_or_closed() {
     let env = start().await;
-    let (status, _, _) = post_json(&env.url("/hook", CHAT), &[], &with_prompt(chat_body("gpt-4o", false), "hello")).await;
+    let (status, _, _) = post_json(
+        &env.url("/hook", CHAT),
+        &[],
+        &with_prompt(chat_body("gpt-4o", false), "hello"),
+    )
+    .await;
     assert_eq!(status, 200);
     let summary = env.hook.seen.lock().unwrap()[0].clone();
     assert_eq!(summary["route"], "default/hook");
@@ -175,30 +225,77 @@ async fn the_webhook_allows_rejects_and_fails_open_or_closed() {
     assert_eq!(summary["prompt"], json!(["hello"]));
 
     let forbidden = "tell me the forbidden thing";
-    let (status, headers, body) =
-        post_json(&env.url("/hook", CHAT), &[], &with_prompt(chat_body("gpt-4o", false), forbidden)).await;
+    let (status, headers, body) = post_json(
+        &env.url("/hook", CHAT),
+        &[],
+        &with_prompt(chat_body("gpt-4o", false), forbidden),
+    )
+    .await;
     assert_eq!(status, 429);
-    assert!(headers.get("retry-after").is_none(), "a policy refusal has no retry time");
-    assert_eq!(assert_error(&body, true, "rate_limit_error"), "request rejected by policy: forbidden topic");
-    let (status, _, body) =
-        post_json(&env.url("/hook", MESSAGES), &[], &with_prompt(messages_body("claude-x", false), forbidden)).await;
+    assert!(
+        headers.get("retry-after").is_none(),
+        "a policy refusal has no retry time"
+    );
+    assert_eq!(
+        assert_error(&body, true, "rate_limit_error"),
+        "request rejected by policy: forbidden topic"
+    );
+    let (status, _, body) = post_json(
+        &env.url("/hook", MESSAGES),
+        &[],
+        &with_prompt(messages_body("claude-x", false), forbidden),
+    )
+    .await;
     assert_eq!(status, 429);
     assert_error(&body, false, "rate_limit_error");
-    let (status, _, body) =
-        post_json(&env.url("/hook403", MESSAGES), &[], &with_prompt(messages_body("claude-x", false), forbidden)).await;
+    let (status, _, body) = post_json(
+        &env.url("/hook403", MESSAGES),
+        &[],
+        &with_prompt(messages_body("claude-x", false), forbidden),
+    )
+    .await;
     assert_eq!(status, 403);
     assert_error(&body, false, "permission_error");
-    assert_eq!(env.metric("switchboard_rejections_total", &[("reason", "webhook_rejected")]).await, 3.0);
+    assert_eq!(
+        env.metric(
+            "switchboard_rejections_total",
+            &[("reason", "webhook_rejected")]
+        )
+        .await,
+        3.0
+    );
 
-    let (status, headers, body) = post_json(&env.url("/hookdown", CHAT), &[], &chat_body("gpt-4o", false)).await;
+    let (status, headers, body) = post_json(
+        &env.url("/hookdown", CHAT),
+        &[],
+        &chat_body("gpt-4o", false),
+    )
+    .await;
     assert_eq!(status, 503);
     assert_eq!(headers.get("retry-after").unwrap(), "1");
     assert_error(&body, true, "server_error");
-    let (status, _, body) = post_json(&env.url("/hookdown", MESSAGES), &[], &messages_body("claude-x", false)).await;
+    let (status, _, body) = post_json(
+        &env.url("/hookdown", MESSAGES),
+        &[],
+        &messages_body("claude-x", false),
+    )
+    .await;
     assert_eq!(status, 503);
     assert_error(&body, false, "overloaded_error");
-    assert_eq!(env.metric("switchboard_rejections_total", &[("reason", "webhook_unavailable")]).await, 2.0);
-    let (status, _, _) = post_json(&env.url("/hookopen", CHAT), &[], &chat_body("gpt-4o", false)).await;
+    assert_eq!(
+        env.metric(
+            "switchboard_rejections_total",
+            &[("reason", "webhook_unavailable")]
+        )
+        .await,
+        2.0
+    );
+    let (status, _, _) = post_json(
+        &env.url("/hookopen", CHAT),
+        &[],
+        &chat_body("gpt-4o", false),
+    )
+    .await;
     assert_eq!(status, 200);
 }
 
@@ -220,37 +317,63 @@ async fn configured_fields_are_removed_before_forwarding() {
 async fn emails_and_phone_numbers_are_masked_in_json_and_streams() {
     let env = start().await;
     let check = |text: &str| {
-        assert!(!text.contains("jane.doe@example.com") && !text.contains("555-123-4567"), "{text}");
+        assert!(
+            !text.contains("jane.doe@example.com") && !text.contains("555-123-4567"),
+            "{text}"
+        );
         assert!(text.contains("[REDACTED]"), "{text}");
     };
-    let (status, _, body) = post_json(&env.url("/mask", CHAT), &[], &chat_body("gpt-4o", false)).await;
+    let (status, _, body) =
+        post_json(&env.url("/mask", CHAT), &[], &chat_body("gpt-4o", false)).await;
     assert_eq!(status, 200);
     let v = json_body(&body);
     let text = v["choices"][0]["message"]["content"].as_str().unwrap();
     assert_eq!(text, "Mail [REDACTED] or call [REDACTED] today.");
-    let (status, _, body) = post_json(&env.url("/mask", MESSAGES), &[], &messages_body("claude-x", false)).await;
+    let (status, _, body) = post_json(
+        &env.url("/mask", MESSAGES),
+        &[],
+        &messages_body("claude-x", false),
+    )
+    .await;
     assert_eq!(status, 200);
     check(json_body(&body)["content"][0]["text"].as_str().unwrap());
 
-    let (status, _, events) = post_stream(&env.url("/mask", CHAT), &[], &chat_body("gpt-4o", true)).await;
+    let (status, _, events) =
+        post_stream(&env.url("/mask", CHAT), &[], &chat_body("gpt-4o", true)).await;
     assert_eq!(status, 200);
     let text: String = events
         .iter()
         .filter_map(|e| e.json())
-        .filter_map(|v| v.pointer("/choices/0/delta/content").and_then(Value::as_str).map(str::to_owned))
+        .filter_map(|v| {
+            v.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
         .collect();
     assert_eq!(text, "Mail [REDACTED] or call [REDACTED] today.");
     assert_eq!(events.last().unwrap().data, "[DONE]");
 
-    let (status, _, events) = post_stream(&env.url("/mask", MESSAGES), &[], &messages_body("claude-x", true)).await;
+    let (status, _, events) = post_stream(
+        &env.url("/mask", MESSAGES),
+        &[],
+        &messages_body("claude-x", true),
+    )
+    .await;
     assert_eq!(status, 200);
     let text: String = events
         .iter()
         .filter_map(|e| e.json())
-        .filter_map(|v| v.pointer("/delta/text").and_then(Value::as_str).map(str::to_owned))
+        .filter_map(|v| {
+            v.pointer("/delta/text")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
         .collect();
     assert_eq!(text, "Mail [REDACTED] or call [REDACTED] today.");
-    assert_eq!(events.last().unwrap().event.as_deref(), Some("message_stop"));
+    assert_eq!(
+        events.last().unwrap().event.as_deref(),
+        Some("message_stop")
+    );
 }
 
 #[tokio::test]
@@ -260,9 +383,17 @@ async fn masking_covers_the_responses_api_json_and_stream() {
     let (status, _, body) = post_json(&url, &[], &json!({"model": "gpt-4o", "input": "hi"})).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let text = String::from_utf8_lossy(&body).into_owned();
-    assert!(!text.contains("jane.doe@example.com") && text.contains("[REDACTED]"), "{text}");
+    assert!(
+        !text.contains("jane.doe@example.com") && text.contains("[REDACTED]"),
+        "{text}"
+    );
 
-    let (status, _, events) = post_stream(&url, &[], &json!({"model": "gpt-4o", "input": "hi", "stream": true})).await;
+    let (status, _, events) = post_stream(
+        &url,
+        &[],
+        &json!({"model": "gpt-4o", "input": "hi", "stream": true}),
+    )
+    .await;
     assert_eq!(status, 200);
     let deltas: String = events
         .iter()
@@ -271,6 +402,15 @@ async fn masking_covers_the_responses_api_json_and_stream() {
         .filter_map(|v| v["delta"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(deltas, "Mail [REDACTED] or call [REDACTED] today.");
-    assert!(events.iter().all(|e| !e.data.contains("jane.doe@example.com")), "{events:?}");
-    assert!(events.iter().any(|e| e.json().is_some_and(|v| v["type"] == "response.completed")));
+    assert!(
+        events
+            .iter()
+            .all(|e| !e.data.contains("jane.doe@example.com")),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.json().is_some_and(|v| v["type"] == "response.completed"))
+    );
 }

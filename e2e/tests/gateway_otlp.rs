@@ -5,8 +5,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::json;
@@ -32,7 +36,9 @@ impl TraceService for Collector {
                 spans.extend(ss.spans);
             }
         }
-        Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
     }
 }
 
@@ -41,23 +47,31 @@ fn serve_grpc(listener: tokio::net::TcpListener, svc: TraceServiceServer<Collect
     use tonic::codegen::Service as _;
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let svc = svc.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                    let mut svc = svc.clone();
-                    async move { svc.call(req.map(tonic::body::Body::new)).await }
-                });
-                let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
+                let service =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let mut svc = svc.clone();
+                        async move { svc.call(req.map(tonic::body::Body::new)).await }
+                    });
+                let _ =
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
             });
         }
     });
 }
 
 fn attr(span: &Span, key: &str) -> Option<AnyValue> {
-    span.attributes.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.clone()).and_then(|v| v.value)
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.clone())
+        .and_then(|v| v.value)
 }
 
 fn config() -> String {
@@ -80,23 +94,59 @@ async fn request_spans_with_gen_ai_attributes_reach_the_collector() {
     let dir = temp_dir("otlp");
     let path = write_config(&dir, &config());
     let g = Gateway::start_with_args(&path, &[], &["--otlp-endpoint", &endpoint]).await;
-    let (status, _, body) = post_json(&format!("{}/v1/chat/completions", g.base_url()), &[], &chat_body("gpt-4o", false)).await;
+    let (status, _, body) = post_json(
+        &format!("{}/v1/chat/completions", g.base_url()),
+        &[],
+        &chat_body("gpt-4o", false),
+    )
+    .await;
     assert_eq!(status, 200);
     let usage = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["usage"].clone();
     // The batch exporter sends within its schedule delay (5s by default).
-    wait_until(Duration::from_secs(20), "a request span exported", || async {
-        spans.lock().unwrap().iter().any(|s| s.name == "chat gpt-4o")
-    })
+    wait_until(
+        Duration::from_secs(20),
+        "a request span exported",
+        || async {
+            spans
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|s| s.name == "chat gpt-4o")
+        },
+    )
     .await;
-    let span = spans.lock().unwrap().iter().find(|s| s.name == "chat gpt-4o").cloned().unwrap();
-    assert_eq!(attr(&span, "gen_ai.operation.name"), Some(AnyValue::StringValue("chat".into())));
-    assert_eq!(attr(&span, "gen_ai.request.model"), Some(AnyValue::StringValue("gpt-4o".into())));
-    assert_eq!(attr(&span, "gen_ai.provider.name"), Some(AnyValue::StringValue("mock".into())));
-    assert_eq!(attr(&span, "switchboard.team"), Some(AnyValue::StringValue("unknown".into())));
-    assert_eq!(attr(&span, "http.response.status_code"), Some(AnyValue::IntValue(200)));
+    let span = spans
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|s| s.name == "chat gpt-4o")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        attr(&span, "gen_ai.operation.name"),
+        Some(AnyValue::StringValue("chat".into()))
+    );
+    assert_eq!(
+        attr(&span, "gen_ai.request.model"),
+        Some(AnyValue::StringValue("gpt-4o".into()))
+    );
+    assert_eq!(
+        attr(&span, "gen_ai.provider.name"),
+        Some(AnyValue::StringValue("mock".into()))
+    );
+    assert_eq!(
+        attr(&span, "switchboard.team"),
+        Some(AnyValue::StringValue("unknown".into()))
+    );
+    assert_eq!(
+        attr(&span, "http.response.status_code"),
+        Some(AnyValue::IntValue(200))
+    );
     assert_eq!(
         attr(&span, "gen_ai.usage.output_tokens"),
-        Some(AnyValue::IntValue(usage["completion_tokens"].as_i64().unwrap()))
+        Some(AnyValue::IntValue(
+            usage["completion_tokens"].as_i64().unwrap()
+        ))
     );
 }
 
@@ -106,7 +156,12 @@ async fn an_unreachable_collector_does_not_affect_requests() {
     let path = write_config(&dir, &config());
     let g = Gateway::start_with_args(&path, &[], &["--otlp-endpoint", "http://127.0.0.1:1"]).await;
     for _ in 0..3 {
-        let (status, _, _) = post_json(&format!("{}/v1/chat/completions", g.base_url()), &[], &chat_body("gpt-4o", false)).await;
+        let (status, _, _) = post_json(
+            &format!("{}/v1/chat/completions", g.base_url()),
+            &[],
+            &chat_body("gpt-4o", false),
+        )
+        .await;
         assert_eq!(status, 200);
     }
 }

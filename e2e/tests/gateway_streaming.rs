@@ -170,12 +170,19 @@ async fn translated_streams_record_the_upstreams_true_usage() {
     )
     .await;
     assert_eq!(status, 200);
-    assert!(events.iter().all(|e| e.event.is_none()), "OpenAI clients get data-only SSE");
+    assert!(
+        events.iter().all(|e| e.event.is_none()),
+        "OpenAI clients get data-only SSE"
+    );
     assert_eq!(events.last().map(|e| e.data.as_str()), Some("[DONE]"));
     let text: String = events
         .iter()
         .filter_map(|e| e.json())
-        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(String::from))
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(String::from)
+        })
         .collect();
     assert_eq!(text, "from claude");
     wait_tokens(&stack, "input", 30.0).await;

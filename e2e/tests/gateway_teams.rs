@@ -58,7 +58,10 @@ fn standard_teams() -> Value {
 }
 
 fn config(route_spec: Value) -> String {
-    ConfigBuilder::new().backend("mock", json!({"provider": "Mock"})).route("main", route_spec).to_yaml()
+    ConfigBuilder::new()
+        .backend("mock", json!({"provider": "Mock"}))
+        .route("main", route_spec)
+        .to_yaml()
 }
 
 async fn start(route_spec: Value, args: &[&str]) -> (Gateway, PathBuf) {
@@ -72,13 +75,19 @@ fn url(g: &Gateway, path: &str) -> String {
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> &'a str {
-    h.get(name).and_then(|v| v.to_str().ok()).unwrap_or_else(|| panic!("header {name} missing in {h:?}"))
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("header {name} missing in {h:?}"))
 }
 
 /// Waits until at least `margin` seconds are left in the current UTC minute,
 /// so a test counting requests per minute does not straddle two windows.
 async fn early_in_a_minute(margin: u64) {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() % 60;
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 60;
     if 60 - secs < margin {
         tokio::time::sleep(Duration::from_secs(60 - secs)).await;
     }
@@ -132,37 +141,92 @@ async fn the_21st_request_in_a_minute_of_a_sandbox_team_is_refused_in_both_diale
         let (status, headers, body) = if i % 2 == 0 {
             post_json(&url(&g, CHAT), &h, &chat_body("gpt-4o", false)).await
         } else {
-            post_json(&url(&g, MESSAGES), &h, &messages_body("claude-sonnet-4", false)).await
+            post_json(
+                &url(&g, MESSAGES),
+                &h,
+                &messages_body("claude-sonnet-4", false),
+            )
+            .await
         };
-        assert_eq!(status, 200, "request {i}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            status,
+            200,
+            "request {i}: {}",
+            String::from_utf8_lossy(&body)
+        );
         assert_eq!(header(&headers, "x-ratelimit-limit-requests"), "20");
-        assert_eq!(header(&headers, "x-ratelimit-remaining-requests"), (20 - i).to_string());
+        assert_eq!(
+            header(&headers, "x-ratelimit-remaining-requests"),
+            (20 - i).to_string()
+        );
         assert!(header(&headers, "x-ratelimit-reset-requests").ends_with('s'));
         assert_eq!(header(&headers, "x-ratelimit-limit-tokens"), "100000");
     }
     let (status, headers, body) = post_json(&url(&g, CHAT), &h, &chat_body("gpt-4o", false)).await;
     assert_eq!(status, 429);
     let v = assert_openai_error(&body, "rate_limit_error", Some("rate_limit_exceeded"));
-    assert_eq!(v["error"]["message"], "RPM limit exceeded (21/20 requests per minute)");
+    assert_eq!(
+        v["error"]["message"],
+        "RPM limit exceeded (21/20 requests per minute)"
+    );
     let retry: u64 = header(&headers, "retry-after").parse().unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     assert_eq!(header(&headers, "x-ratelimit-remaining-requests"), "0");
     assert_eq!(header(&headers, "x-ratelimit-limit-requests"), "20");
 
-    let (status, headers, body) = post_json(&url(&g, MESSAGES), &h, &messages_body("claude-sonnet-4", false)).await;
+    let (status, headers, body) = post_json(
+        &url(&g, MESSAGES),
+        &h,
+        &messages_body("claude-sonnet-4", false),
+    )
+    .await;
     assert_eq!(status, 429);
     let v = assert_anthropic_error(&body, "rate_limit_error");
-    assert_eq!(v["error"]["message"], "RPM limit exceeded (22/20 requests per minute)");
+    assert_eq!(
+        v["error"]["message"],
+        "RPM limit exceeded (22/20 requests per minute)"
+    );
     assert!(header(&headers, "retry-after").parse::<u64>().is_ok());
 
     let labels = [("team", "alpha"), ("reason", "rate_limit_requests")];
-    assert_eq!(metric(&g, "switchboard_team_rejections_total", &labels).await, 2.0);
-    assert_eq!(metric(&g, "switchboard_rejections_total", &[("reason", "rate_limit_requests")]).await, 2.0);
-    assert_eq!(metric(&g, "switchboard_team_remaining_requests", &[("team", "alpha")]).await, 0.0);
-    assert_eq!(metric(&g, "switchboard_team_requests_total", &[("team", "alpha"), ("status", "200")]).await, 20.0);
+    assert_eq!(
+        metric(&g, "switchboard_team_rejections_total", &labels).await,
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &g,
+            "switchboard_rejections_total",
+            &[("reason", "rate_limit_requests")]
+        )
+        .await,
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &g,
+            "switchboard_team_remaining_requests",
+            &[("team", "alpha")]
+        )
+        .await,
+        0.0
+    );
+    assert_eq!(
+        metric(
+            &g,
+            "switchboard_team_requests_total",
+            &[("team", "alpha"), ("status", "200")]
+        )
+        .await,
+        20.0
+    );
     // Access-log lines name the team, for answered and refused requests
     // (written by the gateway's log writer thread, shortly after).
-    let line = |log: &str, what: &str| log.lines().filter(|l| l.contains(what) && l.contains("team=\"alpha\"")).count();
+    let line = |log: &str, what: &str| {
+        log.lines()
+            .filter(|l| l.contains(what) && l.contains("team=\"alpha\""))
+            .count()
+    };
     wait_until(Duration::from_secs(5), "22 access-log lines", || async {
         let log = strip_ansi(&g.log());
         line(&log, "request finished") + line(&log, "rate_limit_requests") >= 22
@@ -173,7 +237,12 @@ async fn the_21st_request_in_a_minute_of_a_sandbox_team_is_refused_in_both_diale
     assert_eq!(line(&log, "rate_limit_requests"), 2, "{log}");
     // Another team is not affected.
     let auth = key("gamma");
-    let (status, _, _) = post_json(&url(&g, CHAT), &[("authorization", auth.as_str())], &chat_body("gpt-4o", false)).await;
+    let (status, _, _) = post_json(
+        &url(&g, CHAT),
+        &[("authorization", auth.as_str())],
+        &chat_body("gpt-4o", false),
+    )
+    .await;
     assert_eq!(status, 200);
 }
 
@@ -185,29 +254,66 @@ async fn a_team_over_budget_is_refused_until_the_period_ends() {
     // At $1 per token, one answer spends the whole $1 budget.
     let (status, headers, body) = post_json(&url(&g, CHAT), &h, &chat_body("pricey", false)).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    assert!(headers.get("x-ratelimit-limit-requests").is_none(), "enterprise has no request limit");
+    assert!(
+        headers.get("x-ratelimit-limit-requests").is_none(),
+        "enterprise has no request limit"
+    );
     let usage = json_body(&body)["usage"].clone();
-    let tokens = usage["prompt_tokens"].as_f64().unwrap() + usage["completion_tokens"].as_f64().unwrap();
+    let tokens =
+        usage["prompt_tokens"].as_f64().unwrap() + usage["completion_tokens"].as_f64().unwrap();
     wait_until(WAIT, "budget spent", || async {
-        metric(&g, "switchboard_team_budget_remaining_usd", &[("team", "beta")]).await == 0.0
+        metric(
+            &g,
+            "switchboard_team_budget_remaining_usd",
+            &[("team", "beta")],
+        )
+        .await
+            == 0.0
     })
     .await;
-    assert_eq!(metric(&g, "switchboard_team_cost_usd_total", &[("team", "beta"), ("model", "pricey")]).await, tokens);
+    assert_eq!(
+        metric(
+            &g,
+            "switchboard_team_cost_usd_total",
+            &[("team", "beta"), ("model", "pricey")]
+        )
+        .await,
+        tokens
+    );
 
     let (status, headers, body) = post_json(&url(&g, CHAT), &h, &chat_body("gpt-4o", false)).await;
     assert_eq!(status, 429);
     let v = assert_openai_error(&body, "rate_limit_error", Some("insufficient_quota"));
     let message = v["error"]["message"].as_str().unwrap();
-    assert!(message.starts_with("budget exceeded ($") && message.ends_with("/$1.00 per day)"), "{message}");
+    assert!(
+        message.starts_with("budget exceeded ($") && message.ends_with("/$1.00 per day)"),
+        "{message}"
+    );
     let retry: u64 = header(&headers, "retry-after").parse().unwrap();
     assert!((1..=86_400).contains(&retry), "{retry}");
 
-    let (status, _, body) = post_json(&url(&g, MESSAGES), &h, &messages_body("claude-sonnet-4", false)).await;
+    let (status, _, body) = post_json(
+        &url(&g, MESSAGES),
+        &h,
+        &messages_body("claude-sonnet-4", false),
+    )
+    .await;
     assert_eq!(status, 429);
     assert_anthropic_error(&body, "rate_limit_error");
     let labels = [("team", "beta"), ("reason", "budget_exceeded")];
-    assert_eq!(metric(&g, "switchboard_team_rejections_total", &labels).await, 2.0);
-    assert_eq!(metric(&g, "switchboard_rejections_total", &[("reason", "budget_exceeded")]).await, 2.0);
+    assert_eq!(
+        metric(&g, "switchboard_team_rejections_total", &labels).await,
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &g,
+            "switchboard_rejections_total",
+            &[("reason", "budget_exceeded")]
+        )
+        .await,
+        2.0
+    );
 }
 
 #[tokio::test]
@@ -215,24 +321,56 @@ async fn streamed_usage_is_charged_to_the_team_and_exhausts_its_token_quota() {
     let (g, _dir) = start(route(standard_teams()), &[]).await;
     let auth = key("gamma");
     let h = [("authorization", auth.as_str())];
-    let (status, headers, events) = post_stream(&url(&g, CHAT), &h, &chat_body("gpt-4o", true)).await;
+    let (status, headers, events) =
+        post_stream(&url(&g, CHAT), &h, &chat_body("gpt-4o", true)).await;
     assert_eq!(status, 200);
     assert_eq!(header(&headers, "x-ratelimit-limit-tokens"), "1");
     assert_eq!(header(&headers, "x-ratelimit-remaining-tokens"), "1");
-    let usage = events.iter().filter_map(|e| e.json()).find_map(|v| v.get("usage").filter(|u| u.is_object()).cloned());
+    let usage = events
+        .iter()
+        .filter_map(|e| e.json())
+        .find_map(|v| v.get("usage").filter(|u| u.is_object()).cloned());
     let usage = usage.expect("the stream reports usage");
-    let (input, output) = (usage["prompt_tokens"].as_f64().unwrap(), usage["completion_tokens"].as_f64().unwrap());
+    let (input, output) = (
+        usage["prompt_tokens"].as_f64().unwrap(),
+        usage["completion_tokens"].as_f64().unwrap(),
+    );
     wait_until(WAIT, "streamed tokens charged", || async {
-        metric(&g, "switchboard_team_tokens_total", &[("team", "gamma"), ("kind", "output")]).await == output
+        metric(
+            &g,
+            "switchboard_team_tokens_total",
+            &[("team", "gamma"), ("kind", "output")],
+        )
+        .await
+            == output
     })
     .await;
-    assert_eq!(metric(&g, "switchboard_team_tokens_total", &[("team", "gamma"), ("kind", "input")]).await, input);
+    assert_eq!(
+        metric(
+            &g,
+            "switchboard_team_tokens_total",
+            &[("team", "gamma"), ("kind", "input")]
+        )
+        .await,
+        input
+    );
     wait_until(WAIT, "remaining tokens 0", || async {
-        metric(&g, "switchboard_team_remaining_tokens", &[("team", "gamma")]).await == 0.0
+        metric(
+            &g,
+            "switchboard_team_remaining_tokens",
+            &[("team", "gamma")],
+        )
+        .await
+            == 0.0
     })
     .await;
 
-    let (status, headers, body) = post_json(&url(&g, MESSAGES), &h, &messages_body("claude-sonnet-4", true)).await;
+    let (status, headers, body) = post_json(
+        &url(&g, MESSAGES),
+        &h,
+        &messages_body("claude-sonnet-4", true),
+    )
+    .await;
     assert_eq!(status, 429);
     let v = assert_anthropic_error(&body, "rate_limit_error");
     let expected = format!("token limit exceeded ({}/1 tokens per day)", input + output);
@@ -243,8 +381,19 @@ async fn streamed_usage_is_charged_to_the_team_and_exhausts_its_token_quota() {
     assert_eq!(status, 429);
     assert_openai_error(&body, "rate_limit_error", Some("rate_limit_exceeded"));
     let labels = [("team", "gamma"), ("reason", "rate_limit_tokens")];
-    assert_eq!(metric(&g, "switchboard_team_rejections_total", &labels).await, 2.0);
-    assert_eq!(metric(&g, "switchboard_rejections_total", &[("reason", "rate_limit_tokens")]).await, 2.0);
+    assert_eq!(
+        metric(&g, "switchboard_team_rejections_total", &labels).await,
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &g,
+            "switchboard_rejections_total",
+            &[("reason", "rate_limit_tokens")]
+        )
+        .await,
+        2.0
+    );
 }
 
 #[tokio::test]
@@ -263,24 +412,50 @@ async fn jwt_claims_map_to_teams_and_unknown_callers_are_refused_when_configured
         }
     });
     let (g, _dir) = start(spec, &[]).await;
-    let member = format!("Bearer {}", issuer.mint(json!({"sub": "svc", "groups": ["eng", "grp-payments"]})));
-    let (status, headers, _) =
-        post_json(&url(&g, CHAT), &[("authorization", member.as_str())], &chat_body("gpt-4o", false)).await;
+    let member = format!(
+        "Bearer {}",
+        issuer.mint(json!({"sub": "svc", "groups": ["eng", "grp-payments"]}))
+    );
+    let (status, headers, _) = post_json(
+        &url(&g, CHAT),
+        &[("authorization", member.as_str())],
+        &chat_body("gpt-4o", false),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(header(&headers, "x-ratelimit-limit-requests"), "3");
 
-    let stranger = format!("Bearer {}", issuer.mint(json!({"sub": "other", "groups": ["eng"]})));
+    let stranger = format!(
+        "Bearer {}",
+        issuer.mint(json!({"sub": "other", "groups": ["eng"]}))
+    );
     let h = [("authorization", stranger.as_str())];
     let (status, headers, body) = post_json(&url(&g, CHAT), &h, &chat_body("gpt-4o", false)).await;
     assert_eq!(status, 403);
     assert_openai_error(&body, "permission_error", None);
     assert!(headers.get("retry-after").is_none());
-    let (status, _, body) = post_json(&url(&g, MESSAGES), &h, &messages_body("claude-sonnet-4", false)).await;
+    let (status, _, body) = post_json(
+        &url(&g, MESSAGES),
+        &h,
+        &messages_body("claude-sonnet-4", false),
+    )
+    .await;
     assert_eq!(status, 403);
     assert_anthropic_error(&body, "permission_error");
     let labels = [("team", "unknown"), ("reason", "unknown_team")];
-    assert_eq!(metric(&g, "switchboard_team_rejections_total", &labels).await, 2.0);
-    assert_eq!(metric(&g, "switchboard_rejections_total", &[("reason", "unknown_team")]).await, 2.0);
+    assert_eq!(
+        metric(&g, "switchboard_team_rejections_total", &labels).await,
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &g,
+            "switchboard_rejections_total",
+            &[("reason", "unknown_team")]
+        )
+        .await,
+        2.0
+    );
     // Only configured teams (and `unknown`) appear as label values.
     let text = g.metrics().await;
     assert!(!text.contains("team=\"other\""), "{text}");
@@ -289,33 +464,73 @@ async fn jwt_claims_map_to_teams_and_unknown_callers_are_refused_when_configured
 #[tokio::test]
 async fn an_unreachable_counter_store_fails_open_or_closed_as_configured() {
     let spec = route(standard_teams());
-    let dead = ["--redis-url", "redis://127.0.0.1:1/", "--limits-timeout", "300ms"];
-    let (open, _d1) = start(spec.clone(), &[&dead[..], &["--limits-fail-mode", "open"]].concat()).await;
+    let dead = [
+        "--redis-url",
+        "redis://127.0.0.1:1/",
+        "--limits-timeout",
+        "300ms",
+    ];
+    let (open, _d1) = start(
+        spec.clone(),
+        &[&dead[..], &["--limits-fail-mode", "open"]].concat(),
+    )
+    .await;
     let auth = key("alpha");
     let h = [("authorization", auth.as_str())];
     let (status, headers, _) = post_json(&url(&open, CHAT), &h, &chat_body("gpt-4o", false)).await;
     assert_eq!(status, 200);
-    assert!(headers.get("x-ratelimit-limit-requests").is_none(), "limits were not checked");
+    assert!(
+        headers.get("x-ratelimit-limit-requests").is_none(),
+        "limits were not checked"
+    );
     assert_eq!(
-        metric(&open, "switchboard_limiter_store_errors_total", &[("store", "redis"), ("mode", "open")]).await,
+        metric(
+            &open,
+            "switchboard_limiter_store_errors_total",
+            &[("store", "redis"), ("mode", "open")]
+        )
+        .await,
         1.0
     );
-    wait_until(Duration::from_secs(5), "a log line says the request was admitted unchecked", || async {
-        open.log().contains("fail open")
-    })
+    wait_until(
+        Duration::from_secs(5),
+        "a log line says the request was admitted unchecked",
+        || async { open.log().contains("fail open") },
+    )
     .await;
 
-    let (closed, _d2) = start(spec, &[&dead[..], &["--limits-fail-mode", "closed"]].concat()).await;
-    let (status, headers, body) = post_json(&url(&closed, CHAT), &h, &chat_body("gpt-4o", false)).await;
+    let (closed, _d2) = start(
+        spec,
+        &[&dead[..], &["--limits-fail-mode", "closed"]].concat(),
+    )
+    .await;
+    let (status, headers, body) =
+        post_json(&url(&closed, CHAT), &h, &chat_body("gpt-4o", false)).await;
     assert_eq!(status, 503);
     assert_openai_error(&body, "server_error", None);
     assert_eq!(header(&headers, "retry-after"), "1");
-    let (status, _, body) = post_json(&url(&closed, MESSAGES), &h, &messages_body("claude-sonnet-4", false)).await;
+    let (status, _, body) = post_json(
+        &url(&closed, MESSAGES),
+        &h,
+        &messages_body("claude-sonnet-4", false),
+    )
+    .await;
     assert_eq!(status, 503);
     assert_anthropic_error(&body, "overloaded_error");
     let labels = [("store", "redis"), ("mode", "closed")];
-    assert_eq!(metric(&closed, "switchboard_limiter_store_errors_total", &labels).await, 2.0);
-    assert_eq!(metric(&closed, "switchboard_rejections_total", &[("reason", "limiter_unavailable")]).await, 2.0);
+    assert_eq!(
+        metric(&closed, "switchboard_limiter_store_errors_total", &labels).await,
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &closed,
+            "switchboard_rejections_total",
+            &[("reason", "limiter_unavailable")]
+        )
+        .await,
+        2.0
+    );
 }
 
 /// The Redis URL from `scripts/test`; skipped with a message outside it, a failure in CI.
@@ -324,7 +539,8 @@ fn redis_url() -> Option<String> {
         Ok(u) if !u.is_empty() => Some(u),
         _ => {
             assert!(
-                std::env::var_os("CI").is_none() && std::env::var_os("SWITCHBOARD_TEST_REQUIRE_REDIS").is_none(),
+                std::env::var_os("CI").is_none()
+                    && std::env::var_os("SWITCHBOARD_TEST_REQUIRE_REDIS").is_none(),
                 "SWITCHBOARD_TEST_REDIS_URL is not set: scripts/test starts redis-server for this test"
             );
             eprintln!("skipped: SWITCHBOARD_TEST_REDIS_URL is not set (run scripts/test)");
@@ -337,11 +553,23 @@ fn redis_url() -> Option<String> {
 async fn two_gateways_sharing_redis_enforce_one_team_limit_exactly() {
     let Some(redis) = redis_url() else { return };
     // A team name unique to this run, so reruns within a minute do not share counters.
-    let team = format!("shared-{}", SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000);
+    let team = format!(
+        "shared-{}",
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            % 1_000_000_000
+    );
     let spec = route(json!({
         "teams": [{"name": team, "requestsPerMinute": 10, "tokensPerDay": 0, "apiKeys": ["alpha"]}]
     }));
-    let args = ["--redis-url", redis.as_str(), "--limits-fail-mode", "closed"];
+    let args = [
+        "--redis-url",
+        redis.as_str(),
+        "--limits-fail-mode",
+        "closed",
+    ];
     let (a, _d1) = start(spec.clone(), &args).await;
     let (b, _d2) = start(spec, &args).await;
     early_in_a_minute(20).await;
@@ -351,7 +579,12 @@ async fn two_gateways_sharing_redis_enforce_one_team_limit_exactly() {
         let target = url(if i % 2 == 0 { &a } else { &b }, CHAT);
         let auth = auth.clone();
         tasks.push(tokio::spawn(async move {
-            let (status, _, _) = post_json(&target, &[("authorization", auth.as_str())], &chat_body("gpt-4o", false)).await;
+            let (status, _, _) = post_json(
+                &target,
+                &[("authorization", auth.as_str())],
+                &chat_body("gpt-4o", false),
+            )
+            .await;
             status.as_u16()
         }));
     }
@@ -359,8 +592,16 @@ async fn two_gateways_sharing_redis_enforce_one_team_limit_exactly() {
     for t in tasks {
         statuses.push(t.await.unwrap());
     }
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 10, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 6, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        6,
+        "{statuses:?}"
+    );
     let labels = [("team", team.as_str()), ("reason", "rate_limit_requests")];
     let refused = metric(&a, "switchboard_team_rejections_total", &labels).await
         + metric(&b, "switchboard_team_rejections_total", &labels).await;
@@ -375,8 +616,12 @@ async fn the_client_ip_limit_applies_across_teams_in_both_dialects() {
     early_in_a_minute(10).await;
     for name in ["alpha", "beta", "gamma"] {
         let auth = key(name);
-        let (status, _, _) =
-            post_json(&url(&g, CHAT), &[("authorization", auth.as_str())], &chat_body("gpt-4o", false)).await;
+        let (status, _, _) = post_json(
+            &url(&g, CHAT),
+            &[("authorization", auth.as_str())],
+            &chat_body("gpt-4o", false),
+        )
+        .await;
         assert_eq!(status, 200, "{name}");
     }
     let auth = key("stranger");
@@ -384,14 +629,33 @@ async fn the_client_ip_limit_applies_across_teams_in_both_dialects() {
     let (status, headers, body) = post_json(&url(&g, CHAT), &h, &chat_body("gpt-4o", false)).await;
     assert_eq!(status, 429);
     let v = assert_openai_error(&body, "rate_limit_error", Some("rate_limit_exceeded"));
-    assert_eq!(v["error"]["message"], "RPM limit for this client address exceeded (4/3 requests per minute)");
+    assert_eq!(
+        v["error"]["message"],
+        "RPM limit for this client address exceeded (4/3 requests per minute)"
+    );
     assert!(header(&headers, "retry-after").parse::<u64>().unwrap() <= 60);
-    let (status, _, body) = post_json(&url(&g, MESSAGES), &h, &messages_body("claude-sonnet-4", false)).await;
+    let (status, _, body) = post_json(
+        &url(&g, MESSAGES),
+        &h,
+        &messages_body("claude-sonnet-4", false),
+    )
+    .await;
     assert_eq!(status, 429);
     assert_anthropic_error(&body, "rate_limit_error");
     let labels = [("team", "unknown"), ("reason", "rate_limit_client_ip")];
-    assert_eq!(metric(&g, "switchboard_team_rejections_total", &labels).await, 2.0);
-    assert_eq!(metric(&g, "switchboard_rejections_total", &[("reason", "rate_limit_client_ip")]).await, 2.0);
+    assert_eq!(
+        metric(&g, "switchboard_team_rejections_total", &labels).await,
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &g,
+            "switchboard_rejections_total",
+            &[("reason", "rate_limit_client_ip")]
+        )
+        .await,
+        2.0
+    );
 }
 
 #[tokio::test]
@@ -407,7 +671,15 @@ async fn usage_seen_before_a_client_disconnect_is_charged() {
     let mut spec = route(standard_teams());
     spec["rules"] = json!([{"backends": [{"name": "anthropic"}]}]);
     let yaml = ConfigBuilder::new()
-        .backend("anthropic", backend_spec(Flavor::Anthropic, &upstream.url(), ANTHROPIC_KEY_ENV, &["claude-test"]))
+        .backend(
+            "anthropic",
+            backend_spec(
+                Flavor::Anthropic,
+                &upstream.url(),
+                ANTHROPIC_KEY_ENV,
+                &["claude-test"],
+            ),
+        )
         .route("main", spec)
         .to_yaml();
     let dir = temp_dir("teams-disconnect");
@@ -421,22 +693,48 @@ async fn usage_seen_before_a_client_disconnect_is_charged() {
     let (status, _, mut incoming) = switchboard_e2e::client::try_send(
         http::Method::POST,
         &url(&g, MESSAGES),
-        &[("authorization", auth.as_str()), ("content-type", "application/json")],
+        &[
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+        ],
         body,
     )
     .await
     .unwrap();
     assert_eq!(status, 200);
-    let first = tokio::time::timeout(WAIT, incoming.frame()).await.expect("first frame in time");
+    let first = tokio::time::timeout(WAIT, incoming.frame())
+        .await
+        .expect("first frame in time");
     assert!(first.is_some_and(|f| f.is_ok()));
     drop(incoming);
-    wait_until(WAIT, "input tokens charged after the disconnect", || async {
-        metric(&g, "switchboard_team_tokens_total", &[("team", "alpha"), ("kind", "input")]).await > 0.0
-    })
+    wait_until(
+        WAIT,
+        "input tokens charged after the disconnect",
+        || async {
+            metric(
+                &g,
+                "switchboard_team_tokens_total",
+                &[("team", "alpha"), ("kind", "input")],
+            )
+            .await
+                > 0.0
+        },
+    )
     .await;
-    let input = metric(&g, "switchboard_team_tokens_total", &[("team", "alpha"), ("kind", "input")]).await;
+    let input = metric(
+        &g,
+        "switchboard_team_tokens_total",
+        &[("team", "alpha"), ("kind", "input")],
+    )
+    .await;
     wait_until(WAIT, "the day's token count includes them", || async {
-        metric(&g, "switchboard_team_remaining_tokens", &[("team", "alpha")]).await <= 100_000.0 - input
+        metric(
+            &g,
+            "switchboard_team_remaining_tokens",
+            &[("team", "alpha")],
+        )
+        .await
+            <= 100_000.0 - input
     })
     .await;
 }
@@ -447,11 +745,20 @@ async fn errors_after_admission_carry_the_rate_limit_headers() {
     spec["rules"] = json!([{"models": ["gpt-*"], "backends": [{"name": "mock"}]}]);
     let (g, _dir) = start(spec, &[]).await;
     let auth = key("alpha");
-    let (status, headers, body) =
-        post_json(&url(&g, MESSAGES), &[("authorization", auth.as_str())], &messages_body("claude-unrouted", false)).await;
+    let (status, headers, body) = post_json(
+        &url(&g, MESSAGES),
+        &[("authorization", auth.as_str())],
+        &messages_body("claude-unrouted", false),
+    )
+    .await;
     assert_eq!(status, 404);
     assert_anthropic_error(&body, "not_found_error");
     assert_eq!(header(&headers, "x-ratelimit-limit-requests"), "20");
-    assert!(header(&headers, "x-ratelimit-remaining-requests").parse::<u64>().unwrap() < 20);
+    assert!(
+        header(&headers, "x-ratelimit-remaining-requests")
+            .parse::<u64>()
+            .unwrap()
+            < 20
+    );
     assert_eq!(header(&headers, "x-ratelimit-limit-tokens"), "100000");
 }

@@ -32,10 +32,8 @@ fn generated_code_matches_proto() {
 }
 
 fn tempdir(root: &Path) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "proto-gen-{}",
-        std::process::id()
-    ));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("proto-gen-{}", std::process::id()));
     let _ = root;
     std::fs::create_dir_all(&dir).expect("create temp dir");
     dir

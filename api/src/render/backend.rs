@@ -36,7 +36,10 @@ pub(crate) fn render_backend(cx: &mut Ctx<'_>, spec: &AIBackendSpec) -> pb::Back
         }),
         (None, Some(default)) => default.to_string(),
         (None, None) => {
-            cx.problem("spec.endpoint", format!("required for provider {provider:?}"));
+            cx.problem(
+                "spec.endpoint",
+                format!("required for provider {provider:?}"),
+            );
             String::new()
         }
     };
@@ -52,10 +55,19 @@ pub(crate) fn render_backend(cx: &mut Ctx<'_>, spec: &AIBackendSpec) -> pb::Back
             if m.name.trim().is_empty() {
                 cx.problem(format!("{path}.name"), "must not be empty");
             } else if !seen.insert(m.name.as_str()) {
-                cx.problem(format!("{path}.name"), format!("duplicate model {:?}", m.name));
+                cx.problem(
+                    format!("{path}.name"),
+                    format!("duplicate model {:?}", m.name),
+                );
             }
-            if m.provider_model.as_deref().is_some_and(|p| p.trim().is_empty()) {
-                cx.problem(format!("{path}.providerModel"), "must not be empty when set");
+            if m.provider_model
+                .as_deref()
+                .is_some_and(|p| p.trim().is_empty())
+            {
+                cx.problem(
+                    format!("{path}.providerModel"),
+                    "must not be empty when set",
+                );
             }
             pb::ModelMapping {
                 name: m.name.clone(),
@@ -76,7 +88,10 @@ pub(crate) fn render_backend(cx: &mut Ctx<'_>, spec: &AIBackendSpec) -> pb::Back
         let base = cx.duration_ms("spec.ejection.baseEjection", e.base_ejection.as_ref());
         let max = cx.duration_ms("spec.ejection.maxEjection", e.max_ejection.as_ref());
         if base > 0 && max > 0 && base > max {
-            cx.problem("spec.ejection.maxEjection", "must not be shorter than baseEjection");
+            cx.problem(
+                "spec.ejection.maxEjection",
+                "must not be shorter than baseEjection",
+            );
         }
         pb::Ejection {
             consecutive_failures: e.consecutive_failures.unwrap_or(0),
@@ -87,16 +102,25 @@ pub(crate) fn render_backend(cx: &mut Ctx<'_>, spec: &AIBackendSpec) -> pb::Back
 
     let anthropic = spec.anthropic.as_ref().map(|a| {
         if provider != Provider::Anthropic {
-            cx.problem("spec.anthropic", format!("only used by provider Anthropic, not {provider:?}"));
+            cx.problem(
+                "spec.anthropic",
+                format!("only used by provider Anthropic, not {provider:?}"),
+            );
         }
         if let Some(v) = &a.version
             && (v.trim().is_empty() || !v.bytes().all(|b| b.is_ascii_graphic()))
         {
-            cx.problem("spec.anthropic.version", format!("invalid anthropic-version {v:?}"));
+            cx.problem(
+                "spec.anthropic.version",
+                format!("invalid anthropic-version {v:?}"),
+            );
         }
         for (i, beta) in a.allowed_betas.iter().enumerate() {
             if beta.trim().is_empty() || beta.contains(',') {
-                cx.problem(format!("spec.anthropic.allowedBetas[{i}]"), format!("invalid beta flag {beta:?}"));
+                cx.problem(
+                    format!("spec.anthropic.allowedBetas[{i}]"),
+                    format!("invalid beta flag {beta:?}"),
+                );
             }
         }
         pb::AnthropicSettings {
@@ -112,12 +136,17 @@ pub(crate) fn render_backend(cx: &mut Ctx<'_>, spec: &AIBackendSpec) -> pb::Back
                 format!("only used by providers OpenAI and OpenAICompatible, not {provider:?}"),
             );
         }
-        pb::OpenAiSettings { organization: o.organization.clone().unwrap_or_default() }
+        pb::OpenAiSettings {
+            organization: o.organization.clone().unwrap_or_default(),
+        }
     });
 
     let mock = spec.mock.as_ref().map(|m| {
         if provider != Provider::Mock {
-            cx.problem("spec.mock", format!("only used by provider Mock, not {provider:?}"));
+            cx.problem(
+                "spec.mock",
+                format!("only used by provider Mock, not {provider:?}"),
+            );
         }
         pb::MockSettings {
             reply: m.reply.clone().unwrap_or_default(),
@@ -156,11 +185,16 @@ fn credential(cx: &mut Ctx<'_>, c: &Credentials) -> Option<pb::Credential> {
                 return None;
             }
             if !is_valid_env_name(name) {
-                cx.problem("spec.credentials.env", format!("invalid environment variable name {name:?}"));
+                cx.problem(
+                    "spec.credentials.env",
+                    format!("invalid environment variable name {name:?}"),
+                );
                 return None;
             }
             Source::Env(name.clone())
         }
     };
-    Some(pb::Credential { source: Some(source) })
+    Some(pb::Credential {
+        source: Some(source),
+    })
 }

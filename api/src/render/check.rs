@@ -6,11 +6,18 @@ pub fn glob_error(pattern: &str) -> Option<String> {
     if pattern.is_empty() {
         return Some("empty model pattern".into());
     }
-    if let Some(c) = pattern.chars().find(|c| matches!(c, '?' | '[' | ']' | '{' | '}' | '\\')) {
-        return Some(format!("invalid pattern {pattern:?}: {c:?} is not supported, only `*` wildcards are"));
+    if let Some(c) = pattern
+        .chars()
+        .find(|c| matches!(c, '?' | '[' | ']' | '{' | '}' | '\\'))
+    {
+        return Some(format!(
+            "invalid pattern {pattern:?}: {c:?} is not supported, only `*` wildcards are"
+        ));
     }
     if pattern.chars().any(char::is_whitespace) {
-        return Some(format!("invalid pattern {pattern:?}: whitespace is not allowed"));
+        return Some(format!(
+            "invalid pattern {pattern:?}: whitespace is not allowed"
+        ));
     }
     None
 }
@@ -53,7 +60,9 @@ pub(crate) fn jwks_url(text: &str) -> Result<(), String> {
     match url.scheme() {
         "https" if !host.is_empty() => Ok(()),
         "http" if host == "localhost" || host == "127.0.0.1" => Ok(()),
-        "http" => Err(format!("jwksUri {text:?} must use https (http only for localhost or 127.0.0.1)")),
+        "http" => Err(format!(
+            "jwksUri {text:?} must use https (http only for localhost or 127.0.0.1)"
+        )),
         _ => Err(format!("jwksUri {text:?} must be an https URL")),
     }
 }
@@ -75,8 +84,14 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(endpoint_url("https://api.example.com/").unwrap(), "https://api.example.com");
-        assert_eq!(endpoint_url("http://10.0.0.1:8000/v1").unwrap(), "http://10.0.0.1:8000/v1");
+        assert_eq!(
+            endpoint_url("https://api.example.com/").unwrap(),
+            "https://api.example.com"
+        );
+        assert_eq!(
+            endpoint_url("http://10.0.0.1:8000/v1").unwrap(),
+            "http://10.0.0.1:8000/v1"
+        );
         assert!(endpoint_url("ftp://x").is_err());
         assert!(endpoint_url("not a url").is_err());
         assert!(endpoint_url("https://x/?a=b").is_err());

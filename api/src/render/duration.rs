@@ -12,7 +12,8 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
     if s == "0" {
         return Ok(0);
     }
-    let bad = || format!("invalid duration {text:?} (use e.g. \"500ms\", \"5s\", \"2m\", \"1m30s\")");
+    let bad =
+        || format!("invalid duration {text:?} (use e.g. \"500ms\", \"5s\", \"2m\", \"1m30s\")");
     let mut total: u64 = 0;
     let mut rest = s;
     let mut last_rank = u8::MAX;
@@ -65,10 +66,16 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "5", "s", "5 s", "-1s", "1.5s", "5x", "1s1m", "1s1s", "ms", "5sec", "1d"] {
+        for bad in [
+            "", "5", "s", "5 s", "-1s", "1.5s", "5x", "1s1m", "1s1s", "ms", "5sec", "1d",
+        ] {
             assert!(parse_duration_ms(bad).is_err(), "{bad:?} should fail");
         }
         assert!(parse_duration_ms("99999999999999999999h").is_err());
-        assert!(parse_duration_ms("18446744073709551615h").unwrap_err().contains("too large"));
+        assert!(
+            parse_duration_ms("18446744073709551615h")
+                .unwrap_err()
+                .contains("too large")
+        );
     }
 }

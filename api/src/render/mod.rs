@@ -45,18 +45,26 @@ pub struct RenderOptions<'a> {
 impl RenderOptions<'static> {
     /// Standalone mode: `env` sources allowed, read from the process environment.
     pub fn standalone() -> Self {
-        Self { env_allowed: true, env: &process_env }
+        Self {
+            env_allowed: true,
+            env: &process_env,
+        }
     }
 
     /// Kubernetes mode: `env` sources are problems.
     pub fn kubernetes() -> Self {
-        Self { env_allowed: false, env: &no_env }
+        Self {
+            env_allowed: false,
+            env: &no_env,
+        }
     }
 }
 
 impl std::fmt::Debug for RenderOptions<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RenderOptions").field("env_allowed", &self.env_allowed).finish_non_exhaustive()
+        f.debug_struct("RenderOptions")
+            .field("env_allowed", &self.env_allowed)
+            .finish_non_exhaustive()
     }
 }
 
@@ -92,7 +100,11 @@ pub fn render_with(inv: &Inventory, opts: &RenderOptions<'_>) -> Result<Snapshot
     }
     backends.sort_by(|a, b| a.id.cmp(&b.id));
     routes.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut snapshot = Snapshot { version: String::new(), backends, routes };
+    let mut snapshot = Snapshot {
+        version: String::new(),
+        backends,
+        routes,
+    };
     snapshot.version = content_version(&snapshot);
     Ok(snapshot)
 }
@@ -142,7 +154,8 @@ impl<'a> Ctx<'a> {
 
     /// Records a problem at `path`.
     pub fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.problems.push(Problem::new(self.resource.clone(), path, message));
+        self.problems
+            .push(Problem::new(self.resource.clone(), path, message));
     }
 
     /// Parses an optional duration; unset or invalid gives 0.
@@ -158,9 +171,16 @@ impl<'a> Ctx<'a> {
     }
 
     /// Resolves a Secret key to its (trimmed, non-empty, UTF-8) value.
-    pub fn secret_value(&mut self, path: &str, r: &crate::v1alpha1::SecretKeyRef) -> Option<String> {
+    pub fn secret_value(
+        &mut self,
+        path: &str,
+        r: &crate::v1alpha1::SecretKeyRef,
+    ) -> Option<String> {
         let Some(data) = self.inv.secret(self.namespace, &r.name) else {
-            self.problem(format!("{path}.name"), format!("Secret {:?} not found", r.name));
+            self.problem(
+                format!("{path}.name"),
+                format!("Secret {:?} not found", r.name),
+            );
             return None;
         };
         let Some(bytes) = data.get(&r.key) else {
@@ -179,7 +199,10 @@ impl<'a> Ctx<'a> {
         };
         let text = text.trim();
         if text.is_empty() {
-            self.problem(format!("{path}.key"), format!("key {:?} of Secret {:?} is empty", r.key, r.name));
+            self.problem(
+                format!("{path}.key"),
+                format!("key {:?} of Secret {:?} is empty", r.key, r.name),
+            );
             return None;
         }
         Some(text.to_string())

@@ -14,13 +14,22 @@ pub const MAX_ATTEMPTS_LIMIT: u32 = 20;
 pub(crate) fn render_route(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> pb::Route {
     let prefix = &spec.path_prefix;
     if !prefix.starts_with('/') {
-        cx.problem("spec.pathPrefix", format!("must start with '/', got {prefix:?}"));
+        cx.problem(
+            "spec.pathPrefix",
+            format!("must start with '/', got {prefix:?}"),
+        );
     } else if prefix.contains(['?', '#']) || prefix.chars().any(char::is_whitespace) {
-        cx.problem("spec.pathPrefix", format!("must be a plain path, got {prefix:?}"));
+        cx.problem(
+            "spec.pathPrefix",
+            format!("must be a plain path, got {prefix:?}"),
+        );
     }
     for (i, host) in spec.hostnames.iter().enumerate() {
         if host.is_empty() || host.contains(['/', ':']) || host.chars().any(char::is_whitespace) {
-            cx.problem(format!("spec.hostnames[{i}]"), format!("invalid host name {host:?}"));
+            cx.problem(
+                format!("spec.hostnames[{i}]"),
+                format!("invalid host name {host:?}"),
+            );
         }
     }
     let auth = spec.auth.as_ref().map(|a| client_auth(cx, a));
@@ -35,14 +44,23 @@ pub(crate) fn render_route(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> pb::Route {
             if let Some(e) = glob_error(&a.pattern) {
                 cx.problem(format!("{path}.pattern"), e);
             } else if !patterns.insert(a.pattern.as_str()) {
-                cx.problem(format!("{path}.pattern"), format!("duplicate alias pattern {:?}", a.pattern));
+                cx.problem(
+                    format!("{path}.pattern"),
+                    format!("duplicate alias pattern {:?}", a.pattern),
+                );
             }
             if a.target.trim().is_empty() {
                 cx.problem(format!("{path}.target"), "must not be empty");
             } else if a.target.contains('*') {
-                cx.problem(format!("{path}.target"), "must be a model name, not a pattern");
+                cx.problem(
+                    format!("{path}.target"),
+                    "must be a model name, not a pattern",
+                );
             }
-            pb::ModelAlias { pattern: a.pattern.clone(), target: a.target.clone() }
+            pb::ModelAlias {
+                pattern: a.pattern.clone(),
+                target: a.target.clone(),
+            }
         })
         .collect();
 
@@ -61,12 +79,19 @@ pub(crate) fn render_route(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> pb::Route {
                 }
             }
             if rule.backends.is_empty() {
-                cx.problem(format!("{path}.backends"), "at least one backend is required");
+                cx.problem(
+                    format!("{path}.backends"),
+                    "at least one backend is required",
+                );
             }
             pb::Rule {
                 models: rule.models.clone(),
                 groups: groups(cx, &format!("{path}.backends"), &rule.backends),
-                context_fallback: groups(cx, &format!("{path}.contextFallback"), &rule.context_fallback),
+                context_fallback: groups(
+                    cx,
+                    &format!("{path}.contextFallback"),
+                    &rule.context_fallback,
+                ),
             }
         })
         .collect();
@@ -74,7 +99,10 @@ pub(crate) fn render_route(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> pb::Route {
     let retry = spec.retry.as_ref().map(|r| retry(cx, r));
     let teams = super::teams::render_teams(cx, spec);
     let pricing = super::teams::render_pricing(cx, spec);
-    let guards = spec.guards.as_ref().map(|g| super::teams::render_guards(cx, g));
+    let guards = spec
+        .guards
+        .as_ref()
+        .map(|g| super::teams::render_guards(cx, g));
 
     pb::Route {
         id: cx.id.clone(),
@@ -98,7 +126,10 @@ fn groups(cx: &mut Ctx<'_>, path: &str, refs: &[BackendRef]) -> Vec<pb::Priority
     for (i, r) in refs.iter().enumerate() {
         let at = format!("{path}[{i}]");
         if cx.inv.backend(cx.namespace, &r.name).is_none() {
-            cx.problem(format!("{at}.name"), format!("AIBackend {:?} not found", r.name));
+            cx.problem(
+                format!("{at}.name"),
+                format!("AIBackend {:?} not found", r.name),
+            );
         }
         if r.model.as_deref().is_some_and(|m| m.trim().is_empty()) {
             cx.problem(format!("{at}.model"), "must not be empty when set");
@@ -144,9 +175,15 @@ fn client_auth(cx: &mut Ctx<'_>, a: &ClientAuth) -> pb::ClientAuth {
             if k.name.trim().is_empty() {
                 cx.problem(format!("{path}.name"), "must not be empty");
             } else if !names.insert(k.name.as_str()) {
-                cx.problem(format!("{path}.name"), format!("duplicate API key name {:?}", k.name));
+                cx.problem(
+                    format!("{path}.name"),
+                    format!("duplicate API key name {:?}", k.name),
+                );
             }
-            api_key_value(cx, &path, k).map(|value| pb::ApiKey { name: k.name.clone(), value })
+            api_key_value(cx, &path, k).map(|value| pb::ApiKey {
+                name: k.name.clone(),
+                value,
+            })
         })
         .collect();
     pb::ClientAuth { jwt, api_keys }
@@ -162,7 +199,10 @@ fn api_key_value(cx: &mut Ctx<'_>, path: &str, k: &ApiKey) -> Option<String> {
         (None, Some(name)) => {
             let at = format!("{path}.env");
             if !cx.opts.env_allowed {
-                cx.problem(at, "environment variables are only allowed in standalone mode; use secretRef");
+                cx.problem(
+                    at,
+                    "environment variables are only allowed in standalone mode; use secretRef",
+                );
                 return None;
             }
             if !is_valid_env_name(name) {
@@ -209,7 +249,10 @@ fn jwt(cx: &mut Ctx<'_>, j: &JwtAuth) -> pb::JwtAuth {
         (None, Some(doc)) => {
             match serde_json::from_str::<serde_json::Value>(doc) {
                 Ok(v) if v.get("keys").is_some_and(serde_json::Value::is_array) => {}
-                Ok(_) => cx.problem(format!("{p}.inlineJwks"), "must be a JWKS: a JSON object with a \"keys\" array"),
+                Ok(_) => cx.problem(
+                    format!("{p}.inlineJwks"),
+                    "must be a JWKS: a JSON object with a \"keys\" array",
+                ),
                 Err(e) => cx.problem(format!("{p}.inlineJwks"), format!("invalid JSON: {e}")),
             }
             Some(Keys::InlineJwks(doc.clone()))
@@ -218,7 +261,10 @@ fn jwt(cx: &mut Ctx<'_>, j: &JwtAuth) -> pb::JwtAuth {
     if let Some(h) = &j.token_header
         && !is_valid_header_name(h)
     {
-        cx.problem(format!("{p}.tokenHeader"), format!("invalid header name {h:?}"));
+        cx.problem(
+            format!("{p}.tokenHeader"),
+            format!("invalid header name {h:?}"),
+        );
     }
     let leeway_ms = cx.duration_ms(&format!("{p}.leeway"), j.leeway.as_ref());
     let leeway_seconds = u32::try_from(leeway_ms.div_ceil(1000)).unwrap_or_else(|_| {
@@ -235,20 +281,34 @@ fn jwt(cx: &mut Ctx<'_>, j: &JwtAuth) -> pb::JwtAuth {
                 cx.problem(format!("{at}.claim"), "must not be empty");
             }
             if !is_valid_header_name(&c.header) {
-                cx.problem(format!("{at}.header"), format!("invalid header name {:?}", c.header));
+                cx.problem(
+                    format!("{at}.header"),
+                    format!("invalid header name {:?}", c.header),
+                );
             }
-            pb::ClaimHeader { claim: c.claim.clone(), header: c.header.to_ascii_lowercase() }
+            pb::ClaimHeader {
+                claim: c.claim.clone(),
+                header: c.header.to_ascii_lowercase(),
+            }
         })
         .collect();
     pb::JwtAuth {
         issuer: j.issuer.clone(),
         audiences: j.audiences.clone(),
         keys,
-        token_header: j.token_header.as_deref().map(str::to_ascii_lowercase).unwrap_or_default(),
+        token_header: j
+            .token_header
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default(),
         leeway_seconds,
         forward_claims,
-        jwks_min_refresh_ms: cx.duration_ms(&format!("{p}.jwksMinRefresh"), j.jwks_min_refresh.as_ref()),
-        jwks_cache_ms: cx.duration_ms(&format!("{p}.jwksCacheDuration"), j.jwks_cache_duration.as_ref()),
+        jwks_min_refresh_ms: cx
+            .duration_ms(&format!("{p}.jwksMinRefresh"), j.jwks_min_refresh.as_ref()),
+        jwks_cache_ms: cx.duration_ms(
+            &format!("{p}.jwksCacheDuration"),
+            j.jwks_cache_duration.as_ref(),
+        ),
     }
 }
 

@@ -24,7 +24,15 @@ pub const DEFAULT_TIER: &str = "sandbox";
 fn tier_table(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> BTreeMap<String, pb::Limits> {
     let mut tiers: BTreeMap<String, pb::Limits> = BUILTIN_TIERS
         .iter()
-        .map(|(n, rpm, tpd)| ((*n).to_string(), pb::Limits { requests_per_minute: *rpm, tokens_per_day: *tpd }))
+        .map(|(n, rpm, tpd)| {
+            (
+                (*n).to_string(),
+                pb::Limits {
+                    requests_per_minute: *rpm,
+                    tokens_per_day: *tpd,
+                },
+            )
+        })
         .collect();
     let mut seen = BTreeSet::new();
     for (i, t) in spec.tiers.iter().enumerate() {
@@ -33,7 +41,10 @@ fn tier_table(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> BTreeMap<String, pb::Limi
             continue;
         }
         if !seen.insert(t.name.as_str()) {
-            cx.problem(format!("spec.tiers[{i}].name"), format!("duplicate tier {:?}", t.name));
+            cx.problem(
+                format!("spec.tiers[{i}].name"),
+                format!("duplicate tier {:?}", t.name),
+            );
         }
         // Fields left unset keep a built-in tier's value (0, unlimited, for new tiers).
         let base = tiers.get(&t.name).copied().unwrap_or_default();
@@ -56,11 +67,17 @@ pub(crate) fn render_teams(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> Option<pb::T
     if claim.trim().is_empty() {
         cx.problem(format!("{p}.claim"), "must not be empty when set");
     }
-    let default_tier = t.default_tier.clone().unwrap_or_else(|| DEFAULT_TIER.to_string());
+    let default_tier = t
+        .default_tier
+        .clone()
+        .unwrap_or_else(|| DEFAULT_TIER.to_string());
     let default_limits = match tiers.get(&default_tier) {
         Some(l) => *l,
         None => {
-            cx.problem(format!("{p}.defaultTier"), format!("unknown tier {default_tier:?}"));
+            cx.problem(
+                format!("{p}.defaultTier"),
+                format!("unknown tier {default_tier:?}"),
+            );
             pb::Limits::default()
         }
     };
@@ -78,12 +95,21 @@ pub(crate) fn render_teams(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> Option<pb::T
         if !name_ok {
             cx.problem(
                 format!("{at}.name"),
-                format!("invalid team name {:?}: use 1-63 letters, digits, '-', '_' or '.'", team.name),
+                format!(
+                    "invalid team name {:?}: use 1-63 letters, digits, '-', '_' or '.'",
+                    team.name
+                ),
             );
         } else if !names.insert(team.name.clone()) {
-            cx.problem(format!("{at}.name"), format!("duplicate team {:?}", team.name));
+            cx.problem(
+                format!("{at}.name"),
+                format!("duplicate team {:?}", team.name),
+            );
         } else if team.name == "unknown" || team.name == "none" {
-            cx.problem(format!("{at}.name"), format!("{:?} is reserved for callers without a team", team.name));
+            cx.problem(
+                format!("{at}.name"),
+                format!("{:?} is reserved for callers without a team", team.name),
+            );
         }
         let tier = team.tier.clone().unwrap_or_else(|| default_tier.clone());
         let mut limits = match tiers.get(&tier) {
@@ -105,23 +131,44 @@ pub(crate) fn render_teams(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> Option<pb::T
                 "week" => pb::BudgetPeriod::Week,
                 "month" => pb::BudgetPeriod::Month,
                 other => {
-                    cx.problem(format!("{at}.budget.period"), format!("must be day, week or month, got {other:?}"));
+                    cx.problem(
+                        format!("{at}.budget.period"),
+                        format!("must be day, week or month, got {other:?}"),
+                    );
                     pb::BudgetPeriod::Unspecified
                 }
             };
             if !b.usd.is_finite() || b.usd < 0.0 || b.usd > 1e9 {
-                cx.problem(format!("{at}.budget.usd"), format!("must be between 0 and 1e9, got {}", b.usd));
+                cx.problem(
+                    format!("{at}.budget.usd"),
+                    format!("must be between 0 and 1e9, got {}", b.usd),
+                );
             }
-            pb::Budget { micro_usd: (b.usd.clamp(0.0, 1e9) * 1e6).round() as u64, period: period as i32 }
+            pb::Budget {
+                micro_usd: (b.usd.clamp(0.0, 1e9) * 1e6).round() as u64,
+                period: period as i32,
+            }
         });
         for (j, k) in team.api_keys.iter().enumerate() {
             if !key_names.contains(k.as_str()) {
-                cx.problem(format!("{at}.apiKeys[{j}]"), format!("no API key named {k:?} in spec.auth.apiKeys"));
+                cx.problem(
+                    format!("{at}.apiKeys[{j}]"),
+                    format!("no API key named {k:?} in spec.auth.apiKeys"),
+                );
             } else if !keys_seen.insert(k.clone()) {
-                cx.problem(format!("{at}.apiKeys[{j}]"), format!("API key {k:?} belongs to two teams"));
+                cx.problem(
+                    format!("{at}.apiKeys[{j}]"),
+                    format!("API key {k:?} belongs to two teams"),
+                );
             }
         }
-        teams.push(pb::Team { name: team.name.clone(), tier, limits: Some(limits), budget, api_keys: team.api_keys.clone() });
+        teams.push(pb::Team {
+            name: team.name.clone(),
+            tier,
+            limits: Some(limits),
+            budget,
+            api_keys: team.api_keys.clone(),
+        });
     }
     teams.sort_by(|a, b| a.name.cmp(&b.name));
     let mapping = t
@@ -129,9 +176,15 @@ pub(crate) fn render_teams(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> Option<pb::T
         .iter()
         .map(|(value, team)| {
             if !names.contains(team) {
-                cx.problem(format!("{p}.mapping.{value}"), format!("unknown team {team:?}"));
+                cx.problem(
+                    format!("{p}.mapping.{value}"),
+                    format!("unknown team {team:?}"),
+                );
             }
-            pb::ClaimMapping { value: value.clone(), team: team.clone() }
+            pb::ClaimMapping {
+                value: value.clone(),
+                team: team.clone(),
+            }
         })
         .collect();
     Some(pb::TeamPolicy {
@@ -146,7 +199,10 @@ pub(crate) fn render_teams(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> Option<pb::T
 }
 
 fn is_team_name(name: &str) -> bool {
-    (1..=63).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 pub(crate) fn render_pricing(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> Vec<pb::ModelPrice> {
@@ -160,12 +216,26 @@ pub(crate) fn render_pricing(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> Vec<pb::Mo
             }
             let cache_read = m.cache_read.unwrap_or(m.input * 0.1);
             let cache_write = m.cache_write.unwrap_or(m.input * 1.25);
-            for (field, v) in [("input", m.input), ("output", m.output), ("cacheRead", cache_read), ("cacheWrite", cache_write)] {
+            for (field, v) in [
+                ("input", m.input),
+                ("output", m.output),
+                ("cacheRead", cache_read),
+                ("cacheWrite", cache_write),
+            ] {
                 if !v.is_finite() || v < 0.0 {
-                    cx.problem(format!("{at}.{field}"), format!("must be a non-negative number, got {v}"));
+                    cx.problem(
+                        format!("{at}.{field}"),
+                        format!("must be a non-negative number, got {v}"),
+                    );
                 }
             }
-            pb::ModelPrice { model: m.model.clone(), input: m.input, output: m.output, cache_read, cache_write }
+            pb::ModelPrice {
+                model: m.model.clone(),
+                input: m.input,
+                output: m.output,
+                cache_read,
+                cache_write,
+            }
         })
         .collect()
 }
@@ -178,16 +248,28 @@ pub(crate) fn render_guards(cx: &mut Ctx<'_>, g: &GuardsSpec) -> pb::Guards {
         .enumerate()
         .map(|(i, b)| {
             if let Err(e) = regex::Regex::new(&b.pattern) {
-                cx.problem(format!("{p}.blockedPatterns[{i}].pattern"), format!("invalid regular expression: {e}"));
+                cx.problem(
+                    format!("{p}.blockedPatterns[{i}].pattern"),
+                    format!("invalid regular expression: {e}"),
+                );
             }
-            pb::BlockedPattern { pattern: b.pattern.clone(), message: b.message.clone().unwrap_or_default() }
+            pb::BlockedPattern {
+                pattern: b.pattern.clone(),
+                message: b.message.clone().unwrap_or_default(),
+            }
         })
         .collect();
     for (i, f) in g.remove_fields.iter().enumerate() {
         if f.is_empty() || f.split('.').any(str::is_empty) {
-            cx.problem(format!("{p}.removeFields[{i}]"), format!("invalid field path {f:?}"));
+            cx.problem(
+                format!("{p}.removeFields[{i}]"),
+                format!("invalid field path {f:?}"),
+            );
         } else if f == "model" {
-            cx.problem(format!("{p}.removeFields[{i}]"), "`model` cannot be removed");
+            cx.problem(
+                format!("{p}.removeFields[{i}]"),
+                "`model` cannot be removed",
+            );
         }
     }
     let webhook = g.webhook.as_ref().map(|w| {
@@ -196,7 +278,10 @@ pub(crate) fn render_guards(cx: &mut Ctx<'_>, g: &GuardsSpec) -> pb::Guards {
         }
         let status = w.reject_status.unwrap_or(429);
         if !(400..=599).contains(&status) {
-            cx.problem(format!("{p}.webhook.rejectStatus"), format!("must be a 4xx or 5xx status, got {status}"));
+            cx.problem(
+                format!("{p}.webhook.rejectStatus"),
+                format!("must be a 4xx or 5xx status, got {status}"),
+            );
         }
         pb::Webhook {
             url: w.url.clone(),
@@ -208,7 +293,10 @@ pub(crate) fn render_guards(cx: &mut Ctx<'_>, g: &GuardsSpec) -> pb::Guards {
     let mask = g.mask.as_ref().map(|m| {
         for (i, pat) in m.patterns.iter().enumerate() {
             if let Err(e) = regex::Regex::new(pat) {
-                cx.problem(format!("{p}.mask.patterns[{i}]"), format!("invalid regular expression: {e}"));
+                cx.problem(
+                    format!("{p}.mask.patterns[{i}]"),
+                    format!("invalid regular expression: {e}"),
+                );
             }
         }
         pb::Masking {
@@ -218,5 +306,10 @@ pub(crate) fn render_guards(cx: &mut Ctx<'_>, g: &GuardsSpec) -> pb::Guards {
             replacement: m.replacement.clone().unwrap_or_default(),
         }
     });
-    pb::Guards { blocked_patterns, remove_fields: g.remove_fields.clone(), webhook, mask }
+    pb::Guards {
+        blocked_patterns,
+        remove_fields: g.remove_fields.clone(),
+        webhook,
+        mask,
+    }
 }

@@ -5,7 +5,8 @@ use crate::load::parse_documents;
 
 fn inventory(yaml: &str) -> Inventory {
     let mut inv = Inventory::default();
-    inv.extend(parse_documents(yaml, "test.yaml").unwrap()).unwrap();
+    inv.extend(parse_documents(yaml, "test.yaml").unwrap())
+        .unwrap();
     inv
 }
 
@@ -14,19 +15,33 @@ fn test_env(name: &str) -> Option<String> {
 }
 
 fn standalone(yaml: &str) -> Result<Snapshot, Problems> {
-    render_with(&inventory(yaml), &RenderOptions { env_allowed: true, env: &test_env })
+    render_with(
+        &inventory(yaml),
+        &RenderOptions {
+            env_allowed: true,
+            env: &test_env,
+        },
+    )
 }
 
 fn problems(yaml: &str) -> Vec<String> {
-    standalone(yaml).unwrap_err().iter().map(ToString::to_string).collect()
+    standalone(yaml)
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 fn backend(name: &str, spec: &str) -> String {
-    format!("---\napiVersion: switchboard.dev/v1alpha1\nkind: AIBackend\nmetadata: {{name: {name}}}\nspec: {spec}\n")
+    format!(
+        "---\napiVersion: switchboard.dev/v1alpha1\nkind: AIBackend\nmetadata: {{name: {name}}}\nspec: {spec}\n"
+    )
 }
 
 fn route(name: &str, spec: &str) -> String {
-    format!("---\napiVersion: switchboard.dev/v1alpha1\nkind: AIRoute\nmetadata: {{name: {name}}}\nspec:\n{spec}\n")
+    format!(
+        "---\napiVersion: switchboard.dev/v1alpha1\nkind: AIRoute\nmetadata: {{name: {name}}}\nspec:\n{spec}\n"
+    )
 }
 
 const MOCK: &str = "{provider: Mock}";
@@ -63,39 +78,88 @@ fn renders_a_full_configuration() {
     let claude = &s.backends[0];
     assert_eq!(claude.provider, pb::ProviderKind::Anthropic as i32);
     assert_eq!(claude.endpoint, "https://api.anthropic.com");
-    assert_eq!(claude.credential.as_ref().unwrap().source, Some(pb::credential::Source::Value("sk-ant".into())));
+    assert_eq!(
+        claude.credential.as_ref().unwrap().source,
+        Some(pb::credential::Source::Value("sk-ant".into()))
+    );
     assert_eq!(claude.models[0].provider_model, "claude-sonnet-4-20250514");
     assert_eq!(claude.models[0].context_window, 200_000);
     assert_eq!(claude.models[1].provider_model, "claude-haiku");
-    assert_eq!(claude.timeouts, Some(pb::Timeouts { connect_ms: 2_000, first_byte_ms: 30_000, stream_idle_ms: 0, request_ms: 0 }));
-    assert_eq!(claude.ejection, Some(pb::Ejection { consecutive_failures: 3, base_ejection_ms: 10_000, max_ejection_ms: 300_000 }));
+    assert_eq!(
+        claude.timeouts,
+        Some(pb::Timeouts {
+            connect_ms: 2_000,
+            first_byte_ms: 30_000,
+            stream_idle_ms: 0,
+            request_ms: 0
+        })
+    );
+    assert_eq!(
+        claude.ejection,
+        Some(pb::Ejection {
+            consecutive_failures: 3,
+            base_ejection_ms: 10_000,
+            max_ejection_ms: 300_000
+        })
+    );
     assert_eq!(claude.anthropic.as_ref().unwrap().allowed_betas, ["a", "b"]);
 
     let local = &s.backends[1];
     assert_eq!(local.endpoint, "http://localhost:8000");
-    assert_eq!(local.credential.as_ref().unwrap().source, Some(pb::credential::Source::Env("LOCAL_KEY".into())));
+    assert_eq!(
+        local.credential.as_ref().unwrap().source,
+        Some(pb::credential::Source::Env("LOCAL_KEY".into()))
+    );
     assert_eq!(local.openai.as_ref().unwrap().organization, "org");
 
     let mock = &s.backends[2];
-    assert_eq!(mock.mock, Some(pb::MockSettings { reply: "hi".into(), latency_ms: 250 }));
+    assert_eq!(
+        mock.mock,
+        Some(pb::MockSettings {
+            reply: "hi".into(),
+            latency_ms: 250
+        })
+    );
     assert!(mock.credential.is_none());
 
     let r = &s.routes[0];
-    assert_eq!((r.id.as_str(), r.path_prefix.as_str(), r.max_body_bytes), ("default/main", "/team", 1024));
+    assert_eq!(
+        (r.id.as_str(), r.path_prefix.as_str(), r.max_body_bytes),
+        ("default/main", "/team", 1024)
+    );
     let auth = r.auth.as_ref().unwrap();
     let jwt = auth.jwt.as_ref().unwrap();
-    assert_eq!(jwt.keys, Some(pb::jwt_auth::Keys::JwksUri("https://idp/jwks".into())));
-    assert_eq!((jwt.leeway_seconds, jwt.jwks_min_refresh_ms, jwt.jwks_cache_ms), (2, 60_000, 3_600_000));
+    assert_eq!(
+        jwt.keys,
+        Some(pb::jwt_auth::Keys::JwksUri("https://idp/jwks".into()))
+    );
+    assert_eq!(
+        (
+            jwt.leeway_seconds,
+            jwt.jwks_min_refresh_ms,
+            jwt.jwks_cache_ms
+        ),
+        (2, 60_000, 3_600_000)
+    );
     assert_eq!(jwt.token_header, "x-token");
     assert_eq!(jwt.forward_claims[0].header, "x-user");
-    let keys: Vec<_> = auth.api_keys.iter().map(|k| (k.name.as_str(), k.value.as_str())).collect();
+    let keys: Vec<_> = auth
+        .api_keys
+        .iter()
+        .map(|k| (k.name.as_str(), k.value.as_str()))
+        .collect();
     assert_eq!(keys, [("ci", "c1"), ("dev", "client-secret")]);
 
     let rule = &r.rules[0];
     let groups: Vec<Vec<(&str, u32, &str)>> = rule
         .groups
         .iter()
-        .map(|g| g.backends.iter().map(|b| (b.backend.as_str(), b.weight, b.model.as_str())).collect())
+        .map(|g| {
+            g.backends
+                .iter()
+                .map(|b| (b.backend.as_str(), b.weight, b.model.as_str()))
+                .collect()
+        })
         .collect();
     assert_eq!(
         groups,
@@ -106,7 +170,14 @@ fn renders_a_full_configuration() {
         ]
     );
     assert_eq!(rule.context_fallback.len(), 1);
-    assert_eq!(r.retry, Some(pb::RetryPolicy { retry_after_cap_ms: 2_000, retry_backoff_ms: 50, max_attempts: 4 }));
+    assert_eq!(
+        r.retry,
+        Some(pb::RetryPolicy {
+            retry_after_cap_ms: 2_000,
+            retry_backoff_ms: 50,
+            max_attempts: 4
+        })
+    );
 }
 
 #[test]
@@ -137,20 +208,37 @@ fn empty_inventory_renders_an_empty_snapshot() {
 
 #[test]
 fn unknown_backend() {
-    let yaml = backend("mock", MOCK) + &route("main", "  rules:\n  - backends: [{name: mock}]\n  - backends: [{name: mock}, {name: bedrock}]");
-    assert_one(&yaml, "AIRoute default/main: spec.rules[1].backends[1].name: AIBackend \"bedrock\" not found");
+    let yaml = backend("mock", MOCK)
+        + &route(
+            "main",
+            "  rules:\n  - backends: [{name: mock}]\n  - backends: [{name: mock}, {name: bedrock}]",
+        );
+    assert_one(
+        &yaml,
+        "AIRoute default/main: spec.rules[1].backends[1].name: AIBackend \"bedrock\" not found",
+    );
 }
 
 #[test]
 fn backends_resolve_in_the_route_namespace_only() {
-    let yaml = backend("mock", MOCK).replace("{name: mock}", "{name: mock, namespace: other}") + &route("main", RULES);
-    assert_one(&yaml, "AIRoute default/main: spec.rules[0].backends[0].name: AIBackend \"mock\" not found");
+    let yaml = backend("mock", MOCK).replace("{name: mock}", "{name: mock, namespace: other}")
+        + &route("main", RULES);
+    assert_one(
+        &yaml,
+        "AIRoute default/main: spec.rules[0].backends[0].name: AIBackend \"mock\" not found",
+    );
 }
 
 #[test]
 fn missing_secret_and_key() {
-    let b = backend("claude", "{provider: Anthropic, credentials: {secretRef: {name: keys}}}");
-    assert_one(&b, "AIBackend default/claude: spec.credentials.secretRef.name: Secret \"keys\" not found");
+    let b = backend(
+        "claude",
+        "{provider: Anthropic, credentials: {secretRef: {name: keys}}}",
+    );
+    assert_one(
+        &b,
+        "AIBackend default/claude: spec.credentials.secretRef.name: Secret \"keys\" not found",
+    );
     let secret = "---\napiVersion: v1\nkind: Secret\nmetadata: {name: keys}\nstringData: {other: x, blank: '  '}\n";
     assert_one(
         &format!("{b}{secret}"),
@@ -166,16 +254,27 @@ fn missing_secret_and_key() {
 #[test]
 fn credentials_need_exactly_one_source() {
     assert_one(
-        &backend("c", "{provider: OpenAI, credentials: {env: A, secretRef: {name: s}}}"),
+        &backend(
+            "c",
+            "{provider: OpenAI, credentials: {env: A, secretRef: {name: s}}}",
+        ),
         "AIBackend default/c: spec.credentials: set exactly one of secretRef and env",
     );
-    assert_one(&backend("c", "{provider: OpenAI, credentials: {}}"), "AIBackend default/c: spec.credentials: set exactly one of secretRef and env");
+    assert_one(
+        &backend("c", "{provider: OpenAI, credentials: {}}"),
+        "AIBackend default/c: spec.credentials: set exactly one of secretRef and env",
+    );
 }
 
 #[test]
 fn kubernetes_mode_rejects_env_credentials() {
-    let yaml = backend("mock", "{provider: OpenAI, credentials: {env: OPENAI_API_KEY}}")
-        + &route("main", "  auth: {apiKeys: [{name: a, env: CLIENT_KEY}]}\n  rules: [{backends: [{name: mock}]}]");
+    let yaml = backend(
+        "mock",
+        "{provider: OpenAI, credentials: {env: OPENAI_API_KEY}}",
+    ) + &route(
+        "main",
+        "  auth: {apiKeys: [{name: a, env: CLIENT_KEY}]}\n  rules: [{backends: [{name: mock}]}]",
+    );
     let p: Vec<String> = render_with(&inventory(&yaml), &RenderOptions::kubernetes())
         .unwrap_err()
         .iter()
@@ -192,8 +291,15 @@ fn kubernetes_mode_rejects_env_credentials() {
 
 #[test]
 fn api_key_env_must_be_set() {
-    let yaml = backend("mock", MOCK) + &route("main", "  auth: {apiKeys: [{name: a, env: MISSING_KEY}]}\n  rules: [{backends: [{name: mock}]}]");
-    assert_one(&yaml, "AIRoute default/main: spec.auth.apiKeys[0].env: environment variable MISSING_KEY is not set");
+    let yaml = backend("mock", MOCK)
+        + &route(
+            "main",
+            "  auth: {apiKeys: [{name: a, env: MISSING_KEY}]}\n  rules: [{backends: [{name: mock}]}]",
+        );
+    assert_one(
+        &yaml,
+        "AIRoute default/main: spec.auth.apiKeys[0].env: environment variable MISSING_KEY is not set",
+    );
 }
 
 #[test]
@@ -207,20 +313,31 @@ fn bad_urls() {
         "AIBackend default/c: spec.endpoint: required for provider OpenAICompatible",
     );
     let jwt = |keys: &str| {
-        backend("mock", MOCK) + &route("main", &format!("  auth: {{jwt: {{issuer: i, {keys}}}}}\n{RULES}"))
+        backend("mock", MOCK)
+            + &route(
+                "main",
+                &format!("  auth: {{jwt: {{issuer: i, {keys}}}}}\n{RULES}"),
+            )
     };
     assert_one(
         &jwt("jwksUri: 'http://idp.example.com/jwks'"),
         "AIRoute default/main: spec.auth.jwt.jwksUri: jwksUri \"http://idp.example.com/jwks\" must use https (http only for localhost or 127.0.0.1)",
     );
     assert!(standalone(&jwt("jwksUri: 'http://127.0.0.1:9/jwks'")).is_ok());
-    assert_one(&jwt("a: b").replace(", a: b", ""), "AIRoute default/main: spec.auth.jwt: set exactly one of jwksUri and inlineJwks");
+    assert_one(
+        &jwt("a: b").replace(", a: b", ""),
+        "AIRoute default/main: spec.auth.jwt: set exactly one of jwksUri and inlineJwks",
+    );
     assert_one(
         &jwt("jwksUri: 'https://x', inlineJwks: '{}'"),
         "AIRoute default/main: spec.auth.jwt: set exactly one of jwksUri and inlineJwks",
     );
     let p = problems(&jwt("inlineJwks: 'not json'"));
-    assert!(p.len() == 1 && p[0].starts_with("AIRoute default/main: spec.auth.jwt.inlineJwks: invalid JSON"), "{p:?}");
+    assert!(
+        p.len() == 1
+            && p[0].starts_with("AIRoute default/main: spec.auth.jwt.inlineJwks: invalid JSON"),
+        "{p:?}"
+    );
     assert_one(
         &jwt("inlineJwks: '{\"kid\": 1}'"),
         "AIRoute default/main: spec.auth.jwt.inlineJwks: must be a JWKS: a JSON object with a \"keys\" array",
@@ -234,20 +351,35 @@ fn bad_durations() {
         &backend("c", "{provider: Mock, timeouts: {connect: '5'}}"),
         "AIBackend default/c: spec.timeouts.connect: invalid duration \"5\" (use e.g. \"500ms\", \"5s\", \"2m\", \"1m30s\")",
     );
-    let p = problems(&(backend("mock", MOCK) + &route("main", &format!("  retry: {{backoff: soon}}\n{RULES}"))));
-    assert!(p.len() == 1 && p[0].starts_with("AIRoute default/main: spec.retry.backoff: invalid duration"), "{p:?}");
+    let p = problems(
+        &(backend("mock", MOCK) + &route("main", &format!("  retry: {{backoff: soon}}\n{RULES}"))),
+    );
+    assert!(
+        p.len() == 1
+            && p[0].starts_with("AIRoute default/main: spec.retry.backoff: invalid duration"),
+        "{p:?}"
+    );
 }
 
 #[test]
 fn zero_weight_groups() {
     let yaml = backend("mock", MOCK)
-        + &route("main", "  rules: [{backends: [{name: mock, weight: 0}, {name: mock, priority: 1}]}]");
-    assert_one(&yaml, "AIRoute default/main: spec.rules[0].backends: the backends with priority 0 have a total weight of 0");
+        + &route(
+            "main",
+            "  rules: [{backends: [{name: mock, weight: 0}, {name: mock, priority: 1}]}]",
+        );
+    assert_one(
+        &yaml,
+        "AIRoute default/main: spec.rules[0].backends: the backends with priority 0 have a total weight of 0",
+    );
 }
 
 #[test]
 fn rules_are_required_and_need_backends() {
-    assert_one(&(backend("mock", MOCK) + &route("main", "  pathPrefix: /")), "AIRoute default/main: spec.rules: at least one rule is required");
+    assert_one(
+        &(backend("mock", MOCK) + &route("main", "  pathPrefix: /")),
+        "AIRoute default/main: spec.rules: at least one rule is required",
+    );
     assert_one(
         &(backend("mock", MOCK) + &route("main", "  rules: [{models: [a], backends: []}]")),
         "AIRoute default/main: spec.rules[0].backends: at least one backend is required",
@@ -256,7 +388,11 @@ fn rules_are_required_and_need_backends() {
 
 #[test]
 fn invalid_globs() {
-    let yaml = backend("mock", MOCK) + &route("main", "  aliases: [{pattern: 'gpt-?', target: gpt-4o}]\n  rules: [{models: ['claude-[34]'], backends: [{name: mock}]}]");
+    let yaml = backend("mock", MOCK)
+        + &route(
+            "main",
+            "  aliases: [{pattern: 'gpt-?', target: gpt-4o}]\n  rules: [{models: ['claude-[34]'], backends: [{name: mock}]}]",
+        );
     assert_eq!(
         problems(&yaml),
         [
@@ -268,21 +404,33 @@ fn invalid_globs() {
 
 #[test]
 fn alias_target_must_not_be_empty() {
-    let yaml = backend("mock", MOCK) + &route("main", &format!("  aliases: [{{pattern: 'gpt-4*', target: ''}}]\n{RULES}"));
-    assert_one(&yaml, "AIRoute default/main: spec.aliases[0].target: must not be empty");
+    let yaml = backend("mock", MOCK)
+        + &route(
+            "main",
+            &format!("  aliases: [{{pattern: 'gpt-4*', target: ''}}]\n{RULES}"),
+        );
+    assert_one(
+        &yaml,
+        "AIRoute default/main: spec.aliases[0].target: must not be empty",
+    );
 }
 
 #[test]
 fn duplicate_models() {
     assert_one(
-        &backend("c", "{provider: Mock, models: [{name: a}, {name: b}, {name: a}]}"),
+        &backend(
+            "c",
+            "{provider: Mock, models: [{name: a}, {name: b}, {name: a}]}",
+        ),
         "AIBackend default/c: spec.models[2].name: duplicate model \"a\"",
     );
 }
 
 #[test]
 fn max_attempts_range() {
-    let yaml = |n: u32| backend("mock", MOCK) + &route("main", &format!("  retry: {{maxAttempts: {n}}}\n{RULES}"));
+    let yaml = |n: u32| {
+        backend("mock", MOCK) + &route("main", &format!("  retry: {{maxAttempts: {n}}}\n{RULES}"))
+    };
     assert!(standalone(&yaml(0)).is_ok());
     assert!(standalone(&yaml(20)).is_ok());
     assert_one(
@@ -294,7 +442,10 @@ fn max_attempts_range() {
 #[test]
 fn provider_settings_must_match_the_provider() {
     assert_one(
-        &backend("c", "{provider: OpenAI, anthropic: {version: '2023-06-01'}}"),
+        &backend(
+            "c",
+            "{provider: OpenAI, anthropic: {version: '2023-06-01'}}",
+        ),
         "AIBackend default/c: spec.anthropic: only used by provider Anthropic, not OpenAI",
     );
 }
@@ -309,8 +460,13 @@ fn empty_auth_is_rejected() {
 
 #[test]
 fn every_problem_is_collected() {
-    let yaml = backend("c", "{provider: OpenAICompatible, timeouts: {request: x}, models: [{name: a}, {name: a}]}")
-        + &route("main", "  pathPrefix: nope\n  rules: [{backends: [{name: gone}]}]\n  retry: {maxAttempts: 99}");
+    let yaml = backend(
+        "c",
+        "{provider: OpenAICompatible, timeouts: {request: x}, models: [{name: a}, {name: a}]}",
+    ) + &route(
+        "main",
+        "  pathPrefix: nope\n  rules: [{backends: [{name: gone}]}]\n  retry: {maxAttempts: 99}",
+    );
     let p = problems(&yaml);
     assert_eq!(p.len(), 6, "{p:#?}");
 }
@@ -329,17 +485,56 @@ fn renders_teams_with_resolved_tiers_budgets_and_guards() {
     let t = s.routes[0].teams.as_ref().unwrap();
     assert_eq!(t.claim, "groups");
     assert_eq!(t.default_tier, "standard");
-    assert_eq!(t.default_limits, Some(pb::Limits { requests_per_minute: 50, tokens_per_day: 1_000_000 }));
+    assert_eq!(
+        t.default_limits,
+        Some(pb::Limits {
+            requests_per_minute: 50,
+            tokens_per_day: 1_000_000
+        })
+    );
     let names: Vec<_> = t.teams.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["infra", "payments", "search"]);
-    assert_eq!(t.teams[0].limits, Some(pb::Limits { requests_per_minute: 0, tokens_per_day: 0 }));
-    assert_eq!(t.teams[1].limits, Some(pb::Limits { requests_per_minute: 20, tokens_per_day: 5 }));
-    assert_eq!(t.teams[1].budget, Some(pb::Budget { micro_usd: 12_500_000, period: pb::BudgetPeriod::Week as i32 }));
+    assert_eq!(
+        t.teams[0].limits,
+        Some(pb::Limits {
+            requests_per_minute: 0,
+            tokens_per_day: 0
+        })
+    );
+    assert_eq!(
+        t.teams[1].limits,
+        Some(pb::Limits {
+            requests_per_minute: 20,
+            tokens_per_day: 5
+        })
+    );
+    assert_eq!(
+        t.teams[1].budget,
+        Some(pb::Budget {
+            micro_usd: 12_500_000,
+            period: pb::BudgetPeriod::Week as i32
+        })
+    );
     assert_eq!(t.teams[1].api_keys, ["ci"]);
-    assert_eq!(t.teams[2].limits, Some(pb::Limits { requests_per_minute: 7, tokens_per_day: 9 }));
-    assert_eq!(t.mapping, [pb::ClaimMapping { value: "abc".into(), team: "payments".into() }]);
+    assert_eq!(
+        t.teams[2].limits,
+        Some(pb::Limits {
+            requests_per_minute: 7,
+            tokens_per_day: 9
+        })
+    );
+    assert_eq!(
+        t.mapping,
+        [pb::ClaimMapping {
+            value: "abc".into(),
+            team: "payments".into()
+        }]
+    );
     let p = &s.routes[0].pricing[0];
-    assert_eq!((p.input, p.output, p.cache_read, p.cache_write), (2.0, 8.0, 0.2, 2.5));
+    assert_eq!(
+        (p.input, p.output, p.cache_read, p.cache_write),
+        (2.0, 8.0, 0.2, 2.5)
+    );
     let g = s.routes[0].guards.as_ref().unwrap();
     assert_eq!(g.webhook.as_ref().unwrap().timeout_ms, 300);
     assert_eq!(g.webhook.as_ref().unwrap().reject_status, 429);

@@ -43,7 +43,9 @@ impl ApiKeys {
                 matched = Some(name);
             }
         }
-        matched.map(Identity::api_key).ok_or(AuthError::InvalidApiKey)
+        matched
+            .map(Identity::api_key)
+            .ok_or(AuthError::InvalidApiKey)
     }
 }
 
@@ -64,8 +66,14 @@ mod tests {
 
     fn keys() -> ApiKeys {
         ApiKeys::from_config(&[
-            pb::ApiKey { name: "ci".into(), value: "sk-ci-123".into() },
-            pb::ApiKey { name: "alice".into(), value: "sk-alice-456".into() },
+            pb::ApiKey {
+                name: "ci".into(),
+                value: "sk-ci-123".into(),
+            },
+            pb::ApiKey {
+                name: "alice".into(),
+                value: "sk-alice-456".into(),
+            },
         ])
         .unwrap()
     }
@@ -80,13 +88,20 @@ mod tests {
 
     #[test]
     fn mismatch_is_rejected() {
-        assert_eq!(keys().verify("sk-alice-457").err(), Some(AuthError::InvalidApiKey));
+        assert_eq!(
+            keys().verify("sk-alice-457").err(),
+            Some(AuthError::InvalidApiKey)
+        );
         assert_eq!(keys().verify("").err(), Some(AuthError::InvalidApiKey));
     }
 
     #[test]
     fn empty_name_or_value_is_a_config_error() {
-        let e = ApiKeys::from_config(&[pb::ApiKey { name: "x".into(), value: String::new() }]).err();
+        let e = ApiKeys::from_config(&[pb::ApiKey {
+            name: "x".into(),
+            value: String::new(),
+        }])
+        .err();
         assert_eq!(e, Some(AuthConfigError::EmptyApiKey(0)));
     }
 

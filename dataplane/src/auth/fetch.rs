@@ -45,7 +45,11 @@ impl HttpJwksFetcher {
             .enable_http2()
             .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new()).build(https);
-        Self { client, timeout: TIMEOUT, max_body_bytes: MAX_BODY_BYTES }
+        Self {
+            client,
+            timeout: TIMEOUT,
+            max_body_bytes: MAX_BODY_BYTES,
+        }
     }
 
     async fn get(&self, uri: &str) -> Result<Vec<u8>, String> {
@@ -54,7 +58,11 @@ impl HttpJwksFetcher {
             .header(header::ACCEPT, "application/json, application/jwk-set+json")
             .body(Empty::new())
             .map_err(|e| format!("building the request: {e}"))?;
-        let resp = self.client.request(req).await.map_err(|e| format!("request failed: {e}"))?;
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| format!("request failed: {e}"))?;
         let status = resp.status();
         if !status.is_success() {
             return Err(format!("JWKS endpoint answered {status}"));
@@ -74,7 +82,10 @@ impl Default for HttpJwksFetcher {
 }
 
 impl JwksFetcher for HttpJwksFetcher {
-    fn fetch(&self, uri: &str) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send + '_>> {
+    fn fetch(
+        &self,
+        uri: &str,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send + '_>> {
         let uri = uri.to_string();
         Box::pin(async move {
             tokio::time::timeout(self.timeout, self.get(&uri))
@@ -108,10 +119,17 @@ mod tests {
                     let svc = service_fn(move |_req| {
                         let body = body.clone();
                         async move {
-                            Ok::<_, Infallible>(Response::builder().status(status).body(Full::new(Bytes::from(body))).unwrap())
+                            Ok::<_, Infallible>(
+                                Response::builder()
+                                    .status(status)
+                                    .body(Full::new(Bytes::from(body)))
+                                    .unwrap(),
+                            )
                         }
                     });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
                 });
             }
         });

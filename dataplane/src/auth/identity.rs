@@ -41,12 +41,22 @@ pub struct Identity {
 impl Identity {
     /// The identity of a request on an open route.
     pub fn anonymous() -> Self {
-        Self { subject: "anonymous".to_string(), method: AuthMethod::Anonymous, forward_headers: Vec::new(), claims: None }
+        Self {
+            subject: "anonymous".to_string(),
+            method: AuthMethod::Anonymous,
+            forward_headers: Vec::new(),
+            claims: None,
+        }
     }
 
     /// The identity of a request using the API key called `name`.
     pub fn api_key(name: &str) -> Self {
-        Self { subject: name.to_string(), method: AuthMethod::ApiKey, forward_headers: Vec::new(), claims: None }
+        Self {
+            subject: name.to_string(),
+            method: AuthMethod::ApiKey,
+            forward_headers: Vec::new(),
+            claims: None,
+        }
     }
 }
 
@@ -96,7 +106,10 @@ impl ClaimForward {
         if RESERVED.contains(&name) || name.starts_with("x-stainless-") {
             return Err(AuthConfigError::ReservedHeader(c.header.clone()));
         }
-        Ok(Self { claim: c.claim.clone(), header })
+        Ok(Self {
+            claim: c.claim.clone(),
+            header,
+        })
     }
 
     /// The header this claim is forwarded in.
@@ -153,7 +166,10 @@ mod tests {
     use super::*;
 
     fn fwd(claim: &str, header: &str) -> Result<ClaimForward, AuthConfigError> {
-        ClaimForward::from_config(&pb::ClaimHeader { claim: claim.into(), header: header.into() })
+        ClaimForward::from_config(&pb::ClaimHeader {
+            claim: claim.into(),
+            header: header.into(),
+        })
     }
 
     fn claims(v: Value) -> Map<String, Value> {
@@ -192,11 +208,29 @@ mod tests {
 
     #[test]
     fn invalid_or_reserved_headers_are_config_errors() {
-        assert_eq!(fwd("sub", "bad header").err(), Some(AuthConfigError::InvalidHeaderName("bad header".into())));
-        assert_eq!(fwd("sub", "").err(), Some(AuthConfigError::InvalidHeaderName("".into())));
-        assert!(matches!(fwd("sub", "Authorization"), Err(AuthConfigError::ReservedHeader(_))));
-        assert!(matches!(fwd("sub", "x-api-key"), Err(AuthConfigError::ReservedHeader(_))));
-        assert!(matches!(fwd("sub", "x-stainless-lang"), Err(AuthConfigError::ReservedHeader(_))));
-        assert!(matches!(fwd("", "x-user"), Err(AuthConfigError::EmptyClaim(_))));
+        assert_eq!(
+            fwd("sub", "bad header").err(),
+            Some(AuthConfigError::InvalidHeaderName("bad header".into()))
+        );
+        assert_eq!(
+            fwd("sub", "").err(),
+            Some(AuthConfigError::InvalidHeaderName("".into()))
+        );
+        assert!(matches!(
+            fwd("sub", "Authorization"),
+            Err(AuthConfigError::ReservedHeader(_))
+        ));
+        assert!(matches!(
+            fwd("sub", "x-api-key"),
+            Err(AuthConfigError::ReservedHeader(_))
+        ));
+        assert!(matches!(
+            fwd("sub", "x-stainless-lang"),
+            Err(AuthConfigError::ReservedHeader(_))
+        ));
+        assert!(matches!(
+            fwd("", "x-user"),
+            Err(AuthConfigError::EmptyClaim(_))
+        ));
     }
 }

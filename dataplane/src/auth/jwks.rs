@@ -29,7 +29,10 @@ use super::keyset::{KeySet, VerifyKey};
 pub trait JwksFetcher: Send + Sync {
     /// The document body at `uri`, or why it could not be fetched (logged,
     /// never sent to clients).
-    fn fetch(&self, uri: &str) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send + '_>>;
+    fn fetch(
+        &self,
+        uri: &str,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send + '_>>;
 }
 
 /// JWKS caches by URI, shared by every route and kept across reloads.
@@ -42,7 +45,10 @@ pub struct JwksStore {
 impl JwksStore {
     /// A store fetching through `fetcher`.
     pub fn new(fetcher: Arc<dyn JwksFetcher>) -> Self {
-        Self { fetcher, remotes: Arc::default() }
+        Self {
+            fetcher,
+            remotes: Arc::default(),
+        }
     }
 
     /// The cache for `uri`, created on first use.
@@ -85,7 +91,12 @@ pub(crate) struct RemoteJwks {
 
 impl RemoteJwks {
     fn new(uri: String, fetcher: Arc<dyn JwksFetcher>) -> Self {
-        Self { uri, fetcher, state: Mutex::default(), fetching: tokio::sync::Mutex::new(()) }
+        Self {
+            uri,
+            fetcher,
+            state: Mutex::default(),
+            fetching: tokio::sync::Mutex::new(()),
+        }
     }
 
     fn snapshot(&self) -> CacheState {
@@ -104,10 +115,14 @@ impl RemoteJwks {
             let st = self.snapshot();
             let now = Instant::now();
             let found = st.keys.as_ref().and_then(|k| k.find(kid, alg));
-            let expired = st.fetched_at.is_none_or(|t| now.duration_since(t) >= policy.cache_for);
+            let expired = st
+                .fetched_at
+                .is_none_or(|t| now.duration_since(t) >= policy.cache_for);
             let unknown_kid = found.is_none() && kid.is_some();
             let want = st.keys.is_none() || expired || unknown_kid;
-            let allowed = st.last_attempt.is_none_or(|t| now.duration_since(t) >= policy.min_refresh);
+            let allowed = st
+                .last_attempt
+                .is_none_or(|t| now.duration_since(t) >= policy.min_refresh);
             if want && allowed && !refreshed {
                 self.refresh(st.attempts).await;
                 refreshed = true;
@@ -128,7 +143,11 @@ impl RemoteJwks {
         if self.snapshot().attempts != seen_attempts {
             return;
         }
-        let result = self.fetcher.fetch(&self.uri).await.and_then(|body| KeySet::parse(&body));
+        let result = self
+            .fetcher
+            .fetch(&self.uri)
+            .await
+            .and_then(|body| KeySet::parse(&body));
         let now = Instant::now();
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         st.attempts += 1;
@@ -167,19 +186,30 @@ pub(crate) mod tests {
 
     impl Default for FakeFetcher {
         fn default() -> Self {
-            Self { calls: AtomicUsize::new(0), body: Mutex::new(Err("not set".into())), gate: None }
+            Self {
+                calls: AtomicUsize::new(0),
+                body: Mutex::new(Err("not set".into())),
+                gate: None,
+            }
         }
     }
 
     impl FakeFetcher {
         pub fn serving(body: &str) -> Arc<Self> {
-            Arc::new(Self { body: Mutex::new(Ok(body.as_bytes().to_vec())), ..Self::default() })
+            Arc::new(Self {
+                body: Mutex::new(Ok(body.as_bytes().to_vec())),
+                ..Self::default()
+            })
         }
         pub fn failing() -> Arc<Self> {
-            Arc::new(Self { body: Mutex::new(Err("connection refused".into())), ..Self::default() })
+            Arc::new(Self {
+                body: Mutex::new(Err("connection refused".into())),
+                ..Self::default()
+            })
         }
         pub fn set(&self, body: Result<&str, &str>) {
-            *self.body.lock().unwrap() = body.map(|b| b.as_bytes().to_vec()).map_err(str::to_string);
+            *self.body.lock().unwrap() =
+                body.map(|b| b.as_bytes().to_vec()).map_err(str::to_string);
         }
         pub fn calls(&self) -> usize {
             self.calls.load(Ordering::SeqCst)
@@ -187,7 +217,10 @@ pub(crate) mod tests {
     }
 
     impl JwksFetcher for FakeFetcher {
-        fn fetch(&self, _uri: &str) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send + '_>> {
+        fn fetch(
+            &self,
+            _uri: &str,
+        ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send + '_>> {
             Box::pin(async move {
                 self.calls.fetch_add(1, Ordering::SeqCst);
                 if let Some(gate) = &self.gate {
@@ -198,20 +231,35 @@ pub(crate) mod tests {
         }
     }
 
-    const POLICY: CachePolicy =
-        CachePolicy { cache_for: Duration::from_secs(600), min_refresh: Duration::from_secs(30) };
+    const POLICY: CachePolicy = CachePolicy {
+        cache_for: Duration::from_secs(600),
+        min_refresh: Duration::from_secs(30),
+    };
 
     #[tokio::test(start_paused = true)]
     async fn first_use_fetches_then_serves_from_cache() {
         let f = FakeFetcher::serving(JWKS);
         let store = JwksStore::new(f.clone());
         let r = store.remote("https://idp/jwks");
-        assert!(r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY).await.is_ok());
-        assert!(r.key_for(Some("ec-1"), Algorithm::ES256, POLICY).await.is_ok());
+        assert!(
+            r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY)
+                .await
+                .is_ok()
+        );
+        assert!(
+            r.key_for(Some("ec-1"), Algorithm::ES256, POLICY)
+                .await
+                .is_ok()
+        );
         assert_eq!(f.calls(), 1);
         // The same URI from another route (or after a reload) shares the cache.
         let again = store.remote("https://idp/jwks");
-        assert!(again.key_for(Some("rsa-1"), Algorithm::RS256, POLICY).await.is_ok());
+        assert!(
+            again
+                .key_for(Some("rsa-1"), Algorithm::RS256, POLICY)
+                .await
+                .is_ok()
+        );
         assert_eq!(f.calls(), 1);
     }
 
@@ -219,9 +267,14 @@ pub(crate) mod tests {
     async fn unknown_kid_refetches_once_then_fails() {
         let f = FakeFetcher::serving(JWKS);
         let r = JwksStore::new(f.clone()).remote("u");
-        r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY).await.unwrap();
+        r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY)
+            .await
+            .unwrap();
         tokio::time::advance(Duration::from_secs(31)).await;
-        let e = r.key_for(Some("rotated"), Algorithm::RS256, POLICY).await.err();
+        let e = r
+            .key_for(Some("rotated"), Algorithm::RS256, POLICY)
+            .await
+            .err();
         assert_eq!(e, Some(AuthError::UnknownKey));
         assert_eq!(f.calls(), 2, "exactly one refetch for the unknown kid");
     }
@@ -230,9 +283,14 @@ pub(crate) mod tests {
     async fn min_refresh_interval_bounds_unknown_kid_fetches() {
         let f = FakeFetcher::serving(JWKS);
         let r = JwksStore::new(f.clone()).remote("u");
-        r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY).await.unwrap();
+        r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY)
+            .await
+            .unwrap();
         for _ in 0..5 {
-            let e = r.key_for(Some("bogus"), Algorithm::RS256, POLICY).await.err();
+            let e = r
+                .key_for(Some("bogus"), Algorithm::RS256, POLICY)
+                .await
+                .err();
             assert_eq!(e, Some(AuthError::UnknownKey));
         }
         assert_eq!(f.calls(), 1, "no refetch within the minimum interval");
@@ -245,10 +303,16 @@ pub(crate) mod tests {
     async fn rotated_key_is_found_after_refetch() {
         let f = FakeFetcher::serving(include_str!("testdata/jwks_rsa_noalg.json"));
         let r = JwksStore::new(f.clone()).remote("u");
-        r.key_for(Some("rsa-noalg"), Algorithm::RS256, POLICY).await.unwrap();
+        r.key_for(Some("rsa-noalg"), Algorithm::RS256, POLICY)
+            .await
+            .unwrap();
         f.set(Ok(JWKS));
         tokio::time::advance(Duration::from_secs(30)).await;
-        assert!(r.key_for(Some("ec-1"), Algorithm::ES256, POLICY).await.is_ok());
+        assert!(
+            r.key_for(Some("ec-1"), Algorithm::ES256, POLICY)
+                .await
+                .is_ok()
+        );
         assert_eq!(f.calls(), 2);
     }
 
@@ -256,21 +320,40 @@ pub(crate) mod tests {
     async fn expired_cache_refetches_and_serves_stale_on_error() {
         let f = FakeFetcher::serving(JWKS);
         let r = JwksStore::new(f.clone()).remote("u");
-        r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY).await.unwrap();
+        r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY)
+            .await
+            .unwrap();
         f.set(Err("503 from idp"));
         tokio::time::advance(Duration::from_secs(601)).await;
-        assert!(r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY).await.is_ok(), "stale keys served");
+        assert!(
+            r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY)
+                .await
+                .is_ok(),
+            "stale keys served"
+        );
         assert_eq!(f.calls(), 2);
         // Still failing: retried no more often than the minimum interval.
-        assert!(r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY).await.is_ok());
+        assert!(
+            r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY)
+                .await
+                .is_ok()
+        );
         assert_eq!(f.calls(), 2);
         tokio::time::advance(Duration::from_secs(30)).await;
         f.set(Ok(JWKS));
-        assert!(r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY).await.is_ok());
+        assert!(
+            r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY)
+                .await
+                .is_ok()
+        );
         assert_eq!(f.calls(), 3);
         // Fresh again: no fetch for a while.
         tokio::time::advance(Duration::from_secs(300)).await;
-        assert!(r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY).await.is_ok());
+        assert!(
+            r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY)
+                .await
+                .is_ok()
+        );
         assert_eq!(f.calls(), 3);
     }
 
@@ -278,14 +361,24 @@ pub(crate) mod tests {
     async fn never_fetched_is_unavailable_and_retries_after_the_interval() {
         let f = FakeFetcher::failing();
         let r = JwksStore::new(f.clone()).remote("u");
-        let e = r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY).await.err();
+        let e = r
+            .key_for(Some("rsa-1"), Algorithm::RS256, POLICY)
+            .await
+            .err();
         assert_eq!(e, Some(AuthError::KeysUnavailable));
-        let e = r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY).await.err();
+        let e = r
+            .key_for(Some("rsa-1"), Algorithm::RS256, POLICY)
+            .await
+            .err();
         assert_eq!(e, Some(AuthError::KeysUnavailable));
         assert_eq!(f.calls(), 1);
         tokio::time::advance(Duration::from_secs(30)).await;
         f.set(Ok(JWKS));
-        assert!(r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY).await.is_ok());
+        assert!(
+            r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY)
+                .await
+                .is_ok()
+        );
         assert_eq!(f.calls(), 2);
     }
 
@@ -293,7 +386,10 @@ pub(crate) mod tests {
     async fn invalid_document_counts_as_a_failed_fetch() {
         let f = FakeFetcher::serving("<html>login</html>");
         let r = JwksStore::new(f.clone()).remote("u");
-        let e = r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY).await.err();
+        let e = r
+            .key_for(Some("rsa-1"), Algorithm::RS256, POLICY)
+            .await
+            .err();
         assert_eq!(e, Some(AuthError::KeysUnavailable));
     }
 
@@ -309,7 +405,9 @@ pub(crate) mod tests {
         for _ in 0..16 {
             let r = r.clone();
             tasks.push(tokio::spawn(async move {
-                r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY).await.is_ok()
+                r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY)
+                    .await
+                    .is_ok()
             }));
         }
         // Wait until the one fetch is in flight, then let it finish.

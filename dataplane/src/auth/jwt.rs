@@ -51,7 +51,10 @@ const TOKEN_CACHE_CAPACITY: usize = 4096;
 
 enum KeySource {
     Inline(Arc<KeySet>),
-    Remote { jwks: Arc<RemoteJwks>, policy: CachePolicy },
+    Remote {
+        jwks: Arc<RemoteJwks>,
+        policy: CachePolicy,
+    },
 }
 
 /// Verifies the JWTs of one route.
@@ -76,7 +79,8 @@ impl JwtVerifier {
                 KeySet::parse(doc.as_bytes()).map_err(AuthConfigError::InvalidInlineJwks)?,
             )),
             Some(Keys::JwksUri(uri)) => {
-                let ok = url::Url::parse(uri).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+                let ok = url::Url::parse(uri)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
                 if !ok {
                     return Err(AuthConfigError::InvalidJwksUri(uri.clone()));
                 }
@@ -84,13 +88,24 @@ impl JwtVerifier {
                     cache_for: non_zero_ms(cfg.jwks_cache_ms, DEFAULT_CACHE_FOR),
                     min_refresh: non_zero_ms(cfg.jwks_min_refresh_ms, DEFAULT_MIN_REFRESH),
                 };
-                KeySource::Remote { jwks: store.remote(uri), policy }
+                KeySource::Remote {
+                    jwks: store.remote(uri),
+                    policy,
+                }
             }
         };
-        let forward = cfg.forward_claims.iter().map(ClaimForward::from_config).collect::<Result<_, _>>()?;
+        let forward = cfg
+            .forward_claims
+            .iter()
+            .map(ClaimForward::from_config)
+            .collect::<Result<_, _>>()?;
 
         let mut validation = Validation::new(Algorithm::RS256);
-        validation.leeway = if cfg.leeway_seconds == 0 { DEFAULT_LEEWAY_SECS } else { u64::from(cfg.leeway_seconds) };
+        validation.leeway = if cfg.leeway_seconds == 0 {
+            DEFAULT_LEEWAY_SECS
+        } else {
+            u64::from(cfg.leeway_seconds)
+        };
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.set_issuer(&[&cfg.issuer]);
@@ -103,9 +118,22 @@ impl JwtVerifier {
         }
         let validations = ALLOWED
             .iter()
-            .map(|alg| (*alg, Validation { algorithms: vec![*alg], ..validation.clone() }))
+            .map(|alg| {
+                (
+                    *alg,
+                    Validation {
+                        algorithms: vec![*alg],
+                        ..validation.clone()
+                    },
+                )
+            })
             .collect();
-        Ok(Self { keys, validations, forward, verified: TokenCache::default() })
+        Ok(Self {
+            keys,
+            validations,
+            forward,
+            verified: TokenCache::default(),
+        })
     }
 
     /// The headers forwarded claims are sent in.
@@ -122,8 +150,13 @@ impl JwtVerifier {
         }
         let header = TokenHeader::parse(token)?;
         let key = match &self.keys {
-            KeySource::Inline(set) => set.find(header.kid.as_deref(), header.alg).ok_or(AuthError::UnknownKey)?,
-            KeySource::Remote { jwks, policy } => jwks.key_for(header.kid.as_deref(), header.alg, *policy).await?,
+            KeySource::Inline(set) => set
+                .find(header.kid.as_deref(), header.alg)
+                .ok_or(AuthError::UnknownKey)?,
+            KeySource::Remote { jwks, policy } => {
+                jwks.key_for(header.kid.as_deref(), header.alg, *policy)
+                    .await?
+            }
         };
         if !key.accepts(header.alg) {
             return Err(AuthError::DisallowedAlgorithm);
@@ -133,9 +166,15 @@ impl JwtVerifier {
             .iter()
             .find_map(|(a, v)| (*a == header.alg).then_some(v))
             .ok_or(AuthError::DisallowedAlgorithm)?;
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, validation).map_err(map_error)?;
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, validation)
+            .map_err(map_error)?;
         let identity = self.identity(data.claims);
-        if let Some(exp) = identity.claims.as_ref().and_then(|c| c.get("exp")).and_then(as_seconds) {
+        if let Some(exp) = identity
+            .claims
+            .as_ref()
+            .and_then(|c| c.get("exp"))
+            .and_then(as_seconds)
+        {
             self.verified.insert(digest, exp, identity.clone(), now);
         }
         Ok(identity)
@@ -147,17 +186,31 @@ impl JwtVerifier {
             .find_map(|c| claims.get(*c).and_then(Value::as_str))
             .unwrap_or("unknown")
             .to_string();
-        let forward_headers = self.forward.iter().filter_map(|f| f.render(&claims)).collect();
-        Identity { subject, method: AuthMethod::Jwt, forward_headers, claims: Some(Arc::new(claims)) }
+        let forward_headers = self
+            .forward
+            .iter()
+            .filter_map(|f| f.render(&claims))
+            .collect();
+        Identity {
+            subject,
+            method: AuthMethod::Jwt,
+            forward_headers,
+            claims: Some(Arc::new(claims)),
+        }
     }
 }
 
 fn non_zero_ms(ms: u64, default: Duration) -> Duration {
-    if ms == 0 { default } else { Duration::from_millis(ms) }
+    if ms == 0 {
+        default
+    } else {
+        Duration::from_millis(ms)
+    }
 }
 
 fn as_seconds(v: &Value) -> Option<u64> {
-    v.as_u64().or_else(|| v.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+    v.as_u64()
+        .or_else(|| v.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
 }
 
 /// The parts of a token's header needed to pick a key.
@@ -174,15 +227,19 @@ impl TokenHeader {
             kid: Option<String>,
         }
         let mut parts = token.split('.');
-        let (Some(head), Some(_), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(head), Some(_), Some(_), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(AuthError::Malformed("a JWT has three dot-separated parts"));
         };
         let bytes = URL_SAFE_NO_PAD
             .decode(head)
             .map_err(|_| AuthError::Malformed("token header is not base64url"))?;
-        let raw: Raw =
-            serde_json::from_slice(&bytes).map_err(|_| AuthError::Malformed("token header is not a JSON object"))?;
-        let alg = raw.alg.ok_or(AuthError::Malformed("token header has no alg"))?;
+        let raw: Raw = serde_json::from_slice(&bytes)
+            .map_err(|_| AuthError::Malformed("token header is not a JSON object"))?;
+        let alg = raw
+            .alg
+            .ok_or(AuthError::Malformed("token header has no alg"))?;
         let alg = Algorithm::from_str(&alg).map_err(|_| AuthError::DisallowedAlgorithm)?;
         if !ALLOWED.contains(&alg) {
             return Err(AuthError::DisallowedAlgorithm);
@@ -201,10 +258,12 @@ fn map_error(e: jsonwebtoken::errors::Error) -> AuthError {
         ErrorKind::MissingRequiredClaim(c) if c == "iss" => AuthError::WrongIssuer,
         ErrorKind::MissingRequiredClaim(c) if c == "aud" => AuthError::WrongAudience,
         ErrorKind::MissingRequiredClaim(_) => AuthError::Malformed("token has no exp claim"),
-        ErrorKind::InvalidClaimFormat(_) => AuthError::Malformed("token exp or nbf is not a number"),
-        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm | ErrorKind::UnsupportedAlgorithm => {
-            AuthError::DisallowedAlgorithm
+        ErrorKind::InvalidClaimFormat(_) => {
+            AuthError::Malformed("token exp or nbf is not a number")
         }
+        ErrorKind::InvalidAlgorithm
+        | ErrorKind::MissingAlgorithm
+        | ErrorKind::UnsupportedAlgorithm => AuthError::DisallowedAlgorithm,
         ErrorKind::InvalidEcdsaKey
         | ErrorKind::InvalidEddsaKey
         | ErrorKind::InvalidRsaKey(_)

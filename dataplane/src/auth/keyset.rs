@@ -64,7 +64,9 @@ impl KeySet {
             .ok_or_else(|| "JWKS has no \"keys\" array".to_string())?;
         let mut set = KeySet::default();
         for raw in keys {
-            let Some((kid, key)) = parse_key(raw) else { continue };
+            let Some((kid, key)) = parse_key(raw) else {
+                continue;
+            };
             let key = Arc::new(key);
             match kid {
                 Some(kid) => {
@@ -90,8 +92,11 @@ impl KeySet {
         match kid {
             Some(kid) => self.by_kid.get(kid).cloned(),
             None => {
-                let mut candidates =
-                    self.by_kid.values().chain(self.unnamed.iter()).filter(|k| k.accepts(alg));
+                let mut candidates = self
+                    .by_kid
+                    .values()
+                    .chain(self.unnamed.iter())
+                    .filter(|k| k.accepts(alg));
                 let first = candidates.next()?;
                 candidates.next().is_none().then(|| first.clone())
             }
@@ -101,12 +106,18 @@ impl KeySet {
 
 /// One JWK as a usable verification key, or `None` when it must be skipped.
 fn parse_key(raw: &serde_json::Value) -> Option<(Option<String>, VerifyKey)> {
-    if raw.get("use").and_then(|u| u.as_str()).is_some_and(|u| u != "sig") {
+    if raw
+        .get("use")
+        .and_then(|u| u.as_str())
+        .is_some_and(|u| u != "sig")
+    {
         return None;
     }
     let jwk: Jwk = serde_json::from_value(raw.clone()).ok()?;
     let (algorithms, key) = match &jwk.algorithm {
-        AlgorithmParameters::RSA(p) => (RSA_ALGS, DecodingKey::from_rsa_components(&p.n, &p.e).ok()?),
+        AlgorithmParameters::RSA(p) => {
+            (RSA_ALGS, DecodingKey::from_rsa_components(&p.n, &p.e).ok()?)
+        }
         AlgorithmParameters::EllipticCurve(p) => {
             let algs = match p.curve {
                 EllipticCurve::P256 => ES256,
@@ -134,7 +145,14 @@ fn parse_key(raw: &serde_json::Value) -> Option<(Option<String>, VerifyKey)> {
             Some(alg)
         }
     };
-    Some((jwk.common.key_id.clone(), VerifyKey { key, algorithms, pinned }))
+    Some((
+        jwk.common.key_id.clone(),
+        VerifyKey {
+            key,
+            algorithms,
+            pinned,
+        },
+    ))
 }
 
 #[cfg(test)]

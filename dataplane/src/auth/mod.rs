@@ -61,14 +61,19 @@ impl Authenticator {
                     None
                 } else {
                     Some(
-                        HeaderName::from_bytes(j.token_header.as_bytes())
-                            .map_err(|_| AuthConfigError::InvalidHeaderName(j.token_header.clone()))?,
+                        HeaderName::from_bytes(j.token_header.as_bytes()).map_err(|_| {
+                            AuthConfigError::InvalidHeaderName(j.token_header.clone())
+                        })?,
                     )
                 };
                 (Some(JwtVerifier::from_config(j, jwks)?), header)
             }
         };
-        Ok(Self { jwt, api_keys, token_header })
+        Ok(Self {
+            jwt,
+            api_keys,
+            token_header,
+        })
     }
 
     /// True when the route checks no credential.
@@ -79,7 +84,10 @@ impl Authenticator {
     /// The headers this route sets from token claims. They are always built
     /// from the verified token, never copied from the client.
     pub fn forwarded_header_names(&self) -> Vec<HeaderName> {
-        self.jwt.iter().flat_map(|j| j.forwarded_header_names().cloned()).collect()
+        self.jwt
+            .iter()
+            .flat_map(|j| j.forwarded_header_names().cloned())
+            .collect()
     }
 
     /// Checks the request's credential and returns who the client is.
@@ -89,7 +97,9 @@ impl Authenticator {
         }
         let credential = self.credential(headers)?.ok_or(AuthError::Missing)?;
         match &self.jwt {
-            Some(jwt) if self.api_keys.is_empty() || looks_like_jwt(credential) => jwt.verify(credential).await,
+            Some(jwt) if self.api_keys.is_empty() || looks_like_jwt(credential) => {
+                jwt.verify(credential).await
+            }
             _ => self.api_keys.verify(credential),
         }
     }
@@ -97,7 +107,9 @@ impl Authenticator {
     /// The first credential present, in the documented header order.
     fn credential<'h>(&self, headers: &'h HeaderMap) -> Result<Option<&'h str>, AuthError> {
         if let Some(v) = headers.get(AUTHORIZATION) {
-            let v = v.to_str().map_err(|_| AuthError::Malformed("credential header is not valid text"))?;
+            let v = v
+                .to_str()
+                .map_err(|_| AuthError::Malformed("credential header is not valid text"))?;
             if let Some(token) = strip_bearer(v) {
                 return Ok(Some(token));
             }
@@ -105,8 +117,14 @@ impl Authenticator {
         let extra = self.token_header.iter().map(|h| (h.as_str(), true));
         for (name, bearer_optional) in std::iter::once((X_API_KEY, false)).chain(extra) {
             let Some(v) = headers.get(name) else { continue };
-            let v = v.to_str().map_err(|_| AuthError::Malformed("credential header is not valid text"))?;
-            let v = if bearer_optional { strip_bearer(v).unwrap_or(v) } else { v };
+            let v = v
+                .to_str()
+                .map_err(|_| AuthError::Malformed("credential header is not valid text"))?;
+            let v = if bearer_optional {
+                strip_bearer(v).unwrap_or(v)
+            } else {
+                v
+            };
             let v = v.trim();
             if !v.is_empty() {
                 return Ok(Some(v));
@@ -126,7 +144,11 @@ fn strip_bearer(v: &str) -> Option<&str> {
 
 /// Three non-empty dot-separated base64url parts.
 fn looks_like_jwt(s: &str) -> bool {
-    let b64url = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let b64url = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
     let mut parts = s.split('.');
     matches!((parts.next(), parts.next(), parts.next(), parts.next()), (Some(a), Some(b), Some(c), None) if b64url(a) && b64url(b) && b64url(c))
 }

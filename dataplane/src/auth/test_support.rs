@@ -55,7 +55,12 @@ pub(crate) fn sign(alg: Algorithm, kid: Option<&str>, claims: &Value) -> String 
 /// A token assembled by hand (for headers `jsonwebtoken` refuses to write).
 pub(crate) fn raw_token(header: &Value, claims: &Value, signature: &[u8]) -> String {
     let enc = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
-    format!("{}.{}.{}", enc(header.to_string().as_bytes()), enc(claims.to_string().as_bytes()), enc(signature))
+    format!(
+        "{}.{}.{}",
+        enc(header.to_string().as_bytes()),
+        enc(claims.to_string().as_bytes()),
+        enc(signature)
+    )
 }
 
 /// JWT settings for the test issuer with the fixture JWKS inline.
@@ -70,5 +75,8 @@ pub(crate) fn inline_jwt() -> pb::JwtAuth {
 
 /// JWT settings for the test issuer with a remote JWKS.
 pub(crate) fn remote_jwt(uri: &str) -> pb::JwtAuth {
-    pb::JwtAuth { keys: Some(Keys::JwksUri(uri.into())), ..inline_jwt() }
+    pb::JwtAuth {
+        keys: Some(Keys::JwksUri(uri.into())),
+        ..inline_jwt()
+    }
 }

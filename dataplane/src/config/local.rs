@@ -165,7 +165,9 @@ pub async fn watch(state: Arc<AppState>, path: PathBuf, interval: Duration, mut 
             }
             Ok(snapshot) => super::apply_snapshot(&state, &snapshot)
                 .map(|_| snapshot.version)
-                .map_err(|p| LocalConfigError::Invalid(p.iter().map(ToString::to_string).collect())),
+                .map_err(|p| {
+                    LocalConfigError::Invalid(p.iter().map(ToString::to_string).collect())
+                }),
         };
         match result {
             Ok(version) => {

@@ -17,7 +17,10 @@ use crate::state::AppState;
 /// Builds a runtime configuration from `snapshot` and swaps it in, unless it
 /// is the version already served. On failure nothing changes and every
 /// problem is returned.
-pub fn apply_snapshot(state: &Arc<AppState>, snapshot: &pb::Snapshot) -> Result<bool, Vec<BuildProblem>> {
+pub fn apply_snapshot(
+    state: &Arc<AppState>,
+    snapshot: &pb::Snapshot,
+) -> Result<bool, Vec<BuildProblem>> {
     if state.store.version().as_deref() == Some(snapshot.version.as_str()) {
         return Ok(false);
     }

@@ -12,8 +12,7 @@ const EMAIL: &str = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za
 /// Phone numbers: international (`+44 20 7946 0958`) or North-American
 /// style with separators (`555-123-4567`, `(555) 123-4567`). Bare digit
 /// runs (ids, timestamps) and dates are left alone.
-const PHONE: &str =
-    r"\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}\b|\(\d{3}\)[ .-]?\d{3}[ .-]?\d{4}\b|\b\d{3}[ .-]\d{3}[ .-]\d{4}\b";
+const PHONE: &str = r"\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}\b|\(\d{3}\)[ .-]?\d{3}[ .-]?\d{4}\b|\b\d{3}[ .-]\d{3}[ .-]\d{4}\b";
 
 /// Default replacement text.
 pub const DEFAULT_REPLACEMENT: &str = "[REDACTED]";
@@ -55,14 +54,18 @@ impl Masker {
             patterns.push(Regex::new(PHONE).map_err(|e| e.to_string())?);
         }
         for (i, p) in m.patterns.iter().enumerate() {
-            patterns.push(Regex::new(p).map_err(|e| format!("spec.guards.mask.patterns[{i}]: {e}"))?);
+            patterns
+                .push(Regex::new(p).map_err(|e| format!("spec.guards.mask.patterns[{i}]: {e}"))?);
         }
         let replacement = if m.replacement.is_empty() {
             DEFAULT_REPLACEMENT.to_string()
         } else {
             m.replacement.clone()
         };
-        Ok(Self { patterns, replacement })
+        Ok(Self {
+            patterns,
+            replacement,
+        })
     }
 
     /// True when nothing is masked.
@@ -75,7 +78,9 @@ impl Masker {
         let mut out = text.to_string();
         for p in &self.patterns {
             if p.is_match(&out) {
-                out = p.replace_all(&out, NoExpand(&self.replacement)).into_owned();
+                out = p
+                    .replace_all(&out, NoExpand(&self.replacement))
+                    .into_owned();
             }
         }
         out
@@ -131,7 +136,10 @@ pub(crate) mod tests {
     #[test]
     fn masks_emails_phones_and_patterns() {
         let m = masker(&[r"sk-[A-Za-z0-9]{8,}"]);
-        assert_eq!(m.mask("mail jane.doe+x@example.co.uk now"), "mail [REDACTED] now");
+        assert_eq!(
+            m.mask("mail jane.doe+x@example.co.uk now"),
+            "mail [REDACTED] now"
+        );
         assert_eq!(
             m.mask("call 555-123-4567 or (555) 123-4567"),
             "call [REDACTED] or [REDACTED]"
@@ -143,7 +151,13 @@ pub(crate) mod tests {
     #[test]
     fn leaves_dates_ids_and_timestamps_alone() {
         let m = masker(&[]);
-        for s in ["2024-11-30 12:00:00", "id 1764460800", "v1.2.3", "port 8080", "a@b"] {
+        for s in [
+            "2024-11-30 12:00:00",
+            "id 1764460800",
+            "v1.2.3",
+            "port 8080",
+            "a@b",
+        ] {
             assert_eq!(m.mask(s), s);
         }
     }

@@ -106,7 +106,10 @@ impl SseMasker {
             for c in choices {
                 let index = c.get("index").and_then(Value::as_u64).unwrap_or(0);
                 let finished = c.get("finish_reason").is_some_and(|f| !f.is_null());
-                let text = c.pointer("/delta/content").and_then(Value::as_str).map(str::to_owned);
+                let text = c
+                    .pointer("/delta/content")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
                 match text {
                     Some(t) => {
                         // The chunk with only this choice, unfinished, releases held text later.
@@ -143,10 +146,16 @@ impl SseMasker {
     }
 
     fn anthropic(&mut self, name: Option<String>, mut v: Value) -> Vec<SseEvent> {
-        let kind = v.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
+        let kind = v
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
         match kind.as_str() {
-            "content_block_delta" if v.pointer("/delta/type").and_then(Value::as_str) == Some("text_delta") => {
+            "content_block_delta"
+                if v.pointer("/delta/type").and_then(Value::as_str) == Some("text_delta") =>
+            {
                 let text = v
                     .pointer("/delta/text")
                     .and_then(Value::as_str)
@@ -156,7 +165,8 @@ impl SseMasker {
                 if let Some(slot) = v.pointer_mut("/delta/text") {
                     *slot = Value::String(out);
                 }
-                self.channels.entry(index).or_default().template = Some((name.clone(), v.clone(), "/delta/text"));
+                self.channels.entry(index).or_default().template =
+                    Some((name.clone(), v.clone(), "/delta/text"));
                 vec![SseEvent {
                     event: name,
                     data: v.to_string(),
@@ -190,15 +200,24 @@ impl SseMasker {
     /// (`output_text.done`, `content_part.done`, `output_item.done`,
     /// `response.completed`, ...) is masked whole, after held text is released.
     fn responses(&mut self, name: Option<String>, mut v: Value) -> Vec<SseEvent> {
-        let kind = v.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
+        let kind = v
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let output = v.get("output_index").and_then(Value::as_u64).unwrap_or(0);
         let part = v.get("content_index").and_then(Value::as_u64).unwrap_or(0);
         let index = RESPONSES_CHANNELS + output * 1024 + part;
         if kind == "response.output_text.delta" {
-            let text = v.get("delta").and_then(Value::as_str).unwrap_or_default().to_string();
+            let text = v
+                .get("delta")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             let out = self.release(index, &text, false);
             v["delta"] = Value::String(out);
-            self.channels.entry(index).or_default().template = Some((name.clone(), v.clone(), "/delta"));
+            self.channels.entry(index).or_default().template =
+                Some((name.clone(), v.clone(), "/delta"));
             return vec![SseEvent {
                 event: name,
                 data: v.to_string(),
@@ -309,7 +328,10 @@ mod tests {
                     .pointer("/choices/0/delta/content")
                     .and_then(Value::as_str)
                     .map(str::to_owned),
-                Dialect::Anthropic => v.pointer("/delta/text").and_then(Value::as_str).map(str::to_owned),
+                Dialect::Anthropic => v
+                    .pointer("/delta/text")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
             })
             .collect()
     }
@@ -326,7 +348,10 @@ mod tests {
             event: None,
             data: "[DONE]".into(),
         }));
-        assert_eq!(text(&out, Dialect::OpenAI), "Contact [REDACTED] for details.");
+        assert_eq!(
+            text(&out, Dialect::OpenAI),
+            "Contact [REDACTED] for details."
+        );
         assert_eq!(out.last().unwrap().data, "[DONE]");
         // The finish chunk keeps its finish reason.
         let finish: Vec<_> = out.iter().filter(|e| e.data.contains("\"stop\"")).collect();
@@ -346,7 +371,10 @@ mod tests {
         };
         out.extend(m.on_event(stop));
         assert_eq!(text(&out, Dialect::Anthropic), "Call [REDACTED] today");
-        assert_eq!(out.last().unwrap().event.as_deref(), Some("content_block_stop"));
+        assert_eq!(
+            out.last().unwrap().event.as_deref(),
+            Some("content_block_stop")
+        );
     }
 
     #[test]
@@ -390,7 +418,10 @@ mod tests {
         assert_eq!(deltas, "Write to [REDACTED] now");
         let all: String = out.iter().map(|e| e.data.clone()).collect();
         assert!(!all.contains("jane.doe"), "{all}");
-        assert_eq!(out.last().unwrap().event.as_deref(), Some("response.completed"));
+        assert_eq!(
+            out.last().unwrap().event.as_deref(),
+            Some("response.completed")
+        );
     }
 
     #[test]

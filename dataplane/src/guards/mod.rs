@@ -61,10 +61,13 @@ pub struct RequestSummary<'a> {
 impl RouteGuards {
     /// Builds the guards; errors name the problem.
     pub fn new(g: Option<&pb::Guards>) -> Result<Self, String> {
-        let Some(g) = g else { return Ok(Self::default()) };
+        let Some(g) = g else {
+            return Ok(Self::default());
+        };
         let mut blocked = Vec::new();
         for (i, b) in g.blocked_patterns.iter().enumerate() {
-            let re = Regex::new(&b.pattern).map_err(|e| format!("spec.guards.blockedPatterns[{i}]: {e}"))?;
+            let re = Regex::new(&b.pattern)
+                .map_err(|e| format!("spec.guards.blockedPatterns[{i}]: {e}"))?;
             let msg = if b.message.is_empty() {
                 DEFAULT_BLOCKED_MESSAGE.to_string()
             } else {
@@ -75,7 +78,10 @@ impl RouteGuards {
         let webhook = match &g.webhook {
             None => None,
             Some(w) => Some(Webhook {
-                url: w.url.parse().map_err(|e| format!("spec.guards.webhook.url: {e}"))?,
+                url: w
+                    .url
+                    .parse()
+                    .map_err(|e| format!("spec.guards.webhook.url: {e}"))?,
                 timeout: if w.timeout_ms == 0 {
                     DEFAULT_WEBHOOK_TIMEOUT
                 } else {
@@ -168,8 +174,14 @@ impl RouteGuards {
     }
 
     /// Wraps a successful response's body with the masker, if configured.
-    pub fn mask_response(&self, resp: Response<ResponseBody>, dialect: Dialect) -> Response<ResponseBody> {
-        let Some(masker) = &self.mask else { return resp };
+    pub fn mask_response(
+        &self,
+        resp: Response<ResponseBody>,
+        dialect: Dialect,
+    ) -> Response<ResponseBody> {
+        let Some(masker) = &self.mask else {
+            return resp;
+        };
         if !resp.status().is_success() {
             return resp;
         }

@@ -82,11 +82,14 @@ fn remove_nested(v: &mut Value, path: &[String]) -> bool {
     let Some((first, rest)) = path.split_first() else {
         return false;
     };
-    let Some(obj) = v.as_object_mut() else { return false };
+    let Some(obj) = v.as_object_mut() else {
+        return false;
+    };
     if rest.is_empty() {
         return obj.remove(first).is_some();
     }
-    obj.get_mut(first).is_some_and(|child| remove_nested(child, rest))
+    obj.get_mut(first)
+        .is_some_and(|child| remove_nested(child, rest))
 }
 
 #[cfg(test)]
@@ -112,13 +115,18 @@ mod tests {
 
     #[test]
     fn removes_top_level_and_nested_fields() {
-        let b = body(json!({"model": "m", "metadata": {"user_id": "u", "keep": 1}, "user": "x", "stream": true}));
+        let b = body(
+            json!({"model": "m", "metadata": {"user_id": "u", "keep": 1}, "user": "x", "stream": true}),
+        );
         let paths = vec![
             vec!["user".to_string()],
             vec!["metadata".to_string(), "user_id".to_string()],
         ];
         let out: Value = serde_json::from_slice(&remove_fields(&b, &paths).unwrap()).unwrap();
-        assert_eq!(out, json!({"model": "m", "metadata": {"keep": 1}, "stream": true}));
+        assert_eq!(
+            out,
+            json!({"model": "m", "metadata": {"keep": 1}, "stream": true})
+        );
         assert!(remove_fields(&b, &[vec!["absent".to_string()]]).is_none());
     }
 }

@@ -47,7 +47,9 @@ pub fn parse_answer(body: &[u8]) -> Result<Verdict, String> {
     let a: Answer = serde_json::from_slice(body).map_err(|e| format!("invalid answer: {e}"))?;
     match a.action.as_str() {
         "allow" => Ok(Verdict::Allow),
-        "reject" => Ok(Verdict::Reject(a.reason.unwrap_or_else(|| "rejected".to_string()))),
+        "reject" => Ok(Verdict::Reject(
+            a.reason.unwrap_or_else(|| "rejected".to_string()),
+        )),
         other => Err(format!("unknown action {other:?}")),
     }
 }
@@ -62,7 +64,10 @@ impl Webhook {
             .body(Full::new(Bytes::from(summary.to_string())))
             .map_err(|e| e.to_string())?;
         let call = async {
-            let resp = client.request(req).await.map_err(|e| format!("request failed: {e}"))?;
+            let resp = client
+                .request(req)
+                .await
+                .map_err(|e| format!("request failed: {e}"))?;
             let status = resp.status();
             let body = Limited::new(resp.into_body(), ANSWER_LIMIT)
                 .collect()

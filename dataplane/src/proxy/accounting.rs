@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::metrics::{BackendLabels, DurationLabels, Metrics, RequestLabels, StreamLabels, TokenLabels};
+use crate::metrics::{
+    BackendLabels, DurationLabels, Metrics, RequestLabels, StreamLabels, TokenLabels,
+};
 use crate::wire::usage::Usage;
 
 /// The facts of one answered request, completed when its body ends.
@@ -36,7 +38,14 @@ impl Accounting {
         if let Some(team) = &self.team {
             team.finish(&self.model, self.status, usage, self.started);
         }
-        crate::telemetry::record_finish(&self.span, &self.backend, self.provider, &self.model, self.status, usage);
+        crate::telemetry::record_finish(
+            &self.span,
+            &self.backend,
+            self.provider,
+            &self.model,
+            self.status,
+            usage,
+        );
         if let Some(u) = usage {
             for (kind, value) in [
                 ("input", u.input_tokens),

@@ -8,9 +8,9 @@ use hyper::body::Incoming;
 use crate::proxy::Exchange;
 use crate::proxy::headers::upstream_headers;
 use crate::proxy::translation::Prepared;
-use crate::wire::Dialect;
 use crate::routing::{AttemptOutcome, classify_status_body};
 use crate::runtime::{BackendRuntime, ProviderKind};
+use crate::wire::Dialect;
 
 /// Largest upstream error body read for classification and relaying.
 const ERROR_BODY_LIMIT: usize = 1 << 20;
@@ -98,7 +98,8 @@ pub(crate) async fn send(backend: &BackendRuntime, x: &Exchange, prepared: &Prep
         return Attempt::Answered(resp);
     }
     let (parts, body) = resp.into_parts();
-    let read = tokio::time::timeout_at(deadline, Limited::new(body, ERROR_BODY_LIMIT).collect()).await;
+    let read =
+        tokio::time::timeout_at(deadline, Limited::new(body, ERROR_BODY_LIMIT).collect()).await;
     let body = match read {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(_)) | Err(_) => Bytes::new(),

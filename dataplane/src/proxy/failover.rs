@@ -21,12 +21,12 @@ use crate::proxy::headers::client_headers;
 use crate::proxy::response::{self, ResponseBody, TapBody, TapEnd};
 use crate::proxy::translation::{self, Prepared};
 use crate::proxy::{Exchange, dialect_of};
-use crate::translate::{Plan, errors as translate_errors};
 use crate::routing::{AttemptOutcome, Decision, counts_as_breaker_failure, decide};
 use crate::runtime::{ApiFormat, BackendRuntime, ProviderKind};
-use crate::wire::Dialect;
 use crate::state::AppState;
+use crate::translate::{Plan, errors as translate_errors};
 use crate::wire;
+use crate::wire::Dialect;
 
 /// Largest non-streaming response body inspected for usage.
 const USAGE_INSPECT_LIMIT: usize = 8 << 20;
@@ -50,7 +50,9 @@ pub(crate) async fn run(
         });
     };
     let mut rng = fastrand::Rng::new();
-    let mut candidates = chain.attempt_order(&mut rng, |id| x.cfg.backends.get(id).map(|b| b.breaker.clone()));
+    let mut candidates = chain.attempt_order(&mut rng, |id| {
+        x.cfg.backends.get(id).map(|b| b.breaker.clone())
+    });
     let mut in_fallback = false;
     let mut attempts_left = route.retry.max_attempts;
     let mut last_upstream: Option<UpstreamError> = None;
@@ -139,10 +141,22 @@ pub(crate) async fn run(
                                 index = 0;
                                 break;
                             }
-                            return Ok(upstream_error_answer(state, &x, &backend, last_upstream, tried));
+                            return Ok(upstream_error_answer(
+                                state,
+                                &x,
+                                &backend,
+                                last_upstream,
+                                tried,
+                            ));
                         }
                         Decision::ReturnToClient => {
-                            return Ok(upstream_error_answer(state, &x, &backend, last_upstream, tried));
+                            return Ok(upstream_error_answer(
+                                state,
+                                &x,
+                                &backend,
+                                last_upstream,
+                                tried,
+                            ));
                         }
                     }
                 }
@@ -216,7 +230,13 @@ fn record_failover(state: &AppState, x: &Exchange, backend: &BackendRuntime, rea
     }
 }
 
-fn accounting(state: &AppState, x: &Exchange, backend: &BackendRuntime, status: u16, attempts: u32) -> Accounting {
+fn accounting(
+    state: &AppState,
+    x: &Exchange,
+    backend: &BackendRuntime,
+    status: u16,
+    attempts: u32,
+) -> Accounting {
     Accounting {
         metrics: state.metrics.clone(),
         request_id: request_id(x),
@@ -270,7 +290,9 @@ async fn relay_answer(
             if summary.malformed_events > 0 {
                 metrics
                     .malformed_events
-                    .get_or_create(&crate::metrics::BackendLabels { backend: backend_id })
+                    .get_or_create(&crate::metrics::BackendLabels {
+                        backend: backend_id,
+                    })
                     .inc_by(summary.malformed_events);
             }
             if let Some(at) = summary.first_byte_at {
@@ -282,21 +304,38 @@ async fn relay_answer(
         match prepared.translation {
             Some((t, session)) => {
                 let translator = (t.stream)(session);
-                wire::relay::Relay::translating(body, upstream_dialect, translator, dialect, idle, on_finish)
-                    .boxed_unsync()
+                wire::relay::Relay::translating(
+                    body,
+                    upstream_dialect,
+                    translator,
+                    dialect,
+                    idle,
+                    on_finish,
+                )
+                .boxed_unsync()
             }
             None if prepared.strip_usage_chunk => {
                 let translator = Box::new(crate::translate::strip_usage::StripUsageChunk);
-                wire::relay::Relay::translating(body, upstream_dialect, translator, dialect, idle, on_finish)
-                    .boxed_unsync()
+                wire::relay::Relay::translating(
+                    body,
+                    upstream_dialect,
+                    translator,
+                    dialect,
+                    idle,
+                    on_finish,
+                )
+                .boxed_unsync()
             }
             None => wire::relay::Relay::new(body, dialect, idle, on_finish).boxed_unsync(),
         }
     } else if let Some((t, session)) = prepared.translation {
-        let mut resp = translated_json_answer(x, backend, body, acct, upstream_dialect, t, session).await;
+        let mut resp =
+            translated_json_answer(x, backend, body, acct, upstream_dialect, t, session).await;
         out_headers.remove(header::CONTENT_TYPE);
         for (name, value) in &out_headers {
-            resp.headers_mut().entry(name).or_insert_with(|| value.clone());
+            resp.headers_mut()
+                .entry(name)
+                .or_insert_with(|| value.clone());
         }
         return resp;
     } else {
@@ -306,7 +345,15 @@ async fn relay_answer(
                 .as_deref()
                 .and_then(|b| wire::relay::usage_from_json_response(dialect, b))
                 .map(|(u, _)| u);
-            acct.finish(usage.as_ref(), if end.completed { "completed" } else { "client_gone" }, false);
+            acct.finish(
+                usage.as_ref(),
+                if end.completed {
+                    "completed"
+                } else {
+                    "client_gone"
+                },
+                false,
+            );
         });
         TapBody::new(body, USAGE_INSPECT_LIMIT, on_end).boxed_unsync()
     };
@@ -385,7 +432,10 @@ fn error_response_from(u: UpstreamError, client: Dialect) -> Response<ResponseBo
     let body = if u.dialect == client {
         u.body
     } else {
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         translate_errors::to_client(client, u.status.as_u16(), &u.body)
     };
     headers
@@ -441,8 +491,14 @@ async fn translated_json_answer(
 /// count_tokens for a backend without a token-counting endpoint: a local
 /// estimate (characters / 4 of the prompt, see [`wire::mock::count_tokens`]),
 /// labelled with `x-switchboard-estimate: true`.
-fn estimate_answer(state: &AppState, x: &Exchange, backend: &BackendRuntime, attempts: u32) -> Response<ResponseBody> {
-    let request: serde_json::Value = serde_json::from_slice(x.json.bytes()).unwrap_or(serde_json::Value::Null);
+fn estimate_answer(
+    state: &AppState,
+    x: &Exchange,
+    backend: &BackendRuntime,
+    attempts: u32,
+) -> Response<ResponseBody> {
+    let request: serde_json::Value =
+        serde_json::from_slice(x.json.bytes()).unwrap_or(serde_json::Value::Null);
     let n = wire::mock::count_tokens(&request);
     accounting(state, x, backend, 200, attempts).finish(None, "estimated", false);
     let mut resp = response::json(StatusCode::OK, format!("{{\"input_tokens\":{n}}}"));
@@ -463,8 +519,9 @@ async fn mock_answer(
         tokio::time::sleep(backend.mock_latency).await;
     }
     let dialect = dialect_of(x.format);
-    let request: serde_json::Value = serde_json::from_slice(&x.json.with_string("model", provider_model))
-        .unwrap_or(serde_json::Value::Null);
+    let request: serde_json::Value =
+        serde_json::from_slice(&x.json.with_string("model", provider_model))
+            .unwrap_or(serde_json::Value::Null);
     if x.format == ApiFormat::CountTokens {
         let n = wire::mock::count_tokens(&request);
         let acct = accounting(state, x, backend, 200, attempts);
@@ -476,7 +533,8 @@ async fn mock_answer(
     };
     let acct = accounting(state, x, backend, 200, attempts);
     let answer = if x.format == ApiFormat::Responses {
-        match crate::translate::responses::mock::respond_responses(&request, &settings, unix_now()) {
+        match crate::translate::responses::mock::respond_responses(&request, &settings, unix_now())
+        {
             Ok(a) => a.response,
             Err(e) => {
                 acct.finish(None, "untranslatable", false);
@@ -502,16 +560,18 @@ async fn mock_answer(
             let on_finish = Box::new(move |summary: wire::relay::RelaySummary| {
                 acct.finish(Some(&summary.usage), summary.outcome.label(), true);
             });
-            let relay = wire::relay::Relay::new(body, dialect, backend.timeouts.stream_idle, on_finish);
+            let relay =
+                wire::relay::Relay::new(body, dialect, backend.timeouts.stream_idle, on_finish);
             let mut resp = Response::new(relay.boxed_unsync());
-            resp.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
             response::mark_streaming(&mut resp);
             resp
         }
     }
 }
-
 
 fn unix_now() -> u64 {
     std::time::SystemTime::now()

@@ -46,9 +46,15 @@ pub fn upstream_headers(
             out.append(name.clone(), value.clone());
         }
     }
-    out.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    out.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     // Usage is read from responses; compressed bodies would hide it.
-    out.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+    out.insert(
+        header::ACCEPT_ENCODING,
+        HeaderValue::from_static("identity"),
+    );
     for (name, value) in forward {
         out.insert(name.clone(), value.clone());
     }
@@ -87,7 +93,10 @@ fn anthropic_betas(client: &HeaderMap, backend: &BackendRuntime) -> Option<Heade
     for value in client.get_all("anthropic-beta") {
         let Ok(text) = value.to_str() else { continue };
         for flag in text.split(',').map(str::trim).filter(|f| !f.is_empty()) {
-            let allowed = backend.allowed_betas.as_ref().is_none_or(|a| a.contains(flag));
+            let allowed = backend
+                .allowed_betas
+                .as_ref()
+                .is_none_or(|a| a.contains(flag));
             if allowed && !flags.contains(&flag) {
                 flags.push(flag);
             }

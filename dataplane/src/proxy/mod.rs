@@ -1,9 +1,9 @@
 //! Serving an API request: authenticate, read and check the body, resolve the
 //! model, then try the backend chain (see [`failover`]).
 
-pub mod client;
 mod accounting;
 mod attempt;
+pub mod client;
 mod failover;
 pub mod headers;
 mod models;
@@ -87,7 +87,11 @@ pub struct Rejection {
 
 impl<E: Into<RequestError>> From<E> for Rejection {
     fn from(error: E) -> Self {
-        Self { error: error.into(), team: None, admission: None }
+        Self {
+            error: error.into(),
+            team: None,
+            admission: None,
+        }
     }
 }
 
@@ -106,7 +110,10 @@ pub async fn serve(
     let identity = route.auth.authenticate(&parts.headers).await?;
     let membership = crate::teams::membership(state, route, &identity)?;
     let team_label = membership.as_ref().map(|m| m.label.clone());
-    let client_ip = parts.extensions.get::<crate::server::ClientAddr>().map(|a| a.0.ip());
+    let client_ip = parts
+        .extensions
+        .get::<crate::server::ClientAddr>()
+        .map(|a| a.0.ip());
 
     let limit = route.max_body_bytes;
     if let Some(len) = parts
@@ -138,7 +145,11 @@ pub async fn serve(
     let routed_model = route.aliases.resolve(&requested_model).into_owned();
 
     // The trace span starts once the model is known (span names cannot change later).
-    let operation = if format == ApiFormat::CountTokens { "count_tokens" } else { "chat" };
+    let operation = if format == ApiFormat::CountTokens {
+        "count_tokens"
+    } else {
+        "chat"
+    };
     let span = crate::telemetry::request_span(operation, &route.id, &requested_model);
     if let Some(m) = &membership {
         span.record("switchboard.team", m.label.as_str());
@@ -158,7 +169,9 @@ pub async fn serve(
                 Ok(Some(rewritten)) => json = rewritten,
                 Ok(None) => {}
                 Err(e) => {
-                    let team = membership.as_ref().map_or(crate::teams::UNKNOWN_TEAM, |m| m.label.as_str());
+                    let team = membership
+                        .as_ref()
+                        .map_or(crate::teams::UNKNOWN_TEAM, |m| m.label.as_str());
                     if route.teams.is_some() {
                         state.metrics.team.reject(&route.id, team, e.metric_label());
                     }
@@ -195,5 +208,9 @@ pub async fn serve(
         span.record("http.response.status_code", i64::from(e.status().as_u16()));
         span.record("error.type", e.metric_label());
     }
-    result.map_err(|error| Rejection { error, team: team_label, admission: admitted })
+    result.map_err(|error| Rejection {
+        error,
+        team: team_label,
+        admission: admitted,
+    })
 }

@@ -29,8 +29,10 @@ pub fn full(bytes: impl Into<Bytes>) -> ResponseBody {
 pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody> {
     let mut resp = Response::new(full(body));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -38,14 +40,21 @@ pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody
 pub fn text(status: StatusCode, body: &'static str) -> Response<ResponseBody> {
     let mut resp = Response::new(full(Bytes::from_static(body.as_bytes())));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     resp
 }
 
 /// The gateway's own error, in the client's dialect.
 pub fn error(dialect: Dialect, err: &RequestError) -> Response<ResponseBody> {
-    let body = wire::error_body(dialect, err.kind(), &err.client_message(), err.openai_code());
+    let body = wire::error_body(
+        dialect,
+        err.kind(),
+        &err.client_message(),
+        err.openai_code(),
+    );
     let mut resp = json(err.status(), body);
     match err {
         RequestError::Unauthenticated(e) if e.is_unavailable() => {
@@ -57,7 +66,9 @@ pub fn error(dialect: Dialect, err: &RequestError) -> Response<ResponseBody> {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        RequestError::NotReady | RequestError::LimiterUnavailable | RequestError::WebhookUnavailable => {
+        RequestError::NotReady
+        | RequestError::LimiterUnavailable
+        | RequestError::WebhookUnavailable => {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
@@ -190,7 +201,8 @@ mod tests {
         let seen: Arc<Mutex<Option<(Option<Bytes>, bool)>>> = Arc::default();
         let sink = seen.clone();
         let inner = http_body_util::Full::new(Bytes::from_static(b"{\"usage\":{}}"));
-        let on_end = Box::new(move |end: TapEnd| *sink.lock().unwrap() = Some((end.body, end.completed)));
+        let on_end =
+            Box::new(move |end: TapEnd| *sink.lock().unwrap() = Some((end.body, end.completed)));
         let mut tap = TapBody::new(inner, 1024, on_end);
         let mut cx = Context::from_waker(std::task::Waker::noop());
         let frame = Pin::new(&mut tap).poll_frame(&mut cx);

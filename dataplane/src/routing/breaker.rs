@@ -59,7 +59,13 @@ impl EjectionSettings {
     pub fn from_proto(e: Option<&pb::Ejection>) -> Self {
         let d = Self::default();
         let Some(e) = e else { return d };
-        let ms = |v: u64, default: Duration| if v == 0 { default } else { Duration::from_millis(v) };
+        let ms = |v: u64, default: Duration| {
+            if v == 0 {
+                default
+            } else {
+                Duration::from_millis(v)
+            }
+        };
         let base = ms(e.base_ejection_ms, d.base);
         let max = ms(e.max_ejection_ms, d.max).max(base);
         Self {
@@ -76,7 +82,9 @@ impl EjectionSettings {
     /// The open interval after `opens` opens without a close (1 = first).
     fn interval(&self, opens: u32) -> Duration {
         let doublings = opens.saturating_sub(1).min(31);
-        self.base.saturating_mul(1u32 << doublings).min(self.max.max(self.base))
+        self.base
+            .saturating_mul(1u32 << doublings)
+            .min(self.max.max(self.base))
     }
 }
 
@@ -250,7 +258,9 @@ impl CircuitBreaker {
         inner.opens = inner.opens.saturating_add(1);
         inner.failures = 0;
         let interval = inner.settings.interval(inner.opens);
-        inner.phase = Phase::Open { until: now + interval };
+        inner.phase = Phase::Open {
+            until: now + interval,
+        };
     }
 }
 
@@ -294,7 +304,11 @@ impl BreakerRegistry {
 
     /// Every breaker's state at `now`, sorted by backend id (for metrics).
     pub fn states(&self, now: Instant) -> Vec<(String, BreakerState)> {
-        let mut out: Vec<_> = self.lock().iter().map(|(id, b)| (id.clone(), b.state(now))).collect();
+        let mut out: Vec<_> = self
+            .lock()
+            .iter()
+            .map(|(id, b)| (id.clone(), b.state(now)))
+            .collect();
         out.sort();
         out
     }
@@ -388,7 +402,11 @@ mod tests {
         b.record_failure(t0);
         let mut now = t0;
         for want in [30u32, 60, 100, 100] {
-            assert_eq!(b.state(now + (want - 1) * S), BreakerState::Open, "interval {want}");
+            assert_eq!(
+                b.state(now + (want - 1) * S),
+                BreakerState::Open,
+                "interval {want}"
+            );
             now += want * S;
             assert!(b.try_acquire(now));
             b.record_failure(now);

@@ -92,7 +92,12 @@ pub fn classify_status_body(status: u16, body: &[u8], headers: &HeaderMap) -> At
 }
 
 /// [`classify_status_body`] with the local clock passed in.
-pub fn classify_status_body_at(status: u16, body: &[u8], headers: &HeaderMap, now: SystemTime) -> AttemptOutcome {
+pub fn classify_status_body_at(
+    status: u16,
+    body: &[u8],
+    headers: &HeaderMap,
+    now: SystemTime,
+) -> AttemptOutcome {
     match status {
         429 | 529 => AttemptOutcome::RateLimited {
             retry_after: retry_after(headers, now),
@@ -133,7 +138,12 @@ const CONTEXT_MARKERS: &[&str] = &[
 ];
 
 /// Markers of a content-policy refusal, lowercase.
-const POLICY_MARKERS: &[&str] = &["content_filter", "content_policy_violation", "content policy", "safety"];
+const POLICY_MARKERS: &[&str] = &[
+    "content_filter",
+    "content_policy_violation",
+    "content policy",
+    "safety",
+];
 
 fn mentions_context_length(text: &str) -> bool {
     CONTEXT_MARKERS.iter().any(|m| text.contains(m))
@@ -145,7 +155,12 @@ fn mentions_content_policy(text: &str) -> bool {
 
 /// The wait a rate-limited answer asks for.
 fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     if let Some(ms) = text("retry-after-ms").and_then(parse_non_negative) {
         return Some(Duration::from_secs_f64(ms / 1000.0));
     }
@@ -175,7 +190,9 @@ pub fn parse_http_date(s: &str) -> Option<SystemTime> {
     let month = 1 + MONTHS.iter().position(|m| m == month)? as u32;
     let year: i64 = i64::from(digits(year, 4)?);
     let hms: Vec<&str> = time.split(':').collect();
-    let [h, m, sec] = hms.as_slice() else { return None };
+    let [h, m, sec] = hms.as_slice() else {
+        return None;
+    };
     let (h, m, sec) = (digits(h, 2)?, digits(m, 2)?, digits(sec, 2)?);
     if !(1..=days_in_month(year, month)).contains(&day) || h > 23 || m > 59 || sec > 60 {
         return None;
@@ -404,9 +421,18 @@ mod tests {
 
     #[test]
     fn http_date_parsing() {
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(at(RFC_EXAMPLE)));
-        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(at(0)));
-        assert_eq!(parse_http_date("Tue, 29 Feb 2000 23:59:59 GMT"), Some(at(951_868_799)));
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(at(RFC_EXAMPLE))
+        );
+        assert_eq!(
+            parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"),
+            Some(at(0))
+        );
+        assert_eq!(
+            parse_http_date("Tue, 29 Feb 2000 23:59:59 GMT"),
+            Some(at(951_868_799))
+        );
         assert_eq!(
             parse_http_date("Fri, 01 Mar 2024 00:00:00 GMT"),
             Some(at(1_709_251_200))
@@ -435,12 +461,24 @@ mod tests {
             (AttemptOutcome::ConnectError, true, "connect_error"),
             (AttemptOutcome::Reset, true, "reset"),
             (AttemptOutcome::Timeout, true, "timeout"),
-            (AttemptOutcome::ServerError { status: 503 }, true, "server_error"),
+            (
+                AttemptOutcome::ServerError { status: 503 },
+                true,
+                "server_error",
+            ),
             (AttemptOutcome::Unauthorized, true, "unauthorized"),
-            (AttemptOutcome::RateLimited { retry_after: None }, false, "rate_limited"),
+            (
+                AttemptOutcome::RateLimited { retry_after: None },
+                false,
+                "rate_limited",
+            ),
             (AttemptOutcome::ContextLength, false, "context_length"),
             (AttemptOutcome::ContentPolicy, false, "content_policy"),
-            (AttemptOutcome::ClientError { status: 400 }, false, "client_error"),
+            (
+                AttemptOutcome::ClientError { status: 400 },
+                false,
+                "client_error",
+            ),
         ];
         for (outcome, counts, label) in cases {
             assert_eq!(counts_as_breaker_failure(&outcome), counts, "{outcome:?}");

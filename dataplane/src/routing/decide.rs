@@ -69,7 +69,9 @@ pub fn decide(
     rng: &mut fastrand::Rng,
 ) -> Decision {
     match outcome {
-        AttemptOutcome::ConnectError | AttemptOutcome::Reset | AttemptOutcome::ServerError { .. } => {
+        AttemptOutcome::ConnectError
+        | AttemptOutcome::Reset
+        | AttemptOutcome::ServerError { .. } => {
             if retried_same {
                 Decision::NextCandidate
             } else {
@@ -80,11 +82,15 @@ pub fn decide(
         }
         AttemptOutcome::Timeout | AttemptOutcome::Unauthorized => Decision::NextCandidate,
         AttemptOutcome::RateLimited { retry_after } => match retry_after {
-            Some(after) if !retried_same && *after <= policy.retry_after_cap => Decision::RetrySame { after: *after },
+            Some(after) if !retried_same && *after <= policy.retry_after_cap => {
+                Decision::RetrySame { after: *after }
+            }
             _ => Decision::NextCandidate,
         },
         AttemptOutcome::ContextLength => Decision::ContextFallback,
-        AttemptOutcome::ContentPolicy | AttemptOutcome::ClientError { .. } => Decision::ReturnToClient,
+        AttemptOutcome::ContentPolicy | AttemptOutcome::ClientError { .. } => {
+            Decision::ReturnToClient
+        }
     }
 }
 
@@ -103,7 +109,9 @@ mod tests {
             backoff: ms(100),
             max_attempts: 6,
         };
-        let rl = |v: Option<u64>| AttemptOutcome::RateLimited { retry_after: v.map(ms) };
+        let rl = |v: Option<u64>| AttemptOutcome::RateLimited {
+            retry_after: v.map(ms),
+        };
         use Decision::*;
         let cases = [
             (AttemptOutcome::Timeout, false, NextCandidate),
@@ -118,10 +126,18 @@ mod tests {
             (AttemptOutcome::ContextLength, false, ContextFallback),
             (AttemptOutcome::ContextLength, true, ContextFallback),
             (AttemptOutcome::ContentPolicy, false, ReturnToClient),
-            (AttemptOutcome::ClientError { status: 400 }, false, ReturnToClient),
+            (
+                AttemptOutcome::ClientError { status: 400 },
+                false,
+                ReturnToClient,
+            ),
             (AttemptOutcome::ConnectError, true, NextCandidate),
             (AttemptOutcome::Reset, true, NextCandidate),
-            (AttemptOutcome::ServerError { status: 503 }, true, NextCandidate),
+            (
+                AttemptOutcome::ServerError { status: 503 },
+                true,
+                NextCandidate,
+            ),
         ];
         let mut rng = fastrand::Rng::with_seed(5);
         for (outcome, retried, want) in cases {
@@ -144,7 +160,8 @@ mod tests {
             AttemptOutcome::ServerError { status: 502 },
         ] {
             for _ in 0..1_000 {
-                let Decision::RetrySame { after } = decide(&outcome, false, &policy, &mut rng) else {
+                let Decision::RetrySame { after } = decide(&outcome, false, &policy, &mut rng)
+                else {
                     panic!("{outcome:?} should retry the same backend first");
                 };
                 assert!(after >= ms(50) && after < ms(150), "{after:?}");
@@ -152,12 +169,18 @@ mod tests {
                 hi = hi.max(after);
             }
         }
-        assert!(lo < ms(60) && hi > ms(140), "jitter spans the range: {lo:?}..{hi:?}");
+        assert!(
+            lo < ms(60) && hi > ms(140),
+            "jitter spans the range: {lo:?}..{hi:?}"
+        );
     }
 
     #[test]
     fn defaults() {
         let p = RetryPolicyRuntime::default();
-        assert_eq!((p.retry_after_cap, p.backoff, p.max_attempts), (ms(3_000), ms(100), 6));
+        assert_eq!(
+            (p.retry_after_cap, p.backoff, p.max_attempts),
+            (ms(3_000), ms(100), 6)
+        );
     }
 }

@@ -96,7 +96,10 @@ impl<T> PatternTable<T> {
         if let Some(v) = self.exact.get(name) {
             return Some(v);
         }
-        self.globs.iter().find(|(p, _)| glob_matches(p, name)).map(|(_, v)| v)
+        self.globs
+            .iter()
+            .find(|(p, _)| glob_matches(p, name))
+            .map(|(_, v)| v)
     }
 
     /// Number of patterns in the table.

@@ -28,14 +28,16 @@ mod rules;
 
 pub use alias::AliasTable;
 pub use breaker::{
-    BreakerRegistry, BreakerState, CircuitBreaker, DEFAULT_BASE_EJECTION, DEFAULT_CONSECUTIVE_FAILURES,
-    DEFAULT_MAX_EJECTION, EjectionSettings,
+    BreakerRegistry, BreakerState, CircuitBreaker, DEFAULT_BASE_EJECTION,
+    DEFAULT_CONSECUTIVE_FAILURES, DEFAULT_MAX_EJECTION, EjectionSettings,
 };
 pub use classify::{
-    AttemptOutcome, classify_status_body, classify_status_body_at, counts_as_breaker_failure, parse_http_date,
+    AttemptOutcome, classify_status_body, classify_status_body_at, counts_as_breaker_failure,
+    parse_http_date,
 };
 pub use decide::{
-    DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_AFTER_CAP, Decision, RetryPolicyRuntime, decide,
+    DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_AFTER_CAP, Decision, RetryPolicyRuntime,
+    decide,
 };
 pub use glob::{PatternTable, glob_matches, is_glob};
 pub use rules::{Candidate, RuleChain, RuleSet};
@@ -103,7 +105,8 @@ mod call_site_tests {
             panic!("rule")
         };
         let mut rng = fastrand::Rng::with_seed(1);
-        let candidates = chain.attempt_order(&mut rng, |id| backends.get(id).map(|b| b.breaker.clone()));
+        let candidates =
+            chain.attempt_order(&mut rng, |id| backends.get(id).map(|b| b.breaker.clone()));
         let candidate = candidates[0].clone();
         assert_eq!(candidate.backend, "ns/a");
         assert_eq!(candidate.model.as_deref(), None);

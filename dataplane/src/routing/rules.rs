@@ -79,7 +79,12 @@ impl Group {
             }
             out.push(&pool.remove(pick).candidate);
         }
-        out.extend(self.members.iter().filter(|m| m.weight == 0).map(|m| &m.candidate));
+        out.extend(
+            self.members
+                .iter()
+                .filter(|m| m.weight == 0)
+                .map(|m| &m.candidate),
+        );
         out
     }
 }
@@ -96,7 +101,11 @@ impl RuleChain {
     pub fn from_proto(rule: &pb::Rule) -> Self {
         Self {
             groups: rule.groups.iter().map(Group::from_proto).collect(),
-            context_fallback: rule.context_fallback.iter().map(Group::from_proto).collect(),
+            context_fallback: rule
+                .context_fallback
+                .iter()
+                .map(Group::from_proto)
+                .collect(),
         }
     }
 
@@ -111,7 +120,12 @@ impl RuleChain {
     }
 
     /// [`Self::attempt_order`] at an explicit instant.
-    pub fn attempt_order_at<F>(&self, rng: &mut fastrand::Rng, now: Instant, breaker_of: F) -> Vec<Candidate>
+    pub fn attempt_order_at<F>(
+        &self,
+        rng: &mut fastrand::Rng,
+        now: Instant,
+        breaker_of: F,
+    ) -> Vec<Candidate>
     where
         F: FnMut(&str) -> Option<Arc<CircuitBreaker>>,
     {
@@ -124,7 +138,11 @@ impl RuleChain {
     }
 
     /// The order one request tries the context-length fallback chain in.
-    pub fn context_fallback_order<F>(&self, rng: &mut fastrand::Rng, breaker_of: F) -> Vec<Candidate>
+    pub fn context_fallback_order<F>(
+        &self,
+        rng: &mut fastrand::Rng,
+        breaker_of: F,
+    ) -> Vec<Candidate>
     where
         F: FnMut(&str) -> Option<Arc<CircuitBreaker>>,
     {
@@ -132,7 +150,12 @@ impl RuleChain {
     }
 
     /// [`Self::context_fallback_order`] at an explicit instant.
-    pub fn context_fallback_order_at<F>(&self, rng: &mut fastrand::Rng, now: Instant, breaker_of: F) -> Vec<Candidate>
+    pub fn context_fallback_order_at<F>(
+        &self,
+        rng: &mut fastrand::Rng,
+        now: Instant,
+        breaker_of: F,
+    ) -> Vec<Candidate>
     where
         F: FnMut(&str) -> Option<Arc<CircuitBreaker>>,
     {
@@ -143,7 +166,12 @@ impl RuleChain {
 /// Priority groups in order, weighted inside each, refused breakers last.
 /// Each backend's breaker is asked once per call (so a half-open backend
 /// listed twice uses one probe).
-fn order<F>(groups: &[Group], rng: &mut fastrand::Rng, now: Instant, mut breaker_of: F) -> Vec<Candidate>
+fn order<F>(
+    groups: &[Group],
+    rng: &mut fastrand::Rng,
+    now: Instant,
+    mut breaker_of: F,
+) -> Vec<Candidate>
 where
     F: FnMut(&str) -> Option<Arc<CircuitBreaker>>,
 {
@@ -363,7 +391,10 @@ mod tests {
         }
         assert!(seen_p2_first, "equal weights shuffle");
         assert!(!chain.context_fallback_is_empty());
-        assert_eq!(ids(&chain.context_fallback_order(&mut rng, no_breakers)), ["big"]);
+        assert_eq!(
+            ids(&chain.context_fallback_order(&mut rng, no_breakers)),
+            ["big"]
+        );
         let empty = RuleChain::from_proto(&pb::Rule {
             context_fallback: vec![group(&[])],
             ..Default::default()

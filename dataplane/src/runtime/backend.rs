@@ -43,7 +43,9 @@ impl ProviderKind {
         match self {
             ProviderKind::Mock => None,
             ProviderKind::Anthropic => Some(UpstreamFormat::Messages),
-            ProviderKind::OpenAI | ProviderKind::OpenAICompatible => Some(UpstreamFormat::ChatCompletions),
+            ProviderKind::OpenAI | ProviderKind::OpenAICompatible => {
+                Some(UpstreamFormat::ChatCompletions)
+            }
         }
     }
 }
@@ -122,7 +124,9 @@ impl Endpoint {
     /// `/v1` is appended (`https://api.openai.com` and
     /// `http://localhost:11434/v1` both work).
     pub fn parse(url: &str) -> Result<Self, String> {
-        let uri: http::Uri = url.parse().map_err(|e| format!("invalid endpoint {url:?}: {e}"))?;
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e| format!("invalid endpoint {url:?}: {e}"))?;
         let scheme = uri
             .scheme()
             .cloned()
@@ -199,7 +203,10 @@ impl std::fmt::Debug for BackendRuntime {
         f.debug_struct("BackendRuntime")
             .field("id", &self.id)
             .field("provider", &self.provider)
-            .field("credential", &self.credential.as_ref().map(|_| "<redacted>"))
+            .field(
+                "credential",
+                &self.credential.as_ref().map(|_| "<redacted>"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -249,8 +256,9 @@ impl BackendRuntime {
                     ProviderKind::Anthropic => s,
                     _ => format!("Bearer {s}"),
                 };
-                let mut v = HeaderValue::from_str(&text)
-                    .map_err(|_| "the credential contains characters not allowed in a header".to_string())?;
+                let mut v = HeaderValue::from_str(&text).map_err(|_| {
+                    "the credential contains characters not allowed in a header".to_string()
+                })?;
                 v.set_sensitive(true);
                 Some(v)
             }
@@ -326,7 +334,9 @@ mod tests {
         );
         let e = Endpoint::parse("http://127.0.0.1:11434/v1/").unwrap();
         assert_eq!(
-            e.uri(ApiFormat::Messages, Some("beta=true")).unwrap().to_string(),
+            e.uri(ApiFormat::Messages, Some("beta=true"))
+                .unwrap()
+                .to_string(),
             "http://127.0.0.1:11434/v1/messages?beta=true"
         );
         let e = Endpoint::parse("https://gw.example.com/anthropic").unwrap();

@@ -101,11 +101,16 @@ impl RuntimeConfig {
         }
         // Hostname-bound routes before wildcard ones, then longer prefixes first.
         routes.sort_by(|a, b| {
-            (a.hostnames.is_empty(), std::cmp::Reverse(a.path_prefix.len()), &a.id).cmp(&(
-                b.hostnames.is_empty(),
-                std::cmp::Reverse(b.path_prefix.len()),
-                &b.id,
-            ))
+            (
+                a.hostnames.is_empty(),
+                std::cmp::Reverse(a.path_prefix.len()),
+                &a.id,
+            )
+                .cmp(&(
+                    b.hostnames.is_empty(),
+                    std::cmp::Reverse(b.path_prefix.len()),
+                    &b.id,
+                ))
         });
         Ok(Self {
             version: snapshot.version.clone(),
@@ -115,13 +120,22 @@ impl RuntimeConfig {
     }
 
     /// The route for a host and path, and the API path below its prefix.
-    pub fn match_route<'a>(&'a self, host: Option<&str>, path: &'a str) -> Option<(&'a RouteRuntime, &'a str)> {
+    pub fn match_route<'a>(
+        &'a self,
+        host: Option<&str>,
+        path: &'a str,
+    ) -> Option<(&'a RouteRuntime, &'a str)> {
         let host = host.map(|h| {
-            let h = h.rsplit_once(':').filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit())).map_or(h, |(h, _)| h);
+            let h = h
+                .rsplit_once(':')
+                .filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
+                .map_or(h, |(h, _)| h);
             h.trim_end_matches('.')
         });
         self.routes.iter().find_map(|r| {
-            if !r.hostnames.is_empty() && !host.is_some_and(|h| r.hostnames.iter().any(|n| n.eq_ignore_ascii_case(h))) {
+            if !r.hostnames.is_empty()
+                && !host.is_some_and(|h| r.hostnames.iter().any(|n| n.eq_ignore_ascii_case(h)))
+            {
                 return None;
             }
             r.strip_prefix(path).map(|rest| (r, rest))

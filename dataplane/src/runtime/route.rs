@@ -37,7 +37,11 @@ pub struct RouteRuntime {
 
 impl RouteRuntime {
     /// Builds the runtime route; `backends` lets it check references.
-    pub fn build(r: &pb::Route, backends: &[pb::Backend], jwks: &JwksStore) -> Result<Self, String> {
+    pub fn build(
+        r: &pb::Route,
+        backends: &[pb::Backend],
+        jwks: &JwksStore,
+    ) -> Result<Self, String> {
         let default_auth = pb::ClientAuth::default();
         let auth = Authenticator::from_config(r.auth.as_ref().unwrap_or(&default_auth), jwks)
             .map_err(|e| format!("spec.auth: {e}"))?;
@@ -60,14 +64,33 @@ impl RouteRuntime {
             auth,
             aliases: AliasTable::new(&r.aliases),
             rules: RuleSet::new(&r.rules),
-            max_body_bytes: if r.max_body_bytes == 0 { 32 << 20 } else { r.max_body_bytes },
+            max_body_bytes: if r.max_body_bytes == 0 {
+                32 << 20
+            } else {
+                r.max_body_bytes
+            },
             retry: RetryPolicyRuntime {
-                retry_after_cap: Duration::from_millis(if retry.retry_after_cap_ms == 0 { 3_000 } else { retry.retry_after_cap_ms }),
-                backoff: Duration::from_millis(if retry.retry_backoff_ms == 0 { 100 } else { retry.retry_backoff_ms }),
-                max_attempts: if retry.max_attempts == 0 { 6 } else { retry.max_attempts },
+                retry_after_cap: Duration::from_millis(if retry.retry_after_cap_ms == 0 {
+                    3_000
+                } else {
+                    retry.retry_after_cap_ms
+                }),
+                backoff: Duration::from_millis(if retry.retry_backoff_ms == 0 {
+                    100
+                } else {
+                    retry.retry_backoff_ms
+                }),
+                max_attempts: if retry.max_attempts == 0 {
+                    6
+                } else {
+                    retry.max_attempts
+                },
             },
             model_names,
-            teams: r.teams.as_ref().map(|t| crate::teams::TeamTable::new(&r.id, t)),
+            teams: r
+                .teams
+                .as_ref()
+                .map(|t| crate::teams::TeamTable::new(&r.id, t)),
             prices: std::sync::Arc::new(crate::teams::PriceTable::new(&r.pricing)),
             guards,
         })
@@ -101,10 +124,15 @@ fn model_names(r: &pb::Route, backends: &[pb::Backend]) -> Vec<String> {
         }
         for group in &rule.groups {
             for wb in &group.backends {
-                let Some(b) = backends.iter().find(|b| b.id == wb.backend) else { continue };
+                let Some(b) = backends.iter().find(|b| b.id == wb.backend) else {
+                    continue;
+                };
                 for m in &b.models {
                     let served = rule.models.is_empty()
-                        || rule.models.iter().any(|p| crate::routing::glob_matches(p, &m.name));
+                        || rule
+                            .models
+                            .iter()
+                            .any(|p| crate::routing::glob_matches(p, &m.name));
                     if served {
                         names.insert(m.name.clone());
                     }

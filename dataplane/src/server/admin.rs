@@ -17,12 +17,19 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Re
         "/readyz" => {
             if let Some(version) = state.store.version() {
                 let source = state.store.source().map_or("unknown", |s| s.label());
-                let mut resp = Response::new(response::full(format!("ready: source {source}, version {version}\n")));
-                resp.headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+                let mut resp = Response::new(response::full(format!(
+                    "ready: source {source}, version {version}\n"
+                )));
+                resp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
                 resp
             } else {
-                response::text(StatusCode::SERVICE_UNAVAILABLE, "no configuration applied yet\n")
+                response::text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "no configuration applied yet\n",
+                )
             }
         }
         "/metrics" => {
@@ -39,7 +46,9 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Re
             let mut resp = Response::new(response::full(state.metrics.encode()));
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
             );
             resp
         }

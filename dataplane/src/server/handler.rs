@@ -61,7 +61,12 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Re
         .map(str::to_owned);
     let path = req.uri().path().to_owned();
     let Some((route, api_path)) = cfg.match_route(host.as_deref(), &path) else {
-        return reject(&state, dialect, "none", &RequestError::RouteNotFound { path });
+        return reject(
+            &state,
+            dialect,
+            "none",
+            &RequestError::RouteNotFound { path },
+        );
     };
     let route_index = cfg
         .routes
@@ -79,14 +84,20 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Re
     match endpoint {
         Endpoint::Models => match route.auth.authenticate(req.headers()).await {
             Ok(_) => proxy::list_models(route, req.headers()),
-            Err(e) => reject(&state, dialect, &route_id, &RequestError::Unauthenticated(e)),
+            Err(e) => reject(
+                &state,
+                dialect,
+                &route_id,
+                &RequestError::Unauthenticated(e),
+            ),
         },
         Endpoint::Api(format) => {
             let dialect = proxy::dialect_of(format);
             match proxy::serve(&state, cfg.clone(), route_index, format, req, started).await {
                 Ok(resp) => resp,
                 Err(r) => {
-                    let mut resp = reject_as(&state, dialect, &route_id, r.team.as_deref(), &r.error);
+                    let mut resp =
+                        reject_as(&state, dialect, &route_id, r.team.as_deref(), &r.error);
                     if let Some(a) = &r.admission {
                         crate::teams::headers::add_ratelimit_headers(resp.headers_mut(), a);
                     }
@@ -97,7 +108,12 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Re
     }
 }
 
-fn reject(state: &AppState, dialect: Dialect, route: &str, err: &RequestError) -> Response<ResponseBody> {
+fn reject(
+    state: &AppState,
+    dialect: Dialect,
+    route: &str,
+    err: &RequestError,
+) -> Response<ResponseBody> {
     reject_as(state, dialect, route, None, err)
 }
 

@@ -43,8 +43,14 @@ impl std::fmt::Debug for TeamContext {
 }
 
 /// The caller's team on `route`, `None` when the route has no teams.
-pub fn membership(state: &AppState, route: &RouteRuntime, id: &Identity) -> Result<Option<Membership>, RequestError> {
-    let Some(table) = &route.teams else { return Ok(None) };
+pub fn membership(
+    state: &AppState,
+    route: &RouteRuntime,
+    id: &Identity,
+) -> Result<Option<Membership>, RequestError> {
+    let Some(table) = &route.teams else {
+        return Ok(None);
+    };
     match table.resolve(id) {
         Some(m) => Ok(Some(m)),
         None => {
@@ -69,7 +75,9 @@ pub async fn admit(
     };
     let limiter = &state.limiter;
     let ip = client_ip.map(|ip| ip.to_string());
-    let ip_limit = ip.as_deref().map(|ip| (ip, table.client_ip_requests_per_minute));
+    let ip_limit = ip
+        .as_deref()
+        .map(|ip| (ip, table.client_ip_requests_per_minute));
     let team = &state.metrics.team;
     let labels = TeamLabels {
         route: route.id.clone(),
@@ -87,10 +95,14 @@ pub async fn admit(
                     .inc();
             }
             if let Some(q) = &admission.requests {
-                team.remaining_requests.get_or_create(&labels).set(q.remaining() as i64);
+                team.remaining_requests
+                    .get_or_create(&labels)
+                    .set(q.remaining() as i64);
             }
             if let Some(q) = &admission.tokens {
-                team.remaining_tokens.get_or_create(&labels).set(q.remaining() as i64);
+                team.remaining_tokens
+                    .get_or_create(&labels)
+                    .set(q.remaining() as i64);
             }
             if let Some(q) = &admission.budget {
                 team.budget_remaining
@@ -113,7 +125,9 @@ pub async fn admit(
             team.reject(&route.id, &m.label, err.metric_label());
             if let RequestError::LimitExceeded(r) = &err {
                 if let Some(q) = &r.admission.requests {
-                    team.remaining_requests.get_or_create(&labels).set(q.remaining() as i64);
+                    team.remaining_requests
+                        .get_or_create(&labels)
+                        .set(q.remaining() as i64);
                 }
                 match r.kind {
                     crate::limits::LimitKind::Tokens => {
@@ -202,8 +216,12 @@ impl TeamContext {
             tracing::warn!(team = %self.label, tokens, "no runtime to charge usage on");
             return;
         };
-        let (limiter, party, metrics, labels) =
-            (self.limiter.clone(), party.clone(), self.metrics.clone(), self.labels());
+        let (limiter, party, metrics, labels) = (
+            self.limiter.clone(),
+            party.clone(),
+            self.metrics.clone(),
+            self.labels(),
+        );
         handle.spawn(async move {
             match limiter.charge(&party, tokens, cost).await {
                 Ok(Charged {
@@ -248,6 +266,10 @@ impl TeamContext {
 
     /// Counts a failover during this team's request.
     pub fn failover(&self) {
-        self.metrics.team.failovers.get_or_create(&self.labels()).inc();
+        self.metrics
+            .team
+            .failovers
+            .get_or_create(&self.labels())
+            .inc();
     }
 }

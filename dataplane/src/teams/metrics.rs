@@ -126,7 +126,11 @@ impl TeamMetrics {
             "Requests answered by an upstream, by team, model and status",
             m.requests.clone(),
         );
-        registry.register("team_tokens", "Tokens used by team, model and kind", m.tokens.clone());
+        registry.register(
+            "team_tokens",
+            "Tokens used by team, model and kind",
+            m.tokens.clone(),
+        );
         registry.register(
             "team_cost_usd",
             "Spend in US dollars by team and model (from the price table)",

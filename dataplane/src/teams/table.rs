@@ -70,7 +70,11 @@ impl TeamTable {
         Self {
             route: route.to_string(),
             claim: p.claim.clone(),
-            mapping: p.mapping.iter().map(|m| (m.value.clone(), m.team.clone())).collect(),
+            mapping: p
+                .mapping
+                .iter()
+                .map(|m| (m.value.clone(), m.team.clone()))
+                .collect(),
             teams,
             by_api_key,
             default_tier: p.default_tier.clone(),
@@ -95,7 +99,10 @@ impl TeamTable {
     /// The caller's team; `None` when it has none and the route refuses such callers.
     pub fn resolve(&self, id: &Identity) -> Option<Membership> {
         let (team, caller) = match id.method {
-            AuthMethod::ApiKey => (self.by_api_key.get(&id.subject).map(String::as_str), id.subject.clone()),
+            AuthMethod::ApiKey => (
+                self.by_api_key.get(&id.subject).map(String::as_str),
+                id.subject.clone(),
+            ),
             AuthMethod::Jwt => {
                 let values = id
                     .claims
@@ -103,7 +110,10 @@ impl TeamTable {
                     .map(|c| claim_values(c, &self.claim))
                     .unwrap_or_default();
                 let team = values.iter().find_map(|v| self.team_for_value(v));
-                let caller = values.into_iter().next().unwrap_or_else(|| id.subject.clone());
+                let caller = values
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| id.subject.clone());
                 (team, caller)
             }
             AuthMethod::Anonymous => (None, id.subject.clone()),
@@ -223,7 +233,12 @@ mod tests {
         assert_eq!(m.party.key, "sb:ns/main:team:payments");
         assert_eq!(m.party.budget, Some((5, Window::Week)));
         // A value equal to a team name maps without an entry.
-        assert_eq!(t.resolve(&jwt(json!({"client_id": "search"}))).unwrap().label, "search");
+        assert_eq!(
+            t.resolve(&jwt(json!({"client_id": "search"})))
+                .unwrap()
+                .label,
+            "search"
+        );
     }
 
     #[test]
@@ -235,7 +250,9 @@ mod tests {
         assert_eq!(m.label, "search");
         let t = table("org.team", false);
         assert_eq!(
-            t.resolve(&jwt(json!({"org": {"team": "3abc"}}))).unwrap().label,
+            t.resolve(&jwt(json!({"org": {"team": "3abc"}})))
+                .unwrap()
+                .label,
             "payments"
         );
     }
@@ -243,8 +260,14 @@ mod tests {
     #[test]
     fn api_keys_map_to_teams() {
         let t = table("client_id", false);
-        assert_eq!(t.resolve(&Identity::api_key("ci")).unwrap().label, "payments");
-        assert_eq!(t.resolve(&Identity::api_key("other")).unwrap().label, UNKNOWN_TEAM);
+        assert_eq!(
+            t.resolve(&Identity::api_key("ci")).unwrap().label,
+            "payments"
+        );
+        assert_eq!(
+            t.resolve(&Identity::api_key("other")).unwrap().label,
+            UNKNOWN_TEAM
+        );
     }
 
     #[test]
@@ -253,11 +276,18 @@ mod tests {
         let a = t.resolve(&jwt(json!({"client_id": "x"}))).unwrap();
         let b = t.resolve(&jwt(json!({"client_id": "y"}))).unwrap();
         assert_eq!(
-            (a.label.as_str(), a.tier.as_str(), a.party.requests_per_minute),
+            (
+                a.label.as_str(),
+                a.tier.as_str(),
+                a.party.requests_per_minute
+            ),
             (UNKNOWN_TEAM, "sandbox", 20)
         );
         assert_ne!(a.party.key, b.party.key);
-        assert_eq!(t.resolve(&Identity::anonymous()).unwrap().label, UNKNOWN_TEAM);
+        assert_eq!(
+            t.resolve(&Identity::anonymous()).unwrap().label,
+            UNKNOWN_TEAM
+        );
         let t = table("client_id", true);
         assert!(t.resolve(&jwt(json!({"client_id": "x"}))).is_none());
         assert!(t.resolve(&jwt(json!({"client_id": "3abc"}))).is_some());

@@ -422,7 +422,9 @@ fn user_blocks(content: &Value, path: &str) -> Result<Vec<Value>, TranslateError
                 let data = p
                     .pointer("/file/file_data")
                     .and_then(Value::as_str)
-                    .ok_or_else(|| unsupported(format!("{at}.file"), "only inline file_data translates"))?;
+                    .ok_or_else(|| {
+                        unsupported(format!("{at}.file"), "only inline file_data translates")
+                    })?;
                 out.push(image_block(data, &at)?);
             }
             Some(other) => {
@@ -679,7 +681,10 @@ mod tests {
             {"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"grep","arguments":"{}"}}]},
             {"role":"tool","tool_call_id":"c","content":"found"},
             {"role":"user","content":"summarise"}]}));
-        assert_eq!(b["tools"], json!([{"name":"grep","input_schema":{"type":"object"}}]));
+        assert_eq!(
+            b["tools"],
+            json!([{"name":"grep","input_schema":{"type":"object"}}])
+        );
         assert_eq!(b["tool_choice"], json!({"type":"none"}));
     }
 

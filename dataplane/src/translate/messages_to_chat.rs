@@ -286,7 +286,9 @@ fn user_messages(content: &Value, path: &str, out: &mut Vec<Value>) -> Result<()
             Some("document") => {
                 let source = b.get("source").unwrap_or(&Value::Null);
                 match (source["type"].as_str(), source["media_type"].as_str()) {
-                    (Some("text"), _) => parts.push(json!({"type": "text", "text": source["data"]})),
+                    (Some("text"), _) => {
+                        parts.push(json!({"type": "text", "text": source["data"]}))
+                    }
                     (Some("base64"), Some("application/pdf")) => {
                         let data = source["data"].as_str().unwrap_or_default();
                         let name = b["title"].as_str().unwrap_or("document.pdf");
@@ -352,7 +354,10 @@ fn user_messages(content: &Value, path: &str, out: &mut Vec<Value>) -> Result<()
         }
     }
     if !parts.is_empty() {
-        let content = if parts.iter().all(|p| p["type"] == "text" && p["text"].is_string()) {
+        let content = if parts
+            .iter()
+            .all(|p| p["type"] == "text" && p["text"].is_string())
+        {
             json!(
                 parts
                     .iter()

@@ -168,7 +168,12 @@ pub trait StreamTranslator: Send {
     /// Writes the client's in-band event for a failure the gateway itself
     /// detected (upstream cut, truncation, stall) and returns true; the
     /// default returns false and the relay writes its generic error event.
-    fn error_event(&mut self, _kind: crate::wire::ErrorKind, _message: &str, _out: &mut Vec<u8>) -> bool {
+    fn error_event(
+        &mut self,
+        _kind: crate::wire::ErrorKind,
+        _message: &str,
+        _out: &mut Vec<u8>,
+    ) -> bool {
         false
     }
 

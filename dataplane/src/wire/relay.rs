@@ -148,7 +148,14 @@ impl<B> Relay<B> {
         idle_timeout: Duration,
         on_finish: OnFinish,
     ) -> Self {
-        Self::build(body, upstream, client, Some(translator), idle_timeout, on_finish)
+        Self::build(
+            body,
+            upstream,
+            client,
+            Some(translator),
+            idle_timeout,
+            on_finish,
+        )
     }
 
     fn build(
@@ -462,7 +469,10 @@ where
                         this.end(
                             RelayOutcome::UpstreamError,
                             None,
-                            Some((ErrorKind::Api, "upstream connection failed during the stream")),
+                            Some((
+                                ErrorKind::Api,
+                                "upstream connection failed during the stream",
+                            )),
                         )
                     };
                 }
@@ -478,7 +488,11 @@ where
                     } else {
                         let secs = this.idle_timeout.as_secs_f64();
                         let message = format!("upstream stream stalled: no data for {secs}s");
-                        this.end(RelayOutcome::Stalled, None, Some((ErrorKind::Timeout, &message)))
+                        this.end(
+                            RelayOutcome::Stalled,
+                            None,
+                            Some((ErrorKind::Timeout, &message)),
+                        )
                     };
                 }
             }

@@ -134,7 +134,8 @@ async fn events_pass_through_as_soon_as_each_is_complete() {
     let (seen, on_finish) = recorder();
     let mut relay = Relay::new(body, Dialect::OpenAI, Duration::from_secs(60), on_finish);
     let e1 = &b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":null}],\"usage\":null}\n\n"[..];
-    let e2a = &b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usa"[..];
+    let e2a =
+        &b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usa"[..];
     let e2b = &b"ge\":null}\n\n"[..];
     let e3 = &b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":3,\"prompt_tokens_details\":{\"cached_tokens\":4}}}\n\n"[..];
     let done = &b"data: [DONE]\n\n"[..];
@@ -416,7 +417,10 @@ fn boxes_like_the_call_sites(
     [a, b]
 }
 
-fn translator(client: crate::runtime::ApiFormat, upstream: crate::translate::UpstreamFormat) -> crate::translate::Translator {
+fn translator(
+    client: crate::runtime::ApiFormat,
+    upstream: crate::translate::UpstreamFormat,
+) -> crate::translate::Translator {
     match crate::translate::plan(client, upstream) {
         crate::translate::Plan::Translate(t) => t,
         other => panic!("{other:?}"),
@@ -440,7 +444,10 @@ async fn translated_relay_reports_the_upstreams_own_usage() {
         on_finish,
     );
     let out = String::from_utf8(collect(relay).await).unwrap();
-    assert!(!out.contains("event:"), "OpenAI client gets data-only SSE: {out}");
+    assert!(
+        !out.contains("event:"),
+        "OpenAI client gets data-only SSE: {out}"
+    );
     assert!(out.ends_with("data: [DONE]\n\n"));
     let summary = only(&seen);
     assert_eq!(summary.outcome, RelayOutcome::Completed);
@@ -449,7 +456,11 @@ async fn translated_relay_reports_the_upstreams_own_usage() {
     for e in parser.feed(&input).into_iter().flatten() {
         direct.observe(&e);
     }
-    assert_eq!(summary.usage, direct.usage(), "accounting sees the upstream's usage");
+    assert_eq!(
+        summary.usage,
+        direct.usage(),
+        "accounting sees the upstream's usage"
+    );
     assert!(summary.usage.cache_read_tokens > 0 || summary.usage.cache_write_tokens > 0);
 }
 
@@ -476,7 +487,10 @@ async fn translated_relay_stall_is_reported_in_the_clients_dialect() {
     assert!(first.starts_with(b"event: message_start\n"));
     let tail = next_data(&mut relay).await.unwrap();
     let text = std::str::from_utf8(&tail).unwrap();
-    assert!(text.starts_with("event: error\ndata: ") && text.contains("timeout_error"), "{text}");
+    assert!(
+        text.starts_with("event: error\ndata: ") && text.contains("timeout_error"),
+        "{text}"
+    );
     assert!(next_data(&mut relay).await.is_none());
     assert_eq!(only(&seen).outcome, RelayOutcome::Stalled);
     drop(tx);

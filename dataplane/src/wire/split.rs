@@ -185,11 +185,15 @@ mod tests {
         let big = vec![b'a'; 100];
         let mut first = b"data: ".to_vec();
         first.extend_from_slice(&big);
-        let (events, oversized, rest) = split_all(&[b"data: ok\n\n", &first, b"\n\ndata: next\n\n"]);
+        let (events, oversized, rest) =
+            split_all(&[b"data: ok\n\n", &first, b"\n\ndata: next\n\n"]);
         assert_eq!(oversized, 1);
         assert_eq!(
             events,
-            vec![Bytes::from_static(b"data: ok\n\n"), Bytes::from_static(b"data: next\n\n")]
+            vec![
+                Bytes::from_static(b"data: ok\n\n"),
+                Bytes::from_static(b"data: next\n\n")
+            ]
         );
         assert_eq!(rest, None);
     }

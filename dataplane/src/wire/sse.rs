@@ -292,7 +292,11 @@ impl<'a> Iterator for Lines<'a> {
         let Some(i) = bytes.iter().position(|b| *b == b'\n' || *b == b'\r') else {
             return Some(std::mem::take(&mut self.0));
         };
-        let end = if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') { i + 2 } else { i + 1 };
+        let end = if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+            i + 2
+        } else {
+            i + 1
+        };
         let line = &self.0[..i];
         self.0 = &self.0[end..];
         Some(line)
@@ -466,7 +470,8 @@ mod tests {
     #[test]
     fn whole_events_of_the_captures_match() {
         for name in super::super::relay::tests_support::CAPTURES {
-            let bytes = std::fs::read(super::super::relay::tests_support::capture_path(name)).unwrap();
+            let bytes =
+                std::fs::read(super::super::relay::tests_support::capture_path(name)).unwrap();
             let mut splitter = super::super::split::EventSplitter::new(DEFAULT_MAX_EVENT_BYTES);
             let mut new = Vec::new();
             let mut raws = splitter.push(&bytes::Bytes::from(bytes.clone())).events;

@@ -188,10 +188,12 @@ impl UsageTracker {
             };
         }
         let fast = match self.dialect {
-            Dialect::OpenAI => serde_json::from_str::<OpenAiEvent>(data).ok().map(|e| self.observe_openai_view(e, data)),
-            Dialect::Anthropic => {
-                serde_json::from_str::<AnthropicEvent>(data).ok().map(|e| self.observe_anthropic_view(name, e))
-            }
+            Dialect::OpenAI => serde_json::from_str::<OpenAiEvent>(data)
+                .ok()
+                .map(|e| self.observe_openai_view(e, data)),
+            Dialect::Anthropic => serde_json::from_str::<AnthropicEvent>(data)
+                .ok()
+                .map(|e| self.observe_anthropic_view(name, e)),
         };
         fast.unwrap_or_else(|| self.observe_value(name, data))
     }
@@ -202,10 +204,12 @@ impl UsageTracker {
         {
             return match kind {
                 // Terminal Responses events carry the usage: read them whole.
-                "response.completed" | "response.incomplete" => match serde_json::from_str::<Value>(data) {
-                    Ok(json) => self.observe_responses(kind, &json),
-                    Err(_) => EventClass::Malformed,
-                },
+                "response.completed" | "response.incomplete" => {
+                    match serde_json::from_str::<Value>(data) {
+                        Ok(json) => self.observe_responses(kind, &json),
+                        Err(_) => EventClass::Malformed,
+                    }
+                }
                 _ => self.observe_responses(kind, &Value::Null),
             };
         }
@@ -294,7 +298,11 @@ impl UsageTracker {
                 let reason = json
                     .pointer("/response/incomplete_details/reason")
                     .and_then(Value::as_str)
-                    .unwrap_or(if kind == "response.completed" { "completed" } else { "incomplete" });
+                    .unwrap_or(if kind == "response.completed" {
+                        "completed"
+                    } else {
+                        "incomplete"
+                    });
                 self.stop_reason = Some(reason.to_owned());
                 EventClass::Terminal
             }
@@ -402,7 +410,10 @@ impl<'de> Deserialize<'de> for LastFinishReason {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("an array of choices")
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<LastFinishReason, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<LastFinishReason, A::Error> {
                 let mut last = None;
                 while let Some(c) = seq.next_element::<FinishOnly>()? {
                     if c.finish_reason.is_some() {
@@ -596,23 +607,42 @@ mod tests {
     fn responses_events_and_objects() {
         let mut t = UsageTracker::new(Dialect::OpenAI);
         assert_eq!(
-            t.observe(&named("response.created", json!({"type":"response.created","response":{"usage":null}}))),
+            t.observe(&named(
+                "response.created",
+                json!({"type":"response.created","response":{"usage":null}})
+            )),
             EventClass::Data
         );
         assert!(!t.saw_usage());
         let done = json!({"type":"response.completed","response":{"status":"completed","usage":{
             "input_tokens":1200,"input_tokens_details":{"cached_tokens":1000},
             "output_tokens":30,"output_tokens_details":{"reasoning_tokens":10},"total_tokens":1230}}});
-        assert_eq!(t.observe(&named("response.completed", done.clone())), EventClass::Terminal);
+        assert_eq!(
+            t.observe(&named("response.completed", done.clone())),
+            EventClass::Terminal
+        );
         assert_eq!(
             t.usage(),
-            Usage { input_tokens: 200, output_tokens: 30, cache_read_tokens: 1000, cache_write_tokens: 0, reasoning_tokens: 10 }
+            Usage {
+                input_tokens: 200,
+                output_tokens: 30,
+                cache_read_tokens: 1000,
+                cache_write_tokens: 0,
+                reasoning_tokens: 10
+            }
         );
         assert_eq!(t.stop_reason(), Some("completed"));
-        assert_eq!(t.observe(&data(json!({"type":"response.failed","response":{}}))), EventClass::Error);
-        assert_eq!(t.observe(&data(json!({"type":"error","code":"x","message":"y"}))), EventClass::Error);
+        assert_eq!(
+            t.observe(&data(json!({"type":"response.failed","response":{}}))),
+            EventClass::Error
+        );
+        assert_eq!(
+            t.observe(&data(json!({"type":"error","code":"x","message":"y"}))),
+            EventClass::Error
+        );
 
-        let body = json!({"object":"response","status":"incomplete","usage":done["response"]["usage"]});
+        let body =
+            json!({"object":"response","status":"incomplete","usage":done["response"]["usage"]});
         let (u, stop) = from_json_response(Dialect::OpenAI, body.to_string().as_bytes()).unwrap();
         assert_eq!((u.input_tokens, u.cache_read_tokens), (200, 1000));
         assert_eq!(stop.as_deref(), Some("incomplete"));
@@ -623,28 +653,96 @@ mod tests {
     #[test]
     fn fast_reading_matches_the_value_reading() {
         let cases: &[(Dialect, Option<&str>, &str)] = &[
-            (Dialect::Anthropic, Some("content_block_delta"), r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi \"x\""}}"#),
-            (Dialect::Anthropic, Some("content_block_delta"), r#"{"type":"content_block_delta","delta":{"text":"cut"#),
+            (
+                Dialect::Anthropic,
+                Some("content_block_delta"),
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi \"x\""}}"#,
+            ),
+            (
+                Dialect::Anthropic,
+                Some("content_block_delta"),
+                r#"{"type":"content_block_delta","delta":{"text":"cut"#,
+            ),
             (Dialect::Anthropic, Some("ping"), "not json"),
-            (Dialect::Anthropic, Some("message_start"), r#"{"type":"message_start","message":{"id":"m","usage":{"input_tokens":5,"output_tokens":1}}}"#),
-            (Dialect::Anthropic, Some("message_start"), r#"{"type":"message_start","message":"odd"}"#),
-            (Dialect::Anthropic, Some("message_delta"), r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":9}}"#),
-            (Dialect::Anthropic, Some("message_delta"), r#"{"type":"message_delta","delta":{"stop_reason":7},"usage":{"output_tokens":-1}}"#),
-            (Dialect::Anthropic, Some("message_delta"), r#"{"type":"message_delta","usage":{"output_tokens":1}"#),
-            (Dialect::Anthropic, Some("message_stop"), r#"{"type":"message_stop"}"#),
+            (
+                Dialect::Anthropic,
+                Some("message_start"),
+                r#"{"type":"message_start","message":{"id":"m","usage":{"input_tokens":5,"output_tokens":1}}}"#,
+            ),
+            (
+                Dialect::Anthropic,
+                Some("message_start"),
+                r#"{"type":"message_start","message":"odd"}"#,
+            ),
+            (
+                Dialect::Anthropic,
+                Some("message_delta"),
+                r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":9}}"#,
+            ),
+            (
+                Dialect::Anthropic,
+                Some("message_delta"),
+                r#"{"type":"message_delta","delta":{"stop_reason":7},"usage":{"output_tokens":-1}}"#,
+            ),
+            (
+                Dialect::Anthropic,
+                Some("message_delta"),
+                r#"{"type":"message_delta","usage":{"output_tokens":1}"#,
+            ),
+            (
+                Dialect::Anthropic,
+                Some("message_stop"),
+                r#"{"type":"message_stop"}"#,
+            ),
             (Dialect::Anthropic, Some("message_stop"), r#"{"type":"#),
-            (Dialect::Anthropic, Some("error"), r#"{"type":"error","error":{"type":"overloaded_error"}}"#),
-            (Dialect::Anthropic, None, r#"{"type":"message_delta","delta":{"stop_reason":"max_tokens"}}"#),
+            (
+                Dialect::Anthropic,
+                Some("error"),
+                r#"{"type":"error","error":{"type":"overloaded_error"}}"#,
+            ),
+            (
+                Dialect::Anthropic,
+                None,
+                r#"{"type":"message_delta","delta":{"stop_reason":"max_tokens"}}"#,
+            ),
             (Dialect::Anthropic, None, r#"{"type":5}"#),
-            (Dialect::OpenAI, None, r#"{"choices":[{"delta":{"content":"a"},"finish_reason":null}],"usage":null}"#),
-            (Dialect::OpenAI, None, r#"{"choices":[{"finish_reason":"stop"},{"finish_reason":"length"}]}"#),
-            (Dialect::OpenAI, None, r#"{"choices":[1,{"finish_reason":3}],"usage":{"prompt_tokens":4,"completion_tokens":2}}"#),
-            (Dialect::OpenAI, None, r#"{"choices":[],"usage":{"prompt_tokens":4.5}}"#),
+            (
+                Dialect::OpenAI,
+                None,
+                r#"{"choices":[{"delta":{"content":"a"},"finish_reason":null}],"usage":null}"#,
+            ),
+            (
+                Dialect::OpenAI,
+                None,
+                r#"{"choices":[{"finish_reason":"stop"},{"finish_reason":"length"}]}"#,
+            ),
+            (
+                Dialect::OpenAI,
+                None,
+                r#"{"choices":[1,{"finish_reason":3}],"usage":{"prompt_tokens":4,"completion_tokens":2}}"#,
+            ),
+            (
+                Dialect::OpenAI,
+                None,
+                r#"{"choices":[],"usage":{"prompt_tokens":4.5}}"#,
+            ),
             (Dialect::OpenAI, None, r#"{"error":null,"choices":[]}"#),
             (Dialect::OpenAI, None, r#"{"error":{"message":"x"}}"#),
-            (Dialect::OpenAI, None, r#"{"type":"response.output_text.delta","delta":"x"}"#),
-            (Dialect::OpenAI, None, r#"{"type":"response.completed","response":{"usage":{"input_tokens":3,"output_tokens":1}}}"#),
-            (Dialect::OpenAI, None, r#"{"type":"response.failed","response":{}}"#),
+            (
+                Dialect::OpenAI,
+                None,
+                r#"{"type":"response.output_text.delta","delta":"x"}"#,
+            ),
+            (
+                Dialect::OpenAI,
+                None,
+                r#"{"type":"response.completed","response":{"usage":{"input_tokens":3,"output_tokens":1}}}"#,
+            ),
+            (
+                Dialect::OpenAI,
+                None,
+                r#"{"type":"response.failed","response":{}}"#,
+            ),
             (Dialect::OpenAI, None, r#"{"a":1,"a":2}"#),
             (Dialect::OpenAI, None, r#"{"choices":[]} trailing"#),
             (Dialect::OpenAI, Some("error"), r#"{"message":"x"}"#),
