@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -502,51 +501,8 @@ fn run_memory(
     })
 }
 
-fn command_line(program: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new(program).args(args).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
 fn header(opts: &Options, prioritized: bool) -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
-            })
-        })
-        .unwrap_or_else(|| "unknown".into());
-    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
-    let commit = command_line(
-        "git",
-        &[
-            "-C",
-            &opts.repo.to_string_lossy(),
-            "rev-parse",
-            "--short",
-            "HEAD",
-        ],
-    )
-    .unwrap_or_else(|| "unknown".into());
-    let dirty = command_line(
-        "git",
-        &[
-            "-C",
-            &opts.repo.to_string_lossy(),
-            "status",
-            "--porcelain",
-            "--untracked-files=no",
-        ],
-    )
-    .is_some_and(|s| !s.is_empty());
-    let date = command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_default();
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default();
+    let common = crate::run_info::header_lines(&opts.repo);
     let pin = if opts.pin {
         "wrk, the mocks and the harness on CPU 0; the process under test (bare proxy or gateway) on CPU 1"
     } else {
@@ -558,8 +514,7 @@ fn header(opts: &Options, prioritized: bool) -> String {
         "normal"
     };
     format!(
-        "- date: {date}\n- machine: {cpus} CPUs ({cpu}), load average at start {load}\n- commit: {commit}{}\n- mode: {}\n- pinning: {pin}\n- scheduling priority: {priority}\n",
-        if dirty { " (with local changes)" } else { "" },
+        "{common}- mode: {}\n- pinning: {pin}\n- scheduling priority: {priority}\n",
         if opts.quick {
             "quick (`bench/run --quick`)"
         } else {

@@ -18,6 +18,7 @@ pub mod propagation;
 pub mod propagation_config;
 pub mod propagation_report;
 pub mod report;
+pub mod run_info;
 pub mod stats;
 pub mod wire;
 pub mod wrk;

@@ -18,7 +18,6 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
@@ -323,42 +322,11 @@ fn real_dataplane(
     })
 }
 
-fn command_line(program: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new(program).args(args).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
 fn header(opts: &Options, prioritized: bool) -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
-            })
-        })
-        .unwrap_or_else(|| "unknown".into());
-    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
-    let repo = opts.repo.to_string_lossy();
-    let commit = command_line("git", &["-C", &repo, "rev-parse", "--short", "HEAD"])
-        .unwrap_or_else(|| "unknown".into());
-    let dirty = command_line(
-        "git",
-        &["-C", &repo, "status", "--porcelain", "--untracked-files=no"],
-    )
-    .is_some_and(|s| !s.is_empty());
-    let date = command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_default();
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default();
+    let common = crate::run_info::header_lines(&opts.repo);
     format!(
-        "- date: {date}\n- machine: {cpus} CPUs ({cpu}), load average at start {load}\n- commit: {commit}{}\n\
-         - controller: `--source dir:` with `--poll-interval {}ms`; {} measured rounds per row after {} warm-up rounds\n\
+        "{common}- controller: `--source dir:` with `--poll-interval {}ms`; {} measured rounds per row after {} warm-up rounds\n\
          - scheduling priority: {}\n",
-        if dirty { " (with local changes)" } else { "" },
         opts.poll_interval.as_millis(),
         opts.rounds,
         opts.warmup,
