@@ -35,6 +35,19 @@ impl SseEvent {
     }
 }
 
+/// The text of a Chat Completions stream: every chunk's `choices[0].delta.content`, joined.
+pub fn chat_stream_text(events: &[SseEvent]) -> String {
+    events
+        .iter()
+        .filter_map(SseEvent::json)
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(String::from)
+        })
+        .collect()
+}
+
 /// The outcome of reading a streaming response to its end, an error, or an idle timeout.
 #[derive(Debug, Clone)]
 pub struct StreamResult {

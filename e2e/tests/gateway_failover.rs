@@ -52,16 +52,7 @@ async fn persistent_503_fails_over_for_streams_too() {
     .await
     .unwrap();
     assert_eq!(result.status, 200, "{}", result.raw);
-    let text: String = result
-        .events
-        .iter()
-        .filter_map(|e| e.json())
-        .filter_map(|v| {
-            v["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(String::from)
-        })
-        .collect();
+    let text = switchboard_e2e::client::chat_stream_text(&result.events);
     assert_eq!(text, "streamed by secondary");
     assert_eq!(
         result.events.last().map(|e| e.data.as_str()),
@@ -207,16 +198,7 @@ async fn silent_upstream_hits_the_first_byte_timeout_and_fails_over() {
     .await
     .unwrap();
     assert_eq!(result.status, 200, "{}", result.raw);
-    let text: String = result
-        .events
-        .iter()
-        .filter_map(|e| e.json())
-        .filter_map(|v| {
-            v["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(String::from)
-        })
-        .collect();
+    let text = switchboard_e2e::client::chat_stream_text(&result.events);
     assert_eq!(text, "secondary after timeout");
     assert!(
         stack

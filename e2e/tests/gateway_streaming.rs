@@ -175,15 +175,7 @@ async fn translated_streams_record_the_upstreams_true_usage() {
         "OpenAI clients get data-only SSE"
     );
     assert_eq!(events.last().map(|e| e.data.as_str()), Some("[DONE]"));
-    let text: String = events
-        .iter()
-        .filter_map(|e| e.json())
-        .filter_map(|v| {
-            v["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(String::from)
-        })
-        .collect();
+    let text = switchboard_e2e::client::chat_stream_text(&events);
     assert_eq!(text, "from claude");
     wait_tokens(&stack, "input", 30.0).await;
     wait_tokens(&stack, "output", 4.0).await;

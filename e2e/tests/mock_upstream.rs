@@ -19,15 +19,7 @@ fn messages(stream: bool) -> Value {
 }
 
 fn openai_text(events: &[client::SseEvent]) -> String {
-    events
-        .iter()
-        .filter_map(|e| e.json())
-        .filter_map(|v| {
-            v["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(String::from)
-        })
-        .collect()
+    client::chat_stream_text(events)
 }
 
 fn anthropic_text(events: &[client::SseEvent]) -> String {
