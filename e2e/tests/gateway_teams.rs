@@ -131,6 +131,21 @@ async fn metric(g: &Gateway, name: &str, labels: &[(&str, &str)]) -> f64 {
     g.metric_sum(name, labels).await
 }
 
+/// A refusal is counted for the team and in the gateway-wide rejection counter.
+async fn assert_refusals_counted(g: &Gateway, team: &str, reason: &str, expected: f64) {
+    let team_labels = [("team", team), ("reason", reason)];
+    assert_eq!(
+        metric(g, "switchboard_team_rejections_total", &team_labels).await,
+        expected,
+        "team {team}, reason {reason}"
+    );
+    assert_eq!(
+        metric(g, "switchboard_rejections_total", &[("reason", reason)]).await,
+        expected,
+        "reason {reason}"
+    );
+}
+
 #[tokio::test]
 async fn the_21st_request_in_a_minute_of_a_sandbox_team_is_refused_in_both_dialects() {
     let (g, _dir) = start(route(standard_teams()), &[]).await;
@@ -188,20 +203,7 @@ async fn the_21st_request_in_a_minute_of_a_sandbox_team_is_refused_in_both_diale
     );
     assert!(header(&headers, "retry-after").parse::<u64>().is_ok());
 
-    let labels = [("team", "alpha"), ("reason", "rate_limit_requests")];
-    assert_eq!(
-        metric(&g, "switchboard_team_rejections_total", &labels).await,
-        2.0
-    );
-    assert_eq!(
-        metric(
-            &g,
-            "switchboard_rejections_total",
-            &[("reason", "rate_limit_requests")]
-        )
-        .await,
-        2.0
-    );
+    assert_refusals_counted(&g, "alpha", "rate_limit_requests", 2.0).await;
     assert_eq!(
         metric(
             &g,
@@ -300,20 +302,7 @@ async fn a_team_over_budget_is_refused_until_the_period_ends() {
     .await;
     assert_eq!(status, 429);
     assert_anthropic_error(&body, "rate_limit_error");
-    let labels = [("team", "beta"), ("reason", "budget_exceeded")];
-    assert_eq!(
-        metric(&g, "switchboard_team_rejections_total", &labels).await,
-        2.0
-    );
-    assert_eq!(
-        metric(
-            &g,
-            "switchboard_rejections_total",
-            &[("reason", "budget_exceeded")]
-        )
-        .await,
-        2.0
-    );
+    assert_refusals_counted(&g, "beta", "budget_exceeded", 2.0).await;
 }
 
 #[tokio::test]
@@ -380,20 +369,7 @@ async fn streamed_usage_is_charged_to_the_team_and_exhausts_its_token_quota() {
     let (status, _, body) = post_json(&url(&g, CHAT), &h, &chat_body("gpt-4o", false)).await;
     assert_eq!(status, 429);
     assert_openai_error(&body, "rate_limit_error", Some("rate_limit_exceeded"));
-    let labels = [("team", "gamma"), ("reason", "rate_limit_tokens")];
-    assert_eq!(
-        metric(&g, "switchboard_team_rejections_total", &labels).await,
-        2.0
-    );
-    assert_eq!(
-        metric(
-            &g,
-            "switchboard_rejections_total",
-            &[("reason", "rate_limit_tokens")]
-        )
-        .await,
-        2.0
-    );
+    assert_refusals_counted(&g, "gamma", "rate_limit_tokens", 2.0).await;
 }
 
 #[tokio::test]
@@ -442,20 +418,7 @@ async fn jwt_claims_map_to_teams_and_unknown_callers_are_refused_when_configured
     .await;
     assert_eq!(status, 403);
     assert_anthropic_error(&body, "permission_error");
-    let labels = [("team", "unknown"), ("reason", "unknown_team")];
-    assert_eq!(
-        metric(&g, "switchboard_team_rejections_total", &labels).await,
-        2.0
-    );
-    assert_eq!(
-        metric(
-            &g,
-            "switchboard_rejections_total",
-            &[("reason", "unknown_team")]
-        )
-        .await,
-        2.0
-    );
+    assert_refusals_counted(&g, "unknown", "unknown_team", 2.0).await;
     // Only configured teams (and `unknown`) appear as label values.
     let text = g.metrics().await;
     assert!(!text.contains("team=\"other\""), "{text}");
@@ -642,20 +605,7 @@ async fn the_client_ip_limit_applies_across_teams_in_both_dialects() {
     .await;
     assert_eq!(status, 429);
     assert_anthropic_error(&body, "rate_limit_error");
-    let labels = [("team", "unknown"), ("reason", "rate_limit_client_ip")];
-    assert_eq!(
-        metric(&g, "switchboard_team_rejections_total", &labels).await,
-        2.0
-    );
-    assert_eq!(
-        metric(
-            &g,
-            "switchboard_rejections_total",
-            &[("reason", "rate_limit_client_ip")]
-        )
-        .await,
-        2.0
-    );
+    assert_refusals_counted(&g, "unknown", "rate_limit_client_ip", 2.0).await;
 }
 
 #[tokio::test]
