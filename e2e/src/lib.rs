@@ -8,6 +8,7 @@ pub mod config;
 pub mod controller;
 pub mod harness;
 pub mod jwt_issuer;
+pub mod kube;
 pub mod mock_upstream;
 pub mod responses_wire;
 pub mod stack;

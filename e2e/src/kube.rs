@@ -1,0 +1,317 @@
+//! Kubernetes test support: the cluster the Kubernetes suite runs against (`KUBECONFIG`, in CI
+//! the real API server that `scripts/test` starts from `../shared/k8s/test-cluster`), `kubectl`,
+//! a fresh namespace per test, ServiceAccount kubeconfigs (`token-for`) and the real
+//! `switchboard-controller --source kube` as a local process.
+//!
+//! When `SWITCHBOARD_TEST_REQUIRE_KUBE=1` (CI sets it), [`Cluster::get`] panics if no cluster
+//! answers, so the suite fails instead of skipping. Namespaces are never deleted by the tests:
+//! on the test API server deletion never finishes (there is no namespace controller), and
+//! names are unique per test, so runs never collide.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use crate::harness::{binary_path, free_port, log_path, tail};
+
+/// How long a test waits for a condition in the cluster.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// A reachable cluster.
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    kubeconfig: PathBuf,
+}
+
+/// Runs `kubectl args` under `kubeconfig` (with `stdin` piped in, if any); its stdout, or its
+/// stderr as the error.
+pub fn kubectl_as(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
+    let mut child = Command::new("kubectl")
+        .env("KUBECONFIG", kubeconfig)
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run kubectl: {e}"))?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "kubectl {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Whether the suite must run (CI): `SWITCHBOARD_TEST_REQUIRE_KUBE=1`.
+pub fn required() -> bool {
+    std::env::var("SWITCHBOARD_TEST_REQUIRE_KUBE").is_ok_and(|v| v == "1")
+}
+
+impl Cluster {
+    /// The cluster of `KUBECONFIG` when its API server answers `/readyz`. Without one: `None`
+    /// (the caller prints that it skips), or a panic when [`required`].
+    pub fn get() -> Option<Cluster> {
+        let why = match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+            None => "KUBECONFIG is not set".to_string(),
+            Some(path) => {
+                let kubeconfig = PathBuf::from(path);
+                match kubectl_as(
+                    &kubeconfig,
+                    &["--request-timeout=5s", "get", "--raw", "/readyz"],
+                    None,
+                ) {
+                    Ok(_) => return Some(Cluster { kubeconfig }),
+                    Err(e) => e,
+                }
+            }
+        };
+        if required() {
+            panic!("SWITCHBOARD_TEST_REQUIRE_KUBE=1 but no cluster is reachable: {why}");
+        }
+        println!("skipping: no cluster reachable: {why}");
+        None
+    }
+
+    /// The admin kubeconfig.
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// `kubectl args` as the cluster admin.
+    pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
+        kubectl_as(&self.kubeconfig, args, stdin)
+    }
+
+    /// `kubectl args` as the cluster admin; panics with kubectl's error.
+    pub fn must(&self, args: &[&str], stdin: Option<&str>) -> String {
+        self.kubectl(args, stdin).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `kubectl apply -f -` of `yaml` (JSON is YAML too).
+    pub fn apply(&self, yaml: &str) -> String {
+        self.must(&["apply", "-f", "-"], Some(yaml))
+    }
+
+    /// Applies the CRDs from `crds/` (once per test process) and waits until they are served.
+    pub fn install_crds(&self) {
+        static DONE: OnceLock<()> = OnceLock::new();
+        DONE.get_or_init(|| {
+            let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
+            self.must(
+                &[
+                    "apply",
+                    "--server-side",
+                    "--force-conflicts",
+                    "-f",
+                    &crds.display().to_string(),
+                ],
+                None,
+            );
+            self.must(
+                &[
+                    "wait",
+                    "--for=condition=Established",
+                    "--timeout=60s",
+                    "crd/aibackends.switchboard.dev",
+                    "crd/airoutes.switchboard.dev",
+                ],
+                None,
+            );
+        });
+    }
+
+    /// Creates a namespace no other test (or run) uses: `<prefix>-<pid>-<n>`.
+    pub fn namespace(&self, prefix: &str) -> String {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let ns = format!("{prefix}-{}-{n}", std::process::id());
+        self.must(&["create", "namespace", &ns], None);
+        ns
+    }
+
+    /// A kubeconfig that authenticates as ServiceAccount `namespace/name` (created if needed),
+    /// made by the test cluster's `token-for`. Needs `TEST_CLUSTER_DIR` (set by
+    /// `test-cluster start`); panics without it.
+    pub fn token_for(&self, namespace: &str, name: &str) -> PathBuf {
+        let dir = std::env::var("TEST_CLUSTER_DIR")
+            .expect("TEST_CLUSTER_DIR is set by ../shared/k8s/test-cluster start");
+        let out = Command::new(Path::new(&dir).join("token-for"))
+            .args([namespace, name])
+            .output()
+            .expect("run token-for");
+        assert!(
+            out.status.success(),
+            "token-for {namespace} {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    }
+
+    /// The `message` of condition `type_` of `object` (`kind/name`) in `ns`.
+    pub fn condition(&self, ns: &str, object: &str, type_: &str, field: &str) -> String {
+        let path = format!("jsonpath={{.status.conditions[?(@.type==\"{type_}\")].{field}}}");
+        self.must(&["get", "-n", ns, object, "-o", &path], None)
+    }
+
+    /// Waits (a watch, through `kubectl wait`) until every one of `objects` in `ns` meets
+    /// `condition` (e.g. `condition=Accepted=True`); panics with the objects and `context`.
+    pub fn wait_for(
+        &self,
+        ns: &str,
+        condition: &str,
+        objects: &[&str],
+        context: impl Fn() -> String,
+    ) {
+        let timeout = format!("--timeout={}s", WAIT.as_secs());
+        let mut args = vec!["wait", "-n", ns, "--for", condition, &timeout];
+        args.extend_from_slice(objects);
+        if let Err(e) = self.kubectl(&args, None) {
+            let status = self.kubectl(
+                &["get", "-n", ns, "aibackends,airoutes", "-o", "yaml"],
+                None,
+            );
+            panic!("{e}\nobjects: {status:?}\n{}", context());
+        }
+    }
+}
+
+/// Options of a [`KubeController`].
+#[derive(Clone, Debug, Default)]
+pub struct KubeControllerOptions {
+    /// Namespaces to watch (`--namespace`); empty: all.
+    pub namespaces: Vec<String>,
+    /// Namespace of the Lease; defaults to the first watched namespace.
+    pub lease_namespace: Option<String>,
+    /// `--identity`; defaults to `e2e-controller-<n>`.
+    pub identity: Option<String>,
+    /// Kubeconfig the controller runs under; defaults to the cluster admin's.
+    pub kubeconfig: Option<PathBuf>,
+    /// More arguments.
+    pub args: Vec<String>,
+}
+
+/// The real `switchboard-controller --source kube` as a local process; killed on drop.
+#[derive(Debug)]
+pub struct KubeController {
+    child: Child,
+    grpc_port: u16,
+    admin_port: u16,
+    log: PathBuf,
+}
+
+impl KubeController {
+    /// Starts a controller on `cluster` with `options`. Does not wait for anything.
+    pub fn start(cluster: &Cluster, options: &KubeControllerOptions) -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let grpc_port = free_port();
+        let admin_port = free_port();
+        let log = log_path();
+        let file = std::fs::File::create(&log).expect("create controller log");
+        let identity = options
+            .identity
+            .clone()
+            .unwrap_or_else(|| format!("e2e-controller-{}", NEXT.fetch_add(1, Ordering::Relaxed)));
+        let mut cmd = Command::new(binary_path("switchboard-controller"));
+        cmd.args(["--source", "kube"]);
+        for ns in &options.namespaces {
+            cmd.args(["--namespace", ns]);
+        }
+        let lease_ns = options
+            .lease_namespace
+            .clone()
+            .or_else(|| options.namespaces.first().cloned())
+            .unwrap_or_else(|| "default".to_string());
+        cmd.args(["--lease-namespace", &lease_ns, "--identity", &identity])
+            .args(["--grpc-listen", &format!("127.0.0.1:{grpc_port}")])
+            .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
+            .args(&options.args)
+            .env(
+                "KUBECONFIG",
+                options
+                    .kubeconfig
+                    .as_deref()
+                    .unwrap_or(cluster.kubeconfig()),
+            )
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("clone log"))
+            .stderr(file);
+        let child = cmd.spawn().expect("spawn switchboard-controller");
+        Self {
+            child,
+            grpc_port,
+            admin_port,
+            log,
+        }
+    }
+
+    /// The gRPC address as a URL (`http://127.0.0.1:PORT`).
+    pub fn grpc_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.grpc_port)
+    }
+
+    /// The gRPC port.
+    pub fn grpc_port(&self) -> u16 {
+        self.grpc_port
+    }
+
+    /// The admin address as a URL.
+    pub fn admin_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin_port)
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The last lines of the log, for panic messages.
+    pub fn log_tail(&self) -> String {
+        tail(&self.log)
+    }
+
+    /// Sends SIGTERM and waits (up to 10 s, then SIGKILL) for the process to end.
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the process at once (SIGKILL).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for KubeController {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
