@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use crate::harness::{binary_path, free_port, log_path, tail};
+use crate::harness::{Gateway, binary_path, free_port, log_path, tail};
 
 /// How long a test waits for a condition in the cluster.
 pub const WAIT: Duration = Duration::from_secs(60);
@@ -275,6 +275,13 @@ impl KubeController {
     /// The admin address as a URL.
     pub fn admin_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.admin_port)
+    }
+
+    /// Starts a data plane following this controller, with extra arguments; with `wait_ready`,
+    /// waits until it serves a snapshot. Tests start data planes only through this, so the
+    /// connection settings (TLS, identity) live in one place.
+    pub async fn start_dataplane(&self, args: &[&str], wait_ready: bool) -> Gateway {
+        Gateway::start_cluster(&self.grpc_url(), &[], args, wait_ready).await
     }
 
     /// The log so far.

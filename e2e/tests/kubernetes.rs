@@ -72,7 +72,7 @@ async fn controller_reconciles_a_real_cluster() {
     wait_for("condition=Programmed=Unknown", &["airoute/main"]);
 
     // A data plane connects: both objects become Programmed, and traffic flows.
-    let gateway = Gateway::start_cluster(&controller.grpc_url(), &[], &[], true).await;
+    let gateway = controller.start_dataplane(&[], true).await;
     wait_for(
         "condition=Programmed=True",
         &["aibackend/echo", "airoute/main"],
