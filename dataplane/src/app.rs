@@ -15,11 +15,11 @@ use tokio::sync::watch;
 use crate::auth::{HttpJwksFetcher, JwksStore};
 use crate::config::{grpc, local};
 use crate::metrics::Metrics;
-use crate::proxy::client::ClientCache;
 use crate::routing::BreakerRegistry;
 use crate::runtime::SharedState;
 use crate::state::AppState;
 use crate::store::{ConfigSource, ConfigStore};
+use crate::upstream::Upstreams;
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -152,11 +152,13 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Runs the data plane until SIGINT/SIGTERM. Errors end the process non-zero.
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    // One TLS configuration (one root store) for providers, webhooks and JWKS.
+    let tls = Arc::new(crate::upstream::tls::client_config());
     let state = Arc::new(AppState {
         store: ConfigStore::default(),
         metrics: Arc::new(Metrics::new()),
         shared: SharedState {
-            clients: ClientCache::default(),
+            upstreams: Upstreams::new(tls),
             breakers: BreakerRegistry::default(),
             jwks: JwksStore::new(Arc::new(HttpJwksFetcher::new())),
         },
@@ -215,14 +217,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut traffic_task = tokio::spawn(crate::server::serve(
         traffic,
         state.clone(),
-        |s, r| crate::server::handle(s, r),
+        |s, r: http::Request<hyper::body::Incoming>| {
+            crate::pipeline::handle(s, r.map(crate::pipeline::request_body))
+        },
         stopped(stop_rx.clone()),
         args.shutdown_grace,
     ));
     let mut admin_task = tokio::spawn(crate::server::serve(
         admin,
         state.clone(),
-        |s, r| crate::server::handle_admin(s, r),
+        crate::server::handle_admin,
         stopped(stop_rx.clone()),
         Duration::from_secs(1),
     ));

@@ -9,7 +9,9 @@ pub mod guards;
 pub mod limits;
 pub mod log_writer;
 pub mod metrics;
-pub mod proxy;
+pub mod pipeline;
+pub mod providers;
+pub mod response;
 pub mod routing;
 pub mod runtime;
 pub mod server;
@@ -18,6 +20,7 @@ pub mod store;
 pub mod teams;
 pub mod telemetry;
 pub mod translate;
+pub mod upstream;
 pub mod wire;
 
 mod app;

@@ -3,7 +3,7 @@
 //!
 //! Forwarded-claim headers are built from the verified token only. A client
 //! cannot spoof them: the proxy copies only an allowlist of client headers
-//! upstream (see `proxy::headers`), and [`ClaimForward::from_config`]
+//! upstream (see `providers::headers`), and [`ClaimForward::from_config`]
 //! refuses header names on that allowlist or that the gateway sets itself.
 
 use std::sync::Arc;

@@ -13,7 +13,7 @@ use http_body::{Body, Frame};
 
 use super::mask::Masker;
 use super::mask_stream::{SseMasker, encode_all};
-use crate::proxy::{BoxError, ResponseBody};
+use crate::response::{BoxError, ResponseBody};
 use crate::wire::Dialect;
 use crate::wire::sse::{DEFAULT_MAX_EVENT_BYTES, SseParser};
 

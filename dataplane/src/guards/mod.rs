@@ -24,7 +24,7 @@ pub use webhook::{Verdict, Webhook};
 
 use crate::body::RequestJson;
 use crate::error::RequestError;
-use crate::proxy::ResponseBody;
+use crate::response::ResponseBody;
 use crate::state::AppState;
 use crate::wire::Dialect;
 
@@ -145,7 +145,7 @@ impl RouteGuards {
                     "bytes": json.bytes().len(),
                     "prompt": texts,
                 });
-                let client = state.shared.clients.get(w.timeout);
+                let client = state.shared.upstreams.http_client(w.timeout);
                 match w.ask(&client, &body).await {
                     Ok(Verdict::Allow) => {}
                     Ok(Verdict::Reject(reason)) => {

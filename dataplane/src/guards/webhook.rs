@@ -8,7 +8,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::proxy::client::UpstreamClient;
+use crate::upstream::http::HttpClient as UpstreamClient;
 
 /// Largest webhook answer read.
 const ANSWER_LIMIT: usize = 64 << 10;

@@ -1,6 +1,6 @@
 //! Routing: the pure, synchronous rules that turn a requested model into an
 //! ordered list of backends to try, and that decide what to do when a try
-//! fails. The failover loop in [`crate::proxy`] performs the IO.
+//! fails. The attempt stage of [`crate::pipeline`] performs the IO.
 //!
 //! One request goes **alias → rule → chain**:
 //!
@@ -43,7 +43,7 @@ pub use glob::{PatternTable, glob_matches, is_glob};
 pub use rules::{Candidate, RuleChain, RuleSet};
 
 /// Mirrors how the rest of the data plane calls this module (runtime/,
-/// proxy/), so a signature change that would break a call site fails here.
+/// pipeline/), so a signature change that would break a call site fails here.
 #[cfg(test)]
 mod call_site_tests {
     use std::collections::HashMap;

@@ -8,9 +8,9 @@ use http::HeaderValue;
 use http::uri::{Authority, Scheme};
 use switchboard_proto as pb;
 
-use crate::proxy::client::{ClientCache, UpstreamClient};
 use crate::routing::CircuitBreaker;
 use crate::translate::UpstreamFormat;
+use crate::upstream::{Transport, Upstreams};
 
 /// The API family a provider speaks, and how it authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,6 +81,14 @@ impl ApiFormat {
             ApiFormat::Messages => "/messages",
             ApiFormat::CountTokens => "/messages/count_tokens",
             ApiFormat::Responses => "/responses",
+        }
+    }
+
+    /// The dialect the client speaks (errors, in-band events).
+    pub fn dialect(self) -> crate::wire::Dialect {
+        match self {
+            ApiFormat::ChatCompletions | ApiFormat::Responses => crate::wire::Dialect::OpenAI,
+            ApiFormat::Messages | ApiFormat::CountTokens => crate::wire::Dialect::Anthropic,
         }
     }
 
@@ -192,8 +200,8 @@ pub struct BackendRuntime {
     pub mock_reply: String,
     /// Mock provider latency before answering.
     pub mock_latency: Duration,
-    /// Pooled client.
-    pub client: UpstreamClient,
+    /// How requests reach the provider (pooled HTTP client, or a test fake).
+    pub transport: Arc<dyn Transport>,
     /// This backend's circuit breaker (kept across reloads).
     pub breaker: Arc<CircuitBreaker>,
 }
@@ -224,7 +232,7 @@ impl BackendRuntime {
     /// Builds the runtime backend from its snapshot form.
     pub fn build(
         b: &pb::Backend,
-        clients: &ClientCache,
+        upstreams: &Upstreams,
         breaker: Arc<CircuitBreaker>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, String> {
@@ -275,7 +283,7 @@ impl BackendRuntime {
                 (m.name.clone(), provider_model)
             })
             .collect::<HashMap<_, _>>();
-        let t = b.timeouts.clone().unwrap_or_default();
+        let t = b.timeouts.unwrap_or_default();
         let ms = |v: u64, default: u64| Duration::from_millis(if v == 0 { default } else { v });
         let timeouts = Timeouts {
             connect: ms(t.connect_ms, 5_000),
@@ -315,7 +323,7 @@ impl BackendRuntime {
             openai_organization,
             mock_reply: mock.reply,
             mock_latency: Duration::from_millis(mock.latency_ms),
-            client: clients.get(timeouts.connect),
+            transport: upstreams.transport(timeouts.connect),
             breaker,
         })
     }

@@ -19,14 +19,14 @@ pub use backend::{ApiFormat, BackendRuntime, Endpoint, ProviderKind, Timeouts};
 pub use route::RouteRuntime;
 
 use crate::auth::JwksStore;
-use crate::proxy::client::ClientCache;
 use crate::routing::BreakerRegistry;
+use crate::upstream::Upstreams;
 
 /// State kept across snapshots.
 #[derive(Clone)]
 pub struct SharedState {
-    /// Upstream connection pools.
-    pub clients: ClientCache,
+    /// Upstream transports and connection pools.
+    pub upstreams: Upstreams,
     /// Circuit breakers by backend id.
     pub breakers: BreakerRegistry,
     /// JWKS caches by URI.
@@ -76,7 +76,7 @@ impl RuntimeConfig {
                 });
                 continue;
             };
-            match BackendRuntime::build(b, &shared.clients, breaker, env) {
+            match BackendRuntime::build(b, &shared.upstreams, breaker, env) {
                 Ok(rt) => {
                     backends.insert(b.id.clone(), Arc::new(rt));
                 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
-use crate::proxy::{ResponseBody, response};
+use crate::response::{self, ResponseBody};
 use crate::state::AppState;
 
 /// Handles one admin request.

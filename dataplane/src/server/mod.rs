@@ -6,7 +6,6 @@
 //! grace period.
 
 mod admin;
-mod handler;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -23,14 +22,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 pub use admin::handle as handle_admin;
-pub use handler::handle;
 
-use crate::proxy::ResponseBody;
+use crate::pipeline::ClientAddr;
+use crate::response::ResponseBody;
 use crate::state::AppState;
-
-/// The TCP peer of a request (set on every request's extensions).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddr(pub SocketAddr);
 
 /// Serves `handler` on `listener` until `shutdown` resolves, then drains
 /// open connections for at most `grace`.

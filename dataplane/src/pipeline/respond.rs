@@ -1,236 +1,31 @@
-//! The failover loop: try the candidates of the model's backend chain in
-//! order, classify each failure, and either retry the same backend once, move
-//! to the next candidate, switch to the context-length fallback chain, or give
-//! the upstream's answer to the client.
-//!
-//! The rules themselves (classification, retry decision, circuit breaking,
-//! candidate order) are pure functions in [`crate::routing`]; this module only
-//! performs the IO they decide on.
-
-use std::sync::Arc;
+//! Stage: respond. Shapes what the client receives from an upstream answer:
+//! 2xx bodies relayed (streams event by event, with usage tapped) or
+//! translated into the client's format; upstream errors returned in the
+//! client's dialect; local answers (count_tokens estimates, the Mock
+//! provider). Every answered request is accounted exactly once
+//! ([`Accounting`]).
 
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::BodyExt;
-use tokio::time::Instant;
 
+use super::accounting::Accounting;
+use super::send::UpstreamError;
 use crate::error::RequestError;
-use crate::metrics::{AttemptLabels, FailoverLabels};
-use crate::proxy::accounting::Accounting;
-use crate::proxy::attempt::{self, Attempt, UpstreamError};
-use crate::proxy::headers::client_headers;
-use crate::proxy::response::{self, ResponseBody, TapBody, TapEnd};
-use crate::proxy::translation::{self, Prepared};
-use crate::proxy::{Exchange, dialect_of};
-use crate::routing::{AttemptOutcome, Decision, counts_as_breaker_failure, decide};
-use crate::runtime::{ApiFormat, BackendRuntime, ProviderKind};
+use crate::pipeline::Exchange;
+use crate::providers::Prepared;
+use crate::providers::headers::client_headers;
+use crate::response::{self, ResponseBody, TapBody, TapEnd};
+use crate::runtime::{ApiFormat, BackendRuntime};
 use crate::state::AppState;
-use crate::translate::{Plan, errors as translate_errors};
+use crate::translate::errors as translate_errors;
+use crate::upstream::UpstreamBody;
 use crate::wire;
 use crate::wire::Dialect;
 
 /// Largest non-streaming response body inspected for usage.
 const USAGE_INSPECT_LIMIT: usize = 8 << 20;
 
-/// Why a candidate was skipped without a try.
-#[derive(Default)]
-struct Skips {
-    format: usize,
-    model: usize,
-}
-
-/// Runs the chain for an admitted request.
-pub(crate) async fn run(
-    state: &Arc<AppState>,
-    x: Exchange,
-) -> Result<Response<ResponseBody>, RequestError> {
-    let route = x.route();
-    let Some(chain) = route.rules.select(&x.routed_model) else {
-        return Err(RequestError::UnknownModel {
-            model: x.requested_model.clone(),
-        });
-    };
-    let mut rng = fastrand::Rng::new();
-    let mut candidates = chain.attempt_order(&mut rng, |id| {
-        x.cfg.backends.get(id).map(|b| b.breaker.clone())
-    });
-    let mut in_fallback = false;
-    let mut attempts_left = route.retry.max_attempts;
-    let mut last_upstream: Option<UpstreamError> = None;
-    let mut last_was_timeout = false;
-    let mut skips = Skips::default();
-    let mut tried = 0u32;
-    let mut index = 0;
-
-    while index < candidates.len() && attempts_left > 0 {
-        let candidate = candidates[index].clone();
-        index += 1;
-        let Some(backend) = x.cfg.backends.get(&candidate.backend).cloned() else {
-            continue;
-        };
-        let plan = translation::plan_for(&x, &backend);
-        if matches!(plan, Plan::Unsupported) {
-            skips.format += 1;
-            continue;
-        }
-        let provider_model = match candidate.model.as_deref() {
-            Some(m) if !m.is_empty() => m.to_string(),
-            _ => match backend.provider_model(&x.routed_model) {
-                Some(m) => m.to_string(),
-                None => {
-                    skips.model += 1;
-                    continue;
-                }
-            },
-        };
-        if matches!(plan, Plan::Estimate) {
-            return Ok(estimate_answer(state, &x, &backend, tried));
-        }
-        let prepared = translation::prepare(&x, &backend, &provider_model, plan)?;
-        let mut retried_same = false;
-        loop {
-            if attempts_left == 0 {
-                break;
-            }
-            attempts_left -= 1;
-            tried += 1;
-            let result = if backend.provider == ProviderKind::Mock {
-                return Ok(mock_answer(state, &x, &backend, &provider_model, tried).await);
-            } else {
-                attempt::send(&backend, &x, &prepared).await
-            };
-            match result {
-                Attempt::Answered(resp) => {
-                    backend.breaker.record_success();
-                    record_attempt(state, &backend, "ok");
-                    return Ok(relay_answer(state, &x, &backend, resp, tried, prepared).await);
-                }
-                Attempt::Failed {
-                    outcome,
-                    upstream,
-                    label,
-                } => {
-                    record_attempt(state, &backend, label);
-                    if counts_as_breaker_failure(&outcome) {
-                        backend.breaker.record_failure(Instant::now());
-                    } else if upstream.is_some() {
-                        // The backend answered: it is reachable and healthy.
-                        backend.breaker.record_success();
-                    }
-                    last_was_timeout = matches!(outcome, AttemptOutcome::Timeout);
-                    let decision = decide(&outcome, retried_same, &route.retry, &mut rng);
-                    tracing::debug!(backend = %backend.id, ?outcome, ?decision, "upstream attempt failed");
-                    if upstream.is_some() {
-                        last_upstream = upstream;
-                    }
-                    match decision {
-                        Decision::RetrySame { after } => {
-                            retried_same = true;
-                            tokio::time::sleep(after).await;
-                        }
-                        Decision::NextCandidate => {
-                            record_failover(state, &x, &backend, label);
-                            break;
-                        }
-                        Decision::ContextFallback => {
-                            if !in_fallback && !chain.context_fallback_is_empty() {
-                                in_fallback = true;
-                                record_failover(state, &x, &backend, "context_length");
-                                candidates = chain.context_fallback_order(&mut rng, |id| {
-                                    x.cfg.backends.get(id).map(|b| b.breaker.clone())
-                                });
-                                index = 0;
-                                break;
-                            }
-                            return Ok(upstream_error_answer(
-                                state,
-                                &x,
-                                &backend,
-                                last_upstream,
-                                tried,
-                            ));
-                        }
-                        Decision::ReturnToClient => {
-                            return Ok(upstream_error_answer(
-                                state,
-                                &x,
-                                &backend,
-                                last_upstream,
-                                tried,
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    if tried == 0 {
-        if skips.format > 0 && skips.model == 0 {
-            return Err(RequestError::UnsupportedFormat {
-                model: x.requested_model.clone(),
-                format: x.format.name(),
-            });
-        }
-        if skips.model > 0 {
-            return Err(RequestError::UnknownModel {
-                model: x.requested_model.clone(),
-            });
-        }
-    }
-    if let Some(upstream) = last_upstream {
-        if matches!(upstream.status.as_u16(), 401 | 403) {
-            // The provider refused the gateway's credential. Passing that 401
-            // on would tell the client its own token is bad (Claude Code and
-            // Codex would refresh it and retry); it is a gateway-side outage.
-            tracing::warn!(
-                route = %x.route().id,
-                status = upstream.status.as_u16(),
-                "every candidate refused the gateway's provider credential"
-            );
-            return Err(RequestError::NoHealthyBackend {
-                model: x.requested_model.clone(),
-            });
-        }
-        return Ok(error_passthrough(state, &x, "exhausted", upstream, tried));
-    }
-    if last_was_timeout {
-        return Err(RequestError::UpstreamTimeout {
-            model: x.requested_model.clone(),
-        });
-    }
-    Err(RequestError::NoHealthyBackend {
-        model: x.requested_model.clone(),
-    })
-}
-
-fn record_attempt(state: &AppState, backend: &BackendRuntime, outcome: &'static str) {
-    state
-        .metrics
-        .upstream_attempts
-        .get_or_create(&AttemptLabels {
-            backend: backend.id.clone(),
-            provider: backend.provider.label(),
-            outcome,
-        })
-        .inc();
-}
-
-fn record_failover(state: &AppState, x: &Exchange, backend: &BackendRuntime, reason: &'static str) {
-    state
-        .metrics
-        .failovers
-        .get_or_create(&FailoverLabels {
-            route: x.route().id.clone(),
-            from_backend: backend.id.clone(),
-            reason,
-        })
-        .inc();
-    if let Some(team) = &x.team {
-        team.failover();
-    }
-}
-
-fn accounting(
+pub fn accounting(
     state: &AppState,
     x: &Exchange,
     backend: &BackendRuntime,
@@ -239,7 +34,7 @@ fn accounting(
 ) -> Accounting {
     Accounting {
         metrics: state.metrics.clone(),
-        request_id: request_id(x),
+        request_id: x.request_id(),
         route: x.route().id.clone(),
         api: x.format.label(),
         requested_model: x.requested_model.clone(),
@@ -255,27 +50,19 @@ fn accounting(
     }
 }
 
-fn request_id(x: &Exchange) -> String {
-    x.headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .unwrap_or_default()
-}
-
 /// Gives a 2xx upstream answer to the client, streamed, with usage tapped,
 /// translated when the backend speaks another format.
-async fn relay_answer(
+pub async fn relay_answer(
     state: &AppState,
     x: &Exchange,
     backend: &BackendRuntime,
-    resp: Response<hyper::body::Incoming>,
+    resp: Response<UpstreamBody>,
     attempts: u32,
     prepared: Prepared,
 ) -> Response<ResponseBody> {
     let (parts, body) = resp.into_parts();
     let acct = accounting(state, x, backend, parts.status.as_u16(), attempts);
-    let dialect = dialect_of(x.format);
+    let dialect = x.format.dialect();
     let upstream_dialect = prepared.upstream;
     let is_sse = parts
         .headers
@@ -371,7 +158,7 @@ async fn relay_answer(
 
 /// The upstream's own error answer, returned to the client as it is (the
 /// upstream speaks the client's dialect on same-format routes).
-fn upstream_error_answer(
+pub fn upstream_error_answer(
     state: &AppState,
     x: &Exchange,
     backend: &BackendRuntime,
@@ -382,18 +169,18 @@ fn upstream_error_answer(
         Some(u) => {
             let acct = accounting(state, x, backend, u.status.as_u16(), attempts);
             acct.finish(None, "upstream_error", false);
-            error_response_from(u, dialect_of(x.format))
+            error_response_from(u, x.format.dialect())
         }
         None => {
             let err = RequestError::NoHealthyBackend {
                 model: x.requested_model.clone(),
             };
-            response::error(dialect_of(x.format), &err)
+            response::error(x.format.dialect(), &err)
         }
     }
 }
 
-fn error_passthrough(
+pub fn error_passthrough(
     state: &AppState,
     x: &Exchange,
     outcome: &'static str,
@@ -422,7 +209,7 @@ fn error_passthrough(
         latency_ms = x.started.elapsed().as_millis() as u64,
         "request finished"
     );
-    error_response_from(u, dialect_of(x.format))
+    error_response_from(u, x.format.dialect())
 }
 
 /// The upstream's error for the client: as it is when the upstream speaks
@@ -452,13 +239,13 @@ fn error_response_from(u: UpstreamError, client: Dialect) -> Response<ResponseBo
 async fn translated_json_answer(
     x: &Exchange,
     backend: &BackendRuntime,
-    body: hyper::body::Incoming,
+    body: UpstreamBody,
     acct: Accounting,
     upstream: Dialect,
     t: crate::translate::Translator,
     session: crate::translate::Session,
 ) -> Response<ResponseBody> {
-    let client = dialect_of(x.format);
+    let client = x.format.dialect();
     let limited = http_body_util::Limited::new(body, USAGE_INSPECT_LIMIT * 4);
     let read = tokio::time::timeout(backend.timeouts.request, limited.collect()).await;
     let bytes = match read {
@@ -491,7 +278,7 @@ async fn translated_json_answer(
 /// count_tokens for a backend without a token-counting endpoint: a local
 /// estimate (characters / 4 of the prompt, see [`wire::mock::count_tokens`]),
 /// labelled with `x-switchboard-estimate: true`.
-fn estimate_answer(
+pub fn estimate_answer(
     state: &AppState,
     x: &Exchange,
     backend: &BackendRuntime,
@@ -508,7 +295,7 @@ fn estimate_answer(
 }
 
 /// Answers from the built-in mock provider.
-async fn mock_answer(
+pub async fn mock_answer(
     state: &AppState,
     x: &Exchange,
     backend: &BackendRuntime,
@@ -518,7 +305,7 @@ async fn mock_answer(
     if !backend.mock_latency.is_zero() {
         tokio::time::sleep(backend.mock_latency).await;
     }
-    let dialect = dialect_of(x.format);
+    let dialect = x.format.dialect();
     let request: serde_json::Value =
         serde_json::from_slice(&x.json.with_string("model", provider_model))
             .unwrap_or(serde_json::Value::Null);

@@ -8,7 +8,7 @@
 use http::{HeaderMap, Response, StatusCode};
 use serde_json::json;
 
-use crate::proxy::response::{self, ResponseBody};
+use crate::response::{self, ResponseBody};
 use crate::runtime::RouteRuntime;
 
 /// Builds the models list response.

@@ -18,6 +18,32 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The body type of every response the gateway sends.
 pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
 
+/// Why a body the gateway reads (a client's request body, an upstream's
+/// answer) failed. A concrete type rather than a [`BoxError`], so generic
+/// body wrappers instantiated inside `async fn`s stay `Send` (rustc cannot
+/// prove `Box<dyn Error>: Into<Box<dyn Error>>` for every lifetime there).
+#[derive(Debug)]
+pub struct BodyError(pub BoxError);
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for BodyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl BodyError {
+    /// Wraps any error.
+    pub fn new(e: impl Into<BoxError>) -> Self {
+        Self(e.into())
+    }
+}
+
 /// A complete body.
 pub fn full(bytes: impl Into<Bytes>) -> ResponseBody {
     http_body_util::Full::new(bytes.into())
@@ -198,7 +224,8 @@ mod tests {
 
     #[test]
     fn a_sized_body_is_complete_after_its_last_frame() {
-        let seen: Arc<Mutex<Option<(Option<Bytes>, bool)>>> = Arc::default();
+        type Seen = Option<(Option<Bytes>, bool)>;
+        let seen: Arc<Mutex<Seen>> = Arc::default();
         let sink = seen.clone();
         let inner = http_body_util::Full::new(Bytes::from_static(b"{\"usage\":{}}"));
         let on_end =

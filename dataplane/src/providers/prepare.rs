@@ -1,22 +1,38 @@
-//! The proxy side of format translation: builds the upstream request for a
-//! candidate (translated or passed through) and remembers what the answer
-//! needs (the translator, its session, whether to strip a usage chunk).
+//! The upstream body of a candidate (translated or passed through) and what
+//! its answer needs (the translator, its session, whether to strip a usage
+//! chunk).
 //!
 //! Which translation applies is one table lookup,
 //! [`crate::translate::plan`]`(client format, backend's native format)`.
 
 use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
+use crate::body::RequestJson;
 use crate::error::RequestError;
-use crate::proxy::Exchange;
-use crate::proxy::dialect_of;
 use crate::runtime::{ApiFormat, BackendRuntime, ProviderKind};
 use crate::translate::{self, Plan, Session, TargetOptions, Translator};
 use crate::wire::Dialect;
 
+/// What the provider layer needs to know about the client's request.
+pub struct ClientCall<'a> {
+    /// Client API.
+    pub format: ApiFormat,
+    /// The client's body.
+    pub json: &'a RequestJson,
+    /// The client asked for a stream.
+    pub stream: bool,
+    /// The client's query string.
+    pub query: Option<&'a str>,
+    /// The client's headers.
+    pub headers: &'a HeaderMap,
+    /// Headers built from the caller's verified token claims.
+    pub forward: &'a [(HeaderName, HeaderValue)],
+}
+
 /// The upstream request for one candidate, and how to read its answer.
-pub(crate) struct Prepared {
+pub struct Prepared {
     /// The body sent upstream.
     pub body: Bytes,
     /// The API path the upstream is called on.
@@ -31,14 +47,14 @@ pub(crate) struct Prepared {
 }
 
 /// The plan for a candidate backend: the mock answers in the client's format.
-pub(crate) fn plan_for(x: &Exchange, backend: &BackendRuntime) -> Plan {
+pub fn plan_for(format: ApiFormat, backend: &BackendRuntime) -> Plan {
     // OpenAI itself serves the Responses API: relay it unchanged.
-    if x.format == ApiFormat::Responses && backend.provider == ProviderKind::OpenAI {
+    if format == ApiFormat::Responses && backend.provider == ProviderKind::OpenAI {
         return Plan::Passthrough;
     }
     match backend.provider.native_format() {
         None => Plan::Passthrough,
-        Some(format) => translate::plan(x.format, format),
+        Some(native) => translate::plan(format, native),
     }
 }
 
@@ -49,13 +65,13 @@ fn now() -> u64 {
 }
 
 /// Builds the upstream request for `backend` asking for `provider_model`.
-pub(crate) fn prepare(
-    x: &Exchange,
+pub fn prepare(
+    x: &ClientCall<'_>,
     backend: &BackendRuntime,
     provider_model: &str,
     plan: Plan,
 ) -> Result<Prepared, RequestError> {
-    let client = dialect_of(x.format);
+    let client = x.format.dialect();
     match plan {
         Plan::Translate(t) => {
             let value: Value = serde_json::from_slice(x.json.bytes())

@@ -13,7 +13,7 @@ use crate::metrics::{
 use crate::wire::usage::Usage;
 
 /// The facts of one answered request, completed when its body ends.
-pub(crate) struct Accounting {
+pub struct Accounting {
     pub metrics: Arc<Metrics>,
     pub request_id: String,
     pub route: String,

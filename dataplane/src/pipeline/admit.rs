@@ -1,0 +1,46 @@
+//! Stage: admit. The route's request guards (blocked patterns, webhook,
+//! removed fields) and the caller's team limits.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::body::RequestJson;
+use crate::error::RequestError;
+use crate::guards::RequestSummary;
+use crate::runtime::RouteRuntime;
+use crate::state::AppState;
+use crate::teams::{Membership, TeamContext};
+
+/// Counts the request against its team's limits (and the client address's).
+pub async fn limits(
+    state: &AppState,
+    route: &RouteRuntime,
+    membership: Option<Membership>,
+    client_ip: Option<IpAddr>,
+) -> Result<Option<Arc<TeamContext>>, RequestError> {
+    crate::teams::admit(state, route, membership, client_ip).await
+}
+
+/// Runs the route's request guards on the body; returns the body to send
+/// on (fields removed when configured).
+pub async fn inspect(
+    state: &AppState,
+    route: &RouteRuntime,
+    json: RequestJson,
+    summary: &RequestSummary<'_>,
+) -> Result<RequestJson, RequestError> {
+    if !route.guards.checks_requests() {
+        return Ok(json);
+    }
+    match route.guards.check_request(state, &json, summary).await {
+        Ok(Some(rewritten)) => Ok(rewritten),
+        Ok(None) => Ok(json),
+        Err(e) => {
+            if route.teams.is_some() {
+                let team = summary.team.unwrap_or(crate::teams::UNKNOWN_TEAM);
+                state.metrics.team.reject(&route.id, team, e.metric_label());
+            }
+            Err(e)
+        }
+    }
+}

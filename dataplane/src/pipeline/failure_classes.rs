@@ -1,0 +1,287 @@
+//! The upstream failure classes (docs/routing.md §2), each produced by the
+//! scripted fake upstream and driven through the whole pipeline in-process
+//! with tokio's paused clock. The process-level e2e tests
+//! (`e2e/tests/gateway_failover.rs`, `gateway_failure_classes.rs`,
+//! `gateway_streaming.rs`) cover the same classes through real sockets.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use super::testing::{Harness, backend, chat, chat_stream_text, messages, metric, route};
+use crate::upstream::fake::{Reply, Step};
+
+const CHAT: &str = "/v1/chat/completions";
+const MESSAGES: &str = "/v1/messages";
+
+/// `primary` then `secondary`, both OpenAI, `gpt-*`; `tune` edits the primary.
+fn pair_with(tune: impl FnOnce(&mut Value)) -> Harness {
+    let mut primary = backend("primary", "OpenAI", &["gpt-test"]);
+    tune(&mut primary["spec"]);
+    Harness::new(&[
+        primary,
+        backend("secondary", "OpenAI", &["gpt-test"]),
+        route(&["gpt-*"], &["primary", "secondary"]),
+    ])
+}
+
+fn pair() -> Harness {
+    pair_with(|_| {})
+}
+
+fn content(body: &Bytes) -> String {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn chat_once(h: &Harness) -> (u16, String) {
+    let (status, _, body) = h.post(CHAT, &chat("gpt-test", false)).await;
+    (status.as_u16(), content(&body))
+}
+
+fn with_header(status: u16, name: &'static str, value: &str) -> Reply {
+    Reply::Respond {
+        status,
+        headers: vec![
+            ("content-type", "application/json".into()),
+            (name, value.to_string()),
+        ],
+        body: vec![Step::Data(Bytes::from_static(
+            br#"{"error":{"message":"slow down","type":"rate_limit_error"}}"#,
+        ))],
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn rate_limited_with_a_short_retry_after_is_retried_on_the_same_backend() {
+    let h = pair();
+    h.upstream
+        .script("primary", vec![with_header(429, "retry-after", "1")]);
+    h.upstream
+        .set_default("primary", Reply::ok("after the wait"));
+    let started = tokio::time::Instant::now();
+    assert_eq!(chat_once(&h).await, (200, "after the wait".into()));
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After waited out"
+    );
+    assert_eq!(h.upstream.count("primary"), 2);
+    assert_eq!(h.upstream.count("secondary"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rate_limited_without_retry_after_moves_on_at_once() {
+    let h = pair();
+    h.upstream.set_default("primary", Reply::status(429));
+    h.upstream
+        .set_default("secondary", Reply::ok("from secondary"));
+    assert_eq!(chat_once(&h).await, (200, "from secondary".into()));
+    assert_eq!(h.upstream.count("primary"), 1, "not retried");
+}
+
+#[tokio::test(start_paused = true)]
+async fn overloaded_529_is_treated_like_a_rate_limit() {
+    let h = pair();
+    h.upstream.set_default("primary", Reply::status(529));
+    h.upstream
+        .set_default("secondary", Reply::ok("from secondary"));
+    assert_eq!(chat_once(&h).await, (200, "from secondary".into()));
+    assert_eq!(h.upstream.count("primary"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn persistent_503_is_retried_once_then_fails_over() {
+    let h = pair();
+    h.upstream.set_default("primary", Reply::status(503));
+    h.upstream
+        .set_default("secondary", Reply::ok("from secondary"));
+    assert_eq!(chat_once(&h).await, (200, "from secondary".into()));
+    assert_eq!(h.upstream.count("primary"), 2, "one quick retry");
+    let m = h.metrics();
+    assert_eq!(
+        metric(
+            &m,
+            "switchboard_failovers_total",
+            &[("from_backend", "default/primary")]
+        ),
+        1.0,
+        "{m}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_off_500_is_served_by_the_quick_retry() {
+    let h = pair();
+    h.upstream.script("primary", vec![Reply::status(500)]);
+    h.upstream.set_default("primary", Reply::ok("second try"));
+    assert_eq!(chat_once(&h).await, (200, "second try".into()));
+    assert_eq!(h.upstream.count("secondary"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn refused_connections_fail_over() {
+    let h = pair();
+    h.upstream.set_default("primary", Reply::Refuse);
+    h.upstream
+        .set_default("secondary", Reply::ok("from secondary"));
+    assert_eq!(chat_once(&h).await, (200, "from secondary".into()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reset_before_headers_is_retried_then_fails_over() {
+    let h = pair();
+    h.upstream.set_default("primary", Reply::Reset);
+    h.upstream
+        .set_default("secondary", Reply::ok("from secondary"));
+    assert_eq!(chat_once(&h).await, (200, "from secondary".into()));
+    assert_eq!(h.upstream.count("primary"), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn silence_before_headers_fails_over_without_a_retry() {
+    let h = pair();
+    h.upstream.set_default("primary", Reply::Hang);
+    h.upstream
+        .set_default("secondary", Reply::ok("from secondary"));
+    let (status, _, body) = h.post(CHAT, &chat("gpt-test", true)).await;
+    assert_eq!(status, 200);
+    assert_eq!(chat_stream_text(&body), "from secondary");
+    assert_eq!(
+        h.upstream.count("primary"),
+        1,
+        "a silent backend is not retried"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_headers_within_the_first_byte_timeout_are_served() {
+    let h = pair();
+    h.upstream.set_default(
+        "primary",
+        Reply::After(Duration::from_secs(5), Box::new(Reply::ok("slow but fine"))),
+    );
+    let (status, _, body) = h.post(CHAT, &chat("gpt-test", true)).await;
+    assert_eq!(status, 200);
+    assert_eq!(chat_stream_text(&body), "slow but fine");
+    assert_eq!(h.upstream.count("secondary"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_malformed_event_is_dropped_and_counted() {
+    let h = pair();
+    h.upstream.set_default(
+        "primary",
+        Reply::sse(&[
+            "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"ok\"}}]}\n\n",
+            "data: {not json\n\n",
+            "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: [DONE]\n\n",
+        ]),
+    );
+    let (status, _, body) = h.post(CHAT, &chat("gpt-test", true)).await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8_lossy(&body);
+    assert!(!text.contains("{not json"), "{text}");
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    assert_eq!(
+        metric(
+            &h.metrics(),
+            "switchboard_malformed_stream_events_total",
+            &[]
+        ),
+        1.0
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn context_length_goes_to_the_context_fallback_chain() {
+    let mut r = route(&["gpt-*"], &["primary"]);
+    r["spec"]["rules"][0]["contextFallback"] = json!([{"name": "secondary"}]);
+    let h = Harness::new(&[
+        backend("primary", "OpenAI", &["gpt-test"]),
+        backend("secondary", "OpenAI", &["gpt-test"]),
+        r,
+    ]);
+    h.upstream.set_default(
+        "primary",
+        Reply::json(
+            400,
+            &json!({"error": {"message": "This model's maximum context length is 8192 tokens", "type": "invalid_request_error", "code": "context_length_exceeded"}}),
+        ),
+    );
+    h.upstream
+        .set_default("secondary", Reply::ok("bigger window"));
+    assert_eq!(chat_once(&h).await, (200, "bigger window".into()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn content_policy_400_goes_back_to_the_client_without_failover() {
+    let h = pair();
+    h.upstream.set_default(
+        "primary",
+        Reply::json(
+            400,
+            &json!({"error": {"message": "rejected by the content policy", "type": "invalid_request_error", "code": "content_policy_violation"}}),
+        ),
+    );
+    let (status, _, body) = h.post(CHAT, &chat("gpt-test", false)).await;
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("content policy"));
+    assert_eq!(h.upstream.count("secondary"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_provider_refusing_the_gateway_key_is_a_503() {
+    let h = pair();
+    h.upstream.set_default("primary", Reply::status(401));
+    h.upstream.set_default("secondary", Reply::status(401));
+    let (status, _, _) = h.post(CHAT, &chat("gpt-test", false)).await;
+    assert_eq!(status, 503);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_primary_down_then_recovered_takes_traffic_again() {
+    let h = pair_with(|spec| {
+        spec["ejection"] =
+            json!({"consecutiveFailures": 2, "baseEjection": "1s", "maxEjection": "1s"});
+    });
+    h.upstream.set_default("primary", Reply::status(503));
+    h.upstream
+        .set_default("secondary", Reply::ok("from secondary"));
+    assert_eq!(chat_once(&h).await, (200, "from secondary".into()));
+    let tried = h.upstream.count("primary");
+    assert_eq!(chat_once(&h).await, (200, "from secondary".into()));
+    assert_eq!(
+        h.upstream.count("primary"),
+        tried,
+        "the open breaker skips it"
+    );
+    h.upstream.set_default("primary", Reply::ok("from primary"));
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(chat_once(&h).await, (200, "from primary".into()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cut_stream_without_a_fallback_ends_with_an_in_band_error() {
+    let h = Harness::new(&[
+        backend("primary", "Anthropic", &["claude-test"]),
+        route(&["claude-*"], &["primary"]),
+    ]);
+    h.upstream.set_default(
+        "primary",
+        Reply::Shaped("one two three four".into(), |mut steps| {
+            steps.truncate(3);
+            steps.push(Step::Cut);
+            steps
+        }),
+    );
+    let (status, _, body) = h.post(MESSAGES, &messages("claude-test", true)).await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("event: error"), "{text}");
+    assert!(!text.contains("message_stop"), "{text}");
+}

@@ -1,0 +1,199 @@
+//! The request path of the traffic port, as a sequence of stages with one
+//! job each (`docs/operations.md` lists every bound and its default):
+//!
+//! | stage | module | job |
+//! |---|---|---|
+//! | accept | [`crate::server`] | connection caps, first-byte and idle timeouts, header timeout |
+//! | endpoint | [`endpoint`] | route by host and path prefix, API by method and path |
+//! | authenticate | [`authenticate`] | the caller's credential, then its team |
+//! | admit | [`admit`] | team and client-address limits; request guards on the body |
+//! | read body | [`body`] | bounded read of the body, parsed into top-level members |
+//! | route | [`route`] | requested model, stream flag, alias resolution |
+//! | attempt | [`attempt`] | the backend chain with classified failover ([`send`] is one try) |
+//! | respond | [`respond`] | relay or translate the answer, account usage ([`accounting`]) |
+//!
+//! Errors of any stage are [`RequestError`]s answered by [`reject`] in the
+//! client's dialect. The stages are generic over the request body, so tests
+//! drive the whole path in-process (see `tests/`) with a scripted
+//! [`crate::upstream::fake::FakeUpstream`] in place of the network.
+
+mod accounting;
+mod admit;
+mod attempt;
+mod authenticate;
+mod body;
+mod endpoint;
+mod exchange;
+pub mod models;
+mod reject;
+mod respond;
+mod route;
+mod send;
+
+#[cfg(test)]
+mod failure_classes;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
+use tokio::time::Instant;
+
+use crate::error::RequestError;
+use crate::response::{self, BodyError, BoxError, ResponseBody};
+use crate::runtime::{ApiFormat, RuntimeConfig};
+use crate::state::AppState;
+
+pub use endpoint::Endpoint;
+pub use exchange::{ClientAddr, Exchange, Rejection};
+
+/// The body of a client request, boxed once at the server edge so every
+/// stage (and every in-process test) uses one concrete type.
+pub type RequestBody = UnsyncBoxBody<Bytes, BodyError>;
+
+/// Boxes any request body into a [`RequestBody`].
+pub fn request_body<B>(body: B) -> RequestBody
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    body.map_err(BodyError::new).boxed_unsync()
+}
+
+/// Handles one request on the traffic port.
+pub async fn handle(state: Arc<AppState>, req: Request<RequestBody>) -> Response<ResponseBody> {
+    let started = Instant::now();
+    if req.uri().path() == "/" && (req.method() == Method::GET || req.method() == Method::HEAD) {
+        return response::text(StatusCode::OK, "ok\n");
+    }
+    let dialect = endpoint::guess_dialect(req.uri().path(), req.headers());
+    let Some(cfg) = state.store.load() else {
+        return reject::reject(&state, dialect, "none", None, &RequestError::NotReady);
+    };
+    let matched = match endpoint::resolve(&cfg, req.method(), req.uri(), req.headers()) {
+        Ok(m) => m,
+        Err((route_index, err)) => {
+            let route = route_index.map_or("none", |i| cfg.routes[i].id.as_str());
+            return reject::reject(&state, dialect, route, None, &err);
+        }
+    };
+    let route = &cfg.routes[matched.route_index];
+    match matched.endpoint {
+        Endpoint::Models => match route.auth.authenticate(req.headers()).await {
+            Ok(_) => models::list_models(route, req.headers()),
+            Err(e) => reject::reject(
+                &state,
+                dialect,
+                &route.id,
+                None,
+                &RequestError::Unauthenticated(e),
+            ),
+        },
+        Endpoint::Api(format) => {
+            let dialect = format.dialect();
+            let route_id = route.id.clone();
+            match serve_api(
+                &state,
+                cfg.clone(),
+                matched.route_index,
+                format,
+                req,
+                started,
+            )
+            .await
+            {
+                Ok(resp) => resp,
+                Err(r) => {
+                    let mut resp =
+                        reject::reject(&state, dialect, &route_id, r.team.as_deref(), &r.error);
+                    if let Some(a) = &r.admission {
+                        crate::teams::headers::add_ratelimit_headers(resp.headers_mut(), a);
+                    }
+                    resp
+                }
+            }
+        }
+    }
+}
+
+/// Serves one model API request on a matched route: the stages in order.
+async fn serve_api(
+    state: &Arc<AppState>,
+    cfg: Arc<RuntimeConfig>,
+    route_index: usize,
+    format: ApiFormat,
+    req: Request<RequestBody>,
+    started: Instant,
+) -> Result<Response<ResponseBody>, Rejection> {
+    use tracing::Instrument as _;
+    let route = &cfg.routes[route_index];
+    let (parts, body) = req.into_parts();
+    let (identity, membership) = authenticate::run(state, route, &parts.headers).await?;
+    let team_label = membership.as_ref().map(|m| m.label.clone());
+    let client_ip = parts.extensions.get::<ClientAddr>().map(|a| a.0.ip());
+
+    let json = body::read(route, &parts.headers, body).await?;
+    let routed = route::resolve(route, format, &json)?;
+
+    // The trace span starts once the model is known (span names cannot change later).
+    let operation = if format == ApiFormat::CountTokens {
+        "count_tokens"
+    } else {
+        "chat"
+    };
+    let span = crate::telemetry::request_span(operation, &route.id, &routed.requested_model);
+    if let Some(m) = &membership {
+        span.record("switchboard.team", m.label.as_str());
+    }
+    let mut admitted = None;
+    let result: Result<Response<ResponseBody>, RequestError> = async {
+        let summary = crate::guards::RequestSummary {
+            route: &route.id,
+            team: membership.as_ref().map(|m| m.label.as_str()),
+            subject: &identity.subject,
+            model: &routed.requested_model,
+            api: format.label(),
+            stream: routed.stream,
+        };
+        let json = admit::inspect(state, route, json, &summary).await?;
+        let team = admit::limits(state, route, membership, client_ip).await?;
+        admitted = team.as_ref().map(|t| t.admission.clone());
+        let exchange = Exchange {
+            cfg: cfg.clone(),
+            route_index,
+            format,
+            query: parts.uri.query().map(str::to_owned),
+            headers: parts.headers,
+            identity,
+            json,
+            requested_model: routed.requested_model,
+            routed_model: routed.routed_model,
+            stream: routed.stream,
+            started,
+            team: team.clone(),
+            span: span.clone(),
+        };
+        let mut resp = attempt::run(state, exchange).await?;
+        if let Some(team) = &team {
+            crate::teams::headers::add_ratelimit_headers(resp.headers_mut(), &team.admission);
+        }
+        Ok(route.guards.mask_response(resp, format.dialect()))
+    }
+    .instrument(span.clone())
+    .await;
+    if let Err(e) = &result {
+        span.record("http.response.status_code", i64::from(e.status().as_u16()));
+        span.record("error.type", e.metric_label());
+    }
+    result.map_err(|error| Rejection {
+        error,
+        team: team_label,
+        admission: admitted,
+    })
+}

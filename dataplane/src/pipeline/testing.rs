@@ -1,0 +1,211 @@
+//! In-process harness for pipeline tests: a whole [`AppState`] built from
+//! resource documents, every backend answered by one [`FakeUpstream`], and
+//! requests sent straight to [`super::handle`] (no sockets; use
+//! `#[tokio::test(start_paused = true)]` so timeouts elapse at once).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use serde_json::{Value, json};
+
+use crate::auth::JwksStore;
+use crate::limits::{FailMode, Limiter, MemoryStore, WallClock};
+use crate::metrics::Metrics;
+use crate::response::ResponseBody;
+use crate::routing::BreakerRegistry;
+use crate::runtime::{RuntimeConfig, SharedState};
+use crate::state::AppState;
+use crate::store::ConfigStore;
+use crate::upstream::Upstreams;
+use crate::upstream::fake::FakeUpstream;
+
+/// The client key of [`route`] specs made by [`Harness`] helpers.
+pub const CLIENT_KEY: &str = "sk-client-test";
+
+/// A data plane in a test.
+pub struct Harness {
+    /// The shared state requests run against.
+    pub state: Arc<AppState>,
+    /// The fake every backend talks to.
+    pub upstream: FakeUpstream,
+}
+
+/// An AIBackend document at `http://{name}` (the fake's host) serving `models`.
+pub fn backend(name: &str, provider: &str, models: &[&str]) -> Value {
+    json!({
+        "apiVersion": "switchboard.dev/v1alpha1",
+        "kind": "AIBackend",
+        "metadata": {"name": name},
+        "spec": {
+            "provider": provider,
+            "endpoint": format!("http://{name}"),
+            "credentials": {"secretRef": {"name": "keys", "key": "provider"}},
+            "models": models.iter().map(|m| json!({"name": m})).collect::<Vec<_>>(),
+        }
+    })
+}
+
+/// An AIRoute document at `/` with an API key, sending `models` to
+/// `backends` in priority order.
+pub fn route(models: &[&str], backends: &[&str]) -> Value {
+    json!({
+        "apiVersion": "switchboard.dev/v1alpha1",
+        "kind": "AIRoute",
+        "metadata": {"name": "main"},
+        "spec": {
+            "pathPrefix": "/",
+            "auth": {"apiKeys": [{"name": "test", "secretRef": {"name": "keys", "key": "client"}}]},
+            "rules": [{
+                "models": models,
+                "backends": backends.iter().enumerate()
+                    .map(|(i, b)| json!({"name": b, "priority": i}))
+                    .collect::<Vec<_>>(),
+            }],
+            "retry": {"backoff": "10ms"},
+        }
+    })
+}
+
+/// The Secret holding the provider key and the client key.
+fn keys() -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "keys"},
+        "stringData": {"provider": "sk-provider-test", "client": CLIENT_KEY},
+    })
+}
+
+/// Renders resource documents (plus the keys Secret) into a snapshot.
+pub fn snapshot(docs: &[Value]) -> switchboard_proto::Snapshot {
+    let text: String = docs
+        .iter()
+        .chain(std::iter::once(&keys()))
+        .map(|d| format!("---\n{d}\n"))
+        .collect();
+    let mut inventory = switchboard_api::Inventory::default();
+    inventory
+        .extend(switchboard_api::parse_documents(&text, "test").expect("documents parse"))
+        .expect("documents are consistent");
+    switchboard_api::render(&inventory).expect("documents render")
+}
+
+impl Harness {
+    /// A data plane serving `docs`.
+    pub fn new(docs: &[Value]) -> Self {
+        let upstream = FakeUpstream::new();
+        let clock = WallClock::system();
+        let limiter = Limiter::new(
+            Arc::new(MemoryStore::new(clock)),
+            clock,
+            FailMode::Open,
+            std::time::Duration::from_millis(250),
+        );
+        let state = Arc::new(AppState {
+            store: ConfigStore::default(),
+            metrics: Arc::new(Metrics::new()),
+            shared: SharedState {
+                upstreams: Upstreams::fixed(Arc::new(upstream.clone())),
+                breakers: BreakerRegistry::default(),
+                jwks: JwksStore::new(Arc::new(crate::auth::HttpJwksFetcher::new())),
+            },
+            limiter: Arc::new(limiter),
+        });
+        let h = Self { state, upstream };
+        h.apply(docs);
+        h
+    }
+
+    /// Applies `docs` as the new configuration.
+    pub fn apply(&self, docs: &[Value]) {
+        let snapshot = snapshot(docs);
+        let cfg = RuntimeConfig::build(&snapshot, &self.state.shared, &|_| None)
+            .unwrap_or_else(|p| panic!("configuration builds: {p:?}"));
+        self.state.store.apply(cfg);
+    }
+
+    /// Sends a request and returns the response with its body unread.
+    pub async fn send(&self, req: Request<Full<Bytes>>) -> Response<ResponseBody> {
+        super::handle(self.state.clone(), req.map(super::request_body)).await
+    }
+
+    /// POSTs `body` to `path` with the client key (and `anthropic-version`
+    /// on Messages paths) and reads the whole answer.
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, HeaderMap, Bytes) {
+        let mut req = Request::post(path)
+            .header("x-api-key", CLIENT_KEY)
+            .header("content-type", "application/json");
+        if path.contains("/messages") {
+            req = req.header("anthropic-version", "2023-06-01");
+        }
+        let req = req.body(Full::new(Bytes::from(body.to_string()))).unwrap();
+        read(self.send(req).await).await
+    }
+
+    /// The metrics text.
+    pub fn metrics(&self) -> String {
+        self.state.metrics.encode()
+    }
+}
+
+/// Reads a whole response.
+pub async fn read(resp: Response<ResponseBody>) -> (StatusCode, HeaderMap, Bytes) {
+    let (parts, body) = resp.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    (parts.status, parts.headers, bytes)
+}
+
+/// A Chat Completions request for `model`.
+pub fn chat(model: &str, stream: bool) -> Value {
+    json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
+}
+
+/// A Messages request for `model`.
+pub fn messages(model: &str, stream: bool) -> Value {
+    json!({"model": model, "max_tokens": 64, "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
+}
+
+/// The sum of a metric's samples whose labels include every `(name, value)`.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+            if metric != name {
+                return None;
+            }
+            let all = labels
+                .iter()
+                .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
+            all.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum()
+}
+
+/// The text of a Chat Completions SSE stream (content deltas joined).
+pub fn chat_stream_text(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut out = String::new();
+    for line in text.lines() {
+        let Some(data) = line.strip_prefix("data: ") else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<Value>(data) else {
+            continue;
+        };
+        if let Some(t) = v
+            .pointer("/choices/0/delta/content")
+            .and_then(Value::as_str)
+        {
+            out.push_str(t);
+        }
+    }
+    out
+}
