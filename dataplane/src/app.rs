@@ -104,6 +104,32 @@ pub struct Args {
     /// Longest wait for one counter store call.
     #[arg(long, default_value = "250ms", value_parser = parse_duration, env = "SWITCHBOARD_LIMITS_TIMEOUT")]
     pub limits_timeout: Duration,
+    /// Longest gap between two chunks of a request body; the request is
+    /// answered 408 when exceeded.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub body_idle_timeout: Duration,
+    /// Longest time to read a whole request body (408 when exceeded).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub body_read_timeout: Duration,
+    /// Bytes of request bodies held in memory at once, across all requests
+    /// (e.g. `512Mi`); a request that does not fit is refused with 503.
+    #[arg(long, default_value = "512Mi", value_parser = parse_size)]
+    pub max_buffered_body_bytes: u64,
+    /// Open traffic connections at most; more are answered 503 and closed.
+    /// 0: derived from the open-files limit (half of it after a reserve for
+    /// upstream connections and the admin port, at most 65536).
+    #[arg(long, default_value_t = 0, env = "SWITCHBOARD_MAX_CONNECTIONS")]
+    pub max_connections: usize,
+    /// A new client connection must send its first byte within this.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub client_first_byte_timeout: Duration,
+    /// A client connection with no request in flight for this long is
+    /// closed (HTTP/1 keep-alive, HTTP/2 with GOAWAY).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub client_idle_timeout: Duration,
+    /// An HTTP/1 request head must arrive within this.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
 }
 
 /// Behaviour when the counter store fails.
@@ -131,6 +157,23 @@ fn build_limiter(args: &Args) -> anyhow::Result<crate::limits::Limiter> {
         LimitsFailMode::Closed => FailMode::Closed,
     };
     Ok(Limiter::new(store, clock, mode, args.limits_timeout))
+}
+
+/// Parses a byte size: `1048576`, `64Ki`, `512Mi`, `2Gi`.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("invalid size {s:?}"))?;
+    let mult: u64 = match unit {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        _ => return Err(format!("invalid size unit in {s:?} (use Ki, Mi or Gi)")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} is too large"))
 }
 
 /// Parses `500ms`, `10s`, `5m`, `1h`.
@@ -163,6 +206,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             jwks: JwksStore::new(Arc::new(HttpJwksFetcher::new())),
         },
         limiter: Arc::new(build_limiter(&args)?),
+        bounds: crate::bounds::Bounds {
+            body_idle_timeout: args.body_idle_timeout,
+            body_read_timeout: args.body_read_timeout,
+            body_budget: crate::bounds::BodyBudget::new(args.max_buffered_body_bytes),
+        },
     });
 
     // The configuration source: local files (loaded now, failing the start
@@ -196,6 +244,25 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         (None, None) => anyhow::bail!("give exactly one of --config and --controller"),
     };
 
+    let nofile = crate::server::fd_limit::raise();
+    let max_connections = if args.max_connections == 0 {
+        crate::server::fd_limit::auto_max_connections(nofile)
+    } else {
+        args.max_connections
+    };
+    let traffic_limits = crate::server::ConnLimits {
+        listener: "traffic",
+        max_connections,
+        first_byte_timeout: args.client_first_byte_timeout,
+        idle_timeout: args.client_idle_timeout,
+        header_read_timeout: args.header_read_timeout,
+    };
+    let admin_limits = crate::server::ConnLimits {
+        first_byte_timeout: args.client_first_byte_timeout,
+        idle_timeout: args.client_idle_timeout,
+        header_read_timeout: args.header_read_timeout,
+        ..crate::server::ConnLimits::admin()
+    };
     let traffic = crate::server::bind(args.listen)
         .await
         .with_context(|| format!("binding traffic listener {}", args.listen))?;
@@ -205,6 +272,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     tracing::info!(
         traffic = %traffic.local_addr()?,
         admin = %admin.local_addr()?,
+        max_connections,
+        open_files = nofile.unwrap_or_default(),
         version = %state.store.version().unwrap_or_default(),
         source = state.store.source().map_or("none yet", |s| s.label()),
         "switchboard data plane serving"
@@ -216,6 +285,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut traffic_task = tokio::spawn(crate::server::serve(
         traffic,
+        traffic_limits,
         state.clone(),
         |s, r: http::Request<hyper::body::Incoming>| {
             crate::pipeline::handle(s, r.map(crate::pipeline::request_body))
@@ -225,6 +295,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     ));
     let mut admin_task = tokio::spawn(crate::server::serve(
         admin,
+        admin_limits,
         state.clone(),
         crate::server::handle_admin,
         stopped(stop_rx.clone()),
@@ -270,8 +341,17 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{parse_duration, parse_size};
     use std::time::Duration;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1024").unwrap(), 1024);
+        assert_eq!(parse_size("64Ki").unwrap(), 64 << 10);
+        assert_eq!(parse_size("512Mi").unwrap(), 512 << 20);
+        assert!(parse_size("5MB").is_err());
+        assert!(parse_size("Mi").is_err());
+    }
 
     #[test]
     fn durations() {

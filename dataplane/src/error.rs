@@ -46,6 +46,12 @@ pub enum RequestError {
     /// The request body could not be read from the client.
     #[error("could not read the request body: {0}")]
     BodyRead(String),
+    /// The client sent its body too slowly.
+    #[error("the request body was not received in time")]
+    BodyTimeout,
+    /// The gateway holds as many request bodies as it may; retry shortly.
+    #[error("the gateway is busy receiving other requests; retry shortly")]
+    BodyBudgetExhausted,
     /// The request body is not acceptable JSON.
     #[error("{0}")]
     MalformedBody(#[from] BodyError),
@@ -123,6 +129,8 @@ impl RequestError {
             RequestError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             RequestError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             RequestError::BodyRead(_) => StatusCode::BAD_REQUEST,
+            RequestError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            RequestError::BodyBudgetExhausted => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::MalformedBody(_) => StatusCode::BAD_REQUEST,
             RequestError::UnknownModel { .. } => StatusCode::NOT_FOUND,
             RequestError::UnsupportedFormat { .. } => StatusCode::BAD_REQUEST,
@@ -150,6 +158,8 @@ impl RequestError {
             RequestError::Unauthenticated(_) => ErrorKind::Authentication,
             RequestError::BodyTooLarge { .. } => ErrorKind::RequestTooLarge,
             RequestError::BodyRead(_) => ErrorKind::InvalidRequest,
+            RequestError::BodyTimeout => ErrorKind::Timeout,
+            RequestError::BodyBudgetExhausted => ErrorKind::Overloaded,
             RequestError::MalformedBody(_) => ErrorKind::InvalidRequest,
             RequestError::UnknownModel { .. } => ErrorKind::NotFound,
             RequestError::UnsupportedFormat { .. } => ErrorKind::InvalidRequest,
@@ -207,6 +217,8 @@ impl RequestError {
             RequestError::Unauthenticated(_) => "unauthenticated",
             RequestError::BodyTooLarge { .. } => "body_too_large",
             RequestError::BodyRead(_) => "body_read",
+            RequestError::BodyTimeout => "body_timeout",
+            RequestError::BodyBudgetExhausted => "body_budget_exhausted",
             RequestError::MalformedBody(_) => "malformed_body",
             RequestError::UnknownModel { .. } => "unknown_model",
             RequestError::UnsupportedFormat { .. } => "unsupported_format",
@@ -226,6 +238,18 @@ impl RequestError {
             RequestError::WebhookRejected { .. } => "webhook_rejected",
             RequestError::WebhookUnavailable => "webhook_unavailable",
         }
+    }
+
+    /// True for errors that stop reading the request body midway (the
+    /// connection cannot be reused afterwards).
+    pub fn leaves_body_unread(&self) -> bool {
+        matches!(
+            self,
+            RequestError::BodyTooLarge { .. }
+                | RequestError::BodyRead(_)
+                | RequestError::BodyTimeout
+                | RequestError::BodyBudgetExhausted
+        )
     }
 
     /// The message shown to the client.

@@ -99,8 +99,30 @@ pub struct DurationLabels {
     pub outcome: &'static str,
 }
 
+/// Labels naming a listener (`traffic` or `admin`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabels {
+    /// `traffic` or `admin`.
+    pub listener: &'static str,
+}
+
+/// Labels of connections the gateway closed.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnClosedLabels {
+    /// `traffic` or `admin`.
+    pub listener: &'static str,
+    /// `first_byte_timeout` or `idle_timeout`.
+    pub reason: &'static str,
+}
+
 /// Every metric of the data plane.
 pub struct Metrics {
+    /// Open client connections per listener.
+    pub connections_open: Family<ListenerLabels, Gauge>,
+    /// Connections refused at the connection limit.
+    pub connections_refused: Family<ListenerLabels, Counter>,
+    /// Connections closed by the gateway's first-byte and idle timeouts.
+    pub connections_closed: Family<ConnClosedLabels, Counter>,
     registry: Registry,
     /// Client requests by outcome.
     pub requests: Family<RequestLabels, Counter>,
@@ -240,8 +262,29 @@ impl Metrics {
             "Log lines dropped because the log output was slower than they came",
             crate::log_writer::dropped_lines(),
         );
+        let connections_open = Family::<ListenerLabels, Gauge>::default();
+        registry.register(
+            "connections_open",
+            "Open client connections per listener",
+            connections_open.clone(),
+        );
+        let connections_refused = Family::<ListenerLabels, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Client connections refused because the listener was at its connection limit",
+            connections_refused.clone(),
+        );
+        let connections_closed = Family::<ConnClosedLabels, Counter>::default();
+        registry.register(
+            "connections_closed",
+            "Client connections closed by the gateway's first-byte or idle timeout",
+            connections_closed.clone(),
+        );
         let team = crate::teams::TeamMetrics::register(&mut registry);
         Self {
+            connections_open,
+            connections_refused,
+            connections_closed,
             registry,
             team,
             requests,

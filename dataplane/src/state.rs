@@ -16,4 +16,6 @@ pub struct AppState {
     pub shared: SharedState,
     /// Team rate limits and budgets.
     pub limiter: Arc<crate::limits::Limiter>,
+    /// Bounds on request bodies (deadlines, bytes buffered at once).
+    pub bounds: crate::bounds::Bounds,
 }

@@ -82,6 +82,8 @@ pub(crate) fn render_backend(cx: &mut Ctx<'_>, spec: &AIBackendSpec) -> pb::Back
         first_byte_ms: cx.duration_ms("spec.timeouts.firstByte", t.first_byte.as_ref()),
         stream_idle_ms: cx.duration_ms("spec.timeouts.streamIdle", t.stream_idle.as_ref()),
         request_ms: cx.duration_ms("spec.timeouts.request", t.request.as_ref()),
+        first_token_ms: cx.duration_ms("spec.timeouts.firstToken", t.first_token.as_ref()),
+        max_stream_ms: cx.duration_ms("spec.timeouts.maxStream", t.max_stream.as_ref()),
     });
 
     let ejection = spec.ejection.as_ref().map(|e| {

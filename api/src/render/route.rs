@@ -6,7 +6,9 @@ use switchboard_proto as pb;
 
 use super::Ctx;
 use super::check::{glob_error, is_valid_env_name, is_valid_header_name, jwks_url};
-use crate::v1alpha1::{AIRouteSpec, ApiKey, BackendRef, ClientAuth, JwtAuth, RetryPolicy};
+use crate::v1alpha1::{
+    AIRouteSpec, ApiKey, BackendRef, ClientAuth, JwtAuth, RetryPolicy, StreamContinuation,
+};
 
 /// Largest accepted `retry.maxAttempts`.
 pub const MAX_ATTEMPTS_LIMIT: u32 = 20;
@@ -320,9 +322,16 @@ fn retry(cx: &mut Ctx<'_>, r: &RetryPolicy) -> pb::RetryPolicy {
             format!("must be between 1 and {MAX_ATTEMPTS_LIMIT} (0 or unset: default), got {max_attempts}"),
         );
     }
+    let stream_continuation = match r.stream_continuation {
+        None => pb::StreamContinuation::Unspecified,
+        Some(StreamContinuation::Auto) => pb::StreamContinuation::Auto,
+        Some(StreamContinuation::Prefill) => pb::StreamContinuation::Prefill,
+        Some(StreamContinuation::Off) => pb::StreamContinuation::Off,
+    };
     pb::RetryPolicy {
         retry_after_cap_ms: cx.duration_ms("spec.retry.retryAfterCap", r.retry_after_cap.as_ref()),
         retry_backoff_ms: cx.duration_ms("spec.retry.backoff", r.backoff.as_ref()),
         max_attempts,
+        stream_continuation: stream_continuation as i32,
     }
 }

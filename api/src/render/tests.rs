@@ -58,14 +58,14 @@ fn renders_a_full_configuration() {
     let yaml = [
         backend(
             "claude",
-            "{provider: Anthropic, credentials: {secretRef: {name: keys}}, models: [{name: claude-sonnet-4, providerModel: claude-sonnet-4-20250514, contextWindow: 200000}, {name: claude-haiku}], timeouts: {connect: 2s, firstByte: 30s}, ejection: {consecutiveFailures: 3, baseEjection: 10s, maxEjection: 5m}, anthropic: {version: '2023-06-01', allowedBetas: [a, b]}}",
+            "{provider: Anthropic, credentials: {secretRef: {name: keys}}, models: [{name: claude-sonnet-4, providerModel: claude-sonnet-4-20250514, contextWindow: 200000}, {name: claude-haiku}], timeouts: {connect: 2s, firstByte: 30s, firstToken: 20s, maxStream: 2h}, ejection: {consecutiveFailures: 3, baseEjection: 10s, maxEjection: 5m}, anthropic: {version: '2023-06-01', allowedBetas: [a, b]}}",
         ),
         backend("local", "{provider: OpenAICompatible, endpoint: 'http://localhost:8000/', credentials: {env: LOCAL_KEY}, openai: {organization: org}}"),
         backend("mock", "{provider: Mock, mock: {reply: hi, latency: 250ms}}"),
         "---\napiVersion: v1\nkind: Secret\nmetadata: {name: keys}\nstringData: {apiKey: ' sk-ant ', client: c1}\n".to_string(),
         route(
             "main",
-            "  pathPrefix: /team\n  hostnames: [ai.example.com]\n  auth:\n    jwt: {issuer: https://idp, audiences: [sb], jwksUri: 'https://idp/jwks', tokenHeader: X-Token, leeway: 1500ms, forwardClaims: [{claim: sub, header: X-User}], jwksMinRefresh: 1m, jwksCacheDuration: 1h}\n    apiKeys: [{name: ci, secretRef: {name: keys, key: client}}, {name: dev, env: CLIENT_KEY}]\n  aliases: [{pattern: 'claude-*', target: claude-sonnet-4}]\n  rules:\n  - models: ['claude-*']\n    backends: [{name: claude, priority: 1}, {name: mock, priority: 0, weight: 3, model: m}, {name: local, priority: 0}, {name: local, priority: 2, weight: 0}, {name: mock, priority: 2}]\n    contextFallback: [{name: mock}]\n  retry: {retryAfterCap: 2s, backoff: 50ms, maxAttempts: 4}\n  maxRequestBodyBytes: 1024",
+            "  pathPrefix: /team\n  hostnames: [ai.example.com]\n  auth:\n    jwt: {issuer: https://idp, audiences: [sb], jwksUri: 'https://idp/jwks', tokenHeader: X-Token, leeway: 1500ms, forwardClaims: [{claim: sub, header: X-User}], jwksMinRefresh: 1m, jwksCacheDuration: 1h}\n    apiKeys: [{name: ci, secretRef: {name: keys, key: client}}, {name: dev, env: CLIENT_KEY}]\n  aliases: [{pattern: 'claude-*', target: claude-sonnet-4}]\n  rules:\n  - models: ['claude-*']\n    backends: [{name: claude, priority: 1}, {name: mock, priority: 0, weight: 3, model: m}, {name: local, priority: 0}, {name: local, priority: 2, weight: 0}, {name: mock, priority: 2}]\n    contextFallback: [{name: mock}]\n  retry: {retryAfterCap: 2s, backoff: 50ms, maxAttempts: 4, streamContinuation: Prefill}\n  maxRequestBodyBytes: 1024",
         ),
     ]
     .concat();
@@ -91,7 +91,9 @@ fn renders_a_full_configuration() {
             connect_ms: 2_000,
             first_byte_ms: 30_000,
             stream_idle_ms: 0,
-            request_ms: 0
+            request_ms: 0,
+            first_token_ms: 20_000,
+            max_stream_ms: 7_200_000,
         })
     );
     assert_eq!(
@@ -175,7 +177,8 @@ fn renders_a_full_configuration() {
         Some(pb::RetryPolicy {
             retry_after_cap_ms: 2_000,
             retry_backoff_ms: 50,
-            max_attempts: 4
+            max_attempts: 4,
+            stream_continuation: pb::StreamContinuation::Prefill as i32,
         })
     );
 }

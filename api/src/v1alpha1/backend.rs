@@ -136,13 +136,25 @@ pub struct Timeouts {
     /// fails over without retrying this backend. Data-plane default: `10s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_byte: Option<String>,
-    /// Longest silence between two chunks of a streaming response.
-    /// Data-plane default: `5m`.
+    /// Streaming: from response headers to the first data event (keep-alives
+    /// do not count). The client's response is held until that event, so
+    /// when exceeded and another candidate is left the data plane fails over
+    /// to it; the last candidate is waited for (up to `streamIdle`).
+    /// Data-plane default: `10s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_token: Option<String>,
+    /// Longest silence between two chunks of a response body once it has
+    /// started (streaming, and the body of a non-streaming answer).
+    /// Data-plane default: `60s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_idle: Option<String>,
-    /// Whole non-streaming exchange. Data-plane default: `10m`.
+    /// Whole non-streaming exchange, headers and body. Data-plane default: `10m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
+    /// Longest duration of one streamed response; a stream still running
+    /// then ends with an in-band error. Data-plane default: `1h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_stream: Option<String>,
 }
 
 /// Circuit-breaker (outlier ejection) settings.

@@ -223,4 +223,24 @@ pub struct RetryPolicy {
     /// Unset or 0: 6.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
+    /// What happens when a stream dies after part of the answer reached the
+    /// client and another candidate is left. Unset: `Auto`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_continuation: Option<StreamContinuation>,
+}
+
+/// How a stream cut after its first bytes is finished.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum StreamContinuation {
+    /// Continue from the next candidate: with the text already sent as an
+    /// assistant prefill where the provider accepts one (Anthropic
+    /// Messages), otherwise by restarting the request there and passing on
+    /// only what extends the text already sent; when neither works, end with
+    /// an in-band error. Signed thinking and encrypted reasoning are never
+    /// sent to another provider.
+    Auto,
+    /// Continue only where an assistant prefill is possible.
+    Prefill,
+    /// Never continue: end the stream with an in-band error.
+    Off,
 }

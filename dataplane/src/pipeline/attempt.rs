@@ -92,12 +92,19 @@ pub async fn run(
                 send::send(&backend, &x, &prepared).await
             };
             match result {
-                Attempt::Answered(resp) => {
+                Attempt::Stream(resp) => {
                     backend.breaker.record_success();
                     record_attempt(state, &backend, "ok");
-                    return Ok(
-                        respond::relay_answer(state, &x, &backend, resp, tried, prepared).await,
-                    );
+                    return Ok(respond::relay_stream(
+                        state, &x, &backend, resp, tried, prepared,
+                    ));
+                }
+                Attempt::Whole { parts, body } => {
+                    backend.breaker.record_success();
+                    record_attempt(state, &backend, "ok");
+                    return Ok(respond::whole_answer(
+                        state, &x, &backend, parts, body, tried, prepared,
+                    ));
                 }
                 Attempt::Failed {
                     outcome,

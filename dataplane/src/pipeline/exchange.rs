@@ -32,6 +32,9 @@ pub struct Exchange {
     pub identity: Identity,
     /// The request body.
     pub json: RequestJson,
+    /// The body's bytes in the process-wide body budget, held as long as the
+    /// body is (to the end of the answer when a stream may be continued).
+    pub body_reserved: crate::bounds::Reserved,
     /// The model the client asked for.
     pub requested_model: String,
     /// The model after alias resolution.

@@ -285,3 +285,114 @@ async fn a_cut_stream_without_a_fallback_ends_with_an_in_band_error() {
     assert!(text.contains("event: error"), "{text}");
     assert!(!text.contains("message_stop"), "{text}");
 }
+
+/// A 200 JSON answer whose body stops after a few bytes (and never ends).
+fn stalled_json_body() -> Reply {
+    Reply::Respond {
+        status: 200,
+        headers: vec![
+            ("content-type", "application/json".into()),
+            ("content-length", "1000".into()),
+        ],
+        body: vec![
+            Step::Data(Bytes::from_static(b"{\"id\":\"x\",")),
+            Step::Stall,
+        ],
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_non_streaming_body_that_stalls_fails_over() {
+    let h = pair();
+    h.upstream.set_default("primary", stalled_json_body());
+    h.upstream
+        .set_default("secondary", Reply::ok("from secondary"));
+    let answer = tokio::time::timeout(Duration::from_secs(3600), chat_once(&h))
+        .await
+        .expect("the stalled body is given up on");
+    assert_eq!(answer, (200, "from secondary".into()));
+    assert_eq!(h.upstream.count("primary"), 1, "a timeout is not retried");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_non_streaming_body_that_stalls_on_the_last_backend_is_a_504() {
+    let h = Harness::new(&[
+        backend("primary", "OpenAI", &["gpt-test"]),
+        route(&["gpt-*"], &["primary"]),
+    ]);
+    h.upstream.set_default("primary", stalled_json_body());
+    let (status, _, body) = tokio::time::timeout(
+        Duration::from_secs(3600),
+        h.post(CHAT, &chat("gpt-test", false)),
+    )
+    .await
+    .expect("the client gets an answer, not a hang");
+    assert_eq!(status, 504, "{}", String::from_utf8_lossy(&body));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["error"]["type"], "timeout_error");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_non_streaming_body_cut_midway_is_retried() {
+    let h = pair();
+    h.upstream.script(
+        "primary",
+        vec![Reply::Shaped("whole answer".into(), |mut steps| {
+            let first = match steps.pop() {
+                Some(Step::Data(b)) => b.slice(..10),
+                _ => Bytes::new(),
+            };
+            vec![Step::Data(first), Step::Cut]
+        })],
+    );
+    h.upstream.set_default("primary", Reply::ok("whole answer"));
+    assert_eq!(chat_once(&h).await, (200, "whole answer".into()));
+    assert_eq!(h.upstream.count("primary"), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_endless_keep_alive_stream_ends_at_the_maximum_duration() {
+    let mut b = backend("primary", "Anthropic", &["claude-test"]);
+    b["spec"]["timeouts"] = json!({"maxStream": "10m", "streamIdle": "60s"});
+    let h = Harness::new(&[b, route(&["claude-*"], &["primary"])]);
+    h.upstream.set_default(
+        "primary",
+        Reply::Respond {
+            status: 200,
+            headers: vec![("content-type", "text/event-stream".into())],
+            body: vec![
+                Step::Data(Bytes::from_static(
+                    b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-test\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}\n\n",
+                )),
+                Step::Every(
+                    Duration::from_secs(15),
+                    Bytes::from_static(b"event: ping\ndata: {\"type\":\"ping\"}\n\n"),
+                ),
+            ],
+        },
+    );
+    let started = tokio::time::Instant::now();
+    let (status, _, body) = tokio::time::timeout(
+        Duration::from_secs(86_400),
+        h.post(MESSAGES, &messages("claude-test", true)),
+    )
+    .await
+    .expect("the endless stream is ended by the gateway");
+    assert_eq!(status, 200);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(600) && elapsed < Duration::from_secs(620),
+        "{elapsed:?}"
+    );
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("event: error"), "{text}");
+    assert!(text.contains("maximum duration"), "{text}");
+    assert_eq!(
+        metric(
+            &h.metrics(),
+            "switchboard_streams_total",
+            &[("outcome", "max_duration")]
+        ),
+        1.0
+    );
+}

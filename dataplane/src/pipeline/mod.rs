@@ -31,9 +31,11 @@ mod route;
 mod send;
 
 #[cfg(test)]
+mod body_tests;
+#[cfg(test)]
 mod failure_classes;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 #[cfg(test)]
 mod tests;
 
@@ -69,26 +71,57 @@ where
 /// Handles one request on the traffic port.
 pub async fn handle(state: Arc<AppState>, req: Request<RequestBody>) -> Response<ResponseBody> {
     let started = Instant::now();
-    if req.uri().path() == "/" && (req.method() == Method::GET || req.method() == Method::HEAD) {
+    let (parts, body) = req.into_parts();
+    let mut body = Some(body);
+    let mut resp = dispatch(&state, &parts, &mut body, started).await;
+    // HTTP/1: a request answered before its body was read must leave the
+    // connection usable or say that it closes (see `body::drain`).
+    if parts.version <= http::Version::HTTP_11 {
+        let close = match body {
+            Some(unread) => body::drain(&parts.headers, unread).await,
+            None => resp.extensions().get::<BodyLeftUnread>().is_some(),
+        };
+        if close {
+            resp.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
+    }
+    resp
+}
+
+/// Marks an answer given while the request body was partly read.
+#[derive(Clone, Copy, Debug)]
+struct BodyLeftUnread;
+
+/// Matches the endpoint and runs its stages; `body` is taken once it is read.
+async fn dispatch(
+    state: &Arc<AppState>,
+    parts: &http::request::Parts,
+    body: &mut Option<RequestBody>,
+    started: Instant,
+) -> Response<ResponseBody> {
+    if parts.uri.path() == "/" && (parts.method == Method::GET || parts.method == Method::HEAD) {
         return response::text(StatusCode::OK, "ok\n");
     }
-    let dialect = endpoint::guess_dialect(req.uri().path(), req.headers());
+    let dialect = endpoint::guess_dialect(parts.uri.path(), &parts.headers);
     let Some(cfg) = state.store.load() else {
-        return reject::reject(&state, dialect, "none", None, &RequestError::NotReady);
+        return reject::reject(state, dialect, "none", None, &RequestError::NotReady);
     };
-    let matched = match endpoint::resolve(&cfg, req.method(), req.uri(), req.headers()) {
+    let matched = match endpoint::resolve(&cfg, &parts.method, &parts.uri, &parts.headers) {
         Ok(m) => m,
         Err((route_index, err)) => {
             let route = route_index.map_or("none", |i| cfg.routes[i].id.as_str());
-            return reject::reject(&state, dialect, route, None, &err);
+            return reject::reject(state, dialect, route, None, &err);
         }
     };
     let route = &cfg.routes[matched.route_index];
     match matched.endpoint {
-        Endpoint::Models => match route.auth.authenticate(req.headers()).await {
-            Ok(_) => models::list_models(route, req.headers()),
+        Endpoint::Models => match route.auth.authenticate(&parts.headers).await {
+            Ok(_) => models::list_models(route, &parts.headers),
             Err(e) => reject::reject(
-                &state,
+                state,
                 dialect,
                 &route.id,
                 None,
@@ -98,22 +131,26 @@ pub async fn handle(state: Arc<AppState>, req: Request<RequestBody>) -> Response
         Endpoint::Api(format) => {
             let dialect = format.dialect();
             let route_id = route.id.clone();
-            match serve_api(
-                &state,
+            let result = serve_api(
+                state,
                 cfg.clone(),
                 matched.route_index,
                 format,
-                req,
+                parts,
+                body,
                 started,
             )
-            .await
-            {
+            .await;
+            match result {
                 Ok(resp) => resp,
                 Err(r) => {
                     let mut resp =
-                        reject::reject(&state, dialect, &route_id, r.team.as_deref(), &r.error);
+                        reject::reject(state, dialect, &route_id, r.team.as_deref(), &r.error);
                     if let Some(a) = &r.admission {
                         crate::teams::headers::add_ratelimit_headers(resp.headers_mut(), a);
+                    }
+                    if r.error.leaves_body_unread() {
+                        resp.extensions_mut().insert(BodyLeftUnread);
                     }
                     resp
                 }
@@ -128,18 +165,36 @@ async fn serve_api(
     cfg: Arc<RuntimeConfig>,
     route_index: usize,
     format: ApiFormat,
-    req: Request<RequestBody>,
+    parts: &http::request::Parts,
+    body: &mut Option<RequestBody>,
     started: Instant,
 ) -> Result<Response<ResponseBody>, Rejection> {
     use tracing::Instrument as _;
     let route = &cfg.routes[route_index];
-    let (parts, body) = req.into_parts();
     let (identity, membership) = authenticate::run(state, route, &parts.headers).await?;
     let team_label = membership.as_ref().map(|m| m.label.clone());
+    let with_team =
+        |error: RequestError, admitted: Option<&Arc<crate::teams::TeamContext>>| Rejection {
+            error,
+            team: team_label.clone(),
+            admission: admitted.map(|t| t.admission.clone()),
+        };
     let client_ip = parts.extensions.get::<ClientAddr>().map(|a| a.0.ip());
-
-    let json = body::read(route, &parts.headers, body).await?;
-    let routed = route::resolve(route, format, &json)?;
+    // Limits before the body: a refused caller costs no buffering.
+    let team = admit::limits(state, route, membership.clone(), client_ip)
+        .await
+        .map_err(|e| with_team(e, None))?;
+    let Some(unread) = body.take() else {
+        return Err(with_team(
+            RequestError::Internal("request body taken twice".into()),
+            team.as_ref(),
+        ));
+    };
+    let read = body::read(route, &state.bounds, &parts.headers, unread)
+        .await
+        .map_err(|e| with_team(e, team.as_ref()))?;
+    let routed =
+        route::resolve(route, format, &read.json).map_err(|e| with_team(e, team.as_ref()))?;
 
     // The trace span starts once the model is known (span names cannot change later).
     let operation = if format == ApiFormat::CountTokens {
@@ -151,7 +206,6 @@ async fn serve_api(
     if let Some(m) = &membership {
         span.record("switchboard.team", m.label.as_str());
     }
-    let mut admitted = None;
     let result: Result<Response<ResponseBody>, RequestError> = async {
         let summary = crate::guards::RequestSummary {
             route: &route.id,
@@ -161,17 +215,16 @@ async fn serve_api(
             api: format.label(),
             stream: routed.stream,
         };
-        let json = admit::inspect(state, route, json, &summary).await?;
-        let team = admit::limits(state, route, membership, client_ip).await?;
-        admitted = team.as_ref().map(|t| t.admission.clone());
+        let json = admit::inspect(state, route, read.json, &summary).await?;
         let exchange = Exchange {
             cfg: cfg.clone(),
             route_index,
             format,
             query: parts.uri.query().map(str::to_owned),
-            headers: parts.headers,
+            headers: parts.headers.clone(),
             identity,
             json,
+            body_reserved: read.reserved,
             requested_model: routed.requested_model,
             routed_model: routed.routed_model,
             stream: routed.stream,
@@ -191,9 +244,5 @@ async fn serve_api(
         span.record("http.response.status_code", i64::from(e.status().as_u16()));
         span.record("error.type", e.metric_label());
     }
-    result.map_err(|error| Rejection {
-        error,
-        team: team_label,
-        admission: admitted,
-    })
+    result.map_err(|error| with_team(error, team.as_ref()))
 }

@@ -14,16 +14,13 @@ use crate::error::RequestError;
 use crate::pipeline::Exchange;
 use crate::providers::Prepared;
 use crate::providers::headers::client_headers;
-use crate::response::{self, ResponseBody, TapBody, TapEnd};
+use crate::response::{self, ResponseBody};
 use crate::runtime::{ApiFormat, BackendRuntime};
 use crate::state::AppState;
 use crate::translate::errors as translate_errors;
 use crate::upstream::UpstreamBody;
 use crate::wire;
 use crate::wire::Dialect;
-
-/// Largest non-streaming response body inspected for usage.
-const USAGE_INSPECT_LIMIT: usize = 8 << 20;
 
 pub fn accounting(
     state: &AppState,
@@ -50,9 +47,9 @@ pub fn accounting(
     }
 }
 
-/// Gives a 2xx upstream answer to the client, streamed, with usage tapped,
-/// translated when the backend speaks another format.
-pub async fn relay_answer(
+/// Gives a 2xx upstream event stream to the client, event by event, with
+/// usage tapped, translated when the backend speaks another format.
+pub fn relay_stream(
     state: &AppState,
     x: &Exchange,
     backend: &BackendRuntime,
@@ -64,95 +61,114 @@ pub async fn relay_answer(
     let acct = accounting(state, x, backend, parts.status.as_u16(), attempts);
     let dialect = x.format.dialect();
     let upstream_dialect = prepared.upstream;
-    let is_sse = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/event-stream"));
     let mut out_headers = client_headers(&parts.headers);
-    let body: ResponseBody = if is_sse {
-        let metrics = state.metrics.clone();
-        let backend_id = backend.id.clone();
-        let on_finish = Box::new(move |summary: wire::relay::RelaySummary| {
-            if summary.malformed_events > 0 {
-                metrics
-                    .malformed_events
-                    .get_or_create(&crate::metrics::BackendLabels {
-                        backend: backend_id,
-                    })
-                    .inc_by(summary.malformed_events);
-            }
-            if let Some(at) = summary.first_byte_at {
-                acct.first_byte(at);
-            }
-            acct.finish(Some(&summary.usage), summary.outcome.label(), true);
-        });
-        let idle = backend.timeouts.stream_idle;
-        match prepared.translation {
-            Some((t, session)) => {
-                let translator = (t.stream)(session);
-                wire::relay::Relay::translating(
-                    body,
-                    upstream_dialect,
-                    translator,
-                    dialect,
-                    idle,
-                    on_finish,
-                )
-                .boxed_unsync()
-            }
-            None if prepared.strip_usage_chunk => {
-                let translator = Box::new(crate::translate::strip_usage::StripUsageChunk);
-                wire::relay::Relay::translating(
-                    body,
-                    upstream_dialect,
-                    translator,
-                    dialect,
-                    idle,
-                    on_finish,
-                )
-                .boxed_unsync()
-            }
-            None => wire::relay::Relay::new(body, dialect, idle, on_finish).boxed_unsync(),
+    let metrics = state.metrics.clone();
+    let backend_id = backend.id.clone();
+    let on_finish = Box::new(move |summary: wire::relay::RelaySummary| {
+        if summary.malformed_events > 0 {
+            metrics
+                .malformed_events
+                .get_or_create(&crate::metrics::BackendLabels {
+                    backend: backend_id,
+                })
+                .inc_by(summary.malformed_events);
         }
-    } else if let Some((t, session)) = prepared.translation {
-        let mut resp =
-            translated_json_answer(x, backend, body, acct, upstream_dialect, t, session).await;
-        out_headers.remove(header::CONTENT_TYPE);
-        for (name, value) in &out_headers {
-            resp.headers_mut()
-                .entry(name)
-                .or_insert_with(|| value.clone());
+        if let Some(at) = summary.first_byte_at {
+            acct.first_byte(at);
         }
-        return resp;
-    } else {
-        let on_end = Box::new(move |end: TapEnd| {
-            let usage = end
-                .body
-                .as_deref()
-                .and_then(|b| wire::relay::usage_from_json_response(dialect, b))
-                .map(|(u, _)| u);
-            acct.finish(
-                usage.as_ref(),
-                if end.completed {
-                    "completed"
-                } else {
-                    "client_gone"
-                },
-                false,
-            );
-        });
-        TapBody::new(body, USAGE_INSPECT_LIMIT, on_end).boxed_unsync()
+        acct.finish(Some(&summary.usage), summary.outcome.label(), true);
+    });
+    let limits = wire::relay::StreamLimits {
+        idle: backend.timeouts.stream_idle,
+        max_duration: backend.timeouts.max_stream,
+    };
+    let body: ResponseBody = match prepared.translation {
+        Some((t, session)) => {
+            let translator = (t.stream)(session);
+            wire::relay::Relay::translating(
+                body,
+                upstream_dialect,
+                translator,
+                dialect,
+                limits,
+                on_finish,
+            )
+            .boxed_unsync()
+        }
+        None if prepared.strip_usage_chunk => {
+            let translator = Box::new(crate::translate::strip_usage::StripUsageChunk);
+            wire::relay::Relay::translating(
+                body,
+                upstream_dialect,
+                translator,
+                dialect,
+                limits,
+                on_finish,
+            )
+            .boxed_unsync()
+        }
+        None => wire::relay::Relay::new(body, dialect, limits, on_finish).boxed_unsync(),
     };
     let mut resp = Response::new(body);
     *resp.status_mut() = parts.status;
     out_headers
         .entry(header::CONTENT_TYPE)
-        .or_insert(HeaderValue::from_static("application/json"));
+        .or_insert(HeaderValue::from_static("text/event-stream"));
     *resp.headers_mut() = out_headers;
-    if is_sse {
-        response::mark_streaming(&mut resp);
+    response::mark_streaming(&mut resp);
+    resp
+}
+
+/// Gives a whole 2xx upstream answer to the client: as it is when the
+/// backend speaks the client's format, translated otherwise. Usage is read
+/// from the upstream's own body.
+pub fn whole_answer(
+    state: &AppState,
+    x: &Exchange,
+    backend: &BackendRuntime,
+    parts: http::response::Parts,
+    body: bytes::Bytes,
+    attempts: u32,
+    prepared: Prepared,
+) -> Response<ResponseBody> {
+    let acct = accounting(state, x, backend, parts.status.as_u16(), attempts);
+    let usage = wire::relay::usage_from_json_response(prepared.upstream, &body).map(|(u, _)| u);
+    let mut out_headers = client_headers(&parts.headers);
+    let mut resp = match prepared.translation {
+        Some((t, session)) => {
+            let translated = serde_json::from_slice::<serde_json::Value>(&body)
+                .map_err(|e| crate::translate::TranslateError::Upstream(e.to_string()))
+                .and_then(|v| (t.response)(&v, &session));
+            match translated {
+                Ok(v) => {
+                    acct.finish(usage.as_ref(), "completed", false);
+                    response::json(StatusCode::OK, v.to_string())
+                }
+                Err(e) => {
+                    tracing::warn!(backend = %backend.id, error = %e, "upstream answer could not be translated");
+                    acct.finish(usage.as_ref(), "upstream_error", false);
+                    return response::error(x.format.dialect(), &RequestError::Untranslatable(e));
+                }
+            }
+        }
+        None => {
+            acct.finish(usage.as_ref(), "completed", false);
+            let mut resp = Response::new(response::full(body));
+            *resp.status_mut() = parts.status;
+            resp
+        }
+    };
+    if resp.headers().contains_key(header::CONTENT_TYPE) {
+        out_headers.remove(header::CONTENT_TYPE);
     }
+    for (name, value) in &out_headers {
+        resp.headers_mut()
+            .entry(name)
+            .or_insert_with(|| value.clone());
+    }
+    resp.headers_mut()
+        .entry(header::CONTENT_TYPE)
+        .or_insert(HeaderValue::from_static("application/json"));
     resp
 }
 
@@ -234,47 +250,6 @@ fn error_response_from(u: UpstreamError, client: Dialect) -> Response<ResponseBo
     resp
 }
 
-/// Reads a whole non-streaming upstream answer and translates it for the
-/// client. Usage is read from the upstream's own body.
-async fn translated_json_answer(
-    x: &Exchange,
-    backend: &BackendRuntime,
-    body: UpstreamBody,
-    acct: Accounting,
-    upstream: Dialect,
-    t: crate::translate::Translator,
-    session: crate::translate::Session,
-) -> Response<ResponseBody> {
-    let client = x.format.dialect();
-    let limited = http_body_util::Limited::new(body, USAGE_INSPECT_LIMIT * 4);
-    let read = tokio::time::timeout(backend.timeouts.request, limited.collect()).await;
-    let bytes = match read {
-        Ok(Ok(c)) => c.to_bytes(),
-        Ok(Err(_)) | Err(_) => {
-            acct.finish(None, "upstream_error", false);
-            let err = RequestError::Untranslatable(crate::translate::TranslateError::Upstream(
-                "the upstream answer could not be read".into(),
-            ));
-            return response::error(client, &err);
-        }
-    };
-    let usage = wire::relay::usage_from_json_response(upstream, &bytes).map(|(u, _)| u);
-    let translated = serde_json::from_slice::<serde_json::Value>(&bytes)
-        .map_err(|e| crate::translate::TranslateError::Upstream(e.to_string()))
-        .and_then(|v| (t.response)(&v, &session));
-    match translated {
-        Ok(v) => {
-            acct.finish(usage.as_ref(), "completed", false);
-            response::json(StatusCode::OK, v.to_string())
-        }
-        Err(e) => {
-            tracing::warn!(backend = %backend.id, error = %e, "upstream answer could not be translated");
-            acct.finish(usage.as_ref(), "upstream_error", false);
-            response::error(client, &RequestError::Untranslatable(e))
-        }
-    }
-}
-
 /// count_tokens for a backend without a token-counting endpoint: a local
 /// estimate (characters / 4 of the prompt, see [`wire::mock::count_tokens`]),
 /// labelled with `x-switchboard-estimate: true`.
@@ -347,8 +322,11 @@ pub async fn mock_answer(
             let on_finish = Box::new(move |summary: wire::relay::RelaySummary| {
                 acct.finish(Some(&summary.usage), summary.outcome.label(), true);
             });
-            let relay =
-                wire::relay::Relay::new(body, dialect, backend.timeouts.stream_idle, on_finish);
+            let limits = wire::relay::StreamLimits {
+                idle: backend.timeouts.stream_idle,
+                max_duration: backend.timeouts.max_stream,
+            };
+            let relay = wire::relay::Relay::new(body, dialect, limits, on_finish);
             let mut resp = Response::new(relay.boxed_unsync());
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,

@@ -1,5 +1,14 @@
 //! One try of one request at one HTTP backend: send, wait for the response
-//! head within the backend's timeout, and classify what came back.
+//! head within the backend's timeout, read a non-streaming answer whole
+//! within the same deadlines, and classify what came back.
+//!
+//! Deadlines of one try (the backend's `timeouts`):
+//! - response head: `firstByte` for streaming requests, `request` otherwise;
+//! - the body of a non-streaming (non-SSE) 2xx answer: read whole before
+//!   anything goes to the client, by `request` after the try started and
+//!   with at most `streamIdle` between two chunks. A body that stalls or
+//!   breaks is a failed try (`timeout` / `reset`), so it is retried or
+//!   failed over like a missing head instead of leaving the client hanging.
 
 use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode};
@@ -15,6 +24,9 @@ use crate::wire::Dialect;
 /// Largest upstream error body read for classification and relaying.
 const ERROR_BODY_LIMIT: usize = 1 << 20;
 
+/// Largest non-streaming answer read (a larger one fails the try).
+pub const ANSWER_LIMIT: usize = 32 << 20;
+
 /// A non-2xx upstream answer, kept so it can be returned to the client.
 pub struct UpstreamError {
     /// The dialect the upstream speaks (its error body's shape).
@@ -29,8 +41,15 @@ pub struct UpstreamError {
 
 /// How a try ended.
 pub enum Attempt {
-    /// A 2xx answer whose body has not been read yet.
-    Answered(Response<UpstreamBody>),
+    /// A 2xx event stream whose body has not been read yet.
+    Stream(Response<UpstreamBody>),
+    /// A whole 2xx answer.
+    Whole {
+        /// Status and headers.
+        parts: http::response::Parts,
+        /// The body.
+        body: Bytes,
+    },
     /// Anything else.
     Failed {
         /// The class of the failure.
@@ -60,7 +79,8 @@ pub async fn send(backend: &BackendRuntime, x: &Exchange, prepared: &Prepared) -
     } else {
         backend.timeouts.request
     };
-    let deadline = tokio::time::Instant::now() + header_timeout;
+    let started = tokio::time::Instant::now();
+    let deadline = started + header_timeout;
     let resp = match tokio::time::timeout_at(deadline, backend.transport.send(req)).await {
         Err(_) => return failed(AttemptOutcome::Timeout, "timeout"),
         Ok(Err(e)) => {
@@ -73,7 +93,23 @@ pub async fn send(backend: &BackendRuntime, x: &Exchange, prepared: &Prepared) -
         Ok(Ok(resp)) => resp,
     };
     if resp.status().is_success() {
-        return Attempt::Answered(resp);
+        if is_event_stream(resp.headers()) {
+            return Attempt::Stream(resp);
+        }
+        let (parts, body) = resp.into_parts();
+        let end = started + backend.timeouts.request;
+        return match read_whole(body, end, backend.timeouts.stream_idle, ANSWER_LIMIT).await {
+            Ok(body) => Attempt::Whole { parts, body },
+            Err(WholeError::Timeout) => {
+                tracing::debug!(backend = %backend.id, "upstream answer body timed out");
+                failed(AttemptOutcome::Timeout, "timeout")
+            }
+            Err(WholeError::Broken) => failed(AttemptOutcome::Reset, "reset"),
+            Err(WholeError::TooLarge) => {
+                tracing::warn!(backend = %backend.id, limit = ANSWER_LIMIT, "upstream answer too large");
+                failed(AttemptOutcome::Reset, "too_large")
+            }
+        };
     }
     let (parts, body) = resp.into_parts();
     let read =
@@ -98,4 +134,62 @@ pub async fn send(backend: &BackendRuntime, x: &Exchange, prepared: &Prepared) -
         }),
         label,
     }
+}
+
+/// Whether a response is a Server-Sent Events stream.
+pub fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"))
+}
+
+/// Why a whole answer could not be read.
+#[derive(Debug, PartialEq, Eq)]
+enum WholeError {
+    /// The deadline passed, or the body was silent for the idle timeout.
+    Timeout,
+    /// The body ended with an error (connection broken).
+    Broken,
+    /// The body is larger than the limit.
+    TooLarge,
+}
+
+/// Reads a whole body by `end`, with at most `idle` between two chunks.
+async fn read_whole(
+    mut body: UpstreamBody,
+    end: tokio::time::Instant,
+    idle: std::time::Duration,
+    limit: usize,
+) -> Result<Bytes, WholeError> {
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut size = 0usize;
+    loop {
+        let wake = (tokio::time::Instant::now() + idle).min(end);
+        match tokio::time::timeout_at(wake, body.frame()).await {
+            Err(_) => return Err(WholeError::Timeout),
+            Ok(None) => break,
+            Ok(Some(Err(_))) => return Err(WholeError::Broken),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    size += data.len();
+                    if size > limit {
+                        return Err(WholeError::TooLarge);
+                    }
+                    chunks.push(data);
+                }
+            }
+        }
+    }
+    Ok(match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.pop().unwrap_or_default(),
+        _ => {
+            let mut all = Vec::with_capacity(size);
+            for c in &chunks {
+                all.extend_from_slice(c);
+            }
+            Bytes::from(all)
+        }
+    })
 }

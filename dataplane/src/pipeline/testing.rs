@@ -95,6 +95,11 @@ pub fn snapshot(docs: &[Value]) -> switchboard_proto::Snapshot {
 impl Harness {
     /// A data plane serving `docs`.
     pub fn new(docs: &[Value]) -> Self {
+        Self::with_bounds(docs, crate::bounds::Bounds::default())
+    }
+
+    /// A data plane serving `docs` with these body bounds.
+    pub fn with_bounds(docs: &[Value], bounds: crate::bounds::Bounds) -> Self {
         let upstream = FakeUpstream::new();
         let clock = WallClock::system();
         let limiter = Limiter::new(
@@ -112,6 +117,7 @@ impl Harness {
                 jwks: JwksStore::new(Arc::new(crate::auth::HttpJwksFetcher::new())),
             },
             limiter: Arc::new(limiter),
+            bounds,
         });
         let h = Self { state, upstream };
         h.apply(docs);
@@ -142,6 +148,29 @@ impl Harness {
         }
         let req = req.body(Full::new(Bytes::from(body.to_string()))).unwrap();
         read(self.send(req).await).await
+    }
+
+    /// Sends a request whose body is `first`, then nothing, ever (a client
+    /// that went silent mid-body); `declared` is its `content-length`.
+    pub async fn send_stalled_body(
+        &self,
+        path: &str,
+        declared: u64,
+        first: &'static [u8],
+    ) -> Response<ResponseBody> {
+        use futures_util::StreamExt as _;
+        let chunks = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(
+            http_body::Frame::data(Bytes::from_static(first)),
+        )])
+        .chain(futures_util::stream::pending());
+        let body = http_body_util::StreamBody::new(chunks);
+        let req = Request::post(path)
+            .header("x-api-key", CLIENT_KEY)
+            .header("content-type", "application/json")
+            .header("content-length", declared)
+            .body(body)
+            .unwrap();
+        super::handle(self.state.clone(), req.map(super::request_body)).await
     }
 
     /// The metrics text.

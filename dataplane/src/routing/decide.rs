@@ -31,6 +31,8 @@ pub struct RetryPolicyRuntime {
     pub backoff: Duration,
     /// Upstream attempts per request across the whole chain.
     pub max_attempts: u32,
+    /// What happens to a stream cut after its first bytes.
+    pub continuation: Continuation,
 }
 
 impl Default for RetryPolicyRuntime {
@@ -39,6 +41,31 @@ impl Default for RetryPolicyRuntime {
             retry_after_cap: DEFAULT_RETRY_AFTER_CAP,
             backoff: DEFAULT_BACKOFF,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
+            continuation: Continuation::Auto,
+        }
+    }
+}
+
+/// How a stream cut after its first bytes is finished (a route setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Continuation {
+    /// Prefill where the next candidate accepts one, else restart and pass
+    /// on only what extends the text already sent.
+    Auto,
+    /// Only by prefill.
+    Prefill,
+    /// Never: the stream ends with an in-band error.
+    Off,
+}
+
+impl Continuation {
+    /// The setting from the snapshot (unspecified: [`Continuation::Auto`]).
+    pub fn from_proto(v: i32) -> Self {
+        use switchboard_proto::StreamContinuation as P;
+        match P::try_from(v) {
+            Ok(P::Prefill) => Continuation::Prefill,
+            Ok(P::Off) => Continuation::Off,
+            _ => Continuation::Auto,
         }
     }
 }
@@ -108,6 +135,7 @@ mod tests {
             retry_after_cap: ms(3_000),
             backoff: ms(100),
             max_attempts: 6,
+            continuation: Continuation::Auto,
         };
         let rl = |v: Option<u64>| AttemptOutcome::RateLimited {
             retry_after: v.map(ms),

@@ -36,8 +36,8 @@ pub use classify::{
     parse_http_date,
 };
 pub use decide::{
-    DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_AFTER_CAP, Decision, RetryPolicyRuntime,
-    decide,
+    Continuation, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_AFTER_CAP, Decision,
+    RetryPolicyRuntime, decide,
 };
 pub use glob::{PatternTable, glob_matches, is_glob};
 pub use rules::{Candidate, RuleChain, RuleSet};
@@ -124,6 +124,7 @@ mod call_site_tests {
             retry_after_cap: std::time::Duration::from_millis(3_000),
             backoff: std::time::Duration::from_millis(100),
             max_attempts: 6,
+            continuation: Continuation::Auto,
         };
         let backend = &backends["ns/a"];
         if counts_as_breaker_failure(&outcome) {

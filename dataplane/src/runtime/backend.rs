@@ -110,10 +110,49 @@ pub struct Timeouts {
     pub connect: Duration,
     /// Response headers of a streaming request.
     pub first_byte: Duration,
-    /// Longest silence inside a streaming response.
+    /// Streaming: from response headers to the first data event.
+    pub first_token: Duration,
+    /// Longest silence inside a response body once it has started.
     pub stream_idle: Duration,
     /// Whole non-streaming exchange (headers and body).
     pub request: Duration,
+    /// Longest duration of one streamed response.
+    pub max_stream: Duration,
+}
+
+impl Timeouts {
+    /// Default TCP + TLS connect timeout.
+    pub const DEFAULT_CONNECT: Duration = Duration::from_secs(5);
+    /// Default first-byte (response headers) timeout.
+    pub const DEFAULT_FIRST_BYTE: Duration = Duration::from_secs(10);
+    /// Default first-token timeout.
+    pub const DEFAULT_FIRST_TOKEN: Duration = Duration::from_secs(10);
+    /// Default stream idle timeout.
+    pub const DEFAULT_STREAM_IDLE: Duration = Duration::from_secs(300);
+    /// Default whole-exchange timeout of non-streaming requests.
+    pub const DEFAULT_REQUEST: Duration = Duration::from_secs(600);
+    /// Default longest stream.
+    pub const DEFAULT_MAX_STREAM: Duration = Duration::from_secs(3600);
+
+    /// Timeouts from the snapshot; zero or missing fields take the defaults.
+    pub fn from_proto(t: Option<&pb::Timeouts>) -> Self {
+        let t = t.copied().unwrap_or_default();
+        let ms = |v: u64, default: Duration| {
+            if v == 0 {
+                default
+            } else {
+                Duration::from_millis(v)
+            }
+        };
+        Self {
+            connect: ms(t.connect_ms, Self::DEFAULT_CONNECT),
+            first_byte: ms(t.first_byte_ms, Self::DEFAULT_FIRST_BYTE),
+            first_token: ms(t.first_token_ms, Self::DEFAULT_FIRST_TOKEN),
+            stream_idle: ms(t.stream_idle_ms, Self::DEFAULT_STREAM_IDLE),
+            request: ms(t.request_ms, Self::DEFAULT_REQUEST),
+            max_stream: ms(t.max_stream_ms, Self::DEFAULT_MAX_STREAM),
+        }
+    }
 }
 
 /// Where a backend lives: scheme, authority and the `/v1` base path.
@@ -283,14 +322,7 @@ impl BackendRuntime {
                 (m.name.clone(), provider_model)
             })
             .collect::<HashMap<_, _>>();
-        let t = b.timeouts.unwrap_or_default();
-        let ms = |v: u64, default: u64| Duration::from_millis(if v == 0 { default } else { v });
-        let timeouts = Timeouts {
-            connect: ms(t.connect_ms, 5_000),
-            first_byte: ms(t.first_byte_ms, 10_000),
-            stream_idle: ms(t.stream_idle_ms, 300_000),
-            request: ms(t.request_ms, 600_000),
-        };
+        let timeouts = Timeouts::from_proto(b.timeouts.as_ref());
         let anthropic = b.anthropic.clone().unwrap_or_default();
         let version = if anthropic.version.is_empty() {
             "2023-06-01".to_string()

@@ -85,6 +85,7 @@ impl RouteRuntime {
                 } else {
                     retry.max_attempts
                 },
+                continuation: crate::routing::Continuation::from_proto(retry.stream_continuation),
             },
             model_names,
             teams: r

@@ -34,6 +34,8 @@ pub enum Step {
     Cut,
     /// Nothing more, ever (the body never ends).
     Stall,
+    /// Forever: wait, then send these bytes (a keep-alive that never stops).
+    Every(Duration, Bytes),
 }
 
 /// How a host answers one request.
@@ -270,6 +272,11 @@ fn respond(
                     return Some((Err(BodyError::new("connection reset (fake)")), steps));
                 }
                 Step::Stall => std::future::pending::<()>().await,
+                Step::Every(d, b) => {
+                    tokio::time::sleep(d).await;
+                    steps.push_front(Step::Every(d, b.clone()));
+                    return Some((Ok(Frame::data(b)), steps));
+                }
             }
         }
     });

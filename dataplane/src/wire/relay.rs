@@ -16,6 +16,7 @@
 //! | body error mid-stream                      | bytes + an in-band error event      | `upstream_error` |
 //! | end without terminal event                 | bytes + an in-band error event      | `truncated`      |
 //! | silent for the idle timeout                | bytes + an in-band timeout event    | `stalled`        |
+//! | still running at the maximum duration      | bytes + an in-band timeout event    | `max_duration`   |
 //! | client drops the body first                | —                                   | `client_gone`    |
 //!
 //! A fake terminal event is never appended. `on_finish` runs exactly once,
@@ -68,6 +69,8 @@ pub enum RelayOutcome {
     Truncated,
     /// The upstream was silent for longer than the idle timeout.
     Stalled,
+    /// The stream ran for longer than its maximum duration.
+    TooLong,
     /// The upstream reported an error in-band, or its body failed.
     UpstreamError,
     /// The client went away before the end.
@@ -81,6 +84,7 @@ impl RelayOutcome {
             RelayOutcome::Completed => "completed",
             RelayOutcome::Truncated => "truncated",
             RelayOutcome::Stalled => "stalled",
+            RelayOutcome::TooLong => "max_duration",
             RelayOutcome::UpstreamError => "upstream_error",
             RelayOutcome::ClientGone => "client_gone",
         }
@@ -107,6 +111,25 @@ pub struct RelaySummary {
 /// Callback receiving the summary; runs exactly once.
 pub type OnFinish = Box<dyn FnOnce(RelaySummary) + Send>;
 
+/// Time bounds of a relayed stream; zero disables one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// Longest silence between two upstream frames.
+    pub idle: Duration,
+    /// Longest duration of the whole stream, from the relay's start.
+    pub max_duration: Duration,
+}
+
+impl From<Duration> for StreamLimits {
+    /// An idle timeout only.
+    fn from(idle: Duration) -> Self {
+        Self {
+            idle,
+            max_duration: Duration::ZERO,
+        }
+    }
+}
+
 /// Relays an upstream SSE body; see the module docs.
 pub struct Relay<B> {
     inner: Pin<Box<B>>,
@@ -119,6 +142,9 @@ pub struct Relay<B> {
     tracker: UsageTracker,
     idle_timeout: Duration,
     idle: Option<Pin<Box<Sleep>>>,
+    max_duration: Duration,
+    /// Fires at the stream's maximum duration.
+    deadline: Option<Pin<Box<Sleep>>>,
     /// When the last upstream frame arrived. The idle timer is moved to
     /// `last_frame_at + idle_timeout` only when it fires, not on every frame.
     last_frame_at: Instant,
@@ -132,10 +158,15 @@ pub struct Relay<B> {
 }
 
 impl<B> Relay<B> {
-    /// Wraps `body`. An `idle_timeout` of zero disables stall detection.
-    /// Must be called inside a tokio runtime (the idle timer is a tokio timer).
-    pub fn new(body: B, dialect: Dialect, idle_timeout: Duration, on_finish: OnFinish) -> Self {
-        Self::build(body, dialect, dialect, None, idle_timeout, on_finish)
+    /// Wraps `body`. A zero limit disables it. Must be called inside a
+    /// tokio runtime (the timers are tokio timers).
+    pub fn new(
+        body: B,
+        dialect: Dialect,
+        limits: impl Into<StreamLimits>,
+        on_finish: OnFinish,
+    ) -> Self {
+        Self::build(body, dialect, dialect, None, limits.into(), on_finish)
     }
 
     /// Wraps an upstream `body` in `upstream` dialect whose events
@@ -145,7 +176,7 @@ impl<B> Relay<B> {
         upstream: Dialect,
         translator: Box<dyn StreamTranslator>,
         client: Dialect,
-        idle_timeout: Duration,
+        limits: impl Into<StreamLimits>,
         on_finish: OnFinish,
     ) -> Self {
         Self::build(
@@ -153,7 +184,7 @@ impl<B> Relay<B> {
             upstream,
             client,
             Some(translator),
-            idle_timeout,
+            limits.into(),
             on_finish,
         )
     }
@@ -163,10 +194,14 @@ impl<B> Relay<B> {
         upstream: Dialect,
         client: Dialect,
         transform: Option<Box<dyn StreamTranslator>>,
-        idle_timeout: Duration,
+        limits: StreamLimits,
         on_finish: OnFinish,
     ) -> Self {
+        let idle_timeout = limits.idle;
         let idle = (!idle_timeout.is_zero()).then(|| Box::pin(tokio::time::sleep(idle_timeout)));
+        let max_duration = limits.max_duration;
+        let deadline =
+            (!max_duration.is_zero()).then(|| Box::pin(tokio::time::sleep(max_duration)));
         Self {
             inner: Box::pin(body),
             dialect: client,
@@ -176,6 +211,8 @@ impl<B> Relay<B> {
             tracker: UsageTracker::new(upstream),
             idle_timeout,
             idle,
+            max_duration,
+            deadline,
             last_frame_at: Instant::now(),
             done: false,
             saw_terminal: false,
@@ -444,6 +481,18 @@ where
         let this = &mut *self;
         if this.done {
             return Poll::Ready(None);
+        }
+        if let Some(deadline) = this.deadline.as_mut()
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            let secs = this.max_duration.as_secs_f64();
+            let message =
+                format!("stream ended by the gateway after its maximum duration of {secs}s");
+            return this.end(
+                RelayOutcome::TooLong,
+                None,
+                Some((ErrorKind::Timeout, &message)),
+            );
         }
         loop {
             match this.inner.as_mut().poll_frame(cx) {

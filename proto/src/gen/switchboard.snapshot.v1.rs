@@ -89,6 +89,12 @@ pub struct Timeouts {
     /// Whole non-streaming exchange.
     #[prost(uint64, tag = "4")]
     pub request_ms: u64,
+    /// Longest duration of one streamed response.
+    #[prost(uint64, tag = "5")]
+    pub max_stream_ms: u64,
+    /// Streaming: from response headers to the first data event.
+    #[prost(uint64, tag = "6")]
+    pub first_token_ms: u64,
 }
 /// Circuit-breaker (outlier ejection) settings.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -417,6 +423,9 @@ pub struct RetryPolicy {
     /// Maximum upstream attempts per request across the chain.
     #[prost(uint32, tag = "3")]
     pub max_attempts: u32,
+    /// What happens to a stream cut after its first bytes.
+    #[prost(enumeration = "StreamContinuation", tag = "4")]
+    pub stream_continuation: i32,
 }
 /// Data plane -> controller.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -558,6 +567,42 @@ impl BudgetPeriod {
             "BUDGET_PERIOD_DAY" => Some(Self::Day),
             "BUDGET_PERIOD_WEEK" => Some(Self::Week),
             "BUDGET_PERIOD_MONTH" => Some(Self::Month),
+            _ => None,
+        }
+    }
+}
+/// How a stream cut after its first bytes is finished (unspecified: auto).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum StreamContinuation {
+    Unspecified = 0,
+    /// Prefill where the next candidate accepts one, else restart and match.
+    Auto = 1,
+    /// Prefill only.
+    Prefill = 2,
+    /// Never: in-band error.
+    Off = 3,
+}
+impl StreamContinuation {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "STREAM_CONTINUATION_UNSPECIFIED",
+            Self::Auto => "STREAM_CONTINUATION_AUTO",
+            Self::Prefill => "STREAM_CONTINUATION_PREFILL",
+            Self::Off => "STREAM_CONTINUATION_OFF",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "STREAM_CONTINUATION_UNSPECIFIED" => Some(Self::Unspecified),
+            "STREAM_CONTINUATION_AUTO" => Some(Self::Auto),
+            "STREAM_CONTINUATION_PREFILL" => Some(Self::Prefill),
+            "STREAM_CONTINUATION_OFF" => Some(Self::Off),
             _ => None,
         }
     }
