@@ -130,6 +130,10 @@ pub struct Args {
     /// An HTTP/1 request head must arrive within this.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
+    /// Apply configurations that have no AIRoute (by default such a
+    /// configuration is refused and the last good one keeps serving).
+    #[arg(long, env = "SWITCHBOARD_ALLOW_EMPTY_CONFIG")]
+    pub allow_empty_config: bool,
 }
 
 /// Behaviour when the counter store fails.
@@ -201,9 +205,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         store: ConfigStore::default(),
         metrics: Arc::new(Metrics::new()),
         shared: SharedState {
-            upstreams: Upstreams::new(tls),
+            upstreams: Upstreams::new(tls.clone()),
             breakers: BreakerRegistry::default(),
-            jwks: JwksStore::new(Arc::new(HttpJwksFetcher::new())),
+            jwks: JwksStore::new(Arc::new(HttpJwksFetcher::new(tls))),
         },
         limiter: Arc::new(build_limiter(&args)?),
         bounds: crate::bounds::Bounds {
@@ -211,6 +215,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             body_read_timeout: args.body_read_timeout,
             body_budget: crate::bounds::BodyBudget::new(args.max_buffered_body_bytes),
         },
+        allow_empty_config: args.allow_empty_config,
     });
 
     // The configuration source: local files (loaded now, failing the start

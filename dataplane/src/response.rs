@@ -69,6 +69,17 @@ pub fn text(status: StatusCode, body: &'static str) -> Response<ResponseBody> {
     resp
 }
 
+/// A plain-text response with a computed body.
+pub fn text_owned(status: StatusCode, body: String) -> Response<ResponseBody> {
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
 /// The gateway's own error, in the client's dialect.
 pub fn error(dialect: Dialect, err: &RequestError) -> Response<ResponseBody> {
     let body = wire::error_body(

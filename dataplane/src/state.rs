@@ -18,4 +18,6 @@ pub struct AppState {
     pub limiter: Arc<crate::limits::Limiter>,
     /// Bounds on request bodies (deadlines, bytes buffered at once).
     pub bounds: crate::bounds::Bounds,
+    /// Apply configurations without any route (`--allow-empty-config`).
+    pub allow_empty_config: bool,
 }

@@ -40,6 +40,18 @@ pub const ROGUE_KID: &str = "e2e-rogue";
 pub const AUDIENCE: &str = "switchboard-e2e";
 /// Path of the JWKS document.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+/// PEM of the test CA that signed [`TLS_CERT_PEM`]; point a process's
+/// `SSL_CERT_FILE` at [`tls_ca_path`] to make it trust the TLS issuer.
+pub const TLS_CA_PEM: &str = include_str!("../fixtures/tls/ca.pem");
+/// PEM of the TLS server certificate (for `127.0.0.1` and `localhost`).
+pub const TLS_CERT_PEM: &str = include_str!("../fixtures/tls/server.pem");
+/// PEM of the TLS server key.
+pub const TLS_KEY_PEM: &str = include_str!("../fixtures/tls/server-key.pem");
+
+/// Path of the test CA's PEM file.
+pub fn tls_ca_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tls/ca.pem")
+}
 
 /// Which key and validity a minted token gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,18 +146,42 @@ pub fn mint_token(issuer: &str, kind: TokenKind, claims: &Value) -> String {
 impl JwtIssuer {
     /// Starts the JWKS server on a free port of 127.0.0.1.
     pub async fn start() -> JwtIssuer {
+        Self::start_with(None).await
+    }
+
+    /// Starts the JWKS server over HTTPS, with a certificate from the test
+    /// CA ([`TLS_CA_PEM`]); its issuer and JWKS URI are `https://127.0.0.1:…`.
+    pub async fn start_tls() -> JwtIssuer {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_slice_iter(TLS_CERT_PEM.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("fixture certificate");
+        let key = PrivateKeyDer::from_pem_slice(TLS_KEY_PEM.as_bytes()).expect("fixture key");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("TLS server config");
+        Self::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> JwtIssuer {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind JWT issuer");
         let addr = listener.local_addr().expect("JWT issuer local addr");
         let jwks: Value = serde_json::from_str(JWKS_JSON).expect("fixture JWKS is JSON");
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let shared = Arc::new(Shared {
-            issuer: format!("http://{addr}"),
+            issuer: format!("{scheme}://{addr}"),
             jwks: Mutex::new(jwks),
             fetches: AtomicUsize::new(0),
             shutdown: watch::channel(false).0,
         });
-        tokio::spawn(accept_loop(listener, shared.clone()));
+        tokio::spawn(accept_loop(listener, shared.clone(), tls));
         JwtIssuer { addr, shared }
     }
 
@@ -161,7 +197,7 @@ impl JwtIssuer {
 
     /// URL of the JWKS document.
     pub fn jwks_uri(&self) -> String {
-        format!("http://{}{JWKS_PATH}", self.addr)
+        format!("{}{JWKS_PATH}", self.shared.issuer)
     }
 
     /// URL of the `/mint` endpoint.
@@ -215,7 +251,11 @@ impl Drop for JwtIssuer {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let mut shutdown = shared.shutdown.subscribe();
     loop {
         let stream = tokio::select! {
@@ -226,15 +266,32 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             _ = shutdown.wait_for(|stop| *stop) => return,
         };
         let shared = shared.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let mut shutdown = shared.shutdown.subscribe();
             let service = {
                 let shared = shared.clone();
                 service_fn(move |req| handle(shared.clone(), req))
             };
-            let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            let serve = async move {
+                match tls {
+                    None => {
+                        let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                    Some(acceptor) => {
+                        let Ok(stream) = acceptor.accept(stream).await else {
+                            return;
+                        };
+                        let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                }
+            };
             tokio::select! {
-                _ = conn => {}
+                _ = serve => {}
                 _ = shutdown.wait_for(|stop| *stop) => {}
             }
         });

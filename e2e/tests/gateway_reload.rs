@@ -165,3 +165,63 @@ async fn broken_initial_config_exits_non_zero_with_the_problem() {
     let (status, _) = Gateway::start_expect_failure(&path, &standard_env()).await;
     assert!(!status.success());
 }
+
+#[tokio::test]
+async fn an_edit_that_leaves_no_route_is_refused_and_logged_as_an_error() {
+    let stack = Stack::start().await;
+    stack.primary.set_default(Behaviour::ok("primary"));
+    let auth = stack.bearer();
+    let ask = || async {
+        let (status, _, _) = post_json(
+            &stack.url("/v1/chat/completions"),
+            &[("authorization", &auth)],
+            &chat_body("gpt-test", false),
+        )
+        .await;
+        status
+    };
+    assert_eq!(ask().await, 200);
+    // An empty file, then one with backends but no route: both would take every route down.
+    for (round, text) in [
+        (1.0, String::new()),
+        (
+            2.0,
+            switchboard_e2e::stack::standard_backends(
+                &stack.primary.url(),
+                &stack.secondary.url(),
+                &stack.anthropic.url(),
+                &stack.big.url(),
+            )
+            .to_yaml(),
+        ),
+    ] {
+        write_file_atomic(&stack.config_path(), &text);
+        wait_until(WAIT, "the edit is rejected", || async {
+            metric(&stack, "switchboard_config_rejections_total").await >= round
+        })
+        .await;
+        assert_eq!(
+            ask().await,
+            200,
+            "the last good configuration keeps serving"
+        );
+        let (status, body) = stack.gateway.readyz().await.expect("readyz answers");
+        assert_eq!(status, 200, "{body}");
+    }
+    let log = stack.gateway.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("ERROR") && l.contains("configuration change rejected")),
+        "{log}"
+    );
+    assert!(log.contains("has no AIRoute"), "{log}");
+}
+
+#[tokio::test]
+async fn an_empty_initial_config_exits_non_zero() {
+    let dir = temp_dir("empty-initial");
+    let path = write_config(&dir, "");
+    let (status, output) = Gateway::start_expect_failure(&path, &standard_env()).await;
+    assert!(!status.success(), "must exit non-zero: {output}");
+    assert!(output.contains("no AIRoute"), "{output}");
+}

@@ -1,8 +1,9 @@
 //! Fetching JWKS documents over HTTP(S).
 //!
 //! [`HttpJwksFetcher`] is the production [`JwksFetcher`]: a pooled hyper
-//! client speaking http and https (rustls with `ring` and the bundled Mozilla
-//! roots), each fetch bounded to 5 seconds and 1 MiB of body.
+//! client speaking http and https with the process's one TLS configuration
+//! (the same roots as upstream calls, see [`crate::upstream::tls`]), each
+//! fetch bounded to 5 seconds and 1 MiB of body.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -31,15 +32,14 @@ pub struct HttpJwksFetcher {
 }
 
 impl HttpJwksFetcher {
-    /// A fetcher with a 5 s timeout and a 1 MiB body limit.
-    pub fn new() -> Self {
+    /// A fetcher trusting `tls`'s roots, with a 5 s timeout and a 1 MiB
+    /// body limit.
+    pub fn new(tls: Arc<rustls::ClientConfig>) -> Self {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(TIMEOUT));
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(provider)
-            .expect("the ring provider supports rustls' default protocol versions")
+            .with_tls_config((*tls).clone())
             .https_or_http()
             .enable_http1()
             .enable_http2()
@@ -75,12 +75,6 @@ impl HttpJwksFetcher {
     }
 }
 
-impl Default for HttpJwksFetcher {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl JwksFetcher for HttpJwksFetcher {
     fn fetch(
         &self,
@@ -107,6 +101,10 @@ mod tests {
     use tokio::net::TcpListener;
 
     use super::*;
+
+    fn fetcher() -> HttpJwksFetcher {
+        HttpJwksFetcher::new(Arc::new(crate::upstream::tls::client_config()))
+    }
 
     /// Serves `status` and `body` to every request on a loopback port.
     async fn serve(status: u16, body: Vec<u8>) -> String {
@@ -139,20 +137,20 @@ mod tests {
     #[tokio::test]
     async fn fetches_a_document() {
         let uri = serve(200, br#"{"keys":[]}"#.to_vec()).await;
-        let body = HttpJwksFetcher::new().fetch(&uri).await.unwrap();
+        let body = fetcher().fetch(&uri).await.unwrap();
         assert_eq!(body, br#"{"keys":[]}"#);
     }
 
     #[tokio::test]
     async fn error_status_is_a_failure() {
         let uri = serve(503, b"down".to_vec()).await;
-        let e = HttpJwksFetcher::new().fetch(&uri).await.unwrap_err();
+        let e = fetcher().fetch(&uri).await.unwrap_err();
         assert!(e.contains("503"), "{e}");
     }
 
     #[tokio::test]
     async fn oversized_body_is_a_failure() {
         let uri = serve(200, vec![b' '; MAX_BODY_BYTES + 1]).await;
-        assert!(HttpJwksFetcher::new().fetch(&uri).await.is_err());
+        assert!(fetcher().fetch(&uri).await.is_err());
     }
 }

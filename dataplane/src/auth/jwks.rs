@@ -3,9 +3,13 @@
 //! A [`JwksStore`] holds one [`RemoteJwks`] per URI. Each keeps the last key
 //! set it fetched and decides, per request, whether to fetch again:
 //!
-//! - nothing fetched yet, the cached set is older than the route's cache
-//!   lifetime, or the token names a `kid` the set lacks → fetch, but never
-//!   twice within the minimum refresh interval (per URI);
+//! - nothing fetched yet, or the token names a `kid` the set lacks → fetch
+//!   now (the request waits for it), but never twice within the minimum
+//!   refresh interval (per URI);
+//! - the cached set is older than the route's cache lifetime → the request
+//!   is verified with the cached keys at once and a refresh runs in the
+//!   background (stale-while-revalidate), so an expiring cache never makes
+//!   requests wait for the issuer;
 //! - a failed fetch keeps the previous keys (stale-if-error) and is logged;
 //! - fetches are single-flight: concurrent requests wait for the one fetch
 //!   in progress and then use its result.
@@ -105,7 +109,7 @@ impl RemoteJwks {
 
     /// The key a token signed with `alg` and naming `kid` must verify with.
     pub async fn key_for(
-        &self,
+        self: &Arc<Self>,
         kid: Option<&str>,
         alg: Algorithm,
         policy: CachePolicy,
@@ -119,14 +123,18 @@ impl RemoteJwks {
                 .fetched_at
                 .is_none_or(|t| now.duration_since(t) >= policy.cache_for);
             let unknown_kid = found.is_none() && kid.is_some();
-            let want = st.keys.is_none() || expired || unknown_kid;
             let allowed = st
                 .last_attempt
                 .is_none_or(|t| now.duration_since(t) >= policy.min_refresh);
-            if want && allowed && !refreshed {
+            if (st.keys.is_none() || unknown_kid) && allowed && !refreshed {
                 self.refresh(st.attempts).await;
                 refreshed = true;
                 continue;
+            }
+            if expired && allowed && found.is_some() && self.fetching.try_lock().is_ok() {
+                // Serve the still-valid keys now; refresh behind the request.
+                let this = self.clone();
+                tokio::spawn(async move { this.refresh(st.attempts).await });
             }
             return match (&st.keys, found) {
                 (None, _) => Err(AuthError::KeysUnavailable),
@@ -316,6 +324,17 @@ pub(crate) mod tests {
         assert_eq!(f.calls(), 2);
     }
 
+    /// Lets spawned background refreshes run until `f` saw `calls` fetches.
+    async fn settle(f: &FakeFetcher, calls: usize) {
+        while f.calls() < calls {
+            tokio::task::yield_now().await;
+        }
+        // The refresh stores its result right after the fetch returns.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn expired_cache_refetches_and_serves_stale_on_error() {
         let f = FakeFetcher::serving(JWKS);
@@ -331,13 +350,14 @@ pub(crate) mod tests {
                 .is_ok(),
             "stale keys served"
         );
-        assert_eq!(f.calls(), 2);
+        settle(&f, 2).await;
         // Still failing: retried no more often than the minimum interval.
         assert!(
             r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY)
                 .await
                 .is_ok()
         );
+        settle(&f, 2).await;
         assert_eq!(f.calls(), 2);
         tokio::time::advance(Duration::from_secs(30)).await;
         f.set(Ok(JWKS));
@@ -346,7 +366,7 @@ pub(crate) mod tests {
                 .await
                 .is_ok()
         );
-        assert_eq!(f.calls(), 3);
+        settle(&f, 3).await;
         // Fresh again: no fetch for a while.
         tokio::time::advance(Duration::from_secs(300)).await;
         assert!(
@@ -354,7 +374,49 @@ pub(crate) mod tests {
                 .await
                 .is_ok()
         );
+        settle(&f, 3).await;
         assert_eq!(f.calls(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_expired_cache_is_refreshed_behind_the_request() {
+        let f = Arc::new(FakeFetcher {
+            body: Mutex::new(Ok(JWKS.as_bytes().to_vec())),
+            gate: Some(tokio::sync::Semaphore::new(1)),
+            ..FakeFetcher::default()
+        });
+        let r = JwksStore::new(f.clone()).remote("u");
+        r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY)
+            .await
+            .unwrap();
+        // The issuer hangs from now on: its next fetch never returns.
+        f.gate.as_ref().unwrap().forget_permits(1);
+        tokio::time::advance(Duration::from_secs(601)).await;
+        let served = tokio::time::timeout(
+            Duration::from_secs(1),
+            r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY),
+        )
+        .await
+        .expect("an expired cache does not make the request wait for the issuer");
+        assert!(served.is_ok());
+        settle(&f, 2).await;
+        // The refresh is in flight: requests keep being served meanwhile.
+        assert!(
+            r.key_for(Some("rsa-1"), Algorithm::RS256, POLICY)
+                .await
+                .is_ok()
+        );
+        assert_eq!(f.calls(), 2, "one background refresh at a time");
+        // Once it completes, the new keys are used.
+        f.gate.as_ref().unwrap().add_permits(1);
+        f.set(Ok(include_str!("testdata/jwks_rsa_noalg.json")));
+        while r
+            .key_for(Some("rsa-noalg"), Algorithm::RS256, POLICY)
+            .await
+            .is_err()
+        {
+            tokio::task::yield_now().await;
+        }
     }
 
     #[tokio::test(start_paused = true)]

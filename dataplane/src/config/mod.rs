@@ -17,6 +17,10 @@ use crate::state::AppState;
 /// Builds a runtime configuration from `snapshot` and swaps it in, unless it
 /// is the version already served. On failure nothing changes and every
 /// problem is returned.
+///
+/// A snapshot without any route is refused (it would answer 404 to every
+/// request while looking healthy) unless the process runs with
+/// `--allow-empty-config`.
 pub fn apply_snapshot(
     state: &Arc<AppState>,
     snapshot: &pb::Snapshot,
@@ -24,10 +28,21 @@ pub fn apply_snapshot(
     if state.store.version().as_deref() == Some(snapshot.version.as_str()) {
         return Ok(false);
     }
+    if snapshot.routes.is_empty() && !state.allow_empty_config {
+        state.metrics.config_rejections.inc();
+        return Err(vec![BuildProblem {
+            resource: "configuration".into(),
+            message: format!(
+                "has no AIRoute ({} AIBackends): applying it would answer 404 to every request; \
+                 refused (start the data plane with --allow-empty-config if this is intended)",
+                snapshot.backends.len()
+            ),
+        }]);
+    }
     let env = |name: &str| std::env::var(name).ok();
     match RuntimeConfig::build(snapshot, &state.shared, &env) {
         Ok(config) => {
-            state.store.apply(config);
+            swap(state, config);
             state.metrics.config_applies.inc();
             state.metrics.set_snapshot_version(&snapshot.version);
             let now = std::time::SystemTime::now()
@@ -43,3 +58,14 @@ pub fn apply_snapshot(
         }
     }
 }
+
+/// Commits a built configuration: the state it shares with other
+/// configurations (circuit breakers) first, then the one atomic swap. Only
+/// the configuration source's single writer calls this.
+pub fn swap(state: &AppState, config: RuntimeConfig) {
+    state.shared.breakers.commit(&config.breakers);
+    state.store.apply(config);
+}
+
+#[cfg(test)]
+mod tests;

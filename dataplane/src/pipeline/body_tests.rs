@@ -79,13 +79,21 @@ async fn limits_apply_before_the_body_is_read() {
     r["spec"]["teams"] = json!({"defaultTier": "tiny"});
     r["spec"]["tiers"] = json!([{"name": "tiny", "requestsPerMinute": 2}]);
     let h = Harness::new(&[backend("primary", "OpenAI", &["gpt-test"]), r]);
-    // Two slow bodies are admitted (and then time out); the third is refused
-    // at once, without waiting for a body that never comes.
+    // Two slow bodies are admitted and wait for their body; the third is
+    // refused at once, without waiting for a body that never comes.
+    let h = std::sync::Arc::new(h);
+    let mut slow = Vec::new();
     for _ in 0..2 {
-        let resp = h
-            .send_stalled_body("/v1/chat/completions", 1000, b"{")
-            .await;
-        assert_eq!(resp.status(), 408);
+        let h = h.clone();
+        slow.push(tokio::spawn(async move {
+            h.send_stalled_body("/v1/chat/completions", 1000, b"{")
+                .await
+                .status()
+        }));
+    }
+    // Both were admitted once both bodies hold their bytes (no time passes here).
+    while h.state.bounds.body_budget.in_use() < 2000 {
+        tokio::task::yield_now().await;
     }
     let started = tokio::time::Instant::now();
     let resp = h
@@ -96,6 +104,9 @@ async fn limits_apply_before_the_body_is_read() {
     // unread body took time (it never came, so the connection closes).
     assert_eq!(started.elapsed(), crate::bounds::DRAIN_TIMEOUT);
     assert_eq!(resp.headers()["connection"], "close");
+    for s in slow {
+        assert_eq!(s.await.unwrap(), 408);
+    }
 }
 
 #[tokio::test(start_paused = true)]

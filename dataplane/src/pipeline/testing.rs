@@ -100,6 +100,11 @@ impl Harness {
 
     /// A data plane serving `docs` with these body bounds.
     pub fn with_bounds(docs: &[Value], bounds: crate::bounds::Bounds) -> Self {
+        Self::with(docs, |s| s.bounds = bounds)
+    }
+
+    /// A data plane serving `docs`, its state edited by `edit` first.
+    pub fn with(docs: &[Value], edit: impl FnOnce(&mut AppState)) -> Self {
         let upstream = FakeUpstream::new();
         let clock = WallClock::system();
         let limiter = Limiter::new(
@@ -108,18 +113,25 @@ impl Harness {
             FailMode::Open,
             std::time::Duration::from_millis(250),
         );
-        let state = Arc::new(AppState {
+        let mut state = AppState {
             store: ConfigStore::default(),
             metrics: Arc::new(Metrics::new()),
             shared: SharedState {
                 upstreams: Upstreams::fixed(Arc::new(upstream.clone())),
                 breakers: BreakerRegistry::default(),
-                jwks: JwksStore::new(Arc::new(crate::auth::HttpJwksFetcher::new())),
+                jwks: JwksStore::new(Arc::new(crate::auth::HttpJwksFetcher::new(Arc::new(
+                    crate::upstream::tls::client_config(),
+                )))),
             },
             limiter: Arc::new(limiter),
-            bounds,
-        });
-        let h = Self { state, upstream };
+            bounds: crate::bounds::Bounds::default(),
+            allow_empty_config: false,
+        };
+        edit(&mut state);
+        let h = Self {
+            state: Arc::new(state),
+            upstream,
+        };
         h.apply(docs);
         h
     }
@@ -129,7 +141,7 @@ impl Harness {
         let snapshot = snapshot(docs);
         let cfg = RuntimeConfig::build(&snapshot, &self.state.shared, &|_| None)
             .unwrap_or_else(|p| panic!("configuration builds: {p:?}"));
-        self.state.store.apply(cfg);
+        crate::config::swap(&self.state, cfg);
     }
 
     /// Sends a request and returns the response with its body unread.

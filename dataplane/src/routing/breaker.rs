@@ -270,31 +270,74 @@ pub struct BreakerRegistry {
     inner: Arc<Mutex<HashMap<String, Arc<CircuitBreaker>>>>,
 }
 
+/// The breakers a new configuration will use, chosen without touching the
+/// live registry or any live breaker: existing breakers are reused (their
+/// state kept), new backends get a new closed breaker, and the new settings
+/// are only remembered. [`BreakerRegistry::commit`] applies it when the
+/// configuration is swapped in; a configuration that is rejected is simply
+/// dropped and changes nothing.
+#[derive(Debug, Clone, Default)]
+pub struct BreakerPlan {
+    entries: HashMap<String, (Arc<CircuitBreaker>, EjectionSettings)>,
+}
+
+impl BreakerPlan {
+    /// The breaker backend `id` will use.
+    pub fn get(&self, id: &str) -> Option<&Arc<CircuitBreaker>> {
+        self.entries.get(id).map(|(b, _)| b)
+    }
+
+    /// Every backend's breaker by id.
+    pub fn breakers(&self) -> HashMap<String, Arc<CircuitBreaker>> {
+        self.entries
+            .iter()
+            .map(|(id, (b, _))| (id.clone(), b.clone()))
+            .collect()
+    }
+}
+
 impl BreakerRegistry {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<CircuitBreaker>>> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Makes the registry match a snapshot's backends: existing breakers
-    /// keep their state and get the new settings, new backends get a closed
-    /// breaker, breakers of removed backends are dropped. Returns the
-    /// breaker of every backend by id.
-    pub fn reconcile(&self, backends: &[pb::Backend]) -> HashMap<String, Arc<CircuitBreaker>> {
-        let mut map = self.lock();
-        let mut next = HashMap::with_capacity(backends.len());
+    /// Plans the breakers of a snapshot's backends (see [`BreakerPlan`]);
+    /// changes nothing.
+    pub fn plan(&self, backends: &[pb::Backend]) -> BreakerPlan {
+        let map = self.lock();
+        let mut entries: HashMap<String, (Arc<CircuitBreaker>, EjectionSettings)> =
+            HashMap::with_capacity(backends.len());
         for b in backends {
             let settings = EjectionSettings::from_proto(b.ejection.as_ref());
-            let breaker = match map.remove(&b.id).or_else(|| next.get(&b.id).cloned()) {
-                Some(existing) => {
-                    existing.update_settings(settings);
-                    existing
-                }
+            let breaker = match entries
+                .get(&b.id)
+                .map(|(x, _)| x)
+                .or_else(|| map.get(&b.id))
+            {
+                Some(existing) => existing.clone(),
                 None => Arc::new(CircuitBreaker::new(settings)),
             };
-            next.insert(b.id.clone(), breaker);
+            entries.insert(b.id.clone(), (breaker, settings));
         }
-        *map = next.clone();
-        next
+        BreakerPlan { entries }
+    }
+
+    /// Makes the registry match an applied plan: its breakers get their new
+    /// settings (state kept), breakers of removed backends are dropped.
+    pub fn commit(&self, plan: &BreakerPlan) {
+        let mut map = self.lock();
+        for (breaker, settings) in plan.entries.values() {
+            breaker.update_settings(*settings);
+        }
+        *map = plan.breakers();
+    }
+
+    /// [`Self::plan`] and [`Self::commit`] at once; returns every backend's
+    /// breaker by id.
+    pub fn reconcile(&self, backends: &[pb::Backend]) -> HashMap<String, Arc<CircuitBreaker>> {
+        let plan = self.plan(backends);
+        self.commit(&plan);
+        plan.breakers()
     }
 
     /// The breaker of a backend, if known.
@@ -471,6 +514,24 @@ mod tests {
         // Re-adding a removed backend starts closed.
         let third = reg.reconcile(&[backend("ns/b", 1)]);
         assert!(!Arc::ptr_eq(&first["ns/b"], &third["ns/b"]));
+    }
+
+    #[test]
+    fn a_plan_changes_nothing_until_it_is_committed() {
+        let t0 = Instant::now();
+        let reg = BreakerRegistry::default();
+        let live = reg.reconcile(&[backend("ns/a", 3), backend("ns/b", 3)]);
+        live["ns/a"].record_failure(t0);
+        let plan = reg.plan(&[backend("ns/a", 9)]);
+        assert!(Arc::ptr_eq(plan.get("ns/a").unwrap(), &live["ns/a"]));
+        // Not committed (a rejected configuration): settings and members unchanged.
+        assert_eq!(live["ns/a"].settings().consecutive_failures, 3);
+        assert!(reg.get("ns/b").is_some());
+        assert_eq!(live["ns/a"].consecutive_failures(), 1);
+        reg.commit(&plan);
+        assert_eq!(live["ns/a"].settings().consecutive_failures, 9);
+        assert_eq!(live["ns/a"].consecutive_failures(), 1, "state kept");
+        assert!(reg.get("ns/b").is_none());
     }
 
     #[test]

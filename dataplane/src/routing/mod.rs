@@ -28,7 +28,7 @@ mod rules;
 
 pub use alias::AliasTable;
 pub use breaker::{
-    BreakerRegistry, BreakerState, CircuitBreaker, DEFAULT_BASE_EJECTION,
+    BreakerPlan, BreakerRegistry, BreakerState, CircuitBreaker, DEFAULT_BASE_EJECTION,
     DEFAULT_CONSECUTIVE_FAILURES, DEFAULT_MAX_EJECTION, EjectionSettings,
 };
 pub use classify::{

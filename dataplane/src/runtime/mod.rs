@@ -19,7 +19,7 @@ pub use backend::{ApiFormat, BackendRuntime, Endpoint, ProviderKind, Timeouts};
 pub use route::RouteRuntime;
 
 use crate::auth::JwksStore;
-use crate::routing::BreakerRegistry;
+use crate::routing::{BreakerPlan, BreakerRegistry};
 use crate::upstream::Upstreams;
 
 /// State kept across snapshots.
@@ -56,17 +56,22 @@ pub struct RuntimeConfig {
     pub routes: Vec<RouteRuntime>,
     /// Backends by id.
     pub backends: HashMap<String, Arc<BackendRuntime>>,
+    /// The breakers (and their new settings) to commit when this
+    /// configuration is swapped in.
+    pub breakers: BreakerPlan,
 }
 
 impl RuntimeConfig {
-    /// Builds a runtime config, or every problem that prevents it.
+    /// Builds a runtime config, or every problem that prevents it. Nothing
+    /// live changes: state shared across configurations (breakers) is only
+    /// planned here and committed by [`crate::config::swap`].
     pub fn build(
         snapshot: &pb::Snapshot,
         shared: &SharedState,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, Vec<BuildProblem>> {
         let mut problems = Vec::new();
-        let breakers = shared.breakers.reconcile(&snapshot.backends);
+        let breakers = shared.breakers.plan(&snapshot.backends);
         let mut backends = HashMap::new();
         for b in &snapshot.backends {
             let Some(breaker) = breakers.get(&b.id).cloned() else {
@@ -116,6 +121,7 @@ impl RuntimeConfig {
             version: snapshot.version.clone(),
             routes,
             backends,
+            breakers,
         })
     }
 

@@ -1,21 +1,28 @@
 //! The admin port: `/healthz` (the process is up), `/readyz` (a configuration
-//! is being served), `/metrics` (Prometheus text format), `/config` (the
-//! serving version; no secrets).
+//! with at least one route is being served), `/metrics` (Prometheus text
+//! format), `/config` (the serving version; no secrets).
 
 use std::sync::Arc;
 
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use hyper::body::Incoming;
 
 use crate::response::{self, ResponseBody};
 use crate::state::AppState;
 
 /// Handles one admin request.
-pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<ResponseBody> {
+pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Response<ResponseBody> {
     match req.uri().path() {
         "/healthz" => response::text(StatusCode::OK, "ok\n"),
-        "/readyz" => {
-            if let Some(version) = state.store.version() {
+        "/readyz" => match state.store.load() {
+            Some(cfg) if cfg.routes.is_empty() => response::text_owned(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "not ready: configuration version {} has no routes\n",
+                    cfg.version
+                ),
+            ),
+            Some(cfg) => {
+                let version = &cfg.version;
                 let source = state.store.source().map_or("unknown", |s| s.label());
                 let mut resp = Response::new(response::full(format!(
                     "ready: source {source}, version {version}\n"
@@ -25,13 +32,12 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Re
                     HeaderValue::from_static("text/plain; charset=utf-8"),
                 );
                 resp
-            } else {
-                response::text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "no configuration applied yet\n",
-                )
             }
-        }
+            None => response::text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no configuration applied yet\n",
+            ),
+        },
         "/metrics" => {
             // Breaker state changes on the request path; it is read at scrape time.
             let now = tokio::time::Instant::now();
