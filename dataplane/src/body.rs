@@ -75,6 +75,25 @@ impl RequestJson {
         &self.body
     }
 
+    /// The top-level members as (key, raw JSON text), in document order; a
+    /// key given twice appears once, with its last value.
+    pub fn members(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.members
+            .iter()
+            .enumerate()
+            .filter(|(i, (k, _))| !self.members[i + 1..].iter().any(|(later, _)| later == k))
+            .filter_map(|(_, (k, r))| {
+                std::str::from_utf8(&self.body[r.clone()])
+                    .ok()
+                    .map(|raw| (k.as_str(), raw))
+            })
+    }
+
+    /// Parses a value that must be an object (tests and tools).
+    pub fn from_value(v: &serde_json::Value) -> Result<Self, BodyError> {
+        Self::parse(Bytes::from(v.to_string()))
+    }
+
     /// The raw JSON text of a top-level member, if present. The last
     /// occurrence wins for duplicate keys, as in most JSON parsers.
     pub fn raw(&self, key: &str) -> Option<&str> {

@@ -303,6 +303,11 @@ impl Gateway {
         format!("http://127.0.0.1:{}", self.admin_port)
     }
 
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Path of the captured stdout/stderr.
     pub fn log_path(&self) -> &Path {
         &self.log

@@ -38,6 +38,8 @@ mod failure_classes;
 pub(crate) mod testing;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod translation_tests;
 
 use std::sync::Arc;
 

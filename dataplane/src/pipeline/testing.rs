@@ -185,6 +185,22 @@ impl Harness {
         super::handle(self.state.clone(), req.map(super::request_body)).await
     }
 
+    /// POSTs raw body text to `path` with the client key (and
+    /// `anthropic-version` on Messages paths) and reads the whole answer.
+    pub async fn post_raw(&self, path: &str, body: String) -> (StatusCode, HeaderMap, Bytes) {
+        let mut req = Request::post(path)
+            .header("x-api-key", CLIENT_KEY)
+            .header("content-type", "application/json");
+        if path.contains("/messages") {
+            req = req.header("anthropic-version", "2023-06-01");
+        }
+        read(
+            self.send(req.body(Full::new(Bytes::from(body))).unwrap())
+                .await,
+        )
+        .await
+    }
+
     /// The metrics text.
     pub fn metrics(&self) -> String {
         self.state.metrics.encode()

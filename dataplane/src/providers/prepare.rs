@@ -74,18 +74,15 @@ pub fn prepare(
     let client = x.format.dialect();
     match plan {
         Plan::Translate(t) => {
-            let value: Value = serde_json::from_slice(x.json.bytes())
-                .map_err(|e| RequestError::Internal(format!("re-parsing the request body: {e}")))?;
             let opts = TargetOptions {
                 legacy_max_tokens: backend.provider == ProviderKind::OpenAICompatible,
                 default_max_tokens: translate::DEFAULT_MAX_TOKENS,
             };
-            let translated = (t.request)(&value, provider_model, &opts, now())?;
-            let body = serde_json::to_vec(&translated.body).map_err(|e| {
-                RequestError::Internal(format!("serializing the translated body: {e}"))
-            })?;
+            // Translated from the raw body in bounded memory (translate::bounded);
+            // every parse error is the client's (400), never a 500.
+            let translated = (t.request)(x.json, provider_model, &opts, now())?;
             Ok(Prepared {
-                body: Bytes::from(body),
+                body: translated.body,
                 path: t.upstream.api_path(),
                 upstream: t.upstream.dialect(),
                 translation: Some((t, translated.session)),

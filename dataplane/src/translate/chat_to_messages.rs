@@ -26,8 +26,11 @@
 
 use serde_json::{Map, Value, json};
 
+use super::bounded::{ArrayBytes, ObjectWriter, for_each, parse_value};
 use super::names::{ANTHROPIC_NAME_MAX, anthropic_id};
-use super::{DEFAULT_MAX_TOKENS, Session, TargetOptions, TranslateError, TranslatedRequest};
+use super::{
+    DEFAULT_MAX_TOKENS, Session, TargetOptions, TranslateError, TranslatedBody, TranslatedRequest,
+};
 
 const TARGET: &str = "Anthropic Messages";
 
@@ -40,44 +43,64 @@ fn unsupported(field: impl Into<String>, reason: impl Into<String>) -> Translate
 }
 
 /// Translates an OpenAI Chat Completions request for an Anthropic backend
-/// serving `model`. `now` is the Unix time for the answer's `created`.
+/// serving `model` (a tree in, a tree out: tests and tools; the gateway uses
+/// [`translate_json`]).
 pub fn translate(
     body: &Value,
     model: &str,
     opts: &TargetOptions,
     now: u64,
 ) -> Result<TranslatedRequest, TranslateError> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| TranslateError::invalid("body", "must be a JSON object"))?;
-    let mut session = Session {
-        created: now,
-        include_usage: body
-            .pointer("/stream_options/include_usage")
+    let json = crate::body::RequestJson::from_value(body)
+        .map_err(|e| TranslateError::invalid("body", e.to_string()))?;
+    translate_json(&json, model, opts, now)?.into_tree()
+}
+
+/// Translates an OpenAI Chat Completions request body for an Anthropic
+/// backend serving `model`, in bounded memory (see [`super::bounded`]):
+/// messages are translated one at a time and written out as each turn is
+/// complete. `now` is the Unix time for the answer's `created`.
+pub fn translate_json(
+    json: &crate::body::RequestJson,
+    model: &str,
+    opts: &TargetOptions,
+    now: u64,
+) -> Result<TranslatedBody, TranslateError> {
+    let include_usage = match json.raw("stream_options") {
+        Some(raw) if raw != "null" => parse_value(raw, "stream_options")?
+            .pointer("/include_usage")
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        _ => false,
+    };
+    let mut session = Session {
+        created: now,
+        include_usage,
         ..Session::default()
     };
-    let mut out = Map::new();
-    out.insert("model".into(), json!(model));
-
+    // Small members, written after the streamed ones.
+    let mut head = Map::new();
     let mut max_tokens = None;
     let mut thinking_budget = None;
     let mut tool_choice: Option<Value> = None;
     let mut parallel: Option<bool> = None;
-    for (key, value) in obj {
-        if value.is_null() {
+    let has_max_completion_tokens = json
+        .raw("max_completion_tokens")
+        .is_some_and(|raw| raw != "null");
+    for (key, raw) in json.members() {
+        if raw == "null" || matches!(key, "model" | "messages" | "tools") {
             continue;
         }
-        match key.as_str() {
-            "model" | "messages" | "tools" => {}
+        let value = parse_value(raw, key)?;
+        let value = &value;
+        match key {
             "stream" => {
-                out.insert("stream".into(), value.clone());
+                head.insert("stream".into(), value.clone());
             }
             "max_completion_tokens" => max_tokens = Some(positive(value, key)?),
             "max_tokens" => {
                 let n = positive(value, key)?;
-                if obj.get("max_completion_tokens").is_none_or(Value::is_null) {
+                if !has_max_completion_tokens {
                     max_tokens = Some(n);
                 }
             }
@@ -85,10 +108,10 @@ pub fn translate(
                 let t = value
                     .as_f64()
                     .ok_or_else(|| TranslateError::invalid(key, "must be a number"))?;
-                out.insert("temperature".into(), json!(t.clamp(0.0, 1.0)));
+                head.insert("temperature".into(), json!(t.clamp(0.0, 1.0)));
             }
             "top_p" => {
-                out.insert("top_p".into(), value.clone());
+                head.insert("top_p".into(), value.clone());
             }
             "stop" => {
                 let stops: Vec<Value> = match value {
@@ -101,11 +124,11 @@ pub fn translate(
                     .filter(|s| s.as_str().is_some_and(|s| !s.trim().is_empty()))
                     .collect();
                 if !stops.is_empty() {
-                    out.insert("stop_sequences".into(), Value::Array(stops));
+                    head.insert("stop_sequences".into(), Value::Array(stops));
                 }
             }
             "user" => {
-                out.insert("metadata".into(), json!({"user_id": value}));
+                head.insert("metadata".into(), json!({"user_id": value}));
             }
             "tool_choice" => tool_choice = Some(value.clone()),
             "parallel_tool_calls" => parallel = value.as_bool(),
@@ -121,7 +144,7 @@ pub fn translate(
             }
             "response_format" => {
                 if let Some(format) = response_format(value)? {
-                    out.insert("output_config".into(), json!({"format": format}));
+                    head.insert("output_config".into(), json!({"format": format}));
                 }
             }
             "n" => {
@@ -156,18 +179,14 @@ pub fn translate(
         }
     }
 
-    let (system, messages) = messages(obj.get("messages"))?;
-    if !system.is_empty() {
-        out.insert("system".into(), Value::Array(system));
-    }
-    out.insert("messages".into(), Value::Array(messages));
+    let mut out = ObjectWriter::with_capacity(json.bytes().len() + json.bytes().len() / 4 + 1024);
+    out.value("model", &json!(model));
+    let history = messages(json.raw("messages"), &mut out)?;
 
-    if let Some(tools) = obj.get("tools").filter(|t| !t.is_null()) {
-        let tools = tools
-            .as_array()
-            .ok_or_else(|| TranslateError::invalid("tools", "must be an array"))?;
-        let mut list = Vec::with_capacity(tools.len());
-        for (i, t) in tools.iter().enumerate() {
+    let mut has_tools = false;
+    if let Some(tools) = json.raw("tools").filter(|t| *t != "null") {
+        for_each(tools, "tools", |i, raw| {
+            let t = parse_value(raw, &format!("tools[{i}]"))?;
             if t.get("type").and_then(Value::as_str).unwrap_or("function") != "function" {
                 return Err(unsupported(
                     format!("tools[{i}].type"),
@@ -194,26 +213,30 @@ pub fn translate(
                 .cloned()
                 .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
             tool.insert("input_schema".into(), schema);
-            list.push(Value::Object(tool));
-        }
-        if !list.is_empty() {
-            out.insert("tools".into(), Value::Array(list));
+            if !has_tools {
+                has_tools = true;
+                out.open_array("tools");
+            }
+            out.push(&Value::Object(tool));
+            Ok(())
+        })?;
+        if has_tools {
+            out.close_array();
         }
     }
 
     // Anthropic rejects tool_use/tool_result history without `tools` (§2.6):
     // declare the tools the history used, and forbid new calls.
     let mut choice_default = None;
-    if !out.contains_key("tools") {
-        let used = history_tool_names(&out);
-        if !used.is_empty() {
-            let tools = used
-                .into_iter()
-                .map(|name| json!({"name": name, "input_schema": {"type": "object"}}))
-                .collect();
-            out.insert("tools".into(), Value::Array(tools));
-            choice_default = Some(json!({"type": "none"}));
-        }
+    if !has_tools && !history.tool_names.is_empty() {
+        let tools: Vec<Value> = history
+            .tool_names
+            .iter()
+            .map(|name| json!({"name": name, "input_schema": {"type": "object"}}))
+            .collect();
+        out.value("tools", &Value::Array(tools));
+        has_tools = true;
+        choice_default = Some(json!({"type": "none"}));
     }
     let mut choice = match tool_choice {
         None => None,
@@ -240,7 +263,7 @@ pub fn translate(
             )
         }
     };
-    if parallel == Some(false) && out.contains_key("tools") {
+    if parallel == Some(false) && has_tools {
         let c = choice.get_or_insert_with(|| json!({"type": "auto"}));
         if c["type"] != "none" {
             c["disable_parallel_tool_use"] = json!(true);
@@ -254,7 +277,7 @@ pub fn translate(
     };
     let client_max = max_tokens;
     let mut max_tokens = client_max.unwrap_or(default_max);
-    if let Some(mut budget) = thinking_budget.filter(|_| thinking_replayable(&out)) {
+    if let Some(mut budget) = thinking_budget.filter(|_| history.thinking_replayable) {
         // §2.5/§3.8: 1024 ≤ budget < max_tokens; forced tool use and
         // temperature are not allowed with thinking. A defaulted max_tokens
         // grows to fit the budget; a client's own limit caps the budget.
@@ -266,11 +289,11 @@ pub fn translate(
             }
         }
         if budget >= 1024 {
-            out.insert(
+            head.insert(
                 "thinking".into(),
                 json!({"type": "enabled", "budget_tokens": budget}),
             );
-            out.remove("temperature");
+            head.remove("temperature");
             if let Some(c) = choice.as_mut()
                 && matches!(c["type"].as_str(), Some("any" | "tool"))
             {
@@ -279,50 +302,16 @@ pub fn translate(
         }
     }
     if let Some(c) = choice.or(choice_default) {
-        out.insert("tool_choice".into(), c);
+        head.insert("tool_choice".into(), c);
     }
-    out.insert("max_tokens".into(), json!(max_tokens));
-    Ok(TranslatedRequest {
-        body: Value::Object(out),
+    head.insert("max_tokens".into(), json!(max_tokens));
+    for (key, value) in &head {
+        out.value(key, value);
+    }
+    Ok(TranslatedBody {
+        body: bytes::Bytes::from(out.finish()),
         session,
     })
-}
-
-/// Thinking can only be enabled when every assistant turn with tool use
-/// starts with a signed thinking block (§0.7); OpenAI clients that do not
-/// echo `reasoning_signature` get thinking disabled instead of a 400.
-fn thinking_replayable(out: &Map<String, Value>) -> bool {
-    let Some(messages) = out.get("messages").and_then(Value::as_array) else {
-        return true;
-    };
-    messages
-        .iter()
-        .filter(|m| m["role"] == "assistant")
-        .all(|m| {
-            let blocks = m["content"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            let uses_tools = blocks.iter().any(|b| b["type"] == "tool_use");
-            !uses_tools || blocks.first().is_some_and(|b| b["type"] == "thinking")
-        })
-}
-
-/// Distinct tool names of the `tool_use` blocks in the translated history.
-fn history_tool_names(out: &Map<String, Value>) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    let messages = out.get("messages").and_then(Value::as_array);
-    for m in messages.into_iter().flatten() {
-        for b in m["content"].as_array().into_iter().flatten() {
-            if b["type"] == "tool_use"
-                && let Some(n) = b["name"].as_str()
-                && !names.iter().any(|x| x == n)
-            {
-                names.push(n.to_string());
-            }
-        }
-    }
-    names
 }
 
 fn positive(v: &Value, field: &str) -> Result<u64, TranslateError> {
@@ -545,28 +534,59 @@ fn assistant_blocks(m: &Value, path: &str) -> Result<Vec<Value>, TranslateError>
 }
 
 /// System blocks and Anthropic messages from OpenAI `messages`.
-fn messages(messages: Option<&Value>) -> Result<(Vec<Value>, Vec<Value>), TranslateError> {
+/// What the translated history says about thinking and tools.
+struct History {
+    /// Thinking can only be enabled when every assistant turn with tool use
+    /// starts with a signed thinking block (§0.7); OpenAI clients that do
+    /// not echo `reasoning_signature` get thinking disabled instead of a 400.
+    thinking_replayable: bool,
+    /// Distinct tool names of the `tool_use` blocks, in order.
+    tool_names: Vec<String>,
+}
+
+/// Translates `messages` one at a time into `out`'s `messages` (and, when
+/// any, `system`) members. Consecutive tool results and user content are
+/// merged into one user turn, results first, kept as serialized blocks.
+fn messages(messages: Option<&str>, out: &mut ObjectWriter) -> Result<History, TranslateError> {
     let list = messages
-        .and_then(Value::as_array)
+        .filter(|raw| *raw != "null")
         .ok_or_else(|| TranslateError::invalid("messages", "must be an array"))?;
-    let mut system = Vec::new();
-    let mut out: Vec<Value> = Vec::new();
+    let mut system = ArrayBytes::default();
     // Tool results and user content waiting to become one user turn.
-    let mut pending_user: Vec<Value> = Vec::new();
-    let flush = |out: &mut Vec<Value>, pending: &mut Vec<Value>| {
-        if !pending.is_empty() {
-            out.push(json!({"role": "user", "content": std::mem::take(pending)}));
-        }
+    let mut results = ArrayBytes::default();
+    let mut content = ArrayBytes::default();
+    let mut history = History {
+        thinking_replayable: true,
+        tool_names: Vec::new(),
     };
-    for (i, m) in list.iter().enumerate() {
+    let flush = |out: &mut ObjectWriter, results: &mut ArrayBytes, content: &mut ArrayBytes| {
+        if results.is_empty() && content.is_empty() {
+            return;
+        }
+        results.append(content);
+        out.push_with(|buf| {
+            buf.extend_from_slice(br#"{"role":"user","content":"#);
+            results.write_array(buf);
+            buf.push(b'}');
+        });
+    };
+    out.open_array("messages");
+    for_each(list, "messages", |i, raw| {
         let path = format!("messages[{i}]");
+        let m = parse_value(raw, &path)?;
         let role = m.get("role").and_then(Value::as_str).unwrap_or_default();
-        let content = m.get("content").unwrap_or(&Value::Null);
+        let body = m.get("content").unwrap_or(&Value::Null);
         match role {
             "system" | "developer" => {
-                system.extend(system_blocks(content, &format!("{path}.content"))?)
+                for b in system_blocks(body, &format!("{path}.content"))? {
+                    system.push(&b);
+                }
             }
-            "user" => pending_user.extend(user_blocks(content, &format!("{path}.content"))?),
+            "user" => {
+                for b in user_blocks(body, &format!("{path}.content"))? {
+                    content.push(&b);
+                }
+            }
             "tool" => {
                 let id = m
                     .get("tool_call_id")
@@ -575,24 +595,32 @@ fn messages(messages: Option<&Value>) -> Result<(Vec<Value>, Vec<Value>), Transl
                         TranslateError::invalid(format!("{path}.tool_call_id"), "missing")
                     })?;
                 // Results go before any user text of the same turn.
-                let at = pending_user
-                    .iter()
-                    .take_while(|b| b["type"] == "tool_result")
-                    .count();
-                let text = content_text(content);
+                let text = content_text(body);
                 let mut result = json!({"type": "tool_result", "tool_use_id": anthropic_id(id)});
                 if text_nonempty(&text) {
                     result["content"] = json!(text);
                 }
-                pending_user.insert(at, result);
+                results.push(&result);
             }
             "assistant" => {
-                let blocks = assistant_blocks(m, &path)?;
+                let blocks = assistant_blocks(&m, &path)?;
                 if blocks.is_empty() {
-                    continue;
+                    return Ok(());
                 }
-                flush(&mut out, &mut pending_user);
-                out.push(json!({"role": "assistant", "content": blocks}));
+                let uses_tools = blocks.iter().any(|b| b["type"] == "tool_use");
+                if uses_tools && blocks.first().is_none_or(|b| b["type"] != "thinking") {
+                    history.thinking_replayable = false;
+                }
+                for b in &blocks {
+                    if b["type"] == "tool_use"
+                        && let Some(n) = b["name"].as_str()
+                        && !history.tool_names.iter().any(|x| x == n)
+                    {
+                        history.tool_names.push(n.to_string());
+                    }
+                }
+                flush(out, &mut results, &mut content);
+                out.push(&json!({"role": "assistant", "content": blocks}));
             }
             "function" => {
                 return Err(unsupported(
@@ -607,9 +635,14 @@ fn messages(messages: Option<&Value>) -> Result<(Vec<Value>, Vec<Value>), Transl
                 ));
             }
         }
+        Ok(())
+    })?;
+    flush(out, &mut results, &mut content);
+    out.close_array();
+    if !system.is_empty() {
+        out.array_bytes("system", &mut system);
     }
-    flush(&mut out, &mut pending_user);
-    Ok((system, out))
+    Ok(history)
 }
 
 #[cfg(test)]

@@ -70,7 +70,15 @@ fn pretty(v: &Value) -> String {
     s
 }
 
-fn request_fn(pair: &str) -> RequestFn {
+/// A request translation on trees (the golden files are trees).
+type TreeFn = fn(
+    &Value,
+    &str,
+    &TargetOptions,
+    u64,
+) -> Result<crate::translate::TranslatedRequest, crate::translate::TranslateError>;
+
+fn request_fn(pair: &str) -> TreeFn {
     match pair {
         "chat_to_messages" => chat_to_messages::translate,
         "messages_to_chat" => messages_to_chat::translate,

@@ -28,8 +28,9 @@
 
 use serde_json::{Map, Value, json};
 
+use super::bounded::{ObjectWriter, for_each, parse_value};
 use super::names::OPENAI_NAME_MAX;
-use super::{Session, TargetOptions, TranslateError, TranslatedRequest};
+use super::{Session, TargetOptions, TranslateError, TranslatedBody, TranslatedRequest};
 
 const TARGET: &str = "OpenAI Chat Completions";
 
@@ -41,34 +42,46 @@ fn unsupported(field: impl Into<String>, reason: impl Into<String>) -> Translate
     }
 }
 
-/// Translates an Anthropic Messages request for an OpenAI backend serving `model`.
+/// Translates an Anthropic Messages request for an OpenAI backend serving
+/// `model` (a tree in, a tree out: tests and tools; the gateway uses
+/// [`translate_json`]).
 pub fn translate(
     body: &Value,
     model: &str,
     opts: &TargetOptions,
     now: u64,
 ) -> Result<TranslatedRequest, TranslateError> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| TranslateError::invalid("body", "must be a JSON object"))?;
+    let json = crate::body::RequestJson::from_value(body)
+        .map_err(|e| TranslateError::invalid("body", e.to_string()))?;
+    translate_json(&json, model, opts, now)?.into_tree()
+}
+
+/// Translates an Anthropic Messages request body for an OpenAI backend
+/// serving `model`, in bounded memory (see [`super::bounded`]): messages and
+/// tools are translated and written one at a time.
+pub fn translate_json(
+    json: &crate::body::RequestJson,
+    model: &str,
+    opts: &TargetOptions,
+    now: u64,
+) -> Result<TranslatedBody, TranslateError> {
     let mut session = Session {
         created: now,
         ..Session::default()
     };
-    let mut out = Map::new();
-    out.insert("model".into(), json!(model));
-    let mut messages = Vec::new();
-    let mut tool_choice = None;
-    for (key, value) in obj {
-        if value.is_null() {
+    let mut out = ObjectWriter::with_capacity(json.bytes().len() + json.bytes().len() / 8 + 1024);
+    out.value("model", &json!(model));
+    let mut system = None;
+    for (key, raw) in json.members() {
+        if raw == "null" {
             continue;
         }
-        match key.as_str() {
+        match key {
             "model" | "messages" | "tools" | "tool_choice" => {}
             "system" => {
-                let text = system_text(value)?;
+                let text = system_text(&parse_value(raw, key)?)?;
                 if !text.trim().is_empty() {
-                    messages.push(json!({"role": "system", "content": text}));
+                    system = Some(text);
                 }
             }
             "max_tokens" => {
@@ -77,9 +90,10 @@ pub fn translate(
                 } else {
                     "max_completion_tokens"
                 };
-                out.insert(field.into(), value.clone());
+                out.value(field, &parse_value(raw, key)?);
             }
             "stop_sequences" => {
+                let value = parse_value(raw, key)?;
                 let stops = value
                     .as_array()
                     .ok_or_else(|| TranslateError::invalid(key, "must be an array"))?;
@@ -87,31 +101,34 @@ pub fn translate(
                     return Err(unsupported(key, "OpenAI accepts at most 4 stop sequences"));
                 }
                 if !stops.is_empty() {
-                    out.insert("stop".into(), value.clone());
+                    out.value("stop", &value);
                 }
             }
             "temperature" | "top_p" => {
-                out.insert(key.clone(), value.clone());
+                out.value(key, &parse_value(raw, key)?);
             }
             "stream" => {
-                out.insert("stream".into(), value.clone());
+                let value = parse_value(raw, key)?;
+                out.value("stream", &value);
                 if value.as_bool() == Some(true) {
-                    out.insert("stream_options".into(), json!({"include_usage": true}));
+                    out.value("stream_options", &json!({"include_usage": true}));
                 }
             }
             "metadata" => {
+                let value = parse_value(raw, key)?;
                 if let Some(user) = value.get("user_id").and_then(Value::as_str) {
-                    out.insert("user".into(), json!(user));
+                    out.value("user", &json!(user));
                 }
             }
             "output_config" => {
+                let value = parse_value(raw, key)?;
                 if let Some(format) = value.get("format").filter(|f| !f.is_null()) {
                     let schema = format.get("schema").ok_or_else(|| {
                         unsupported("output_config.format", "only json_schema translates")
                     })?;
-                    out.insert(
-                        "response_format".into(),
-                        json!({"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": true}}),
+                    out.value(
+                        "response_format",
+                        &json!({"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": true}}),
                     );
                 }
             }
@@ -121,21 +138,27 @@ pub fn translate(
             other => return Err(unsupported(other, "no OpenAI equivalent")),
         }
     }
-    if let Some(choice) = obj.get("tool_choice").filter(|c| !c.is_null()) {
-        tool_choice = Some(choice.clone());
-    }
+    let tool_choice = match json.raw("tool_choice").filter(|c| *c != "null") {
+        Some(raw) => Some(parse_value(raw, "tool_choice")?),
+        None => None,
+    };
 
-    let list = obj
-        .get("messages")
-        .and_then(Value::as_array)
+    let list = json
+        .raw("messages")
         .ok_or_else(|| TranslateError::invalid("messages", "must be an array"))?;
-    for (i, m) in list.iter().enumerate() {
+    out.open_array("messages");
+    if let Some(text) = system {
+        out.push(&json!({"role": "system", "content": text}));
+    }
+    let mut produced = Vec::new();
+    for_each(list, "messages", |i, raw| {
         let path = format!("messages[{i}]");
+        let m = parse_value(raw, &path)?;
         match m.get("role").and_then(Value::as_str) {
             Some("user") => user_messages(
                 m.get("content").unwrap_or(&Value::Null),
                 &path,
-                &mut messages,
+                &mut produced,
             )?,
             Some("assistant") => {
                 if let Some(msg) = assistant_message(
@@ -143,7 +166,7 @@ pub fn translate(
                     &path,
                     &mut session,
                 )? {
-                    messages.push(msg);
+                    produced.push(msg);
                 }
             }
             _ => {
@@ -153,21 +176,22 @@ pub fn translate(
                 ));
             }
         }
-    }
-    out.insert("messages".into(), Value::Array(messages));
+        for msg in produced.drain(..) {
+            out.push(&msg);
+        }
+        Ok(())
+    })?;
+    out.close_array();
 
     let mut has_tools = false;
-    if let Some(tools) = obj.get("tools").filter(|t| !t.is_null()) {
-        let tools = tools
-            .as_array()
-            .ok_or_else(|| TranslateError::invalid("tools", "must be an array"))?;
-        let mut list = Vec::new();
-        for (i, t) in tools.iter().enumerate() {
+    if let Some(tools) = json.raw("tools").filter(|t| *t != "null") {
+        for_each(tools, "tools", |i, raw| {
+            let t = parse_value(raw, &format!("tools[{i}]"))?;
             let kind = t.get("type").and_then(Value::as_str).unwrap_or("custom");
             if kind != "custom" {
                 // Anthropic server tools (web search, bash, editor…) run at
                 // Anthropic; an OpenAI backend has none: dropped.
-                continue;
+                return Ok(());
             }
             let name = t
                 .get("name")
@@ -187,11 +211,15 @@ pub fn translate(
                     .cloned()
                     .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
             );
-            list.push(json!({"type": "function", "function": f}));
-        }
-        if !list.is_empty() {
-            has_tools = true;
-            out.insert("tools".into(), Value::Array(list));
+            if !has_tools {
+                has_tools = true;
+                out.open_array("tools");
+            }
+            out.push(&json!({"type": "function", "function": f}));
+            Ok(())
+        })?;
+        if has_tools {
+            out.close_array();
         }
     }
     if let Some(choice) = tool_choice {
@@ -212,14 +240,14 @@ pub fn translate(
             _ => return Err(TranslateError::invalid("tool_choice.type", "unknown type")),
         };
         if has_tools {
-            out.insert("tool_choice".into(), mapped);
+            out.value("tool_choice", &mapped);
             if let Some(d) = disable_parallel {
-                out.insert("parallel_tool_calls".into(), json!(!d));
+                out.value("parallel_tool_calls", &json!(!d));
             }
         }
     }
-    Ok(TranslatedRequest {
-        body: Value::Object(out),
+    Ok(TranslatedBody {
+        body: bytes::Bytes::from(out.finish()),
         session,
     })
 }

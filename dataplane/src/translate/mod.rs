@@ -25,6 +25,7 @@
 //! [`Translator::response`] or [`Translator::stream`] on the answer. A new
 //! backend format is a variant of [`UpstreamFormat`] plus its arms.
 
+pub mod bounded;
 pub mod chat_to_messages;
 pub mod errors;
 pub mod mapping;
@@ -157,6 +158,28 @@ pub struct TranslatedRequest {
     pub session: Session,
 }
 
+/// A translated request body, serialized, and the session to translate its
+/// answer with.
+#[derive(Clone, Debug)]
+pub struct TranslatedBody {
+    /// The body for the upstream.
+    pub body: bytes::Bytes,
+    /// State for the response side.
+    pub session: Session,
+}
+
+impl TranslatedBody {
+    /// The body as a tree (tests and tools).
+    pub fn into_tree(self) -> Result<TranslatedRequest, TranslateError> {
+        let body = serde_json::from_slice(&self.body)
+            .map_err(|e| TranslateError::invalid("body", e.to_string()))?;
+        Ok(TranslatedRequest {
+            body,
+            session: self.session,
+        })
+    }
+}
+
 /// A streaming translator: upstream SSE events in, client SSE bytes out.
 /// It sees every well-formed upstream event in order (comments bypass it),
 /// must never emit a terminal event the upstream did not justify, and
@@ -184,9 +207,14 @@ pub trait StreamTranslator: Send {
     }
 }
 
-/// Request translation: client body → upstream body.
-pub type RequestFn =
-    fn(&Value, &str, &TargetOptions, u64) -> Result<TranslatedRequest, TranslateError>;
+/// Request translation: client body → upstream body, in bounded memory (see
+/// [`bounded`]).
+pub type RequestFn = fn(
+    &crate::body::RequestJson,
+    &str,
+    &TargetOptions,
+    u64,
+) -> Result<TranslatedBody, TranslateError>;
 /// Whole-answer translation: upstream body → client body.
 pub type ResponseFn = fn(&Value, &Session) -> Result<Value, TranslateError>;
 /// Builds a streaming translator for one answer.
@@ -238,14 +266,14 @@ pub fn plan(client: ApiFormat, upstream: UpstreamFormat) -> Plan {
         (ApiFormat::ChatCompletions, U::Messages) => Plan::Translate(Translator {
             upstream,
             client: Dialect::OpenAI,
-            request: chat_to_messages::translate,
+            request: chat_to_messages::translate_json,
             response: response::messages_to_chat,
             stream: stream_messages_to_chat::boxed,
         }),
         (ApiFormat::Messages, U::ChatCompletions) => Plan::Translate(Translator {
             upstream,
             client: Dialect::Anthropic,
-            request: messages_to_chat::translate,
+            request: messages_to_chat::translate_json,
             response: response::chat_to_messages,
             stream: stream_chat_to_messages::boxed,
         }),
@@ -253,14 +281,14 @@ pub fn plan(client: ApiFormat, upstream: UpstreamFormat) -> Plan {
         (ApiFormat::Responses, U::ChatCompletions) => Plan::Translate(Translator {
             upstream,
             client: Dialect::OpenAI,
-            request: responses::plan::request_to_chat,
+            request: responses::plan::request_to_chat_json,
             response: responses::plan::chat_response,
             stream: responses::plan::chat_stream,
         }),
         (ApiFormat::Responses, U::Messages) => Plan::Translate(Translator {
             upstream,
             client: Dialect::OpenAI,
-            request: responses::plan::request_to_messages,
+            request: responses::plan::request_to_messages_json,
             response: responses::plan::messages_response,
             stream: responses::plan::messages_stream,
         }),

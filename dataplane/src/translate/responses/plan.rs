@@ -12,7 +12,7 @@ use super::{
     to_chat, to_messages,
 };
 use crate::translate::{
-    Session, StreamTranslator, TargetOptions, TranslateError, TranslatedRequest,
+    Session, StreamTranslator, TargetOptions, TranslateError, TranslatedBody, TranslatedRequest,
 };
 use crate::wire::ErrorKind;
 use crate::wire::sse::SseEvent;
@@ -38,6 +38,55 @@ fn session(t: Translated, model: &str, now: u64) -> TranslatedRequest {
             ..Session::default()
         },
     }
+}
+
+/// Most JSON values a Responses request body may hold to be translated.
+/// Responses translations still read the body as one tree, so its size is
+/// bounded absolutely (about 25 MB of tree at most) rather than relative to
+/// the body; Codex conversations stay far below it (a few values per item).
+pub const MAX_RESPONSES_VALUES: usize = 200_000;
+
+fn tree(json: &crate::body::RequestJson) -> Result<Value, TranslateError> {
+    let text = std::str::from_utf8(json.bytes())
+        .map_err(|e| TranslateError::invalid("body", e.to_string()))?;
+    let n = crate::translate::bounded::count_values(text);
+    if n > MAX_RESPONSES_VALUES {
+        return Err(TranslateError::invalid(
+            "input",
+            format!(
+                "the request holds {n} JSON values; at most {MAX_RESPONSES_VALUES} can be translated for this model's provider"
+            ),
+        ));
+    }
+    serde_json::from_str(text)
+        .map_err(|e| TranslateError::invalid("body", format!("invalid JSON: {e}")))
+}
+
+fn serialized(t: TranslatedRequest) -> TranslatedBody {
+    TranslatedBody {
+        body: bytes::Bytes::from(t.body.to_string()),
+        session: t.session,
+    }
+}
+
+/// [`request_to_chat`] on a raw body.
+pub fn request_to_chat_json(
+    json: &crate::body::RequestJson,
+    model: &str,
+    opts: &TargetOptions,
+    now: u64,
+) -> Result<TranslatedBody, TranslateError> {
+    request_to_chat(&tree(json)?, model, opts, now).map(serialized)
+}
+
+/// [`request_to_messages`] on a raw body.
+pub fn request_to_messages_json(
+    json: &crate::body::RequestJson,
+    model: &str,
+    opts: &TargetOptions,
+    now: u64,
+) -> Result<TranslatedBody, TranslateError> {
+    request_to_messages(&tree(json)?, model, opts, now).map(serialized)
 }
 
 /// Responses request → Chat Completions request for `model`.
@@ -172,7 +221,11 @@ mod tests {
                 legacy_max_tokens: false,
                 default_max_tokens: 4096,
             };
-            let tr = (t.request)(&req, "provider-name", &opts, 7).unwrap();
+            let json = crate::body::RequestJson::from_value(&req).unwrap();
+            let tr = (t.request)(&json, "provider-name", &opts, 7)
+                .unwrap()
+                .into_tree()
+                .unwrap();
             assert_eq!(tr.body["model"], "provider-name");
             assert_eq!(tr.session.responses.as_ref().unwrap().model, "client-name");
             let mut translator = (t.stream)(tr.session.clone());
