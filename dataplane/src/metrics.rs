@@ -115,8 +115,32 @@ pub struct ConnClosedLabels {
     pub reason: &'static str,
 }
 
+/// Labels of circuit-breaker transitions.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BreakerTransitionLabels {
+    /// Backend id.
+    pub backend: String,
+    /// `open` or `closed`.
+    pub to: &'static str,
+}
+
+/// Labels of stream continuations.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ContinuationLabels {
+    /// Route id.
+    pub route: String,
+    /// `prefill`, `restart`, or `none` when no candidate could continue.
+    pub strategy: &'static str,
+    /// `completed`, `diverged`, `failed`.
+    pub result: &'static str,
+}
+
 /// Every metric of the data plane.
 pub struct Metrics {
+    /// Circuit-breaker transitions.
+    pub breaker_transitions: Family<BreakerTransitionLabels, Counter>,
+    /// Streams continued from another candidate after they died midway.
+    pub continuations: Family<ContinuationLabels, Counter>,
     /// Open client connections per listener.
     pub connections_open: Family<ListenerLabels, Gauge>,
     /// Connections refused at the connection limit.
@@ -280,8 +304,22 @@ impl Metrics {
             "Client connections closed by the gateway's first-byte or idle timeout",
             connections_closed.clone(),
         );
+        let breaker_transitions = Family::<BreakerTransitionLabels, Counter>::default();
+        registry.register(
+            "circuit_breaker_transitions",
+            "Circuit breaker transitions per backend: to open (ejected) or closed",
+            breaker_transitions.clone(),
+        );
+        let continuations = Family::<ContinuationLabels, Counter>::default();
+        registry.register(
+            "stream_continuations",
+            "Streams that died after their first bytes and were continued from another candidate, by strategy and result",
+            continuations.clone(),
+        );
         let team = crate::teams::TeamMetrics::register(&mut registry);
         Self {
+            breaker_transitions,
+            continuations,
             connections_open,
             connections_refused,
             connections_closed,

@@ -358,3 +358,32 @@ async fn unknown_route_is_404_in_the_client_dialect_and_reaches_no_upstream() {
         "only the matched request went upstream"
     );
 }
+
+#[tokio::test]
+async fn a_first_token_that_does_not_come_fails_over_before_any_byte_reaches_the_client() {
+    // The primary sends its 200 and SSE headers at once, then nothing.
+    let pair = pair(|spec| spec["timeouts"]["firstToken"] = json!("1s")).await;
+    pair.primary
+        .set_default(Behaviour::StallStream { after_events: 0 });
+    pair.secondary.set_default(Behaviour::ok("from secondary"));
+    let url = format!("{}{CHAT}", pair.gateway.base_url());
+    let (status, _, body) = post_json(&url, &key(), &chat_body("gpt-test", true)).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let events = switchboard_e2e::client::parse_sse(&String::from_utf8_lossy(&body));
+    assert_eq!(
+        switchboard_e2e::client::chat_stream_text(&events),
+        "from secondary"
+    );
+    assert!(!String::from_utf8_lossy(&body).contains("\"error\""));
+    assert_eq!(pair.primary.request_count(), 1);
+    assert_eq!(pair.secondary.request_count(), 1);
+    assert_eq!(
+        pair.gateway
+            .metric_sum(
+                "switchboard_upstream_attempts_total",
+                &[("outcome", "first_token_timeout")]
+            )
+            .await,
+        1.0
+    );
+}

@@ -237,7 +237,10 @@ async fn openai_passthrough_stream_counts_usage_without_sending_the_usage_chunk(
 }
 
 #[tokio::test]
-async fn openai_stream_cut_midway_ends_with_an_in_band_error_and_no_done() {
+async fn openai_stream_cut_midway_is_continued_from_the_next_candidate() {
+    // The route's streamContinuation defaults to Auto: the secondary (an
+    // OpenAI backend, no prefill) restarts the answer, which reproduces what
+    // the client already has; only the rest is passed on.
     let stack = Stack::start().await;
     stack
         .primary
@@ -252,14 +255,17 @@ async fn openai_stream_cut_midway_ends_with_an_in_band_error_and_no_done() {
     .await
     .unwrap();
     assert_eq!(result.status, 200, "{}", result.raw);
-    assert!(
-        !result.timed_out,
-        "the stream must end, not hang: {}",
+    assert!(!result.timed_out, "{}", result.raw);
+    assert_eq!(
+        switchboard_e2e::client::chat_stream_text(&result.events),
+        switchboard_e2e::behaviour::DEFAULT_TEXT,
+        "the whole answer, once: {}",
         result.raw
     );
-    assert!(
-        result.events.iter().all(|e| e.data != "[DONE]"),
-        "no fake [DONE] after a cut: {}",
+    assert_eq!(
+        result.events.iter().filter(|e| e.data == "[DONE]").count(),
+        1,
+        "{}",
         result.raw
     );
     assert!(
@@ -267,14 +273,59 @@ async fn openai_stream_cut_midway_ends_with_an_in_band_error_and_no_done() {
             .events
             .iter()
             .filter_map(|e| e.json())
-            .any(|v| v["error"].is_object()),
+            .all(|v| !v["error"].is_object()),
+        "{}",
+        result.raw
+    );
+    assert_eq!(stack.secondary.request_count(), 1);
+    let metrics = stack.gateway.metrics().await;
+    assert_eq!(
+        switchboard_e2e::harness::metric_sum(
+            &metrics,
+            "switchboard_stream_continuations_total",
+            &[("strategy", "restart"), ("result", "completed")]
+        ),
+        1.0,
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_cut_with_no_candidate_left_ends_with_an_in_band_error() {
+    let stack = Stack::start().await;
+    stack
+        .anthropic
+        .set_default(Behaviour::CutStream { after_events: 4 });
+    let auth = stack.bearer();
+    let result = post_stream_partial(
+        &stack.url("/v1/messages"),
+        &[("authorization", &auth)],
+        &messages_body("claude-test", true),
+        WAIT,
+    )
+    .await
+    .unwrap();
+    assert_eq!(result.status, 200, "{}", result.raw);
+    assert!(
+        !result.timed_out,
+        "the stream must end, not hang: {}",
+        result.raw
+    );
+    assert!(
+        result
+            .events
+            .iter()
+            .any(|e| e.event.as_deref() == Some("error")),
         "in-band error expected: {}",
         result.raw
     );
-    assert_eq!(
-        stack.secondary.request_count(),
-        0,
-        "no failover once bytes were sent"
+    assert!(
+        result
+            .events
+            .iter()
+            .all(|e| e.event.as_deref() != Some("message_stop")),
+        "no fake message_stop after a cut: {}",
+        result.raw
     );
 }
 

@@ -136,16 +136,17 @@ pub struct Timeouts {
     /// fails over without retrying this backend. Data-plane default: `10s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_byte: Option<String>,
-    /// Streaming: from response headers to the first data event (keep-alives
-    /// do not count). The client's response is held until that event, so
-    /// when exceeded and another candidate is left the data plane fails over
-    /// to it; the last candidate is waited for (up to `streamIdle`).
-    /// Data-plane default: `10s`.
+    /// Streaming: from response headers to the first content event
+    /// (keep-alives and the message preamble do not count). The client's
+    /// response is held until that event, so when exceeded and another
+    /// candidate is left the data plane fails over to it; the last candidate
+    /// is waited for up to `request`. Data-plane default: `10s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_token: Option<String>,
     /// Longest silence between two chunks of a response body once it has
     /// started (streaming, and the body of a non-streaming answer).
-    /// Data-plane default: `60s`.
+    /// Data-plane default: `60s` (the wait for a stream's first content is
+    /// bounded by `firstToken`, not by this).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_idle: Option<String>,
     /// Whole non-streaming exchange, headers and body. Data-plane default: `10m`.

@@ -364,6 +364,9 @@ async fn an_endless_keep_alive_stream_ends_at_the_maximum_duration() {
                 Step::Data(Bytes::from_static(
                     b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-test\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}\n\n",
                 )),
+                Step::Data(Bytes::from_static(
+                    b"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+                )),
                 Step::Every(
                     Duration::from_secs(15),
                     Bytes::from_static(b"event: ping\ndata: {\"type\":\"ping\"}\n\n"),
@@ -392,6 +395,90 @@ async fn an_endless_keep_alive_stream_ends_at_the_maximum_duration() {
             &h.metrics(),
             "switchboard_streams_total",
             &[("outcome", "max_duration")]
+        ),
+        1.0
+    );
+}
+
+// Item 14 of issue 12: circuit breakers and failover accounting.
+
+#[tokio::test(start_paused = true)]
+async fn the_failure_that_opens_a_breaker_is_not_retried_on_that_backend() {
+    let h = pair_with(|spec| {
+        spec["ejection"] = json!({"consecutiveFailures": 1, "baseEjection": "10s"});
+    });
+    h.upstream.set_default("primary", Reply::status(503));
+    h.upstream
+        .set_default("secondary", Reply::ok("from secondary"));
+    assert_eq!(chat_once(&h).await, (200, "from secondary".into()));
+    assert_eq!(
+        h.upstream.count("primary"),
+        1,
+        "the 503 opened the breaker: no quick retry of an ejected backend"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_that_skip_an_open_breaker_count_as_failovers_and_transitions_are_counted() {
+    let h = pair_with(|spec| {
+        spec["ejection"] =
+            json!({"consecutiveFailures": 1, "baseEjection": "10s", "maxEjection": "10s"});
+    });
+    h.upstream.set_default("primary", Reply::status(503));
+    h.upstream
+        .set_default("secondary", Reply::ok("from secondary"));
+    chat_once(&h).await;
+    let skipped = |m: &str| {
+        metric(
+            m,
+            "switchboard_failovers_total",
+            &[
+                ("from_backend", "default/primary"),
+                ("reason", "breaker_open"),
+            ],
+        )
+    };
+    assert_eq!(skipped(&h.metrics()), 0.0);
+    for n in 1..=3 {
+        assert_eq!(chat_once(&h).await, (200, "from secondary".into()));
+        assert_eq!(
+            skipped(&h.metrics()),
+            f64::from(n),
+            "every request that skips it"
+        );
+    }
+    assert_eq!(h.upstream.count("primary"), 1);
+    let m = h.metrics();
+    assert_eq!(
+        metric(
+            &m,
+            "switchboard_circuit_breaker_transitions_total",
+            &[("backend", "default/primary"), ("to", "open")]
+        ),
+        1.0,
+        "{m}"
+    );
+    // A failed half-open probe re-opens without a retry; a good one closes.
+    tokio::time::advance(Duration::from_secs(10)).await;
+    assert_eq!(chat_once(&h).await, (200, "from secondary".into()));
+    assert_eq!(h.upstream.count("primary"), 2, "one probe, not retried");
+    h.upstream.set_default("primary", Reply::ok("from primary"));
+    tokio::time::advance(Duration::from_secs(10)).await;
+    assert_eq!(chat_once(&h).await, (200, "from primary".into()));
+    let m = h.metrics();
+    assert_eq!(
+        metric(
+            &m,
+            "switchboard_circuit_breaker_transitions_total",
+            &[("backend", "default/primary"), ("to", "open")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "switchboard_circuit_breaker_transitions_total",
+            &[("backend", "default/primary"), ("to", "closed")]
         ),
         1.0
     );

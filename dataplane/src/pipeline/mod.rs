@@ -22,18 +22,23 @@ mod admit;
 mod attempt;
 mod authenticate;
 mod body;
+mod continuation;
 mod endpoint;
 mod exchange;
+mod hold;
 pub mod models;
 mod reject;
 mod respond;
 mod route;
 mod send;
+mod stream;
 
 #[cfg(test)]
 mod body_tests;
 #[cfg(test)]
 mod failure_classes;
+#[cfg(test)]
+mod stream_tests;
 #[cfg(test)]
 pub(crate) mod testing;
 #[cfg(test)]

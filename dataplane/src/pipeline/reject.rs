@@ -17,6 +17,13 @@ pub fn reject(
     team: Option<&str>,
     err: &RequestError,
 ) -> Response<ResponseBody> {
+    record(state, route, team, err);
+    response::error(dialect, err)
+}
+
+/// Counts and logs a rejection (also for one sent in-band, on a stream
+/// whose headers already went out).
+pub fn record(state: &AppState, route: &str, team: Option<&str>, err: &RequestError) {
     state
         .metrics
         .rejections
@@ -37,5 +44,4 @@ pub fn reject(
             "request rejected"
         );
     }
-    response::error(dialect, err)
 }

@@ -18,7 +18,6 @@ use crate::response::{self, ResponseBody};
 use crate::runtime::{ApiFormat, BackendRuntime};
 use crate::state::AppState;
 use crate::translate::errors as translate_errors;
-use crate::upstream::UpstreamBody;
 use crate::wire;
 use crate::wire::Dialect;
 
@@ -52,68 +51,89 @@ pub fn accounting(
 pub fn relay_stream(
     state: &AppState,
     x: &Exchange,
-    backend: &BackendRuntime,
-    resp: Response<UpstreamBody>,
-    attempts: u32,
-    prepared: Prepared,
+    started: super::attempt::Started,
 ) -> Response<ResponseBody> {
-    let (parts, body) = resp.into_parts();
-    let acct = accounting(state, x, backend, parts.status.as_u16(), attempts);
-    let dialect = x.format.dialect();
-    let upstream_dialect = prepared.upstream;
-    let mut out_headers = client_headers(&parts.headers);
+    let backend = started.backend;
+    let acct = accounting(
+        state,
+        x,
+        &backend,
+        started.parts.status.as_u16(),
+        started.attempts,
+    );
     let metrics = state.metrics.clone();
     let backend_id = backend.id.clone();
     let on_finish = Box::new(move |summary: wire::relay::RelaySummary| {
-        if summary.malformed_events > 0 {
-            metrics
-                .malformed_events
-                .get_or_create(&crate::metrics::BackendLabels {
-                    backend: backend_id,
-                })
-                .inc_by(summary.malformed_events);
-        }
+        count_malformed(&metrics, &backend_id, &summary);
         if let Some(at) = summary.first_byte_at {
             acct.first_byte(at);
         }
         acct.finish(Some(&summary.usage), summary.outcome.label(), true);
     });
+    let relay = build_relay(x, &backend, started.prepared, started.body, on_finish);
+    stream_response(&started.parts.headers, relay.boxed_unsync())
+}
+
+/// Counts the malformed events a relay dropped.
+pub fn count_malformed(
+    metrics: &crate::metrics::Metrics,
+    backend: &str,
+    summary: &wire::relay::RelaySummary,
+) {
+    if summary.malformed_events > 0 {
+        metrics
+            .malformed_events
+            .get_or_create(&crate::metrics::BackendLabels {
+                backend: backend.to_owned(),
+            })
+            .inc_by(summary.malformed_events);
+    }
+}
+
+/// The relay of one upstream stream for `x`'s client: byte for byte, or
+/// through the candidate's stream translator.
+pub fn build_relay<B>(
+    x: &Exchange,
+    backend: &BackendRuntime,
+    prepared: Prepared,
+    body: B,
+    on_finish: wire::relay::OnFinish,
+) -> wire::relay::Relay<B> {
+    let dialect = x.format.dialect();
     let limits = wire::relay::StreamLimits {
         idle: backend.timeouts.stream_idle,
         max_duration: backend.timeouts.max_stream,
     };
-    let body: ResponseBody = match prepared.translation {
-        Some((t, session)) => {
-            let translator = (t.stream)(session);
-            wire::relay::Relay::translating(
-                body,
-                upstream_dialect,
-                translator,
-                dialect,
-                limits,
-                on_finish,
-            )
-            .boxed_unsync()
-        }
-        None if prepared.strip_usage_chunk => {
-            let translator = Box::new(crate::translate::strip_usage::StripUsageChunk);
-            wire::relay::Relay::translating(
-                body,
-                upstream_dialect,
-                translator,
-                dialect,
-                limits,
-                on_finish,
-            )
-            .boxed_unsync()
-        }
-        None => wire::relay::Relay::new(body, dialect, limits, on_finish).boxed_unsync(),
-    };
+    match prepared.translation {
+        Some((t, session)) => wire::relay::Relay::translating(
+            body,
+            prepared.upstream,
+            (t.stream)(session),
+            dialect,
+            limits,
+            on_finish,
+        ),
+        None if prepared.strip_usage_chunk => wire::relay::Relay::translating(
+            body,
+            prepared.upstream,
+            Box::new(crate::translate::strip_usage::StripUsageChunk),
+            dialect,
+            limits,
+            on_finish,
+        ),
+        None => wire::relay::Relay::new(body, dialect, limits, on_finish),
+    }
+}
+
+/// A streaming response: the provider headers the client may see, SSE
+/// content type, no buffering by proxies in front.
+pub fn stream_response(upstream: &http::HeaderMap, body: ResponseBody) -> Response<ResponseBody> {
+    let mut out_headers = client_headers(upstream);
+    out_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     let mut resp = Response::new(body);
-    *resp.status_mut() = parts.status;
-    out_headers
-        .entry(header::CONTENT_TYPE)
-        .or_insert(HeaderValue::from_static("text/event-stream"));
     *resp.headers_mut() = out_headers;
     response::mark_streaming(&mut resp);
     resp

@@ -119,6 +119,20 @@ impl BreakerState {
     }
 }
 
+/// A change of a breaker's state, reported so it can be logged and counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// The breaker opened (or re-opened after a failed probe) for `interval`.
+    Opened {
+        /// How long it stays open before the next probe.
+        interval: Duration,
+        /// True when a half-open probe failed (a re-open).
+        reopened: bool,
+    },
+    /// The breaker closed again.
+    Closed,
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Phase {
     Closed,
@@ -229,38 +243,44 @@ impl CircuitBreaker {
     }
 
     /// The backend answered: close the breaker and reset the interval.
-    pub fn record_success(&self) {
+    /// Returns [`Transition::Closed`] when it was not closed before.
+    pub fn record_success(&self) -> Option<Transition> {
         let mut inner = self.lock();
+        let was_closed = matches!(inner.phase, Phase::Closed);
         inner.phase = Phase::Closed;
         inner.failures = 0;
         inner.opens = 0;
+        (!was_closed).then_some(Transition::Closed)
     }
 
     /// The backend failed at `now` (connect error, reset, timeout, 5xx,
-    /// rejected provider key).
-    pub fn record_failure(&self, now: Instant) {
+    /// rejected provider key). Returns the transition when this failure
+    /// opened the breaker.
+    pub fn record_failure(&self, now: Instant) -> Option<Transition> {
         let mut inner = self.lock();
         match inner.phase {
             Phase::Closed => {
                 inner.failures = inner.failures.saturating_add(1);
                 if inner.failures >= inner.settings.consecutive_failures.max(1) {
-                    Self::open(&mut inner, now);
+                    return Some(Self::open(&mut inner, now, false));
                 }
+                None
             }
             // Still open: a last-resort try failed, nothing new learned.
-            Phase::Open { until } if now < until => {}
+            Phase::Open { until } if now < until => None,
             // Half-open (probe or not): the trial failed, re-open longer.
-            Phase::Open { .. } | Phase::Probing { .. } => Self::open(&mut inner, now),
+            Phase::Open { .. } | Phase::Probing { .. } => Some(Self::open(&mut inner, now, true)),
         }
     }
 
-    fn open(inner: &mut Inner, now: Instant) {
+    fn open(inner: &mut Inner, now: Instant, reopened: bool) -> Transition {
         inner.opens = inner.opens.saturating_add(1);
         inner.failures = 0;
         let interval = inner.settings.interval(inner.opens);
         inner.phase = Phase::Open {
             until: now + interval,
         };
+        Transition::Opened { interval, reopened }
     }
 }
 
@@ -472,6 +492,31 @@ mod tests {
         assert!(!b.try_acquire(t1 + 29 * S));
         // The probe never reported: after base it is handed out again.
         assert!(b.try_acquire(t1 + 30 * S));
+    }
+
+    #[test]
+    fn transitions_are_reported_once() {
+        let t0 = Instant::now();
+        let b = CircuitBreaker::new(settings(2, 30, 300));
+        assert_eq!(b.record_failure(t0), None);
+        assert_eq!(
+            b.record_failure(t0),
+            Some(Transition::Opened {
+                interval: 30 * S,
+                reopened: false
+            })
+        );
+        assert_eq!(b.record_failure(t0 + S), None, "still open");
+        assert!(b.try_acquire(t0 + 30 * S));
+        assert_eq!(
+            b.record_failure(t0 + 30 * S),
+            Some(Transition::Opened {
+                interval: 60 * S,
+                reopened: true
+            })
+        );
+        assert_eq!(b.record_success(), Some(Transition::Closed));
+        assert_eq!(b.record_success(), None);
     }
 
     #[test]

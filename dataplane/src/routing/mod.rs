@@ -29,7 +29,7 @@ mod rules;
 pub use alias::AliasTable;
 pub use breaker::{
     BreakerPlan, BreakerRegistry, BreakerState, CircuitBreaker, DEFAULT_BASE_EJECTION,
-    DEFAULT_CONSECUTIVE_FAILURES, DEFAULT_MAX_EJECTION, EjectionSettings,
+    DEFAULT_CONSECUTIVE_FAILURES, DEFAULT_MAX_EJECTION, EjectionSettings, Transition,
 };
 pub use classify::{
     AttemptOutcome, classify_status_body, classify_status_body_at, counts_as_breaker_failure,

@@ -119,6 +119,19 @@ impl RuleChain {
         self.attempt_order_at(rng, Instant::now(), breaker_of)
     }
 
+    /// [`Self::attempt_order`], and how many candidates lead it before the
+    /// ones whose breaker refused them (moved to the end).
+    pub fn attempt_order_split<F>(
+        &self,
+        rng: &mut fastrand::Rng,
+        breaker_of: F,
+    ) -> (Vec<Candidate>, usize)
+    where
+        F: FnMut(&str) -> Option<Arc<CircuitBreaker>>,
+    {
+        order_split(&self.groups, rng, Instant::now(), breaker_of)
+    }
+
     /// [`Self::attempt_order`] at an explicit instant.
     pub fn attempt_order_at<F>(
         &self,
@@ -170,8 +183,21 @@ fn order<F>(
     groups: &[Group],
     rng: &mut fastrand::Rng,
     now: Instant,
-    mut breaker_of: F,
+    breaker_of: F,
 ) -> Vec<Candidate>
+where
+    F: FnMut(&str) -> Option<Arc<CircuitBreaker>>,
+{
+    order_split(groups, rng, now, breaker_of).0
+}
+
+/// [`order`], and how many healthy candidates lead the order.
+fn order_split<F>(
+    groups: &[Group],
+    rng: &mut fastrand::Rng,
+    now: Instant,
+    mut breaker_of: F,
+) -> (Vec<Candidate>, usize)
 where
     F: FnMut(&str) -> Option<Arc<CircuitBreaker>>,
 {
@@ -190,8 +216,9 @@ where
             }
         }
     }
+    let lead = healthy.len();
     healthy.extend(ejected);
-    healthy
+    (healthy, lead)
 }
 
 /// A route's rules, ready for selection.

@@ -127,8 +127,10 @@ impl Timeouts {
     pub const DEFAULT_FIRST_BYTE: Duration = Duration::from_secs(10);
     /// Default first-token timeout.
     pub const DEFAULT_FIRST_TOKEN: Duration = Duration::from_secs(10);
-    /// Default stream idle timeout.
-    pub const DEFAULT_STREAM_IDLE: Duration = Duration::from_secs(300);
+    /// Default stream idle timeout. Before a stream's first content event
+    /// the first-token timeouts apply, so this only bounds silences inside
+    /// an answer that has started (see `docs/routing.md`).
+    pub const DEFAULT_STREAM_IDLE: Duration = Duration::from_secs(60);
     /// Default whole-exchange timeout of non-streaming requests.
     pub const DEFAULT_REQUEST: Duration = Duration::from_secs(600);
     /// Default longest stream.

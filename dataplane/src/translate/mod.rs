@@ -205,6 +205,13 @@ pub trait StreamTranslator: Send {
     fn finished(&self) -> bool {
         false
     }
+
+    /// The client gets the upstream's Chat Completions chunks as they are
+    /// (this translator only removes some), so the relay may judge the
+    /// stream's completeness from them.
+    fn passes_chat_through(&self) -> bool {
+        false
+    }
 }
 
 /// Request translation: client body → upstream body, in bounded memory (see

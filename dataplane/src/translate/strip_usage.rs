@@ -39,6 +39,10 @@ impl StreamTranslator for StripUsageChunk {
         }
         out.push(b'\n');
     }
+
+    fn passes_chat_through(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -155,6 +155,14 @@ pub struct Relay<B> {
     bytes: u64,
     first_byte_at: Option<Instant>,
     on_finish: Option<OnFinish>,
+    /// A failure is handed to the caller instead of ending the client's
+    /// stream with an in-band error (see [`Relay::handing_off`]).
+    hand_off: bool,
+    /// The in-band error event not sent because of `hand_off`.
+    pending_error: Option<Bytes>,
+    /// The client's stream was complete without the upstream's terminal
+    /// event; its terminal event is appended (OpenAI Chat: `[DONE]`).
+    appended_terminal: bool,
 }
 
 impl<B> Relay<B> {
@@ -221,7 +229,25 @@ impl<B> Relay<B> {
             bytes: 0,
             first_byte_at: None,
             on_finish: Some(on_finish),
+            hand_off: false,
+            pending_error: None,
+            appended_terminal: false,
         }
+    }
+
+    /// A broken, truncated or stalled upstream ends the relayed body without
+    /// the in-band error event; the caller takes it with
+    /// [`Relay::take_pending_error`] (to continue the stream from another
+    /// candidate, or to send it after all).
+    pub fn handing_off(mut self) -> Self {
+        self.hand_off = true;
+        self
+    }
+
+    /// The in-band error held back by [`Relay::handing_off`], if the stream
+    /// failed.
+    pub fn take_pending_error(&mut self) -> Option<Bytes> {
+        self.pending_error.take()
     }
 
     /// Takes an upstream chunk; returns the events it completed that may go
@@ -375,6 +401,7 @@ impl<B> Relay<B> {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         self.finish(outcome);
         self.done = true;
+        let held = self.hand_off && outcome != RelayOutcome::TooLong;
         let event = error.map(|(kind, message)| {
             let mut own = Vec::new();
             let handled = self
@@ -387,6 +414,12 @@ impl<B> Relay<B> {
                 stream_error_event(self.dialect, kind, message)
             }
         });
+        let event = if held {
+            self.pending_error = event;
+            None
+        } else {
+            event
+        };
         let tail = match (prefix, event) {
             (None, None) => return Poll::Ready(None),
             (Some(p), None) => p,
@@ -421,8 +454,23 @@ impl<B> Relay<B> {
         // A translated stream may be complete for the client before the
         // upstream's terminal event (OpenAI usage known, `[DONE]` missing).
         let client_complete = self.transform.as_ref().is_some_and(|t| t.finished());
+        // A Chat Completions stream relayed as it is, that ends cleanly after
+        // every choice got its finish reason, is complete without `[DONE]`:
+        // the client gets the `[DONE]` it expects, never an error.
+        let chat_complete = !self.saw_terminal
+            && self.dialect == Dialect::OpenAI
+            && self
+                .transform
+                .as_ref()
+                .is_none_or(|t| t.passes_chat_through())
+            && self.tracker.all_choices_finished();
         if self.saw_error {
             self.end(RelayOutcome::UpstreamError, prefix, None)
+        } else if chat_complete {
+            self.appended_terminal = true;
+            let mut tail = prefix.map(|p| p.to_vec()).unwrap_or_default();
+            tail.extend_from_slice(b"data: [DONE]\n\n");
+            self.end(RelayOutcome::Completed, Some(Bytes::from(tail)), None)
         } else if self.saw_terminal || client_complete {
             self.end(RelayOutcome::Completed, prefix, None)
         } else {

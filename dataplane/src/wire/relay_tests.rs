@@ -228,7 +228,9 @@ async fn silence_after_terminal_event_is_completion() {
 #[tokio::test]
 async fn truncated_stream_gets_error_event_and_no_fake_done() {
     let input = std::fs::read(capture_path("openai_text_usage_cached")).unwrap();
-    let cut = input.len() - "data: [DONE]\n\n".len();
+    // Cut before the chunk with the finish reason: the answer is incomplete.
+    let text = std::str::from_utf8(&input).unwrap();
+    let cut = text.find("data: {\"id\":\"chatcmpl-Bx9a7TQ2\",\"object\":\"chat.completion.chunk\",\"created\":1754000000,\"model\":\"gpt-4o-2024-08-06\",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_07871e2ad8\",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}]").unwrap();
     let (seen, on_finish) = recorder();
     let relay = Relay::new(
         chunked_body(&input[..cut], 50),
@@ -243,9 +245,32 @@ async fn truncated_stream_gets_error_event_and_no_fake_done() {
     assert!(!tail.contains("[DONE]"));
     let s = only(&seen);
     assert_eq!(s.outcome, RelayOutcome::Truncated);
+}
+
+#[tokio::test]
+async fn a_chat_stream_complete_but_for_done_is_completed_not_truncated() {
+    // Issue 12 item 11: every choice finished, usage sent, clean end, no `[DONE]`.
+    let input = std::fs::read(capture_path("openai_text_usage_cached")).unwrap();
+    let cut = input.len() - "data: [DONE]\n\n".len();
+    let (seen, on_finish) = recorder();
+    let relay = Relay::new(
+        chunked_body(&input[..cut], 50),
+        Dialect::OpenAI,
+        Duration::from_secs(60),
+        on_finish,
+    );
+    let out = collect(relay).await;
+    assert_eq!(&out[..cut], &input[..cut]);
+    let tail = std::str::from_utf8(&out[cut..]).unwrap();
+    assert_eq!(
+        tail, "data: [DONE]\n\n",
+        "the [DONE] the client expects, no error"
+    );
+    let s = only(&seen);
+    assert_eq!(s.outcome, RelayOutcome::Completed);
     assert_eq!(
         s.usage.cache_read_tokens, 1920,
-        "usage seen before the cut is kept"
+        "usage seen before the end is kept"
     );
 }
 

@@ -72,6 +72,15 @@ fn num(v: &Value, path: &[&str]) -> Option<u64> {
 }
 
 impl Usage {
+    /// Adds `other` (two upstream answers serving one request).
+    pub fn add(&mut self, other: &Usage) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
+        self.reasoning_tokens += other.reasoning_tokens;
+    }
+
     /// Usage from an OpenAI `usage` object.
     pub fn from_openai(u: &Value) -> Usage {
         let prompt = num(u, &["prompt_tokens"]).unwrap_or(0);
@@ -149,6 +158,9 @@ pub struct UsageTracker {
     usage: Usage,
     stop_reason: Option<String>,
     saw_usage: bool,
+    /// OpenAI Chat: choices (by index, below 64) seen, and those finished.
+    choices_seen: u64,
+    choices_finished: u64,
 }
 
 impl UsageTracker {
@@ -159,6 +171,29 @@ impl UsageTracker {
             usage: Usage::default(),
             stop_reason: None,
             saw_usage: false,
+            choices_seen: 0,
+            choices_finished: 0,
+        }
+    }
+
+    /// OpenAI Chat: at least one choice was seen and every choice seen has
+    /// a finish reason (the answer is complete even without `[DONE]`).
+    pub fn all_choices_finished(&self) -> bool {
+        self.choices_seen != 0 && self.choices_seen & !self.choices_finished == 0
+    }
+
+    fn choice(&mut self, index: u64, finished: bool) {
+        let bit = 1u64
+            .checked_shl(u32::try_from(index).unwrap_or(64))
+            .unwrap_or(0);
+        if bit == 0 {
+            // Beyond 64 choices: never known complete.
+            self.choices_seen |= 1 << 63;
+            return;
+        }
+        self.choices_seen |= bit;
+        if finished {
+            self.choices_finished |= bit;
         }
     }
 
@@ -220,8 +255,13 @@ impl UsageTracker {
             self.usage = Usage::from_openai(&u);
             self.saw_usage = true;
         }
-        if let Some(LastFinishReason(Some(r))) = e.choices {
-            self.stop_reason = Some(r);
+        if let Some(choices) = e.choices {
+            if let Some(r) = choices.last {
+                self.stop_reason = Some(r);
+            }
+            for (index, finished) in choices.seen {
+                self.choice(index, finished);
+            }
         }
         EventClass::Data
     }
@@ -279,10 +319,13 @@ impl UsageTracker {
             self.saw_usage = true;
         }
         if let Some(choices) = json.get("choices").and_then(Value::as_array) {
-            for c in choices {
-                if let Some(r) = c.get("finish_reason").and_then(Value::as_str) {
+            for (i, c) in choices.iter().enumerate() {
+                let reason = c.get("finish_reason").and_then(Value::as_str);
+                if let Some(r) = reason {
                     self.stop_reason = Some(r.to_owned());
                 }
+                let index = c.get("index").and_then(Value::as_u64).unwrap_or(i as u64);
+                self.choice(index, reason.is_some());
             }
         }
         EventClass::Data
@@ -395,12 +438,18 @@ struct DeltaPart<'a> {
 #[derive(Deserialize)]
 struct FinishOnly {
     #[serde(default)]
+    index: Option<u64>,
+    #[serde(default)]
     finish_reason: Option<String>,
 }
 
-/// The `finish_reason` of the last choice that has one (string), read from
-/// the `choices` array without collecting it.
-struct LastFinishReason(Option<String>);
+/// The `finish_reason` of the last choice that has one (string), and each
+/// choice's index and whether it finished, read from the `choices` array.
+struct LastFinishReason {
+    last: Option<String>,
+    /// (index, finished) of every choice of the chunk (usually one).
+    seen: Vec<(u64, bool)>,
+}
 
 impl<'de> Deserialize<'de> for LastFinishReason {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -415,12 +464,16 @@ impl<'de> Deserialize<'de> for LastFinishReason {
                 mut seq: A,
             ) -> Result<LastFinishReason, A::Error> {
                 let mut last = None;
+                let mut seen = Vec::new();
+                let mut i = 0u64;
                 while let Some(c) = seq.next_element::<FinishOnly>()? {
+                    seen.push((c.index.unwrap_or(i), c.finish_reason.is_some()));
                     if c.finish_reason.is_some() {
                         last = c.finish_reason;
                     }
+                    i += 1;
                 }
-                Ok(LastFinishReason(last))
+                Ok(LastFinishReason { last, seen })
             }
         }
         d.deserialize_seq(Visit)
