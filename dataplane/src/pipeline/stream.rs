@@ -365,11 +365,17 @@ fn is_event_stream(resp: &Response<ResponseBody>) -> bool {
 
 impl Drop for ClientStream {
     fn drop(&mut self) {
-        // Relays still running report `client_gone` through their slot.
-        if let Phase::Relaying { slot, .. } = &self.phase
-            && let Some(s) = slot.lock().unwrap_or_else(|e| e.into_inner()).take()
-        {
-            self.usage.add(&s.usage);
+        // A relay still running reports what it saw (`client_gone`) through
+        // its slot when it is dropped: drop it first, then read the slot.
+        if let Phase::Relaying { slot, .. } = &self.phase {
+            let slot = slot.clone();
+            self.phase = Phase::Done;
+            if let Some(s) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                self.usage.add(&s.usage);
+                if self.first_byte_at.is_none() {
+                    self.first_byte_at = s.first_byte_at;
+                }
+            }
         }
         self.account();
     }

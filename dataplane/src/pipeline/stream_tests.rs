@@ -525,3 +525,54 @@ async fn a_stalled_stream_is_continued_too() {
     assert_eq!(text, "Hello again");
     assert_eq!(count(&names, "error"), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_leaves_a_continuable_stream_is_accounted_once() {
+    use http_body_util::BodyExt as _;
+    let h = anthropic_pair(|_| {});
+    h.upstream.set_default(
+        "primary",
+        sse(vec![
+            message_start("msg_first"),
+            block_start(0, "text"),
+            text(0, "Hello "),
+            Step::Stall,
+        ]),
+    );
+    let req = http::Request::post(MESSAGES)
+        .header("x-api-key", super::testing::CLIENT_KEY)
+        .header("anthropic-version", "2023-06-01")
+        .body(http_body_util::Full::new(Bytes::from(
+            messages("claude-test", true).to_string(),
+        )))
+        .unwrap();
+    let resp = h.send(req).await;
+    let mut body = resp.into_body();
+    let first = body.frame().await.unwrap().unwrap();
+    assert!(first.is_data());
+    drop(body);
+    let m = h.metrics();
+    assert_eq!(
+        metric(
+            &m,
+            "switchboard_requests_total",
+            &[("backend", "default/primary")]
+        ),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "switchboard_streams_total",
+            &[("outcome", "client_gone")]
+        ),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "switchboard_tokens_total", &[("kind", "input")]),
+        3.0,
+        "usage seen before the client left: {m}"
+    );
+}
