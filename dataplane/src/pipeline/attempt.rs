@@ -13,7 +13,9 @@
 //! Streams are held until their first content event ([`super::hold`]): a
 //! candidate that sends headers but no content within its `firstToken`
 //! timeout is left for the next one (the last candidate is waited for up to
-//! `request`, like a non-streaming answer). A stream still held [`KEEPALIVE_INTERVAL`] after the
+//! `request`, like a non-streaming answer). A stream whose first content is
+//! an error event failed before any byte went out: it is retried or failed
+//! over like a 5xx. A stream still held [`KEEPALIVE_INTERVAL`] after the
 //! request arrived is committed to the client (200, event-stream headers)
 //! and kept alive with the client's own keep-alives while the walk goes on.
 //!
@@ -269,6 +271,11 @@ impl Chain {
                         }
                         Err(HoldError::Broken) => (AttemptOutcome::Reset, None, "reset"),
                         Err(HoldError::Empty) => (AttemptOutcome::Reset, None, "empty_stream"),
+                        Err(HoldError::ErrorEvent) => (
+                            AttemptOutcome::ServerError { status: 502 },
+                            None,
+                            "stream_error",
+                        ),
                     }
                 }
                 Attempt::Whole { parts, body } => {

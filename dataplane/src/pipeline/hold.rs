@@ -41,6 +41,9 @@ pub enum HoldError {
     Broken,
     /// The stream ended cleanly without any content event.
     Empty,
+    /// The first content event is an error: nothing reached the client yet,
+    /// so the attempt failed like an error status.
+    ErrorEvent,
 }
 
 /// Reads `body` until its first content event or `deadline`; returns the
@@ -71,8 +74,16 @@ pub async fn first_content(
         };
         read.extend_from_slice(&data);
         let split = splitter.push(&data);
-        let content = split.oversized > 0 || split.events.iter().any(|e| is_content(dialect, e));
-        if content || read.len() > HOLD_LIMIT {
+        if split.oversized > 0 {
+            return Ok((read.freeze(), body));
+        }
+        if let Some(first) = split.events.iter().find(|e| is_content(dialect, e)) {
+            if is_error(dialect, first) {
+                return Err(HoldError::ErrorEvent);
+            }
+            return Ok((read.freeze(), body));
+        }
+        if read.len() > HOLD_LIMIT {
             return Ok((read.freeze(), body));
         }
     }
@@ -128,6 +139,23 @@ pub fn is_content(dialect: Dialect, raw: &[u8]) -> bool {
                 })
         }
     }
+}
+
+/// Whether one complete raw event is an in-stream error.
+fn is_error(dialect: Dialect, raw: &[u8]) -> bool {
+    let WholeEvent::Event(event) = parse_whole(raw) else {
+        return false;
+    };
+    if event.event == Some("error") {
+        return true;
+    }
+    dialect == Dialect::OpenAI
+        && serde_json::from_str::<Value>(event.data.trim())
+            .ok()
+            .is_some_and(|v| {
+                v.get("error").is_some_and(|e| !e.is_null())
+                    || v.get("type").and_then(Value::as_str) == Some("error")
+            })
 }
 
 /// A body that yields `prefix` first, then `inner`.

@@ -283,6 +283,39 @@ async fn the_last_candidate_is_waited_for_and_nothing_at_all_ends_in_band() {
     assert_eq!(count(&names, "message_stop"), 0);
 }
 
+#[tokio::test(start_paused = true)]
+async fn an_error_event_before_any_content_fails_over_like_a_5xx() {
+    let h = anthropic_pair(|_| {});
+    h.upstream.set_default(
+        "primary",
+        sse(vec![
+            message_start("msg_first"),
+            ev(
+                "error",
+                json!({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}),
+            ),
+        ]),
+    );
+    let mut fine = vec![
+        message_start("msg_ok"),
+        block_start(0, "text"),
+        text(0, "from secondary"),
+        block_stop(0),
+    ];
+    fine.extend(message_end());
+    h.upstream.set_default("secondary", sse(fine));
+    let (status, _, body) = h.post(MESSAGES, &messages("claude-test", true)).await;
+    assert_eq!(status, 200);
+    let (text, names) = anthropic_text(&body);
+    assert_eq!(text, "from secondary");
+    assert_eq!(count(&names, "error"), 0, "{names:?}");
+    assert_eq!(
+        h.upstream.count("primary"),
+        2,
+        "a quick retry, then the next candidate"
+    );
+}
+
 // Item 13.
 
 fn cut_after_hello_wor() -> Reply {
