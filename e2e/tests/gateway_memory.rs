@@ -1,7 +1,7 @@
 //! Translation memory is bounded by the body's size (issue 12, item 1): a 30 MB body of a million
-//! one-character messages, translated for a backend of the other format, raises the gateway
-//! process's peak resident memory by at most 4× the body (it took 1.7 GB when the body was
-//! translated as one `serde_json::Value` tree).
+//! one-character messages, translated for a backend of the other format (Messages → OpenAI, Chat →
+//! Anthropic, Responses → Anthropic), raises the gateway process's peak resident memory by at most
+//! 4× the body (it took 1.7 GB when the body was translated as one `serde_json::Value` tree).
 //!
 //! Measured on the real process: the peak resident set (`VmHWM` in `/proc/PID/status`) is reset
 //! (`/proc/PID/clear_refs`) before each request and read after it. Linux only.
@@ -158,11 +158,15 @@ async fn translating_a_body_of_a_million_tiny_messages_stays_within_4x_its_size(
     for (path, model, upstream_bytes) in [
         ("/v1/messages", "gpt-test", &openai_bytes),
         ("/v1/chat/completions", "claude-test", &anthropic_bytes),
+        ("/v1/responses", "claude-test", &anthropic_bytes),
     ] {
+        let list = if path == "/v1/responses" {
+            "input"
+        } else {
+            "messages"
+        };
         let mut body = String::with_capacity(MESSAGES * 31 + 100);
-        body.push_str(&format!(
-            r#"{{"model":"{model}","max_tokens":5,"messages":["#
-        ));
+        body.push_str(&format!(r#"{{"model":"{model}","max_tokens":5,"{list}":["#));
         for i in 0..MESSAGES {
             if i > 0 {
                 body.push(',');

@@ -82,23 +82,32 @@ async fn hostile_values_in_a_chat_request_for_an_anthropic_backend_are_a_400() {
 }
 
 #[tokio::test]
-async fn a_responses_request_too_large_to_translate_is_a_400() {
+async fn a_large_responses_request_translates_and_hostile_items_are_a_400() {
     let h = harness();
     let items: Vec<String> = (0..70_000)
         .map(|_| r#"{"role":"user","content":"x"}"#.to_string())
         .collect();
     let body = format!(r#"{{"model":"claude-test","input":[{}]}}"#, items.join(","));
     let (status, _, answer) = h.post_raw("/v1/responses", body).await;
-    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&answer));
-    let v: Value = serde_json::from_slice(&answer).unwrap();
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("JSON values"),
-        "{v}"
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    for content in hostile_contents() {
+        let body =
+            format!(r#"{{"model":"claude-test","input":[{{"role":"user","content":{content}}}]}}"#);
+        let (status, _, answer) = h.post_raw("/v1/responses", body).await;
+        assert_eq!(
+            status,
+            400,
+            "{content:.40}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        let v: Value = serde_json::from_slice(&answer).unwrap();
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+    }
+    assert_eq!(
+        h.upstream.requests().len(),
+        1,
+        "only the good request went upstream"
     );
-    assert!(h.upstream.requests().is_empty());
 }
 
 #[tokio::test]

@@ -112,6 +112,77 @@ pub fn instructions(request: &Value) -> Result<Option<String>, ResponsesError> {
     }
 }
 
+/// Calls `f` with each item of a raw `input` member (a string, an array,
+/// or absent), one at a time: each element is parsed on its own, in
+/// bounded memory (see [`crate::translate::bounded`]).
+pub fn for_each_item(
+    input: Option<&str>,
+    names: &mut ToolNames,
+    mut f: impl FnMut(InputItem) -> Result<(), ResponsesError>,
+) -> Result<(), ResponsesError> {
+    let Some(raw) = input.map(str::trim).filter(|r| *r != "null") else {
+        return Ok(());
+    };
+    if raw.starts_with('"') {
+        let text = crate::translate::bounded::parse_value(raw, "input").map_err(bounded_error)?;
+        return f(InputItem::Message {
+            role: Role::User,
+            parts: vec![Part::Text(text.as_str().unwrap_or_default().to_owned())],
+        });
+    }
+    if !raw.starts_with('[') {
+        return Err(ResponsesError::new(
+            "input",
+            "`input` must be a string or a list of items",
+        ));
+    }
+    let mut failed = None;
+    let walked = crate::translate::bounded::for_each(raw, "input", |i, element| {
+        let param = format!("input[{i}]");
+        let item = crate::translate::bounded::parse_value(element, &param)?;
+        let parsed = parse_item(&item, &param, names).and_then(|p| match p {
+            Some(item) => f(item),
+            None => Ok(()),
+        });
+        parsed.map_err(|e| {
+            failed = Some(e);
+            crate::translate::TranslateError::invalid(param, "stopped")
+        })
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    walked.map_err(bounded_error)
+}
+
+/// A Responses request split for bounded translation: every top-level
+/// member but `input` as one (small) tree, and `input` as raw text.
+pub fn split_request(
+    json: &crate::body::RequestJson,
+) -> Result<(Value, Option<&str>), ResponsesError> {
+    let mut head = serde_json::Map::new();
+    let mut input = None;
+    for (key, raw) in json.members() {
+        if key == "input" {
+            input = Some(raw);
+            continue;
+        }
+        let value = crate::translate::bounded::parse_value(raw, key).map_err(bounded_error)?;
+        head.insert(key.to_owned(), value);
+    }
+    Ok((Value::Object(head), input))
+}
+
+/// A bounded-parse error as a Responses error.
+pub fn bounded_error(e: crate::translate::TranslateError) -> ResponsesError {
+    match e {
+        crate::translate::TranslateError::Invalid { field, reason } => {
+            ResponsesError::new(field, reason)
+        }
+        other => ResponsesError::new("input", other.to_string()),
+    }
+}
+
 /// The request's `input` as items.
 pub fn parse_input(
     request: &Value,

@@ -40,53 +40,44 @@ fn session(t: Translated, model: &str, now: u64) -> TranslatedRequest {
     }
 }
 
-/// Most JSON values a Responses request body may hold to be translated.
-/// Responses translations still read the body as one tree, so its size is
-/// bounded absolutely (about 25 MB of tree at most) rather than relative to
-/// the body; Codex conversations stay far below it (a few values per item).
-pub const MAX_RESPONSES_VALUES: usize = 200_000;
-
-fn tree(json: &crate::body::RequestJson) -> Result<Value, TranslateError> {
-    let text = std::str::from_utf8(json.bytes())
-        .map_err(|e| TranslateError::invalid("body", e.to_string()))?;
-    let n = crate::translate::bounded::count_values(text);
-    if n > MAX_RESPONSES_VALUES {
-        return Err(TranslateError::invalid(
-            "input",
-            format!(
-                "the request holds {n} JSON values; at most {MAX_RESPONSES_VALUES} can be translated for this model's provider"
-            ),
-        ));
-    }
-    serde_json::from_str(text)
-        .map_err(|e| TranslateError::invalid("body", format!("invalid JSON: {e}")))
-}
-
-fn serialized(t: TranslatedRequest) -> TranslatedBody {
+fn json_session(body: bytes::Bytes, context: ResponseContext, now: u64) -> TranslatedBody {
     TranslatedBody {
-        body: bytes::Bytes::from(t.body.to_string()),
-        session: t.session,
+        body,
+        session: Session {
+            created: now,
+            responses: Some(context),
+            ..Session::default()
+        },
     }
 }
 
-/// [`request_to_chat`] on a raw body.
+/// Responses request body → Chat Completions body for `model`, in bounded
+/// memory (`input` item by item, see [`crate::translate::bounded`]).
 pub fn request_to_chat_json(
     json: &crate::body::RequestJson,
     model: &str,
     opts: &TargetOptions,
     now: u64,
 ) -> Result<TranslatedBody, TranslateError> {
-    request_to_chat(&tree(json)?, model, opts, now).map(serialized)
+    let (body, context) = super::to_chat::to_chat_json(json, Some(model), opts.legacy_max_tokens)?;
+    Ok(json_session(body, context, now))
 }
 
-/// [`request_to_messages`] on a raw body.
+/// Responses request body → Anthropic Messages body for `model`, in bounded
+/// memory. `max_tokens` defaults as in [`request_to_messages`].
 pub fn request_to_messages_json(
     json: &crate::body::RequestJson,
     model: &str,
     opts: &TargetOptions,
     now: u64,
 ) -> Result<TranslatedBody, TranslateError> {
-    request_to_messages(&tree(json)?, model, opts, now).map(serialized)
+    let messages_opts = MessagesOptions {
+        default_max_tokens: opts
+            .default_max_tokens
+            .max(MessagesOptions::default().default_max_tokens),
+    };
+    let (body, context) = super::to_messages::to_messages_json(json, Some(model), &messages_opts)?;
+    Ok(json_session(body, context, now))
 }
 
 /// Responses request → Chat Completions request for `model`.

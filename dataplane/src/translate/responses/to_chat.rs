@@ -22,9 +22,10 @@
 use serde_json::{Map, Value, json};
 
 use super::context::{ResponseContext, ToolNames};
-use super::input::{InputItem, Part, Role, instructions, parse_input};
+use super::input::{InputItem, Part, Role, for_each_item, instructions, split_request};
 use super::tools::{ToolChoice, parse_tool_choice, parse_tools};
 use super::{ResponsesError, Translated};
+use crate::translate::bounded::{ArrayBytes, ObjectWriter, write_value};
 
 /// Rejects request fields that need state kept at OpenAI.
 pub fn reject_stateful(request: &Value) -> Result<(), ResponsesError> {
@@ -81,16 +82,53 @@ fn chat_parts(parts: &[Part]) -> Vec<Value> {
         .collect()
 }
 
-/// Renders the conversation as Chat messages.
-fn messages(request: &Value, items: Vec<InputItem>) -> Result<Vec<Value>, ResponsesError> {
-    let mut out: Vec<Value> = Vec::new();
-    if let Some(sys) = instructions(request)? {
-        out.push(json!({"role": "system", "content": sys}));
+/// Writes the conversation as Chat messages, one item at a time: an
+/// assistant message is kept open (its tool calls as bytes) so that the
+/// `function_call` items after it join it; images of tool outputs wait for
+/// the end of the tool messages.
+#[derive(Default)]
+struct ChatMessages {
+    /// The open assistant message: its content and tool calls.
+    assistant: Option<(Value, ArrayBytes)>,
+    images: ArrayBytes,
+}
+
+impl ChatMessages {
+    fn flush_assistant(&mut self, out: &mut ObjectWriter) {
+        if let Some((content, mut calls)) = self.assistant.take() {
+            out.push_with(|buf| {
+                buf.extend_from_slice(br#"{"role":"assistant","content":"#);
+                write_value(buf, &content);
+                if !calls.is_empty() {
+                    buf.extend_from_slice(br#","tool_calls":"#);
+                    calls.write_array(buf);
+                }
+                buf.push(b'}');
+            });
+        }
     }
-    let mut pending_images: Vec<Value> = Vec::new();
-    for item in items {
-        if !matches!(item, InputItem::FunctionOutput { .. }) && !pending_images.is_empty() {
-            out.push(json!({"role": "user", "content": std::mem::take(&mut pending_images)}));
+
+    fn write(&mut self, out: &mut ObjectWriter, message: &Value) {
+        self.flush_assistant(out);
+        out.push(message);
+    }
+
+    fn flush_images(&mut self, out: &mut ObjectWriter) {
+        if self.images.is_empty() {
+            return;
+        }
+        self.flush_assistant(out);
+        let images = &mut self.images;
+        out.push_with(|buf| {
+            buf.extend_from_slice(br#"{"role":"user","content":"#);
+            images.write_array(buf);
+            buf.push(b'}');
+        });
+    }
+
+    fn item(&mut self, out: &mut ObjectWriter, item: InputItem) -> Result<(), ResponsesError> {
+        if !matches!(item, InputItem::FunctionOutput { .. }) {
+            self.flush_images(out);
         }
         match item {
             InputItem::Message {
@@ -99,7 +137,7 @@ fn messages(request: &Value, items: Vec<InputItem>) -> Result<Vec<Value>, Respon
             } => {
                 let text = text_only(&parts, "input")?;
                 if !text.is_empty() {
-                    out.push(json!({"role": "system", "content": text}));
+                    self.write(out, &json!({"role": "system", "content": text}));
                 }
             }
             InputItem::Message {
@@ -110,7 +148,7 @@ fn messages(request: &Value, items: Vec<InputItem>) -> Result<Vec<Value>, Respon
                     [Part::Text(t)] => json!(t),
                     _ => json!(chat_parts(&parts)),
                 };
-                out.push(json!({"role": "user", "content": content}));
+                self.write(out, &json!({"role": "user", "content": content}));
             }
             InputItem::Message {
                 role: Role::Assistant,
@@ -118,7 +156,8 @@ fn messages(request: &Value, items: Vec<InputItem>) -> Result<Vec<Value>, Respon
             } => {
                 let text = text_only(&parts, "input")?;
                 if !text.is_empty() {
-                    out.push(json!({"role": "assistant", "content": text}));
+                    self.flush_assistant(out);
+                    self.assistant = Some((json!(text), ArrayBytes::default()));
                 }
             }
             InputItem::FunctionCall {
@@ -127,16 +166,10 @@ fn messages(request: &Value, items: Vec<InputItem>) -> Result<Vec<Value>, Respon
                 arguments,
             } => {
                 let call = json!({"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}});
-                match out.last_mut() {
-                    Some(last) if last["role"] == "assistant" => {
-                        match last.get_mut("tool_calls").and_then(Value::as_array_mut) {
-                            Some(calls) => calls.push(call),
-                            None => last["tool_calls"] = json!([call]),
-                        }
-                    }
-                    _ => out
-                        .push(json!({"role": "assistant", "content": null, "tool_calls": [call]})),
-                }
+                self.assistant
+                    .get_or_insert_with(|| (Value::Null, ArrayBytes::default()))
+                    .1
+                    .push(&call);
             }
             InputItem::FunctionOutput { call_id, parts } => {
                 let mut text = String::new();
@@ -144,19 +177,26 @@ fn messages(request: &Value, items: Vec<InputItem>) -> Result<Vec<Value>, Respon
                     match p {
                         Part::Text(t) => text.push_str(t),
                         Part::Image { .. } => {
-                            pending_images.extend(chat_parts(std::slice::from_ref(p)))
+                            for image in chat_parts(std::slice::from_ref(p)) {
+                                self.images.push(&image);
+                            }
                         }
                     }
                 }
-                out.push(json!({"role": "tool", "tool_call_id": call_id, "content": text}));
+                self.write(
+                    out,
+                    &json!({"role": "tool", "tool_call_id": call_id, "content": text}),
+                );
             }
             InputItem::Thinking(_) => {}
         }
+        Ok(())
     }
-    if !pending_images.is_empty() {
-        out.push(json!({"role": "user", "content": pending_images}));
+
+    fn finish(&mut self, out: &mut ObjectWriter) {
+        self.flush_images(out);
+        self.flush_assistant(out);
     }
-    Ok(out)
 }
 
 /// `text.format` as a Chat `response_format`, if it asks for JSON.
@@ -185,33 +225,69 @@ pub fn user_id(request: &Value) -> Option<&str> {
         .or_else(|| request.get("user").and_then(Value::as_str))
 }
 
-/// Translates a Responses request into a Chat Completions request.
+/// Translates a Responses request into a Chat Completions request (a tree
+/// in, a tree out, with `max_tokens`: tests and the mock provider).
 pub fn to_chat(request: &Value) -> Result<Translated, ResponsesError> {
+    let json = crate::body::RequestJson::from_value(request)
+        .map_err(|e| ResponsesError::new("body", e.to_string()))?;
+    let (body, context) = to_chat_json(&json, None, true)?;
+    let body =
+        serde_json::from_slice(&body).map_err(|e| ResponsesError::new("body", e.to_string()))?;
+    Ok(Translated { body, context })
+}
+
+/// Translates a Responses request body into a Chat Completions body in
+/// bounded memory: `input` is read and written one item at a time. `model`
+/// replaces the client's model; `legacy_max_tokens` writes `max_tokens`
+/// instead of `max_completion_tokens`.
+pub fn to_chat_json(
+    json: &crate::body::RequestJson,
+    model: Option<&str>,
+    legacy_max_tokens: bool,
+) -> Result<(bytes::Bytes, ResponseContext), ResponsesError> {
+    let (request, input) = split_request(json)?;
+    let request = &request;
     reject_stateful(request)?;
     let mut names = ToolNames::default();
     let tools = parse_tools(request, &mut names)?;
     let choice = parse_tool_choice(request, &mut names)?;
-    let items = parse_input(request, &mut names)?;
 
-    let mut body = Map::new();
-    if let Some(model) = request.get("model") {
-        body.insert("model".into(), model.clone());
+    let mut out = ObjectWriter::with_capacity(json.bytes().len() + json.bytes().len() / 4 + 1024);
+    match model {
+        Some(m) => out.value("model", &json!(m)),
+        None => {
+            if let Some(m) = request.get("model") {
+                out.value("model", m);
+            }
+        }
     }
-    body.insert("messages".into(), json!(messages(request, items)?));
+    out.open_array("messages");
+    let mut messages = ChatMessages::default();
+    if let Some(sys) = instructions(request)? {
+        messages.write(&mut out, &json!({"role": "system", "content": sys}));
+    }
+    for_each_item(input, &mut names, |item| messages.item(&mut out, item))?;
+    messages.finish(&mut out);
+    out.close_array();
     let stream = request
         .get("stream")
         .and_then(Value::as_bool)
         .unwrap_or(false);
     if stream {
-        body.insert("stream".into(), json!(true));
-        body.insert("stream_options".into(), json!({"include_usage": true}));
+        out.value("stream", &json!(true));
+        out.value("stream_options", &json!({"include_usage": true}));
     }
     if let Some(n) = request.get("max_output_tokens").filter(|v| v.is_u64()) {
-        body.insert("max_tokens".into(), n.clone());
+        let key = if legacy_max_tokens {
+            "max_tokens"
+        } else {
+            "max_completion_tokens"
+        };
+        out.value(key, n);
     }
     for key in ["temperature", "top_p"] {
         if let Some(v) = request.get(key).filter(|v| v.is_number()) {
-            body.insert(key.into(), v.clone());
+            out.value(key, v);
         }
     }
     if !tools.is_empty() {
@@ -231,7 +307,7 @@ pub fn to_chat(request: &Value) -> Result<Translated, ResponsesError> {
                 json!({"type": "function", "function": f})
             })
             .collect();
-        body.insert("tools".into(), json!(tools));
+        out.value("tools", &json!(tools));
         if let Some(choice) = choice {
             let c = match choice {
                 ToolChoice::Auto => json!("auto"),
@@ -241,28 +317,28 @@ pub fn to_chat(request: &Value) -> Result<Translated, ResponsesError> {
                     json!({"type": "function", "function": {"name": name}})
                 }
             };
-            body.insert("tool_choice".into(), c);
+            out.value("tool_choice", &c);
         }
         if let Some(p) = request
             .get("parallel_tool_calls")
             .filter(|v| v.is_boolean())
         {
-            body.insert("parallel_tool_calls".into(), p.clone());
+            out.value("parallel_tool_calls", p);
         }
     }
     if let Some(effort) = request.pointer("/reasoning/effort").and_then(Value::as_str) {
-        body.insert("reasoning_effort".into(), json!(effort));
+        out.value("reasoning_effort", &json!(effort));
     }
     if let Some(rf) = response_format(request) {
-        body.insert("response_format".into(), rf);
+        out.value("response_format", &rf);
     }
     if let Some(user) = user_id(request) {
-        body.insert("user".into(), json!(user));
+        out.value("user", &json!(user));
     }
-    Ok(Translated {
-        body: Value::Object(body),
-        context: ResponseContext::from_request(request, names),
-    })
+    Ok((
+        bytes::Bytes::from(out.finish()),
+        ResponseContext::from_request(request, names),
+    ))
 }
 
 #[cfg(test)]

@@ -31,10 +31,13 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::context::{ResponseContext, ToolNames};
-use super::input::{ImageSource, InputItem, Part, Role, instructions, parse_input};
+use super::input::{
+    ImageSource, InputItem, Part, Role, for_each_item, instructions, split_request,
+};
 use super::to_chat::{reject_stateful, user_id};
 use super::tools::{ToolChoice, parse_tool_choice, parse_tools};
 use super::{ResponsesError, Translated};
+use crate::translate::bounded::{ArrayBytes, ObjectWriter, write_value};
 
 /// Options of the Messages rendering.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,24 +79,85 @@ pub fn thinking_budget(effort: &str) -> Option<u64> {
     }
 }
 
-struct Turns(Vec<(&'static str, Vec<Value>)>);
+/// Writes Anthropic turns one block at a time: consecutive blocks of one
+/// role form one turn (tool results first, order kept), collected as bytes
+/// and written when the role changes. Without `write` it only learns what
+/// the thinking decision needs (a first pass over the input).
+struct TurnWriter {
+    write: bool,
+    keep_thinking: bool,
+    role: Option<&'static str>,
+    results: ArrayBytes,
+    others: ArrayBytes,
+    /// The open turn uses a tool; its first block is thinking.
+    uses_tools: bool,
+    first_thinking: Option<bool>,
+    /// The same of the last assistant turn.
+    last_assistant: Option<(bool, bool)>,
+}
 
-impl Turns {
-    fn push(&mut self, role: &'static str, block: Value) {
-        let is_result = block["type"] == "tool_result";
-        match self.0.last_mut() {
-            Some((r, blocks)) if *r == role => {
-                if is_result {
-                    let at = blocks
-                        .iter()
-                        .take_while(|b| b["type"] == "tool_result")
-                        .count();
-                    blocks.insert(at, block);
-                } else {
-                    blocks.push(block);
-                }
-            }
-            _ => self.0.push((role, vec![block])),
+impl TurnWriter {
+    fn new(write: bool, keep_thinking: bool) -> Self {
+        Self {
+            write,
+            keep_thinking,
+            role: None,
+            results: ArrayBytes::default(),
+            others: ArrayBytes::default(),
+            uses_tools: false,
+            first_thinking: None,
+            last_assistant: None,
+        }
+    }
+
+    fn push(&mut self, out: &mut ObjectWriter, role: &'static str, block: Value) {
+        if self.role != Some(role) {
+            self.flush(out);
+            self.role = Some(role);
+            self.uses_tools = false;
+            self.first_thinking = None;
+        }
+        let thinking = is_thinking(&block);
+        self.first_thinking.get_or_insert(thinking);
+        if block["type"] == "tool_use" {
+            self.uses_tools = true;
+        }
+        if role == "assistant" {
+            self.last_assistant = Some((self.uses_tools, self.first_thinking == Some(true)));
+        }
+        if !self.write || (thinking && !self.keep_thinking) {
+            return;
+        }
+        if block["type"] == "tool_result" {
+            self.results.push(&block);
+        } else {
+            self.others.push(&block);
+        }
+    }
+
+    /// Writes the open turn, unless it is empty.
+    fn flush(&mut self, out: &mut ObjectWriter) {
+        let Some(role) = self.role else { return };
+        if !self.write || (self.results.is_empty() && self.others.is_empty()) {
+            return;
+        }
+        self.results.append(&mut self.others);
+        let results = &mut self.results;
+        out.push_with(|buf| {
+            buf.extend_from_slice(br#"{"role":"#);
+            write_value(buf, &json!(role));
+            buf.extend_from_slice(br#","content":"#);
+            results.write_array(buf);
+            buf.push(b'}');
+        });
+    }
+
+    /// Thinking can stay on only if the last assistant turn that used a
+    /// tool starts with a thinking block.
+    fn allows_thinking(&self) -> bool {
+        match self.last_assistant {
+            Some((uses_tools, first_thinking)) => !uses_tools || first_thinking,
+            None => true,
         }
     }
 }
@@ -122,9 +186,14 @@ fn text_block(t: &str) -> Option<Value> {
     (!t.trim().is_empty()).then(|| json!({"type": "text", "text": t}))
 }
 
-fn render_turns(items: Vec<InputItem>, system: &mut Vec<Value>) -> Result<Turns, ResponsesError> {
-    let mut turns = Turns(Vec::new());
-    for item in items {
+/// Renders one input item into turns (and system blocks, when `system` is given).
+fn render(
+    item: InputItem,
+    turns: &mut TurnWriter,
+    out: &mut ObjectWriter,
+    mut system: Option<&mut ArrayBytes>,
+) -> Result<(), ResponsesError> {
+    {
         match item {
             InputItem::Message {
                 role: Role::System,
@@ -132,7 +201,12 @@ fn render_turns(items: Vec<InputItem>, system: &mut Vec<Value>) -> Result<Turns,
             } => {
                 for p in parts {
                     match p {
-                        Part::Text(t) => system.extend(text_block(&t)),
+                        Part::Text(t) => {
+                            if let (Some(system), Some(b)) = (system.as_deref_mut(), text_block(&t))
+                            {
+                                system.push(&b);
+                            }
+                        }
                         Part::Image { .. } => {
                             return Err(ResponsesError::new(
                                 "input",
@@ -152,11 +226,11 @@ fn render_turns(items: Vec<InputItem>, system: &mut Vec<Value>) -> Result<Turns,
                     match p {
                         Part::Text(t) => {
                             if let Some(b) = text_block(&t) {
-                                turns.push(role, b);
+                                turns.push(out, role, b);
                             }
                         }
                         Part::Image { source, .. } if role == "user" => {
-                            turns.push(role, image_block(&source, "input")?)
+                            turns.push(out, role, image_block(&source, "input")?)
                         }
                         Part::Image { .. } => {
                             return Err(ResponsesError::new(
@@ -167,7 +241,7 @@ fn render_turns(items: Vec<InputItem>, system: &mut Vec<Value>) -> Result<Turns,
                     }
                 }
             }
-            InputItem::Thinking(block) => turns.push("assistant", block.to_block()),
+            InputItem::Thinking(block) => turns.push(out, "assistant", block.to_block()),
             InputItem::FunctionCall {
                 call_id,
                 name,
@@ -192,6 +266,7 @@ fn render_turns(items: Vec<InputItem>, system: &mut Vec<Value>) -> Result<Turns,
                     ));
                 }
                 turns.push(
+                    out,
                     "assistant",
                     json!({"type": "tool_use", "id": anthropic_tool_id(&call_id), "name": name, "input": input}),
                 );
@@ -225,75 +300,94 @@ fn render_turns(items: Vec<InputItem>, system: &mut Vec<Value>) -> Result<Turns,
                     }
                     result["content"] = json!(blocks);
                 }
-                turns.push("user", result);
+                turns.push(out, "user", result);
             }
         }
     }
-    Ok(turns)
+    Ok(())
 }
 
 fn is_thinking(b: &Value) -> bool {
     matches!(b["type"].as_str(), Some("thinking" | "redacted_thinking"))
 }
 
-/// Thinking can stay on only if the last assistant turn that used a tool
-/// starts with a thinking block.
-fn history_allows_thinking(turns: &Turns) -> bool {
-    match turns.0.iter().rev().find(|(r, _)| *r == "assistant") {
-        Some((_, blocks)) => {
-            !blocks.iter().any(|b| b["type"] == "tool_use")
-                || blocks.first().is_some_and(is_thinking)
-        }
-        None => true,
-    }
+/// Translates a Responses request into an Anthropic Messages request (a
+/// tree in, a tree out: tests).
+pub fn to_messages(request: &Value, opts: &MessagesOptions) -> Result<Translated, ResponsesError> {
+    let json = crate::body::RequestJson::from_value(request)
+        .map_err(|e| ResponsesError::new("body", e.to_string()))?;
+    let (body, context) = to_messages_json(&json, None, opts)?;
+    let body =
+        serde_json::from_slice(&body).map_err(|e| ResponsesError::new("body", e.to_string()))?;
+    Ok(Translated { body, context })
 }
 
-/// Translates a Responses request into an Anthropic Messages request.
-pub fn to_messages(request: &Value, opts: &MessagesOptions) -> Result<Translated, ResponsesError> {
+/// Translates a Responses request body into an Anthropic Messages body in
+/// bounded memory: `input` is read one item at a time (twice when the
+/// request asks for reasoning: thinking stays on only if the history allows
+/// it, which is known at its end), and turns are written as they close.
+/// `model` replaces the client's model.
+pub fn to_messages_json(
+    json: &crate::body::RequestJson,
+    model: Option<&str>,
+    opts: &MessagesOptions,
+) -> Result<(bytes::Bytes, ResponseContext), ResponsesError> {
+    let (request, input) = split_request(json)?;
+    let request = &request;
     reject_stateful(request)?;
     let mut names = ToolNames::default();
     let tools = parse_tools(request, &mut names)?;
     let choice = parse_tool_choice(request, &mut names)?;
-    let items = parse_input(request, &mut names)?;
-
-    let mut system: Vec<Value> = Vec::new();
-    if let Some(sys) = instructions(request)? {
-        system.extend(text_block(&sys));
-    }
-    let mut turns = render_turns(items, &mut system)?;
 
     let max_tokens = request
         .get("max_output_tokens")
         .and_then(Value::as_u64)
         .filter(|n| *n > 0)
         .unwrap_or(opts.default_max_tokens);
-    let budget = request
+    let wanted = request
         .pointer("/reasoning/effort")
         .and_then(Value::as_str)
         .and_then(thinking_budget)
-        .filter(|_| max_tokens > 1024 && history_allows_thinking(&turns))
-        .map(|b| b.min(max_tokens - 1));
-    if budget.is_none() {
-        for (_, blocks) in &mut turns.0 {
-            blocks.retain(|b| !is_thinking(b));
+        .filter(|_| max_tokens > 1024);
+    let budget = match wanted {
+        Some(b) => {
+            let mut scratch = names.clone();
+            let mut facts = TurnWriter::new(false, true);
+            let mut nowhere = ObjectWriter::with_capacity(0);
+            for_each_item(input, &mut scratch, |item| {
+                render(item, &mut facts, &mut nowhere, None)
+            })?;
+            facts.allows_thinking().then(|| b.min(max_tokens - 1))
         }
+        None => None,
+    };
+
+    let mut out = ObjectWriter::with_capacity(json.bytes().len() + json.bytes().len() / 4 + 1024);
+    match model {
+        Some(m) => out.value("model", &json!(m)),
+        None => {
+            if let Some(m) = request.get("model") {
+                out.value("model", m);
+            }
+        }
+    }
+    out.value("max_tokens", &json!(max_tokens));
+    let mut system = ArrayBytes::default();
+    if let Some(b) = instructions(request)?.as_deref().and_then(text_block) {
+        system.push(&b);
+    }
+    out.open_array("messages");
+    let mut turns = TurnWriter::new(true, budget.is_some());
+    for_each_item(input, &mut names, |item| {
+        render(item, &mut turns, &mut out, Some(&mut system))
+    })?;
+    turns.flush(&mut out);
+    out.close_array();
+    if !system.is_empty() {
+        out.array_bytes("system", &mut system);
     }
 
     let mut body = Map::new();
-    if let Some(model) = request.get("model") {
-        body.insert("model".into(), model.clone());
-    }
-    body.insert("max_tokens".into(), json!(max_tokens));
-    if !system.is_empty() {
-        body.insert("system".into(), json!(system));
-    }
-    let messages: Vec<Value> = turns
-        .0
-        .into_iter()
-        .filter(|(_, blocks)| !blocks.is_empty())
-        .map(|(role, content)| json!({"role": role, "content": content}))
-        .collect();
-    body.insert("messages".into(), json!(messages));
     if request.get("stream").and_then(Value::as_bool) == Some(true) {
         body.insert("stream".into(), json!(true));
     }
@@ -365,10 +459,13 @@ pub fn to_messages(request: &Value, opts: &MessagesOptions) -> Result<Translated
     if let Some(user) = user_id(request) {
         body.insert("metadata".into(), json!({"user_id": user}));
     }
-    Ok(Translated {
-        body: Value::Object(body),
-        context: ResponseContext::from_request(request, names),
-    })
+    for (key, value) in &body {
+        out.value(key, value);
+    }
+    Ok((
+        bytes::Bytes::from(out.finish()),
+        ResponseContext::from_request(request, names),
+    ))
 }
 
 #[cfg(test)]
