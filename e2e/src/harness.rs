@@ -171,6 +171,42 @@ impl Gateway {
         gateway
     }
 
+    /// Like [`Gateway::start_with_args`], with the process's open-files limit (soft and hard) set
+    /// to `nofile` first (`ulimit -n` in a shell that then runs the gateway).
+    pub async fn start_with_nofile(
+        config_path: &Path,
+        envs: &[(&str, &str)],
+        args: &[&str],
+        nofile: u32,
+    ) -> Gateway {
+        let port = free_port();
+        let admin_port = free_port();
+        let log = log_path();
+        let file = std::fs::File::create(&log).expect("create gateway log file");
+        let inner = command(config_path, port, admin_port, envs);
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .args(args)
+            .envs(inner.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("clone log file"))
+            .stderr(file);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {GATEWAY_BIN} under sh: {e}"));
+        let mut gateway = Gateway {
+            child,
+            port,
+            admin_port,
+            log,
+        };
+        gateway.wait_ready().await;
+        gateway
+    }
+
     /// Starts the gateway in cluster mode, following the controller at `controller_url`, with
     /// extra environment variables and arguments (e.g. `["--snapshot-cache", path]`). With
     /// `wait_ready`, waits until `/readyz` answers 200 (see [`Gateway::wait_ready`]); otherwise
