@@ -12,6 +12,9 @@
 //!   streaming state machines, one per direction, event by event;
 //! - [`errors`]: upstream error bodies into the client's dialect;
 //! - [`names`]: deterministic tool name and id mapping;
+//! - [`system_messages`]: system prompts inside `messages` (Claude Code on
+//!   non-Claude models) and its billing line;
+//! - [`deferred_tools`]: `defer_loading` tools for backends without tool search;
 //! - [`strip_usage`]: removes the usage chunk the gateway asked for itself;
 //! - [`mapping`]: stop reasons and usage;
 //! - [`responses`]: the OpenAI Responses API to and from both formats.
@@ -26,6 +29,7 @@
 //! backend format is a variant of [`UpstreamFormat`] plus its arms.
 
 pub mod chat_to_messages;
+pub mod deferred_tools;
 pub mod errors;
 pub mod mapping;
 pub mod messages_to_chat;
@@ -35,6 +39,7 @@ pub mod responses;
 pub mod stream_chat_to_messages;
 pub mod stream_messages_to_chat;
 pub mod strip_usage;
+pub mod system_messages;
 
 #[cfg(test)]
 mod golden_tests;
