@@ -18,6 +18,7 @@ pub mod state;
 pub mod store;
 pub mod teams;
 pub mod telemetry;
+pub mod tokens;
 pub mod translate;
 pub mod wire;
 

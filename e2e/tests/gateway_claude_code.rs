@@ -333,3 +333,46 @@ async fn codex_model_metadata_call_gets_codex_shape() {
     // Codex decodes `{"models": [...]}`; see dataplane/src/catalog/shapes.rs for why it is empty.
     assert_eq!(json_body(&body), json!({"models": []}));
 }
+
+#[tokio::test]
+async fn count_tokens_on_an_openai_model_is_a_real_tokenizer_count() {
+    let s = setup().await;
+    let url = format!(
+        "{}/v1/messages/count_tokens?beta=true",
+        s.gateway.base_url()
+    );
+    // "hello world" is 2 o200k tokens; a user message adds 3 of framing and 1 for its role,
+    // and the reply priming 3: what OpenAI bills for this prompt on gpt-4.1.
+    let (status, headers, body) = post_json(
+        &url,
+        &claude_code_headers(),
+        &json!({"model": "gpt-4.1", "messages": [{"role": "user", "content": "hello world"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(json_body(&body), json!({"input_tokens": 9}));
+    assert_eq!(headers["x-switchboard-tokenizer"], "o200k_base");
+    assert!(headers.get("x-switchboard-estimate").is_none());
+
+    // Claude Code's real request: counted as the OpenAI backend would receive it.
+    let mut recorded = recorded("claude_code_gpt_system_string", "gpt-4.1");
+    for field in [
+        "stream",
+        "max_tokens",
+        "metadata",
+        "context_management",
+        "output_config",
+    ] {
+        recorded.as_object_mut().unwrap().remove(field);
+    }
+    let (status, headers, body) = post_json(&url, &claude_code_headers(), &recorded).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let n = json_body(&body)["input_tokens"].as_u64().unwrap();
+    assert!(n > 1000, "{n}");
+    assert_eq!(headers["x-switchboard-tokenizer"], "o200k_base");
+    assert_eq!(
+        s.openai.request_count(),
+        0,
+        "counted locally, nothing sent upstream"
+    );
+}

@@ -4,7 +4,8 @@
 //! how a (client format, upstream format) pair is served:
 //! [`Plan::Passthrough`] when the formats match (request and answer pass
 //! untouched, zero-copy), [`Plan::Translate`] with the [`Translator`] to use,
-//! or [`Plan::Estimate`] (count_tokens without an upstream endpoint).
+//! or [`Plan::Estimate`] (count_tokens without an upstream endpoint: counted
+//! locally by [`crate::tokens`]).
 //!
 //! - [`chat_to_messages`] / [`messages_to_chat`]: request bodies;
 //! - [`response`]: whole (non-streaming) answers;
@@ -228,7 +229,8 @@ pub enum Plan {
     Passthrough,
     /// Translate with these functions.
     Translate(Translator),
-    /// Answer locally with an estimate (count_tokens on a non-Anthropic upstream).
+    /// Answer locally (count_tokens on a non-Anthropic upstream, counted with
+    /// the model's OpenAI tokenizer, see [`crate::tokens`]).
     Estimate,
     /// No way to serve this pair.
     Unsupported,
