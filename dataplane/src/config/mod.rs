@@ -7,6 +7,9 @@ pub mod cache;
 pub mod grpc;
 pub mod local;
 
+#[cfg(test)]
+mod docs_tests;
+
 use std::sync::Arc;
 
 use switchboard_proto as pb;
