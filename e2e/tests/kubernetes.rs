@@ -108,7 +108,10 @@ async fn controller_reconciles_a_real_cluster() {
     );
     wait_for("condition=ResolvedRefs=False", &["aibackend/echo"]);
     let message = cluster.condition(&ns, "aibackend/echo", "ResolvedRefs", "message");
-    assert!(message.contains("spec.credentials.secretRef.name"), "{message}");
+    assert!(
+        message.contains("spec.credentials.secretRef.name"),
+        "{message}"
+    );
     wait_for("condition=ResolvedRefs=False", &["airoute/main"]);
     let reason = cluster.condition(&ns, "airoute/main", "ResolvedRefs", "reason");
     assert_eq!(reason, "BackendNotFound");

@@ -41,7 +41,11 @@ use super::{GuardsSpec, ModelPricing, ResourceStatus, SecretKeyRef, TeamsSpec, T
     )
 )]
 #[serde(rename_all = "camelCase")]
-#[schemars(transform = rules::cel(known_tiers()), transform = rules::cel(team_api_keys()))]
+#[schemars(
+    transform = rules::cel(known_tiers()),
+    transform = rules::cel(team_api_keys()),
+    transform = rules::require("rules")
+)]
 pub struct AIRouteSpec {
     /// Path prefix this route serves; the API paths (`/v1/messages`,
     /// `/v1/chat/completions`, ...) follow it. Must start with `/`. Default `/`.
@@ -69,7 +73,7 @@ pub struct AIRouteSpec {
     /// Rules in order; the first whose `models` match the (aliased) model
     /// name serves the request. At least one is required.
     #[serde(default)]
-    #[schemars(required, length(min = 1, max = RULES_MAX), transform = rules::no_default)]
+    #[schemars(length(min = 1, max = RULES_MAX), transform = rules::no_default)]
     pub rules: Vec<Rule>,
     /// Retry and failover behaviour. Unset fields use the data-plane defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -167,6 +167,22 @@ pub fn list_map(key: &'static str) -> impl FnMut(&mut Schema) {
     }
 }
 
+/// A schema transform adding `field` to an object's `required` list (for a
+/// field Rust defaults when deserializing, so the renderer can name it).
+pub fn require(field: &'static str) -> impl FnMut(&mut Schema) {
+    move |schema: &mut Schema| {
+        let required = schema
+            .ensure_object()
+            .entry("required")
+            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        if let Some(list) = required.as_array_mut()
+            && !list.iter().any(|f| f == field)
+        {
+            list.push(field.into());
+        }
+    }
+}
+
 /// A schema transform dropping a field's `default` (for a required field that
 /// Rust still defaults when deserializing, so the renderer can say it is missing).
 pub fn no_default(schema: &mut Schema) {
