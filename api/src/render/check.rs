@@ -37,14 +37,21 @@ pub(crate) fn is_valid_env_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// Whether `b` may appear in a URL: an RFC 3986 character (twin of
+/// `v1alpha1::rules::URL_CHARS_RE`).
+pub(crate) fn is_url_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&b)
+}
+
 /// Parses a URL as the CRD's CEL rules see it: written out as
 /// `scheme://host...` (the WHATWG parser would also read `https:host` or
-/// `HTTPS://host`), without whitespace or control characters (which it
-/// would silently drop), with valid percent escapes, and with a host.
+/// `HTTPS://host`), in RFC 3986 characters only (the WHATWG parser drops
+/// tabs and encodes `<` or non-ASCII, which the data plane's `http::Uri`
+/// refuses), with valid percent escapes, and with a host.
 fn parse_url(text: &str) -> Result<url::Url, String> {
-    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if !text.bytes().all(is_url_char) {
         return Err(format!(
-            "URL {text:?} must not contain whitespace or control characters"
+            "URL {text:?} may only contain RFC 3986 characters (ASCII letters, digits and -._~:/?#[]@!$&'()*+,;=%)"
         ));
     }
     let bytes = text.as_bytes();

@@ -32,6 +32,8 @@ pub use duration::parse_duration_ms;
 pub use teams::{BUILTIN_TIERS, DEFAULT_TIER};
 
 #[cfg(test)]
+pub(crate) use check::is_url_char;
+#[cfg(test)]
 pub(crate) use teams::is_team_name;
 
 use prost::Message as _;

@@ -6,6 +6,7 @@ use switchboard_proto as pb;
 
 use super::Ctx;
 use super::check::{glob_error, is_valid_env_name, is_valid_header_name, jwks_url};
+use crate::v1alpha1::rules::is_reserved_claim_header;
 use crate::v1alpha1::{AIRouteSpec, ApiKey, BackendRef, ClientAuth, JwtAuth, RetryPolicy};
 
 pub(crate) fn render_route(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> pb::Route {
@@ -274,6 +275,14 @@ fn jwt(cx: &mut Ctx<'_>, j: &JwtAuth) -> pb::JwtAuth {
                 cx.problem(
                     format!("{at}.header"),
                     format!("invalid header name {:?}", c.header),
+                );
+            } else if is_reserved_claim_header(&c.header) {
+                cx.problem(
+                    format!("{at}.header"),
+                    format!(
+                        "{:?} is reserved: the gateway sets this header itself or copies it from the client",
+                        c.header
+                    ),
                 );
             }
             pb::ClaimHeader {

@@ -173,8 +173,13 @@ pub struct ClaimHeader {
     /// Name of the claim, e.g. `sub`.
     #[schemars(length(max = TOKEN_MAX), transform = rules::cel([not_blank()]))]
     pub claim: String,
-    /// Header to put its value in, e.g. `x-user`.
-    #[schemars(length(max = TOKEN_MAX), transform = rules::cel([header_name()]))]
+    /// Header to put its value in, e.g. `x-user`. Not a header the gateway
+    /// sets or copies itself (`authorization`, `host`, `anthropic-beta`,
+    /// `x-stainless-*`, ...; see `docs/auth.md`).
+    #[schemars(
+        length(max = TOKEN_MAX),
+        transform = rules::cel([header_name(), claim_header_not_reserved()])
+    )]
     pub header: String,
 }
 

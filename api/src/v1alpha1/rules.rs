@@ -99,10 +99,12 @@ pub const DURATION_RE: &str = "^(0|([0-9]{1,5}h)?([0-9]{1,5}m)?([0-9]{1,5}s)?([0
 /// spelled out so RE2 (the API server) and the `regex` crate read it alike.
 pub const WHITESPACE_RE: &str =
     r"[\x09-\x0d\x20\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]";
-/// Whitespace or a control character (`char::is_whitespace` or
-/// `char::is_control`).
-pub const SPACE_OR_CONTROL_RE: &str =
-    r"[\x00-\x20\x7f-\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]";
+/// A URL spelled with RFC 3986 characters only (ASCII letters, digits and
+/// `-._~:/?#[]@!$&'()*+,;=%`): no whitespace, controls, non-ASCII (write an
+/// internationalized host in punycode) or characters such as `<`, `{` or `|`
+/// that one URL parser accepts and another refuses (the API server's, the
+/// renderer's and the data plane's must all agree).
+pub const URL_CHARS_RE: &str = r"^[-A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%]+$";
 /// An HTTP header name (RFC 9110 token).
 pub const HEADER_NAME_RE: &str = "^[-!#$%&'*+.^_`|~0-9A-Za-z]+$";
 /// A team name.
@@ -224,9 +226,9 @@ pub fn not_blank() -> Rule {
 pub fn http_url() -> Rule {
     rule(
         format!(
-            "isURL(self) && (self.startsWith('http://') || self.startsWith('https://')) && !self.matches(r'{SPACE_OR_CONTROL_RE}') && !self.matches('[?#]') && url(self).getHostname() != '' && (url(self).getPort() == '' || int(url(self).getPort()) <= 65535)"
+            r#"isURL(self) && (self.startsWith('http://') || self.startsWith('https://')) && self.matches(r"{URL_CHARS_RE}") && !self.matches('[?#]') && url(self).getHostname() != '' && (url(self).getPort() == '' || int(url(self).getPort()) <= 65535)"#
         ),
-        "must be an http:// or https:// URL with a host, no query, fragment or whitespace",
+        "must be an http:// or https:// URL with a host and no query or fragment, in RFC 3986 characters (ASCII; no spaces, <, >, {, }, |, ^ or `)",
     )
 }
 
@@ -235,9 +237,63 @@ pub fn http_url() -> Rule {
 pub fn jwks_url() -> Rule {
     rule(
         format!(
-            "isURL(self) && !self.matches(r'{SPACE_OR_CONTROL_RE}') && (url(self).getPort() == '' || int(url(self).getPort()) <= 65535) && ((self.startsWith('https://') && url(self).getHostname() != '') || (self.matches('{LOOPBACK_HTTP_RE}') && url(self).getHostname() in ['localhost', '127.0.0.1']))"
+            r#"isURL(self) && self.matches(r"{URL_CHARS_RE}") && (url(self).getPort() == '' || int(url(self).getPort()) <= 65535) && ((self.startsWith('https://') && url(self).getHostname() != '') || (self.matches('{LOOPBACK_HTTP_RE}') && url(self).getHostname() in ['localhost', '127.0.0.1']))"#
         ),
-        "must be an https:// URL (http:// only for localhost or 127.0.0.1)",
+        "must be an https:// URL (http:// only for localhost or 127.0.0.1), in RFC 3986 characters (ASCII; no spaces, <, >, {, }, |, ^ or `)",
+    )
+}
+
+/// Headers a forwarded claim may not use, besides any `x-stainless-*`: the
+/// gateway sets them itself, they describe the connection, or the data plane
+/// copies them from the client (see `docs/auth.md`).
+pub const RESERVED_CLAIM_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "cookie",
+    "host",
+    "connection",
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "keep-alive",
+    "accept",
+    "accept-encoding",
+    "user-agent",
+    "openai-beta",
+    "openai-organization",
+    "idempotency-key",
+    "anthropic-version",
+    "anthropic-beta",
+];
+
+/// Prefix of headers a forwarded claim may not use (the SDKs' own headers,
+/// which the data plane copies from the client).
+pub const RESERVED_CLAIM_HEADER_PREFIX: &str = "x-stainless-";
+
+/// Whether a forwarded claim may not use header `name` (any case).
+pub fn is_reserved_claim_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    RESERVED_CLAIM_HEADERS.contains(&name.as_str())
+        || name.starts_with(RESERVED_CLAIM_HEADER_PREFIX)
+}
+
+/// A header a forwarded claim may use: not one of [`RESERVED_CLAIM_HEADERS`].
+pub fn claim_header_not_reserved() -> Rule {
+    let list: Vec<String> = RESERVED_CLAIM_HEADERS
+        .iter()
+        .map(|h| format!("'{h}'"))
+        .collect();
+    rule(
+        format!(
+            "!(self.lowerAscii() in [{}]) && !self.lowerAscii().startsWith('{RESERVED_CLAIM_HEADER_PREFIX}')",
+            list.join(", ")
+        ),
+        "is reserved: the gateway sets this header itself or copies it from the client",
     )
 }
 

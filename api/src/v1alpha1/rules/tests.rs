@@ -22,16 +22,31 @@ fn chars() -> impl Iterator<Item = char> {
 #[test]
 fn whitespace_is_rusts() {
     let ws = re(WHITESPACE_RE);
-    let ws_or_control = re(SPACE_OR_CONTROL_RE);
     for c in chars() {
         let s = c.to_string();
         assert_eq!(ws.is_match(&s), c.is_whitespace(), "{c:?}");
-        assert_eq!(
-            ws_or_control.is_match(&s),
-            c.is_whitespace() || c.is_control(),
-            "{c:?}"
-        );
     }
+}
+
+#[test]
+fn url_characters_agree() {
+    let url = re(URL_CHARS_RE);
+    for c in chars() {
+        let s = format!("https://a{c}b");
+        let renderer = s.bytes().all(crate::render::is_url_char);
+        assert_eq!(url.is_match(&s), renderer, "{c:?}");
+    }
+}
+
+#[test]
+fn reserved_claim_headers_agree() {
+    let [_, reserved] = [header_name(), claim_header_not_reserved()];
+    for h in RESERVED_CLAIM_HEADERS {
+        assert!(reserved.rule.contains(&format!("'{h}'")), "{h}");
+        assert!(is_reserved_claim_header(&h.to_ascii_uppercase()));
+    }
+    assert!(is_reserved_claim_header("X-Stainless-Os"));
+    assert!(!is_reserved_claim_header("x-user"));
 }
 
 #[test]
