@@ -7,8 +7,8 @@
 //! where there is no API server (standalone mode) and checks what the schema
 //! cannot (references to other objects, regular expressions, JSON). The size
 //! bounds are not written twice: the renderer reads them from the generated
-//! schema ([`crate::render`]'s bounds check). `api/tests/fixtures/invalid.yaml`
-//! is the table of invalid objects both must refuse, with the field path.
+//! schema. `api/tests/fixtures/validation/invalid.yaml` is the table of
+//! invalid objects both must refuse, with the field path.
 //!
 //! CEL cost: the API server estimates each rule's worst case from the bounds
 //! (`maxLength`, `maxItems`, `maxProperties`) and refuses a CRD over budget,
