@@ -16,7 +16,7 @@
 //! its defaults; see `docs/resources.md`.
 //!
 //! The checks agree with the CRD schema: the size bounds are read from it
-//! ([`bounds`]), and every CEL rule of `v1alpha1::rules` has a twin here, so
+//! (`bounds`), and every CEL rule of `v1alpha1::rules` has a twin here, so
 //! an object the API server refuses is refused here with the same field path
 //! (`api/tests/fixtures/validation/invalid.yaml` is the table that proves it).
 

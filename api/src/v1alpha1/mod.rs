@@ -2,7 +2,7 @@
 //!
 //! Every field's doc comment becomes its description in the generated CRD
 //! (and so in `kubectl explain`). Bounds and CEL rules ([`rules`]) make the
-//! API server refuse invalid objects; the renderer ([`crate::render`]) checks
+//! API server refuse invalid objects; the renderer ([`crate::render`](mod@crate::render)) checks
 //! the same again plus what the schema cannot express, and reports every
 //! problem with its field path.
 

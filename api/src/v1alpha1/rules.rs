@@ -3,7 +3,7 @@
 //! `#[schemars(transform = ...)]`, so the API server refuses an invalid object
 //! at `kubectl apply` with the field path.
 //!
-//! Every rule here has a twin in the renderer ([`crate::render`]), which runs
+//! Every rule here has a twin in the renderer ([`crate::render`](mod@crate::render)), which runs
 //! where there is no API server (standalone mode) and checks what the schema
 //! cannot (references to other objects, regular expressions, JSON). The size
 //! bounds are not written twice: the renderer reads them from the generated
