@@ -258,3 +258,93 @@ async fn a_token_bound_to_a_pod_must_name_that_pod() {
     let outcome = s.probe(Some(bound), "gateway-0").run(WAIT).await;
     assert_eq!(outcome, Outcome::Snapshot(s.version.clone()));
 }
+
+/// The cluster-wide rules of docs/controller-kubernetes.md's RBAC table, with or without the
+/// `tokenreviews` row.
+fn cluster_rules(with_tokenreviews: bool) -> serde_json::Value {
+    let mut rules = vec![
+        json!({"apiGroups": ["switchboard.dev"], "resources": ["aibackends", "airoutes"], "verbs": ["get", "list", "watch"]}),
+        json!({"apiGroups": ["switchboard.dev"], "resources": ["aibackends/status", "airoutes/status"], "verbs": ["patch"]}),
+        json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]}),
+        json!({"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}),
+    ];
+    if with_tokenreviews {
+        rules.push(json!({"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]}));
+    }
+    json!(rules)
+}
+
+#[tokio::test]
+async fn token_reviews_need_the_documented_rbac() {
+    let Some(cluster) = Cluster::get() else {
+        return;
+    };
+    cluster.install_crds();
+    let ns = cluster.namespace("snapauth-rbac");
+    cluster.apply(&resources(&ns));
+    let role = format!("switchboard-controller-{ns}");
+    let apply_cluster_role = |with_tokenreviews: bool| {
+        cluster.apply(
+            &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                    "metadata": {"name": role}, "rules": cluster_rules(with_tokenreviews)})
+            .to_string(),
+        );
+    };
+    apply_cluster_role(false);
+    let subject = json!([{"kind": "ServiceAccount", "name": "controller", "namespace": ns}]);
+    cluster.apply(
+        &json!({"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+             "metadata": {"name": role},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+             "subjects": subject},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+             "metadata": {"name": "switchboard-controller-lease", "namespace": ns},
+             "rules": [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}]},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+             "metadata": {"name": "switchboard-controller-lease", "namespace": ns},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "switchboard-controller-lease"},
+             "subjects": subject},
+        ]})
+        .to_string(),
+    );
+    let kubeconfig = cluster.token_for(&ns, "controller");
+    let controller = KubeController::start(
+        &cluster,
+        &KubeControllerOptions {
+            namespaces: vec![ns.clone()],
+            kubeconfig: Some(kubeconfig),
+            ..Default::default()
+        },
+    );
+    cluster.wait_for(&ns, "condition=Accepted=True", &["airoute/main"], || {
+        controller.log_tail()
+    });
+    let version = served_version(&controller).await;
+    let token = std::fs::read_to_string(controller.dataplane_token_file()).unwrap();
+    let probe = Probe {
+        url: controller.grpc_url(),
+        ca: Some(controller.pki().ca()),
+        server_name: Some(SERVER_NAME.into()),
+        token: Some(token),
+        node_id: "gateway".into(),
+        version: version.clone(),
+    };
+
+    // Without `create tokenreviews` the token cannot be checked: refused, not served.
+    let outcome = probe.run(WAIT).await;
+    assert!(
+        matches!(outcome, Outcome::Refused(tonic::Code::Unavailable, _)),
+        "{outcome:?}\n{}",
+        controller.log_tail()
+    );
+    assert!(controller.log().contains("TokenReview failed"));
+
+    // With the documented rule, the same token is served (a refusal for this reason is never
+    // cached).
+    apply_cluster_role(true);
+    wait_until(WAIT, "the authorised data plane is served", || async {
+        probe.run(WAIT).await == Outcome::Snapshot(version.clone())
+    })
+    .await;
+}
