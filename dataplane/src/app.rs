@@ -206,6 +206,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 args.controller_server_name.clone(),
                 args.controller_insecure_plaintext,
             )?;
+            // A CA bundle that cannot be used now is a configuration error: say so at once
+            // (later failures, e.g. during a rotation, are retried).
+            if let ControllerTransport::Tls { ca: Some(ca), .. } = &transport {
+                crate::config::channel::read_ca(ca)?;
+            }
             if transport == ControllerTransport::InsecurePlaintext {
                 tracing::warn!(controller = %url, "following the controller in PLAINTEXT (--controller-insecure-plaintext): snapshots and their provider keys are readable on the network; use this on a trusted host only");
             }

@@ -307,6 +307,20 @@ async fn plaintext_is_only_served_when_asked_for_by_name() {
         ],
     );
     assert!(out.contains("--controller-insecure-plaintext"), "{out}");
+    let out = refused_start(
+        "switchboard-dataplane",
+        &[
+            "--controller",
+            "https://127.0.0.1:1",
+            "--controller-ca",
+            "/nonexistent/ca.crt",
+            "--listen",
+            &listen,
+            "--admin-listen",
+            &dp_admin,
+        ],
+    );
+    assert!(out.contains("--controller-ca /nonexistent/ca.crt"), "{out}");
 
     // Named on both sides, plaintext works (local use), and both say so.
     let dp = controller.start_dataplane(&[], &[], true).await;
