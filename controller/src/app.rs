@@ -186,7 +186,7 @@ pub async fn run(args: Args) -> Result<(), Error> {
         DataPlaneAuth::SharedToken(path) => Authenticator::SharedToken(path),
         DataPlaneAuth::Kubernetes(policy) => {
             let client = kube_client.clone().ok_or(Error::TaskEnded("kube client"))?;
-            Authenticator::Kubernetes(TokenReviewer::new(client, policy))
+            Authenticator::Kubernetes(Box::new(TokenReviewer::new(client, policy)))
         }
     };
     match (&security.tls, &auth) {

@@ -296,7 +296,7 @@ pub enum Authenticator {
     /// The bearer token must equal the content of this file.
     SharedToken(PathBuf),
     /// The bearer token is checked with TokenReview.
-    Kubernetes(TokenReviewer),
+    Kubernetes(Box<TokenReviewer>),
 }
 
 impl Authenticator {

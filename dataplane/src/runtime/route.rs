@@ -54,7 +54,7 @@ impl RouteRuntime {
                 }
             }
         }
-        let retry = r.retry.clone().unwrap_or_default();
+        let retry = r.retry.unwrap_or_default();
         let guards = crate::guards::RouteGuards::new(r.guards.as_ref())?;
         let model_names = model_names(r, backends);
         Ok(Self {

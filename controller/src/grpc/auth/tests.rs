@@ -291,7 +291,7 @@ async fn token_reviews_ask_for_the_audience_and_are_cached() {
         (StatusCode::CREATED, review_answer(req, status))
     });
     let reviewer = TokenReviewer::new(client, policy());
-    let auth = Authenticator::Kubernetes(reviewer);
+    let auth = Authenticator::Kubernetes(Box::new(reviewer));
 
     let id = auth
         .authenticate(&metadata(Some("Bearer good")))
@@ -339,7 +339,7 @@ async fn an_api_server_error_is_unavailable_and_not_cached() {
                    "message": "tokenreviews.authentication.k8s.io is forbidden", "reason": "Forbidden", "code": 403}),
         )
     });
-    let auth = Authenticator::Kubernetes(TokenReviewer::new(client, policy()));
+    let auth = Authenticator::Kubernetes(Box::new(TokenReviewer::new(client, policy())));
     for _ in 0..2 {
         let denied = auth
             .authenticate(&metadata(Some("Bearer good")))
