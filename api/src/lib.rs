@@ -3,7 +3,7 @@
 //!
 //! - [`v1alpha1`]: the `AIBackend` and `AIRoute` types (the CRDs come from them).
 //! - [`load`]: parse YAML documents into [`Object`]s; [`Inventory`] holds them.
-//! - [`render`]: validate an inventory and render one [`switchboard_proto::Snapshot`].
+//! - [`render`](mod@render): validate an inventory and render one [`switchboard_proto::Snapshot`].
 //! - [`crd`]: the generated CRD files (`crdgen` writes them).
 //!
 //! Nothing here does network IO.

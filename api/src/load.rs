@@ -25,6 +25,9 @@ pub const SOURCE_ANNOTATION: &str = "switchboard.dev/source";
 pub const DEFAULT_NAMESPACE: &str = "default";
 
 /// One parsed object.
+// Objects are few and short-lived (parsed, then moved into an `Inventory`);
+// boxing the large variants would only add indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub enum Object {
     /// An `AIBackend`.

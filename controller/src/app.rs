@@ -2,6 +2,7 @@
 //! server and the admin port, and supervise them until a signal.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,8 @@ use tokio::sync::watch;
 use crate::admin::{self, AdminState};
 use crate::error::Error;
 use crate::fleet::Fleet;
+use crate::grpc::auth::{Authenticator, DEFAULT_AUDIENCE, ServiceAccountRef, TokenReviewer};
+use crate::grpc::tls::ServerTls;
 use crate::grpc::{self, DEFAULT_MAX_SNAPSHOT_BYTES, GrpcOptions, SnapshotServer};
 use crate::kube::lease::{self as kube_lease, LeaseConfig};
 use crate::metrics::Metrics;
@@ -20,6 +23,9 @@ use crate::pipeline::{self, RenderMode, Rendered};
 use crate::source::{self, SourceSpec};
 use crate::status::writer::{self as status_writer, StatusWriter};
 use ::kube::runtime::events::Reporter;
+
+mod security;
+pub use security::{DataPlaneAuth, GrpcSecurity, grpc_security};
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -45,6 +51,30 @@ pub struct Args {
     /// gRPC snapshot service address.
     #[arg(long, default_value = "0.0.0.0:9978", env = "SWITCHBOARD_GRPC_LISTEN")]
     pub grpc_listen: SocketAddr,
+    /// PEM certificate chain (leaf first) of the gRPC port. With
+    /// `--grpc-tls-key`, the port speaks TLS only; both files are re-read
+    /// when they change (a rotated Secret takes effect without a restart).
+    #[arg(long, value_name = "PATH", requires = "grpc_tls_key")]
+    pub grpc_tls_cert: Option<PathBuf>,
+    /// PEM private key of `--grpc-tls-cert`.
+    #[arg(long, value_name = "PATH", requires = "grpc_tls_cert")]
+    pub grpc_tls_key: Option<PathBuf>,
+    /// Serve gRPC in plaintext, without authenticating data planes: anyone
+    /// who reaches the port receives every provider key. Directory mode
+    /// only, for local use.
+    #[arg(long, conflicts_with_all = ["grpc_tls_cert", "grpc_tls_key"])]
+    pub grpc_insecure_plaintext: bool,
+    /// Audience data-plane tokens must carry (`kube` mode).
+    #[arg(long, default_value = DEFAULT_AUDIENCE, value_name = "AUDIENCE")]
+    pub dataplane_audience: String,
+    /// ServiceAccount (`NAMESPACE/NAME`) whose tokens may receive snapshots;
+    /// repeat for several. `kube` mode requires at least one.
+    #[arg(long = "dataplane-service-account", value_name = "NAMESPACE/NAME")]
+    pub dataplane_service_accounts: Vec<ServiceAccountRef>,
+    /// Directory mode: a file holding a shared bearer token that data planes
+    /// must send (re-read for every stream). Needs TLS.
+    #[arg(long, value_name = "PATH")]
+    pub dataplane_token_file: Option<PathBuf>,
     /// Admin address (/healthz, /readyz, /metrics).
     #[arg(long, default_value = "0.0.0.0:9090", env = "SWITCHBOARD_ADMIN_LISTEN")]
     pub admin_listen: SocketAddr,
@@ -118,6 +148,11 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
 
 /// Runs the controller until SIGINT/SIGTERM or until a task it needs ends.
 pub async fn run(args: Args) -> Result<(), Error> {
+    let security = grpc_security(&args)?;
+    let tls = match &security.tls {
+        Some((cert, key)) => Some(ServerTls::load(cert, key)?),
+        None => None,
+    };
     let metrics = Arc::new(Metrics::new());
     let fleet = Fleet::new();
     let (inventory_tx, inventory_rx) = watch::channel(Arc::new(Inventory::default()));
@@ -146,6 +181,28 @@ pub async fn run(args: Args) -> Result<(), Error> {
         ),
         SourceSpec::Dir(_) => None,
     };
+    let auth = match security.auth {
+        DataPlaneAuth::Open => Authenticator::Open,
+        DataPlaneAuth::SharedToken(path) => Authenticator::SharedToken(path),
+        DataPlaneAuth::Kubernetes(policy) => {
+            let client = kube_client.clone().ok_or(Error::TaskEnded("kube client"))?;
+            Authenticator::Kubernetes(Box::new(TokenReviewer::new(client, policy)))
+        }
+    };
+    match (&security.tls, &auth) {
+        (None, _) => tracing::warn!(
+            "gRPC snapshots are served in PLAINTEXT to anyone who connects (--grpc-insecure-plaintext): every provider key is readable on the network; use this on a trusted host only"
+        ),
+        (Some((cert, _)), Authenticator::Open) => tracing::warn!(
+            cert = %cert.display(),
+            "gRPC snapshots are served over TLS, but data planes are not authenticated (no --dataplane-token-file)"
+        ),
+        (Some((cert, _)), auth) => tracing::info!(
+            cert = %cert.display(),
+            auth = %auth.describe(),
+            "gRPC snapshots are served over TLS to authenticated data planes"
+        ),
+    }
     let mut source_task = match args.source.clone() {
         SourceSpec::Dir(path) => tokio::spawn(source::dir::run(
             path,
@@ -195,10 +252,12 @@ pub async fn run(args: Args) -> Result<(), Error> {
             keepalive: args.keepalive,
             ..GrpcOptions::default()
         },
+        auth: Arc::new(auth),
     };
     let mut grpc_task = tokio::spawn(grpc::serve(
         grpc_listener,
         server,
+        tls,
         stopped(shutdown_rx.clone()),
     ));
     let admin_state = AdminState {

@@ -31,6 +31,12 @@ pub enum Error {
     /// The Kubernetes source stopped.
     #[error(transparent)]
     KubeSource(#[from] crate::kube::source::Error),
+    /// The command line asks for something unsafe or inconsistent.
+    #[error("{0}")]
+    InvalidFlags(String),
+    /// The gRPC TLS certificate or key cannot be used.
+    #[error("gRPC TLS: {0}")]
+    Tls(#[from] crate::grpc::tls::TlsError),
     /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Grpc(#[from] tonic::transport::Error),
@@ -48,6 +54,8 @@ impl Error {
             Error::SourceIo { .. } => "source_io",
             Error::KubeClient(_) => "kube_client",
             Error::KubeSource(e) => e.metric_label(),
+            Error::InvalidFlags(_) => "invalid_flags",
+            Error::Tls(_) => "tls",
             Error::Grpc(_) => "grpc",
             Error::TaskEnded(_) => "task_ended",
         }

@@ -33,6 +33,21 @@ pub struct PushLabels {
     pub result: &'static str,
 }
 
+/// Labels of data-plane authentication decisions.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthLabels {
+    /// `allowed`, `unauthenticated`, `permission_denied` or `unavailable`
+    /// (the token could not be checked, e.g. the API server did not answer).
+    pub result: &'static str,
+}
+
+/// Labels of TLS certificate reloads.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// `ok` (the new pair serves) or `error` (the last good pair keeps serving).
+    pub result: &'static str,
+}
+
 /// Labels of the snapshot info gauge.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct VersionLabels {
@@ -61,6 +76,12 @@ pub struct Metrics {
     pub snapshot_size_bytes: Gauge,
     /// 1 for the version of the current snapshot.
     pub snapshot_info: Family<VersionLabels, Gauge>,
+    /// Snapshot streams by authentication decision.
+    pub dataplane_auth: Family<AuthLabels, Counter>,
+    /// TLS handshakes on the gRPC port that failed or timed out.
+    pub tls_handshake_failures: Counter,
+    /// Changes of the gRPC certificate files, by outcome.
+    pub tls_reloads: Family<ReloadLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -115,6 +136,24 @@ impl Metrics {
             "1 for the current snapshot version",
             snapshot_info.clone(),
         );
+        let dataplane_auth = Family::<AuthLabels, Counter>::default();
+        registry.register(
+            "dataplane_auth",
+            "Snapshot streams by data-plane authentication decision",
+            dataplane_auth.clone(),
+        );
+        let tls_handshake_failures = Counter::default();
+        registry.register(
+            "tls_handshake_failures",
+            "TLS handshakes on the gRPC port that failed or timed out",
+            tls_handshake_failures.clone(),
+        );
+        let tls_reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "tls_certificate_reloads",
+            "Changes of the gRPC TLS certificate files by outcome",
+            tls_reloads.clone(),
+        );
         Self {
             registry,
             renders,
@@ -126,6 +165,9 @@ impl Metrics {
             nacks,
             snapshot_size_bytes,
             snapshot_info,
+            dataplane_auth,
+            tls_handshake_failures,
+            tls_reloads,
         }
     }
 

@@ -3,6 +3,12 @@
 //! a fresh namespace per test, ServiceAccount kubeconfigs (`token-for`) and the real
 //! `switchboard-controller --source kube` as a local process.
 //!
+//! A [`KubeController`] serves gRPC over TLS (a [`TestPki`] of its own) and authorises the
+//! ServiceAccount [`DATAPLANE_SERVICE_ACCOUNT`] in its Lease namespace; it creates that account
+//! and a token for it (audience [`DATAPLANE_AUDIENCE`], from `kubectl create token`), and
+//! [`KubeController::start_dataplane`] passes the CA, server name and token file, so tests
+//! that only need a connected data plane do not see any of it.
+//!
 //! When `SWITCHBOARD_TEST_REQUIRE_KUBE=1` (CI sets it), [`Cluster::get`] panics if no cluster
 //! answers, so the suite fails instead of skipping. Namespaces are never deleted by the tests:
 //! on the test API server deletion never finishes (there is no namespace controller), and
@@ -16,6 +22,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::harness::{Gateway, binary_path, free_port, log_path, tail};
+use crate::pki::{SERVER_NAME, TestPki};
+
+/// The ServiceAccount a [`KubeController`] authorises (in its Lease namespace).
+pub const DATAPLANE_SERVICE_ACCOUNT: &str = "switchboard-dataplane";
+/// The audience of data-plane tokens (the controller's default).
+pub const DATAPLANE_AUDIENCE: &str = "switchboard-controller";
 
 /// How long a test waits for a condition in the cluster.
 pub const WAIT: Duration = Duration::from_secs(60);
@@ -161,6 +173,37 @@ impl Cluster {
         PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
     }
 
+    /// Creates ServiceAccount `namespace/name` unless it exists.
+    pub fn service_account(&self, namespace: &str, name: &str) {
+        let sa = serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": namespace}});
+        self.apply(&sa.to_string());
+    }
+
+    /// A token of ServiceAccount `namespace/name` for `audience` (`kubectl create token`,
+    /// valid for an hour); `extra` adds flags such as `--bound-object-kind`.
+    pub fn create_token(
+        &self,
+        namespace: &str,
+        name: &str,
+        audience: &str,
+        extra: &[&str],
+    ) -> String {
+        let mut args = vec![
+            "create",
+            "token",
+            name,
+            "-n",
+            namespace,
+            "--audience",
+            audience,
+            "--duration",
+            "1h",
+        ];
+        args.extend_from_slice(extra);
+        self.must(&args, None).trim().to_string()
+    }
+
     /// The `message` of condition `type_` of `object` (`kind/name`) in `ns`.
     pub fn condition(&self, ns: &str, object: &str, type_: &str, field: &str) -> String {
         let path = format!("jsonpath={{.status.conditions[?(@.type==\"{type_}\")].{field}}}");
@@ -211,6 +254,9 @@ pub struct KubeController {
     grpc_port: u16,
     admin_port: u16,
     log: PathBuf,
+    pki: TestPki,
+    token_file: PathBuf,
+    dataplane_namespace: String,
 }
 
 impl KubeController {
@@ -235,6 +281,26 @@ impl KubeController {
             .clone()
             .or_else(|| options.namespaces.first().cloned())
             .unwrap_or_else(|| "default".to_string());
+        // TLS and data-plane identity: a test CA and certificate, and a token of the authorised
+        // ServiceAccount for data planes started through `start_dataplane`.
+        let pki = TestPki::new("kube-ctl");
+        cluster.service_account(&lease_ns, DATAPLANE_SERVICE_ACCOUNT);
+        let token = cluster.create_token(
+            &lease_ns,
+            DATAPLANE_SERVICE_ACCOUNT,
+            DATAPLANE_AUDIENCE,
+            &[],
+        );
+        let token_file = pki.dir().join("dataplane-token");
+        std::fs::write(&token_file, token).expect("write the data-plane token");
+        cmd.arg("--grpc-tls-cert")
+            .arg(pki.cert())
+            .arg("--grpc-tls-key")
+            .arg(pki.key())
+            .args([
+                "--dataplane-service-account",
+                &format!("{lease_ns}/{DATAPLANE_SERVICE_ACCOUNT}"),
+            ]);
         cmd.args(["--lease-namespace", &lease_ns, "--identity", &identity])
             .args(["--grpc-listen", &format!("127.0.0.1:{grpc_port}")])
             .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
@@ -259,12 +325,41 @@ impl KubeController {
             grpc_port,
             admin_port,
             log,
+            pki,
+            token_file,
+            dataplane_namespace: lease_ns,
         }
     }
 
-    /// The gRPC address as a URL (`http://127.0.0.1:PORT`).
+    /// The gRPC address as a URL (`https://127.0.0.1:PORT`).
     pub fn grpc_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.grpc_port)
+        format!("https://127.0.0.1:{}", self.grpc_port)
+    }
+
+    /// The TLS material of the gRPC port.
+    pub fn pki(&self) -> &TestPki {
+        &self.pki
+    }
+
+    /// The namespace of the authorised data-plane ServiceAccount (the Lease namespace).
+    pub fn dataplane_namespace(&self) -> &str {
+        &self.dataplane_namespace
+    }
+
+    /// The file holding the authorised data-plane token.
+    pub fn dataplane_token_file(&self) -> &Path {
+        &self.token_file
+    }
+
+    /// The flags a data plane needs to follow this controller, except `--controller` and the
+    /// token file: the CA and the server name.
+    pub fn dataplane_tls_args(&self) -> Vec<String> {
+        vec![
+            "--controller-ca".into(),
+            self.pki.ca().display().to_string(),
+            "--controller-server-name".into(),
+            SERVER_NAME.into(),
+        ]
     }
 
     /// The gRPC port.
@@ -281,7 +376,25 @@ impl KubeController {
     /// waits until it serves a snapshot. Tests start data planes only through this, so the
     /// connection settings (TLS, identity) live in one place.
     pub async fn start_dataplane(&self, args: &[&str], wait_ready: bool) -> Gateway {
-        Gateway::start_cluster(&self.grpc_url(), &[], args, wait_ready).await
+        self.start_dataplane_with_token(&self.token_file, args, wait_ready)
+            .await
+    }
+
+    /// Like [`KubeController::start_dataplane`] with the token in `token_file`.
+    pub async fn start_dataplane_with_token(
+        &self,
+        token_file: &Path,
+        args: &[&str],
+        wait_ready: bool,
+    ) -> Gateway {
+        let mut all = self.dataplane_tls_args();
+        all.extend([
+            "--controller-token-file".into(),
+            token_file.display().to_string(),
+        ]);
+        all.extend(args.iter().map(|a| a.to_string()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        Gateway::start_cluster(&self.grpc_url(), &[], &all, wait_ready).await
     }
 
     /// The log so far.

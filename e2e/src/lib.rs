@@ -10,6 +10,8 @@ pub mod harness;
 pub mod jwt_issuer;
 pub mod kube;
 pub mod mock_upstream;
+pub mod pki;
+pub mod probe;
 pub mod responses_wire;
 pub mod stack;
 pub mod wire;

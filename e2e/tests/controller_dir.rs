@@ -51,7 +51,7 @@ async fn ask(gateway: &Gateway, prefix: &str) -> Result<String, String> {
 }
 
 async fn start_dataplane(controller: &Controller, envs: &[(&str, &str)]) -> Gateway {
-    Gateway::start_cluster(&controller.grpc_url(), envs, &[], true).await
+    controller.start_dataplane(envs, &[], true).await
 }
 
 async fn wait_version(gateway: &Gateway, version: &str, what: &str) {
@@ -333,25 +333,21 @@ async fn a_data_plane_with_a_snapshot_cache_starts_while_the_controller_is_down(
     let cache = dir.join("cache").join("snapshot.pb");
     std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
     let cache_arg = cache.display().to_string();
-    let first = Gateway::start_cluster(
-        &controller.grpc_url(),
-        &[],
-        &["--snapshot-cache", &cache_arg],
-        true,
-    )
-    .await;
+    let first = controller
+        .start_dataplane(&[], &["--snapshot-cache", &cache_arg], true)
+        .await;
     let version = controller.snapshot_version().await.unwrap();
     wait_until(WAIT, "cache written", || async { cache.is_file() }).await;
+    // It holds provider and client keys: owner-only.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "snapshot cache mode {mode:o}");
     drop(first);
     controller.kill();
 
-    let second = Gateway::start_cluster(
-        &controller.grpc_url(),
-        &[],
-        &["--snapshot-cache", &cache_arg],
-        true,
-    )
-    .await;
+    let second = controller
+        .start_dataplane(&[], &["--snapshot-cache", &cache_arg], true)
+        .await;
     let (status, body) = second.readyz().await.unwrap();
     assert_eq!(status, 200);
     assert!(body.contains("source cache"), "{body}");
@@ -376,7 +372,7 @@ async fn a_data_plane_without_a_cache_is_not_ready_until_the_controller_appears(
     let dir = temp_dir("ctl-cold");
     write(&dir, "config.yaml", &base("late"));
     let mut controller = Controller::not_started(&dir);
-    let mut gateway = Gateway::start_cluster(&controller.grpc_url(), &[], &[], false).await;
+    let mut gateway = controller.start_dataplane(&[], &[], false).await;
     wait_until(WAIT, "a connection attempt failed", || async {
         gateway.log().contains("cannot connect to the controller")
     })

@@ -91,7 +91,9 @@ async fn controller_reconciles_a_real_cluster() {
     })
     .await;
 
-    // A bad edit: the status names the field at fault, and the route says why it is out.
+    // A bad edit the schema cannot see (a Secret that does not exist; what the schema can see,
+    // `kubectl apply` refuses: kubernetes_validation.rs): the status names the field at fault,
+    // and the route says why it is out.
     cluster.must(
         &[
             "patch",
@@ -100,13 +102,16 @@ async fn controller_reconciles_a_real_cluster() {
             "aibackend/echo",
             "--type=merge",
             "-p",
-            r#"{"spec":{"provider":"OpenAICompatible","mock":null}}"#,
+            r#"{"spec":{"credentials":{"secretRef":{"name":"missing"}}}}"#,
         ],
         None,
     );
-    wait_for("condition=Accepted=False", &["aibackend/echo"]);
-    let message = cluster.condition(&ns, "aibackend/echo", "Accepted", "message");
-    assert!(message.contains("spec.endpoint"), "{message}");
+    wait_for("condition=ResolvedRefs=False", &["aibackend/echo"]);
+    let message = cluster.condition(&ns, "aibackend/echo", "ResolvedRefs", "message");
+    assert!(
+        message.contains("spec.credentials.secretRef.name"),
+        "{message}"
+    );
     wait_for("condition=ResolvedRefs=False", &["airoute/main"]);
     let reason = cluster.condition(&ns, "airoute/main", "ResolvedRefs", "reason");
     assert_eq!(reason, "BackendNotFound");

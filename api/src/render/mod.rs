@@ -14,8 +14,14 @@
 //!
 //! Values left unset are rendered as 0 (or empty) and the data plane applies
 //! its defaults; see `docs/resources.md`.
+//!
+//! The checks agree with the CRD schema: the size bounds are read from it
+//! (`bounds`), and every CEL rule of `v1alpha1::rules` has a twin here, so
+//! an object the API server refuses is refused here with the same field path
+//! (`api/tests/fixtures/validation/invalid.yaml` is the table that proves it).
 
 mod backend;
+mod bounds;
 mod check;
 mod duration;
 mod route;
@@ -24,6 +30,11 @@ mod teams;
 pub use check::{glob_error, is_valid_header_name};
 pub use duration::parse_duration_ms;
 pub use teams::{BUILTIN_TIERS, DEFAULT_TIER};
+
+#[cfg(test)]
+pub(crate) use check::is_url_char;
+#[cfg(test)]
+pub(crate) use teams::is_team_name;
 
 use prost::Message as _;
 use sha2::{Digest, Sha256};
@@ -88,11 +99,13 @@ pub fn render_with(inv: &Inventory, opts: &RenderOptions<'_>) -> Result<Snapshot
     let mut backends = Vec::new();
     for (ns, name, b) in inv.backends() {
         let mut cx = Ctx::new("AIBackend", ns, name, inv, opts, &mut problems);
+        cx.bounds(&b.spec, bounds::backend_spec());
         backends.push(backend::render_backend(&mut cx, &b.spec));
     }
     let mut routes = Vec::new();
     for (ns, name, r) in inv.routes() {
         let mut cx = Ctx::new("AIRoute", ns, name, inv, opts, &mut problems);
+        cx.bounds(&r.spec, bounds::route_spec());
         routes.push(route::render_route(&mut cx, &r.spec));
     }
     if !problems.is_empty() {
@@ -156,6 +169,17 @@ impl<'a> Ctx<'a> {
     pub fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.problems
             .push(Problem::new(self.resource.clone(), path, message));
+    }
+
+    /// Records every size bound of the CRD schema `spec` breaks.
+    fn bounds(&mut self, spec: &impl serde::Serialize, schema: &serde_json::Value) {
+        // A spec always serializes (string keys, finite or null numbers).
+        let Ok(value) = serde_json::to_value(spec) else {
+            return;
+        };
+        for (path, message) in bounds::check(&value, schema, "spec") {
+            self.problem(path, message);
+        }
     }
 
     /// Parses an optional duration; unset or invalid gives 0.

@@ -6,10 +6,8 @@ use switchboard_proto as pb;
 
 use super::Ctx;
 use super::check::{glob_error, is_valid_env_name, is_valid_header_name, jwks_url};
+use crate::v1alpha1::rules::is_reserved_claim_header;
 use crate::v1alpha1::{AIRouteSpec, ApiKey, BackendRef, ClientAuth, JwtAuth, RetryPolicy};
-
-/// Largest accepted `retry.maxAttempts`.
-pub const MAX_ATTEMPTS_LIMIT: u32 = 20;
 
 pub(crate) fn render_route(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> pb::Route {
     let prefix = &spec.path_prefix;
@@ -64,9 +62,7 @@ pub(crate) fn render_route(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> pb::Route {
         })
         .collect();
 
-    if spec.rules.is_empty() {
-        cx.problem("spec.rules", "at least one rule is required");
-    }
+    // An empty `rules` breaks the schema's `minItems` (checked with the bounds).
     let rules = spec
         .rules
         .iter()
@@ -78,12 +74,7 @@ pub(crate) fn render_route(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> pb::Route {
                     cx.problem(format!("{path}.models[{j}]"), e);
                 }
             }
-            if rule.backends.is_empty() {
-                cx.problem(
-                    format!("{path}.backends"),
-                    "at least one backend is required",
-                );
-            }
+            // An empty `backends` breaks the schema's `minItems`.
             pb::Rule {
                 models: rule.models.clone(),
                 groups: groups(cx, &format!("{path}.backends"), &rule.backends),
@@ -285,6 +276,14 @@ fn jwt(cx: &mut Ctx<'_>, j: &JwtAuth) -> pb::JwtAuth {
                     format!("{at}.header"),
                     format!("invalid header name {:?}", c.header),
                 );
+            } else if is_reserved_claim_header(&c.header) {
+                cx.problem(
+                    format!("{at}.header"),
+                    format!(
+                        "{:?} is reserved: the gateway sets this header itself or copies it from the client",
+                        c.header
+                    ),
+                );
             }
             pb::ClaimHeader {
                 claim: c.claim.clone(),
@@ -312,14 +311,9 @@ fn jwt(cx: &mut Ctx<'_>, j: &JwtAuth) -> pb::JwtAuth {
     }
 }
 
+/// `maxAttempts` is bounded by the schema (checked with the bounds).
 fn retry(cx: &mut Ctx<'_>, r: &RetryPolicy) -> pb::RetryPolicy {
     let max_attempts = r.max_attempts.unwrap_or(0);
-    if max_attempts > MAX_ATTEMPTS_LIMIT {
-        cx.problem(
-            "spec.retry.maxAttempts",
-            format!("must be between 1 and {MAX_ATTEMPTS_LIMIT} (0 or unset: default), got {max_attempts}"),
-        );
-    }
     pb::RetryPolicy {
         retry_after_cap_ms: cx.duration_ms("spec.retry.retryAfterCap", r.retry_after_cap.as_ref()),
         retry_backoff_ms: cx.duration_ms("spec.retry.backoff", r.backoff.as_ref()),

@@ -306,7 +306,7 @@ fn api_key_env_must_be_set() {
 fn bad_urls() {
     assert_one(
         &backend("c", "{provider: OpenAI, endpoint: 'ftp://x'}"),
-        "AIBackend default/c: spec.endpoint: URL \"ftp://x\" must use http or https",
+        "AIBackend default/c: spec.endpoint: URL \"ftp://x\" must start with http:// or https://",
     );
     assert_one(
         &backend("c", "{provider: OpenAICompatible}"),
@@ -321,7 +321,7 @@ fn bad_urls() {
     };
     assert_one(
         &jwt("jwksUri: 'http://idp.example.com/jwks'"),
-        "AIRoute default/main: spec.auth.jwt.jwksUri: jwksUri \"http://idp.example.com/jwks\" must use https (http only for localhost or 127.0.0.1)",
+        "AIRoute default/main: spec.auth.jwt.jwksUri: jwksUri \"http://idp.example.com/jwks\" must be an https:// URL (http:// only for localhost or 127.0.0.1)",
     );
     assert!(standalone(&jwt("jwksUri: 'http://127.0.0.1:9/jwks'")).is_ok());
     assert_one(
@@ -349,7 +349,7 @@ fn bad_urls() {
 fn bad_durations() {
     assert_one(
         &backend("c", "{provider: Mock, timeouts: {connect: '5'}}"),
-        "AIBackend default/c: spec.timeouts.connect: invalid duration \"5\" (use e.g. \"500ms\", \"5s\", \"2m\", \"1m30s\")",
+        "AIBackend default/c: spec.timeouts.connect: invalid duration \"5\" (use e.g. \"500ms\", \"5s\", \"2m\", \"1m30s\"; at most 5 digits per unit)",
     );
     let p = problems(
         &(backend("mock", MOCK) + &route("main", &format!("  retry: {{backoff: soon}}\n{RULES}"))),
@@ -378,11 +378,11 @@ fn zero_weight_groups() {
 fn rules_are_required_and_need_backends() {
     assert_one(
         &(backend("mock", MOCK) + &route("main", "  pathPrefix: /")),
-        "AIRoute default/main: spec.rules: at least one rule is required",
+        "AIRoute default/main: spec.rules: must have at least 1 item",
     );
     assert_one(
         &(backend("mock", MOCK) + &route("main", "  rules: [{models: [a], backends: []}]")),
-        "AIRoute default/main: spec.rules[0].backends: at least one backend is required",
+        "AIRoute default/main: spec.rules[0].backends: must have at least 1 item",
     );
 }
 
@@ -435,7 +435,7 @@ fn max_attempts_range() {
     assert!(standalone(&yaml(20)).is_ok());
     assert_one(
         &yaml(21),
-        "AIRoute default/main: spec.retry.maxAttempts: must be between 1 and 20 (0 or unset: default), got 21",
+        "AIRoute default/main: spec.retry.maxAttempts: must be at most 20, got 21",
     );
 }
 

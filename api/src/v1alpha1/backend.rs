@@ -6,6 +6,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::rules::{self, *};
 use super::{ResourceStatus, SecretKeyRef};
 
 /// One AI provider endpoint: which provider, where, with which credential,
@@ -39,6 +40,12 @@ use super::{ResourceStatus, SecretKeyRef};
     )
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = rules::cel([
+    endpoint_required(),
+    settings_only_for("anthropic", &["Anthropic"]),
+    settings_only_for("openai", &["OpenAI", "OpenAICompatible"]),
+    settings_only_for("mock", &["Mock"]),
+]))]
 pub struct AIBackendSpec {
     /// The provider's wire format and authentication style.
     pub provider: Provider,
@@ -47,13 +54,16 @@ pub struct AIBackendSpec {
     /// provider's public endpoint; required for `OpenAICompatible`; ignored
     /// by `Mock`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = URL_MAX), transform = rules::cel([http_url()]))]
     pub endpoint: Option<String>,
     /// How the data plane authenticates to the provider. Unset: requests go
     /// upstream without a provider credential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<Credentials>,
-    /// Models this backend serves. Empty: it serves any model name unchanged.
+    /// Models this backend serves, each name once. Empty: it serves any
+    /// model name unchanged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MODELS_MAX), transform = rules::list_map("name"))]
     pub models: Vec<Model>,
     /// Timeouts for one upstream attempt. Unset fields use the data-plane
     /// defaults (connect 5s, firstByte 10s, streamIdle 5m, request 10m).
@@ -95,9 +105,10 @@ pub enum Provider {
 }
 
 /// Where the provider credential comes from. Set exactly one of
-/// `secretRef` and `env`.
+/// `secretRef` and `env` (`env` only in standalone mode).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = rules::cel([exactly_one("secretRef", "env"), no_env_in_cluster()]))]
 pub struct Credentials {
     /// A key of a Secret in the backend's namespace holding the API key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,6 +116,7 @@ pub struct Credentials {
     /// Name of an environment variable of the data plane process holding the
     /// API key. Standalone mode only; rejected in Kubernetes mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = TOKEN_MAX))]
     pub env: Option<String>,
 }
 
@@ -114,13 +126,17 @@ pub struct Credentials {
 pub struct Model {
     /// The name routes use (after alias resolution), e.g. `claude-sonnet-4`.
     /// Unique within the backend.
+    #[schemars(length(max = MODEL_MAX), transform = rules::cel([not_blank()]))]
     pub name: String,
     /// The provider's id for the model, e.g. `claude-sonnet-4-20250514`.
     /// Defaults to `name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MODEL_MAX), transform = rules::cel([not_blank()]))]
     pub provider_model: Option<String>,
-    /// Context window in tokens (informational; used by context fallbacks).
+    /// Context window in tokens (informational; used by context fallbacks),
+    /// at most 100,000,000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = CONTEXT_WINDOW_MAX))]
     pub context_window: Option<u32>,
 }
 
@@ -131,32 +147,42 @@ pub struct Model {
 pub struct Timeouts {
     /// TCP and TLS connect. Data-plane default: `5s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = DURATION_MAX), transform = rules::cel([duration()]))]
     pub connect: Option<String>,
     /// From request sent to response headers; when exceeded the data plane
     /// fails over without retrying this backend. Data-plane default: `10s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = DURATION_MAX), transform = rules::cel([duration()]))]
     pub first_byte: Option<String>,
     /// Longest silence between two chunks of a streaming response.
     /// Data-plane default: `5m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = DURATION_MAX), transform = rules::cel([duration()]))]
     pub stream_idle: Option<String>,
     /// Whole non-streaming exchange. Data-plane default: `10m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = DURATION_MAX), transform = rules::cel([duration()]))]
     pub request: Option<String>,
 }
 
 /// Circuit-breaker (outlier ejection) settings.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = rules::cel([ejection_order()]))]
 pub struct Ejection {
-    /// Consecutive failures that open the breaker. Unset: data-plane default.
+    /// Consecutive failures that open the breaker, at most 1000. Unset or 0:
+    /// data-plane default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = FAILURES_MAX))]
     pub consecutive_failures: Option<u32>,
     /// First open interval (a duration like `30s`); doubles on each re-open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = DURATION_MAX), transform = rules::cel([duration()]))]
     pub base_ejection: Option<String>,
-    /// Cap for the open interval (a duration like `5m`).
+    /// Cap for the open interval (a duration like `5m`); not shorter than
+    /// `baseEjection`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = DURATION_MAX), transform = rules::cel([duration()]))]
     pub max_ejection: Option<String>,
 }
 
@@ -167,10 +193,16 @@ pub struct AnthropicSettings {
     /// `anthropic-version` sent upstream when the client sent none.
     /// Default: `2023-06-01`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = LABEL_MAX), transform = rules::cel([anthropic_version()]))]
     pub version: Option<String>,
     /// `anthropic-beta` flags forwarded upstream; others are dropped.
     /// Empty: every flag is forwarded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = SHORT_LIST_MAX),
+        inner(length(max = TOKEN_MAX)),
+        transform = rules::items(rules::cel([beta_flag()]))
+    )]
     pub allowed_betas: Vec<String>,
 }
 
@@ -180,6 +212,7 @@ pub struct AnthropicSettings {
 pub struct OpenAISettings {
     /// `OpenAI-Organization` header sent upstream, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = TOKEN_MAX))]
     pub organization: Option<String>,
 }
 
@@ -189,8 +222,10 @@ pub struct OpenAISettings {
 pub struct MockSettings {
     /// Fixed text to answer with. Unset or empty: a deterministic echo of the prompt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = REPLY_MAX))]
     pub reply: Option<String>,
     /// Delay before the response headers (a duration like `200ms`). Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = DURATION_MAX), transform = rules::cel([duration()]))]
     pub latency: Option<String>,
 }

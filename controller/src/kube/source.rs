@@ -54,7 +54,8 @@ impl Error {
     }
 }
 
-/// One thing a watch task saw.
+/// One thing a watch task saw. Short-lived on a bounded channel, so its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Update {
     Backend(Scope, Event<AIBackend>),
     Route(Scope, Event<AIRoute>),

@@ -5,9 +5,10 @@
 //! - A block of resources (`apiVersion`/`kind`) is loaded as it is; the
 //!   blocks of one page form one configuration. Documents of other kinds
 //!   (a Deployment, a Helm values file) are skipped.
-//! - A block without `kind` is a `spec` fragment: with `provider` it is an
-//!   AIBackend's, otherwise an AIRoute's (`pathPrefix` defaults to `/`,
-//!   `rules` to one catch-all rule).
+//! - A block without `kind` is a `spec` fragment when it uses an AIRoute
+//!   spec field ([`ROUTE_FIELDS`]; `pathPrefix` then defaults to `/` and
+//!   `rules` to one catch-all rule) or names a `provider` (an AIBackend's).
+//!   Other fragments (a Pod spec, a Helm values file) are skipped.
 //!   Each fragment is loaded on its own.
 //! - What an example refers to but does not show is supplied: a Secret for
 //!   every `secretRef` (value `doc-example-value`), a Mock AIBackend for
@@ -23,6 +24,21 @@ use crate::auth::{HttpJwksFetcher, JwksStore};
 use crate::proxy::client::ClientCache;
 use crate::routing::BreakerRegistry;
 use crate::runtime::{RuntimeConfig, SharedState};
+
+/// The fields of an AIRoute `spec` (`api/src/v1alpha1/route.rs`).
+const ROUTE_FIELDS: &[&str] = &[
+    "pathPrefix",
+    "hostnames",
+    "auth",
+    "aliases",
+    "rules",
+    "retry",
+    "maxRequestBodyBytes",
+    "teams",
+    "tiers",
+    "pricing",
+    "guards",
+];
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -211,8 +227,14 @@ fn every_yaml_block_in_the_docs_loads() {
                     Some("AIBackend" | "AIRoute" | "Secret") => page.push(doc),
                     Some(_) => {}
                     None => {
+                        let route_fragment = doc.as_mapping().is_some_and(|m| {
+                            m.keys()
+                                .any(|k| k.as_str().is_some_and(|k| ROUTE_FIELDS.contains(&k)))
+                        });
                         let fragment = if key(&doc, "provider").is_some() {
                             resource("AIBackend", "doc-fragment", doc)
+                        } else if !route_fragment {
+                            continue;
                         } else {
                             let mut spec = doc.as_mapping().cloned().unwrap_or_default();
                             spec.entry("pathPrefix".into()).or_insert("/".into());

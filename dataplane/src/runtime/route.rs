@@ -56,7 +56,7 @@ impl RouteRuntime {
                 }
             }
         }
-        let retry = r.retry.clone().unwrap_or_default();
+        let retry = r.retry.unwrap_or_default();
         let guards = crate::guards::RouteGuards::new(r.guards.as_ref())?;
         let catalog = crate::catalog::ModelCatalog::build(r, backends);
         let model_names = catalog.ids();

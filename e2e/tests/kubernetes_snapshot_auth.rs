@@ -1,0 +1,350 @@
+//! Who receives snapshots in Kubernetes mode, against a real API server: data planes prove
+//! who they are with a ServiceAccount token (audience `switchboard-controller`) that the
+//! controller checks with TokenReview; only the authorised ServiceAccount's tokens get
+//! snapshots, and nobody else's ACK or NACK reaches status or Events. Tokens come from
+//! `kubectl create token`. Runs like `kubernetes.rs` (skips without a cluster unless
+//! `SWITCHBOARD_TEST_REQUIRE_KUBE=1`).
+
+use serde_json::json;
+use switchboard_e2e::kube::{
+    Cluster, DATAPLANE_AUDIENCE, DATAPLANE_SERVICE_ACCOUNT, KubeController, KubeControllerOptions,
+    WAIT,
+};
+use switchboard_e2e::pki::SERVER_NAME;
+use switchboard_e2e::probe::{INJECTED_NACK, Outcome, Probe};
+use switchboard_e2e::{get, harness::metric_sum, wait_until};
+
+fn resources(ns: &str) -> String {
+    json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "switchboard.dev/v1alpha1", "kind": "AIBackend",
+         "metadata": {"name": "echo", "namespace": ns},
+         "spec": {"provider": "Mock", "mock": {"reply": "hi"}}},
+        {"apiVersion": "switchboard.dev/v1alpha1", "kind": "AIRoute",
+         "metadata": {"name": "main", "namespace": ns},
+         "spec": {"pathPrefix": "/", "rules": [{"models": ["*"], "backends": [{"name": "echo"}]}]}},
+    ]})
+    .to_string()
+}
+
+async fn metrics(controller: &KubeController) -> String {
+    let (_, _, body) = get(&format!("{}/metrics", controller.admin_url()), &[]).await;
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+async fn metric(controller: &KubeController, name: &str, labels: &[(&str, &str)]) -> f64 {
+    metric_sum(&metrics(controller).await, name, labels)
+}
+
+/// The version the controller serves, once it has rendered one.
+async fn served_version(controller: &KubeController) -> String {
+    let version = || async {
+        metrics(controller).await.lines().find_map(|l| {
+            let rest = l.strip_prefix("switchboard_controller_snapshot_info{version=\"")?;
+            rest.split_once('"').map(|(v, _)| v.to_string())
+        })
+    };
+    wait_until(WAIT, "the controller renders a snapshot", || async {
+        version().await.is_some()
+    })
+    .await;
+    version().await.unwrap_or_default()
+}
+
+struct Setup {
+    cluster: Cluster,
+    ns: String,
+    controller: KubeController,
+    version: String,
+}
+
+async fn setup(prefix: &str) -> Option<Setup> {
+    let cluster = Cluster::get()?;
+    cluster.install_crds();
+    let ns = cluster.namespace(prefix);
+    cluster.apply(&resources(&ns));
+    let controller = KubeController::start(
+        &cluster,
+        &KubeControllerOptions {
+            namespaces: vec![ns.clone()],
+            ..Default::default()
+        },
+    );
+    cluster.wait_for(&ns, "condition=Accepted=True", &["airoute/main"], || {
+        controller.log_tail()
+    });
+    let version = served_version(&controller).await;
+    Some(Setup {
+        cluster,
+        ns,
+        controller,
+        version,
+    })
+}
+
+impl Setup {
+    fn probe(&self, token: Option<String>, node_id: &str) -> Probe {
+        Probe {
+            url: self.controller.grpc_url(),
+            ca: Some(self.controller.pki().ca()),
+            server_name: Some(SERVER_NAME.into()),
+            token,
+            node_id: node_id.into(),
+            version: self.version.clone(),
+        }
+    }
+
+    fn token(&self, sa: &str, audience: &str, extra: &[&str]) -> String {
+        self.cluster.create_token(&self.ns, sa, audience, extra)
+    }
+}
+
+#[tokio::test]
+async fn only_the_authorised_service_account_gets_snapshots_and_reaches_status() {
+    let Some(s) = setup("snapauth").await else {
+        return;
+    };
+    assert_eq!(s.controller.dataplane_namespace(), s.ns);
+    s.cluster.service_account(&s.ns, "intruder");
+
+    let cases = [
+        ("no token", None, tonic::Code::Unauthenticated),
+        (
+            "not a token",
+            Some("eyJhbGciOiJub25lIn0.e30.x".to_string()),
+            tonic::Code::Unauthenticated,
+        ),
+        (
+            "the authorised account, wrong audience",
+            Some(s.token(DATAPLANE_SERVICE_ACCOUNT, "some-other-audience", &[])),
+            tonic::Code::Unauthenticated,
+        ),
+        (
+            "the authorised account, the API server's audience",
+            Some(s.token(
+                DATAPLANE_SERVICE_ACCOUNT,
+                "https://kubernetes.default.svc.cluster.local",
+                &[],
+            )),
+            tonic::Code::Unauthenticated,
+        ),
+        (
+            "another account, right audience",
+            Some(s.token("intruder", DATAPLANE_AUDIENCE, &[])),
+            tonic::Code::PermissionDenied,
+        ),
+    ];
+    for (what, token, code) in &cases {
+        let outcome = s.probe(token.clone(), "intruder-0").run(WAIT).await;
+        assert!(
+            matches!(&outcome, Outcome::Refused(c, _) if c == code),
+            "{what}: {outcome:?}\n{}",
+            s.controller.log_tail()
+        );
+    }
+    // Nothing they sent reached the fleet: no ACK, no NACK, no data plane, so the route is
+    // still waiting for one, and no Event quotes the injected NACK.
+    let m = metrics(&s.controller).await;
+    assert_eq!(
+        metric_sum(&m, "switchboard_controller_acks_total", &[]),
+        0.0
+    );
+    assert_eq!(
+        metric_sum(&m, "switchboard_controller_nacks_total", &[]),
+        0.0
+    );
+    assert_eq!(
+        metric_sum(&m, "switchboard_controller_connected_dataplanes", &[]),
+        0.0
+    );
+    assert_eq!(
+        metric_sum(
+            &m,
+            "switchboard_controller_dataplane_auth_total",
+            &[("result", "unauthenticated")]
+        ),
+        4.0
+    );
+    assert_eq!(
+        metric_sum(
+            &m,
+            "switchboard_controller_dataplane_auth_total",
+            &[("result", "permission_denied")]
+        ),
+        1.0
+    );
+    s.cluster.wait_for(
+        &s.ns,
+        "condition=Programmed=Unknown",
+        &["airoute/main"],
+        || s.controller.log_tail(),
+    );
+    let events = s.cluster.must(
+        &["get", "events.events.k8s.io", "-n", &s.ns, "-o", "json"],
+        None,
+    );
+    assert!(!events.contains(INJECTED_NACK), "{events}");
+    let log = s.controller.log();
+    for (_, token, _) in &cases {
+        if let Some(t) = token {
+            assert!(!log.contains(t.as_str()), "a token reached the log");
+        }
+    }
+
+    // A real data plane with an intruder's token file is refused and never ready.
+    let intruder = s.controller.pki().dir().join("intruder-token");
+    std::fs::write(&intruder, s.token("intruder", DATAPLANE_AUDIENCE, &[])).unwrap();
+    let refused = s
+        .controller
+        .start_dataplane_with_token(&intruder, &[], false)
+        .await;
+    wait_until(WAIT, "the intruder data plane logs the refusal", || async {
+        refused.log().contains("PermissionDenied")
+    })
+    .await;
+    assert_eq!(refused.readyz().await.unwrap().0, 503);
+
+    // The authorised data plane, over TLS with its token: snapshots, status, traffic.
+    let gateway = s.controller.start_dataplane(&[], true).await;
+    assert_eq!(gateway.config_version().await, Some(s.version.clone()));
+    s.cluster.wait_for(
+        &s.ns,
+        "condition=Programmed=True",
+        &["airoute/main", "aibackend/echo"],
+        || s.controller.log_tail(),
+    );
+    assert_eq!(
+        metric(
+            &s.controller,
+            "switchboard_controller_connected_dataplanes",
+            &[]
+        )
+        .await,
+        1.0,
+        "only the authorised data plane is connected"
+    );
+}
+
+#[tokio::test]
+async fn a_token_bound_to_a_pod_must_name_that_pod() {
+    let Some(s) = setup("snapauth-pod").await else {
+        return;
+    };
+    // The API server stores (never runs) the pod, so tokens can be bound to it.
+    let pod = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "gateway-0", "namespace": s.ns},
+        "spec": {"serviceAccountName": DATAPLANE_SERVICE_ACCOUNT,
+                 "containers": [{"name": "dataplane", "image": "switchboard-dataplane"}]}});
+    s.cluster.apply(&pod.to_string());
+    let bound = s.token(
+        DATAPLANE_SERVICE_ACCOUNT,
+        DATAPLANE_AUDIENCE,
+        &[
+            "--bound-object-kind",
+            "Pod",
+            "--bound-object-name",
+            "gateway-0",
+        ],
+    );
+
+    let outcome = s.probe(Some(bound.clone()), "gateway-1").run(WAIT).await;
+    assert!(
+        matches!(&outcome, Outcome::Refused(tonic::Code::PermissionDenied, m) if m.contains("gateway-0")),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        metric(&s.controller, "switchboard_controller_acks_total", &[]).await,
+        0.0
+    );
+    let outcome = s.probe(Some(bound), "gateway-0").run(WAIT).await;
+    assert_eq!(outcome, Outcome::Snapshot(s.version.clone()));
+}
+
+/// The cluster-wide rules of docs/controller-kubernetes.md's RBAC table, with or without the
+/// `tokenreviews` row.
+fn cluster_rules(with_tokenreviews: bool) -> serde_json::Value {
+    let mut rules = vec![
+        json!({"apiGroups": ["switchboard.dev"], "resources": ["aibackends", "airoutes"], "verbs": ["get", "list", "watch"]}),
+        json!({"apiGroups": ["switchboard.dev"], "resources": ["aibackends/status", "airoutes/status"], "verbs": ["patch"]}),
+        json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]}),
+        json!({"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}),
+    ];
+    if with_tokenreviews {
+        rules.push(json!({"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]}));
+    }
+    json!(rules)
+}
+
+#[tokio::test]
+async fn token_reviews_need_the_documented_rbac() {
+    let Some(cluster) = Cluster::get() else {
+        return;
+    };
+    cluster.install_crds();
+    let ns = cluster.namespace("snapauth-rbac");
+    cluster.apply(&resources(&ns));
+    let role = format!("switchboard-controller-{ns}");
+    let apply_cluster_role = |with_tokenreviews: bool| {
+        cluster.apply(
+            &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                    "metadata": {"name": role}, "rules": cluster_rules(with_tokenreviews)})
+            .to_string(),
+        );
+    };
+    apply_cluster_role(false);
+    let subject = json!([{"kind": "ServiceAccount", "name": "controller", "namespace": ns}]);
+    cluster.apply(
+        &json!({"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+             "metadata": {"name": role},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+             "subjects": subject},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+             "metadata": {"name": "switchboard-controller-lease", "namespace": ns},
+             "rules": [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}]},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+             "metadata": {"name": "switchboard-controller-lease", "namespace": ns},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "switchboard-controller-lease"},
+             "subjects": subject},
+        ]})
+        .to_string(),
+    );
+    let kubeconfig = cluster.token_for(&ns, "controller");
+    let controller = KubeController::start(
+        &cluster,
+        &KubeControllerOptions {
+            namespaces: vec![ns.clone()],
+            kubeconfig: Some(kubeconfig),
+            ..Default::default()
+        },
+    );
+    cluster.wait_for(&ns, "condition=Accepted=True", &["airoute/main"], || {
+        controller.log_tail()
+    });
+    let version = served_version(&controller).await;
+    let token = std::fs::read_to_string(controller.dataplane_token_file()).unwrap();
+    let probe = Probe {
+        url: controller.grpc_url(),
+        ca: Some(controller.pki().ca()),
+        server_name: Some(SERVER_NAME.into()),
+        token: Some(token),
+        node_id: "gateway".into(),
+        version: version.clone(),
+    };
+
+    // Without `create tokenreviews` the token cannot be checked: refused, not served.
+    let outcome = probe.run(WAIT).await;
+    assert!(
+        matches!(outcome, Outcome::Refused(tonic::Code::Unavailable, _)),
+        "{outcome:?}\n{}",
+        controller.log_tail()
+    );
+    assert!(controller.log().contains("TokenReview failed"));
+
+    // With the documented rule, the same token is served (a refusal for this reason is never
+    // cached).
+    apply_cluster_role(true);
+    wait_until(WAIT, "the authorised data plane is served", || async {
+        probe.run(WAIT).await == Outcome::Snapshot(version.clone())
+    })
+    .await;
+}
