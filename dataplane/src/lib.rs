@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod guards;
@@ -17,6 +18,7 @@ pub mod state;
 pub mod store;
 pub mod teams;
 pub mod telemetry;
+pub mod tokens;
 pub mod translate;
 pub mod wire;
 
