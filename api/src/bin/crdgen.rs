@@ -32,10 +32,7 @@ fn main() -> ExitCode {
     }
     let mut stale = Vec::new();
     let files = switchboard_api::crd::crd_files();
-    for (dir, (name, yaml)) in dirs
-        .iter()
-        .flat_map(|d| files.iter().map(move |f| (d, f)))
-    {
+    for (dir, (name, yaml)) in dirs.iter().flat_map(|d| files.iter().map(move |f| (d, f))) {
         let path = dir.join(name);
         if check {
             if std::fs::read_to_string(&path).ok().as_deref() != Some(yaml.as_str()) {
