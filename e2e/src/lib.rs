@@ -4,6 +4,7 @@
 
 pub mod behaviour;
 pub mod chart;
+pub mod chart_rbac;
 pub mod chart_values;
 pub mod client;
 pub mod config;
