@@ -594,12 +594,11 @@ async fn tls_identity_step(
     );
 
     if GRPC_TLS_LANDED {
-        // The data plane already connected over TLS with the chart's CA and token (the scenario
-        // ran with every contract flag). What is left for the merge of grpc-tls: a data plane
-        // without the CA, or with a token of another ServiceAccount, is refused.
-        unimplemented!(
-            "finish after grpc-tls is merged: refusal of a wrong CA and a wrong identity"
-        );
+        // With the contract in the binaries the scenario runs with every flag of the chart, so
+        // the data plane connects over TLS with the chart's CA and token. Still to write when
+        // grpc-tls is merged: a data plane trusting another CA, and one presenting a token of
+        // another ServiceAccount (or audience), are both refused by the controller.
+        panic!("grpc-tls has landed: add the refusal checks of tls_identity_step");
     }
 }
 
