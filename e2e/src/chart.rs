@@ -1,5 +1,6 @@
 //! Helm chart test support: the `helm` binary (Helm v4, installed by `scripts/test`), rendering a
-//! chart into objects, and the paths of the charts in the repository.
+//! chart into objects, the paths of the charts in the repository, and the checks every rendered
+//! install must pass (restricted pod security, no RBAC wildcard, graceful termination).
 //!
 //! Tests that need Helm fail when it is missing, unless `SWITCHBOARD_SKIP_HELM=1` says to skip
 //! them (never honoured in CI: `scripts/test` refuses it when `CI` is set).
@@ -155,4 +156,100 @@ pub fn arg(deployment: &Value, flag: &str) -> String {
         .find(|(f, _)| f == flag)
         .map(|(_, v)| v)
         .unwrap_or_else(|| panic!("{flag} is not among the arguments of {deployment}"))
+}
+
+/// The restricted Pod Security Standard, as the chart must meet it (the cluster test also has
+/// the API server's admission check each pod template).
+pub fn assert_restricted(deployment: &Value) {
+    let name = &deployment["metadata"]["name"];
+    let pod = &deployment["spec"]["template"]["spec"];
+    let psc = &pod["securityContext"];
+    assert_eq!(psc["runAsNonRoot"], true, "{name}: runAsNonRoot");
+    assert_eq!(psc["runAsUser"], 65532, "{name}: runAsUser");
+    assert_eq!(psc["seccompProfile"]["type"], "RuntimeDefault", "{name}");
+    for key in ["hostNetwork", "hostPID", "hostIPC"] {
+        assert!(pod[key].is_null(), "{name}: {key}");
+    }
+    for c in pod["containers"].as_array().expect("containers") {
+        let sc = &c["securityContext"];
+        assert_eq!(sc["allowPrivilegeEscalation"], false, "{name}");
+        assert_eq!(sc["readOnlyRootFilesystem"], true, "{name}");
+        assert_eq!(sc["runAsNonRoot"], true, "{name}");
+        assert_eq!(
+            sc["capabilities"]["drop"],
+            serde_json::json!(["ALL"]),
+            "{name}"
+        );
+        assert!(
+            sc["capabilities"]["add"].is_null(),
+            "{name}: adds capabilities"
+        );
+        assert!(sc["privileged"].is_null(), "{name}: privileged");
+        assert!(
+            c["resources"]["requests"]["cpu"].is_string(),
+            "{name}: cpu request"
+        );
+        assert!(
+            c["resources"]["requests"]["memory"].is_string(),
+            "{name}: memory request"
+        );
+        assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz", "{name}");
+        assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz", "{name}");
+    }
+    for v in pod["volumes"].as_array().into_iter().flatten() {
+        let kind = v
+            .as_object()
+            .and_then(|m| m.keys().find(|k| *k != "name"))
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            ["secret", "projected", "emptyDir", "configMap"].contains(&kind.as_str()),
+            "{name}: volume type {kind} is not allowed by the restricted standard"
+        );
+    }
+}
+
+/// No `*` anywhere in the rules of the chart's Roles and ClusterRoles.
+pub fn assert_no_wildcards(objects: &[Value]) {
+    for role in objects
+        .iter()
+        .filter(|o| o["kind"] == "Role" || o["kind"] == "ClusterRole")
+    {
+        for rule in role["rules"].as_array().expect("rules") {
+            for field in ["apiGroups", "resources", "verbs", "resourceNames"] {
+                for item in rule[field].as_array().into_iter().flatten() {
+                    assert!(
+                        !item.as_str().unwrap_or_default().contains('*'),
+                        "{} {} grants a wildcard in {field}: {rule}",
+                        role["kind"],
+                        role["metadata"]["name"]
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Seconds of a `--flag=30s` value.
+pub fn seconds(value: &str) -> u64 {
+    value
+        .strip_suffix('s')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a number of seconds: {value}"))
+}
+
+/// The data plane's grace period is longer than its preStop sleep plus its drain.
+pub fn assert_graceful(dataplane: &Value) {
+    let pod = &dataplane["spec"]["template"]["spec"];
+    let drain = seconds(&arg(dataplane, "--shutdown-grace"));
+    let pre_stop = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+        .as_u64()
+        .unwrap_or(0);
+    let grace = pod["terminationGracePeriodSeconds"]
+        .as_u64()
+        .expect("grace");
+    assert!(
+        grace > pre_stop + drain,
+        "terminationGracePeriodSeconds {grace} is not longer than preStop {pre_stop}s + drain {drain}s"
+    );
 }

@@ -4,7 +4,9 @@
 
 pub mod behaviour;
 pub mod chart;
+pub mod chart_install;
 pub mod chart_rbac;
+pub mod chart_scenario;
 pub mod chart_values;
 pub mod client;
 pub mod config;

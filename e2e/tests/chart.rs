@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use switchboard_e2e::chart::{
-    Helm, app_chart, arg, container_args, crds_chart, find, objects, of_kind, repo_root,
+    Helm, app_chart, arg, assert_graceful, assert_no_wildcards, assert_restricted, container_args,
+    crds_chart, find, objects, of_kind, repo_root, seconds,
 };
 use switchboard_e2e::chart_values::{value_rows, values_table, with_table};
 use switchboard_e2e::dashboard::{check_query, dashboard_queries, documented_metrics};
@@ -56,102 +57,6 @@ fn golden(path: &Path, generated: &str) {
         committed == generated,
         "{} is out of date: run `SWITCHBOARD_UPDATE_GOLDEN=1 cargo test -p switchboard-e2e --test chart` and commit the result",
         path.display()
-    );
-}
-
-/// The restricted Pod Security Standard, as the chart must meet it (the cluster test also has
-/// the API server's admission check each pod template).
-fn assert_restricted(deployment: &Value) {
-    let name = &deployment["metadata"]["name"];
-    let pod = &deployment["spec"]["template"]["spec"];
-    let psc = &pod["securityContext"];
-    assert_eq!(psc["runAsNonRoot"], true, "{name}: runAsNonRoot");
-    assert_eq!(psc["runAsUser"], 65532, "{name}: runAsUser");
-    assert_eq!(psc["seccompProfile"]["type"], "RuntimeDefault", "{name}");
-    for key in ["hostNetwork", "hostPID", "hostIPC"] {
-        assert!(pod[key].is_null(), "{name}: {key}");
-    }
-    for c in pod["containers"].as_array().expect("containers") {
-        let sc = &c["securityContext"];
-        assert_eq!(sc["allowPrivilegeEscalation"], false, "{name}");
-        assert_eq!(sc["readOnlyRootFilesystem"], true, "{name}");
-        assert_eq!(sc["runAsNonRoot"], true, "{name}");
-        assert_eq!(
-            sc["capabilities"]["drop"],
-            serde_json::json!(["ALL"]),
-            "{name}"
-        );
-        assert!(
-            sc["capabilities"]["add"].is_null(),
-            "{name}: adds capabilities"
-        );
-        assert!(sc["privileged"].is_null(), "{name}: privileged");
-        assert!(
-            c["resources"]["requests"]["cpu"].is_string(),
-            "{name}: cpu request"
-        );
-        assert!(
-            c["resources"]["requests"]["memory"].is_string(),
-            "{name}: memory request"
-        );
-        assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz", "{name}");
-        assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz", "{name}");
-    }
-    for v in pod["volumes"].as_array().into_iter().flatten() {
-        let kind = v
-            .as_object()
-            .and_then(|m| m.keys().find(|k| *k != "name"))
-            .cloned()
-            .unwrap_or_default();
-        assert!(
-            ["secret", "projected", "emptyDir", "configMap"].contains(&kind.as_str()),
-            "{name}: volume type {kind} is not allowed by the restricted standard"
-        );
-    }
-}
-
-/// No `*` anywhere in the rules of the chart's Roles and ClusterRoles.
-fn assert_no_wildcards(objects: &[Value]) {
-    for role in objects
-        .iter()
-        .filter(|o| o["kind"] == "Role" || o["kind"] == "ClusterRole")
-    {
-        for rule in role["rules"].as_array().expect("rules") {
-            for field in ["apiGroups", "resources", "verbs", "resourceNames"] {
-                for item in rule[field].as_array().into_iter().flatten() {
-                    assert!(
-                        !item.as_str().unwrap_or_default().contains('*'),
-                        "{} {} grants a wildcard in {field}: {rule}",
-                        role["kind"],
-                        role["metadata"]["name"]
-                    );
-                }
-            }
-        }
-    }
-}
-
-/// Seconds of a `--flag=30s` value.
-fn seconds(value: &str) -> u64 {
-    value
-        .strip_suffix('s')
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("not a number of seconds: {value}"))
-}
-
-/// The data plane's grace period is longer than its preStop sleep plus its drain.
-fn assert_graceful(dataplane: &Value) {
-    let pod = &dataplane["spec"]["template"]["spec"];
-    let drain = seconds(&arg(dataplane, "--shutdown-grace"));
-    let pre_stop = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
-        .as_u64()
-        .unwrap_or(0);
-    let grace = pod["terminationGracePeriodSeconds"]
-        .as_u64()
-        .expect("grace");
-    assert!(
-        grace > pre_stop + drain,
-        "terminationGracePeriodSeconds {grace} is not longer than preStop {pre_stop}s + drain {drain}s"
     );
 }
 

@@ -12,19 +12,18 @@
 //! processes run without the contract's flags and the step checks the chart's TLS material and
 //! identity plumbing directly (certificate chain and names, TokenReview as the controller).
 
-use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use switchboard_e2e::chart::{Helm, app_chart, crds_chart, objects};
-use switchboard_e2e::chart_rbac::{Grant, forbidden_text, grants, rules_without};
+use switchboard_e2e::chart::{Helm, app_chart, objects, repo_root};
+use switchboard_e2e::chart_install::{
+    bind_roles_without, helm_app, install_crds, pod_from_template, restricted_namespace,
+};
+use switchboard_e2e::chart_rbac::{forbidden_text, grants};
+use switchboard_e2e::chart_scenario::{Outcome, Scenario, apply_resources};
 use switchboard_e2e::harness::{Gateway, binary_path};
 use switchboard_e2e::kube::{Cluster, KubeController, KubeControllerOptions};
 use switchboard_e2e::local_pod::LocalPod;
-use switchboard_e2e::post_json;
-use switchboard_e2e::stack::chat_body;
 
 /// Whether the binaries implement the controller ↔ data-plane TLS and identity contract
 /// (`--grpc-tls-cert`, `--controller-ca`, ...). `tls_contract_flag_matches_the_binaries` fails
@@ -39,106 +38,11 @@ const CONTROLLER_TLS_FLAGS: &[&str] = &[
 ];
 /// The contract's data-plane flags, left out while `GRPC_TLS_LANDED` is false.
 const DATAPLANE_TLS_FLAGS: &[&str] = &["--controller-ca", "--controller-token-file"];
-/// How long one step of the scenario may take.
-const STEP: Duration = Duration::from_secs(45);
-const REPLY: &str = "hello from the chart";
-const API_KEY: &str = "sk-chart-test-key";
 
 fn helm_and_cluster() -> Option<(Helm, Cluster)> {
     let cluster = Cluster::get()?;
     let helm = Helm::get()?;
     Some((helm, cluster))
-}
-
-/// Installs (or takes over) the CRDs with the switchboard-crds chart, once per test process.
-fn install_crds(helm: &Helm, cluster: &Cluster) {
-    static DONE: OnceLock<()> = OnceLock::new();
-    DONE.get_or_init(|| {
-        let ns = format!("switchboard-crds-{}", std::process::id());
-        let chart = crds_chart().display().to_string();
-        // --take-ownership: another suite may have applied the same CRDs with kubectl.
-        helm.run(
-            &[
-                "upgrade",
-                "--install",
-                "switchboard-crds",
-                &chart,
-                "-n",
-                &ns,
-                "--create-namespace",
-                "--take-ownership",
-            ],
-            Some(cluster.kubeconfig()),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        cluster.must(
-            &[
-                "wait",
-                "--for=condition=Established",
-                "--timeout=60s",
-                "crd/aibackends.switchboard.dev",
-                "crd/airoutes.switchboard.dev",
-            ],
-            None,
-        );
-    });
-}
-
-/// A fresh namespace enforcing the restricted Pod Security Standard.
-fn restricted_namespace(cluster: &Cluster, prefix: &str) -> String {
-    let ns = cluster.namespace(prefix);
-    cluster.must(
-        &[
-            "label",
-            "namespace",
-            &ns,
-            "pod-security.kubernetes.io/enforce=restricted",
-            "pod-security.kubernetes.io/warn=restricted",
-        ],
-        None,
-    );
-    ns
-}
-
-/// `helm install|upgrade RELEASE helm/switchboard -n NS` with values; the release's objects.
-fn helm_app(
-    helm: &Helm,
-    cluster: &Cluster,
-    verb: &str,
-    ns: &str,
-    values: &[PathBuf],
-    sets: &[String],
-) -> Vec<Value> {
-    let chart = app_chart().display().to_string();
-    let mut args = vec![verb.to_string(), "sb".into(), chart, "-n".into(), ns.into()];
-    for v in values {
-        args.extend(["-f".into(), v.display().to_string()]);
-    }
-    for s in sets {
-        args.extend(["--set".into(), s.clone()]);
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    helm.run(&args, Some(cluster.kubeconfig()))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let manifest = helm
-        .run(
-            &["get", "manifest", "sb", "-n", ns],
-            Some(cluster.kubeconfig()),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-    objects(&manifest)
-}
-
-/// A Pod made from Deployment `name`'s template as the server stored it.
-fn pod_from_template(cluster: &Cluster, ns: &str, name: &str) -> Value {
-    let d: Value = serde_json::from_str(
-        &cluster.must(&["get", "deployment", name, "-n", ns, "-o", "json"], None),
-    )
-    .expect("deployment JSON");
-    let t = &d["spec"]["template"];
-    json!({"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": format!("{name}-probe"), "namespace": ns, "labels": t["metadata"]["labels"]},
-           "spec": t["spec"]})
 }
 
 fn openssl(args: &[&str]) -> String {
@@ -247,202 +151,19 @@ fn both_charts_install_and_the_server_accepts_every_object() {
             "helm upgrade regenerated the TLS Secret"
         );
     }
-}
 
-/// What a run of the controller and a data plane, set up from the chart, must achieve. Each step
-/// polls its condition and the controller's log; a refusal the run expects ends it early.
-struct Scenario<'a> {
-    cluster: &'a Cluster,
-    apps: String,
-    controller: &'a KubeController,
-    expect_refusal: Option<String>,
-}
-
-enum Outcome {
-    Done,
-    Refused(String),
-}
-
-impl Scenario<'_> {
-    /// The expected refusal, once logged. Without one, any refusal fails the run at once.
-    fn refusal(&self) -> Option<String> {
-        let log = self.controller.log().replace('\\', "");
-        let Some(expected) = self.expect_refusal.as_ref() else {
-            if let Some(line) = log.lines().find(|l| l.contains("is forbidden")) {
-                panic!("the controller was refused with the chart's RBAC: {line}");
-            }
-            return None;
-        };
-        log.lines()
-            .find(|l| l.contains(expected.as_str()))
-            .map(str::to_string)
-    }
-
-    /// Polls `condition` until it holds (`Ok(())`) or the expected refusal shows (`Err`).
-    async fn until(
-        &self,
-        what: &str,
-        mut condition: impl AsyncFnMut() -> bool,
-    ) -> Result<(), String> {
-        let deadline = Instant::now() + STEP;
-        loop {
-            if let Some(line) = self.refusal() {
-                return Err(line);
-            }
-            if condition().await {
-                return Ok(());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what}: not within {STEP:?}{}\ncontroller log:\n{}",
-                self.expect_refusal
-                    .as_ref()
-                    .map(|r| format!(" (and no refusal `{r}`)"))
-                    .unwrap_or_default(),
-                self.controller.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    fn condition(&self, object: &str, type_: &str) -> String {
-        let path = format!("jsonpath={{.status.conditions[?(@.type==\"{type_}\")].status}}");
-        self.cluster
-            .kubectl(&["get", "-n", &self.apps, object, "-o", &path], None)
-            .unwrap_or_default()
-    }
-
-    async fn all(&self, objects: &[&str], type_: &str, status: &str) -> Result<(), String> {
-        self.until(&format!("{objects:?} {type_}={status}"), async || {
-            objects.iter().all(|o| self.condition(o, type_) == status)
-        })
-        .await
-    }
-
-    async fn run(&self, lease: (&str, &str), dataplane: impl AsyncFnOnce() -> Gateway) -> Outcome {
-        match self.steps(lease, dataplane).await {
-            Ok(()) => Outcome::Done,
-            Err(line) => Outcome::Refused(line),
-        }
-    }
-
-    async fn steps(
-        &self,
-        (lease_ns, lease): (&str, &str),
-        dataplane: impl AsyncFnOnce() -> Gateway,
-    ) -> Result<(), String> {
-        let both = ["aibackend/echo", "airoute/main"];
-        // list/watch the resources, hold the Lease, patch status, create Events
-        self.all(&both, "Accepted", "True").await?;
-        // list/watch the referenced Secret
-        self.all(&["airoute/main"], "ResolvedRefs", "True").await?;
-        // a data plane with the chart's arguments connects and serves the kubectl-applied route
-        let gateway = dataplane().await;
-        self.until("the data plane is ready", async || {
-            gateway.readyz().await.is_some_and(|(s, _)| s == 200)
-        })
-        .await?;
-        self.all(&both, "Programmed", "True").await?;
-        let url = format!("{}/v1/chat/completions", gateway.base_url());
-        let auth = format!("Bearer {API_KEY}");
-        let host = host(&self.apps);
-        let (status, _, body) = post_json(
-            &url,
-            &[("host", &host), ("authorization", &auth)],
-            &chat_body("any", false),
-        )
-        .await;
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-        assert!(String::from_utf8_lossy(&body).contains(REPLY));
-        let (status, _, _) = post_json(&url, &[("host", &host)], &chat_body("any", false)).await;
-        assert_eq!(status, 401, "the route's API key is required");
-        // the Lease is renewed (update), not only created
-        self.until("the Lease is renewed", async || {
-            let times = self
-                .cluster
-                .kubectl(
-                    &[
-                        "get",
-                        "lease",
-                        lease,
-                        "-n",
-                        lease_ns,
-                        "-o",
-                        "jsonpath={.spec.acquireTime} {.spec.renewTime}",
-                    ],
-                    None,
-                )
-                .unwrap_or_default();
-            let mut parts = times.split_whitespace();
-            matches!((parts.next(), parts.next()), (Some(a), Some(r)) if a != r)
-        })
-        .await?;
-        // invalid, valid, invalid again: the repeated Event is patched (its series counts 2)
-        let patch = |spec: &str| {
-            self.cluster.must(
-                &[
-                    "patch",
-                    "-n",
-                    &self.apps,
-                    "aibackend/echo",
-                    "--type=merge",
-                    "-p",
-                    spec,
-                ],
-                None,
-            )
-        };
-        patch(r#"{"spec":{"provider":"OpenAICompatible","mock":null}}"#);
-        self.all(&["aibackend/echo"], "Accepted", "False").await?;
-        patch(&format!(
-            r#"{{"spec":{{"provider":"Mock","mock":{{"reply":"{REPLY}"}}}}}}"#
-        ));
-        self.all(&["aibackend/echo"], "Accepted", "True").await?;
-        patch(r#"{"spec":{"provider":"OpenAICompatible","mock":null}}"#);
-        self.until("a repeated Event is counted in a series", async || {
-            self.cluster
-                .kubectl(
-                    &[
-                        "get",
-                        "events.events.k8s.io",
-                        "-n",
-                        &self.apps,
-                        "-o",
-                        "jsonpath={.items[*].series.count}",
-                    ],
-                    None,
-                )
-                .unwrap_or_default()
-                .split_whitespace()
-                .any(|c| c.parse::<u32>().is_ok_and(|n| n >= 2))
-        })
-        .await?;
-        drop(gateway);
-        Ok(())
-    }
-}
-
-/// The host name of the scenario's route in `ns`: a controller watching every namespace also
-/// serves the routes other tests left in theirs.
-fn host(ns: &str) -> String {
-    format!("{ns}.switchboard.test")
-}
-
-/// The AIBackend, AIRoute (API key from a Secret) and Secret the scenario serves.
-fn apply_resources(cluster: &Cluster, ns: &str) {
-    let list = json!({"apiVersion": "v1", "kind": "List", "items": [
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "client-keys", "namespace": ns},
-         "stringData": {"ci": API_KEY}},
-        {"apiVersion": "switchboard.dev/v1alpha1", "kind": "AIBackend",
-         "metadata": {"name": "echo", "namespace": ns},
-         "spec": {"provider": "Mock", "mock": {"reply": REPLY}}},
-        {"apiVersion": "switchboard.dev/v1alpha1", "kind": "AIRoute",
-         "metadata": {"name": "main", "namespace": ns},
-         "spec": {"pathPrefix": "/", "hostnames": [host(ns)],
-                  "auth": {"apiKeys": [{"name": "ci", "secretRef": {"name": "client-keys", "key": "ci"}}]},
-                  "rules": [{"models": ["*"], "backends": [{"name": "echo"}]}]}},
-    ]});
-    cluster.apply(&list.to_string());
+    // manifests/install.yaml (both charts with default values) is accepted as it is.
+    let manifest = std::fs::read_to_string(repo_root().join("manifests/install.yaml"))
+        .expect("manifests/install.yaml");
+    let applied = cluster.must(
+        &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+        Some(&manifest),
+    );
+    assert_eq!(
+        applied.lines().count(),
+        objects(&manifest).len(),
+        "{applied}"
+    );
 }
 
 /// The controller and data-plane pods of release `sb` in `ns`, materialised locally.
@@ -771,48 +492,4 @@ async fn the_controller_runs_under_the_charts_rbac_which_is_exactly_enough() {
         "{}",
         controller.log_tail()
     );
-}
-
-/// Copies of the chart's controller roles without `grant`, bound to ServiceAccount `sa` in `ns`;
-/// Roles of the watched namespace `apps` go to `probe_apps` instead.
-fn bind_roles_without(
-    cluster: &Cluster,
-    roles: &[&Value],
-    grant: &Grant,
-    apps: &str,
-    probe_apps: &str,
-    ns: &str,
-    sa: &str,
-) {
-    let mut items = Vec::new();
-    for role in roles {
-        let kind = role["kind"].as_str().unwrap_or_default();
-        let name = format!(
-            "{sa}-{}",
-            role["metadata"]["name"].as_str().unwrap_or_default()
-        );
-        let name = format!("{ns}-{name}");
-        let role_ns = match role["metadata"]["namespace"].as_str() {
-            Some(n) if n == apps => Some(probe_apps),
-            other => other,
-        };
-        let mut meta = json!({"name": name});
-        if let Some(n) = role_ns {
-            meta["namespace"] = json!(n);
-        }
-        items.push(
-            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": meta,
-                          "rules": rules_without(&role["rules"], grant)}),
-        );
-        let binding_kind = if kind == "Role" {
-            "RoleBinding"
-        } else {
-            "ClusterRoleBinding"
-        };
-        items.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": binding_kind, "metadata": meta,
-                          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name},
-                          "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": ns}]}));
-    }
-    cluster.must(&["create", "serviceaccount", sa, "-n", ns], None);
-    cluster.apply(&json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string());
 }
