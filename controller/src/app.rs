@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use switchboard_api::render::{ClaimPolicy, ClaimRule};
 use switchboard_api::{Inventory, Problems};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -83,6 +84,12 @@ pub struct Args {
     /// How often the Lease is renewed (or retried by the others).
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub lease_retry_period: Duration,
+    /// Which namespaces may claim which host names and path prefixes, as
+    /// `NAMESPACE=HOST[/PREFIX]` (`*` for any namespace; HOST `*`,
+    /// `*.example.com` or `api.example.com`; PREFIX default `/`); repeat for
+    /// several. Unset: every namespace may claim anything.
+    #[arg(long = "route-claim", value_name = "NAMESPACE=HOST[/PREFIX]")]
+    pub route_claims: Vec<ClaimRule>,
     /// Log format.
     #[arg(
         long,
@@ -172,12 +179,14 @@ pub async fn run(args: Args) -> Result<(), Error> {
             rendered_rx.clone(),
             fleet.subscribe(),
             shutdown_rx.clone(),
+            metrics.clone(),
         ));
     }
     let mut render_task = tokio::spawn(pipeline::run_renderer(
         inventory_rx,
         problems_rx,
         mode,
+        ClaimPolicy::new(args.route_claims.clone()),
         rendered_tx,
         metrics.clone(),
     ));
@@ -258,6 +267,7 @@ fn spawn_status(
     rendered: watch::Receiver<Arc<Rendered>>,
     fleet: watch::Receiver<crate::fleet::FleetView>,
     mut shutdown: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     let identity = args
         .identity
@@ -271,13 +281,14 @@ fn spawn_status(
         controller: "switchboard-controller".into(),
         instance: Some(identity),
     };
-    let writer = StatusWriter::new(client.clone(), reporter);
+    let writer = StatusWriter::new(client.clone(), reporter).with_metrics(metrics);
+    let namespaces = args.namespaces.clone();
     async move {
         let (leader_tx, leader_rx) = watch::channel(false);
         let leases = ::kube::Api::namespaced(client.clone(), &lease.namespace);
         tokio::select! {
             () = kube_lease::run(client, lease.clone(), leader_tx) => {}
-            () = status_writer::run(writer, rendered, fleet, leader_rx) => {}
+            () = status_writer::run(writer, namespaces, rendered, fleet, leader_rx) => {}
             () = async { drop(shutdown.wait_for(|s| *s).await) } => {
                 if let Err(e) = kube_lease::release(&leases, &lease).await {
                     tracing::warn!(error = %e, "releasing the lease failed");

@@ -14,8 +14,8 @@ use prometheus_client::registry::Registry;
 /// Labels of render runs.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RenderLabels {
-    /// `ok` (every object rendered), `partial` (some objects left out) or
-    /// `failed` (no snapshot could be rendered).
+    /// `ok` (every object's current generation rendered) or `partial` (some
+    /// were refused; they serve their last accepted version or nothing).
     pub result: &'static str,
 }
 
@@ -31,6 +31,13 @@ pub struct ProblemLabels {
 pub struct PushLabels {
     /// `sent` or `too_large` (over the message size limit, not sent).
     pub result: &'static str,
+}
+
+/// Labels of status writes.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusWriteLabels {
+    /// `AIBackend` or `AIRoute`.
+    pub kind: &'static str,
 }
 
 /// Labels of the snapshot info gauge.
@@ -61,6 +68,10 @@ pub struct Metrics {
     pub snapshot_size_bytes: Gauge,
     /// 1 for the version of the current snapshot.
     pub snapshot_info: Family<VersionLabels, Gauge>,
+    /// Status writes (server-side applies) by kind, by this replica.
+    pub status_writes: Family<StatusWriteLabels, Counter>,
+    /// Events recorded by this replica.
+    pub events: Counter,
 }
 
 impl Default for Metrics {
@@ -115,8 +126,18 @@ impl Metrics {
             "1 for the current snapshot version",
             snapshot_info.clone(),
         );
+        let status_writes = Family::<StatusWriteLabels, Counter>::default();
+        registry.register(
+            "status_writes",
+            "Status writes (server-side applies) by kind",
+            status_writes.clone(),
+        );
+        let events = Counter::default();
+        registry.register("events", "Events recorded", events.clone());
         Self {
             registry,
+            status_writes,
+            events,
             renders,
             render_problems,
             connected_dataplanes,

@@ -215,14 +215,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut traffic_task = tokio::spawn(crate::server::serve(
         traffic,
         state.clone(),
-        |s, r| crate::server::handle(s, r),
+        crate::server::handle,
         stopped(stop_rx.clone()),
         args.shutdown_grace,
     ));
     let mut admin_task = tokio::spawn(crate::server::serve(
         admin,
         state.clone(),
-        |s, r| crate::server::handle_admin(s, r),
+        crate::server::handle_admin,
         stopped(stop_rx.clone()),
         Duration::from_secs(1),
     ));

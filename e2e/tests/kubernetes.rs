@@ -91,7 +91,8 @@ async fn controller_reconciles_a_real_cluster() {
     })
     .await;
 
-    // A bad edit: the status names the field at fault, and the route says why it is out.
+    // A bad edit: the status names the field at fault, the backend's last accepted generation
+    // keeps serving, and the route using it keeps working.
     cluster.must(
         &[
             "patch",
@@ -107,9 +108,20 @@ async fn controller_reconciles_a_real_cluster() {
     wait_for("condition=Accepted=False", &["aibackend/echo"]);
     let message = cluster.condition(&ns, "aibackend/echo", "Accepted", "message");
     assert!(message.contains("spec.endpoint"), "{message}");
-    wait_for("condition=ResolvedRefs=False", &["airoute/main"]);
-    let reason = cluster.condition(&ns, "airoute/main", "ResolvedRefs", "reason");
-    assert_eq!(reason, "BackendNotFound");
+    wait_for(
+        "jsonpath={.status.conditions[?(@.type==\"Programmed\")].reason}=ServingLastAccepted",
+        &["aibackend/echo"],
+    );
+    let programmed = cluster.condition(&ns, "aibackend/echo", "Programmed", "message");
+    assert!(
+        programmed.contains("serve generation 2, the last accepted"),
+        "{programmed}"
+    );
+    assert_eq!(
+        cluster.condition(&ns, "airoute/main", "ResolvedRefs", "status"),
+        "True"
+    );
+    assert_eq!(ask(&gateway).await.as_deref(), Ok("updated"));
     let events = cluster.must(&["get", "events", "-n", &ns, "-o", "name"], None);
     assert!(
         !events.trim().is_empty(),

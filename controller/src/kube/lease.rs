@@ -115,9 +115,10 @@ pub fn next_spec(
         }
         Decision::Acquire => {
             let transitions = spec.and_then(|s| s.lease_transitions).unwrap_or(0);
-            let had_holder = spec
-                .and_then(|s| s.holder_identity.as_deref())
-                .is_some_and(|h| !h.is_empty());
+            // Any change of holder counts, also taking over a released Lease
+            // (no holder); creating the Lease does not.
+            let had_holder =
+                spec.is_some_and(|s| s.holder_identity.as_deref() != Some(&cfg.identity));
             Some(LeaseSpec {
                 holder_identity: Some(cfg.identity.clone()),
                 lease_duration_seconds: Some(seconds),

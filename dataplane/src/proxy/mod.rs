@@ -121,10 +121,9 @@ pub async fn serve(
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
+        && len > limit
     {
-        if len > limit {
-            return Err(RequestError::BodyTooLarge { limit }.into());
-        }
+        return Err(RequestError::BodyTooLarge { limit }.into());
     }
     let bytes: Bytes = match Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
         .collect()

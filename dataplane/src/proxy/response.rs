@@ -196,9 +196,12 @@ mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
 
+    /// What the tap reported: the body it saw and whether it completed.
+    type Seen = Arc<Mutex<Option<(Option<Bytes>, bool)>>>;
+
     #[test]
     fn a_sized_body_is_complete_after_its_last_frame() {
-        let seen: Arc<Mutex<Option<(Option<Bytes>, bool)>>> = Arc::default();
+        let seen: Seen = Arc::default();
         let sink = seen.clone();
         let inner = http_body_util::Full::new(Bytes::from_static(b"{\"usage\":{}}"));
         let on_end =

@@ -275,7 +275,7 @@ impl BackendRuntime {
                 (m.name.clone(), provider_model)
             })
             .collect::<HashMap<_, _>>();
-        let t = b.timeouts.clone().unwrap_or_default();
+        let t = b.timeouts.unwrap_or_default();
         let ms = |v: u64, default: u64| Duration::from_millis(if v == 0 { default } else { v });
         let timeouts = Timeouts {
             connect: ms(t.connect_ms, 5_000),
