@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::fleet::Fleet;
 use crate::grpc::{self, DEFAULT_MAX_SNAPSHOT_BYTES, GrpcOptions, SnapshotServer};
 use crate::kube::lease::{self as kube_lease, LeaseConfig};
+use crate::kube::views::{self as kube_views, ViewConfig};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, RenderMode, Rendered};
 use crate::source::{self, SourceSpec};
@@ -153,6 +154,15 @@ pub async fn run(args: Args) -> Result<(), Error> {
         ),
         SourceSpec::Dir(_) => None,
     };
+    if let Some(client) = &kube_client {
+        let missing =
+            crate::kube::rbac::check(client, &args.namespaces, &args.lease_namespace).await;
+        if !missing.is_empty() {
+            return Err(Error::Rbac(
+                missing.iter().map(ToString::to_string).collect(),
+            ));
+        }
+    }
     let mut source_task = match args.source.clone() {
         SourceSpec::Dir(path) => tokio::spawn(source::dir::run(
             path,
@@ -283,16 +293,26 @@ fn spawn_status(
     };
     let writer = StatusWriter::new(client.clone(), reporter).with_metrics(metrics);
     let namespaces = args.namespaces.clone();
+    let views = ViewConfig {
+        namespace: lease.namespace.clone(),
+        group: lease.name.clone(),
+        identity: lease.identity.clone(),
+        duration: lease.lease_duration,
+    };
     async move {
         let (leader_tx, leader_rx) = watch::channel(false);
+        let (merged_tx, merged_rx) = watch::channel(crate::fleet::FleetView::default());
         let leases = ::kube::Api::namespaced(client.clone(), &lease.namespace);
         tokio::select! {
-            () = kube_lease::run(client, lease.clone(), leader_tx) => {}
-            () = status_writer::run(writer, namespaces, rendered, fleet, leader_rx) => {}
+            () = kube_lease::run(client.clone(), lease.clone(), leader_tx) => {}
+            () = status_writer::run(writer, namespaces, rendered, merged_rx, leader_rx.clone()) => {}
+            () = kube_views::merge(client.clone(), views.clone(), fleet.clone(), leader_rx, merged_tx) => {}
+            () = kube_views::publish(client.clone(), views.clone(), fleet) => {}
             () = async { drop(shutdown.wait_for(|s| *s).await) } => {
                 if let Err(e) = kube_lease::release(&leases, &lease).await {
                     tracing::warn!(error = %e, "releasing the lease failed");
                 }
+                kube_views::withdraw(client, &views).await;
             }
         }
     }

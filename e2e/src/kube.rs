@@ -1,7 +1,8 @@
 //! Kubernetes test support: the cluster the Kubernetes suite runs against (`KUBECONFIG`, in CI
 //! the real API server that `scripts/test` starts from `../shared/k8s/test-cluster`), `kubectl`,
 //! a fresh namespace per test, ServiceAccount kubeconfigs (`token-for`) and the real
-//! `switchboard-controller --source kube` as a local process.
+//! `switchboard-controller --source kube` as a local process, by default under a ServiceAccount
+//! bound only to the RBAC `docs/controller-kubernetes.md` grants (`e2e/fixtures/controller-rbac.yaml`).
 //!
 //! When `SWITCHBOARD_TEST_REQUIRE_KUBE=1` (CI sets it), [`Cluster::get`] panics if no cluster
 //! answers, so the suite fails instead of skipping. Namespaces are never deleted by the tests:
@@ -24,6 +25,19 @@ pub const WAIT: Duration = Duration::from_secs(60);
 #[derive(Clone, Debug)]
 pub struct Cluster {
     kubeconfig: PathBuf,
+    /// The test cluster's DIR (for `token-for`), when known.
+    dir: Option<PathBuf>,
+}
+
+/// Namespace of the controller's ServiceAccount in the suite.
+pub const CONTROLLER_SA_NAMESPACE: &str = "switchboard-e2e-system";
+/// Name of the controller's ServiceAccount in the suite.
+pub const CONTROLLER_SA: &str = "switchboard-controller";
+
+/// The RBAC fixture: the two ClusterRoles the docs grant the controller.
+pub fn rbac_fixture() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/controller-rbac.yaml");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Runs `kubectl args` under `kubeconfig` (with `stdin` piped in, if any); its stdout, or its
@@ -74,7 +88,10 @@ impl Cluster {
                     &["--request-timeout=5s", "get", "--raw", "/readyz"],
                     None,
                 ) {
-                    Ok(_) => return Some(Cluster { kubeconfig }),
+                    Ok(_) => {
+                        let dir = std::env::var_os("TEST_CLUSTER_DIR").map(PathBuf::from);
+                        return Some(Cluster { kubeconfig, dir });
+                    }
                     Err(e) => e,
                 }
             }
@@ -84,6 +101,14 @@ impl Cluster {
         }
         println!("skipping: no cluster reachable: {why}");
         None
+    }
+
+    /// The cluster of an admin `kubeconfig` made by the test cluster in `dir`.
+    pub fn at(kubeconfig: PathBuf, dir: PathBuf) -> Cluster {
+        Cluster {
+            kubeconfig,
+            dir: Some(dir),
+        }
     }
 
     /// The admin kubeconfig.
@@ -109,7 +134,12 @@ impl Cluster {
     /// Applies the CRDs from `crds/` (once per test process) and waits until they are served.
     pub fn install_crds(&self) {
         static DONE: OnceLock<()> = OnceLock::new();
-        DONE.get_or_init(|| {
+        DONE.get_or_init(|| self.apply_crds());
+    }
+
+    /// Applies the CRDs from `crds/` now and waits until they are served.
+    pub fn apply_crds(&self) {
+        {
             let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
             self.must(
                 &[
@@ -131,7 +161,68 @@ impl Cluster {
                 ],
                 None,
             );
-        });
+        }
+    }
+
+    /// A kubeconfig for the controller's ServiceAccount, bound only to the documented RBAC
+    /// (`e2e/fixtures/controller-rbac.yaml`): the objects role in each of `namespaces` (with a
+    /// ClusterRoleBinding when empty: every namespace) and the Lease role in `lease_namespace`.
+    pub fn controller_kubeconfig(&self, namespaces: &[String], lease_namespace: &str) -> PathBuf {
+        self.controller_kubeconfig_with(&rbac_fixture(), namespaces, lease_namespace)
+    }
+
+    /// Like [`Cluster::controller_kubeconfig`] with the ClusterRoles in `roles` (same names as
+    /// the fixture), for tests that take a permission away.
+    pub fn controller_kubeconfig_with(
+        &self,
+        roles: &str,
+        namespaces: &[String],
+        lease_namespace: &str,
+    ) -> PathBuf {
+        self.apply(roles);
+        // One token per cluster and process: `token-for` rewrites the file, which a controller
+        // starting in a parallel test could read half-written.
+        static TOKENS: std::sync::Mutex<Vec<(PathBuf, PathBuf)>> =
+            std::sync::Mutex::new(Vec::new());
+        let kubeconfig = {
+            let mut tokens = TOKENS.lock().unwrap();
+            match tokens.iter().find(|(k, _)| k == &self.kubeconfig) {
+                Some((_, path)) => path.clone(),
+                None => {
+                    let path = self.token_for(CONTROLLER_SA_NAMESPACE, CONTROLLER_SA);
+                    tokens.push((self.kubeconfig.clone(), path.clone()));
+                    path
+                }
+            }
+        };
+        let subject = serde_json::json!([{"kind": "ServiceAccount", "name": CONTROLLER_SA,
+                                          "namespace": CONTROLLER_SA_NAMESPACE}]);
+        let mut items = Vec::new();
+        if namespaces.is_empty() {
+            items.push(
+                serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding", "metadata": {"name": "switchboard-controller-e2e"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                            "name": "switchboard-controller"},
+                "subjects": subject}),
+            );
+        }
+        for ns in namespaces {
+            items.push(serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding", "metadata": {"name": "switchboard-controller", "namespace": ns},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                            "name": "switchboard-controller"},
+                "subjects": subject}));
+        }
+        items.push(serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding", "metadata": {"name": "switchboard-controller-leases", "namespace": lease_namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": "switchboard-controller-leases"},
+            "subjects": subject}));
+        self.apply(
+            &serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string(),
+        );
+        kubeconfig
     }
 
     /// Creates a namespace no other test (or run) uses: `<prefix>-<pid>-<n>`.
@@ -147,7 +238,9 @@ impl Cluster {
     /// made by the test cluster's `token-for`. Needs `TEST_CLUSTER_DIR` (set by
     /// `test-cluster start`); panics without it.
     pub fn token_for(&self, namespace: &str, name: &str) -> PathBuf {
-        let dir = std::env::var("TEST_CLUSTER_DIR")
+        let dir = self
+            .dir
+            .clone()
             .expect("TEST_CLUSTER_DIR is set by ../shared/k8s/test-cluster start");
         let out = Command::new(Path::new(&dir).join("token-for"))
             .args([namespace, name])
@@ -198,7 +291,8 @@ pub struct KubeControllerOptions {
     pub lease_namespace: Option<String>,
     /// `--identity`; defaults to `e2e-controller-<n>`.
     pub identity: Option<String>,
-    /// Kubeconfig the controller runs under; defaults to the cluster admin's.
+    /// Kubeconfig the controller runs under; defaults to the controller's ServiceAccount bound
+    /// only to the documented RBAC ([`Cluster::controller_kubeconfig`]).
     pub kubeconfig: Option<PathBuf>,
     /// More arguments.
     pub args: Vec<String>,
@@ -211,6 +305,7 @@ pub struct KubeController {
     grpc_port: u16,
     admin_port: u16,
     log: PathBuf,
+    identity: String,
 }
 
 impl KubeController {
@@ -235,17 +330,15 @@ impl KubeController {
             .clone()
             .or_else(|| options.namespaces.first().cloned())
             .unwrap_or_else(|| "default".to_string());
+        let kubeconfig = options
+            .kubeconfig
+            .clone()
+            .unwrap_or_else(|| cluster.controller_kubeconfig(&options.namespaces, &lease_ns));
         cmd.args(["--lease-namespace", &lease_ns, "--identity", &identity])
             .args(["--grpc-listen", &format!("127.0.0.1:{grpc_port}")])
             .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
             .args(&options.args)
-            .env(
-                "KUBECONFIG",
-                options
-                    .kubeconfig
-                    .as_deref()
-                    .unwrap_or(cluster.kubeconfig()),
-            )
+            .env("KUBECONFIG", &kubeconfig)
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
@@ -259,6 +352,35 @@ impl KubeController {
             grpc_port,
             admin_port,
             log,
+            identity,
+        }
+    }
+
+    /// Its `--identity`.
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    /// Waits up to `timeout` for the process to exit; its exit status, or `None`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// The sum of metric `name` with `labels` on its admin port (0 when absent or unreachable).
+    pub async fn metric_sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let url = format!("{}/metrics", self.admin_url());
+        match crate::client::try_request(http::Method::GET, &url, &[], bytes::Bytes::new()).await {
+            Ok((_, _, body)) => {
+                crate::harness::metric_sum(&String::from_utf8_lossy(&body), name, labels)
+            }
+            Err(_) => 0.0,
         }
     }
 
@@ -281,7 +403,13 @@ impl KubeController {
     /// waits until it serves a snapshot. Tests start data planes only through this, so the
     /// connection settings (TLS, identity) live in one place.
     pub async fn start_dataplane(&self, args: &[&str], wait_ready: bool) -> Gateway {
-        Gateway::start_cluster(&self.grpc_url(), &[], args, wait_ready).await
+        Self::start_dataplane_at(&self.grpc_url(), args, wait_ready).await
+    }
+
+    /// Starts a data plane following the controller(s) at `url` (e.g. a [`crate::tcp_proxy`]
+    /// in front of several replicas, as a Service is), like [`KubeController::start_dataplane`].
+    pub async fn start_dataplane_at(url: &str, args: &[&str], wait_ready: bool) -> Gateway {
+        Gateway::start_cluster(url, &[], args, wait_ready).await
     }
 
     /// The log so far.

@@ -12,6 +12,7 @@ pub mod kube;
 pub mod mock_upstream;
 pub mod responses_wire;
 pub mod stack;
+pub mod tcp_proxy;
 pub mod wire;
 
 pub use behaviour::Behaviour;
