@@ -168,57 +168,79 @@ impl Cluster {
     /// (`e2e/fixtures/controller-rbac.yaml`): the objects role in each of `namespaces` (with a
     /// ClusterRoleBinding when empty: every namespace) and the Lease role in `lease_namespace`.
     pub fn controller_kubeconfig(&self, namespaces: &[String], lease_namespace: &str) -> PathBuf {
-        self.controller_kubeconfig_with(&rbac_fixture(), namespaces, lease_namespace)
+        self.controller_kubeconfig_with(&rbac_fixture(), "", namespaces, lease_namespace)
     }
 
-    /// Like [`Cluster::controller_kubeconfig`] with the ClusterRoles in `roles` (same names as
-    /// the fixture), for tests that take a permission away.
+    /// Like [`Cluster::controller_kubeconfig`] with other ClusterRoles (`roles`, named as in the
+    /// fixture) for a ServiceAccount of its own: every name gets `suffix`, so a test that takes
+    /// a permission away never changes what the other tests run with.
     pub fn controller_kubeconfig_with(
         &self,
         roles: &str,
+        suffix: &str,
         namespaces: &[String],
         lease_namespace: &str,
     ) -> PathBuf {
-        self.apply(roles);
-        // One token per cluster and process: `token-for` rewrites the file, which a controller
-        // starting in a parallel test could read half-written.
-        static TOKENS: std::sync::Mutex<Vec<(PathBuf, PathBuf)>> =
-            std::sync::Mutex::new(Vec::new());
+        let objects_role = format!("switchboard-controller{suffix}");
+        let leases_role = format!("switchboard-controller-leases{suffix}");
+        let account = format!("{CONTROLLER_SA}{suffix}");
+        let roles = roles
+            .replace(
+                "name: switchboard-controller-leases\n",
+                &format!("name: {leases_role}\n"),
+            )
+            .replace(
+                "name: switchboard-controller\n",
+                &format!("name: {objects_role}\n"),
+            );
+        self.apply(&roles);
+        // One token per cluster, account and process: `token-for` rewrites the file, which a
+        // controller starting in a parallel test could read half-written.
+        type Tokens = Vec<((PathBuf, String), PathBuf)>;
+        static TOKENS: std::sync::Mutex<Tokens> = std::sync::Mutex::new(Vec::new());
         let kubeconfig = {
             let mut tokens = TOKENS.lock().unwrap();
-            match tokens.iter().find(|(k, _)| k == &self.kubeconfig) {
+            let key = (self.kubeconfig.clone(), account.clone());
+            match tokens.iter().find(|(k, _)| k == &key) {
                 Some((_, path)) => path.clone(),
                 None => {
-                    let path = self.token_for(CONTROLLER_SA_NAMESPACE, CONTROLLER_SA);
-                    tokens.push((self.kubeconfig.clone(), path.clone()));
+                    let path = self.token_for(CONTROLLER_SA_NAMESPACE, &account);
+                    tokens.push((key, path.clone()));
                     path
                 }
             }
         };
-        let subject = serde_json::json!([{"kind": "ServiceAccount", "name": CONTROLLER_SA,
+        let subject = serde_json::json!([{"kind": "ServiceAccount", "name": account,
                                           "namespace": CONTROLLER_SA_NAMESPACE}]);
+        let binding = |kind: &str, name: &str, ns: Option<&str>, role: &str| {
+            let mut meta = serde_json::json!({ "name": name });
+            if let Some(ns) = ns {
+                meta["namespace"] = serde_json::json!(ns);
+            }
+            serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
+                "metadata": meta,
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+                "subjects": subject})
+        };
         let mut items = Vec::new();
         if namespaces.is_empty() {
-            items.push(
-                serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "ClusterRoleBinding", "metadata": {"name": "switchboard-controller-e2e"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                            "name": "switchboard-controller"},
-                "subjects": subject}),
-            );
+            let name = format!("{objects_role}-e2e");
+            items.push(binding("ClusterRoleBinding", &name, None, &objects_role));
         }
         for ns in namespaces {
-            items.push(serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "RoleBinding", "metadata": {"name": "switchboard-controller", "namespace": ns},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                            "name": "switchboard-controller"},
-                "subjects": subject}));
+            items.push(binding(
+                "RoleBinding",
+                &objects_role,
+                Some(ns),
+                &objects_role,
+            ));
         }
-        items.push(serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding", "metadata": {"name": "switchboard-controller-leases", "namespace": lease_namespace},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                        "name": "switchboard-controller-leases"},
-            "subjects": subject}));
+        items.push(binding(
+            "RoleBinding",
+            &leases_role,
+            Some(lease_namespace),
+            &leases_role,
+        ));
         self.apply(
             &serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string(),
         );

@@ -9,6 +9,7 @@ pub mod controller;
 pub mod harness;
 pub mod jwt_issuer;
 pub mod kube;
+pub mod kube_scenario;
 pub mod mock_upstream;
 pub mod responses_wire;
 pub mod stack;

@@ -1,9 +1,11 @@
 //! [`TcpProxy`]: a TCP forwarder in front of one or more upstream ports, as a Kubernetes
-//! Service is in front of replicas. New connections go round-robin to the upstreams that accept
-//! them. Tests use it to put data planes behind "a Service" of controller replicas, to move an
+//! Service is in front of replicas. Each new connection goes to the first upstream (in the
+//! order given) that accepts it, so a test decides which replica a client lands on and where it
+//! goes when that one dies. Tests use it to put data planes behind "a Service" of controller replicas, to move an
 //! API server to a new port after a restart, and to hold connections back (a slow API server).
 //!
-//! Bytes pass through untouched, so TLS (the API server's) works end to end.
+//! Bytes pass through untouched, so TLS (the API server's) works end to end. The proxy runs on
+//! a thread and runtime of its own, so a test blocked in `kubectl wait` never stalls it.
 
 use std::sync::{Arc, Mutex};
 
@@ -17,7 +19,6 @@ use crate::harness::free_port;
 #[derive(Default)]
 struct State {
     upstreams: Vec<u16>,
-    next: usize,
     connections: Vec<AbortHandle>,
 }
 
@@ -28,59 +29,72 @@ pub struct TcpProxy {
     /// While false, accepted connections wait before they are forwarded.
     open: watch::Sender<bool>,
     accept: AbortHandle,
+    /// Keeps the proxy's runtime alive; dropping it stops the runtime.
+    _runtime: std::sync::mpsc::Sender<()>,
 }
 
 impl TcpProxy {
     /// Starts forwarding to `upstreams` (ports on 127.0.0.1).
     pub async fn start(upstreams: &[u16]) -> TcpProxy {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("proxy runtime");
+            let handle = runtime.handle().clone();
+            let _ = ready_tx.send(handle);
+            // Runs until the proxy is dropped.
+            runtime.block_on(async {
+                let _ = tokio::task::spawn_blocking(move || stop_rx.recv()).await;
+            });
+        });
+        let handle = ready_rx.recv().expect("proxy runtime started");
         let port = free_port();
-        let listener = TcpListener::bind(("127.0.0.1", port))
-            .await
-            .expect("bind the proxy");
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind the proxy");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
         let state = Arc::new(Mutex::new(State {
             upstreams: upstreams.to_vec(),
             ..State::default()
         }));
         let (open, open_rx) = watch::channel(true);
         let s = state.clone();
-        let accept = tokio::spawn(async move {
-            loop {
-                let Ok((client, _)) = listener.accept().await else {
-                    continue;
-                };
-                let state = s.clone();
-                let mut open = open_rx.clone();
-                let task = tokio::spawn(async move {
-                    let _ = open.wait_for(|o| *o).await;
-                    let candidates = {
-                        let mut st = state.lock().unwrap();
-                        let n = st.upstreams.len().max(1);
-                        st.next = (st.next + 1) % n;
-                        let start = st.next;
-                        let ups = st.upstreams.clone();
-                        (0..ups.len())
-                            .map(|i| ups[(start + i) % ups.len()])
-                            .collect::<Vec<_>>()
+        let accept = handle
+            .spawn(async move {
+                let listener = TcpListener::from_std(listener).expect("tokio listener");
+                loop {
+                    let Ok((client, _)) = listener.accept().await else {
+                        continue;
                     };
-                    for port in candidates {
-                        if let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", port)).await {
-                            let mut client = client;
-                            let _ = copy_bidirectional(&mut client, &mut upstream).await;
-                            return;
+                    let state = s.clone();
+                    let mut open = open_rx.clone();
+                    let task = tokio::spawn(async move {
+                        let _ = open.wait_for(|o| *o).await;
+                        let candidates = state.lock().unwrap().upstreams.clone();
+                        for port in candidates {
+                            if let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", port)).await
+                            {
+                                let mut client = client;
+                                let _ = copy_bidirectional(&mut client, &mut upstream).await;
+                                return;
+                            }
                         }
-                    }
-                });
-                let mut st = s.lock().unwrap();
-                st.connections.retain(|c| !c.is_finished());
-                st.connections.push(task.abort_handle());
-            }
-        })
-        .abort_handle();
+                    });
+                    let mut st = s.lock().unwrap();
+                    st.connections.retain(|c| !c.is_finished());
+                    st.connections.push(task.abort_handle());
+                }
+            })
+            .abort_handle();
         TcpProxy {
             port,
             state,
             open,
             accept,
+            _runtime: stop_tx,
         }
     }
 

@@ -13,8 +13,10 @@
 //! Every wait is a watch (`kubectl wait --for=condition=...`) or an awaited condition, never
 //! a fixed sleep. Each test works in a fresh namespace of its own.
 
+use std::time::Duration;
+
 use serde_json::json;
-use switchboard_e2e::kube::{Cluster, KubeController, KubeControllerOptions, WAIT};
+use switchboard_e2e::kube::{Cluster, KubeController, KubeControllerOptions, WAIT, rbac_fixture};
 use switchboard_e2e::stack::chat_body;
 use switchboard_e2e::{Gateway, post_json, wait_until};
 
@@ -126,5 +128,46 @@ async fn controller_reconciles_a_real_cluster() {
     assert!(
         !events.trim().is_empty(),
         "transitions are recorded as Events"
+    );
+    // Everything above ran under the documented RBAC only, without a refusal.
+    let log = controller.log();
+    assert!(!log.to_lowercase().contains("forbidden"), "{log}");
+}
+
+/// The controller checks its RBAC at startup: without a permission the docs grant, it stops at
+/// once and names what is missing (instead of retrying a watch or a write forever).
+#[tokio::test]
+async fn a_missing_permission_stops_the_controller_naming_it() {
+    let Some(cluster) = Cluster::get() else {
+        return;
+    };
+    cluster.install_crds();
+    let ns = cluster.namespace("rbac");
+    let without_event_patch = rbac_fixture().replace("verbs: [create, patch]", "verbs: [create]");
+    assert_ne!(without_event_patch, rbac_fixture());
+    let kubeconfig = cluster.controller_kubeconfig_with(
+        &without_event_patch,
+        "-no-event-patch",
+        std::slice::from_ref(&ns),
+        &ns,
+    );
+    let mut controller = KubeController::start(
+        &cluster,
+        &KubeControllerOptions {
+            namespaces: vec![ns.clone()],
+            kubeconfig: Some(kubeconfig),
+            ..Default::default()
+        },
+    );
+    let status = controller.wait_exit(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "the controller keeps running without a permission it needs: {status:?}\n{}",
+        controller.log_tail()
+    );
+    let log = controller.log();
+    assert!(
+        log.contains(&format!("patch events (events.k8s.io) in namespace {ns}")),
+        "{log}"
     );
 }
