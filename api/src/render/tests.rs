@@ -567,3 +567,23 @@ fn team_problems_are_reported_with_paths() {
         assert!(p.contains(expected), "{expected} missing in:\n{p}");
     }
 }
+
+#[test]
+fn conflicting_claims_are_a_problem_of_the_route_that_does_not_take_precedence() {
+    let on = |name: &str, host: &str, prefix: &str| {
+        route(
+            name,
+            &format!("  pathPrefix: {prefix}\n  hostnames: [{host}]\n{RULES}"),
+        )
+    };
+    let yaml = backend("mock", MOCK)
+        + &on("b-second", "API.example.com", "/team/")
+        + &on("a-first", "api.example.com", "/team")
+        + &on("other-host", "other.example.com", "/team");
+    assert_eq!(
+        problems(&yaml),
+        [
+            "AIRoute default/b-second: spec.hostnames: host \"api.example.com\" and path prefix \"/team\" is already claimed by AIRoute default/a-first, which takes precedence (oldest creationTimestamp first, then namespace/name)"
+        ]
+    );
+}
