@@ -2,6 +2,7 @@
 //! server and the admin port, and supervise them until a signal.
 
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -251,8 +252,9 @@ pub async fn run(args: Args) -> Result<(), Error> {
     // Streams end on the shutdown signal (reason: shutting down) before the
     // renderer goes away.
     let _ = shutdown_tx.send(true);
-    // The Lease holder gives the Lease up, so another replica leads at once.
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+    // The Lease holder gives the Lease up, so another replica leads at once,
+    // and every replica withdraws its data-plane view.
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
         while kube_tasks.join_next().await.is_some() {}
     })
     .await;
@@ -302,18 +304,29 @@ fn spawn_status(
     async move {
         let (leader_tx, leader_rx) = watch::channel(false);
         let (merged_tx, merged_rx) = watch::channel(crate::fleet::FleetView::default());
-        let leases = ::kube::Api::namespaced(client.clone(), &lease.namespace);
+        // Both give up what they hold once shutdown turns true, after their
+        // writes in flight: awaited to the end on shutdown.
+        let mut lease_task = pin!(kube_lease::run(
+            client.clone(),
+            lease,
+            leader_tx,
+            shutdown.clone()
+        ));
+        let mut publish = pin!(kube_views::publish(
+            client.clone(),
+            views.clone(),
+            fleet.clone(),
+            shutdown.clone()
+        ));
         tokio::select! {
-            () = kube_lease::run(client.clone(), lease.clone(), leader_tx) => {}
-            () = status_writer::run(writer, namespaces, rendered, merged_rx, leader_rx.clone()) => {}
-            () = kube_views::merge(client.clone(), views.clone(), fleet.clone(), leader_rx, merged_tx) => {}
-            () = kube_views::publish(client.clone(), views.clone(), fleet) => {}
+            biased;
             () = async { drop(shutdown.wait_for(|s| *s).await) } => {
-                if let Err(e) = kube_lease::release(&leases, &lease).await {
-                    tracing::warn!(error = %e, "releasing the lease failed");
-                }
-                kube_views::withdraw(client, &views).await;
+                tokio::join!(&mut lease_task, &mut publish);
             }
+            () = &mut lease_task => {}
+            () = &mut publish => {}
+            () = status_writer::run(writer, namespaces, rendered, merged_rx, leader_rx.clone()) => {}
+            () = kube_views::merge(client, views, fleet, leader_rx, merged_tx) => {}
         }
     }
 }

@@ -59,6 +59,15 @@ fn lease(cluster: &Cluster, ns: &str) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
+/// The data-plane view Lease of replica `identity`, if it exists.
+fn view(cluster: &Cluster, ns: &str, identity: &str) -> Option<Value> {
+    let name = format!("switchboard-controller-view-{identity}");
+    let text = cluster
+        .kubectl(&["get", "lease", "-n", ns, &name, "-o", "json"], None)
+        .ok()?;
+    serde_json::from_str(&text).ok()
+}
+
 fn holder(cluster: &Cluster, ns: &str) -> String {
     lease(cluster, ns)["spec"]["holderIdentity"]
         .as_str()
@@ -244,8 +253,14 @@ async fn a_new_leader_starts_from_the_live_objects() {
         ],
         None,
     );
-    // A shuts down gracefully and releases the Lease; B takes over and corrects the status.
+    // A shuts down gracefully and releases the Lease (and withdraws its data-plane view); B
+    // takes over and corrects the status.
     a.terminate();
+    assert!(
+        view(&cluster, &ns, &a_id).is_none(),
+        "a replica that shuts down deletes its view\n{}",
+        a.log()
+    );
     wait_holder(&cluster, &ns, &b_id).await;
     cluster.wait_for(&ns, "condition=Accepted=True", &["airoute/main"], log);
     assert_eq!(
@@ -333,6 +348,13 @@ async fn the_leader_hands_over_under_traffic_and_programmed_counts_every_replica
     cluster.wait_for(&ns, now_everywhere, &["aibackend/echo"], log);
     stop.store(true, Ordering::Relaxed);
     let last_error = traffic.await.unwrap();
+    // The view of the replica that died without a word is deleted by the leader once expired
+    // for four lease durations.
+    assert!(view(&cluster, &ns, &b_id).is_some());
+    wait_until(WAIT, "the dead replica's view is deleted", || async {
+        view(&cluster, &ns, &a_id).is_none()
+    })
+    .await;
     let total = sent.load(Ordering::Relaxed);
     println!(
         "requests during the handover: {total}, failed: {}",

@@ -12,7 +12,8 @@
 //! counting once its view expires. A data plane listed by several replicas
 //! (it reconnected) counts once: this replica's entry wins, then the most
 //! recently renewed. On a graceful shutdown a replica deletes its view; the
-//! leader deletes views expired for longer than [`GC_AFTER`].
+//! leader deletes views expired for longer than [`GC_AFTER_DURATIONS`] view
+//! durations (a replica killed without a word).
 
 use std::collections::BTreeMap;
 use std::pin::pin;
@@ -37,8 +38,9 @@ use crate::fleet::{DataPlaneState, FleetView, NackInfo};
 pub const VIEW_LABEL: &str = "switchboard.dev/dataplane-view";
 /// Annotation holding a view as JSON.
 pub const VIEW_ANNOTATION: &str = "switchboard.dev/dataplanes";
-/// Views expired for longer than this are deleted by the leader.
-pub const GC_AFTER: Duration = Duration::from_secs(60);
+/// Views expired for longer than this many view durations are deleted by
+/// the leader (60 s with the default `--lease-duration` of 15 s).
+pub const GC_AFTER_DURATIONS: u32 = 4;
 /// Changes of the own view closer than this are written once.
 const DEBOUNCE: Duration = Duration::from_millis(100);
 /// Longest NACK message kept in a view.
@@ -253,11 +255,21 @@ async fn write(api: &Api<Lease>, cfg: &ViewConfig, view: &FleetView) -> Result<(
 }
 
 /// Publishes this replica's view (`fleet`) on every change and every third
-/// of the view duration, until `fleet` closes.
-pub async fn publish(client: Client, cfg: ViewConfig, mut fleet: watch::Receiver<FleetView>) {
-    let api: Api<Lease> = Api::namespaced(client, &cfg.namespace);
+/// of the view duration, until `fleet` closes or `shutdown` turns true: then,
+/// after any write in flight has completed (a late update would re-create
+/// it), deletes the view.
+pub async fn publish(
+    client: Client,
+    cfg: ViewConfig,
+    mut fleet: watch::Receiver<FleetView>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let api: Api<Lease> = Api::namespaced(client.clone(), &cfg.namespace);
     let renew = (cfg.duration / 3).max(Duration::from_millis(500));
     loop {
+        if shutdown_requested(&shutdown) {
+            break;
+        }
         let view = fleet.borrow_and_update().clone();
         let wait = match write(&api, &cfg, &view).await {
             Ok(()) => renew,
@@ -272,8 +284,10 @@ pub async fn publish(client: Client, cfg: ViewConfig, mut fleet: watch::Receiver
                 tokio::time::sleep(DEBOUNCE).await;
             }
             () = tokio::time::sleep(wait) => {}
+            () = async { drop(shutdown.wait_for(|s| *s).await) } => break,
         }
     }
+    withdraw(client, &cfg).await;
 }
 
 /// Deletes this replica's view (on a graceful shutdown).
@@ -291,7 +305,7 @@ pub async fn withdraw(client: Client, cfg: &ViewConfig) {
 
 /// Merges this replica's view (`own`) with the other replicas' views into
 /// `out`, forever; while `leader` is true it also deletes views expired for
-/// longer than [`GC_AFTER`].
+/// longer than [`GC_AFTER_DURATIONS`] view durations.
 pub async fn merge(
     client: Client,
     cfg: ViewConfig,
@@ -357,7 +371,8 @@ async fn collect_garbage(
     leases: &BTreeMap<String, Lease>,
     now: Timestamp,
 ) {
-    let grace = SignedDuration::try_from(GC_AFTER).unwrap_or(SignedDuration::MAX);
+    let grace =
+        SignedDuration::try_from(cfg.duration * GC_AFTER_DURATIONS).unwrap_or(SignedDuration::MAX);
     for (name, lease) in leases {
         let dead = expiry(lease)
             .and_then(|t| t.checked_add(grace).ok())
@@ -372,6 +387,11 @@ async fn collect_garbage(
             }
         }
     }
+}
+
+/// Whether `shutdown` turned true (the guard is not kept across an await).
+fn shutdown_requested(shutdown: &watch::Receiver<bool>) -> bool {
+    *shutdown.borrow()
 }
 
 #[cfg(test)]

@@ -208,7 +208,7 @@ fn programmed(
                 reason::CONFLICTED,
                 "not served: every (hostname, path prefix) it claims is held by another route (see Accepted)".to_string(),
             )
-        } else if !o.not_allowed.is_empty() && o.accepted.is_none() {
+        } else if !o.not_allowed.is_empty() {
             (
                 reason::NOT_ALLOWED,
                 "not served: its claims are not allowed (see Accepted)".to_string(),

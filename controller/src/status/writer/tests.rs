@@ -534,3 +534,46 @@ async fn only_the_leader_writes_and_fleet_changes_update_programmed() {
     task.abort();
     assert!(seen.try_recv().is_err(), "nothing else was sent");
 }
+
+#[tokio::test]
+async fn a_repeated_event_is_counted_and_a_new_note_is_a_new_event() {
+    use crate::status::events::{EventRecorder, EventSpec};
+    let (client, server) = fake_api();
+    let mut recorder = EventRecorder::new(
+        client,
+        Reporter {
+            controller: "switchboard-controller".into(),
+            instance: Some("replica-a".into()),
+        },
+    );
+    let reference = ObjectReference {
+        kind: Some("AIRoute".into()),
+        name: Some("main".into()),
+        namespace: Some("ns".into()),
+        uid: Some("uid-1".into()),
+        ..Default::default()
+    };
+    let spec = |note: &str| EventSpec {
+        warning: false,
+        reason: "Programmed".into(),
+        action: "Programmed".into(),
+        note: note.into(),
+    };
+    let g1 = spec("Programmed is True: 1 of 1 connected data planes run generation 1");
+    let g2 = spec("Programmed is True: 1 of 1 connected data planes run generation 2");
+    recorder.publish(&g1, &reference).await.unwrap();
+    recorder.publish(&g1, &reference).await.unwrap();
+    recorder.publish(&g2, &reference).await.unwrap();
+    drop(recorder);
+    let seen = server.await.unwrap();
+    let methods: Vec<&str> = seen.iter().map(|s| s.method.as_str()).collect();
+    assert_eq!(methods, ["POST", "PATCH", "POST"]);
+    assert_eq!(seen[0].body["note"], g1.note);
+    assert_eq!(seen[0].body["reportingInstance"], "replica-a");
+    assert_eq!(seen[1].body["series"]["count"], 2);
+    assert!(
+        seen[1].body.get("note").is_none(),
+        "a repeat keeps its note"
+    );
+    assert_eq!(seen[2].body["note"], g2.note, "never the stale note");
+}
