@@ -210,11 +210,13 @@ impl Index {
         self.published.is_some()
     }
 
-    /// The wanted Secrets not looked up yet.
+    /// The wanted Secrets (as of the last [`Index::note_wanted`]) not looked
+    /// up yet.
     pub fn unseen_secrets(&self) -> Vec<SecretKey> {
-        self.wanted_secrets()
-            .into_iter()
-            .filter(|k| !self.secrets_seen.contains(k))
+        self.wanted_since
+            .keys()
+            .filter(|k| !self.secrets_seen.contains(*k))
+            .cloned()
             .collect()
     }
 
@@ -228,8 +230,9 @@ impl Index {
         out
     }
 
-    /// Notes when each wanted Secret became wanted (call after every change,
-    /// with the time of the change).
+    /// Notes which Secrets are wanted, and when each became wanted (call
+    /// after every change, with the time of the change; the checks of the
+    /// hot path read what this noted instead of decoding every spec again).
     pub fn note_wanted(&mut self, now: Instant) {
         let wanted = self.wanted_secrets();
         self.wanted_since.retain(|k, _| wanted.contains(k));

@@ -166,6 +166,7 @@ fn referenced_secrets_are_tracked_and_gate_sync() {
     let want: BTreeSet<SecretKey> =
         [("ns".into(), "key-a".into()), ("ns".into(), "key-r".into())].into();
     assert_eq!(ix.wanted_secrets(), want);
+    ix.note_wanted(Instant::now());
     assert!(!ix.is_synced(&[all()]), "secrets not looked up yet");
     assert!(ix.secret(
         &("ns".into(), "key-a".into()),
@@ -345,6 +346,7 @@ fn the_first_publication_waits_for_every_list_and_every_secret() {
     ix.route_event(&all(), Event::Init);
     ix.route_event(&all(), Event::InitApply(route("r", "ns", "key")));
     ix.route_event(&all(), Event::InitDone);
+    ix.note_wanted(Instant::now());
     assert!(!ix.ready_for_first_publish(&[all()]), "backends not listed");
     ix.backend_event(&all(), Event::Init);
     ix.backend_event(&all(), Event::InitDone);
