@@ -16,8 +16,8 @@ pub mod problem;
 pub mod render;
 pub mod v1alpha1;
 
-pub use inventory::{Inventory, ObjectKind};
-pub use load::{Object, parse_documents};
+pub use inventory::{Inventory, ObjectKey, ObjectKind};
+pub use load::{Object, Undecodable, parse_documents};
 pub use problem::{Problem, Problems};
 pub use render::{RenderOptions, render, render_with};
 pub use v1alpha1::{AIBackend, AIRoute};

@@ -3,10 +3,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use switchboard_api::render::{ClaimPolicy, ClaimRule};
 use switchboard_api::{Inventory, Problems};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -18,6 +20,7 @@ use crate::grpc::auth::{Authenticator, DEFAULT_AUDIENCE, ServiceAccountRef, Toke
 use crate::grpc::tls::ServerTls;
 use crate::grpc::{self, DEFAULT_MAX_SNAPSHOT_BYTES, GrpcOptions, SnapshotServer};
 use crate::kube::lease::{self as kube_lease, LeaseConfig};
+use crate::kube::views::{self as kube_views, ViewConfig};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, RenderMode, Rendered};
 use crate::source::{self, SourceSpec};
@@ -113,6 +116,12 @@ pub struct Args {
     /// How often the Lease is renewed (or retried by the others).
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub lease_retry_period: Duration,
+    /// Which namespaces may claim which host names and path prefixes, as
+    /// `NAMESPACE=HOST[/PREFIX]` (`*` for any namespace; HOST `*`,
+    /// `*.example.com` or `api.example.com`; PREFIX default `/`); repeat for
+    /// several. Unset: every namespace may claim anything.
+    #[arg(long = "route-claim", value_name = "NAMESPACE=HOST[/PREFIX]")]
+    pub route_claims: Vec<ClaimRule>,
     /// Log format.
     #[arg(
         long,
@@ -203,6 +212,15 @@ pub async fn run(args: Args) -> Result<(), Error> {
             "gRPC snapshots are served over TLS to authenticated data planes"
         ),
     }
+    if let Some(client) = &kube_client {
+        let missing =
+            crate::kube::rbac::check(client, &args.namespaces, &args.lease_namespace).await;
+        if !missing.is_empty() {
+            return Err(Error::Rbac(
+                missing.iter().map(ToString::to_string).collect(),
+            ));
+        }
+    }
     let mut source_task = match args.source.clone() {
         SourceSpec::Dir(path) => tokio::spawn(source::dir::run(
             path,
@@ -229,12 +247,14 @@ pub async fn run(args: Args) -> Result<(), Error> {
             rendered_rx.clone(),
             fleet.subscribe(),
             shutdown_rx.clone(),
+            metrics.clone(),
         ));
     }
     let mut render_task = tokio::spawn(pipeline::run_renderer(
         inventory_rx,
         problems_rx,
         mode,
+        ClaimPolicy::new(args.route_claims.clone()),
         rendered_tx,
         metrics.clone(),
     ));
@@ -291,8 +311,9 @@ pub async fn run(args: Args) -> Result<(), Error> {
     // Streams end on the shutdown signal (reason: shutting down) before the
     // renderer goes away.
     let _ = shutdown_tx.send(true);
-    // The Lease holder gives the Lease up, so another replica leads at once.
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+    // The Lease holder gives the Lease up, so another replica leads at once,
+    // and every replica withdraws its data-plane view.
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
         while kube_tasks.join_next().await.is_some() {}
     })
     .await;
@@ -317,6 +338,7 @@ fn spawn_status(
     rendered: watch::Receiver<Arc<Rendered>>,
     fleet: watch::Receiver<crate::fleet::FleetView>,
     mut shutdown: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     let identity = args
         .identity
@@ -330,18 +352,40 @@ fn spawn_status(
         controller: "switchboard-controller".into(),
         instance: Some(identity),
     };
-    let writer = StatusWriter::new(client.clone(), reporter);
+    let writer = StatusWriter::new(client.clone(), reporter).with_metrics(metrics);
+    let namespaces = args.namespaces.clone();
+    let views = ViewConfig {
+        namespace: lease.namespace.clone(),
+        group: lease.name.clone(),
+        identity: lease.identity.clone(),
+        duration: lease.lease_duration,
+    };
     async move {
         let (leader_tx, leader_rx) = watch::channel(false);
-        let leases = ::kube::Api::namespaced(client.clone(), &lease.namespace);
+        let (merged_tx, merged_rx) = watch::channel(crate::fleet::FleetView::default());
+        // Both give up what they hold once shutdown turns true, after their
+        // writes in flight: awaited to the end on shutdown.
+        let mut lease_task = pin!(kube_lease::run(
+            client.clone(),
+            lease,
+            leader_tx,
+            shutdown.clone()
+        ));
+        let mut publish = pin!(kube_views::publish(
+            client.clone(),
+            views.clone(),
+            fleet.clone(),
+            shutdown.clone()
+        ));
         tokio::select! {
-            () = kube_lease::run(client, lease.clone(), leader_tx) => {}
-            () = status_writer::run(writer, rendered, fleet, leader_rx) => {}
+            biased;
             () = async { drop(shutdown.wait_for(|s| *s).await) } => {
-                if let Err(e) = kube_lease::release(&leases, &lease).await {
-                    tracing::warn!(error = %e, "releasing the lease failed");
-                }
+                tokio::join!(&mut lease_task, &mut publish);
             }
+            () = &mut lease_task => {}
+            () = &mut publish => {}
+            () = status_writer::run(writer, namespaces, rendered, merged_rx, leader_rx.clone()) => {}
+            () = kube_views::merge(client, views, fleet, leader_rx, merged_tx) => {}
         }
     }
 }

@@ -28,6 +28,9 @@ pub enum Error {
     /// No Kubernetes client could be configured (no kubeconfig or in-cluster config).
     #[error("cannot configure a Kubernetes client: {0}")]
     KubeClient(#[source] ::kube::Error),
+    /// The controller's identity lacks RBAC permissions it needs.
+    #[error("missing RBAC permissions (see docs/controller-kubernetes.md): {}", .0.join("; "))]
+    Rbac(Vec<String>),
     /// The Kubernetes source stopped.
     #[error(transparent)]
     KubeSource(#[from] crate::kube::source::Error),
@@ -53,6 +56,7 @@ impl Error {
             Error::InvalidSource(_) => "invalid_source",
             Error::SourceIo { .. } => "source_io",
             Error::KubeClient(_) => "kube_client",
+            Error::Rbac(_) => "rbac",
             Error::KubeSource(e) => e.metric_label(),
             Error::InvalidFlags(_) => "invalid_flags",
             Error::Tls(_) => "tls",

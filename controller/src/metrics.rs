@@ -14,8 +14,8 @@ use prometheus_client::registry::Registry;
 /// Labels of render runs.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RenderLabels {
-    /// `ok` (every object rendered), `partial` (some objects left out) or
-    /// `failed` (no snapshot could be rendered).
+    /// `ok` (every object's current generation rendered) or `partial` (some
+    /// were refused; they serve their last accepted version or nothing).
     pub result: &'static str,
 }
 
@@ -46,6 +46,13 @@ pub struct AuthLabels {
 pub struct ReloadLabels {
     /// `ok` (the new pair serves) or `error` (the last good pair keeps serving).
     pub result: &'static str,
+}
+
+/// Labels of status writes.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusWriteLabels {
+    /// `AIBackend` or `AIRoute`.
+    pub kind: &'static str,
 }
 
 /// Labels of the snapshot info gauge.
@@ -82,6 +89,10 @@ pub struct Metrics {
     pub tls_handshake_failures: Counter,
     /// Changes of the gRPC certificate files, by outcome.
     pub tls_reloads: Family<ReloadLabels, Counter>,
+    /// Status writes (server-side applies) by kind, by this replica.
+    pub status_writes: Family<StatusWriteLabels, Counter>,
+    /// Events recorded by this replica.
+    pub events: Counter,
 }
 
 impl Default for Metrics {
@@ -154,8 +165,18 @@ impl Metrics {
             "Changes of the gRPC TLS certificate files by outcome",
             tls_reloads.clone(),
         );
+        let status_writes = Family::<StatusWriteLabels, Counter>::default();
+        registry.register(
+            "status_writes",
+            "Status writes (server-side applies) by kind",
+            status_writes.clone(),
+        );
+        let events = Counter::default();
+        registry.register("events", "Events recorded", events.clone());
         Self {
             registry,
+            status_writes,
+            events,
             renders,
             render_problems,
             connected_dataplanes,

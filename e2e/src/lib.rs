@@ -15,12 +15,14 @@ pub mod dashboard;
 pub mod harness;
 pub mod jwt_issuer;
 pub mod kube;
+pub mod kube_scenario;
 pub mod local_pod;
 pub mod mock_upstream;
 pub mod pki;
 pub mod probe;
 pub mod responses_wire;
 pub mod stack;
+pub mod tcp_proxy;
 pub mod wire;
 
 pub use behaviour::Behaviour;

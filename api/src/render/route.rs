@@ -107,6 +107,7 @@ pub(crate) fn render_route(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> pb::Route {
         teams,
         pricing,
         guards,
+        unavailable: String::new(),
     }
 }
 
@@ -116,10 +117,21 @@ fn groups(cx: &mut Ctx<'_>, path: &str, refs: &[BackendRef]) -> Vec<pb::Priority
     let mut by_priority: BTreeMap<u32, Vec<pb::WeightedBackend>> = BTreeMap::new();
     for (i, r) in refs.iter().enumerate() {
         let at = format!("{path}[{i}]");
-        if cx.inv.backend(cx.namespace, &r.name).is_none() {
+        if !cx.inv.backend_exists(cx.namespace, &r.name) {
             cx.problem(
                 format!("{at}.name"),
                 format!("AIBackend {:?} not found", r.name),
+            );
+        } else if cx
+            .unserved
+            .contains(&(cx.namespace.to_string(), r.name.clone()))
+        {
+            cx.problem(
+                format!("{at}.name"),
+                format!(
+                    "AIBackend {:?} exists but is not served (it has problems of its own)",
+                    r.name
+                ),
             );
         }
         if r.model.as_deref().is_some_and(|m| m.trim().is_empty()) {

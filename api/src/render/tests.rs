@@ -185,7 +185,10 @@ fn same_objects_in_any_order_give_the_same_version() {
     let parts = [
         backend("b", MOCK),
         backend("a", MOCK),
-        route("r1", "  rules: [{backends: [{name: a}, {name: b}]}]"),
+        route(
+            "r1",
+            "  pathPrefix: /one\n  rules: [{backends: [{name: a}, {name: b}]}]",
+        ),
         route("r0", "  rules: [{backends: [{name: b}]}]"),
         backend("x", MOCK).replace("{name: x}", "{name: x, namespace: a-b}"),
     ];
@@ -285,6 +288,7 @@ fn kubernetes_mode_rejects_env_credentials() {
         [
             "AIBackend default/mock: spec.credentials.env: environment variables are only allowed in standalone mode; use secretRef",
             "AIRoute default/main: spec.auth.apiKeys[0].env: environment variables are only allowed in standalone mode; use secretRef",
+            "AIRoute default/main: spec.rules[0].backends[0].name: AIBackend \"mock\" exists but is not served (it has problems of its own)",
         ]
     );
 }
@@ -562,4 +566,24 @@ fn team_problems_are_reported_with_paths() {
     ] {
         assert!(p.contains(expected), "{expected} missing in:\n{p}");
     }
+}
+
+#[test]
+fn conflicting_claims_are_a_problem_of_the_route_that_does_not_take_precedence() {
+    let on = |name: &str, host: &str, prefix: &str| {
+        route(
+            name,
+            &format!("  pathPrefix: {prefix}\n  hostnames: [{host}]\n{RULES}"),
+        )
+    };
+    let yaml = backend("mock", MOCK)
+        + &on("b-second", "API.example.com", "/team/")
+        + &on("a-first", "api.example.com", "/team")
+        + &on("other-host", "other.example.com", "/team");
+    assert_eq!(
+        problems(&yaml),
+        [
+            "AIRoute default/b-second: spec.hostnames: host \"api.example.com\" and path prefix \"/team\" is already claimed by AIRoute default/a-first, which takes precedence (oldest creationTimestamp first, then namespace/name)"
+        ]
+    );
 }

@@ -35,6 +35,9 @@ pub struct RouteRuntime {
     pub prices: std::sync::Arc<crate::teams::PriceTable>,
     /// Request and response guards.
     pub guards: crate::guards::RouteGuards,
+    /// Set on a fail-closed placeholder: every request it matches is
+    /// answered 503 with this message.
+    pub unavailable: Option<String>,
 }
 
 impl RouteRuntime {
@@ -44,6 +47,9 @@ impl RouteRuntime {
         backends: &[pb::Backend],
         jwks: &JwksStore,
     ) -> Result<Self, String> {
+        if !r.unavailable.is_empty() {
+            return Self::placeholder(r, jwks);
+        }
         let default_auth = pb::ClientAuth::default();
         let auth = Authenticator::from_config(r.auth.as_ref().unwrap_or(&default_auth), jwks)
             .map_err(|e| format!("spec.auth: {e}"))?;
@@ -97,6 +103,33 @@ impl RouteRuntime {
                 .map(|t| crate::teams::TeamTable::new(&r.id, t)),
             prices: std::sync::Arc::new(crate::teams::PriceTable::new(&r.pricing)),
             guards,
+            unavailable: None,
+        })
+    }
+
+    /// A fail-closed placeholder: it only claims its hostnames and prefix.
+    fn placeholder(r: &pb::Route, jwks: &JwksStore) -> Result<Self, String> {
+        Ok(Self {
+            id: r.id.clone(),
+            path_prefix: r.path_prefix.trim_end_matches('/').to_string(),
+            hostnames: r.hostnames.clone(),
+            auth: Authenticator::from_config(&pb::ClientAuth::default(), jwks)
+                .map_err(|e| format!("spec.auth: {e}"))?,
+            aliases: AliasTable::new(&[]),
+            rules: RuleSet::new(&[]),
+            max_body_bytes: 0,
+            retry: RetryPolicyRuntime {
+                retry_after_cap: Duration::ZERO,
+                backoff: Duration::ZERO,
+                max_attempts: 0,
+            },
+            model_names: Vec::new(),
+            // Lists nothing: the placeholder has no rules.
+            catalog: crate::catalog::ModelCatalog::build(&pb::Route::default(), &[]),
+            teams: None,
+            prices: std::sync::Arc::new(crate::teams::PriceTable::new(&[])),
+            guards: crate::guards::RouteGuards::new(None)?,
+            unavailable: Some(r.unavailable.clone()),
         })
     }
 

@@ -68,6 +68,12 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Re
             &RequestError::RouteNotFound { path },
         );
     };
+    if let Some(message) = &route.unavailable {
+        let err = RequestError::RouteUnavailable {
+            message: message.clone(),
+        };
+        return reject(&state, dialect, &route.id, &err);
+    }
     let route_index = cfg
         .routes
         .iter()

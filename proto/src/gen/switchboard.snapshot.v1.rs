@@ -164,6 +164,14 @@ pub struct Route {
     /// Request and response guards. Unset: none.
     #[prost(message, optional, tag = "11")]
     pub guards: ::core::option::Option<Guards>,
+    /// Fail closed: when set, this route is a placeholder for a route whose
+    /// configuration cannot be served (its last accepted version can no longer be
+    /// rebuilt, e.g. a Secret it needs was deleted). Every request matching its
+    /// hostnames and path prefix is answered 503 in the client's dialect with this
+    /// message, so traffic never falls through to a less specific route. Only id,
+    /// path_prefix and hostnames are set next to it.
+    #[prost(string, tag = "12")]
+    pub unavailable: ::prost::alloc::string::String,
 }
 /// How callers become teams, with every team's limits resolved from its tier.
 #[derive(Clone, PartialEq, ::prost::Message)]
