@@ -160,7 +160,9 @@ impl Scenario<'_> {
             matches!((parts.next(), parts.next()), (Some(a), Some(r)) if a != r)
         })
         .await?;
-        // invalid, valid, invalid again: the repeated Event is patched (its series counts 2)
+        // invalid, valid, invalid again: the repeated Event is patched (its series counts 2). The
+        // fault is one the CRD schema cannot see (the API server refuses what it can see): a
+        // Secret that does not exist.
         let patch = |spec: &str| {
             self.cluster.must(
                 &[
@@ -175,13 +177,14 @@ impl Scenario<'_> {
                 None,
             )
         };
-        patch(r#"{"spec":{"provider":"OpenAICompatible","mock":null}}"#);
-        self.all(&["aibackend/echo"], "Accepted", "False").await?;
-        patch(&format!(
-            r#"{{"spec":{{"provider":"Mock","mock":{{"reply":"{REPLY}"}}}}}}"#
-        ));
-        self.all(&["aibackend/echo"], "Accepted", "True").await?;
-        patch(r#"{"spec":{"provider":"OpenAICompatible","mock":null}}"#);
+        let missing = r#"{"spec":{"credentials":{"secretRef":{"name":"missing"}}}}"#;
+        patch(missing);
+        self.all(&["aibackend/echo"], "ResolvedRefs", "False")
+            .await?;
+        patch(r#"{"spec":{"credentials":null}}"#);
+        self.all(&["aibackend/echo"], "ResolvedRefs", "True")
+            .await?;
+        patch(missing);
         self.until("a repeated Event is counted in a series", async || {
             self.cluster
                 .kubectl(

@@ -7,7 +7,9 @@
 //! ServiceAccount [`DATAPLANE_SERVICE_ACCOUNT`] in its Lease namespace; it creates that account
 //! and a token for it (audience [`DATAPLANE_AUDIENCE`], from `kubectl create token`), and
 //! [`KubeController::start_dataplane`] passes the CA, server name and token file, so tests
-//! that only need a connected data plane do not see any of it.
+//! that only need a connected data plane do not see any of it. A test that brings its own TLS
+//! and identity flags (the chart's) sets [`KubeControllerOptions::tls_from_args`] instead: then
+//! the harness adds none of them, and the harness's own data-plane helpers are unavailable.
 //!
 //! When `SWITCHBOARD_TEST_REQUIRE_KUBE=1` (CI sets it), [`Cluster::get`] panics if no cluster
 //! answers, so the suite fails instead of skipping. Namespaces are never deleted by the tests:
@@ -245,6 +247,29 @@ pub struct KubeControllerOptions {
     pub kubeconfig: Option<PathBuf>,
     /// More arguments.
     pub args: Vec<String>,
+    /// `args` carry the TLS and data-plane identity flags (`--grpc-tls-cert`, `--grpc-tls-key`,
+    /// `--dataplane-service-account`, ...), e.g. a chart's: the harness then adds no test CA,
+    /// certificate, ServiceAccount or token of its own, and [`KubeController::pki`] and the
+    /// `start_dataplane*` helpers panic. Without it, `args` must not carry those flags.
+    pub tls_from_args: bool,
+}
+
+/// The flags a [`KubeController`] sets itself unless [`KubeControllerOptions::tls_from_args`].
+const HARNESS_TLS_FLAGS: &[&str] = &[
+    "--grpc-tls-cert",
+    "--grpc-tls-key",
+    "--grpc-insecure-plaintext",
+    "--dataplane-service-account",
+    "--dataplane-audience",
+    "--dataplane-token-file",
+];
+
+/// The TLS material and data-plane token a [`KubeController`] made for itself.
+#[derive(Debug)]
+struct HarnessTls {
+    pki: TestPki,
+    token_file: PathBuf,
+    dataplane_namespace: String,
 }
 
 /// The real `switchboard-controller --source kube` as a local process; killed on drop.
@@ -254,9 +279,8 @@ pub struct KubeController {
     grpc_port: u16,
     admin_port: u16,
     log: PathBuf,
-    pki: TestPki,
-    token_file: PathBuf,
-    dataplane_namespace: String,
+    /// `None` with [`KubeControllerOptions::tls_from_args`].
+    harness_tls: Option<HarnessTls>,
 }
 
 impl KubeController {
@@ -282,25 +306,42 @@ impl KubeController {
             .or_else(|| options.namespaces.first().cloned())
             .unwrap_or_else(|| "default".to_string());
         // TLS and data-plane identity: a test CA and certificate, and a token of the authorised
-        // ServiceAccount for data planes started through `start_dataplane`.
-        let pki = TestPki::new("kube-ctl");
-        cluster.service_account(&lease_ns, DATAPLANE_SERVICE_ACCOUNT);
-        let token = cluster.create_token(
-            &lease_ns,
-            DATAPLANE_SERVICE_ACCOUNT,
-            DATAPLANE_AUDIENCE,
-            &[],
-        );
-        let token_file = pki.dir().join("dataplane-token");
-        std::fs::write(&token_file, token).expect("write the data-plane token");
-        cmd.arg("--grpc-tls-cert")
-            .arg(pki.cert())
-            .arg("--grpc-tls-key")
-            .arg(pki.key())
-            .args([
-                "--dataplane-service-account",
-                &format!("{lease_ns}/{DATAPLANE_SERVICE_ACCOUNT}"),
-            ]);
+        // ServiceAccount for data planes started through `start_dataplane`; or none of it when
+        // the arguments bring their own.
+        let harness_tls = if options.tls_from_args {
+            None
+        } else {
+            if let Some(flag) = options
+                .args
+                .iter()
+                .find(|a| HARNESS_TLS_FLAGS.contains(&a.split('=').next().unwrap_or_default()))
+            {
+                panic!("{flag} is set by KubeController: pass tls_from_args to set it yourself");
+            }
+            let pki = TestPki::new("kube-ctl");
+            cluster.service_account(&lease_ns, DATAPLANE_SERVICE_ACCOUNT);
+            let token = cluster.create_token(
+                &lease_ns,
+                DATAPLANE_SERVICE_ACCOUNT,
+                DATAPLANE_AUDIENCE,
+                &[],
+            );
+            let token_file = pki.dir().join("dataplane-token");
+            std::fs::write(&token_file, token).expect("write the data-plane token");
+            cmd.arg("--grpc-tls-cert")
+                .arg(pki.cert())
+                .arg("--grpc-tls-key")
+                .arg(pki.key())
+                .args([
+                    "--dataplane-service-account",
+                    &format!("{lease_ns}/{DATAPLANE_SERVICE_ACCOUNT}"),
+                ]);
+            Some(HarnessTls {
+                pki,
+                token_file,
+                dataplane_namespace: lease_ns.clone(),
+            })
+        };
         cmd.args(["--lease-namespace", &lease_ns, "--identity", &identity])
             .args(["--grpc-listen", &format!("127.0.0.1:{grpc_port}")])
             .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
@@ -325,10 +366,15 @@ impl KubeController {
             grpc_port,
             admin_port,
             log,
-            pki,
-            token_file,
-            dataplane_namespace: lease_ns,
+            harness_tls,
         }
+    }
+
+    fn harness_tls(&self) -> &HarnessTls {
+        self.harness_tls.as_ref().expect(
+            "this controller runs with the TLS and identity flags of its args (tls_from_args): \
+             the test knows its CA and data-plane token",
+        )
     }
 
     /// The gRPC address as a URL (`https://127.0.0.1:PORT`).
@@ -338,17 +384,17 @@ impl KubeController {
 
     /// The TLS material of the gRPC port.
     pub fn pki(&self) -> &TestPki {
-        &self.pki
+        &self.harness_tls().pki
     }
 
     /// The namespace of the authorised data-plane ServiceAccount (the Lease namespace).
     pub fn dataplane_namespace(&self) -> &str {
-        &self.dataplane_namespace
+        &self.harness_tls().dataplane_namespace
     }
 
     /// The file holding the authorised data-plane token.
     pub fn dataplane_token_file(&self) -> &Path {
-        &self.token_file
+        &self.harness_tls().token_file
     }
 
     /// The flags a data plane needs to follow this controller, except `--controller` and the
@@ -356,7 +402,7 @@ impl KubeController {
     pub fn dataplane_tls_args(&self) -> Vec<String> {
         vec![
             "--controller-ca".into(),
-            self.pki.ca().display().to_string(),
+            self.pki().ca().display().to_string(),
             "--controller-server-name".into(),
             SERVER_NAME.into(),
         ]
@@ -376,7 +422,7 @@ impl KubeController {
     /// waits until it serves a snapshot. Tests start data planes only through this, so the
     /// connection settings (TLS, identity) live in one place.
     pub async fn start_dataplane(&self, args: &[&str], wait_ready: bool) -> Gateway {
-        self.start_dataplane_with_token(&self.token_file, args, wait_ready)
+        self.start_dataplane_with_token(self.dataplane_token_file(), args, wait_ready)
             .await
     }
 
@@ -395,6 +441,35 @@ impl KubeController {
         all.extend(args.iter().map(|a| a.to_string()));
         let all: Vec<&str> = all.iter().map(String::as_str).collect();
         Gateway::start_cluster(&self.grpc_url(), &[], &all, wait_ready).await
+    }
+
+    /// The text of its `/metrics` (empty while the admin port does not answer).
+    pub async fn metrics(&self) -> String {
+        let url = format!("{}/metrics", self.admin_url());
+        match crate::client::try_request(http::Method::GET, &url, &[], bytes::Bytes::new()).await {
+            Ok((_, _, body)) => String::from_utf8_lossy(&body).into_owned(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// The snapshot version it serves, once it has rendered one (waits up to [`WAIT`]).
+    pub async fn served_version(&self) -> String {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let version = self.metrics().await.lines().find_map(|l| {
+                let rest = l.strip_prefix("switchboard_controller_snapshot_info{version=\"")?;
+                rest.split_once('"').map(|(v, _)| v.to_string())
+            });
+            if let Some(v) = version {
+                return v;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the controller rendered no snapshot within {WAIT:?}\n{}",
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The log so far.
