@@ -253,3 +253,132 @@ pub fn assert_graceful(dataplane: &Value) {
         "terminationGracePeriodSeconds {grace} is not longer than preStop {pre_stop}s + drain {drain}s"
     );
 }
+
+/// The first container of a Deployment's pod template.
+fn container(deployment: &Value) -> &Value {
+    &deployment["spec"]["template"]["spec"]["containers"][0]
+}
+
+/// The volume a container mounts at the folder holding `file`, with that mount; panics when
+/// none does.
+fn volume_of<'a>(deployment: &'a Value, file: &str) -> (&'a Value, &'a Value) {
+    let name = &deployment["metadata"]["name"];
+    let mount = container(deployment)["volumeMounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| {
+            m["mountPath"].as_str().is_some_and(|p| {
+                p == file || file.strip_prefix(p).is_some_and(|r| r.starts_with('/'))
+            })
+        })
+        .unwrap_or_else(|| panic!("{name}: nothing is mounted where {file} is"));
+    let volume = deployment["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap_or_else(|| panic!("{name}: no volume {}", mount["name"]));
+    (volume, mount)
+}
+
+/// The controller ↔ data-plane TLS and identity wiring that the binaries rely on (see
+/// docs/controller-kubernetes.md), for a render in `namespace`:
+/// - the data plane's node id is its pod's name (`POD_NAME` from the downward API, once, and no
+///   `--node-id`): its projected token is bound to the pod and the controller compares the two;
+/// - its token is a projected ServiceAccount token for the controller's `--dataplane-audience`,
+///   at the data plane's default path `/var/run/secrets/switchboard/token`, of the ServiceAccount
+///   the controller's `--dataplane-service-account` names;
+/// - the controller's `--grpc-tls-cert`/`--grpc-tls-key` and the data plane's `--controller-ca`
+///   come from one Secret, mounted as volumes (only `ca.crt` for the data plane);
+/// - no mount of either uses `subPath` (such files never see a rotated Secret or a refreshed
+///   token), and every Secret and token mount is read-only.
+pub fn assert_identity_wiring(namespace: &str, controller: &Value, dataplane: &Value) {
+    for d in [controller, dataplane] {
+        for m in container(d)["volumeMounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            assert!(
+                m["subPath"].is_null() && m["subPathExpr"].is_null(),
+                "{}: {} is mounted with subPath and would never be updated",
+                d["metadata"]["name"],
+                m["mountPath"]
+            );
+            let volume = d["spec"]["template"]["spec"]["volumes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|v| v["name"] == m["name"])
+                .expect("mounted volume");
+            if volume.get("secret").is_some() || volume.get("projected").is_some() {
+                assert_eq!(m["readOnly"], true, "{}: {m}", d["metadata"]["name"]);
+            }
+        }
+    }
+
+    let dp = container(dataplane);
+    let pod_name: Vec<&Value> = dp["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["name"] == "POD_NAME")
+        .collect();
+    assert_eq!(pod_name.len(), 1, "POD_NAME once in {}", dp["env"]);
+    assert_eq!(
+        pod_name[0]["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name",
+        "POD_NAME comes from the downward API"
+    );
+    assert!(
+        container_args(dataplane)
+            .iter()
+            .all(|(f, _)| f != "--node-id"),
+        "--node-id would replace the pod name the token is bound to"
+    );
+
+    let token_file = arg(dataplane, "--controller-token-file");
+    assert_eq!(token_file, "/var/run/secrets/switchboard/token");
+    let (volume, mount) = volume_of(dataplane, &token_file);
+    let source = volume["projected"]["sources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|s| s.get("serviceAccountToken"))
+        .unwrap_or_else(|| panic!("{token_file} is not a projected token: {volume}"));
+    assert_eq!(
+        format!(
+            "{}/{}",
+            mount["mountPath"].as_str().unwrap_or_default(),
+            source["path"].as_str().unwrap_or_default()
+        ),
+        token_file
+    );
+    assert_eq!(source["audience"], arg(controller, "--dataplane-audience"));
+    assert_eq!(
+        arg(controller, "--dataplane-service-account"),
+        format!(
+            "{namespace}/{}",
+            dataplane["spec"]["template"]["spec"]["serviceAccountName"]
+                .as_str()
+                .unwrap_or_default()
+        )
+    );
+
+    let (cert, _) = volume_of(controller, &arg(controller, "--grpc-tls-cert"));
+    let (key, _) = volume_of(controller, &arg(controller, "--grpc-tls-key"));
+    let (ca, _) = volume_of(dataplane, &arg(dataplane, "--controller-ca"));
+    let secret = cert["secret"]["secretName"].as_str().unwrap_or_else(|| {
+        panic!("the controller's certificate is not from a Secret volume: {cert}")
+    });
+    assert_eq!(key["secret"]["secretName"], secret);
+    assert_eq!(
+        ca["secret"]["secretName"], secret,
+        "the data plane trusts that Secret's CA"
+    );
+    assert_eq!(
+        ca["secret"]["items"],
+        serde_json::json!([{"key": "ca.crt", "path": "ca.crt"}]),
+        "the data plane gets the CA only"
+    );
+}

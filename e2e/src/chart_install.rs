@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::chart::{Helm, app_chart, crds_chart, objects};
 use crate::chart_rbac::{Grant, rules_without};
 use crate::kube::Cluster;
+use crate::local_pod::pod_from_deployment;
 
 /// Installs (or takes over) the CRDs with the switchboard-crds chart, once per test process.
 pub fn install_crds(helm: &Helm, cluster: &Cluster) {
@@ -91,16 +92,13 @@ pub fn helm_app(
     objects(&manifest)
 }
 
-/// A Pod made from Deployment `name`'s template as the server stored it.
+/// A Pod (`<name>-probe`) made from Deployment `name`'s template as the server stored it.
 pub fn pod_from_template(cluster: &Cluster, ns: &str, name: &str) -> Value {
     let d: Value = serde_json::from_str(
         &cluster.must(&["get", "deployment", name, "-n", ns, "-o", "json"], None),
     )
     .expect("deployment JSON");
-    let t = &d["spec"]["template"];
-    json!({"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": format!("{name}-probe"), "namespace": ns, "labels": t["metadata"]["labels"]},
-           "spec": t["spec"]})
+    pod_from_deployment(&d, &format!("{name}-probe"))
 }
 
 /// Copies of the chart's controller roles without `grant`, bound to ServiceAccount `sa` in `ns`;

@@ -116,14 +116,20 @@ pub fn rules_without(rules: &Value, grant: &Grant) -> Value {
     json!(out)
 }
 
-/// The text the API server puts in a refusal of `grant`, as it appears in a log line once
-/// backslashes are removed: `cannot list resource "aibackends" in API group "switchboard.dev"`.
+/// How the controller names `grant` when it lacks it: it checks every permission it needs at
+/// startup and exits with `missing RBAC permissions (...): list secrets (core) in namespace ns`
+/// (see `controller/src/kube/rbac.rs`).
 pub fn forbidden_text(grant: &Grant) -> String {
-    format!(
-        "cannot {} resource \"{}\" in API group \"{}\"",
-        grant.verb, grant.resource, grant.group
-    )
+    let group = if grant.group.is_empty() {
+        "core"
+    } else {
+        &grant.group
+    };
+    format!("{} {} ({group}) in ", grant.verb, grant.resource)
 }
+
+/// The prefix of the controller's startup refusal.
+pub const MISSING_PERMISSIONS: &str = "missing RBAC permissions";
 
 #[cfg(test)]
 mod tests {
@@ -171,7 +177,11 @@ mod tests {
     fn the_refusal_names_verb_resource_and_group() {
         assert_eq!(
             forbidden_text(&grant("switchboard.dev", "aibackends/status", "patch")),
-            r#"cannot patch resource "aibackends/status" in API group "switchboard.dev""#
+            "patch aibackends/status (switchboard.dev) in "
+        );
+        assert_eq!(
+            forbidden_text(&grant("", "secrets", "list")),
+            "list secrets (core) in "
         );
     }
 }

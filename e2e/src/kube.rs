@@ -8,7 +8,9 @@
 //! ServiceAccount [`DATAPLANE_SERVICE_ACCOUNT`] in its Lease namespace; it creates that account
 //! and a token for it (audience [`DATAPLANE_AUDIENCE`], from `kubectl create token`), and
 //! [`KubeController::start_dataplane`] passes the CA, server name and token file, so tests
-//! that only need a connected data plane do not see any of it.
+//! that only need a connected data plane do not see any of it. A test that brings its own TLS
+//! and identity flags (the chart's) sets [`KubeControllerOptions::tls_from_args`] instead: then
+//! the harness adds none of them, and the harness's own data-plane helpers are unavailable.
 //!
 //! When `SWITCHBOARD_TEST_REQUIRE_KUBE=1` (CI sets it), [`Cluster::get`] panics if no cluster
 //! answers, so the suite fails instead of skipping. Namespaces are never deleted by the tests:
@@ -417,7 +419,22 @@ pub struct KubeControllerOptions {
     pub kubeconfig: Option<PathBuf>,
     /// More arguments.
     pub args: Vec<String>,
+    /// `args` carry the TLS and data-plane identity flags (`--grpc-tls-cert`, `--grpc-tls-key`,
+    /// `--dataplane-service-account`, ...), e.g. a chart's: the harness then adds no test CA,
+    /// certificate, ServiceAccount or token of its own, and [`KubeController::pki`] and the
+    /// `start_dataplane*` helpers panic. Without it, `args` must not carry those flags.
+    pub tls_from_args: bool,
 }
+
+/// The flags a [`KubeController`] sets itself unless [`KubeControllerOptions::tls_from_args`].
+const HARNESS_TLS_FLAGS: &[&str] = &[
+    "--grpc-tls-cert",
+    "--grpc-tls-key",
+    "--grpc-insecure-plaintext",
+    "--dataplane-service-account",
+    "--dataplane-audience",
+    "--dataplane-token-file",
+];
 
 /// The real `switchboard-controller --source kube` as a local process; killed on drop.
 #[derive(Debug)]
@@ -426,7 +443,8 @@ pub struct KubeController {
     grpc_port: u16,
     admin_port: u16,
     log: PathBuf,
-    security: Arc<ChannelSecurity>,
+    /// `None` with [`KubeControllerOptions::tls_from_args`].
+    security: Option<Arc<ChannelSecurity>>,
     identity: String,
 }
 
@@ -455,16 +473,28 @@ impl KubeController {
         // TLS and data-plane identity, shared by every controller of this Lease namespace (the
         // replicas of one installation, a restarted controller): one test CA and certificate,
         // and a token of the authorised ServiceAccount for data planes started through
-        // `start_dataplane`.
-        let security = ChannelSecurity::for_namespace(cluster, &lease_ns);
-        cmd.arg("--grpc-tls-cert")
-            .arg(security.pki.cert())
-            .arg("--grpc-tls-key")
-            .arg(security.pki.key())
-            .args([
-                "--dataplane-service-account",
-                &format!("{lease_ns}/{DATAPLANE_SERVICE_ACCOUNT}"),
-            ]);
+        // `start_dataplane`; or none of it when the arguments bring their own.
+        let security = if options.tls_from_args {
+            None
+        } else {
+            if let Some(flag) = options
+                .args
+                .iter()
+                .find(|a| HARNESS_TLS_FLAGS.contains(&a.split('=').next().unwrap_or_default()))
+            {
+                panic!("{flag} is set by KubeController: pass tls_from_args to set it yourself");
+            }
+            let security = ChannelSecurity::for_namespace(cluster, &lease_ns);
+            cmd.arg("--grpc-tls-cert")
+                .arg(security.pki.cert())
+                .arg("--grpc-tls-key")
+                .arg(security.pki.key())
+                .args([
+                    "--dataplane-service-account",
+                    &format!("{lease_ns}/{DATAPLANE_SERVICE_ACCOUNT}"),
+                ]);
+            Some(security)
+        };
         let kubeconfig = options
             .kubeconfig
             .clone()
@@ -511,13 +541,14 @@ impl KubeController {
 
     /// The sum of metric `name` with `labels` on its admin port (0 when absent or unreachable).
     pub async fn metric_sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        let url = format!("{}/metrics", self.admin_url());
-        match crate::client::try_request(http::Method::GET, &url, &[], bytes::Bytes::new()).await {
-            Ok((_, _, body)) => {
-                crate::harness::metric_sum(&String::from_utf8_lossy(&body), name, labels)
-            }
-            Err(_) => 0.0,
-        }
+        crate::harness::metric_sum(&self.metrics().await, name, labels)
+    }
+
+    fn security(&self) -> &ChannelSecurity {
+        self.security.as_deref().expect(
+            "this controller runs with the TLS and identity flags of its args (tls_from_args): \
+             the test knows its CA and data-plane token",
+        )
     }
 
     /// The gRPC address as a URL (`https://127.0.0.1:PORT`).
@@ -527,17 +558,17 @@ impl KubeController {
 
     /// The TLS material of the gRPC port.
     pub fn pki(&self) -> &TestPki {
-        &self.security.pki
+        &self.security().pki
     }
 
     /// The namespace of the authorised data-plane ServiceAccount (the Lease namespace).
     pub fn dataplane_namespace(&self) -> &str {
-        &self.security.namespace
+        &self.security().namespace
     }
 
     /// The file holding the authorised data-plane token.
     pub fn dataplane_token_file(&self) -> &Path {
-        &self.security.token_file
+        &self.security().token_file
     }
 
     /// The flags a data plane needs to follow this controller, except `--controller` and the
@@ -545,7 +576,7 @@ impl KubeController {
     pub fn dataplane_tls_args(&self) -> Vec<String> {
         vec![
             "--controller-ca".into(),
-            self.security.pki.ca().display().to_string(),
+            self.pki().ca().display().to_string(),
             "--controller-server-name".into(),
             SERVER_NAME.into(),
         ]
@@ -573,7 +604,7 @@ impl KubeController {
     /// in front of several replicas of this Lease namespace, as a Service is), like
     /// [`KubeController::start_dataplane`].
     pub async fn start_dataplane_at(&self, url: &str, args: &[&str], wait_ready: bool) -> Gateway {
-        self.start_dataplane_with_token_at(url, &self.security.token_file, args, wait_ready)
+        self.start_dataplane_with_token_at(url, self.dataplane_token_file(), args, wait_ready)
             .await
     }
 
@@ -603,6 +634,35 @@ impl KubeController {
         all.extend(args.iter().map(|a| a.to_string()));
         let all: Vec<&str> = all.iter().map(String::as_str).collect();
         Gateway::start_cluster(url, &[], &all, wait_ready).await
+    }
+
+    /// The text of its `/metrics` (empty while the admin port does not answer).
+    pub async fn metrics(&self) -> String {
+        let url = format!("{}/metrics", self.admin_url());
+        match crate::client::try_request(http::Method::GET, &url, &[], bytes::Bytes::new()).await {
+            Ok((_, _, body)) => String::from_utf8_lossy(&body).into_owned(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// The snapshot version it serves, once it has rendered one (waits up to [`WAIT`]).
+    pub async fn served_version(&self) -> String {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let version = self.metrics().await.lines().find_map(|l| {
+                let rest = l.strip_prefix("switchboard_controller_snapshot_info{version=\"")?;
+                rest.split_once('"').map(|(v, _)| v.to_string())
+            });
+            if let Some(v) = version {
+                return v;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the controller rendered no snapshot within {WAIT:?}\n{}",
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The log so far.

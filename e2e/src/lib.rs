@@ -7,6 +7,7 @@ pub mod chart;
 pub mod chart_install;
 pub mod chart_rbac;
 pub mod chart_scenario;
+pub mod chart_tls;
 pub mod chart_values;
 pub mod client;
 pub mod config;

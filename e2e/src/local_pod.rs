@@ -4,11 +4,15 @@
 //! rewritten to that folder, and its environment is resolved (`value`, `fieldRef` to the pod's
 //! name or namespace, `secretKeyRef`). The Deployment is read back from the API server, so what
 //! runs is what the server accepted.
+//!
+//! As on a node, the pod exists: a Pod made from the template is stored on the API server (which
+//! never runs it), and projected ServiceAccount tokens are bound to it, so the API server reports
+//! the pod's name with them (TokenReview's `authentication.kubernetes.io/pod-name`).
 
 use std::path::PathBuf;
 
 use base64::Engine as _;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::harness::temp_dir;
 use crate::kube::Cluster;
@@ -26,6 +30,17 @@ pub struct LocalPod {
     pub mounts: Vec<(String, PathBuf)>,
     /// The pod's ServiceAccount.
     pub service_account: String,
+    /// The local folders of its `emptyDir` volumes.
+    empty_dirs: Vec<PathBuf>,
+}
+
+/// A Pod named `name` made from `deployment`'s pod template.
+pub fn pod_from_deployment(deployment: &Value, name: &str) -> Value {
+    let t = &deployment["spec"]["template"];
+    json!({"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "namespace": deployment["metadata"]["namespace"],
+                        "labels": t["metadata"]["labels"]},
+           "spec": t["spec"]})
 }
 
 fn get_json(cluster: &Cluster, args: &[&str]) -> Value {
@@ -83,7 +98,7 @@ impl KeyData {
 
 impl LocalPod {
     /// Reads Deployment `name` in `namespace` and materialises its container `container` as pod
-    /// `pod_name`.
+    /// `pod_name` (stored on the API server, unless it exists already).
     pub fn materialize(
         cluster: &Cluster,
         namespace: &str,
@@ -104,9 +119,20 @@ impl LocalPod {
             .find(|c| c["name"] == container)
             .unwrap_or_else(|| panic!("no container {container} in deployment {name}"));
         let dir = temp_dir(&format!("pod-{pod_name}"));
+        if cluster
+            .kubectl(
+                &["get", "pod", pod_name, "-n", namespace, "-o", "name"],
+                None,
+            )
+            .is_err()
+        {
+            let pod = pod_from_deployment(&deployment, pod_name);
+            cluster.must(&["create", "-f", "-"], Some(&pod.to_string()));
+        }
 
         // Volumes: one folder each.
         let mut volume_dirs = Vec::new();
+        let mut empty_dirs = Vec::new();
         for v in spec["volumes"].as_array().into_iter().flatten() {
             let vname = v["name"].as_str().expect("volume name");
             let vdir = dir.join(vname);
@@ -151,6 +177,7 @@ impl LocalPod {
                         .unwrap_or_else(|| panic!("unsupported projected source {source}"));
                     let audience = token["audience"].as_str().expect("token audience");
                     let seconds = token["expirationSeconds"].as_u64().unwrap_or(3600);
+                    // Bound to the pod, as the kubelet's tokens are.
                     let jwt = cluster.must(
                         &[
                             "create",
@@ -161,13 +188,17 @@ impl LocalPod {
                             "--audience",
                             audience,
                             &format!("--duration={seconds}s"),
+                            "--bound-object-kind=Pod",
+                            &format!("--bound-object-name={pod_name}"),
                         ],
                         None,
                     );
                     let path = token["path"].as_str().expect("token path");
                     write_private(&vdir.join(path), jwt.trim().as_bytes());
                 }
-            } else if v.get("emptyDir").is_none() {
+            } else if v.get("emptyDir").is_some() {
+                empty_dirs.push(vdir.clone());
+            } else {
                 panic!("unsupported volume {v}");
             }
             volume_dirs.push((vname.to_string(), vdir));
@@ -246,6 +277,16 @@ impl LocalPod {
             env,
             mounts,
             service_account,
+            empty_dirs,
+        }
+    }
+
+    /// Empties the pod's `emptyDir` volumes, as for a new pod (a data plane started again must
+    /// not find the snapshot cache of the one before).
+    pub fn reset_empty_dirs(&self) {
+        for dir in &self.empty_dirs {
+            let _ = std::fs::remove_dir_all(dir);
+            std::fs::create_dir_all(dir).expect("recreate emptyDir folder");
         }
     }
 

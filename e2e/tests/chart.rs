@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use switchboard_e2e::chart::{
-    Helm, app_chart, arg, assert_graceful, assert_no_wildcards, assert_restricted, container_args,
-    crds_chart, find, objects, of_kind, repo_root, seconds,
+    Helm, app_chart, arg, assert_graceful, assert_identity_wiring, assert_no_wildcards,
+    assert_restricted, container_args, crds_chart, find, objects, of_kind, repo_root, seconds,
 };
 use switchboard_e2e::chart_values::{value_rows, values_table, with_table};
 use switchboard_e2e::dashboard::{check_query, dashboard_queries, documented_metrics};
@@ -325,6 +325,58 @@ fn maximal_values_render_every_optional_object() {
     assert_eq!(
         find(&objects, "ConfigMap", "gw-dashboard")["metadata"]["namespace"],
         "monitoring"
+    );
+}
+
+#[test]
+fn every_render_wires_tls_and_identity_the_way_the_binaries_need() {
+    let Some(helm) = Helm::get() else { return };
+    let maximal = ci_values("maximal-values.yaml");
+    let cluster = ci_values("cluster-values.yaml");
+    let renders: [(&str, Vec<&Path>, &[&str]); 6] = [
+        ("default", vec![], &[]),
+        ("maximal", vec![maximal.as_path()], &[]),
+        ("cluster", vec![cluster.as_path()], &[]),
+        (
+            "all namespaces",
+            vec![],
+            &["controller.watchAllNamespaces=true"],
+        ),
+        (
+            "existing Secret",
+            vec![],
+            &["tls.mode=secret", "tls.secretName=mine"],
+        ),
+        ("cert-manager", vec![], &["tls.mode=certManager"]),
+    ];
+    for (what, values, sets) in renders {
+        let objects = render(&helm, &values, sets);
+        let deployment = |suffix: &str| {
+            of_kind(&objects, "Deployment")
+                .into_iter()
+                .find(|d| {
+                    d["metadata"]["name"]
+                        .as_str()
+                        .is_some_and(|n| n.ends_with(suffix))
+                })
+                .unwrap_or_else(|| panic!("{what}: no {suffix} Deployment"))
+        };
+        let (controller, dataplane) = (deployment("-controller"), deployment("-dataplane"));
+        println!("checking the {what} render");
+        assert_identity_wiring(NS, controller, dataplane);
+    }
+
+    // Helm's genSignedCert (tls.mode=helm) writes an RSA key in PKCS#1: the controller loads it
+    // (controller/src/grpc/tls/tests.rs has a test per format).
+    use base64::Engine as _;
+    let objects = render(&helm, &[], &[]);
+    let tls = find(&objects, "Secret", "switchboard-controller-tls");
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(tls["data"]["tls.key"].as_str().unwrap_or_default())
+        .expect("base64 key");
+    assert!(
+        String::from_utf8_lossy(&key).starts_with("-----BEGIN RSA PRIVATE KEY-----"),
+        "the chart's generated key is not PKCS#1 any more: update the controller's format tests"
     );
 }
 

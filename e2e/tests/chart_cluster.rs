@@ -1,18 +1,18 @@
 //! The Helm charts against a real API server (`../shared/k8s/test-cluster`, started by
 //! `scripts/test`): both charts install and the server accepts every object; the pod templates
-//! pass the restricted Pod Security admission; an upgrade keeps the TLS material; then the real
-//! controller runs as a local process under a kubeconfig for **the chart's own ServiceAccount**
-//! with the chart's arguments and mounted files, a data plane follows it with the chart's
-//! arguments, and a route applied with `kubectl apply` is served. Finally each permission the
-//! chart grants is taken away in turn, and the controller must be refused for exactly it: the
-//! chart's RBAC is enough, and every verb in it is needed.
+//! pass the restricted Pod Security admission; an upgrade keeps the TLS material.
 //!
-//! The controller ↔ data-plane TLS and identity (branch grpc-tls) is one separate step,
-//! [`tls_identity_step`]; until those flags exist in the binaries (`GRPC_TLS_LANDED`), the
-//! processes run without the contract's flags and the step checks the chart's TLS material and
-//! identity plumbing directly (certificate chain and names, TokenReview as the controller).
-
-use std::process::Command;
+//! Then the real controller runs as a local process under a kubeconfig for **the chart's own
+//! ServiceAccount**, with every argument and mounted file of the chart's Deployment: the TLS
+//! Secret's `tls.crt`/`tls.key`, the data planes' audience and ServiceAccount. A data plane
+//! follows it with every argument, environment variable and file of the chart's data-plane
+//! Deployment: it trusts only the Secret's `ca.crt`, checks the controller Service's name in the
+//! certificate (dialling 127.0.0.1), presents a projected token of the chart's ServiceAccount
+//! bound to its pod, and names that pod (`POD_NAME`) in its Hello. A route applied with
+//! `kubectl apply` is served over that channel; `tls_identity_step` (`e2e/src/chart_tls.rs`)
+//! first proves who else is refused on it. Finally each permission the chart grants (TokenReview
+//! `create` included) is taken away in turn, and the controller must be refused exactly it: the
+//! chart's RBAC is enough, and every verb in it is needed.
 
 use serde_json::{Value, json};
 use switchboard_e2e::chart::{Helm, app_chart, objects, repo_root};
@@ -21,66 +21,16 @@ use switchboard_e2e::chart_install::{
 };
 use switchboard_e2e::chart_rbac::{forbidden_text, grants};
 use switchboard_e2e::chart_scenario::{Outcome, Scenario, apply_resources};
-use switchboard_e2e::harness::{Gateway, binary_path};
-use switchboard_e2e::kube::{Cluster, KubeController, KubeControllerOptions};
-use switchboard_e2e::local_pod::LocalPod;
-
-/// Whether the binaries implement the controller ↔ data-plane TLS and identity contract
-/// (`--grpc-tls-cert`, `--controller-ca`, ...). `tls_contract_flag_matches_the_binaries` fails
-/// as soon as this is wrong, so the switch cannot be forgotten when grpc-tls is merged.
-const GRPC_TLS_LANDED: bool = false;
-/// The contract's controller flags, left out while `GRPC_TLS_LANDED` is false.
-const CONTROLLER_TLS_FLAGS: &[&str] = &[
-    "--grpc-tls-cert",
-    "--grpc-tls-key",
-    "--dataplane-audience",
-    "--dataplane-service-account",
-];
-/// The contract's data-plane flags, left out while `GRPC_TLS_LANDED` is false.
-const DATAPLANE_TLS_FLAGS: &[&str] = &["--controller-ca", "--controller-token-file"];
+use switchboard_e2e::chart_tls::{
+    chart_pods, start_controller, start_dataplane, statuses_and_events, tls_identity_step,
+};
+use switchboard_e2e::kube::Cluster;
+use switchboard_e2e::probe::INJECTED_NACK;
 
 fn helm_and_cluster() -> Option<(Helm, Cluster)> {
     let cluster = Cluster::get()?;
     let helm = Helm::get()?;
     Some((helm, cluster))
-}
-
-fn openssl(args: &[&str]) -> String {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-#[test]
-fn tls_contract_flag_matches_the_binaries() {
-    for (binary, flags) in [
-        ("switchboard-controller", CONTROLLER_TLS_FLAGS),
-        ("switchboard-dataplane", DATAPLANE_TLS_FLAGS),
-    ] {
-        let out = Command::new(binary_path(binary))
-            .arg("--help")
-            .output()
-            .expect("run --help");
-        let help = String::from_utf8_lossy(&out.stdout);
-        for flag in flags {
-            assert_eq!(
-                help.contains(flag),
-                GRPC_TLS_LANDED,
-                "{binary} --help {} {flag}: set GRPC_TLS_LANDED = {} in e2e/tests/chart_cluster.rs \
-                 and finish tls_identity_step",
-                if GRPC_TLS_LANDED { "lacks" } else { "has" },
-                !GRPC_TLS_LANDED
-            );
-        }
-    }
 }
 
 #[test]
@@ -166,163 +116,6 @@ fn both_charts_install_and_the_server_accepts_every_object() {
     );
 }
 
-/// The controller and data-plane pods of release `sb` in `ns`, materialised locally.
-fn chart_pods(cluster: &Cluster, ns: &str) -> (LocalPod, LocalPod) {
-    let controller = LocalPod::materialize(
-        cluster,
-        ns,
-        "sb-controller",
-        "controller",
-        "sb-controller-0",
-    );
-    let dataplane =
-        LocalPod::materialize(cluster, ns, "sb-dataplane", "dataplane", "sb-dataplane-0");
-    assert_eq!(controller.binary, "switchboard-controller");
-    assert_eq!(dataplane.binary, "switchboard-dataplane");
-    (controller, dataplane)
-}
-
-/// The controller's arguments from the chart (with `--namespace` values replaced by `watch`),
-/// without the TLS contract's flags while they do not exist.
-fn controller_args(pod: &LocalPod, watch: Option<&str>) -> Vec<String> {
-    let skip: &[&str] = if GRPC_TLS_LANDED {
-        &[]
-    } else {
-        CONTROLLER_TLS_FLAGS
-    };
-    pod.args_without(skip)
-        .into_iter()
-        .map(|a| match (a.strip_prefix("--namespace="), watch) {
-            (Some(_), Some(ns)) => format!("--namespace={ns}"),
-            _ => a,
-        })
-        .collect()
-}
-
-/// Starts a data plane from the chart's pod, pointed at the local controller.
-async fn start_dataplane(pod: &LocalPod, controller: &KubeController) -> Gateway {
-    let skip: &[&str] = if GRPC_TLS_LANDED {
-        &["--controller"]
-    } else {
-        &["--controller", "--controller-ca", "--controller-token-file"]
-    };
-    let chart_url = pod.arg("--controller").expect("--controller");
-    let mut args = pod.args_without(skip);
-    let url = if GRPC_TLS_LANDED {
-        // The chart dials the Service by the name in the certificate; locally the same name is
-        // checked against 127.0.0.1.
-        let host = chart_url
-            .trim_start_matches("https://")
-            .split(':')
-            .next()
-            .unwrap_or_default();
-        args.push(format!("--controller-server-name={host}"));
-        format!("https://127.0.0.1:{}", controller.grpc_port())
-    } else {
-        controller.grpc_url()
-    };
-    let envs: Vec<(&str, &str)> = pod
-        .env
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Gateway::start_cluster(&url, &envs, &args, false).await
-}
-
-/// The TLS and identity step of the contract (grpc-tls), on the chart's own material.
-async fn tls_identity_step(
-    cluster: &Cluster,
-    ns: &str,
-    controller_pod: &LocalPod,
-    dataplane_pod: &LocalPod,
-) {
-    // The serving certificate is signed by the CA the data planes get, for the names they dial.
-    let tls = controller_pod.mount("/etc/switchboard/tls");
-    let ca = dataplane_pod
-        .mount("/etc/switchboard/controller-ca")
-        .join("ca.crt");
-    let crt = tls.join("tls.crt");
-    let ca_s = ca.display().to_string();
-    let crt_s = crt.display().to_string();
-    assert!(openssl(&["verify", "-CAfile", &ca_s, &crt_s]).contains(": OK"));
-    let sans = openssl(&["x509", "-in", &crt_s, "-noout", "-ext", "subjectAltName"]);
-    let url = dataplane_pod.arg("--controller").expect("--controller");
-    let host = url
-        .trim_start_matches("https://")
-        .split(':')
-        .next()
-        .unwrap_or_default();
-    assert!(
-        sans.contains(&format!("DNS:{host}")),
-        "{host} not in {sans}"
-    );
-    assert!(
-        !dataplane_pod
-            .mount("/etc/switchboard/controller-ca")
-            .join("tls.key")
-            .exists(),
-        "the data plane must not get the controller's key"
-    );
-
-    // The data plane's projected token authenticates as its ServiceAccount for the controller's
-    // audience, and the controller's ServiceAccount may check it (TokenReview).
-    let token_file = dataplane_pod
-        .arg("--controller-token-file")
-        .expect("--controller-token-file");
-    let token = std::fs::read_to_string(&token_file).expect("projected token");
-    let review = |audience: &str| -> Value {
-        let body = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
-                          "spec": {"token": token.trim(), "audiences": [audience]}});
-        let kubeconfig = cluster.token_for(ns, &controller_pod.service_account);
-        let out = switchboard_e2e::kube::kubectl_as(
-            &kubeconfig,
-            &["create", "--validate=false", "-o", "json", "-f", "-"],
-            Some(&body.to_string()),
-        )
-        .unwrap_or_else(|e| {
-            panic!("the controller's ServiceAccount cannot create TokenReviews: {e}")
-        });
-        serde_json::from_str(&out).expect("TokenReview JSON")
-    };
-    let audience = controller_pod
-        .arg("--dataplane-audience")
-        .expect("--dataplane-audience");
-    let ok = review(&audience);
-    assert_eq!(ok["status"]["authenticated"], true, "{}", ok["status"]);
-    assert_eq!(
-        ok["status"]["user"]["username"],
-        format!(
-            "system:serviceaccount:{}",
-            controller_pod
-                .arg("--dataplane-service-account")
-                .expect("--dataplane-service-account")
-                .replace('/', ":")
-        )
-    );
-    let other = review("some-other-audience");
-    assert_ne!(
-        other["status"]["authenticated"], true,
-        "{}",
-        other["status"]
-    );
-    assert!(
-        other["status"]["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("audiences")),
-        "{}",
-        other["status"]
-    );
-
-    if GRPC_TLS_LANDED {
-        // With the contract in the binaries the scenario runs with every flag of the chart, so
-        // the data plane connects over TLS with the chart's CA and token. Still to write when
-        // grpc-tls is merged: a data plane trusting another CA, and one presenting a token of
-        // another ServiceAccount (or audience), are both refused by the controller.
-        panic!("grpc-tls has landed: add the refusal checks of tls_identity_step");
-    }
-}
-
 #[tokio::test]
 async fn the_controller_runs_under_the_charts_rbac_which_is_exactly_enough() {
     let Some((helm, cluster)) = helm_and_cluster() else {
@@ -340,22 +133,35 @@ async fn the_controller_runs_under_the_charts_rbac_which_is_exactly_enough() {
         &[format!("controller.watchNamespaces[0]={apps}")],
     );
     let (controller_pod, dataplane_pod) = chart_pods(&cluster, &ns);
-    tls_identity_step(&cluster, &ns, &controller_pod, &dataplane_pod).await;
     let lease = controller_pod.arg("--lease-name").expect("--lease-name");
 
-    // 1. The chart's own ServiceAccount and RBAC: the whole scenario, with no refusal at all.
+    // 1. The chart's own ServiceAccount, RBAC, TLS material and identity flags: first every
+    //    peer that is not the chart's data plane is refused, then the whole scenario runs with
+    //    no refusal at all.
     apply_resources(&cluster, &apps);
-    let kubeconfig = cluster.token_for(&ns, &controller_pod.service_account);
-    let controller = KubeController::start(
+    let controller = start_controller(
         &cluster,
-        &KubeControllerOptions {
-            lease_namespace: Some(ns.clone()),
-            identity: Some("sb-controller-0".into()),
-            kubeconfig: Some(kubeconfig),
-            args: controller_args(&controller_pod, None),
-            ..Default::default()
-        },
+        &ns,
+        &controller_pod,
+        cluster.token_for(&ns, &controller_pod.service_account),
+        "sb-controller-0",
+        None,
     );
+    cluster.wait_for(
+        &apps,
+        "condition=Accepted=True",
+        &["aibackend/echo", "airoute/main"],
+        || controller.log_tail(),
+    );
+    tls_identity_step(
+        &cluster,
+        &ns,
+        &apps,
+        &controller,
+        &controller_pod,
+        &dataplane_pod,
+    )
+    .await;
     let scenario = Scenario {
         cluster: &cluster,
         apps: apps.clone(),
@@ -366,7 +172,8 @@ async fn the_controller_runs_under_the_charts_rbac_which_is_exactly_enough() {
         scenario
             .run((&ns, &lease), async || start_dataplane(
                 &dataplane_pod,
-                &controller
+                &controller,
+                &[]
             )
             .await)
             .await,
@@ -378,6 +185,10 @@ async fn the_controller_runs_under_the_charts_rbac_which_is_exactly_enough() {
         "refused with the chart's RBAC:\n{}",
         controller.log_tail()
     );
+    // The authorised data plane's ACKs were recorded after the refused peers' messages; none of
+    // those reached status or Events.
+    let seen = statuses_and_events(&cluster, &apps);
+    assert!(!seen.contains(INJECTED_NACK), "{seen}");
     drop(controller);
 
     // 2. Each grant taken away in turn (a copy of the chart's roles, bound to a fresh
@@ -394,40 +205,37 @@ async fn the_controller_runs_under_the_charts_rbac_which_is_exactly_enough() {
             "the chart grants a wildcard: {g}"
         );
     }
-    for (n, grant) in all.into_iter().enumerate() {
-        if grant.resource == "tokenreviews" && !GRPC_TLS_LANDED {
-            // Used by the controller only with the TLS contract; tls_identity_step proved the
-            // controller's ServiceAccount can create TokenReviews and that they identify the
-            // data plane.
-            continue;
-        }
+    assert!(
+        all.iter()
+            .any(|g| g.resource == "tokenreviews" && g.verb == "create"),
+        "the chart must let the controller check data-plane tokens"
+    );
+    for (n, grant) in all.iter().enumerate() {
         let probe_apps = cluster.namespace("sb-probe");
         let sa = format!("probe-{n}");
-        bind_roles_without(&cluster, &roles, &grant, &apps, &probe_apps, &ns, &sa);
+        bind_roles_without(&cluster, &roles, grant, &apps, &probe_apps, &ns, &sa);
         apply_resources(&cluster, &probe_apps);
         let _ = cluster.kubectl(
             &["delete", "lease", &lease, "-n", &ns, "--ignore-not-found"],
             None,
         );
-        let controller = KubeController::start(
+        let controller = start_controller(
             &cluster,
-            &KubeControllerOptions {
-                lease_namespace: Some(ns.clone()),
-                identity: Some(format!("sb-controller-{sa}")),
-                kubeconfig: Some(cluster.token_for(&ns, &sa)),
-                args: controller_args(&controller_pod, Some(&probe_apps)),
-                ..Default::default()
-            },
+            &ns,
+            &controller_pod,
+            cluster.token_for(&ns, &sa),
+            &format!("sb-controller-{sa}"),
+            Some(&probe_apps),
         );
         let scenario = Scenario {
             cluster: &cluster,
             apps: probe_apps.clone(),
             controller: &controller,
-            expect_refusal: Some(forbidden_text(&grant)),
+            expect_refusal: Some(forbidden_text(grant)),
         };
         match scenario
             .run((&ns, &lease), async || {
-                start_dataplane(&dataplane_pod, &controller).await
+                start_dataplane(&dataplane_pod, &controller, &[]).await
             })
             .await
         {
@@ -442,7 +250,7 @@ async fn the_controller_runs_under_the_charts_rbac_which_is_exactly_enough() {
             ),
         }
     }
-    assert!(checked.len() >= 12, "{checked:?}");
+    assert_eq!(checked.len(), all.len(), "{checked:?}");
     println!("every grant is needed: {}", checked.join(", "));
 
     // 3. Cluster-wide: one ClusterRole instead of Roles, objects in any namespace. (In this
@@ -461,15 +269,13 @@ async fn the_controller_runs_under_the_charts_rbac_which_is_exactly_enough() {
     let lease = controller_pod.arg("--lease-name").expect("--lease-name");
     let anywhere = cluster.namespace("sb-anywhere");
     apply_resources(&cluster, &anywhere);
-    let controller = KubeController::start(
+    let controller = start_controller(
         &cluster,
-        &KubeControllerOptions {
-            lease_namespace: Some(all_ns.clone()),
-            identity: Some("sb-controller-0".into()),
-            kubeconfig: Some(cluster.token_for(&all_ns, &controller_pod.service_account)),
-            args: controller_args(&controller_pod, None),
-            ..Default::default()
-        },
+        &all_ns,
+        &controller_pod,
+        cluster.token_for(&all_ns, &controller_pod.service_account),
+        "sb-controller-0",
+        None,
     );
     let scenario = Scenario {
         cluster: &cluster,
@@ -481,7 +287,8 @@ async fn the_controller_runs_under_the_charts_rbac_which_is_exactly_enough() {
         scenario
             .run((&all_ns, &lease), async || start_dataplane(
                 &dataplane_pod,
-                &controller
+                &controller,
+                &[]
             )
             .await)
             .await,

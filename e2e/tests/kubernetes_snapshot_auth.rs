@@ -13,7 +13,7 @@ use switchboard_e2e::kube::{
 };
 use switchboard_e2e::pki::SERVER_NAME;
 use switchboard_e2e::probe::{INJECTED_NACK, Outcome, Probe};
-use switchboard_e2e::{get, harness::metric_sum, wait_until};
+use switchboard_e2e::{harness::metric_sum, wait_until};
 
 fn resources(ns: &str) -> String {
     json!({"apiVersion": "v1", "kind": "List", "items": [
@@ -25,30 +25,6 @@ fn resources(ns: &str) -> String {
          "spec": {"pathPrefix": "/", "rules": [{"models": ["*"], "backends": [{"name": "echo"}]}]}},
     ]})
     .to_string()
-}
-
-async fn metrics(controller: &KubeController) -> String {
-    let (_, _, body) = get(&format!("{}/metrics", controller.admin_url()), &[]).await;
-    String::from_utf8_lossy(&body).into_owned()
-}
-
-async fn metric(controller: &KubeController, name: &str, labels: &[(&str, &str)]) -> f64 {
-    metric_sum(&metrics(controller).await, name, labels)
-}
-
-/// The version the controller serves, once it has rendered one.
-async fn served_version(controller: &KubeController) -> String {
-    let version = || async {
-        metrics(controller).await.lines().find_map(|l| {
-            let rest = l.strip_prefix("switchboard_controller_snapshot_info{version=\"")?;
-            rest.split_once('"').map(|(v, _)| v.to_string())
-        })
-    };
-    wait_until(WAIT, "the controller renders a snapshot", || async {
-        version().await.is_some()
-    })
-    .await;
-    version().await.unwrap_or_default()
 }
 
 struct Setup {
@@ -73,7 +49,7 @@ async fn setup(prefix: &str) -> Option<Setup> {
     cluster.wait_for(&ns, "condition=Accepted=True", &["airoute/main"], || {
         controller.log_tail()
     });
-    let version = served_version(&controller).await;
+    let version = controller.served_version().await;
     Some(Setup {
         cluster,
         ns,
@@ -144,7 +120,7 @@ async fn only_the_authorised_service_account_gets_snapshots_and_reaches_status()
     }
     // Nothing they sent reached the fleet: no ACK, no NACK, no data plane, so the route is
     // still waiting for one, and no Event quotes the injected NACK.
-    let m = metrics(&s.controller).await;
+    let m = s.controller.metrics().await;
     assert_eq!(
         metric_sum(&m, "switchboard_controller_acks_total", &[]),
         0.0
@@ -214,12 +190,9 @@ async fn only_the_authorised_service_account_gets_snapshots_and_reaches_status()
         || s.controller.log_tail(),
     );
     assert_eq!(
-        metric(
-            &s.controller,
-            "switchboard_controller_connected_dataplanes",
-            &[]
-        )
-        .await,
+        s.controller
+            .metric_sum("switchboard_controller_connected_dataplanes", &[])
+            .await,
         1.0,
         "only the authorised data plane is connected"
     );
@@ -253,7 +226,9 @@ async fn a_token_bound_to_a_pod_must_name_that_pod() {
         "{outcome:?}"
     );
     assert_eq!(
-        metric(&s.controller, "switchboard_controller_acks_total", &[]).await,
+        s.controller
+            .metric_sum("switchboard_controller_acks_total", &[])
+            .await,
         0.0
     );
     let outcome = s.probe(Some(bound), "gateway-0").run(WAIT).await;

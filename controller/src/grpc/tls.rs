@@ -85,8 +85,12 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Reads a PEM certificate chain (leaf first) and its PEM private key
-/// (PKCS#8, PKCS#1 or SEC1) and checks that they belong together.
+/// Reads a PEM certificate chain (leaf first) and its PEM private key and
+/// checks that they belong together. The key may be RSA or ECDSA, in
+/// PKCS#8 (`PRIVATE KEY`, what `openssl req -newkey` writes), PKCS#1
+/// (`RSA PRIVATE KEY`, Helm's `genSignedCert`) or SEC1 (`EC PRIVATE KEY`,
+/// cert-manager's ECDSA default; a leading `EC PARAMETERS` block is
+/// skipped); an encrypted key is refused with that reason.
 pub fn load_certified_key(
     cert: &Path,
     key: &Path,
@@ -112,6 +116,14 @@ pub fn load_certified_key(
             reason: "the file holds no CERTIFICATE block".into(),
         });
     }
+    if is_encrypted_pem(&key_pem) {
+        return Err(TlsError::Key {
+            path: key.to_path_buf(),
+            reason: "the key is encrypted with a passphrase; give the unencrypted key (e.g. \
+                     `openssl pkey -in KEY -out tls.key`)"
+                .into(),
+        });
+    }
     let private = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::Key {
         path: key.to_path_buf(),
         reason: match e {
@@ -124,6 +136,14 @@ pub fn load_certified_key(
         key: key.to_path_buf(),
         source,
     })
+}
+
+/// Whether a PEM key file holds an encrypted key: PKCS#8 `ENCRYPTED PRIVATE KEY`, or a legacy
+/// OpenSSL key with a `Proc-Type: 4,ENCRYPTED` header.
+fn is_encrypted_pem(pem: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(pem);
+    text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        || text.contains("Proc-Type: 4,ENCRYPTED")
 }
 
 /// What identifies one version of a file without reading it.

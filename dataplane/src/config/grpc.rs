@@ -56,13 +56,13 @@ pub struct ClusterOptions {
 pub enum StreamError {
     /// The URL is not usable.
     #[error("invalid controller URL: {0}")]
-    Url(tonic::transport::Error),
+    Url(#[source] tonic::transport::Error),
     /// The TLS or token settings cannot be used.
     #[error(transparent)]
     Channel(#[from] ChannelError),
     /// The connection could not be made.
     #[error("cannot connect to the controller: {0}")]
-    Connect(tonic::transport::Error),
+    Connect(#[source] tonic::transport::Error),
     /// The controller ended the stream with an error.
     #[error("stream failed: {0}")]
     Status(#[from] tonic::Status),

@@ -167,3 +167,89 @@ async fn new_connections_get_the_rotated_certificate_and_plaintext_gets_nothing(
     task.await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Loads `cert`/`key` from the fixtures, serves them, and returns the certificate a client that
+/// trusts the test CA was presented (the handshake signs with the key, so a key that loads but
+/// cannot sign fails here).
+async fn serve_fixture_pair(label: &str, cert: &[u8], key: &[u8]) -> CertificateDer<'static> {
+    let dir = temp_dir(label);
+    mount(&dir, 1, cert, key);
+    let (cert, key) = paths(&dir);
+    let tls = ServerTls::load(&cert, &key).unwrap_or_else(|e| panic!("{label}: {e}"));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, mut accepted) = mpsc::channel(1);
+    let task = tokio::spawn(accept_loop(listener, tls, Arc::new(Metrics::new()), tx));
+    let seen = presented(addr).await;
+    assert!(accepted.recv().await.unwrap().is_ok());
+    drop(accepted);
+    task.await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    seen
+}
+
+fn pem_label(pem: &[u8]) -> String {
+    String::from_utf8_lossy(pem)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn an_rsa_pkcs1_key_as_helm_generates_it_serves() {
+    // The chart's default (tls.mode=helm): genSignedCert writes an RSA key in PKCS#1.
+    let key = fixture("rsa-pkcs1.key");
+    assert_eq!(pem_label(&key), "-----BEGIN RSA PRIVATE KEY-----");
+    let pair = load_certified_key(
+        &Path::new(FIXTURES).join("rsa-pkcs1.crt"),
+        &Path::new(FIXTURES).join("rsa-pkcs1.key"),
+        &provider(),
+    )
+    .unwrap();
+    assert_eq!(pair.key.algorithm(), rustls::SignatureAlgorithm::RSA);
+    let served = serve_fixture_pair("rsa-pkcs1", &fixture("rsa-pkcs1.crt"), &key).await;
+    assert_eq!(served, leaf("rsa-pkcs1.crt"));
+}
+
+#[tokio::test]
+async fn an_ecdsa_sec1_key_as_cert_manager_writes_it_serves() {
+    // tls.mode=certManager: an ECDSA key in cert-manager's default encoding is SEC1.
+    let key = fixture("ec-sec1.key");
+    assert_eq!(pem_label(&key), "-----BEGIN EC PRIVATE KEY-----");
+    let served = serve_fixture_pair("ec-sec1", &fixture("ec-sec1.crt"), &key).await;
+    assert_eq!(served, leaf("ec-sec1.crt"));
+    // `openssl ecparam -genkey` puts the curve's parameters before the key; they are skipped.
+    let with_params = [
+        &b"-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"[..],
+        &key,
+    ]
+    .concat();
+    let served = serve_fixture_pair("ec-sec1-params", &fixture("ec-sec1.crt"), &with_params).await;
+    assert_eq!(served, leaf("ec-sec1.crt"));
+}
+
+#[tokio::test]
+async fn a_pkcs8_key_as_the_install_docs_openssl_commands_write_it_serves() {
+    // docs/install.md's `openssl req -newkey ec ...` writes PKCS#8.
+    let key = fixture("a.key");
+    assert_eq!(pem_label(&key), "-----BEGIN PRIVATE KEY-----");
+    let served = serve_fixture_pair("pkcs8", &fixture("a.crt"), &key).await;
+    assert_eq!(served, leaf("a.crt"));
+}
+
+#[test]
+fn an_encrypted_key_is_refused_with_the_reason() {
+    for name in ["encrypted-pkcs8.key", "encrypted-legacy.key"] {
+        let err = load_certified_key(
+            &Path::new(FIXTURES).join("a.crt"),
+            &Path::new(FIXTURES).join(name),
+            &provider(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, TlsError::Key { reason, .. } if reason.contains("encrypted")),
+            "{name}: {err}"
+        );
+    }
+}
