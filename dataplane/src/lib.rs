@@ -2,6 +2,7 @@
 //! upstream providers. `main.rs` is a thin shell around [`run`].
 
 pub mod auth;
+pub mod aws;
 pub mod body;
 pub mod config;
 pub mod error;
