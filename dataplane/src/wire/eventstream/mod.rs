@@ -25,11 +25,15 @@
 //!   are in, so a corrupt length never makes it buffer; a message is
 //!   returned only whole and with a matching CRC. After a framing error the
 //!   stream cannot be resynchronised and the decoder stays failed.
-//! - [`encode`]: the inverse, and constructors for the three message kinds.
+//! - [`encode`]: the inverse, and constructors for the three message kinds;
+//! - [`body::SseFromFrames`]: an HTTP body adapter turning an upstream
+//!   event-stream body into SSE bytes through a [`FrameTranslator`] (Bedrock
+//!   streams become Anthropic SSE, which the relay and the translators read).
 //!
 //! Both are pure; fuzzed by `fuzz_tests` (random messages, random splits,
 //! corrupted and truncated framing, random garbage) with a fixed case count.
 
+pub mod body;
 pub mod decode;
 pub mod encode;
 
@@ -53,6 +57,20 @@ pub const OVERHEAD: usize = PRELUDE_LEN + 4;
 /// Largest message the decoder accepts by default: the AWS limits of
 /// 128 KiB of headers and 16 MiB of payload.
 pub const DEFAULT_MAX_MESSAGE: usize = (16 << 20) + (128 << 10) + OVERHEAD;
+
+/// Turns event-stream messages into SSE bytes (one implementation per
+/// upstream API: Bedrock InvokeModel `chunk`s, Converse typed events).
+pub trait FrameTranslator: Send {
+    /// Handles one message, appending SSE bytes to `out`.
+    fn message(&mut self, msg: &Message, out: &mut Vec<u8>);
+
+    /// The framing broke (the stream cannot continue): appends the in-band
+    /// error event for it.
+    fn frame_error(&mut self, error: &FrameError, out: &mut Vec<u8>);
+
+    /// The upstream body ended (cleanly or not); appends anything held back.
+    fn end(&mut self, _out: &mut Vec<u8>) {}
+}
 
 /// A header value, by wire type number.
 #[derive(Clone, Debug, PartialEq, Eq)]

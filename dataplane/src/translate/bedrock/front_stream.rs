@@ -1,0 +1,243 @@
+//! Front door streams: Anthropic SSE events (what the gateway holds after
+//! any upstream, translated if needed) → Bedrock event-stream messages for a
+//! Bedrock-format client. Both are [`StreamTranslator`]s, so the relay runs
+//! them like any client translation; their output is binary framing.
+//!
+//! [`MessagesToInvokeFrames`] (`/invoke-with-response-stream`): every
+//! Anthropic event becomes a `chunk` message `{"bytes": base64(event JSON)}`
+//! — `ping`s too (they keep Claude Code's stall watchdog quiet). An `error`
+//! event becomes an `exception` message.
+//!
+//! [`MessagesToConverseFrames`] (`/converse-stream`):
+//!
+//! | Anthropic | ConverseStream |
+//! |---|---|
+//! | `message_start` | `messageStart {role: assistant}` |
+//! | `content_block_start` tool_use | `contentBlockStart {start:{toolUse:{toolUseId, name}}}` |
+//! | `content_block_start` redacted_thinking | `contentBlockDelta {reasoningContent:{redactedContent}}` |
+//! | `text_delta` / `input_json_delta` | `contentBlockDelta {text}` / `{toolUse:{input}}` |
+//! | `thinking_delta` / `signature_delta` | `contentBlockDelta {reasoningContent:{text}}` / `{…:{signature}}` |
+//! | `content_block_stop` | `contentBlockStop` |
+//! | `message_delta` | stop reason and usage kept |
+//! | `message_stop` | `messageStop {stopReason}`, `metadata {usage, metrics}` |
+//! | `error` | an exception message (`throttlingException`, …) |
+//! | `ping`, `citations_delta` | nothing |
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::{Value, json};
+
+use super::converse_response::{converse_usage, stop_reason_to_converse};
+use super::errors::{exception_for, kind_of_anthropic};
+use crate::translate::StreamTranslator;
+use crate::wire::ErrorKind;
+use crate::wire::eventstream::{encode, event_message, exception_message};
+use crate::wire::sse::SseEvent;
+use crate::wire::usage::Usage;
+
+fn event_kind<'a>(event: &'a SseEvent, v: &'a Value) -> &'a str {
+    event
+        .event
+        .as_deref()
+        .or_else(|| v.get("type").and_then(Value::as_str))
+        .unwrap_or_default()
+}
+
+fn exception(out: &mut Vec<u8>, kind: ErrorKind, message: &str) {
+    out.extend(encode(&exception_message(exception_for(kind), message)));
+}
+
+fn upstream_error(v: &Value) -> (ErrorKind, String) {
+    let kind = kind_of_anthropic(
+        v.pointer("/error/type")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+    );
+    let message = v
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .unwrap_or("upstream error")
+        .to_string();
+    (kind, message)
+}
+
+/// Anthropic events → InvokeModel `chunk` messages.
+#[derive(Debug, Default)]
+pub struct MessagesToInvokeFrames {
+    /// Nothing more is emitted (terminal event or error sent).
+    finished: bool,
+    /// `message_stop` was sent.
+    complete: bool,
+}
+
+impl MessagesToInvokeFrames {
+    /// A translator for one stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl StreamTranslator for MessagesToInvokeFrames {
+    fn event(&mut self, event: &SseEvent, out: &mut Vec<u8>) {
+        if self.finished {
+            return;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
+            return;
+        };
+        match event_kind(event, &v) {
+            "error" => {
+                let (kind, message) = upstream_error(&v);
+                exception(out, kind, &message);
+                self.finished = true;
+            }
+            kind => {
+                let payload = json!({"bytes": B64.encode(event.data.as_bytes())}).to_string();
+                out.extend(encode(&event_message(
+                    "chunk",
+                    "application/json",
+                    payload.as_bytes(),
+                )));
+                if kind == "message_stop" {
+                    self.finished = true;
+                    self.complete = true;
+                }
+            }
+        }
+    }
+
+    fn error_event(&mut self, kind: ErrorKind, message: &str, out: &mut Vec<u8>) -> bool {
+        exception(out, kind, message);
+        self.finished = true;
+        true
+    }
+
+    fn finished(&self) -> bool {
+        self.complete
+    }
+}
+
+/// Anthropic events → ConverseStream messages.
+#[derive(Debug, Default)]
+pub struct MessagesToConverseFrames {
+    stop_reason: Option<String>,
+    usage: Usage,
+    /// Nothing more is emitted (terminal event or error sent).
+    finished: bool,
+    /// `messageStop` and `metadata` were sent.
+    complete: bool,
+}
+
+impl MessagesToConverseFrames {
+    /// A translator for one stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn emit(out: &mut Vec<u8>, event: &str, payload: &Value) {
+        out.extend(encode(&event_message(
+            event,
+            "application/json",
+            payload.to_string().as_bytes(),
+        )));
+    }
+}
+
+impl StreamTranslator for MessagesToConverseFrames {
+    fn event(&mut self, event: &SseEvent, out: &mut Vec<u8>) {
+        if self.finished {
+            return;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
+            return;
+        };
+        let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
+        match event_kind(event, &v) {
+            "message_start" => {
+                if let Some(u) = v.pointer("/message/usage") {
+                    self.usage.merge_anthropic(u);
+                }
+                Self::emit(out, "messageStart", &json!({"role": "assistant"}));
+            }
+            "content_block_start" => {
+                let b = v.get("content_block").unwrap_or(&Value::Null);
+                match b.get("type").and_then(Value::as_str) {
+                    Some("tool_use") => Self::emit(
+                        out,
+                        "contentBlockStart",
+                        &json!({"contentBlockIndex": index, "start": {"toolUse": {"toolUseId": b["id"], "name": b["name"]}}}),
+                    ),
+                    Some("redacted_thinking") => Self::emit(
+                        out,
+                        "contentBlockDelta",
+                        &json!({"contentBlockIndex": index, "delta": {"reasoningContent": {"redactedContent": b["data"]}}}),
+                    ),
+                    _ => {}
+                }
+            }
+            "content_block_delta" => {
+                let d = v.get("delta").unwrap_or(&Value::Null);
+                let delta = match d.get("type").and_then(Value::as_str) {
+                    Some("text_delta") => json!({"text": d["text"]}),
+                    Some("input_json_delta") => json!({"toolUse": {"input": d["partial_json"]}}),
+                    Some("thinking_delta") => json!({"reasoningContent": {"text": d["thinking"]}}),
+                    Some("signature_delta") => {
+                        json!({"reasoningContent": {"signature": d["signature"]}})
+                    }
+                    _ => return,
+                };
+                Self::emit(
+                    out,
+                    "contentBlockDelta",
+                    &json!({"contentBlockIndex": index, "delta": delta}),
+                );
+            }
+            "content_block_stop" => {
+                Self::emit(
+                    out,
+                    "contentBlockStop",
+                    &json!({"contentBlockIndex": index}),
+                );
+            }
+            "message_delta" => {
+                if let Some(s) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                    self.stop_reason = Some(s.to_string());
+                }
+                if let Some(u) = v.get("usage") {
+                    self.usage.merge_anthropic(u);
+                }
+            }
+            "message_stop" => {
+                let stop = self.stop_reason.as_deref().unwrap_or("end_turn");
+                Self::emit(
+                    out,
+                    "messageStop",
+                    &json!({"stopReason": stop_reason_to_converse(stop)}),
+                );
+                Self::emit(
+                    out,
+                    "metadata",
+                    &json!({"usage": converse_usage(&self.usage), "metrics": {"latencyMs": 0}}),
+                );
+                self.finished = true;
+                self.complete = true;
+            }
+            "error" => {
+                let (kind, message) = upstream_error(&v);
+                exception(out, kind, &message);
+                self.finished = true;
+            }
+            _ => {}
+        }
+    }
+
+    fn error_event(&mut self, kind: ErrorKind, message: &str, out: &mut Vec<u8>) -> bool {
+        exception(out, kind, message);
+        self.finished = true;
+        true
+    }
+
+    fn finished(&self) -> bool {
+        self.complete
+    }
+}
