@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod aws;
+pub mod bedrock;
 pub mod body;
 pub mod config;
 pub mod error;
