@@ -7,6 +7,8 @@
 //!   and credential ([`crate::aws::Auth`]), built once per snapshot;
 //! - [`BedrockBackend::request`]: the signed upstream request;
 //! - [`classify`]: failures → failover classes;
+//! - [`mock`]: the `Mock` provider answering Bedrock requests in Bedrock's
+//!   framing (offline examples and tests of the decoding path);
 //! - the formats themselves live in [`crate::translate::bedrock`] and
 //!   [`crate::wire::eventstream`].
 //!
@@ -56,6 +58,7 @@
 //! answer; `betas` = [`BedrockBackend::betas`].
 
 pub mod classify;
+pub mod mock;
 
 use std::sync::Arc;
 
