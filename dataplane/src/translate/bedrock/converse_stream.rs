@@ -220,10 +220,8 @@ impl ConverseToSse {
                     }
                 }
             }
-            "contentBlockStop" => {
-                if self.open.is_some_and(|(b, _, _)| b == bedrock) {
-                    self.close_open(out);
-                }
+            "contentBlockStop" if self.open.is_some_and(|(b, _, _)| b == bedrock) => {
+                self.close_open(out);
             }
             "messageStop" => {
                 self.ensure_started(out);
@@ -235,11 +233,7 @@ impl ConverseToSse {
                         .to_string(),
                 );
             }
-            "metadata" => {
-                if self.stop_reason.is_some() {
-                    self.finish(v.get("usage"), out);
-                }
-            }
+            "metadata" if self.stop_reason.is_some() => self.finish(v.get("usage"), out),
             _ => {}
         }
     }

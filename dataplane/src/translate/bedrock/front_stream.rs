@@ -65,7 +65,7 @@ fn upstream_error(v: &Value) -> (ErrorKind, String) {
 #[derive(Debug, Default)]
 pub struct MessagesToInvokeFrames {
     /// Nothing more is emitted (terminal event or error sent).
-    finished: bool,
+    stopped: bool,
     /// `message_stop` was sent.
     complete: bool,
 }
@@ -79,7 +79,7 @@ impl MessagesToInvokeFrames {
 
 impl StreamTranslator for MessagesToInvokeFrames {
     fn event(&mut self, event: &SseEvent, out: &mut Vec<u8>) {
-        if self.finished {
+        if self.stopped {
             return;
         }
         let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
@@ -89,7 +89,7 @@ impl StreamTranslator for MessagesToInvokeFrames {
             "error" => {
                 let (kind, message) = upstream_error(&v);
                 exception(out, kind, &message);
-                self.finished = true;
+                self.stopped = true;
             }
             kind => {
                 let payload = json!({"bytes": B64.encode(event.data.as_bytes())}).to_string();
@@ -99,7 +99,7 @@ impl StreamTranslator for MessagesToInvokeFrames {
                     payload.as_bytes(),
                 )));
                 if kind == "message_stop" {
-                    self.finished = true;
+                    self.stopped = true;
                     self.complete = true;
                 }
             }
@@ -108,7 +108,7 @@ impl StreamTranslator for MessagesToInvokeFrames {
 
     fn error_event(&mut self, kind: ErrorKind, message: &str, out: &mut Vec<u8>) -> bool {
         exception(out, kind, message);
-        self.finished = true;
+        self.stopped = true;
         true
     }
 
@@ -123,7 +123,7 @@ pub struct MessagesToConverseFrames {
     stop_reason: Option<String>,
     usage: Usage,
     /// Nothing more is emitted (terminal event or error sent).
-    finished: bool,
+    stopped: bool,
     /// `messageStop` and `metadata` were sent.
     complete: bool,
 }
@@ -145,7 +145,7 @@ impl MessagesToConverseFrames {
 
 impl StreamTranslator for MessagesToConverseFrames {
     fn event(&mut self, event: &SseEvent, out: &mut Vec<u8>) {
-        if self.finished {
+        if self.stopped {
             return;
         }
         let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
@@ -219,13 +219,13 @@ impl StreamTranslator for MessagesToConverseFrames {
                     "metadata",
                     &json!({"usage": converse_usage(&self.usage), "metrics": {"latencyMs": 0}}),
                 );
-                self.finished = true;
+                self.stopped = true;
                 self.complete = true;
             }
             "error" => {
                 let (kind, message) = upstream_error(&v);
                 exception(out, kind, &message);
-                self.finished = true;
+                self.stopped = true;
             }
             _ => {}
         }
@@ -233,7 +233,7 @@ impl StreamTranslator for MessagesToConverseFrames {
 
     fn error_event(&mut self, kind: ErrorKind, message: &str, out: &mut Vec<u8>) -> bool {
         exception(out, kind, message);
-        self.finished = true;
+        self.stopped = true;
         true
     }
 
