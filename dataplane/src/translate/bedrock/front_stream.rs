@@ -22,6 +22,10 @@
 //! | `message_stop` | `messageStop {stopReason}`, `metadata {usage, metrics}` |
 //! | `error` | an exception message (`throttlingException`, …) |
 //! | `ping`, `citations_delta` | nothing |
+//!
+//! [`Chained`] puts a client translation in front of these when the
+//! upstream is not Anthropic (an OpenAI backend behind the Bedrock front
+//! door: OpenAI SSE → Anthropic SSE → Bedrock frames).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -32,7 +36,7 @@ use super::errors::{exception_for, kind_of_anthropic};
 use crate::translate::StreamTranslator;
 use crate::wire::ErrorKind;
 use crate::wire::eventstream::{encode, event_message, exception_message};
-use crate::wire::sse::SseEvent;
+use crate::wire::sse::{SseEvent, SseParser};
 use crate::wire::usage::Usage;
 
 fn event_kind<'a>(event: &'a SseEvent, v: &'a Value) -> &'a str {
@@ -239,5 +243,117 @@ impl StreamTranslator for MessagesToConverseFrames {
 
     fn finished(&self) -> bool {
         self.complete
+    }
+}
+
+/// Two stream translations in a row: `first`'s SSE output is parsed and fed
+/// to `second`, whose output the client receives. Gateway-detected errors
+/// go to `second` (the client's dialect); the stream is complete when
+/// `second` says so.
+pub struct Chained {
+    first: Box<dyn StreamTranslator>,
+    parser: SseParser,
+    second: Box<dyn StreamTranslator>,
+}
+
+impl Chained {
+    /// `first`, then `second`.
+    pub fn new(first: Box<dyn StreamTranslator>, second: Box<dyn StreamTranslator>) -> Self {
+        Self {
+            first,
+            parser: SseParser::default(),
+            second,
+        }
+    }
+}
+
+impl StreamTranslator for Chained {
+    fn event(&mut self, event: &SseEvent, out: &mut Vec<u8>) {
+        let mut middle = Vec::new();
+        self.first.event(event, &mut middle);
+        for e in self.parser.feed(&middle).into_iter().flatten() {
+            self.second.event(&e, out);
+        }
+    }
+
+    fn error_event(&mut self, kind: ErrorKind, message: &str, out: &mut Vec<u8>) -> bool {
+        self.second.error_event(kind, message, out)
+    }
+
+    fn finished(&self) -> bool {
+        self.second.finished()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::translate::{Session, stream_chat_to_messages};
+    use crate::wire::eventstream::{Decoder, Kind};
+
+    fn data(json: &str) -> SseEvent {
+        SseEvent {
+            event: None,
+            data: json.to_string(),
+        }
+    }
+
+    /// An OpenAI upstream behind the Converse front door: chunks → Anthropic
+    /// events → Converse event messages, usage included.
+    #[test]
+    fn chat_chunks_reach_a_converse_client() {
+        let mut t = Chained::new(
+            stream_chat_to_messages::boxed(Session::default()),
+            Box::new(MessagesToConverseFrames::new()),
+        );
+        let mut wire = Vec::new();
+        for chunk in [
+            r#"{"id":"c1","object":"chat.completion.chunk","model":"gpt","choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"},"finish_reason":null}]}"#,
+            r#"{"id":"c1","object":"chat.completion.chunk","model":"gpt","choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":null}]}"#,
+            r#"{"id":"c1","object":"chat.completion.chunk","model":"gpt","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+            r#"{"id":"c1","object":"chat.completion.chunk","model":"gpt","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}}"#,
+            "[DONE]",
+        ] {
+            t.event(&data(chunk), &mut wire);
+        }
+        assert!(t.finished());
+        let mut d = Decoder::default();
+        d.feed(&wire);
+        let mut kinds = Vec::new();
+        let mut text = String::new();
+        let mut metadata = Value::Null;
+        while let Some(m) = d.next_message().unwrap() {
+            let Kind::Event(kind) = m.kind() else {
+                panic!("not an event")
+            };
+            let v: Value = serde_json::from_slice(&m.payload).unwrap();
+            if kind == "contentBlockDelta" {
+                text.push_str(v["delta"]["text"].as_str().unwrap());
+            }
+            if kind == "metadata" {
+                metadata = v.clone();
+            }
+            kinds.push(kind.to_string());
+        }
+        assert_eq!(kinds.first().map(String::as_str), Some("messageStart"));
+        assert_eq!(&kinds[kinds.len() - 2..], ["messageStop", "metadata"]);
+        assert_eq!(text, "Hello");
+        assert_eq!(metadata["usage"]["inputTokens"], 7);
+        assert_eq!(metadata["usage"]["outputTokens"], 2);
+    }
+
+    #[test]
+    fn gateway_errors_reach_the_client_as_exceptions() {
+        let mut t = Chained::new(
+            stream_chat_to_messages::boxed(Session::default()),
+            Box::new(MessagesToInvokeFrames::new()),
+        );
+        let mut wire = Vec::new();
+        assert!(t.error_event(ErrorKind::Timeout, "stalled", &mut wire));
+        let mut d = Decoder::default();
+        d.feed(&wire);
+        let m = d.next_message().unwrap().unwrap();
+        assert_eq!(m.kind(), Kind::Exception("modelTimeoutException"));
+        assert!(!t.finished(), "an error is not a complete answer");
     }
 }

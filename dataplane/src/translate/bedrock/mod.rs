@@ -20,7 +20,8 @@
 //! Front door (a Bedrock-format client; [`parse_front_path`]):
 //! [`invoke::request_to_messages`] / [`front_request::request_to_messages`]
 //! make the internal request; [`converse_response::response_from_messages`]
-//! and the [`front_stream`] translators shape the answer; errors go out with
+//! and the [`front_stream`] translators shape the answer (behind
+//! [`front_stream::Chained`] when the upstream is not Anthropic); errors go out with
 //! [`errors::front_error`] / exception messages.
 //!
 //! - [`betas`]: the `anthropic-beta` allowlist and the body fields Bedrock refuses;
