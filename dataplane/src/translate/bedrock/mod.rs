@@ -193,8 +193,8 @@ fn to_messages(
     now: u64,
 ) -> Result<(Value, Session), TranslateError> {
     let target = TargetOptions {
-        legacy_max_tokens: false,
         default_max_tokens: opts.default_max_tokens,
+        ..TargetOptions::default()
     };
     match client {
         ApiFormat::Messages | ApiFormat::CountTokens => Ok((
