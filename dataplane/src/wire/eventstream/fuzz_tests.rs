@@ -19,7 +19,7 @@ use bytes::Bytes;
 
 use super::*;
 
-const DEFAULT_CASES: u64 = 400;
+const DEFAULT_CASES: u64 = 1000;
 
 fn cases() -> u64 {
     std::env::var("SWITCHBOARD_FUZZ_CASES")
