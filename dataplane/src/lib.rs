@@ -5,6 +5,7 @@ pub mod auth;
 pub mod aws;
 pub mod bedrock;
 pub mod body;
+pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod guards;
@@ -19,6 +20,7 @@ pub mod state;
 pub mod store;
 pub mod teams;
 pub mod telemetry;
+pub mod tokens;
 pub mod translate;
 pub mod wire;
 

@@ -138,8 +138,8 @@ def backend(name: str, provider: str, mock: Mock, key_env: str, models: list[str
 def build_config(mocks: dict[str, Mock]) -> list[dict]:
     """Backends and one route, API-key authenticated:
     gpt-* → openai-primary then openai-secondary; failover-* → openai-failing then openai-secondary;
-    claude-* → anthropic."""
-    openai_models = ["gpt-test", "failover-test"]
+    claude-* → anthropic. `gpt-4.1` is a real OpenAI model name (it has a known tokenizer)."""
+    openai_models = ["gpt-test", "failover-test", "gpt-4.1"]
     return [
         backend("openai-primary", "OpenAI", mocks["openai_primary"], OPENAI_KEY_ENV, openai_models),
         backend("openai-secondary", "OpenAI", mocks["openai_secondary"], OPENAI_KEY_ENV, openai_models),

@@ -4,12 +4,19 @@
 
 pub mod bedrock_wire;
 pub mod behaviour;
+pub mod chart;
+pub mod chart_install;
+pub mod chart_rbac;
+pub mod chart_scenario;
+pub mod chart_values;
 pub mod client;
 pub mod config;
 pub mod controller;
+pub mod dashboard;
 pub mod harness;
 pub mod jwt_issuer;
 pub mod kube;
+pub mod local_pod;
 pub mod mock_upstream;
 pub mod pki;
 pub mod probe;

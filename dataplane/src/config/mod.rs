@@ -8,6 +8,9 @@ pub mod channel;
 pub mod grpc;
 pub mod local;
 
+#[cfg(test)]
+mod docs_tests;
+
 use std::sync::Arc;
 
 use switchboard_proto as pb;

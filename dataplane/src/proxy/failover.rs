@@ -83,7 +83,7 @@ pub(crate) async fn run(
             },
         };
         if matches!(plan, Plan::Estimate) {
-            return Ok(estimate_answer(state, &x, &backend, tried));
+            return count_answer(state, &x, &backend, &provider_model, tried);
         }
         let prepared = translation::prepare(&x, &backend, &provider_model, plan)?;
         let mut retried_same = false;
@@ -488,23 +488,37 @@ async fn translated_json_answer(
     }
 }
 
-/// count_tokens for a backend without a token-counting endpoint: a local
-/// estimate (characters / 4 of the prompt, see [`wire::mock::count_tokens`]),
-/// labelled with `x-switchboard-estimate: true`.
-fn estimate_answer(
+/// count_tokens for a backend without a token-counting endpoint: the request
+/// is translated as it would be sent and counted with the model's OpenAI
+/// tokenizer ([`crate::tokens`]). The answer names the tokenizer in
+/// `x-switchboard-tokenizer`, and carries `x-switchboard-estimate: true`
+/// when the count is not exact (unknown tokenizer, images).
+fn count_answer(
     state: &AppState,
     x: &Exchange,
     backend: &BackendRuntime,
+    provider_model: &str,
     attempts: u32,
-) -> Response<ResponseBody> {
-    let request: serde_json::Value =
-        serde_json::from_slice(x.json.bytes()).unwrap_or(serde_json::Value::Null);
-    let n = wire::mock::count_tokens(&request);
-    accounting(state, x, backend, 200, attempts).finish(None, "estimated", false);
-    let mut resp = response::json(StatusCode::OK, format!("{{\"input_tokens\":{n}}}"));
-    resp.headers_mut()
-        .insert("x-switchboard-estimate", HeaderValue::from_static("true"));
-    resp
+) -> Result<Response<ResponseBody>, RequestError> {
+    let request: serde_json::Value = serde_json::from_slice(x.json.bytes())
+        .map_err(|e| RequestError::Internal(format!("re-parsing the request body: {e}")))?;
+    let opts = crate::translate::TargetOptions::default();
+    let chat = crate::translate::messages_to_chat::translate(&request, provider_model, &opts, 0)?;
+    let count = crate::tokens::count_chat(&chat.body, provider_model);
+    accounting(state, x, backend, 200, attempts).finish(None, "counted", false);
+    let mut resp = response::json(
+        StatusCode::OK,
+        format!("{{\"input_tokens\":{}}}", count.tokens),
+    );
+    resp.headers_mut().insert(
+        "x-switchboard-tokenizer",
+        HeaderValue::from_static(count.encoding.name()),
+    );
+    if !count.exact {
+        resp.headers_mut()
+            .insert("x-switchboard-estimate", HeaderValue::from_static("true"));
+    }
+    Ok(resp)
 }
 
 /// Answers from the built-in mock provider.

@@ -25,8 +25,10 @@ pub struct RouteRuntime {
     pub max_body_bytes: u64,
     /// Retry and failover policy.
     pub retry: RetryPolicyRuntime,
-    /// Exact model names clients can ask for (for `GET /v1/models`), sorted.
+    /// Exact model names clients can ask for, sorted (the catalog's ids).
     pub model_names: Vec<String>,
+    /// What `GET /v1/models` lists.
+    pub catalog: crate::catalog::ModelCatalog,
     /// Teams and their limits; `None`: no limits.
     pub teams: Option<crate::teams::TeamTable>,
     /// Model prices for budgets.
@@ -56,7 +58,8 @@ impl RouteRuntime {
         }
         let retry = r.retry.unwrap_or_default();
         let guards = crate::guards::RouteGuards::new(r.guards.as_ref())?;
-        let model_names = model_names(r, backends);
+        let catalog = crate::catalog::ModelCatalog::build(r, backends);
+        let model_names = catalog.ids();
         Ok(Self {
             id: r.id.clone(),
             path_prefix: r.path_prefix.trim_end_matches('/').to_string(),
@@ -87,6 +90,7 @@ impl RouteRuntime {
                 },
             },
             model_names,
+            catalog,
             teams: r
                 .teams
                 .as_ref()
@@ -104,41 +108,4 @@ impl RouteRuntime {
         let rest = path.strip_prefix(self.path_prefix.as_str())?;
         (rest.is_empty() || rest.starts_with('/')).then_some(rest)
     }
-}
-
-/// Every exact model name a route serves: exact aliases and rule patterns,
-/// and the models of the backends its rules reference.
-fn model_names(r: &pb::Route, backends: &[pb::Backend]) -> Vec<String> {
-    let mut names = std::collections::BTreeSet::new();
-    let exact = |p: &str| !p.is_empty() && !p.contains('*');
-    for alias in &r.aliases {
-        if exact(&alias.pattern) {
-            names.insert(alias.pattern.clone());
-        }
-    }
-    for rule in &r.rules {
-        for pattern in &rule.models {
-            if exact(pattern) {
-                names.insert(pattern.clone());
-            }
-        }
-        for group in &rule.groups {
-            for wb in &group.backends {
-                let Some(b) = backends.iter().find(|b| b.id == wb.backend) else {
-                    continue;
-                };
-                for m in &b.models {
-                    let served = rule.models.is_empty()
-                        || rule
-                            .models
-                            .iter()
-                            .any(|p| crate::routing::glob_matches(p, &m.name));
-                    if served {
-                        names.insert(m.name.clone());
-                    }
-                }
-            }
-        }
-    }
-    names.into_iter().collect()
 }

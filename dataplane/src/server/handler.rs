@@ -82,15 +82,15 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Re
         return reject(&state, dialect, &route_id, &err);
     };
     match endpoint {
-        Endpoint::Models => match route.auth.authenticate(req.headers()).await {
-            Ok(_) => proxy::list_models(route, req.headers()),
-            Err(e) => reject(
-                &state,
-                dialect,
-                &route_id,
-                &RequestError::Unauthenticated(e),
-            ),
-        },
+        Endpoint::Models => {
+            let listed = match route.auth.authenticate(req.headers()).await {
+                Ok(identity) => {
+                    proxy::list_models(&state, route, &identity, req.uri().query(), req.headers())
+                }
+                Err(e) => Err(RequestError::Unauthenticated(e)),
+            };
+            listed.unwrap_or_else(|e| reject(&state, dialect, &route_id, &e))
+        }
         Endpoint::Api(format) => {
             let dialect = proxy::dialect_of(format);
             match proxy::serve(&state, cfg.clone(), route_index, format, req, started).await {
