@@ -2,6 +2,8 @@
 //! upstream providers. `main.rs` is a thin shell around [`run`].
 
 pub mod auth;
+pub mod aws;
+pub mod bedrock;
 pub mod body;
 pub mod catalog;
 pub mod config;

@@ -79,10 +79,10 @@ def http_json(method: str, url: str, body=None, timeout: float = 10.0):
 class Mock:
     """One `switchboard-e2e-mocks` process, scripted through its /__mock/ control API."""
 
-    def __init__(self, flavor: str):
+    def __init__(self, flavor: str, extra_args: list[str] | None = None):
         self.flavor = flavor
         self.proc = subprocess.Popen(
-            [str(binary("switchboard-e2e-mocks")), "--flavor", flavor],
+            [str(binary("switchboard-e2e-mocks")), "--flavor", flavor, *(extra_args or [])],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -1,7 +1,8 @@
-//! End-to-end test support for Switchboard: mock provider upstreams speaking the OpenAI and
-//! Anthropic wire formats, a JWT issuer with a JWKS, a process harness for the real gateway
+//! End-to-end test support for Switchboard: mock provider upstreams speaking the OpenAI,
+//! Anthropic and Bedrock wire formats, a JWT issuer with a JWKS, a process harness for the real gateway
 //! and controller binaries, and small HTTP/SSE client helpers.
 
+pub mod bedrock_wire;
 pub mod behaviour;
 pub mod chart;
 pub mod chart_install;

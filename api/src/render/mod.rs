@@ -21,6 +21,7 @@
 //! (`api/tests/fixtures/validation/invalid.yaml` is the table that proves it).
 
 mod backend;
+mod bedrock;
 mod bounds;
 mod check;
 pub mod claims;

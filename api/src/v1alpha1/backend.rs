@@ -21,7 +21,7 @@ use super::{ResourceStatus, SecretKeyRef};
     category = "switchboard",
     namespaced,
     status = "ResourceStatus",
-    doc = "An AI provider endpoint (Anthropic, OpenAI, an OpenAI-compatible server or the built-in mock) that AIRoutes send requests to.",
+    doc = "An AI provider endpoint (Anthropic, OpenAI, Amazon Bedrock, an OpenAI-compatible server or the built-in mock) that AIRoutes send requests to.",
     printcolumn(name = "Provider", type_ = "string", json_path = ".spec.provider"),
     printcolumn(
         name = "Accepted",
@@ -45,14 +45,18 @@ use super::{ResourceStatus, SecretKeyRef};
     settings_only_for("anthropic", &["Anthropic"]),
     settings_only_for("openai", &["OpenAI", "OpenAICompatible"]),
     settings_only_for("mock", &["Mock"]),
+    settings_only_for("bedrock", &["Bedrock"]),
+    bedrock_settings_required(),
+    aws_credentials_only_for_bedrock(),
 ]))]
 pub struct AIBackendSpec {
     /// The provider's wire format and authentication style.
     pub provider: Provider,
     /// Base URL of the provider without the API path, e.g.
     /// `https://api.anthropic.com` (must be http or https). Defaults to the
-    /// provider's public endpoint; required for `OpenAICompatible`; ignored
-    /// by `Mock`.
+    /// provider's public endpoint (for `Bedrock`,
+    /// `https://bedrock-runtime.{region}.amazonaws.com`; set it for a VPC
+    /// endpoint); required for `OpenAICompatible`; ignored by `Mock`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = URL_MAX), transform = rules::cel([http_url()]))]
     pub endpoint: Option<String>,
@@ -82,6 +86,9 @@ pub struct AIBackendSpec {
     /// Settings used only by the `Mock` provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mock: Option<MockSettings>,
+    /// Settings of the `Bedrock` provider (required for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bedrock: Option<BedrockSettings>,
 }
 
 /// The provider family of a backend.
@@ -102,13 +109,18 @@ pub enum Provider {
     OpenAICompatible,
     /// The built-in deterministic responder: no network, for demos and tests.
     Mock,
+    /// Amazon Bedrock Runtime: Claude models through InvokeModel, other
+    /// models through Converse. Needs `bedrock.region`.
+    Bedrock,
 }
 
 /// Where the provider credential comes from. Set exactly one of
-/// `secretRef` and `env` (`env` only in standalone mode).
+/// `secretRef`, `env` (standalone mode only) and `aws` (Bedrock only). For
+/// `Bedrock`, `secretRef` / `env` hold a Bedrock API key (sent as a bearer
+/// token instead of SigV4).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(transform = rules::cel([exactly_one("secretRef", "env"), no_env_in_cluster()]))]
+#[schemars(transform = rules::cel([exactly_one_of(&["secretRef", "env", "aws"]), no_env_in_cluster()]))]
 pub struct Credentials {
     /// A key of a Secret in the backend's namespace holding the API key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -118,7 +130,71 @@ pub struct Credentials {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = TOKEN_MAX))]
     pub env: Option<String>,
+    /// AWS credentials for SigV4 (`Bedrock` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsCredentials>,
 }
+
+/// Where the AWS credentials of a Bedrock backend come from. Set exactly
+/// one field.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = rules::cel([aws_source(), no_aws_environment_in_cluster()]))]
+pub struct AwsCredentials {
+    /// Long-term (or externally rotated) access keys from a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key: Option<AwsAccessKey>,
+    /// The data plane's `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
+    /// optional `AWS_SESSION_TOKEN` environment variables. Standalone mode
+    /// only; rejected in Kubernetes mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<AwsEnvironment>,
+    /// IRSA: the data plane's service account is annotated with
+    /// `eks.amazonaws.com/role-arn`; EKS gives the pod
+    /// `AWS_WEB_IDENTITY_TOKEN_FILE` and `AWS_ROLE_ARN`, and the data plane
+    /// exchanges the token with STS `AssumeRoleWithWebIdentity`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_identity: Option<AwsWebIdentity>,
+    /// EKS Pod Identity: an association for the data plane's service
+    /// account; EKS gives the pod `AWS_CONTAINER_CREDENTIALS_FULL_URI` and
+    /// `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`, and the data plane asks the
+    /// Pod Identity agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_identity: Option<AwsPodIdentity>,
+}
+
+/// Access keys in a Secret of the backend's namespace, under the keys
+/// `accessKeyId`, `secretAccessKey` and (optional) `sessionToken`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsAccessKey {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = NAME_MAX))]
+    pub secret_name: String,
+}
+
+/// Credentials from the standard AWS environment variables (no fields).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct AwsEnvironment {}
+
+/// IRSA settings; both fields are optional.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsWebIdentity {
+    /// The role to assume. Default: the pod's `AWS_ROLE_ARN`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = TOKEN_MAX), transform = rules::cel([role_arn()]))]
+    pub role_arn: Option<String>,
+    /// `RoleSessionName` of the session (shown in CloudTrail). Default:
+    /// the pod's `AWS_ROLE_SESSION_NAME`, else `switchboard`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = LABEL_MAX), transform = rules::cel([role_session_name()]))]
+    pub session_name: Option<String>,
+}
+
+/// EKS Pod Identity (no fields: everything comes from the pod environment).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct AwsPodIdentity {}
 
 /// A model this backend serves.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
@@ -214,6 +290,48 @@ pub struct OpenAISettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = TOKEN_MAX))]
     pub organization: Option<String>,
+}
+
+/// Amazon Bedrock settings.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = rules::require("region"))]
+pub struct BedrockSettings {
+    /// AWS region of the Bedrock Runtime endpoint and of the SigV4
+    /// signature, e.g. `us-east-1`.
+    #[serde(default)]
+    #[schemars(length(max = LABEL_MAX), transform = rules::cel([aws_region()]))]
+    #[schemars(transform = rules::no_default)]
+    pub region: String,
+    /// Which Bedrock API requests use. `Auto` (default): InvokeModel for
+    /// model ids naming an Anthropic model (`anthropic.…`, `us.anthropic.…`,
+    /// ARNs of those), Converse for every other model. Set `InvokeModel`
+    /// for an application inference profile ARN of a Claude model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<BedrockApi>,
+    /// `anthropic-beta` flags forwarded to Bedrock (as the body's
+    /// `anthropic_beta`); others are dropped. Unset: the gateway's default
+    /// list of betas Bedrock accepts (`docs/providers/bedrock.md`); empty:
+    /// none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(max = SHORT_LIST_MAX),
+        inner(length(max = TOKEN_MAX)),
+        transform = rules::items(rules::cel([beta_flag()]))
+    )]
+    pub allowed_betas: Option<Vec<String>>,
+}
+
+/// The Bedrock Runtime API of a backend.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum BedrockApi {
+    /// InvokeModel for Anthropic model ids, Converse otherwise.
+    #[default]
+    Auto,
+    /// Always InvokeModel with an Anthropic body.
+    InvokeModel,
+    /// Always Converse.
+    Converse,
 }
 
 /// Settings of the built-in mock provider.

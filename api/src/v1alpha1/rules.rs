@@ -115,6 +115,12 @@ pub const GLOB_FORBIDDEN_RE: &str = r"[?\[\]{}\\]";
 pub const VISIBLE_ASCII_RE: &str = "^[!-~]+$";
 /// The start of a plain-http URL to the local host.
 pub const LOOPBACK_HTTP_RE: &str = "^http://(localhost|127[.]0[.]0[.]1)([:/]|$)";
+/// An AWS region name (`us-east-1`, `us-gov-west-1`, `eusc-de-east-1`).
+pub const AWS_REGION_RE: &str = "^[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}$";
+/// An IAM role ARN (`arn:aws:iam::123456789012:role/path/name`, any partition).
+pub const ROLE_ARN_RE: &str = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$";
+/// An STS `RoleSessionName`.
+pub const ROLE_SESSION_NAME_RE: &str = "^[A-Za-z0-9+=,.@_-]{2,64}$";
 /// A dotted field path: non-empty segments separated by `.`.
 pub const FIELD_PATH_RE: &str = r"^[^.]+(\.[^.]+)*$";
 
@@ -363,6 +369,30 @@ pub fn beta_flag() -> Rule {
     )
 }
 
+/// An AWS region name.
+pub fn aws_region() -> Rule {
+    rule(
+        format!("self.matches('{AWS_REGION_RE}')"),
+        "must be an AWS region name like us-east-1",
+    )
+}
+
+/// An IAM role ARN.
+pub fn role_arn() -> Rule {
+    rule(
+        format!("self.matches(r'{ROLE_ARN_RE}')"),
+        "must be an IAM role ARN like arn:aws:iam::123456789012:role/name",
+    )
+}
+
+/// An STS role session name.
+pub fn role_session_name() -> Rule {
+    rule(
+        format!("self.matches('{ROLE_SESSION_NAME_RE}')"),
+        "must be 2-64 letters, digits or +=,.@_-",
+    )
+}
+
 /// A team name.
 pub fn team_name() -> [Rule; 2] {
     [
@@ -404,6 +434,58 @@ pub fn exactly_one(a: &str, b: &str) -> Rule {
         format!("has(self.{a}) != has(self.{b})"),
         &format!("set exactly one of {a} and {b}"),
     )
+}
+
+/// Exactly one of several optional fields.
+pub fn exactly_one_of(fields: &[&str]) -> Rule {
+    let has: Vec<String> = fields.iter().map(|f| format!("has(self.{f})")).collect();
+    rule(
+        format!("[{}].filter(x, x).size() == 1", has.join(", ")),
+        &format!("set exactly one of {}", one_of_list(fields)),
+    )
+}
+
+/// `a, b and c`.
+pub fn one_of_list(fields: &[&str]) -> String {
+    match fields.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => fields.join(""),
+    }
+}
+
+/// The AWS credential sources: exactly one.
+pub fn aws_source() -> Rule {
+    exactly_one_of(&["accessKey", "environment", "webIdentity", "podIdentity"])
+}
+
+/// `aws.environment` is for standalone mode; the API server refuses it.
+pub fn no_aws_environment_in_cluster() -> Rule {
+    rule(
+        "!has(self.environment)",
+        "environment variables are only allowed in standalone mode; use accessKey, webIdentity or podIdentity",
+    )
+    .field_path(".environment")
+    .reason(Reason::FieldValueForbidden)
+}
+
+/// A `Bedrock` backend has `bedrock` settings.
+pub fn bedrock_settings_required() -> Rule {
+    rule(
+        "self.provider != 'Bedrock' || has(self.bedrock)",
+        "bedrock settings (at least region) are required for provider Bedrock",
+    )
+    .field_path(".bedrock")
+    .reason(Reason::FieldValueRequired)
+}
+
+/// `credentials.aws` is used only by `Bedrock` backends.
+pub fn aws_credentials_only_for_bedrock() -> Rule {
+    rule(
+        "!has(self.credentials) || !has(self.credentials.aws) || self.provider == 'Bedrock'",
+        "aws credentials are only used by provider Bedrock",
+    )
+    .field_path(".credentials.aws")
+    .reason(Reason::FieldValueForbidden)
 }
 
 /// `env` credentials are for standalone mode; the API server refuses them.

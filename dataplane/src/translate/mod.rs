@@ -18,7 +18,9 @@
 //! - [`deferred_tools`]: `defer_loading` tools for backends without tool search;
 //! - [`strip_usage`]: removes the usage chunk the gateway asked for itself;
 //! - [`mapping`]: stop reasons and usage;
-//! - [`responses`]: the OpenAI Responses API to and from both formats.
+//! - [`responses`]: the OpenAI Responses API to and from both formats;
+//! - [`bedrock`]: Amazon Bedrock (InvokeModel, Converse, the event-stream
+//!   answers) as an upstream and as a front door.
 //!
 //! Adding a client format (e.g. the Responses API) means: a variant of
 //! [`ApiFormat`], one arm per upstream format in [`plan`] returning a
@@ -29,6 +31,7 @@
 //! [`Translator::response`] or [`Translator::stream`] on the answer. A new
 //! backend format is a variant of [`UpstreamFormat`] plus its arms.
 
+pub mod bedrock;
 pub mod chat_to_messages;
 pub mod deferred_tools;
 pub mod errors;

@@ -72,6 +72,11 @@ pub fn backend(provider: &str) -> Value {
             "reply": padded("", 'r', REPLY_MAX),
             "latency": LONGEST_DURATION,
         }}),
+        "Bedrock" => json!({"bedrock": {
+            "region": format!("{}-1", padded("us-", 'a', LABEL_MAX - 2)),
+            "api": "InvokeModel",
+            "allowedBetas": list(SHORT_LIST_MAX, |i| json!(padded(&format!("beta-{i}-"), 'x', TOKEN_MAX))),
+        }}),
         _ => json!({"openai": {"organization": padded("org-", 'o', TOKEN_MAX)}}),
     };
     if let (Some(spec), Value::Object(settings)) = (spec.as_object_mut(), settings) {
