@@ -26,8 +26,20 @@ pub mod status {
 pub mod reason {
     /// The spec or the references are valid.
     pub const VALID: &str = "Valid";
-    /// The spec is invalid; the message lists every problem.
+    /// The spec is invalid (or does not decode); the message lists every problem.
     pub const INVALID: &str = "Invalid";
+    /// An AIRoute claims a (hostname, path prefix) that an older route holds;
+    /// the message names it.
+    pub const CONFLICTED: &str = "Conflicted";
+    /// An AIRoute claims a hostname or path prefix its namespace may not
+    /// claim (the controller's `--route-claim` policy).
+    pub const NOT_ALLOWED: &str = "NotAllowed";
+    /// The current generation is refused; data planes serve the last
+    /// accepted generation.
+    pub const SERVING_LAST_ACCEPTED: &str = "ServingLastAccepted";
+    /// Neither the current nor the last accepted generation can be served:
+    /// requests to the route's hostnames and path prefix are answered 503.
+    pub const UNAVAILABLE: &str = "Unavailable";
     /// An AIRoute names an AIBackend that does not exist in its namespace.
     pub const BACKEND_NOT_FOUND: &str = "BackendNotFound";
     /// A referenced Secret, or a key in it, does not exist.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::load::Object;
+use crate::load::{Object, Undecodable};
 use crate::problem::{Problem, Problems};
 use crate::v1alpha1::{AIBackend, AIRoute};
 
@@ -21,6 +21,20 @@ pub enum ObjectKind {
 
 type Key = (String, String);
 
+/// (kind, namespace, name) of one object.
+pub type ObjectKey = (ObjectKind, String, String);
+
+impl ObjectKind {
+    /// The Kubernetes kind: `AIBackend`, `AIRoute` or `Secret`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectKind::Backend => "AIBackend",
+            ObjectKind::Route => "AIRoute",
+            ObjectKind::Secret => "Secret",
+        }
+    }
+}
+
 /// The objects to render. Iteration is always in (namespace, name) order,
 /// so rendering does not depend on the order objects were added in.
 #[derive(Clone, Default)]
@@ -28,6 +42,8 @@ pub struct Inventory {
     backends: BTreeMap<Key, AIBackend>,
     routes: BTreeMap<Key, AIRoute>,
     secrets: BTreeMap<Key, BTreeMap<String, Vec<u8>>>,
+    /// AIBackends and AIRoutes that did not decode, by kind and key.
+    undecodable: BTreeMap<(ObjectKind, Key), Undecodable>,
 }
 
 impl Inventory {
@@ -54,28 +70,47 @@ impl Inventory {
     }
 
     /// Adds or replaces one object; returns whether it replaced one.
+    /// An object that did not decode replaces the decoded one of the same
+    /// kind and name, and the other way round.
     pub fn upsert(&mut self, object: Object) -> bool {
         let key = (object.namespace().to_string(), object.name().to_string());
-        match object {
+        let kind = object.kind_enum();
+        let was_undecodable = self.undecodable.remove(&(kind, key.clone())).is_some();
+        let replaced = match object {
             Object::Backend(b) => self.backends.insert(key, b).is_some(),
             Object::Route(r) => self.routes.insert(key, r).is_some(),
             Object::Secret { data, .. } => self.secrets.insert(key, data).is_some(),
-        }
+            Object::Undecodable(u) => {
+                let typed = match kind {
+                    ObjectKind::Backend => self.backends.remove(&key).is_some(),
+                    ObjectKind::Route => self.routes.remove(&key).is_some(),
+                    ObjectKind::Secret => self.secrets.remove(&key).is_some(),
+                };
+                self.undecodable.insert((kind, key), *u);
+                typed
+            }
+        };
+        replaced || was_undecodable
     }
 
     /// Removes one object; returns whether it was present.
     pub fn remove(&mut self, kind: ObjectKind, namespace: &str, name: &str) -> bool {
         let key = (namespace.to_string(), name.to_string());
-        match kind {
+        let undecodable = self.undecodable.remove(&(kind, key.clone())).is_some();
+        let typed = match kind {
             ObjectKind::Backend => self.backends.remove(&key).is_some(),
             ObjectKind::Route => self.routes.remove(&key).is_some(),
             ObjectKind::Secret => self.secrets.remove(&key).is_some(),
-        }
+        };
+        typed || undecodable
     }
 
     /// The object of `kind` named `namespace/name`, if present.
     pub fn get(&self, kind: ObjectKind, namespace: &str, name: &str) -> Option<Object> {
         let key = (namespace.to_string(), name.to_string());
+        if let Some(u) = self.undecodable.get(&(kind, key.clone())) {
+            return Some(Object::Undecodable(Box::new(u.clone())));
+        }
         match kind {
             ObjectKind::Backend => self.backends.get(&key).cloned().map(Object::Backend),
             ObjectKind::Route => self.routes.get(&key).cloned().map(Object::Route),
@@ -117,9 +152,33 @@ impl Inventory {
         self.secrets.get(&(namespace.to_string(), name.to_string()))
     }
 
-    /// Number of objects of every kind.
+    /// Every object that did not decode, sorted by kind, namespace and name.
+    pub fn undecodable(&self) -> impl Iterator<Item = &Undecodable> {
+        self.undecodable.values()
+    }
+
+    /// The undecodable object of `kind` named `namespace/name`, if present.
+    pub fn undecodable_object(
+        &self,
+        kind: ObjectKind,
+        namespace: &str,
+        name: &str,
+    ) -> Option<&Undecodable> {
+        self.undecodable
+            .get(&(kind, (namespace.to_string(), name.to_string())))
+    }
+
+    /// Whether an AIBackend `namespace/name` exists, decodable or not.
+    pub fn backend_exists(&self, namespace: &str, name: &str) -> bool {
+        self.backend(namespace, name).is_some()
+            || self
+                .undecodable_object(ObjectKind::Backend, namespace, name)
+                .is_some()
+    }
+
+    /// Number of objects of every kind, undecodable ones included.
     pub fn len(&self) -> usize {
-        self.backends.len() + self.routes.len() + self.secrets.len()
+        self.backends.len() + self.routes.len() + self.secrets.len() + self.undecodable.len()
     }
 
     /// Whether the inventory holds nothing.
@@ -135,6 +194,7 @@ impl Object {
             Object::Backend(_) => ObjectKind::Backend,
             Object::Route(_) => ObjectKind::Route,
             Object::Secret { .. } => ObjectKind::Secret,
+            Object::Undecodable(u) => u.kind,
         }
     }
 }
@@ -146,6 +206,7 @@ impl fmt::Debug for Inventory {
             .field("backends", &self.backends.keys().collect::<Vec<_>>())
             .field("routes", &self.routes.keys().collect::<Vec<_>>())
             .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .field("undecodable", &self.undecodable.keys().collect::<Vec<_>>())
             .finish()
     }
 }

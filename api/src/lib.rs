@@ -3,7 +3,7 @@
 //!
 //! - [`v1alpha1`]: the `AIBackend` and `AIRoute` types (the CRDs come from them).
 //! - [`load`]: parse YAML documents into [`Object`]s; [`Inventory`] holds them.
-//! - [`render`]: validate an inventory and render one [`switchboard_proto::Snapshot`].
+//! - [`render`](mod@render): validate an inventory and render one [`switchboard_proto::Snapshot`].
 //! - [`crd`]: the generated CRD files (`crdgen` writes them).
 //!
 //! Nothing here does network IO.
@@ -16,8 +16,8 @@ pub mod problem;
 pub mod render;
 pub mod v1alpha1;
 
-pub use inventory::{Inventory, ObjectKind};
-pub use load::{Object, parse_documents};
+pub use inventory::{Inventory, ObjectKey, ObjectKind};
+pub use load::{Object, Undecodable, parse_documents};
 pub use problem::{Problem, Problems};
 pub use render::{RenderOptions, render, render_with};
 pub use v1alpha1::{AIBackend, AIRoute};

@@ -14,8 +14,9 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_yaml::Value;
 
+use crate::inventory::ObjectKind;
 use crate::problem::{Problem, Problems};
-use crate::v1alpha1::{AIBackend, AIRoute, API_VERSION};
+use crate::v1alpha1::{AIBackend, AIRoute, API_VERSION, ResourceStatus};
 
 /// Annotation the loader sets on AIBackends and AIRoutes to remember the
 /// file and document they came from (used in duplicate messages).
@@ -25,6 +26,9 @@ pub const SOURCE_ANNOTATION: &str = "switchboard.dev/source";
 pub const DEFAULT_NAMESPACE: &str = "default";
 
 /// One parsed object.
+// Objects are few and short-lived (parsed, then moved into an `Inventory`);
+// boxing the large variants would only add indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub enum Object {
     /// An `AIBackend`.
@@ -40,6 +44,24 @@ pub enum Object {
         /// Decoded values by key (`stringData` wins over `data`).
         data: BTreeMap<String, Vec<u8>>,
     },
+    /// An AIBackend or AIRoute whose spec does not decode into its type (a
+    /// value the schema allows but this version does not know, such as an
+    /// enum value added by a newer CRD). It is kept so its status can say
+    /// why, and so its last accepted generation keeps serving.
+    Undecodable(Box<Undecodable>),
+}
+
+/// An AIBackend or AIRoute that could not be decoded; see [`Object::Undecodable`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Undecodable {
+    /// `Backend` or `Route`.
+    pub kind: ObjectKind,
+    /// The object's metadata (always decodable).
+    pub metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    /// Why it does not decode: the field path and the decoder's message.
+    pub error: Problem,
+    /// Its status, when that decodes (it holds the last accepted spec).
+    pub status: Option<ResourceStatus>,
 }
 
 impl Object {
@@ -49,6 +71,11 @@ impl Object {
             Object::Backend(_) => "AIBackend",
             Object::Route(_) => "AIRoute",
             Object::Secret { .. } => "Secret",
+            Object::Undecodable(u) => match u.kind {
+                ObjectKind::Backend => "AIBackend",
+                ObjectKind::Route => "AIRoute",
+                ObjectKind::Secret => "Secret",
+            },
         }
     }
 
@@ -58,6 +85,7 @@ impl Object {
             Object::Backend(b) => b.metadata.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE),
             Object::Route(r) => r.metadata.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE),
             Object::Secret { namespace, .. } => namespace,
+            Object::Undecodable(u) => u.metadata.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE),
         }
     }
 
@@ -67,6 +95,7 @@ impl Object {
             Object::Backend(b) => b.metadata.name.as_deref().unwrap_or_default(),
             Object::Route(r) => r.metadata.name.as_deref().unwrap_or_default(),
             Object::Secret { name, .. } => name,
+            Object::Undecodable(u) => u.metadata.name.as_deref().unwrap_or_default(),
         }
     }
 
@@ -75,6 +104,7 @@ impl Object {
         let meta = match self {
             Object::Backend(b) => &b.metadata,
             Object::Route(r) => &r.metadata,
+            Object::Undecodable(u) => &u.metadata,
             Object::Secret { .. } => return None,
         };
         meta.annotations
@@ -95,6 +125,7 @@ impl fmt::Debug for Object {
         match self {
             Object::Backend(b) => f.debug_tuple("Backend").field(b).finish(),
             Object::Route(r) => f.debug_tuple("Route").field(r).finish(),
+            Object::Undecodable(u) => f.debug_tuple("Undecodable").field(u).finish(),
             Object::Secret {
                 namespace,
                 name,

@@ -86,6 +86,8 @@ impl Controller {
             format!("--grpc-listen={grpc}"),
             format!("--admin-listen={admin}"),
             format!("--poll-interval={}ms", opts.poll_interval.as_millis()),
+            // A local benchmark: the channel's speed, not its security, is measured.
+            "--grpc-insecure-plaintext".to_owned(),
         ];
         let log = opts.work_dir.join(format!("controller-{label}.log"));
         let mut proc = procs::spawn(
@@ -286,6 +288,7 @@ fn real_dataplane(
     let admin: SocketAddr = format!("127.0.0.1:{}", procs::free_port()?).parse()?;
     let args = vec![
         format!("--controller={}", ctl.url()),
+        "--controller-insecure-plaintext".to_owned(),
         format!("--listen=127.0.0.1:{}", procs::free_port()?),
         format!("--admin-listen={admin}"),
         "--node-id=bench-real".to_owned(),

@@ -2,10 +2,13 @@
 //! server and the admin port, and supervise them until a signal.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use switchboard_api::render::{ClaimPolicy, ClaimRule};
 use switchboard_api::{Inventory, Problems};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -13,13 +16,19 @@ use tokio::sync::watch;
 use crate::admin::{self, AdminState};
 use crate::error::Error;
 use crate::fleet::Fleet;
+use crate::grpc::auth::{Authenticator, DEFAULT_AUDIENCE, ServiceAccountRef, TokenReviewer};
+use crate::grpc::tls::ServerTls;
 use crate::grpc::{self, DEFAULT_MAX_SNAPSHOT_BYTES, GrpcOptions, SnapshotServer};
 use crate::kube::lease::{self as kube_lease, LeaseConfig};
+use crate::kube::views::{self as kube_views, ViewConfig};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, RenderMode, Rendered};
 use crate::source::{self, SourceSpec};
 use crate::status::writer::{self as status_writer, StatusWriter};
 use ::kube::runtime::events::Reporter;
+
+mod security;
+pub use security::{DataPlaneAuth, GrpcSecurity, grpc_security};
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -45,6 +54,30 @@ pub struct Args {
     /// gRPC snapshot service address.
     #[arg(long, default_value = "0.0.0.0:9978", env = "SWITCHBOARD_GRPC_LISTEN")]
     pub grpc_listen: SocketAddr,
+    /// PEM certificate chain (leaf first) of the gRPC port. With
+    /// `--grpc-tls-key`, the port speaks TLS only; both files are re-read
+    /// when they change (a rotated Secret takes effect without a restart).
+    #[arg(long, value_name = "PATH", requires = "grpc_tls_key")]
+    pub grpc_tls_cert: Option<PathBuf>,
+    /// PEM private key of `--grpc-tls-cert`.
+    #[arg(long, value_name = "PATH", requires = "grpc_tls_cert")]
+    pub grpc_tls_key: Option<PathBuf>,
+    /// Serve gRPC in plaintext, without authenticating data planes: anyone
+    /// who reaches the port receives every provider key. Directory mode
+    /// only, for local use.
+    #[arg(long, conflicts_with_all = ["grpc_tls_cert", "grpc_tls_key"])]
+    pub grpc_insecure_plaintext: bool,
+    /// Audience data-plane tokens must carry (`kube` mode).
+    #[arg(long, default_value = DEFAULT_AUDIENCE, value_name = "AUDIENCE")]
+    pub dataplane_audience: String,
+    /// ServiceAccount (`NAMESPACE/NAME`) whose tokens may receive snapshots;
+    /// repeat for several. `kube` mode requires at least one.
+    #[arg(long = "dataplane-service-account", value_name = "NAMESPACE/NAME")]
+    pub dataplane_service_accounts: Vec<ServiceAccountRef>,
+    /// Directory mode: a file holding a shared bearer token that data planes
+    /// must send (re-read for every stream). Needs TLS.
+    #[arg(long, value_name = "PATH")]
+    pub dataplane_token_file: Option<PathBuf>,
     /// Admin address (/healthz, /readyz, /metrics).
     #[arg(long, default_value = "0.0.0.0:9090", env = "SWITCHBOARD_ADMIN_LISTEN")]
     pub admin_listen: SocketAddr,
@@ -83,6 +116,12 @@ pub struct Args {
     /// How often the Lease is renewed (or retried by the others).
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub lease_retry_period: Duration,
+    /// Which namespaces may claim which host names and path prefixes, as
+    /// `NAMESPACE=HOST[/PREFIX]` (`*` for any namespace; HOST `*`,
+    /// `*.example.com` or `api.example.com`; PREFIX default `/`); repeat for
+    /// several. Unset: every namespace may claim anything.
+    #[arg(long = "route-claim", value_name = "NAMESPACE=HOST[/PREFIX]")]
+    pub route_claims: Vec<ClaimRule>,
     /// Log format.
     #[arg(
         long,
@@ -118,6 +157,11 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
 
 /// Runs the controller until SIGINT/SIGTERM or until a task it needs ends.
 pub async fn run(args: Args) -> Result<(), Error> {
+    let security = grpc_security(&args)?;
+    let tls = match &security.tls {
+        Some((cert, key)) => Some(ServerTls::load(cert, key)?),
+        None => None,
+    };
     let metrics = Arc::new(Metrics::new());
     let fleet = Fleet::new();
     let (inventory_tx, inventory_rx) = watch::channel(Arc::new(Inventory::default()));
@@ -146,6 +190,37 @@ pub async fn run(args: Args) -> Result<(), Error> {
         ),
         SourceSpec::Dir(_) => None,
     };
+    let auth = match security.auth {
+        DataPlaneAuth::Open => Authenticator::Open,
+        DataPlaneAuth::SharedToken(path) => Authenticator::SharedToken(path),
+        DataPlaneAuth::Kubernetes(policy) => {
+            let client = kube_client.clone().ok_or(Error::TaskEnded("kube client"))?;
+            Authenticator::Kubernetes(Box::new(TokenReviewer::new(client, policy)))
+        }
+    };
+    match (&security.tls, &auth) {
+        (None, _) => tracing::warn!(
+            "gRPC snapshots are served in PLAINTEXT to anyone who connects (--grpc-insecure-plaintext): every provider key is readable on the network; use this on a trusted host only"
+        ),
+        (Some((cert, _)), Authenticator::Open) => tracing::warn!(
+            cert = %cert.display(),
+            "gRPC snapshots are served over TLS, but data planes are not authenticated (no --dataplane-token-file)"
+        ),
+        (Some((cert, _)), auth) => tracing::info!(
+            cert = %cert.display(),
+            auth = %auth.describe(),
+            "gRPC snapshots are served over TLS to authenticated data planes"
+        ),
+    }
+    if let Some(client) = &kube_client {
+        let missing =
+            crate::kube::rbac::check(client, &args.namespaces, &args.lease_namespace).await;
+        if !missing.is_empty() {
+            return Err(Error::Rbac(
+                missing.iter().map(ToString::to_string).collect(),
+            ));
+        }
+    }
     let mut source_task = match args.source.clone() {
         SourceSpec::Dir(path) => tokio::spawn(source::dir::run(
             path,
@@ -172,12 +247,14 @@ pub async fn run(args: Args) -> Result<(), Error> {
             rendered_rx.clone(),
             fleet.subscribe(),
             shutdown_rx.clone(),
+            metrics.clone(),
         ));
     }
     let mut render_task = tokio::spawn(pipeline::run_renderer(
         inventory_rx,
         problems_rx,
         mode,
+        ClaimPolicy::new(args.route_claims.clone()),
         rendered_tx,
         metrics.clone(),
     ));
@@ -195,10 +272,12 @@ pub async fn run(args: Args) -> Result<(), Error> {
             keepalive: args.keepalive,
             ..GrpcOptions::default()
         },
+        auth: Arc::new(auth),
     };
     let mut grpc_task = tokio::spawn(grpc::serve(
         grpc_listener,
         server,
+        tls,
         stopped(shutdown_rx.clone()),
     ));
     let admin_state = AdminState {
@@ -232,8 +311,9 @@ pub async fn run(args: Args) -> Result<(), Error> {
     // Streams end on the shutdown signal (reason: shutting down) before the
     // renderer goes away.
     let _ = shutdown_tx.send(true);
-    // The Lease holder gives the Lease up, so another replica leads at once.
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+    // The Lease holder gives the Lease up, so another replica leads at once,
+    // and every replica withdraws its data-plane view.
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
         while kube_tasks.join_next().await.is_some() {}
     })
     .await;
@@ -258,6 +338,7 @@ fn spawn_status(
     rendered: watch::Receiver<Arc<Rendered>>,
     fleet: watch::Receiver<crate::fleet::FleetView>,
     mut shutdown: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     let identity = args
         .identity
@@ -271,18 +352,40 @@ fn spawn_status(
         controller: "switchboard-controller".into(),
         instance: Some(identity),
     };
-    let writer = StatusWriter::new(client.clone(), reporter);
+    let writer = StatusWriter::new(client.clone(), reporter).with_metrics(metrics);
+    let namespaces = args.namespaces.clone();
+    let views = ViewConfig {
+        namespace: lease.namespace.clone(),
+        group: lease.name.clone(),
+        identity: lease.identity.clone(),
+        duration: lease.lease_duration,
+    };
     async move {
         let (leader_tx, leader_rx) = watch::channel(false);
-        let leases = ::kube::Api::namespaced(client.clone(), &lease.namespace);
+        let (merged_tx, merged_rx) = watch::channel(crate::fleet::FleetView::default());
+        // Both give up what they hold once shutdown turns true, after their
+        // writes in flight: awaited to the end on shutdown.
+        let mut lease_task = pin!(kube_lease::run(
+            client.clone(),
+            lease,
+            leader_tx,
+            shutdown.clone()
+        ));
+        let mut publish = pin!(kube_views::publish(
+            client.clone(),
+            views.clone(),
+            fleet.clone(),
+            shutdown.clone()
+        ));
         tokio::select! {
-            () = kube_lease::run(client, lease.clone(), leader_tx) => {}
-            () = status_writer::run(writer, rendered, fleet, leader_rx) => {}
+            biased;
             () = async { drop(shutdown.wait_for(|s| *s).await) } => {
-                if let Err(e) = kube_lease::release(&leases, &lease).await {
-                    tracing::warn!(error = %e, "releasing the lease failed");
-                }
+                tokio::join!(&mut lease_task, &mut publish);
             }
+            () = &mut lease_task => {}
+            () = &mut publish => {}
+            () = status_writer::run(writer, namespaces, rendered, merged_rx, leader_rx.clone()) => {}
+            () = kube_views::merge(client, views, fleet, leader_rx, merged_tx) => {}
         }
     }
 }

@@ -28,9 +28,18 @@ pub enum Error {
     /// No Kubernetes client could be configured (no kubeconfig or in-cluster config).
     #[error("cannot configure a Kubernetes client: {0}")]
     KubeClient(#[source] ::kube::Error),
+    /// The controller's identity lacks RBAC permissions it needs.
+    #[error("missing RBAC permissions (see docs/controller-kubernetes.md): {}", .0.join("; "))]
+    Rbac(Vec<String>),
     /// The Kubernetes source stopped.
     #[error(transparent)]
     KubeSource(#[from] crate::kube::source::Error),
+    /// The command line asks for something unsafe or inconsistent.
+    #[error("{0}")]
+    InvalidFlags(String),
+    /// The gRPC TLS certificate or key cannot be used.
+    #[error("gRPC TLS: {0}")]
+    Tls(#[from] crate::grpc::tls::TlsError),
     /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Grpc(#[from] tonic::transport::Error),
@@ -47,7 +56,10 @@ impl Error {
             Error::InvalidSource(_) => "invalid_source",
             Error::SourceIo { .. } => "source_io",
             Error::KubeClient(_) => "kube_client",
+            Error::Rbac(_) => "rbac",
             Error::KubeSource(e) => e.metric_label(),
+            Error::InvalidFlags(_) => "invalid_flags",
+            Error::Tls(_) => "tls",
             Error::Grpc(_) => "grpc",
             Error::TaskEnded(_) => "task_ended",
         }

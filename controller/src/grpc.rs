@@ -16,10 +16,21 @@
 //!
 //! Every replica serves. On shutdown every stream ends cleanly (OK status),
 //! so data planes reconnect to another replica at once.
+//!
+//! Security: with [`tls::ServerTls`] the port speaks TLS only (the
+//! certificate reloads when its files change); every stream is
+//! authenticated by the server's [`auth::Authenticator`] before anything is
+//! read or sent, so a refused peer neither receives a snapshot nor reaches
+//! the [`Fleet`] (status, Events) with its ACKs and NACKs. A stream ends
+//! cleanly when its token expires; the data plane reconnects with the
+//! refreshed token.
+
+pub mod auth;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use prost::Message as _;
 use switchboard_proto::snapshot_service_server::{SnapshotService, SnapshotServiceServer};
@@ -36,8 +47,10 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::error::Error;
 use crate::fleet::{Fleet, Registration};
-use crate::metrics::{Metrics, PushLabels};
+use crate::metrics::{AuthLabels, Metrics, PushLabels};
 use crate::pipeline::Rendered;
+use auth::{Authenticator, Identity};
+use tls::ServerTls;
 
 /// Default largest snapshot message: 16 MiB.
 pub const DEFAULT_MAX_SNAPSHOT_BYTES: usize = 16 * 1024 * 1024;
@@ -79,6 +92,8 @@ pub struct SnapshotServer {
     pub shutdown: watch::Receiver<bool>,
     /// Limits and intervals.
     pub options: GrpcOptions,
+    /// Who may open a stream.
+    pub auth: Arc<Authenticator>,
 }
 
 type OutMessage = Result<ControllerMessage, Status>;
@@ -92,37 +107,67 @@ impl SnapshotService for SnapshotServer {
         request: Request<Streaming<DataPlaneMessage>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
         let peer = request.remote_addr();
+        // Before anything is read or sent: a refused peer never gets a
+        // snapshot and never reaches the fleet.
+        let identity = match self.auth.authenticate(request.metadata()).await {
+            Ok(identity) => identity,
+            Err(denied) => {
+                self.metrics
+                    .dataplane_auth
+                    .get_or_create(&AuthLabels {
+                        result: denied.metric_label(),
+                    })
+                    .inc();
+                tracing::warn!(?peer, code = ?denied.kind, reason = %denied.reason, "snapshot stream refused");
+                return Err(denied.status());
+            }
+        };
         let (tx, rx) = mpsc::channel(4);
         let server = self.clone();
         tokio::spawn(async move {
-            tracing::debug!(?peer, "snapshot stream opened");
-            serve_stream(request.into_inner(), tx, server).await;
+            tracing::debug!(?peer, subject = %identity.subject, "snapshot stream opened");
+            serve_stream(request.into_inner(), tx, server, identity).await;
         });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 }
 
-/// Serves the snapshot service on `listener` until `shutdown` resolves (set
-/// the server's `shutdown` watch first so streams end), then waits for the
-/// connections to close.
+/// Serves the snapshot service on `listener` (over TLS when `tls` is given,
+/// else plaintext) until `shutdown` resolves (set the server's `shutdown`
+/// watch first so streams end), then waits for the connections to close.
 pub async fn serve(
     listener: TcpListener,
     server: SnapshotServer,
+    tls: Option<ServerTls>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     let opts = server.options.clone();
+    let metrics = server.metrics.clone();
     let service = SnapshotServiceServer::new(server)
         .max_decoding_message_size(opts.max_inbound_bytes)
         .max_encoding_message_size(opts.max_snapshot_bytes + 1024);
-    tonic::transport::Server::builder()
+    let builder = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(opts.keepalive))
-        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
-        .serve_with_incoming_shutdown(
-            service,
-            tonic::transport::server::TcpIncoming::from(listener),
-            shutdown,
-        )
-        .await?;
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)));
+    let Some(tls) = tls else {
+        builder
+            .serve_with_incoming_shutdown(
+                service,
+                tonic::transport::server::TcpIncoming::from(listener),
+                shutdown,
+            )
+            .await?;
+        return Ok(());
+    };
+    let (accepted_tx, accepted_rx) = mpsc::channel(16);
+    let accept = tls::accept_loop(listener, tls, metrics, accepted_tx);
+    let serve =
+        builder.serve_with_incoming_shutdown(service, ReceiverStream::new(accepted_rx), shutdown);
+    tokio::select! {
+        biased;
+        r = serve => r?,
+        () = accept => return Err(Error::TaskEnded("TLS acceptor")),
+    }
     Ok(())
 }
 
@@ -133,9 +178,14 @@ struct Sent {
     answered: bool,
 }
 
-/// Runs one data plane's stream: Hello, snapshots, ACK/NACK, keepalives.
-pub async fn serve_stream<S>(mut inbound: S, out: mpsc::Sender<OutMessage>, server: SnapshotServer)
-where
+/// Runs one authenticated data plane's stream: Hello, snapshots, ACK/NACK,
+/// keepalives, until it ends or `identity`'s token expires.
+pub async fn serve_stream<S>(
+    mut inbound: S,
+    out: mpsc::Sender<OutMessage>,
+    server: SnapshotServer,
+    identity: Identity,
+) where
     S: Stream<Item = Result<DataPlaneMessage, Status>> + Unpin,
 {
     let hello = match tokio::time::timeout(server.options.hello_timeout, inbound.next()).await {
@@ -160,13 +210,30 @@ where
             return;
         }
     };
+    if let Err(denied) = identity.check_node_id(&hello.node_id) {
+        server
+            .metrics
+            .dataplane_auth
+            .get_or_create(&AuthLabels {
+                result: denied.metric_label(),
+            })
+            .inc();
+        tracing::warn!(subject = %identity.subject, reason = %denied.reason, "snapshot stream refused");
+        let _ = out.send(Err(denied.status())).await;
+        return;
+    }
+    server
+        .metrics
+        .dataplane_auth
+        .get_or_create(&AuthLabels { result: "allowed" })
+        .inc();
     let reg = server.fleet.connect(&hello.node_id, &hello.serving_version);
     server
         .metrics
         .connected_dataplanes
         .set(server.fleet.len() as i64);
-    tracing::info!(node = %hello.node_id, serving = %hello.serving_version, "data plane connected");
-    let reason = session(&mut inbound, &out, &server, &reg).await;
+    tracing::info!(node = %hello.node_id, serving = %hello.serving_version, subject = %identity.subject, "data plane connected");
+    let reason = session(&mut inbound, &out, &server, &reg, identity.expires_at).await;
     tracing::info!(node = %hello.node_id, reason, "data plane stream ended");
     server.fleet.disconnect(reg);
     server
@@ -175,15 +242,31 @@ where
         .set(server.fleet.len() as i64);
 }
 
+/// The tokio instant at which a token valid until `expires_at` expires.
+fn expiry_instant(expires_at: Option<SystemTime>) -> Option<Instant> {
+    let at = expires_at?;
+    let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+    Some(Instant::now() + left)
+}
+
 async fn session<S>(
     inbound: &mut S,
     out: &mpsc::Sender<OutMessage>,
     server: &SnapshotServer,
     reg: &Registration,
+    expires_at: Option<SystemTime>,
 ) -> &'static str
 where
     S: Stream<Item = Result<DataPlaneMessage, Status>> + Unpin,
 {
+    let expiry = expiry_instant(expires_at);
+    let token_expired = async {
+        match expiry {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(token_expired);
     let mut rendered = server.rendered.clone();
     let mut shutdown = server.shutdown.clone();
     let mut sent: Option<Sent> = None;
@@ -202,6 +285,10 @@ where
             biased;
             _ = async { shutdown.wait_for(|s| *s).await.map(|_| ()) } => {
                 return "controller shutting down";
+            }
+            // Ends cleanly: the data plane reconnects with its refreshed token.
+            () = &mut token_expired => {
+                return "token expired";
             }
             msg = inbound.next() => match msg {
                 None => return "closed by the data plane",

@@ -2,6 +2,8 @@
 //! pushes them to data planes. All logic lives in the library; this sets up
 //! logging and the runtime.
 
+use std::io::IsTerminal as _;
+
 use clap::Parser;
 use switchboard_controller::app::{Args, LogFormat, run};
 use tracing_subscriber::EnvFilter;
@@ -9,8 +11,11 @@ use tracing_subscriber::EnvFilter;
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only on a terminal (never in log files or collectors), and never with NO_COLOR.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match args.log_format {
         LogFormat::Json => builder

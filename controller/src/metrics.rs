@@ -14,8 +14,8 @@ use prometheus_client::registry::Registry;
 /// Labels of render runs.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RenderLabels {
-    /// `ok` (every object rendered), `partial` (some objects left out) or
-    /// `failed` (no snapshot could be rendered).
+    /// `ok` (every object's current generation rendered) or `partial` (some
+    /// were refused; they serve their last accepted version or nothing).
     pub result: &'static str,
 }
 
@@ -31,6 +31,28 @@ pub struct ProblemLabels {
 pub struct PushLabels {
     /// `sent` or `too_large` (over the message size limit, not sent).
     pub result: &'static str,
+}
+
+/// Labels of data-plane authentication decisions.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthLabels {
+    /// `allowed`, `unauthenticated`, `permission_denied` or `unavailable`
+    /// (the token could not be checked, e.g. the API server did not answer).
+    pub result: &'static str,
+}
+
+/// Labels of TLS certificate reloads.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// `ok` (the new pair serves) or `error` (the last good pair keeps serving).
+    pub result: &'static str,
+}
+
+/// Labels of status writes.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusWriteLabels {
+    /// `AIBackend` or `AIRoute`.
+    pub kind: &'static str,
 }
 
 /// Labels of the snapshot info gauge.
@@ -61,6 +83,16 @@ pub struct Metrics {
     pub snapshot_size_bytes: Gauge,
     /// 1 for the version of the current snapshot.
     pub snapshot_info: Family<VersionLabels, Gauge>,
+    /// Snapshot streams by authentication decision.
+    pub dataplane_auth: Family<AuthLabels, Counter>,
+    /// TLS handshakes on the gRPC port that failed or timed out.
+    pub tls_handshake_failures: Counter,
+    /// Changes of the gRPC certificate files, by outcome.
+    pub tls_reloads: Family<ReloadLabels, Counter>,
+    /// Status writes (server-side applies) by kind, by this replica.
+    pub status_writes: Family<StatusWriteLabels, Counter>,
+    /// Events recorded by this replica.
+    pub events: Counter,
 }
 
 impl Default for Metrics {
@@ -115,8 +147,36 @@ impl Metrics {
             "1 for the current snapshot version",
             snapshot_info.clone(),
         );
+        let dataplane_auth = Family::<AuthLabels, Counter>::default();
+        registry.register(
+            "dataplane_auth",
+            "Snapshot streams by data-plane authentication decision",
+            dataplane_auth.clone(),
+        );
+        let tls_handshake_failures = Counter::default();
+        registry.register(
+            "tls_handshake_failures",
+            "TLS handshakes on the gRPC port that failed or timed out",
+            tls_handshake_failures.clone(),
+        );
+        let tls_reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "tls_certificate_reloads",
+            "Changes of the gRPC TLS certificate files by outcome",
+            tls_reloads.clone(),
+        );
+        let status_writes = Family::<StatusWriteLabels, Counter>::default();
+        registry.register(
+            "status_writes",
+            "Status writes (server-side applies) by kind",
+            status_writes.clone(),
+        );
+        let events = Counter::default();
+        registry.register("events", "Events recorded", events.clone());
         Self {
             registry,
+            status_writes,
+            events,
             renders,
             render_problems,
             connected_dataplanes,
@@ -126,6 +186,9 @@ impl Metrics {
             nacks,
             snapshot_size_bytes,
             snapshot_info,
+            dataplane_auth,
+            tls_handshake_failures,
+            tls_reloads,
         }
     }
 

@@ -2,11 +2,14 @@
 //! them and publishes [`Rendered`] for the gRPC server, the admin port and
 //! the status writer.
 //!
-//! One invalid object never blocks the others: [`render_partial`] drops the
-//! objects named by the renderer's problems and renders again until the
-//! rest renders cleanly. Objects that depend on a dropped one (a route
-//! naming a dropped backend) then get a problem of their own and are dropped
-//! in the next round. The result serves every valid object.
+//! Rendering fails closed, per object ([`switchboard_api::resolve`]): an
+//! object whose current generation is refused keeps its last accepted
+//! rendering; a route whose last accepted version cannot be rebuilt becomes
+//! a 503 placeholder on its hostnames and path prefix; conflicting route
+//! claims go to the oldest route. Where the last accepted specs come from:
+//! - Kubernetes: `status.lastAccepted` of each object, so every replica
+//!   renders the same snapshot and a restart changes nothing;
+//! - Directory: memory (the objects accepted since the controller started).
 //!
 //! Render options by mode ([`RenderMode`]):
 //! - Kubernetes: [`RenderOptions::kubernetes`]; `env` credentials are problems.
@@ -16,10 +19,14 @@
 //!   controller at render time; the controller never reads its own
 //!   environment for tenant credentials, so that is a problem ("is not set").
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use prost::Message as _;
-use switchboard_api::{Inventory, ObjectKind, Problem, Problems, RenderOptions, render_with};
+use switchboard_api::render::{
+    ClaimPolicy, LastAccepted, Outcome, last_accepted_from_status, resolve,
+};
+use switchboard_api::{Inventory, ObjectKey, ObjectKind, Problem, Problems, RenderOptions};
 use switchboard_proto::Snapshot;
 use tokio::sync::watch;
 
@@ -28,12 +35,31 @@ use crate::metrics::{Metrics, ProblemLabels, RenderLabels};
 /// The pipeline's output: what the data planes are sent and what is wrong.
 #[derive(Clone, Debug, Default)]
 pub struct Rendered {
-    /// The last good snapshot (kept when a later render produced none).
+    /// The snapshot (`None` until the first inventory is rendered).
     pub snapshot: Option<Arc<Snapshot>>,
     /// Every current problem, per resource (source problems first).
     pub problems: Problems,
     /// The inventory this was rendered from.
     pub inventory: Arc<Inventory>,
+    /// How every AIBackend and AIRoute of `inventory` was resolved.
+    pub outcomes: Arc<BTreeMap<ObjectKey, Outcome>>,
+}
+
+impl Rendered {
+    /// `inventory` rendered once, from nothing (in Kubernetes mode the last
+    /// accepted specs come from the objects' statuses).
+    pub fn render(inventory: Arc<Inventory>, mode: RenderMode, policy: &ClaimPolicy) -> Self {
+        let mut last = LastAcceptedSource::for_mode(mode);
+        next_rendered(
+            &Rendered::default(),
+            inventory,
+            &Problems::new(),
+            mode,
+            &mut last,
+            policy,
+        )
+        .0
+    }
 }
 
 /// Which render options a source's objects are rendered with.
@@ -62,18 +88,6 @@ impl RenderMode {
     }
 }
 
-/// The result of [`render_partial`].
-#[derive(Debug)]
-pub struct Partial {
-    /// The snapshot of every valid object; `None` when some problem names no
-    /// object that could be left out.
-    pub snapshot: Option<Snapshot>,
-    /// Every problem found, in the rounds they were found in.
-    pub problems: Problems,
-    /// Objects left out, as `(kind, namespace, name)`.
-    pub dropped: Vec<(ObjectKind, String, String)>,
-}
-
 /// Parses a problem's resource (`AIBackend ns/name`, `AIRoute ns/name`,
 /// `Secret ns/name`) into its key.
 pub fn problem_key(resource: &str) -> Option<(ObjectKind, String, String)> {
@@ -88,41 +102,38 @@ pub fn problem_key(resource: &str) -> Option<(ObjectKind, String, String)> {
     Some((kind, ns.to_string(), name.to_string()))
 }
 
-/// Renders every object that can be rendered: drops the objects named by
-/// problems and renders again until it succeeds.
-pub fn render_partial(inv: &Inventory, opts: &RenderOptions<'_>) -> Partial {
-    let mut current = inv.clone();
-    let mut problems = Problems::new();
-    let mut dropped = Vec::new();
-    // Each round drops at least one object, so this ends.
-    loop {
-        match render_with(&current, opts) {
-            Ok(snapshot) => {
-                return Partial {
-                    snapshot: Some(snapshot),
-                    problems,
-                    dropped,
-                };
-            }
-            Err(found) => {
-                let mut removed_any = false;
-                for problem in found.iter() {
-                    if let Some((kind, ns, name)) = problem_key(&problem.resource)
-                        && current.remove(kind, &ns, &name)
-                    {
-                        removed_any = true;
-                        dropped.push((kind, ns, name));
-                    }
-                }
-                problems.extend(found);
-                if !removed_any {
-                    return Partial {
-                        snapshot: None,
-                        problems,
-                        dropped,
-                    };
-                }
-            }
+/// Where the last accepted spec of each object comes from.
+#[derive(Clone, Debug, Default)]
+pub enum LastAcceptedSource {
+    /// `status.lastAccepted` of each object (Kubernetes mode).
+    #[default]
+    Status,
+    /// The specs accepted since the process started (directory mode).
+    Memory(LastAccepted),
+}
+
+impl LastAcceptedSource {
+    /// The source for `mode`.
+    pub fn for_mode(mode: RenderMode) -> Self {
+        match mode {
+            RenderMode::Kubernetes => Self::Status,
+            RenderMode::Directory => Self::Memory(LastAccepted::new()),
+        }
+    }
+
+    fn get(&self, inv: &Inventory) -> LastAccepted {
+        match self {
+            Self::Status => last_accepted_from_status(inv),
+            Self::Memory(m) => m.clone(),
+        }
+    }
+
+    fn remember(&mut self, outcomes: &BTreeMap<ObjectKey, Outcome>) {
+        if let Self::Memory(m) = self {
+            *m = outcomes
+                .iter()
+                .filter_map(|(k, o)| Some((k.clone(), o.accepted.clone()?)))
+                .collect();
         }
     }
 }
@@ -138,35 +149,36 @@ pub fn problem_kind(problem: &Problem) -> &'static str {
 }
 
 /// Builds the next [`Rendered`] from the previous one: keeps the previous
-/// snapshot `Arc` when the version did not change, and the last good one
-/// when nothing could be rendered. Also returns the render result label:
-/// `ok`, `partial` (objects left out) or `failed` (no snapshot rendered).
+/// snapshot `Arc` when the version did not change. Also returns the render
+/// result label: `ok` (no problems) or `partial` (some objects' current
+/// generation refused).
 pub fn next_rendered(
     previous: &Rendered,
     inventory: Arc<Inventory>,
     source_problems: &Problems,
     mode: RenderMode,
+    last: &mut LastAcceptedSource,
+    policy: &ClaimPolicy,
 ) -> (Rendered, &'static str) {
-    let partial = render_partial(&inventory, &mode.options());
-    let result = match (&partial.snapshot, partial.problems.is_empty()) {
-        (None, _) => "failed",
-        (Some(_), true) => "ok",
-        (Some(_), false) => "partial",
+    let resolution = resolve(&inventory, &last.get(&inventory), policy, &mode.options());
+    last.remember(&resolution.outcomes);
+    let result = if resolution.problems.is_empty() {
+        "ok"
+    } else {
+        "partial"
     };
     let mut problems = source_problems.clone();
-    problems.extend(partial.problems);
-    let snapshot = match partial.snapshot {
-        Some(s) => match &previous.snapshot {
-            Some(prev) if prev.version == s.version => Some(prev.clone()),
-            _ => Some(Arc::new(s)),
-        },
-        None => previous.snapshot.clone(),
+    problems.extend(resolution.problems);
+    let snapshot = match &previous.snapshot {
+        Some(prev) if prev.version == resolution.snapshot.version => prev.clone(),
+        _ => Arc::new(resolution.snapshot),
     };
     (
         Rendered {
-            snapshot,
+            snapshot: Some(snapshot),
             problems,
             inventory,
+            outcomes: Arc::new(resolution.outcomes),
         },
         result,
     )
@@ -188,9 +200,11 @@ pub async fn run_renderer(
     mut inventory: watch::Receiver<Arc<Inventory>>,
     mut source_problems: watch::Receiver<Problems>,
     mode: RenderMode,
+    policy: ClaimPolicy,
     out: watch::Sender<Arc<Rendered>>,
     metrics: Arc<Metrics>,
 ) {
+    let mut last = LastAcceptedSource::for_mode(mode);
     if inventory.changed().await.is_err() {
         return;
     }
@@ -200,7 +214,7 @@ pub async fn run_renderer(
         let inv = inventory.borrow_and_update().clone();
         let extra = source_problems.borrow_and_update().clone();
         let previous = out.borrow().clone();
-        let (next, result) = next_rendered(&previous, inv, &extra, mode);
+        let (next, result) = next_rendered(&previous, inv, &extra, mode, &mut last, &policy);
         record(&metrics, &next, result);
         if changed(&previous, &next) {
             log_transition(&previous, &next);
@@ -248,7 +262,7 @@ fn log_transition(previous: &Rendered, next: &Rendered) {
             tracing::info!(%version, "every object renders cleanly");
         } else {
             for p in next.problems.iter() {
-                tracing::warn!(problem = %p, "object left out of the snapshot");
+                tracing::warn!(problem = %p, "refused");
             }
         }
     }

@@ -13,6 +13,7 @@ use clap::{Parser, ValueEnum};
 use tokio::sync::watch;
 
 use crate::auth::{HttpJwksFetcher, JwksStore};
+use crate::config::channel::ControllerTransport;
 use crate::config::{grpc, local};
 use crate::metrics::Metrics;
 use crate::routing::BreakerRegistry;
@@ -49,9 +50,29 @@ pub struct Args {
     )]
     pub config: Option<PathBuf>,
     /// Cluster mode: the controller's gRPC URL, e.g.
-    /// `http://switchboard-controller:9978`.
+    /// `https://switchboard-controller:9978`. `http://` needs
+    /// --controller-insecure-plaintext.
     #[arg(long, env = "SWITCHBOARD_CONTROLLER")]
     pub controller: Option<String>,
+    /// Cluster mode: PEM CA bundle that verifies the controller's
+    /// certificate (only these CAs are trusted; read at every connection).
+    /// Default: the system's trust roots.
+    #[arg(long, value_name = "PATH", requires = "controller")]
+    pub controller_ca: Option<PathBuf>,
+    /// Cluster mode: file holding the token sent to the controller as
+    /// `authorization: Bearer` (read at every connection; missing: no
+    /// token). Default: `/var/run/secrets/switchboard/token`.
+    #[arg(long, value_name = "PATH", requires = "controller")]
+    pub controller_token_file: Option<PathBuf>,
+    /// Cluster mode: the name the controller's certificate must carry
+    /// (default: the URL's host), e.g. when connecting to an IP address.
+    #[arg(long, value_name = "NAME", requires = "controller")]
+    pub controller_server_name: Option<String>,
+    /// Cluster mode: allow an `http://` controller URL. Snapshots (with
+    /// provider keys) then cross the network in plaintext and no token is
+    /// sent. For local use only.
+    #[arg(long, requires = "controller")]
+    pub controller_insecure_plaintext: bool,
     /// Cluster mode: file holding the last good snapshot; served at boot
     /// until the controller answers.
     #[arg(long, env = "SWITCHBOARD_SNAPSHOT_CACHE", requires = "controller")]
@@ -233,11 +254,27 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             ))
         }
         (None, Some(url)) => {
+            let transport = ControllerTransport::from_flags(
+                url,
+                args.controller_ca.clone(),
+                args.controller_token_file.clone(),
+                args.controller_server_name.clone(),
+                args.controller_insecure_plaintext,
+            )?;
+            // A CA bundle that cannot be used now is a configuration error: say so at once
+            // (later failures, e.g. during a rotation, are retried).
+            if let ControllerTransport::Tls { ca: Some(ca), .. } = &transport {
+                crate::config::channel::read_ca(ca)?;
+            }
+            if transport == ControllerTransport::InsecurePlaintext {
+                tracing::warn!(controller = %url, "following the controller in PLAINTEXT (--controller-insecure-plaintext): snapshots and their provider keys are readable on the network; use this on a trusted host only");
+            }
             if let Some(cache) = &args.snapshot_cache {
                 grpc::apply_cache(&state, cache);
             }
             let opts = grpc::ClusterOptions {
                 controller: url.clone(),
+                transport,
                 node_id: args.node_id.clone().unwrap_or_else(grpc::default_node_id),
                 cache: args.snapshot_cache.clone(),
                 max_snapshot_bytes: grpc::DEFAULT_MAX_SNAPSHOT_BYTES,

@@ -26,6 +26,13 @@ pub enum RequestError {
         /// The request path.
         path: String,
     },
+    /// The matching route is a fail-closed placeholder: its configuration
+    /// cannot be served right now (the controller's status says why).
+    #[error("{message}")]
+    RouteUnavailable {
+        /// The placeholder's message.
+        message: String,
+    },
     /// The route exists but the API path is not one the gateway serves.
     #[error("unknown endpoint {method} {path}")]
     EndpointNotFound {
@@ -122,6 +129,7 @@ impl RequestError {
         match self {
             RequestError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
+            RequestError::RouteUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::EndpointNotFound { .. } => StatusCode::NOT_FOUND,
             RequestError::Unauthenticated(e) if e.is_unavailable() => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -153,6 +161,7 @@ impl RequestError {
         match self {
             RequestError::NotReady => ErrorKind::Unavailable,
             RequestError::RouteNotFound { .. } => ErrorKind::NotFound,
+            RequestError::RouteUnavailable { .. } => ErrorKind::Unavailable,
             RequestError::EndpointNotFound { .. } => ErrorKind::NotFound,
             RequestError::Unauthenticated(e) if e.is_unavailable() => ErrorKind::Unavailable,
             RequestError::Unauthenticated(_) => ErrorKind::Authentication,
@@ -213,6 +222,7 @@ impl RequestError {
         match self {
             RequestError::NotReady => "not_ready",
             RequestError::RouteNotFound { .. } => "route_not_found",
+            RequestError::RouteUnavailable { .. } => "route_unavailable",
             RequestError::EndpointNotFound { .. } => "endpoint_not_found",
             RequestError::Unauthenticated(_) => "unauthenticated",
             RequestError::BodyTooLarge { .. } => "body_too_large",

@@ -2,8 +2,11 @@
 //! upstream providers. `main.rs` is a thin shell around [`run`].
 
 pub mod auth;
+pub mod aws;
+pub mod bedrock;
 pub mod body;
 pub mod bounds;
+pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod guards;
@@ -20,6 +23,7 @@ pub mod state;
 pub mod store;
 pub mod teams;
 pub mod telemetry;
+pub mod tokens;
 pub mod translate;
 pub mod upstream;
 pub mod wire;

@@ -106,7 +106,15 @@ pub fn init(
             )
             .try_init()?,
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(writer))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    // Colours only on a terminal (never in log files or collectors), and never with NO_COLOR.
+                    .with_ansi(
+                        std::io::IsTerminal::is_terminal(&std::io::stderr())
+                            && std::env::var_os("NO_COLOR").is_none(),
+                    )
+                    .with_writer(writer),
+            )
             .try_init()?,
     }
     Ok((Telemetry { provider }, guard))

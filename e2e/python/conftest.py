@@ -79,10 +79,10 @@ def http_json(method: str, url: str, body=None, timeout: float = 10.0):
 class Mock:
     """One `switchboard-e2e-mocks` process, scripted through its /__mock/ control API."""
 
-    def __init__(self, flavor: str):
+    def __init__(self, flavor: str, extra_args: list[str] | None = None):
         self.flavor = flavor
         self.proc = subprocess.Popen(
-            [str(binary("switchboard-e2e-mocks")), "--flavor", flavor],
+            [str(binary("switchboard-e2e-mocks")), "--flavor", flavor, *(extra_args or [])],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -138,8 +138,8 @@ def backend(name: str, provider: str, mock: Mock, key_env: str, models: list[str
 def build_config(mocks: dict[str, Mock]) -> list[dict]:
     """Backends and one route, API-key authenticated:
     gpt-* → openai-primary then openai-secondary; failover-* → openai-failing then openai-secondary;
-    claude-* → anthropic."""
-    openai_models = ["gpt-test", "failover-test"]
+    claude-* → anthropic. `gpt-4.1` is a real OpenAI model name (it has a known tokenizer)."""
+    openai_models = ["gpt-test", "failover-test", "gpt-4.1"]
     return [
         backend("openai-primary", "OpenAI", mocks["openai_primary"], OPENAI_KEY_ENV, openai_models),
         backend("openai-secondary", "OpenAI", mocks["openai_secondary"], OPENAI_KEY_ENV, openai_models),

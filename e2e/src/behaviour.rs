@@ -57,8 +57,20 @@ pub enum Behaviour {
         /// Number of events sent before stalling.
         after_events: usize,
     },
-    /// A good stream with one `data:` line that is not valid JSON after the first event.
+    /// A good stream with one `data:` line that is not valid JSON after the first event
+    /// (Bedrock: a message whose CRC does not match).
     MalformedEvent,
+    /// 200 stream, send the first `after_events` events, then the provider's in-stream error
+    /// (Anthropic `event: error`, OpenAI `data: {"error":…}`, a Bedrock exception message named
+    /// `exception`, e.g. `throttlingException`) and end the stream.
+    StreamException {
+        /// Number of events sent before the error.
+        after_events: usize,
+        /// Bedrock `:exception-type` (lowerCamel); also picks the error type of the others.
+        exception: String,
+        /// The error message.
+        message: String,
+    },
     /// 200 with one tool call (`arguments` is a JSON object), JSON or SSE like `Ok`.
     ToolCall {
         /// Tool name.

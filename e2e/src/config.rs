@@ -14,6 +14,7 @@ pub fn provider_name(flavor: Flavor) -> &'static str {
     match flavor {
         Flavor::OpenAI => "OpenAI",
         Flavor::Anthropic => "Anthropic",
+        Flavor::Bedrock => "Bedrock",
     }
 }
 

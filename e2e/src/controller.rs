@@ -1,5 +1,11 @@
 //! Process harness for the real `switchboard-controller` binary in directory mode: free ports,
 //! log capture, readiness polling, restart on the same ports, kill on drop.
+//!
+//! By default the gRPC port speaks TLS (a [`TestPki`] of its own) and data planes authenticate
+//! with a shared bearer token (`--dataplane-token-file`), so every directory-mode test runs the
+//! secured channel; [`Controller::start_plaintext`] runs the explicitly named plaintext mode.
+//! Data planes get the matching flags from [`Controller::dataplane_args`] (or
+//! [`Controller::start_dataplane`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,11 +16,44 @@ use http::Method;
 
 use crate::client;
 use crate::harness::{
-    POLL_INTERVAL, START_TIMEOUT, binary_path, free_port, log_path, metric_sum, tail,
+    Gateway, POLL_INTERVAL, START_TIMEOUT, binary_path, free_port, log_path, metric_sum, tail,
 };
+use crate::pki::{SERVER_NAME, TestPki};
 
 /// Name of the controller binary.
 pub const CONTROLLER_BIN: &str = "switchboard-controller";
+
+/// How the gRPC port of a directory-mode controller is secured.
+#[derive(Debug)]
+pub enum Security {
+    /// TLS with the certificate of `pki`; data planes send the token in `token_file`.
+    Tls {
+        /// The certificate authority and server certificate.
+        pki: TestPki,
+        /// The shared bearer token (`--dataplane-token-file`).
+        token_file: PathBuf,
+    },
+    /// `--grpc-insecure-plaintext`.
+    Plaintext,
+}
+
+impl Security {
+    /// TLS with fresh test material and a random shared token.
+    pub fn tls() -> Security {
+        let pki = TestPki::new("ctl");
+        let token_file = pki.dir().join("dataplane-token");
+        let token = format!("e2e-{:016x}{:016x}", rand_u64(), rand_u64());
+        std::fs::write(&token_file, token).expect("write token file");
+        Security::Tls { pki, token_file }
+    }
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(u64::from(std::process::id()));
+    h.finish()
+}
 
 /// A running controller (`--source dir:PATH`); killed on drop.
 #[derive(Debug)]
@@ -24,24 +63,24 @@ pub struct Controller {
     grpc_port: u16,
     admin_port: u16,
     log: PathBuf,
+    security: Security,
 }
 
 impl Controller {
     /// Starts a controller on the YAML folder `dir` and waits until `/readyz` answers 200 (a
     /// snapshot was rendered). Panics (showing the log) when it exits or is not ready in time.
     pub async fn start(dir: &Path) -> Controller {
-        Self::start_on(dir, free_port(), free_port()).await
+        Self::start_with(dir, Security::tls()).await
     }
 
-    /// Like [`Controller::start`] on the given ports (to restart where data planes expect it).
-    pub async fn start_on(dir: &Path, grpc_port: u16, admin_port: u16) -> Controller {
-        let mut controller = Controller {
-            child: None,
-            dir: dir.to_path_buf(),
-            grpc_port,
-            admin_port,
-            log: log_path(),
-        };
+    /// Like [`Controller::start`] with `--grpc-insecure-plaintext`.
+    pub async fn start_plaintext(dir: &Path) -> Controller {
+        Self::start_with(dir, Security::Plaintext).await
+    }
+
+    /// Like [`Controller::start`] secured as `security` says.
+    pub async fn start_with(dir: &Path, security: Security) -> Controller {
+        let mut controller = Self::not_started_with(dir, security);
         controller.spawn();
         controller.wait_ready().await;
         controller
@@ -50,13 +89,73 @@ impl Controller {
     /// A controller that is not running yet, with its ports chosen; [`Controller::restart`]
     /// starts it. Lets a test start data planes before the controller exists.
     pub fn not_started(dir: &Path) -> Controller {
+        Self::not_started_with(dir, Security::tls())
+    }
+
+    fn not_started_with(dir: &Path, security: Security) -> Controller {
         Controller {
             child: None,
             dir: dir.to_path_buf(),
             grpc_port: free_port(),
             admin_port: free_port(),
             log: log_path(),
+            security,
         }
+    }
+
+    /// How the gRPC port is secured.
+    pub fn security(&self) -> &Security {
+        &self.security
+    }
+
+    /// The test PKI (TLS mode only).
+    pub fn pki(&self) -> Option<&TestPki> {
+        match &self.security {
+            Security::Tls { pki, .. } => Some(pki),
+            Security::Plaintext => None,
+        }
+    }
+
+    /// The shared token data planes send (TLS mode only).
+    pub fn dataplane_token(&self) -> Option<String> {
+        match &self.security {
+            Security::Tls { token_file, .. } => std::fs::read_to_string(token_file).ok(),
+            Security::Plaintext => None,
+        }
+    }
+
+    /// The flags a data plane needs to follow this controller: the URL, and the CA, server
+    /// name and token file (TLS), or `--controller-insecure-plaintext`.
+    pub fn dataplane_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        match &self.security {
+            Security::Tls { pki, token_file } => {
+                args.extend([
+                    "--controller-ca".to_string(),
+                    pki.ca().display().to_string(),
+                    "--controller-server-name".to_string(),
+                    SERVER_NAME.to_string(),
+                    "--controller-token-file".to_string(),
+                    token_file.display().to_string(),
+                ]);
+            }
+            Security::Plaintext => args.push("--controller-insecure-plaintext".to_string()),
+        }
+        args
+    }
+
+    /// Starts a data plane following this controller with extra environment variables and
+    /// arguments; with `wait_ready`, waits until it serves a snapshot.
+    pub async fn start_dataplane(
+        &self,
+        envs: &[(&str, &str)],
+        args: &[&str],
+        wait_ready: bool,
+    ) -> Gateway {
+        let mut all: Vec<String> = self.dataplane_args();
+        all.extend(args.iter().map(|a| a.to_string()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        Gateway::start_cluster(&self.grpc_url(), envs, &all, wait_ready).await
     }
 
     fn spawn(&mut self) {
@@ -65,7 +164,21 @@ impl Controller {
             .append(true)
             .open(&self.log)
             .expect("open controller log file");
-        let child = Command::new(binary_path(CONTROLLER_BIN))
+        let mut cmd = Command::new(binary_path(CONTROLLER_BIN));
+        match &self.security {
+            Security::Tls { pki, token_file } => {
+                cmd.arg("--grpc-tls-cert")
+                    .arg(pki.cert())
+                    .arg("--grpc-tls-key")
+                    .arg(pki.key())
+                    .arg("--dataplane-token-file")
+                    .arg(token_file);
+            }
+            Security::Plaintext => {
+                cmd.arg("--grpc-insecure-plaintext");
+            }
+        }
+        let child = cmd
             .arg("--source")
             .arg(format!("dir:{}", self.dir.display()))
             .arg("--grpc-listen")
@@ -150,9 +263,19 @@ impl Controller {
         self.wait_ready().await;
     }
 
-    /// The gRPC URL data planes follow, e.g. `http://127.0.0.1:40001`.
+    /// The gRPC URL data planes follow, e.g. `https://127.0.0.1:40001` (`http://` in plaintext
+    /// mode).
     pub fn grpc_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.grpc_port)
+        let scheme = match self.security {
+            Security::Tls { .. } => "https",
+            Security::Plaintext => "http",
+        };
+        format!("{scheme}://127.0.0.1:{}", self.grpc_port)
+    }
+
+    /// The gRPC port.
+    pub fn grpc_port(&self) -> u16 {
+        self.grpc_port
     }
 
     /// Admin base URL.

@@ -1,8 +1,12 @@
 //! A test JWT issuer: serves a JWKS (RS256 key `e2e-rsa`, ES256 key `e2e-ec`, from the committed
 //! PEM fixtures in `e2e/fixtures/`) and mints tokens. A third "rogue" RSA key is not in the JWKS.
 //!
-//! HTTP endpoints: `GET /.well-known/jwks.json` (counted) and, for out-of-process tests,
-//! `POST /mint` with `{"claims":{…},"kind":"rs256"|"es256"|"expired"|"unknown_key"}` → token text.
+//! HTTP endpoints: `GET /.well-known/jwks.json` (counted); `POST /oauth2/token`, an OAuth2 token
+//! endpoint for the client-credentials grant (client [`CLIENT_ID`] / [`CLIENT_SECRET`], HTTP
+//! Basic or form-body client authentication; RS256 tokens with `sub` and `client_id` set to the
+//! client id, `scope` when asked, lifetime [`JwtIssuer::set_token_lifetime`]; counted); and, for
+//! out-of-process tests, `POST /mint` with
+//! `{"claims":{…},"kind":"rs256"|"es256"|"expired"|"unknown_key"}` → token text.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -53,6 +57,13 @@ pub fn tls_ca_path() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tls/ca.pem")
 }
 
+/// Path of the OAuth2 token endpoint.
+pub const TOKEN_PATH: &str = "/oauth2/token";
+/// The client id the token endpoint knows.
+pub const CLIENT_ID: &str = "e2e-client";
+/// That client's secret.
+pub const CLIENT_SECRET: &str = "e2e-client-secret/with+special&chars";
+
 /// Which key and validity a minted token gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
@@ -83,6 +94,8 @@ struct Shared {
     issuer: String,
     jwks: Mutex<Value>,
     fetches: AtomicUsize,
+    issued: AtomicUsize,
+    lifetime: std::sync::atomic::AtomicU64,
     shutdown: watch::Sender<bool>,
 }
 
@@ -179,6 +192,8 @@ impl JwtIssuer {
             issuer: format!("{scheme}://{addr}"),
             jwks: Mutex::new(jwks),
             fetches: AtomicUsize::new(0),
+            issued: AtomicUsize::new(0),
+            lifetime: std::sync::atomic::AtomicU64::new(3600),
             shutdown: watch::channel(false).0,
         });
         tokio::spawn(accept_loop(listener, shared.clone(), tls));
@@ -203,6 +218,21 @@ impl JwtIssuer {
     /// URL of the `/mint` endpoint.
     pub fn mint_uri(&self) -> String {
         format!("http://{}/mint", self.addr)
+    }
+
+    /// URL of the OAuth2 token endpoint.
+    pub fn token_uri(&self) -> String {
+        format!("http://{}{TOKEN_PATH}", self.addr)
+    }
+
+    /// How many tokens the token endpoint issued.
+    pub fn tokens_issued(&self) -> usize {
+        self.shared.issued.load(Ordering::SeqCst)
+    }
+
+    /// Sets the lifetime (`expires_in`, seconds) of tokens the token endpoint issues next.
+    pub fn set_token_lifetime(&self, seconds: u64) {
+        self.shared.lifetime.store(seconds, Ordering::SeqCst);
     }
 
     /// How many times the JWKS was fetched.
@@ -308,12 +338,106 @@ fn response(status: StatusCode, content_type: &'static str, body: String) -> Res
     response
 }
 
+/// Decodes `application/x-www-form-urlencoded` text.
+fn form_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response<Full<Bytes>> {
+    response(
+        status,
+        "application/json",
+        json!({"error": error, "error_description": description}).to_string(),
+    )
+}
+
+/// The client-credentials grant: checks the client (Basic or form body) and issues a token.
+fn token_endpoint(
+    shared: &Shared,
+    authorization: Option<&str>,
+    body: &[u8],
+) -> Response<Full<Bytes>> {
+    use base64::Engine as _;
+    let form: std::collections::HashMap<String, String> = String::from_utf8_lossy(body)
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (form_decode(k), form_decode(v)))
+        .collect();
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "only client_credentials",
+        );
+    }
+    let basic = authorization
+        .and_then(|a| a.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|pair| {
+            let (id, secret) = pair.split_once(':')?;
+            Some((form_decode(id), form_decode(secret)))
+        });
+    let (id, secret) = match basic {
+        Some(pair) => pair,
+        None => (
+            form.get("client_id").cloned().unwrap_or_default(),
+            form.get("client_secret").cloned().unwrap_or_default(),
+        ),
+    };
+    if id != CLIENT_ID || secret != CLIENT_SECRET {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "unknown client or wrong secret",
+        );
+    }
+    let lifetime = shared.lifetime.load(Ordering::SeqCst);
+    let n = shared.issued.fetch_add(1, Ordering::SeqCst);
+    let mut claims = json!({"sub": id, "client_id": id, "jti": format!("cc-{n}"),
+        "exp": now() + lifetime});
+    if let Some(scope) = form.get("scope") {
+        claims["scope"] = json!(scope);
+    }
+    let token = mint_token(&shared.issuer, TokenKind::Rs256, &claims);
+    response(
+        StatusCode::OK,
+        "application/json",
+        json!({"access_token": token, "token_type": "Bearer", "expires_in": lifetime}).to_string(),
+    )
+}
+
 async fn handle(
     shared: Arc<Shared>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let authorization = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let bytes = req
         .into_body()
         .collect()
@@ -330,6 +454,7 @@ async fn handle(
                 .to_string();
             response(StatusCode::OK, "application/json", jwks)
         }
+        (Method::POST, TOKEN_PATH) => token_endpoint(&shared, authorization.as_deref(), &bytes),
         (Method::POST, "/mint") => {
             let request: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             let kind = request

@@ -1,17 +1,30 @@
-//! End-to-end test support for Switchboard: mock provider upstreams speaking the OpenAI and
-//! Anthropic wire formats, a JWT issuer with a JWKS, a process harness for the real gateway
+//! End-to-end test support for Switchboard: mock provider upstreams speaking the OpenAI,
+//! Anthropic and Bedrock wire formats, a JWT issuer with a JWKS, a process harness for the real gateway
 //! and controller binaries, and small HTTP/SSE client helpers.
 
+pub mod bedrock_wire;
 pub mod behaviour;
+pub mod chart;
+pub mod chart_install;
+pub mod chart_rbac;
+pub mod chart_scenario;
+pub mod chart_tls;
+pub mod chart_values;
 pub mod client;
 pub mod config;
 pub mod controller;
+pub mod dashboard;
 pub mod harness;
 pub mod jwt_issuer;
 pub mod kube;
+pub mod kube_scenario;
+pub mod local_pod;
 pub mod mock_upstream;
+pub mod pki;
+pub mod probe;
 pub mod responses_wire;
 pub mod stack;
+pub mod tcp_proxy;
 pub mod wire;
 
 pub use behaviour::Behaviour;

@@ -1,4 +1,4 @@
-//! A scriptable mock provider upstream (OpenAI or Anthropic wire format) on `127.0.0.1:0`.
+//! A scriptable mock provider upstream (OpenAI, Anthropic or Bedrock wire format) on `127.0.0.1:0`.
 //!
 //! Every request is recorded. Generation and `count_tokens` requests consume one scripted
 //! [`Behaviour`] each (falling back to the default); `GET …/models` always answers. A small
@@ -24,6 +24,8 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc, watch};
+
+mod bedrock;
 
 use crate::behaviour::{Behaviour, DEFAULT_TEXT};
 use crate::wire::{self, Flavor, Reply, SseFrame, Usage};
@@ -74,6 +76,10 @@ struct Inner {
     requests: Vec<RecordedRequest>,
     script: VecDeque<Behaviour>,
     default: Behaviour,
+    /// Bedrock: the region signatures must name, and the secret key that
+    /// verifies them (`None`: the header's form is checked, not the signature).
+    aws_region: String,
+    aws_secret: Option<String>,
 }
 
 #[derive(Debug)]
@@ -112,12 +118,22 @@ impl MockUpstream {
                 requests: Vec::new(),
                 script: VecDeque::new(),
                 default: Behaviour::default(),
+                aws_region: "us-east-1".to_string(),
+                aws_secret: None,
             }),
             count: watch::channel(0).0,
             shutdown: watch::channel(false).0,
         });
         tokio::spawn(accept_loop(listener, shared.clone()));
         MockUpstream { addr, shared }
+    }
+
+    /// Bedrock flavour: requests must be signed for `region` (SigV4, checked with `secret`
+    /// when given) or carry a bearer API key; others get Bedrock's 403.
+    pub fn set_bedrock_auth(&self, region: &str, secret: Option<&str>) {
+        let mut inner = self.shared.lock();
+        inner.aws_region = region.to_string();
+        inner.aws_secret = secret.map(str::to_string);
     }
 
     /// The flavor this mock speaks.
@@ -301,6 +317,10 @@ fn add_request_id(headers: &mut HeaderMap, flavor: Flavor) {
         Flavor::Anthropic => {
             headers.insert("request-id", HeaderValue::from_static("req_mock_0001"))
         }
+        Flavor::Bedrock => headers.insert(
+            "x-amzn-requestid",
+            HeaderValue::from_static("00000000-0000-4000-8000-000000000001"),
+        ),
     };
 }
 
@@ -333,7 +353,9 @@ fn sse_response(
             }
             if i == 0 && matches!(end, StreamEnd::Malformed) {
                 let bad = match flavor {
-                    Flavor::OpenAI => "data: {\"id\": \"broken\", this is not json\n\n",
+                    Flavor::OpenAI | Flavor::Bedrock => {
+                        "data: {\"id\": \"broken\", this is not json\n\n"
+                    }
                     Flavor::Anthropic => {
                         "event: content_block_delta\ndata: {\"type\": broken not json\n\n"
                     }
@@ -379,6 +401,7 @@ fn sse_response(
 /// Which provider endpoint a path addresses (matched by suffix so any base path works).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
+    Bedrock(crate::bedrock_wire::Op),
     ChatCompletions,
     Messages,
     CountTokens,
@@ -389,6 +412,12 @@ enum Endpoint {
 
 fn endpoint(flavor: Flavor, method: &Method, path: &str) -> Endpoint {
     let path = path.trim_end_matches('/');
+    if flavor == Flavor::Bedrock {
+        return match (method, crate::bedrock_wire::parse_path(path)) {
+            (&Method::POST, Some((_, op))) => Endpoint::Bedrock(op),
+            _ => Endpoint::Unknown,
+        };
+    }
     match (flavor, method) {
         (Flavor::OpenAI, &Method::POST) if path.ends_with("/chat/completions") => {
             Endpoint::ChatCompletions
@@ -425,6 +454,7 @@ async fn handle(
     if let Some(control) = path.strip_prefix("/__mock/") {
         return Ok(control_api(&shared, &parts.method, control, body));
     }
+    let headers = parts.headers.clone();
     let recorded = RecordedRequest {
         method: parts.method.to_string(),
         path: path.clone(),
@@ -438,7 +468,8 @@ async fn handle(
         inner.requests.push(recorded);
         let count = inner.requests.len();
         let behaviour = match endpoint {
-            Endpoint::ChatCompletions
+            Endpoint::Bedrock(_)
+            | Endpoint::ChatCompletions
             | Endpoint::Messages
             | Endpoint::CountTokens
             | Endpoint::Responses => {
@@ -457,6 +488,15 @@ async fn handle(
             _ => json_response(404, &wire::default_error_body(flavor, 404), flavor),
         });
     };
+    if let Endpoint::Bedrock(op) = endpoint {
+        let request = bedrock::Received {
+            path: &path,
+            headers: &headers,
+            raw: &bytes,
+            body: &body,
+        };
+        return Ok(bedrock::answer(shared, kill, op, request, behaviour).await);
+    }
     Ok(answer(shared, kill, endpoint, &body, behaviour).await)
 }
 
@@ -468,6 +508,7 @@ fn models_body(flavor: Flavor) -> Value {
             json!({"data": [{"type": "model", "id": "mock-claude", "display_name": "Mock Claude",
             "created_at": "2025-01-01T00:00:00Z"}], "has_more": false, "first_id": "mock-claude", "last_id": "mock-claude"})
         }
+        Flavor::Bedrock => json!({"modelSummaries": []}),
     }
 }
 
@@ -554,6 +595,28 @@ async fn answer(
             None,
             StreamEnd::Malformed,
         ),
+        Behaviour::StreamException {
+            after_events,
+            exception,
+            message,
+        } => {
+            let model = body
+                .get("model")
+                .and_then(Value::as_str)
+                .unwrap_or("mock-model");
+            let usage = wire::default_usage(body, &Reply::Text(DEFAULT_TEXT.to_string()));
+            let mut frames = match flavor {
+                Flavor::Anthropic => {
+                    wire::anthropic_stream(model, &Reply::Text(DEFAULT_TEXT.to_string()), usage)
+                }
+                _ => {
+                    wire::openai_stream(model, &Reply::Text(DEFAULT_TEXT.to_string()), usage, false)
+                }
+            };
+            frames.truncate(after_events);
+            frames.push(wire::stream_error_frame(flavor, &exception, &message));
+            return sse_response(frames, StreamEnd::Complete, flavor, shared);
+        }
     };
     let usage = usage.unwrap_or_else(|| wire::default_usage(body, &reply));
     if endpoint == Endpoint::CountTokens {
@@ -575,7 +638,8 @@ async fn answer(
             Flavor::OpenAI if endpoint == Endpoint::Responses => {
                 crate::responses_wire::responses_stream(&model, &reply, usage)
             }
-            Flavor::OpenAI => {
+            // Bedrock requests are answered by `bedrock::answer` before this point.
+            Flavor::OpenAI | Flavor::Bedrock => {
                 let include_usage = body
                     .pointer("/stream_options/include_usage")
                     .and_then(Value::as_bool)
@@ -590,7 +654,7 @@ async fn answer(
         Flavor::OpenAI if endpoint == Endpoint::Responses => {
             crate::responses_wire::responses_body(&model, &reply, usage)
         }
-        Flavor::OpenAI => wire::openai_completion(&model, &reply, usage),
+        Flavor::OpenAI | Flavor::Bedrock => wire::openai_completion(&model, &reply, usage),
         Flavor::Anthropic => wire::anthropic_message(&model, &reply, usage),
     };
     match end {

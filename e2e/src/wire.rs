@@ -10,6 +10,9 @@ pub enum Flavor {
     OpenAI,
     /// Anthropic Messages (`/v1/messages`, `event:` + `data:` SSE, `/v1/messages/count_tokens`).
     Anthropic,
+    /// Amazon Bedrock Runtime (`/model/{id}/converse[-stream]`, `/model/{id}/invoke[-with-response-stream]`,
+    /// binary event-stream answers, SigV4-checked requests; see [`crate::bedrock_wire`]).
+    Bedrock,
 }
 
 /// What the assistant answers with.
@@ -336,6 +339,9 @@ pub fn anthropic_error(kind: &str, message: &str) -> Value {
 /// The error body a real provider of `flavor` sends for `status`.
 pub fn default_error_body(flavor: Flavor, status: u16) -> Value {
     match flavor {
+        Flavor::Bedrock => {
+            crate::bedrock_wire::error_body(&format!("mock upstream error {status}"))
+        }
         Flavor::OpenAI => {
             let (kind, code) = match status {
                 400 => ("invalid_request_error", None),
@@ -364,9 +370,30 @@ pub fn default_error_body(flavor: Flavor, status: u16) -> Value {
     }
 }
 
+/// The in-stream error event of an SSE flavour for a Bedrock-style exception name
+/// (`throttlingException` → Anthropic `rate_limit_error`, OpenAI `rate_limit_exceeded`).
+pub fn stream_error_frame(flavor: Flavor, exception: &str, message: &str) -> SseFrame {
+    let kind = match exception {
+        "throttlingException" => "rate_limit_error",
+        "serviceUnavailableException" | "modelNotReadyException" => "overloaded_error",
+        "validationException" => "invalid_request_error",
+        _ => "api_error",
+    };
+    match flavor {
+        Flavor::Anthropic => event("error", anthropic_error(kind, message)),
+        _ => SseFrame {
+            event: None,
+            data: openai_error(message, kind, None).to_string(),
+        },
+    }
+}
+
 /// The 400 body a provider sends when the prompt exceeds the model's context window.
 pub fn context_length_body(flavor: Flavor) -> Value {
     match flavor {
+        Flavor::Bedrock => {
+            crate::bedrock_wire::error_body(crate::bedrock_wire::context_length_message())
+        }
         Flavor::OpenAI => openai_error(
             "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.",
             "invalid_request_error",
@@ -382,6 +409,9 @@ pub fn context_length_body(flavor: Flavor) -> Value {
 /// The 400 body a provider sends when content policy blocks the request.
 pub fn content_policy_body(flavor: Flavor) -> Value {
     match flavor {
+        Flavor::Bedrock => crate::bedrock_wire::error_body(
+            "The request was blocked by content filtering policy (safety).",
+        ),
         Flavor::OpenAI => openai_error(
             "Your request was rejected as a result of our safety system.",
             "invalid_request_error",

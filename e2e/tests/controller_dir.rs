@@ -51,7 +51,7 @@ async fn ask(gateway: &Gateway, prefix: &str) -> Result<String, String> {
 }
 
 async fn start_dataplane(controller: &Controller, envs: &[(&str, &str)]) -> Gateway {
-    Gateway::start_cluster(&controller.grpc_url(), envs, &[], true).await
+    controller.start_dataplane(envs, &[], true).await
 }
 
 async fn wait_version(gateway: &Gateway, version: &str, what: &str) {
@@ -333,25 +333,21 @@ async fn a_data_plane_with_a_snapshot_cache_starts_while_the_controller_is_down(
     let cache = dir.join("cache").join("snapshot.pb");
     std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
     let cache_arg = cache.display().to_string();
-    let first = Gateway::start_cluster(
-        &controller.grpc_url(),
-        &[],
-        &["--snapshot-cache", &cache_arg],
-        true,
-    )
-    .await;
+    let first = controller
+        .start_dataplane(&[], &["--snapshot-cache", &cache_arg], true)
+        .await;
     let version = controller.snapshot_version().await.unwrap();
     wait_until(WAIT, "cache written", || async { cache.is_file() }).await;
+    // It holds provider and client keys: owner-only.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "snapshot cache mode {mode:o}");
     drop(first);
     controller.kill();
 
-    let second = Gateway::start_cluster(
-        &controller.grpc_url(),
-        &[],
-        &["--snapshot-cache", &cache_arg],
-        true,
-    )
-    .await;
+    let second = controller
+        .start_dataplane(&[], &["--snapshot-cache", &cache_arg], true)
+        .await;
     let (status, body) = second.readyz().await.unwrap();
     assert_eq!(status, 200);
     assert!(body.contains("source cache"), "{body}");
@@ -376,7 +372,7 @@ async fn a_data_plane_without_a_cache_is_not_ready_until_the_controller_appears(
     let dir = temp_dir("ctl-cold");
     write(&dir, "config.yaml", &base("late"));
     let mut controller = Controller::not_started(&dir);
-    let mut gateway = Gateway::start_cluster(&controller.grpc_url(), &[], &[], false).await;
+    let mut gateway = controller.start_dataplane(&[], &[], false).await;
     wait_until(WAIT, "a connection attempt failed", || async {
         gateway.log().contains("cannot connect to the controller")
     })
@@ -388,4 +384,79 @@ async fn a_data_plane_without_a_cache_is_not_ready_until_the_controller_appears(
     controller.restart().await;
     gateway.wait_ready().await;
     assert_eq!(ask(&gateway, "/").await.unwrap(), "late");
+}
+
+const SECRET_DOC: &str =
+    "apiVersion: v1\nkind: Secret\nmetadata: {name: team-keys}\nstringData: {apiKey: team-key}\n";
+
+/// Directory mode fails closed per object too (last accepted versions kept in memory): a bad
+/// edit keeps the route's last accepted version, so its host never falls through to the open
+/// catch-all; once that version cannot be rebuilt (its Secret document removed) the route
+/// answers 503.
+#[tokio::test]
+async fn directory_mode_keeps_the_last_accepted_route_and_fails_closed() {
+    let dir = temp_dir("ctl-lastgood");
+    let team = |pattern: &str| {
+        json!({"pathPrefix": "/", "hostnames": ["team.example.com"],
+               "auth": {"apiKeys": [{"name": "team", "secretRef": {"name": "team-keys"}}]},
+               "guards": {"blockedPatterns": [{"pattern": pattern}]},
+               "rules": [rule(&["*"], &["echo"])]})
+    };
+    let config = |pattern: &str| base("open").route("team", team(pattern));
+    write(&dir, "config.yaml", &config("secret-[0-9]+"));
+    write_file_atomic(&dir.join("secret.yaml"), SECRET_DOC);
+    let controller = Controller::start(&dir).await;
+    let gateway = start_dataplane(&controller, &[]).await;
+    let status = |key: Option<&'static str>| {
+        let url = format!("{}/v1/chat/completions", gateway.base_url());
+        async move {
+            let auth = key.map(|k| format!("Bearer {k}"));
+            let mut headers = vec![("host", "team.example.com")];
+            if let Some(a) = &auth {
+                headers.push(("authorization", a.as_str()));
+            }
+            post_json(&url, &headers, &chat_body("m", false))
+                .await
+                .0
+                .as_u16()
+        }
+    };
+    assert_eq!(status(None).await, 401);
+    assert_eq!(status(Some("team-key")).await, 200);
+    let v1 = controller.snapshot_version().await.unwrap();
+
+    // A regex that does not compile: refused, the last accepted version keeps serving.
+    write(&dir, "config.yaml", &config("(unclosed"));
+    wait_until(WAIT, "the refusal is reported", || async {
+        controller
+            .metric_sum(
+                "switchboard_controller_render_problems",
+                &[("kind", "AIRoute")],
+            )
+            .await
+            == 1.0
+    })
+    .await;
+    assert_eq!(
+        controller.snapshot_version().await.as_deref(),
+        Some(v1.as_str())
+    );
+    assert_eq!(
+        status(None).await,
+        401,
+        "never served by the open catch-all"
+    );
+
+    // The Secret document goes: the last accepted version cannot be rebuilt either.
+    std::fs::remove_file(dir.join("secret.yaml")).unwrap();
+    wait_until(WAIT, "the route answers 503", || async {
+        status(Some("team-key")).await == 503
+    })
+    .await;
+    assert_eq!(status(None).await, 503);
+    assert_eq!(
+        ask(&gateway, "/").await.as_deref(),
+        Ok("open"),
+        "other hosts are still served"
+    );
 }

@@ -13,8 +13,10 @@
 //! Every wait is a watch (`kubectl wait --for=condition=...`) or an awaited condition, never
 //! a fixed sleep. Each test works in a fresh namespace of its own.
 
+use std::time::Duration;
+
 use serde_json::json;
-use switchboard_e2e::kube::{Cluster, KubeController, KubeControllerOptions, WAIT};
+use switchboard_e2e::kube::{Cluster, KubeController, KubeControllerOptions, WAIT, rbac_fixture};
 use switchboard_e2e::stack::chat_body;
 use switchboard_e2e::{Gateway, post_json, wait_until};
 
@@ -91,7 +93,9 @@ async fn controller_reconciles_a_real_cluster() {
     })
     .await;
 
-    // A bad edit: the status names the field at fault, and the route says why it is out.
+    // A bad edit the schema cannot see (a Secret that does not exist; what the schema can see,
+    // `kubectl apply` refuses: kubernetes_validation.rs): the status names the field at fault,
+    // the backend's last accepted generation keeps serving, and the route using it keeps working.
     cluster.must(
         &[
             "patch",
@@ -100,19 +104,74 @@ async fn controller_reconciles_a_real_cluster() {
             "aibackend/echo",
             "--type=merge",
             "-p",
-            r#"{"spec":{"provider":"OpenAICompatible","mock":null}}"#,
+            r#"{"spec":{"credentials":{"secretRef":{"name":"missing"}}}}"#,
         ],
         None,
     );
-    wait_for("condition=Accepted=False", &["aibackend/echo"]);
-    let message = cluster.condition(&ns, "aibackend/echo", "Accepted", "message");
-    assert!(message.contains("spec.endpoint"), "{message}");
-    wait_for("condition=ResolvedRefs=False", &["airoute/main"]);
-    let reason = cluster.condition(&ns, "airoute/main", "ResolvedRefs", "reason");
-    assert_eq!(reason, "BackendNotFound");
+    wait_for("condition=ResolvedRefs=False", &["aibackend/echo"]);
+    let message = cluster.condition(&ns, "aibackend/echo", "ResolvedRefs", "message");
+    assert!(
+        message.contains("spec.credentials.secretRef.name"),
+        "{message}"
+    );
+    wait_for(
+        "jsonpath={.status.conditions[?(@.type==\"Programmed\")].reason}=ServingLastAccepted",
+        &["aibackend/echo"],
+    );
+    let programmed = cluster.condition(&ns, "aibackend/echo", "Programmed", "message");
+    assert!(
+        programmed.contains("serve generation 2, the last accepted"),
+        "{programmed}"
+    );
+    assert_eq!(
+        cluster.condition(&ns, "airoute/main", "ResolvedRefs", "status"),
+        "True"
+    );
+    assert_eq!(ask(&gateway).await.as_deref(), Ok("updated"));
     let events = cluster.must(&["get", "events", "-n", &ns, "-o", "name"], None);
     assert!(
         !events.trim().is_empty(),
         "transitions are recorded as Events"
+    );
+    // Everything above ran under the documented RBAC only, without a refusal.
+    let log = controller.log();
+    assert!(!log.to_lowercase().contains("forbidden"), "{log}");
+}
+
+/// The controller checks its RBAC at startup: without a permission the docs grant, it stops at
+/// once and names what is missing (instead of retrying a watch or a write forever).
+#[tokio::test]
+async fn a_missing_permission_stops_the_controller_naming_it() {
+    let Some(cluster) = Cluster::get() else {
+        return;
+    };
+    cluster.install_crds();
+    let ns = cluster.namespace("rbac");
+    let without_event_patch = rbac_fixture().replace("verbs: [create, patch]", "verbs: [create]");
+    assert_ne!(without_event_patch, rbac_fixture());
+    let kubeconfig = cluster.controller_kubeconfig_with(
+        &without_event_patch,
+        "-no-event-patch",
+        std::slice::from_ref(&ns),
+        &ns,
+    );
+    let mut controller = KubeController::start(
+        &cluster,
+        &KubeControllerOptions {
+            namespaces: vec![ns.clone()],
+            kubeconfig: Some(kubeconfig),
+            ..Default::default()
+        },
+    );
+    let status = controller.wait_exit(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "the controller keeps running without a permission it needs: {status:?}\n{}",
+        controller.log_tail()
+    );
+    let log = controller.log();
+    assert!(
+        log.contains(&format!("patch events (events.k8s.io) in namespace {ns}")),
+        "{log}"
     );
 }

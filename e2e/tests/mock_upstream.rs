@@ -297,7 +297,9 @@ async fn cut_stream_ends_with_transport_error() {
                 format!("{}/v1/chat/completions", mock.url()),
                 chat(true, true),
             ),
-            Flavor::Anthropic => (format!("{}/v1/messages", mock.url()), messages(true)),
+            Flavor::Anthropic | Flavor::Bedrock => {
+                (format!("{}/v1/messages", mock.url()), messages(true))
+            }
         };
         let result = post_stream_partial(&url, &[], &body, Duration::from_secs(10))
             .await

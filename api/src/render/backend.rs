@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use switchboard_proto as pb;
 
 use super::Ctx;
+use super::bedrock::{bedrock_endpoint, is_aws_region, render_bedrock};
 use super::check::{endpoint_url, is_valid_env_name};
 use crate::v1alpha1::{AIBackendSpec, Credentials, Provider};
 
@@ -15,6 +16,8 @@ pub(crate) fn default_endpoint(provider: Provider) -> Option<&'static str> {
         Provider::OpenAI => Some("https://api.openai.com"),
         Provider::OpenAICompatible => None,
         Provider::Mock => Some("mock://local"),
+        // Depends on the region: see `bedrock_endpoint`.
+        Provider::Bedrock => None,
     }
 }
 
@@ -24,17 +27,24 @@ fn provider_kind(provider: Provider) -> pb::ProviderKind {
         Provider::OpenAI => pb::ProviderKind::Openai,
         Provider::OpenAICompatible => pb::ProviderKind::OpenaiCompatible,
         Provider::Mock => pb::ProviderKind::Mock,
+        Provider::Bedrock => pb::ProviderKind::Bedrock,
     }
 }
 
 pub(crate) fn render_backend(cx: &mut Ctx<'_>, spec: &AIBackendSpec) -> pb::Backend {
     let provider = spec.provider;
+    let bedrock = render_bedrock(cx, spec);
     let endpoint = match (&spec.endpoint, default_endpoint(provider)) {
         (Some(e), _) => endpoint_url(e).unwrap_or_else(|msg| {
             cx.problem("spec.endpoint", msg);
             String::new()
         }),
         (None, Some(default)) => default.to_string(),
+        (None, None) if provider == Provider::Bedrock => bedrock
+            .as_ref()
+            .filter(|b| is_aws_region(&b.region))
+            .map(|b| bedrock_endpoint(&b.region))
+            .unwrap_or_default(),
         (None, None) => {
             cx.problem(
                 "spec.endpoint",
@@ -167,16 +177,23 @@ pub(crate) fn render_backend(cx: &mut Ctx<'_>, spec: &AIBackendSpec) -> pb::Back
         anthropic,
         openai,
         mock,
+        bedrock,
     }
 }
 
 fn credential(cx: &mut Ctx<'_>, c: &Credentials) -> Option<pb::Credential> {
     use pb::credential::Source;
+    let sources = [c.secret_ref.is_some(), c.env.is_some(), c.aws.is_some()];
+    if sources.iter().filter(|s| **s).count() != 1 {
+        cx.problem(
+            "spec.credentials",
+            "set exactly one of secretRef, env and aws",
+        );
+        return None;
+    }
     let source = match (&c.secret_ref, &c.env) {
-        (Some(_), Some(_)) | (None, None) => {
-            cx.problem("spec.credentials", "set exactly one of secretRef and env");
-            return None;
-        }
+        // AWS credentials are rendered into `bedrock.aws`.
+        (None, None) | (Some(_), Some(_)) => return None,
         (Some(r), None) => Source::Value(cx.secret_value("spec.credentials.secretRef", r)?),
         (None, Some(name)) => {
             if !cx.opts.env_allowed {

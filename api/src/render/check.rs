@@ -37,34 +37,74 @@ pub(crate) fn is_valid_env_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// Checks a provider base URL: http or https, with a host, no query or
-/// fragment. Returns it without a trailing slash.
-pub(crate) fn endpoint_url(text: &str) -> Result<String, String> {
-    let url = url::Url::parse(text).map_err(|e| format!("invalid URL {text:?}: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("URL {text:?} must use http or https"));
+/// Whether `b` may appear in a URL: an RFC 3986 character (twin of
+/// `v1alpha1::rules::URL_CHARS_RE`).
+pub(crate) fn is_url_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&b)
+}
+
+/// Parses a URL as the CRD's CEL rules see it: written out as
+/// `scheme://host...` (the WHATWG parser would also read `https:host` or
+/// `HTTPS://host`), in RFC 3986 characters only (the WHATWG parser drops
+/// tabs and encodes `<` or non-ASCII, which the data plane's `http::Uri`
+/// refuses), with valid percent escapes, and with a host.
+fn parse_url(text: &str) -> Result<url::Url, String> {
+    if !text.bytes().all(is_url_char) {
+        return Err(format!(
+            "URL {text:?} may only contain RFC 3986 characters (ASCII letters, digits and -._~:/?#[]@!$&'()*+,;=%)"
+        ));
     }
+    let bytes = text.as_bytes();
+    let bad_escape = bytes.iter().enumerate().any(|(i, b)| {
+        *b == b'%'
+            && !bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if bad_escape {
+        return Err(format!("URL {text:?} has an invalid percent escape"));
+    }
+    let url = url::Url::parse(text).map_err(|e| format!("invalid URL {text:?}: {e}"))?;
     if url.host_str().is_none_or(str::is_empty) {
         return Err(format!("URL {text:?} has no host"));
     }
-    if url.query().is_some() || url.fragment().is_some() {
+    Ok(url)
+}
+
+/// Checks a provider base URL: `http://` or `https://`, with a host, no
+/// query or fragment. Returns it without a trailing slash. The CRD's twin:
+/// `v1alpha1::rules::http_url`.
+pub(crate) fn endpoint_url(text: &str) -> Result<String, String> {
+    if !(text.starts_with("http://") || text.starts_with("https://")) {
+        return Err(format!("URL {text:?} must start with http:// or https://"));
+    }
+    parse_url(text)?;
+    if text.contains(['?', '#']) {
         return Err(format!("URL {text:?} must not have a query or fragment"));
     }
     Ok(text.trim_end_matches('/').to_string())
 }
 
-/// Checks a JWKS URL: https, or http for `localhost` / `127.0.0.1` only.
+/// Checks a JWKS URL: `https://`, or `http://` for `localhost` /
+/// `127.0.0.1` only. The CRD's twin: `v1alpha1::rules::jwks_url`.
 pub(crate) fn jwks_url(text: &str) -> Result<(), String> {
-    let url = url::Url::parse(text).map_err(|e| format!("invalid URL {text:?}: {e}"))?;
-    let host = url.host_str().unwrap_or_default();
-    match url.scheme() {
-        "https" if !host.is_empty() => Ok(()),
-        "http" if host == "localhost" || host == "127.0.0.1" => Ok(()),
-        "http" => Err(format!(
-            "jwksUri {text:?} must use https (http only for localhost or 127.0.0.1)"
-        )),
-        _ => Err(format!("jwksUri {text:?} must be an https URL")),
+    let loopback = ["http://localhost", "http://127.0.0.1"].iter().any(|p| {
+        text.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+    });
+    if !text.starts_with("https://") && !loopback {
+        return Err(format!(
+            "jwksUri {text:?} must be an https:// URL (http:// only for localhost or 127.0.0.1)"
+        ));
     }
+    let url = parse_url(text)?;
+    let host = url.host_str().unwrap_or_default();
+    if url.scheme() == "http" && host != "localhost" && host != "127.0.0.1" {
+        return Err(format!(
+            "jwksUri {text:?} must be an https:// URL (http:// only for localhost or 127.0.0.1)"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -95,11 +135,26 @@ mod tests {
         assert!(endpoint_url("ftp://x").is_err());
         assert!(endpoint_url("not a url").is_err());
         assert!(endpoint_url("https://x/?a=b").is_err());
+        assert!(endpoint_url("https://x/?").is_err());
+        assert!(endpoint_url("https://x/#").is_err());
+        assert!(endpoint_url("https:x.example.com").is_err());
+        assert!(endpoint_url("HTTPS://x.example.com").is_err());
+        assert!(endpoint_url(" https://x.example.com").is_err());
+        assert!(endpoint_url("https://x.exa\tmple.com").is_err());
+        assert!(endpoint_url("https://x.example.com/%zz").is_err());
+        assert!(endpoint_url("https://x.example.com:65536").is_err());
+        assert!(endpoint_url("https://x.example.com:65535/%2F").is_ok());
+        assert!(endpoint_url("https://").is_err());
         assert!(jwks_url("https://idp.example.com/jwks").is_ok());
         assert!(jwks_url("http://localhost:8080/jwks").is_ok());
         assert!(jwks_url("http://127.0.0.1/jwks").is_ok());
         assert!(jwks_url("http://idp.example.com/jwks").is_err());
         assert!(jwks_url("file:///etc/jwks").is_err());
+        assert!(jwks_url("http://LOCALHOST/jwks").is_err());
+        assert!(jwks_url("http://localhost.example.com/jwks").is_err());
+        assert!(jwks_url("http://localhost:1@example.com/jwks").is_err());
+        assert!(jwks_url("http://localhost").is_ok());
+        assert!(jwks_url("https://idp.example.com/jwks?v=1").is_ok());
     }
 
     #[test]

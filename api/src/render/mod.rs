@@ -14,23 +14,44 @@
 //!
 //! Values left unset are rendered as 0 (or empty) and the data plane applies
 //! its defaults; see `docs/resources.md`.
+//!
+//! The checks agree with the CRD schema: the size bounds are read from it
+//! (`bounds`), and every CEL rule of `v1alpha1::rules` has a twin here, so
+//! an object the API server refuses is refused here with the same field path
+//! (`api/tests/fixtures/validation/invalid.yaml` is the table that proves it).
 
 mod backend;
+mod bedrock;
+mod bounds;
 mod check;
+pub mod claims;
 mod duration;
+pub mod resolve;
 mod route;
 mod teams;
 
 pub use check::{glob_error, is_valid_header_name};
+pub use claims::{Claim, ClaimPolicy, ClaimRule};
 pub use duration::parse_duration_ms;
+pub use resolve::{
+    Accepted, AcceptedSpec, LastAccepted, Outcome, Resolution, Served, last_accepted_from_status,
+    resolve,
+};
 pub use teams::{BUILTIN_TIERS, DEFAULT_TIER};
+
+#[cfg(test)]
+pub(crate) use check::is_url_char;
+use std::collections::BTreeSet;
+#[cfg(test)]
+pub(crate) use teams::is_team_name;
 
 use prost::Message as _;
 use sha2::{Digest, Sha256};
-use switchboard_proto::Snapshot;
+use switchboard_proto::{self as pb, Snapshot};
 
 use crate::inventory::Inventory;
 use crate::problem::{Problem, Problems};
+use crate::v1alpha1::{AIBackendSpec, AIRouteSpec};
 
 /// How credentials given as environment variables are treated.
 #[derive(Clone, Copy)]
@@ -82,31 +103,61 @@ pub fn render(inv: &Inventory) -> Result<Snapshot, Problems> {
 }
 
 /// Validates every object of `inv` and renders the snapshot, or returns
-/// every problem found.
+/// every problem found (conflicting route claims included: the route that
+/// does not take precedence has a problem). All or nothing: standalone mode
+/// refuses a configuration with any problem and keeps its last good one.
 pub fn render_with(inv: &Inventory, opts: &RenderOptions<'_>) -> Result<Snapshot, Problems> {
+    let resolution = resolve(inv, &LastAccepted::new(), &ClaimPolicy::allow_all(), opts);
+    resolution.problems.into_result(resolution.snapshot)
+}
+
+/// Renders one AIBackend spec, or returns its problems.
+pub(crate) fn render_backend_spec(
+    inv: &Inventory,
+    namespace: &str,
+    name: &str,
+    spec: &AIBackendSpec,
+    opts: &RenderOptions<'_>,
+    unserved: &BTreeSet<(String, String)>,
+) -> Result<pb::Backend, Vec<Problem>> {
     let mut problems = Problems::new();
-    let mut backends = Vec::new();
-    for (ns, name, b) in inv.backends() {
-        let mut cx = Ctx::new("AIBackend", ns, name, inv, opts, &mut problems);
-        backends.push(backend::render_backend(&mut cx, &b.spec));
-    }
-    let mut routes = Vec::new();
-    for (ns, name, r) in inv.routes() {
-        let mut cx = Ctx::new("AIRoute", ns, name, inv, opts, &mut problems);
-        routes.push(route::render_route(&mut cx, &r.spec));
-    }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    backends.sort_by(|a, b| a.id.cmp(&b.id));
-    routes.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut snapshot = Snapshot {
-        version: String::new(),
-        backends,
-        routes,
-    };
-    snapshot.version = content_version(&snapshot);
-    Ok(snapshot)
+    let mut cx = Ctx::new(
+        "AIBackend",
+        namespace,
+        name,
+        inv,
+        opts,
+        unserved,
+        &mut problems,
+    );
+    cx.bounds(spec, bounds::backend_spec());
+    let backend = backend::render_backend(&mut cx, spec);
+    problems.into_result(backend).map_err(|p| p.0)
+}
+
+/// Renders one AIRoute spec, or returns its problems. A backend in
+/// `unserved` (namespace, name) exists but is not served.
+pub(crate) fn render_route_spec(
+    inv: &Inventory,
+    namespace: &str,
+    name: &str,
+    spec: &AIRouteSpec,
+    opts: &RenderOptions<'_>,
+    unserved: &BTreeSet<(String, String)>,
+) -> Result<pb::Route, Vec<Problem>> {
+    let mut problems = Problems::new();
+    let mut cx = Ctx::new(
+        "AIRoute",
+        namespace,
+        name,
+        inv,
+        opts,
+        unserved,
+        &mut problems,
+    );
+    cx.bounds(spec, bounds::route_spec());
+    let route = route::render_route(&mut cx, spec);
+    problems.into_result(route).map_err(|p| p.0)
 }
 
 /// The content hash of `snapshot` ignoring its current `version`.
@@ -130,6 +181,8 @@ pub(crate) struct Ctx<'a> {
     pub id: String,
     pub inv: &'a Inventory,
     pub opts: &'a RenderOptions<'a>,
+    /// Backends (namespace, name) that exist but are not served.
+    pub unserved: &'a BTreeSet<(String, String)>,
     problems: &'a mut Problems,
 }
 
@@ -140,6 +193,7 @@ impl<'a> Ctx<'a> {
         name: &str,
         inv: &'a Inventory,
         opts: &'a RenderOptions<'a>,
+        unserved: &'a BTreeSet<(String, String)>,
         problems: &'a mut Problems,
     ) -> Self {
         Self {
@@ -148,6 +202,7 @@ impl<'a> Ctx<'a> {
             id: format!("{namespace}/{name}"),
             inv,
             opts,
+            unserved,
             problems,
         }
     }
@@ -156,6 +211,17 @@ impl<'a> Ctx<'a> {
     pub fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.problems
             .push(Problem::new(self.resource.clone(), path, message));
+    }
+
+    /// Records every size bound of the CRD schema `spec` breaks.
+    fn bounds(&mut self, spec: &impl serde::Serialize, schema: &serde_json::Value) {
+        // A spec always serializes (string keys, finite or null numbers).
+        let Ok(value) = serde_json::to_value(spec) else {
+            return;
+        };
+        for (path, message) in bounds::check(&value, schema, "spec") {
+            self.problem(path, message);
+        }
     }
 
     /// Parses an optional duration; unset or invalid gives 0.

@@ -6,12 +6,10 @@ use switchboard_proto as pb;
 
 use super::Ctx;
 use super::check::{glob_error, is_valid_env_name, is_valid_header_name, jwks_url};
+use crate::v1alpha1::rules::is_reserved_claim_header;
 use crate::v1alpha1::{
     AIRouteSpec, ApiKey, BackendRef, ClientAuth, JwtAuth, RetryPolicy, StreamContinuation,
 };
-
-/// Largest accepted `retry.maxAttempts`.
-pub const MAX_ATTEMPTS_LIMIT: u32 = 20;
 
 pub(crate) fn render_route(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> pb::Route {
     let prefix = &spec.path_prefix;
@@ -66,9 +64,7 @@ pub(crate) fn render_route(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> pb::Route {
         })
         .collect();
 
-    if spec.rules.is_empty() {
-        cx.problem("spec.rules", "at least one rule is required");
-    }
+    // An empty `rules` breaks the schema's `minItems` (checked with the bounds).
     let rules = spec
         .rules
         .iter()
@@ -80,12 +76,7 @@ pub(crate) fn render_route(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> pb::Route {
                     cx.problem(format!("{path}.models[{j}]"), e);
                 }
             }
-            if rule.backends.is_empty() {
-                cx.problem(
-                    format!("{path}.backends"),
-                    "at least one backend is required",
-                );
-            }
+            // An empty `backends` breaks the schema's `minItems`.
             pb::Rule {
                 models: rule.models.clone(),
                 groups: groups(cx, &format!("{path}.backends"), &rule.backends),
@@ -118,6 +109,7 @@ pub(crate) fn render_route(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> pb::Route {
         teams,
         pricing,
         guards,
+        unavailable: String::new(),
     }
 }
 
@@ -127,10 +119,21 @@ fn groups(cx: &mut Ctx<'_>, path: &str, refs: &[BackendRef]) -> Vec<pb::Priority
     let mut by_priority: BTreeMap<u32, Vec<pb::WeightedBackend>> = BTreeMap::new();
     for (i, r) in refs.iter().enumerate() {
         let at = format!("{path}[{i}]");
-        if cx.inv.backend(cx.namespace, &r.name).is_none() {
+        if !cx.inv.backend_exists(cx.namespace, &r.name) {
             cx.problem(
                 format!("{at}.name"),
                 format!("AIBackend {:?} not found", r.name),
+            );
+        } else if cx
+            .unserved
+            .contains(&(cx.namespace.to_string(), r.name.clone()))
+        {
+            cx.problem(
+                format!("{at}.name"),
+                format!(
+                    "AIBackend {:?} exists but is not served (it has problems of its own)",
+                    r.name
+                ),
             );
         }
         if r.model.as_deref().is_some_and(|m| m.trim().is_empty()) {
@@ -287,6 +290,14 @@ fn jwt(cx: &mut Ctx<'_>, j: &JwtAuth) -> pb::JwtAuth {
                     format!("{at}.header"),
                     format!("invalid header name {:?}", c.header),
                 );
+            } else if is_reserved_claim_header(&c.header) {
+                cx.problem(
+                    format!("{at}.header"),
+                    format!(
+                        "{:?} is reserved: the gateway sets this header itself or copies it from the client",
+                        c.header
+                    ),
+                );
             }
             pb::ClaimHeader {
                 claim: c.claim.clone(),
@@ -314,14 +325,9 @@ fn jwt(cx: &mut Ctx<'_>, j: &JwtAuth) -> pb::JwtAuth {
     }
 }
 
+/// `maxAttempts` is bounded by the schema (checked with the bounds).
 fn retry(cx: &mut Ctx<'_>, r: &RetryPolicy) -> pb::RetryPolicy {
     let max_attempts = r.max_attempts.unwrap_or(0);
-    if max_attempts > MAX_ATTEMPTS_LIMIT {
-        cx.problem(
-            "spec.retry.maxAttempts",
-            format!("must be between 1 and {MAX_ATTEMPTS_LIMIT} (0 or unset: default), got {max_attempts}"),
-        );
-    }
     let stream_continuation = match r.stream_continuation {
         None => pb::StreamContinuation::Unspecified,
         Some(StreamContinuation::Auto) => pb::StreamContinuation::Auto,

@@ -138,10 +138,11 @@ pub(crate) fn render_teams(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> Option<pb::T
                     pb::BudgetPeriod::Unspecified
                 }
             };
-            if !b.usd.is_finite() || b.usd < 0.0 || b.usd > 1e9 {
+            // The range (0 to 1e9) is the schema's, checked with the bounds.
+            if !b.usd.is_finite() {
                 cx.problem(
                     format!("{at}.budget.usd"),
-                    format!("must be between 0 and 1e9, got {}", b.usd),
+                    format!("must be a finite number, got {}", b.usd),
                 );
             }
             pb::Budget {
@@ -198,7 +199,8 @@ pub(crate) fn render_teams(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> Option<pb::T
     })
 }
 
-fn is_team_name(name: &str) -> bool {
+/// Whether `name` is a valid team name (twin of `v1alpha1::rules::TEAM_NAME_RE`).
+pub(crate) fn is_team_name(name: &str) -> bool {
     (1..=63).contains(&name.len())
         && name
             .bytes()
@@ -216,16 +218,17 @@ pub(crate) fn render_pricing(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> Vec<pb::Mo
             }
             let cache_read = m.cache_read.unwrap_or(m.input * 0.1);
             let cache_write = m.cache_write.unwrap_or(m.input * 1.25);
+            // The range (0 to 1e6) is the schema's, checked with the bounds.
             for (field, v) in [
-                ("input", m.input),
-                ("output", m.output),
-                ("cacheRead", cache_read),
-                ("cacheWrite", cache_write),
+                ("input", Some(m.input)),
+                ("output", Some(m.output)),
+                ("cacheRead", m.cache_read),
+                ("cacheWrite", m.cache_write),
             ] {
-                if !v.is_finite() || v < 0.0 {
+                if let Some(v) = v.filter(|v| !v.is_finite()) {
                     cx.problem(
                         format!("{at}.{field}"),
-                        format!("must be a non-negative number, got {v}"),
+                        format!("must be a finite number, got {v}"),
                     );
                 }
             }
@@ -276,13 +279,8 @@ pub(crate) fn render_guards(cx: &mut Ctx<'_>, g: &GuardsSpec) -> pb::Guards {
         if let Err(e) = endpoint_url(&w.url) {
             cx.problem(format!("{p}.webhook.url"), e);
         }
+        // `rejectStatus` is bounded (400 to 599) by the schema, checked with the bounds.
         let status = w.reject_status.unwrap_or(429);
-        if !(400..=599).contains(&status) {
-            cx.problem(
-                format!("{p}.webhook.rejectStatus"),
-                format!("must be a 4xx or 5xx status, got {status}"),
-            );
-        }
         pb::Webhook {
             url: w.url.clone(),
             timeout_ms: cx.duration_ms(&format!("{p}.webhook.timeout"), w.timeout.as_ref()),

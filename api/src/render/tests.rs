@@ -188,7 +188,10 @@ fn same_objects_in_any_order_give_the_same_version() {
     let parts = [
         backend("b", MOCK),
         backend("a", MOCK),
-        route("r1", "  rules: [{backends: [{name: a}, {name: b}]}]"),
+        route(
+            "r1",
+            "  pathPrefix: /one\n  rules: [{backends: [{name: a}, {name: b}]}]",
+        ),
         route("r0", "  rules: [{backends: [{name: b}]}]"),
         backend("x", MOCK).replace("{name: x}", "{name: x, namespace: a-b}"),
     ];
@@ -261,11 +264,11 @@ fn credentials_need_exactly_one_source() {
             "c",
             "{provider: OpenAI, credentials: {env: A, secretRef: {name: s}}}",
         ),
-        "AIBackend default/c: spec.credentials: set exactly one of secretRef and env",
+        "AIBackend default/c: spec.credentials: set exactly one of secretRef, env and aws",
     );
     assert_one(
         &backend("c", "{provider: OpenAI, credentials: {}}"),
-        "AIBackend default/c: spec.credentials: set exactly one of secretRef and env",
+        "AIBackend default/c: spec.credentials: set exactly one of secretRef, env and aws",
     );
 }
 
@@ -288,6 +291,7 @@ fn kubernetes_mode_rejects_env_credentials() {
         [
             "AIBackend default/mock: spec.credentials.env: environment variables are only allowed in standalone mode; use secretRef",
             "AIRoute default/main: spec.auth.apiKeys[0].env: environment variables are only allowed in standalone mode; use secretRef",
+            "AIRoute default/main: spec.rules[0].backends[0].name: AIBackend \"mock\" exists but is not served (it has problems of its own)",
         ]
     );
 }
@@ -309,7 +313,7 @@ fn api_key_env_must_be_set() {
 fn bad_urls() {
     assert_one(
         &backend("c", "{provider: OpenAI, endpoint: 'ftp://x'}"),
-        "AIBackend default/c: spec.endpoint: URL \"ftp://x\" must use http or https",
+        "AIBackend default/c: spec.endpoint: URL \"ftp://x\" must start with http:// or https://",
     );
     assert_one(
         &backend("c", "{provider: OpenAICompatible}"),
@@ -324,7 +328,7 @@ fn bad_urls() {
     };
     assert_one(
         &jwt("jwksUri: 'http://idp.example.com/jwks'"),
-        "AIRoute default/main: spec.auth.jwt.jwksUri: jwksUri \"http://idp.example.com/jwks\" must use https (http only for localhost or 127.0.0.1)",
+        "AIRoute default/main: spec.auth.jwt.jwksUri: jwksUri \"http://idp.example.com/jwks\" must be an https:// URL (http:// only for localhost or 127.0.0.1)",
     );
     assert!(standalone(&jwt("jwksUri: 'http://127.0.0.1:9/jwks'")).is_ok());
     assert_one(
@@ -352,7 +356,7 @@ fn bad_urls() {
 fn bad_durations() {
     assert_one(
         &backend("c", "{provider: Mock, timeouts: {connect: '5'}}"),
-        "AIBackend default/c: spec.timeouts.connect: invalid duration \"5\" (use e.g. \"500ms\", \"5s\", \"2m\", \"1m30s\")",
+        "AIBackend default/c: spec.timeouts.connect: invalid duration \"5\" (use e.g. \"500ms\", \"5s\", \"2m\", \"1m30s\"; at most 5 digits per unit)",
     );
     let p = problems(
         &(backend("mock", MOCK) + &route("main", &format!("  retry: {{backoff: soon}}\n{RULES}"))),
@@ -381,11 +385,11 @@ fn zero_weight_groups() {
 fn rules_are_required_and_need_backends() {
     assert_one(
         &(backend("mock", MOCK) + &route("main", "  pathPrefix: /")),
-        "AIRoute default/main: spec.rules: at least one rule is required",
+        "AIRoute default/main: spec.rules: must have at least 1 item",
     );
     assert_one(
         &(backend("mock", MOCK) + &route("main", "  rules: [{models: [a], backends: []}]")),
-        "AIRoute default/main: spec.rules[0].backends: at least one backend is required",
+        "AIRoute default/main: spec.rules[0].backends: must have at least 1 item",
     );
 }
 
@@ -438,7 +442,7 @@ fn max_attempts_range() {
     assert!(standalone(&yaml(20)).is_ok());
     assert_one(
         &yaml(21),
-        "AIRoute default/main: spec.retry.maxAttempts: must be between 1 and 20 (0 or unset: default), got 21",
+        "AIRoute default/main: spec.retry.maxAttempts: must be at most 20, got 21",
     );
 }
 
@@ -565,4 +569,24 @@ fn team_problems_are_reported_with_paths() {
     ] {
         assert!(p.contains(expected), "{expected} missing in:\n{p}");
     }
+}
+
+#[test]
+fn conflicting_claims_are_a_problem_of_the_route_that_does_not_take_precedence() {
+    let on = |name: &str, host: &str, prefix: &str| {
+        route(
+            name,
+            &format!("  pathPrefix: {prefix}\n  hostnames: [{host}]\n{RULES}"),
+        )
+    };
+    let yaml = backend("mock", MOCK)
+        + &on("b-second", "API.example.com", "/team/")
+        + &on("a-first", "api.example.com", "/team")
+        + &on("other-host", "other.example.com", "/team");
+    assert_eq!(
+        problems(&yaml),
+        [
+            "AIRoute default/b-second: spec.hostnames: host \"api.example.com\" and path prefix \"/team\" is already claimed by AIRoute default/a-first, which takes precedence (oldest creationTimestamp first, then namespace/name)"
+        ]
+    );
 }

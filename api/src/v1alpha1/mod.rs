@@ -1,13 +1,15 @@
 //! The `switchboard.dev/v1alpha1` API: [`AIBackend`] and [`AIRoute`].
 //!
 //! Every field's doc comment becomes its description in the generated CRD
-//! (and so in `kubectl explain`). Validation the schema cannot express lives
-//! in the renderer ([`crate::render`]), which reports every problem with its
-//! field path.
+//! (and so in `kubectl explain`). Bounds and CEL rules ([`rules`]) make the
+//! API server refuse invalid objects; the renderer ([`crate::render`](mod@crate::render)) checks
+//! the same again plus what the schema cannot express, and reports every
+//! problem with its field path.
 
 mod backend;
 mod guards;
 mod route;
+pub mod rules;
 mod status;
 mod teams;
 
@@ -32,9 +34,11 @@ pub const API_VERSION: &str = "switchboard.dev/v1alpha1";
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeyRef {
     /// Name of the Secret, in the same namespace as the resource.
+    #[schemars(length(min = 1, max = rules::NAME_MAX))]
     pub name: String,
     /// Key inside the Secret's data. Defaults to `apiKey`.
     #[serde(default = "default_secret_key")]
+    #[schemars(length(min = 1, max = rules::NAME_MAX))]
     pub key: String,
 }
 

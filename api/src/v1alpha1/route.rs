@@ -6,6 +6,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::rules::{self, *};
 use super::{GuardsSpec, ModelPricing, ResourceStatus, SecretKeyRef, TeamsSpec, TierSpec};
 
 /// How requests under one path prefix (and optionally host names) are
@@ -40,13 +41,24 @@ use super::{GuardsSpec, ModelPricing, ResourceStatus, SecretKeyRef, TeamsSpec, T
     )
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(
+    transform = rules::cel(known_tiers()),
+    transform = rules::cel(team_api_keys()),
+    transform = rules::require("rules")
+)]
 pub struct AIRouteSpec {
     /// Path prefix this route serves; the API paths (`/v1/messages`,
     /// `/v1/chat/completions`, ...) follow it. Must start with `/`. Default `/`.
     #[serde(default = "default_path_prefix")]
+    #[schemars(length(max = TEXT_MAX), transform = rules::cel(path_prefix()))]
     pub path_prefix: String,
-    /// Host names this route answers. Empty: any host.
+    /// Host names this route answers (no scheme or port). Empty: any host.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = SHORT_LIST_MAX),
+        inner(length(max = NAME_MAX)),
+        transform = rules::items(rules::cel([hostname()]))
+    )]
     pub hostnames: Vec<String>,
     /// Client authentication. A request passes when any configured method
     /// accepts it. Unset (or nothing configured): the route is open to
@@ -54,27 +66,32 @@ pub struct AIRouteSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<ClientAuth>,
     /// Model aliases, applied before the rules: exact patterns first, then
-    /// `*` globs, most specific first.
+    /// `*` globs, most specific first. Each pattern once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = ALIASES_MAX), transform = rules::list_map("pattern"))]
     pub aliases: Vec<ModelAlias>,
     /// Rules in order; the first whose `models` match the (aliased) model
     /// name serves the request. At least one is required.
     #[serde(default)]
+    #[schemars(length(min = 1, max = RULES_MAX), transform = rules::no_default)]
     pub rules: Vec<Rule>,
     /// Retry and failover behaviour. Unset fields use the data-plane defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryPolicy>,
-    /// Largest accepted request body in bytes. Unset: 32 MiB.
+    /// Largest accepted request body in bytes, at most 1 GiB. Unset or 0: 32 MiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = BODY_BYTES_MAX))]
     pub max_request_body_bytes: Option<u64>,
     /// Teams, their tiers and budgets (see `docs/teams.md`). Unset: no limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teams: Option<TeamsSpec>,
-    /// Tiers added to, or overriding, the built-in ones.
+    /// Tiers added to, or overriding, the built-in ones. Each name once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = TIERS_MAX), transform = rules::list_map("name"))]
     pub tiers: Vec<TierSpec>,
     /// Model prices used for budgets, before the built-in table.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = ALIASES_MAX))]
     pub pricing: Vec<ModelPricing>,
     /// Request and response guards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -85,51 +102,67 @@ fn default_path_prefix() -> String {
     "/".to_string()
 }
 
-/// Client authentication methods.
+/// Client authentication methods; at least one must be configured.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = rules::cel([auth_method()]))]
 pub struct ClientAuth {
     /// Accept JWTs from one issuer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwt: Option<JwtAuth>,
-    /// Accept static API keys (for small setups).
+    /// Accept static API keys (for small setups). Each name once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = API_KEYS_MAX), transform = rules::list_map("name"))]
     pub api_keys: Vec<ApiKey>,
 }
 
 /// JWT validation settings. Set exactly one of `jwksUri` and `inlineJwks`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = rules::cel([exactly_one("jwksUri", "inlineJwks")]))]
 pub struct JwtAuth {
     /// Required `iss` claim.
+    #[schemars(length(max = URL_MAX), transform = rules::cel([not_blank()]))]
     pub issuer: String,
     /// Accepted `aud` values; the token must carry one of them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = SHORT_LIST_MAX),
+        inner(length(max = TEXT_MAX)),
+        transform = rules::items(rules::cel([not_blank()]))
+    )]
     pub audiences: Vec<String>,
     /// URL serving the issuer's JWKS. Must be https (http is allowed only for
     /// `localhost` and `127.0.0.1`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = URL_MAX), transform = rules::cel([rules::jwks_url()]))]
     pub jwks_uri: Option<String>,
-    /// A JWKS document inline, as JSON.
+    /// A JWKS document inline, as JSON (at most 64 KiB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = JWKS_MAX))]
     pub inline_jwks: Option<String>,
     /// Extra request header the token may be read from, besides
     /// `Authorization: Bearer` and `x-api-key`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = TOKEN_MAX), transform = rules::cel([header_name()]))]
     pub token_header: Option<String>,
     /// Clock skew allowed on `exp` and `nbf` (a duration like `30s`, whole
     /// seconds). Unset: data-plane default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = DURATION_MAX), transform = rules::cel([duration()]))]
     pub leeway: Option<String>,
     /// Claims copied into upstream request headers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = SHORT_LIST_MAX))]
     pub forward_claims: Vec<ClaimHeader>,
     /// Minimum interval between two JWKS fetches (a duration). Unset:
     /// data-plane default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = DURATION_MAX), transform = rules::cel([duration()]))]
     pub jwks_min_refresh: Option<String>,
     /// How long a fetched JWKS is cached (a duration). Unset: data-plane default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = DURATION_MAX), transform = rules::cel([duration()]))]
     pub jwks_cache_duration: Option<String>,
 }
 
@@ -138,16 +171,27 @@ pub struct JwtAuth {
 #[serde(rename_all = "camelCase")]
 pub struct ClaimHeader {
     /// Name of the claim, e.g. `sub`.
+    #[schemars(length(max = TOKEN_MAX), transform = rules::cel([not_blank()]))]
     pub claim: String,
-    /// Header to put its value in, e.g. `x-user`.
+    /// Header to put its value in, e.g. `x-user`. Not a header the gateway
+    /// sets or copies itself (`authorization`, `host`, `anthropic-beta`,
+    /// `x-stainless-*`, ...; see `docs/auth.md`).
+    #[schemars(
+        length(max = TOKEN_MAX),
+        transform = rules::cel([header_name(), claim_header_not_reserved()])
+    )]
     pub header: String,
 }
 
-/// A static client API key. Set exactly one of `secretRef` and `env`.
+/// A static client API key. Set exactly one of `secretRef` and `env` (`env`
+/// only in standalone mode).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = rules::cel([exactly_one("secretRef", "env"), no_env_in_cluster()]))]
 pub struct ApiKey {
     /// Identity reported (in logs and metrics) for requests using this key.
+    /// Unique within the route.
+    #[schemars(length(max = LABEL_MAX), transform = rules::cel([not_blank()]))]
     pub name: String,
     /// A key of a Secret in the route's namespace holding the key value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -155,6 +199,7 @@ pub struct ApiKey {
     /// Environment variable holding the key value, read when the
     /// configuration is loaded. Standalone mode only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = TOKEN_MAX))]
     pub env: Option<String>,
 }
 
@@ -163,8 +208,10 @@ pub struct ApiKey {
 #[serde(rename_all = "camelCase")]
 pub struct ModelAlias {
     /// Exact model name, or a glob where `*` matches any run of characters.
+    #[schemars(length(max = MODEL_MAX), transform = rules::cel(glob()))]
     pub pattern: String,
-    /// The model name to route instead.
+    /// The model name to route instead (not a glob).
+    #[schemars(length(max = MODEL_MAX), transform = rules::cel(model_name_not_glob()))]
     pub target: String,
 }
 
@@ -174,13 +221,27 @@ pub struct ModelAlias {
 pub struct Rule {
     /// Model names (exact or `*` globs) this rule serves. Empty: every model.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = SHORT_LIST_MAX),
+        inner(length(max = MODEL_MAX)),
+        transform = rules::items(rules::cel(glob()))
+    )]
     pub models: Vec<String>,
     /// Backends to try. Backends with the same `priority` form a group
-    /// picked by weight; groups are tried in ascending priority.
+    /// picked by weight; groups are tried in ascending priority. Every
+    /// group needs a backend with a positive weight.
+    #[schemars(
+        length(min = 1, max = BACKEND_REFS_MAX),
+        transform = rules::cel([group_weights()])
+    )]
     pub backends: Vec<BackendRef>,
     /// Backends (same shape) to use when a backend rejects the request for
     /// its context length.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = BACKEND_REFS_MAX),
+        transform = rules::cel([group_weights()])
+    )]
     pub context_fallback: Vec<BackendRef>,
 }
 
@@ -189,17 +250,21 @@ pub struct Rule {
 #[serde(rename_all = "camelCase")]
 pub struct BackendRef {
     /// Name of the AIBackend, in the route's namespace.
+    #[schemars(length(min = 1, max = NAME_MAX))]
     pub name: String,
-    /// Priority group; lower is tried first. Default 0.
+    /// Priority group, 0 to 1000; lower is tried first. Default 0.
     #[serde(default)]
+    #[schemars(range(max = PRIORITY_MAX))]
     pub priority: u32,
-    /// Relative weight within the priority group. Default 1; 0 takes the
-    /// backend out of rotation (at least one backend of a group needs a
-    /// positive weight).
+    /// Relative weight within the priority group, 0 to 1,000,000. Default 1;
+    /// 0 takes the backend out of rotation (at least one backend of a group
+    /// needs a positive weight).
     #[serde(default = "default_weight")]
+    #[schemars(range(max = WEIGHT_MAX))]
     pub weight: u32,
     /// Model name to ask this backend for instead of the routed name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MODEL_MAX), transform = rules::cel([not_blank()]))]
     pub model: Option<String>,
 }
 
@@ -214,14 +279,17 @@ pub struct RetryPolicy {
     /// Longest `Retry-After` the gateway waits before retrying the same
     /// backend; longer ones fail over at once (a duration). Default `3s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = DURATION_MAX), transform = rules::cel([duration()]))]
     pub retry_after_cap: Option<String>,
     /// Base delay of the quick retry after a connect error or a 5xx, jittered
     /// (a duration). Default `100ms`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = DURATION_MAX), transform = rules::cel([duration()]))]
     pub backoff: Option<String>,
     /// Most upstream attempts per request across the whole chain, 1 to 20.
     /// Unset or 0: 6.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = MAX_ATTEMPTS_MAX))]
     pub max_attempts: Option<u32>,
     /// What happens when a stream dies after part of the answer reached the
     /// client and another candidate is left. Unset: `Auto`.

@@ -7,33 +7,43 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::rules::{self, *};
+
 /// Turns callers into teams with limits. Unset: the route has no limits.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = rules::cel([mapping_targets()]))]
 pub struct TeamsSpec {
     /// JWT claim naming the caller's team, e.g. `client_id` (Cognito
     /// machine-to-machine tokens), `team`, or `groups`. A dotted path reaches
     /// into nested objects. For a list claim the first value that maps to a
     /// team wins. Unset: `client_id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = TOKEN_MAX), transform = rules::cel([not_blank()]))]
     pub claim: Option<String>,
     /// Claim values mapped to team names. A claim value equal to a team's
-    /// `name` maps to that team without an entry here.
+    /// `name` maps to that team without an entry here. Every value must be
+    /// the name of a team in `teams`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(transform = rules::string_map(MAPPING_MAX, LABEL_MAX))]
     pub mapping: BTreeMap<String, String>,
-    /// Tier of callers that map to no team. Unset: `sandbox`.
+    /// Tier of callers that map to no team: a built-in tier or one of
+    /// `spec.tiers`. Unset: `sandbox`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = LABEL_MAX))]
     pub default_tier: Option<String>,
     /// Refuse callers that map to no team (403) instead of giving them the
     /// default tier.
     #[serde(default)]
     pub refuse_unknown: bool,
-    /// The teams.
+    /// The teams, each name once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = TEAMS_MAX), transform = rules::list_map("name"))]
     pub teams: Vec<TeamSpec>,
     /// Requests per minute allowed from one client IP address (the TCP
     /// peer), across teams. Unset or 0: no per-IP limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = RPM_MAX))]
     pub client_ip_requests_per_minute: Option<u64>,
 }
 
@@ -41,23 +51,34 @@ pub struct TeamsSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TeamSpec {
-    /// Team name, as reported in metrics and logs.
+    /// Team name, as reported in metrics and logs: 1-63 letters, digits,
+    /// `-`, `_` or `.`; `unknown` and `none` are reserved.
+    #[schemars(length(max = LABEL_MAX), transform = rules::cel(team_name()))]
     pub name: String,
     /// Tier name: a built-in (`sandbox`, `standard`, `premium`,
     /// `enterprise`) or one of `spec.tiers`. Unset: the default tier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = LABEL_MAX))]
     pub tier: Option<String>,
     /// Overrides the tier's requests per minute (0: unlimited).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = RPM_MAX))]
     pub requests_per_minute: Option<u64>,
     /// Overrides the tier's tokens per UTC day (0: unlimited).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = TOKENS_PER_DAY_MAX))]
     pub tokens_per_day: Option<u64>,
     /// Spending cap in USD. Unset: no budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetSpec>,
-    /// Names of `spec.auth.apiKeys` entries whose callers belong to this team.
+    /// Names of `spec.auth.apiKeys` entries whose callers belong to this
+    /// team; a key belongs to one team at most.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = TEAM_KEYS_MAX),
+        inner(length(max = LABEL_MAX)),
+        transform = rules::list_set
+    )]
     pub api_keys: Vec<String>,
 }
 
@@ -65,11 +86,13 @@ pub struct TeamSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BudgetSpec {
-    /// Cap in US dollars per period, e.g. `50` or `12.5`.
+    /// Cap in US dollars per period, e.g. `50` or `12.5`; 0 to 1e9.
+    #[schemars(range(min = 0.0, max = BUDGET_USD_MAX))]
     pub usd: f64,
     /// `day`, `week` (starting Monday) or `month`, calendar-aligned in UTC.
     /// Default `month`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = LABEL_MAX), transform = rules::cel([budget_period()]))]
     pub period: Option<String>,
 }
 
@@ -79,14 +102,17 @@ pub struct BudgetSpec {
 #[serde(rename_all = "camelCase")]
 pub struct TierSpec {
     /// Tier name.
+    #[schemars(length(max = LABEL_MAX), transform = rules::cel([not_blank()]))]
     pub name: String,
     /// Requests per minute per team; 0: unlimited. Unset: the built-in
     /// tier's value, or unlimited for a new tier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = RPM_MAX))]
     pub requests_per_minute: Option<u64>,
     /// Tokens (input + output, cache included) per UTC day per team; 0:
     /// unlimited. Unset: the built-in tier's value, or unlimited for a new tier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = TOKENS_PER_DAY_MAX))]
     pub tokens_per_day: Option<u64>,
 }
 
@@ -96,17 +122,22 @@ pub struct TierSpec {
 #[serde(rename_all = "camelCase")]
 pub struct ModelPricing {
     /// Routed model name (after aliases), exact or a `*` glob.
+    #[schemars(length(max = MODEL_MAX), transform = rules::cel(glob()))]
     pub model: String,
     /// USD per million input tokens.
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = PRICE_MAX))]
     pub input: f64,
     /// USD per million output tokens.
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = PRICE_MAX))]
     pub output: f64,
     /// USD per million cache-read input tokens. Unset: 10% of `input`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = PRICE_MAX))]
     pub cache_read: Option<f64>,
     /// USD per million cache-write input tokens. Unset: 125% of `input`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = PRICE_MAX))]
     pub cache_write: Option<f64>,
 }

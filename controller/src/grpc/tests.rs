@@ -32,6 +32,10 @@ fn rendered(s: Option<Arc<Snapshot>>) -> Arc<Rendered> {
 }
 
 fn start(initial: Option<Arc<Snapshot>>, options: GrpcOptions) -> Harness {
+    start_as(initial, options, Identity::anonymous())
+}
+
+fn start_as(initial: Option<Arc<Snapshot>>, options: GrpcOptions, identity: Identity) -> Harness {
     let (rendered_tx, rendered_rx) = watch::channel(rendered(initial));
     let (shutdown, shutdown_rx) = watch::channel(false);
     let fleet = Fleet::new();
@@ -42,10 +46,16 @@ fn start(initial: Option<Arc<Snapshot>>, options: GrpcOptions) -> Harness {
         metrics: metrics.clone(),
         shutdown: shutdown_rx,
         options,
+        auth: Arc::new(Authenticator::Open),
     };
     let (to_server, inbound) = mpsc::channel(8);
     let (out, from_server) = mpsc::channel(8);
-    let task = tokio::spawn(serve_stream(ReceiverStream::new(inbound), out, server));
+    let task = tokio::spawn(serve_stream(
+        ReceiverStream::new(inbound),
+        out,
+        server,
+        identity,
+    ));
     Harness {
         rendered: rendered_tx,
         shutdown,
@@ -220,3 +230,72 @@ async fn shutdown_ends_streams_cleanly() {
     h.task.await.unwrap();
     assert!(h.fleet.is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_ends_cleanly_when_its_token_expires() {
+    let identity = Identity {
+        subject: "system:serviceaccount:gw:dp".into(),
+        pod: None,
+        expires_at: Some(SystemTime::now() + Duration::from_secs(600)),
+    };
+    let opts = GrpcOptions {
+        keepalive: Duration::from_secs(3600),
+        ..GrpcOptions::default()
+    };
+    let mut h = start_as(Some(snapshot("v1", 0)), opts, identity);
+    h.send(hello("dp")).await;
+    assert_eq!(h.next_snapshot().await.unwrap().version, "v1");
+    let start = Instant::now();
+    assert!(
+        h.next_snapshot().await.is_none(),
+        "the stream ends without an error status, so the data plane reconnects"
+    );
+    assert!(
+        start.elapsed() >= Duration::from_secs(599),
+        "not before the expiry"
+    );
+    h.task.await.unwrap();
+    assert!(h.fleet.is_empty());
+}
+
+#[tokio::test]
+async fn a_hello_naming_another_pod_is_refused_before_anything_is_sent() {
+    let identity = Identity {
+        subject: "system:serviceaccount:gw:dp".into(),
+        pod: Some("gw-0".into()),
+        expires_at: None,
+    };
+    let mut h = start_as(Some(snapshot("v1", 0)), GrpcOptions::default(), identity);
+    h.send(hello("gw-1")).await;
+    h.send(ack("v1")).await;
+    let status = h.from_server.recv().await.unwrap().unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    assert!(status.message().contains("gw-0"), "{status}");
+    h.task.await.unwrap();
+    assert!(h.from_server.recv().await.is_none(), "no snapshot was sent");
+    assert!(h.fleet.is_empty());
+    assert_eq!(h.metrics.acks.get(), 0);
+    let denied = h
+        .metrics
+        .dataplane_auth
+        .get_or_create(&AuthLabels {
+            result: "permission_denied",
+        })
+        .get();
+    assert_eq!(denied, 1);
+}
+
+#[tokio::test]
+async fn the_pod_a_token_is_bound_to_is_served() {
+    let identity = Identity {
+        subject: "system:serviceaccount:gw:dp".into(),
+        pod: Some("gw-0".into()),
+        expires_at: None,
+    };
+    let mut h = start_as(Some(snapshot("v1", 0)), GrpcOptions::default(), identity);
+    h.send(hello("gw-0")).await;
+    assert_eq!(h.next_snapshot().await.unwrap().version, "v1");
+    h.fleet_settles(|v| v.dataplanes.contains_key("gw-0")).await;
+}
+
+mod over_the_network;

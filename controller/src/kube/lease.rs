@@ -115,9 +115,10 @@ pub fn next_spec(
         }
         Decision::Acquire => {
             let transitions = spec.and_then(|s| s.lease_transitions).unwrap_or(0);
-            let had_holder = spec
-                .and_then(|s| s.holder_identity.as_deref())
-                .is_some_and(|h| !h.is_empty());
+            // Any change of holder counts, also taking over a released Lease
+            // (no holder); creating the Lease does not.
+            let had_holder =
+                spec.is_some_and(|s| s.holder_identity.as_deref() != Some(&cfg.identity));
             Some(LeaseSpec {
                 holder_identity: Some(cfg.identity.clone()),
                 lease_duration_seconds: Some(seconds),
@@ -238,11 +239,21 @@ pub async fn release(api: &Api<Lease>, cfg: &LeaseConfig) -> Result<bool, Error>
 }
 
 /// Keeps trying to hold the Lease and publishes whether we lead into
-/// `leader`, forever (until every receiver is gone).
-pub async fn run(client: Client, cfg: LeaseConfig, leader: watch::Sender<bool>) {
+/// `leader`, until every receiver is gone or `shutdown` turns true: then,
+/// after any renewal in flight has completed (so it cannot take the Lease
+/// back), gives the Lease up if we hold it.
+pub async fn run(
+    client: Client,
+    cfg: LeaseConfig,
+    leader: watch::Sender<bool>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let api: Api<Lease> = Api::namespaced(client, &cfg.namespace);
     let mut last_renewed = None;
     loop {
+        if shutdown_requested(&shutdown) {
+            break;
+        }
         let now = Timestamp::now();
         match try_acquire_or_renew(&api, &cfg, now).await {
             Ok(true) => last_renewed = Some(now),
@@ -261,8 +272,18 @@ pub async fn run(client: Client, cfg: LeaseConfig, leader: watch::Sender<bool>) 
         tokio::select! {
             () = tokio::time::sleep(cfg.retry_period) => {}
             () = leader.closed() => return,
+            () = async { drop(shutdown.wait_for(|s| *s).await) } => break,
         }
     }
+    leader.send_replace(false);
+    if let Err(e) = release(&api, &cfg).await {
+        tracing::warn!(error = %e, "releasing the lease failed");
+    }
+}
+
+/// Whether `shutdown` turned true (the guard is not kept across an await).
+fn shutdown_requested(shutdown: &watch::Receiver<bool>) -> bool {
+    *shutdown.borrow()
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! The Kubernetes edge: the watch source ([`source`], over the pure
-//! [`index`]) and the leader Lease ([`lease`]).
+//! [`index`]), the leader Lease ([`lease`]), the data-plane views the
+//! replicas share ([`views`]) and the RBAC the controller needs ([`rbac`]).
 
 pub mod index;
 pub mod lease;
+pub mod rbac;
 pub mod source;
+pub mod views;

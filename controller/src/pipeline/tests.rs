@@ -1,5 +1,6 @@
 use super::*;
 use switchboard_api::parse_documents;
+use switchboard_api::render::Served;
 
 fn inventory(yaml: &str) -> Inventory {
     let mut inv = Inventory::default();
@@ -30,13 +31,25 @@ fn ids(s: &Snapshot) -> (Vec<&str>, Vec<&str>) {
     )
 }
 
+fn render(yaml: &str, mode: RenderMode) -> Rendered {
+    Rendered::render(Arc::new(inventory(yaml)), mode, &ClaimPolicy::allow_all())
+}
+
+fn served(r: &Rendered, kind: ObjectKind, name: &str) -> Served {
+    r.outcomes[&(kind, "default".to_string(), name.to_string())]
+        .served
+        .clone()
+}
+
 #[test]
 fn valid_inventory_renders_whole() {
-    let inv = inventory(&(backend("a", MOCK) + &route("r", "/", "a")));
-    let p = render_partial(&inv, &RenderMode::Kubernetes.options());
-    assert!(p.problems.is_empty(), "{}", p.problems);
+    let r = render(
+        &(backend("a", MOCK) + &route("r", "/", "a")),
+        RenderMode::Kubernetes,
+    );
+    assert!(r.problems.is_empty(), "{}", r.problems);
     assert_eq!(
-        ids(p.snapshot.as_ref().unwrap()),
+        ids(r.snapshot.as_ref().unwrap()),
         (vec!["default/a"], vec!["default/r"])
     );
 }
@@ -44,27 +57,28 @@ fn valid_inventory_renders_whole() {
 #[test]
 fn one_invalid_object_does_not_block_the_others() {
     let yaml = backend("a", MOCK) + &backend("bad", BAD) + &route("r", "/", "a");
-    let p = render_partial(&inventory(&yaml), &RenderMode::Kubernetes.options());
-    let snapshot = p.snapshot.expect("valid objects still render");
-    assert_eq!(ids(&snapshot), (vec!["default/a"], vec!["default/r"]));
-    assert_eq!(p.problems.len(), 1, "{}", p.problems);
-    assert_eq!(p.problems.0[0].resource, "AIBackend default/bad");
+    let r = render(&yaml, RenderMode::Kubernetes);
     assert_eq!(
-        p.dropped,
-        vec![(ObjectKind::Backend, "default".into(), "bad".into())]
+        ids(r.snapshot.as_ref().unwrap()),
+        (vec!["default/a"], vec!["default/r"])
     );
+    assert_eq!(r.problems.len(), 1, "{}", r.problems);
+    assert_eq!(r.problems.0[0].resource, "AIBackend default/bad");
+    assert_eq!(served(&r, ObjectKind::Backend, "bad"), Served::NotServed);
 }
 
 #[test]
-fn dependents_of_a_dropped_object_get_their_own_problem() {
+fn dependents_of_an_unserved_object_get_their_own_problem() {
     let yaml = backend("a", MOCK)
         + &backend("bad", BAD)
         + &route("good", "/good", "a")
         + &route("uses-bad", "/bad", "bad");
-    let p = render_partial(&inventory(&yaml), &RenderMode::Kubernetes.options());
-    let snapshot = p.snapshot.expect("renders");
-    assert_eq!(ids(&snapshot), (vec!["default/a"], vec!["default/good"]));
-    let resources: Vec<&str> = p.problems.iter().map(|p| p.resource.as_str()).collect();
+    let r = render(&yaml, RenderMode::Kubernetes);
+    assert_eq!(
+        ids(r.snapshot.as_ref().unwrap()),
+        (vec!["default/a"], vec!["default/good"])
+    );
+    let resources: Vec<&str> = r.problems.iter().map(|p| p.resource.as_str()).collect();
     assert_eq!(
         resources,
         vec!["AIBackend default/bad", "AIRoute default/uses-bad"]
@@ -72,26 +86,90 @@ fn dependents_of_a_dropped_object_get_their_own_problem() {
 }
 
 #[test]
+fn directory_mode_keeps_the_last_accepted_version_of_each_object_in_memory() {
+    let mut last = LastAcceptedSource::for_mode(RenderMode::Directory);
+    let policy = ClaimPolicy::allow_all();
+    let good = backend("a", MOCK) + &route("r", "/r", "a") + &route("s", "/s", "a");
+    let (first, _) = next_rendered(
+        &Rendered::default(),
+        Arc::new(inventory(&good)),
+        &Problems::new(),
+        RenderMode::Directory,
+        &mut last,
+        &policy,
+    );
+    // r breaks (a backend that does not exist) and s moves to a new prefix.
+    let edited = backend("a", MOCK) + &route("r", "/r", "missing") + &route("s", "/s2", "a");
+    let (second, result) = next_rendered(
+        &first,
+        Arc::new(inventory(&edited)),
+        &Problems::new(),
+        RenderMode::Directory,
+        &mut last,
+        &policy,
+    );
+    assert_eq!(result, "partial");
+    assert_eq!(
+        served(&second, ObjectKind::Route, "r"),
+        Served::LastAccepted { generation: None }
+    );
+    let snapshot = second.snapshot.as_ref().unwrap();
+    let r = snapshot
+        .routes
+        .iter()
+        .find(|r| r.id == "default/r")
+        .unwrap();
+    assert_eq!(r.rules[0].groups[0].backends[0].backend, "default/a");
+    let s = snapshot
+        .routes
+        .iter()
+        .find(|r| r.id == "default/s")
+        .unwrap();
+    assert_eq!(s.path_prefix, "/s2");
+    // Deleted: gone, and not remembered.
+    let (third, _) = next_rendered(
+        &second,
+        Arc::new(inventory(&backend("a", MOCK))),
+        &Problems::new(),
+        RenderMode::Directory,
+        &mut last,
+        &policy,
+    );
+    assert!(third.snapshot.as_ref().unwrap().routes.is_empty());
+    let (fourth, _) = next_rendered(
+        &third,
+        Arc::new(inventory(&edited)),
+        &Problems::new(),
+        RenderMode::Directory,
+        &mut last,
+        &policy,
+    );
+    assert_eq!(served(&fourth, ObjectKind::Route, "r"), Served::NotServed);
+}
+
+#[test]
 fn directory_mode_passes_backend_env_on_but_never_reads_its_own_env() {
     let key = "---\napiVersion: switchboard.dev/v1alpha1\nkind: AIRoute\nmetadata: {name: keyed}\nspec: {pathPrefix: /k, auth: {apiKeys: [{name: k, env: PATH}]}, rules: [{models: ['*'], backends: [{name: bad}]}]}\n";
     let yaml = backend("bad", BAD) + key;
-    let p = render_partial(&inventory(&yaml), &RenderMode::Directory.options());
-    let snapshot = p.snapshot.expect("renders");
-    assert_eq!(ids(&snapshot), (vec!["default/bad"], vec![]));
-    assert_eq!(p.problems.len(), 1, "{}", p.problems);
-    assert_eq!(p.problems.0[0].resource, "AIRoute default/keyed");
+    let r = render(&yaml, RenderMode::Directory);
+    assert_eq!(
+        ids(r.snapshot.as_ref().unwrap()),
+        (vec!["default/bad"], vec![])
+    );
+    assert_eq!(r.problems.len(), 1, "{}", r.problems);
+    assert_eq!(r.problems.0[0].resource, "AIRoute default/keyed");
     assert!(
-        p.problems.0[0].message.contains("PATH is not set"),
+        r.problems.0[0].message.contains("PATH is not set"),
         "{}",
-        p.problems
+        r.problems
     );
 }
 
 #[test]
 fn empty_inventory_renders_an_empty_snapshot() {
-    let p = render_partial(&Inventory::default(), &RenderMode::Kubernetes.options());
-    assert!(p.problems.is_empty());
-    assert_eq!(ids(&p.snapshot.unwrap()), (vec![], vec![]));
+    let r = render("", RenderMode::Kubernetes);
+    assert!(r.problems.is_empty());
+    assert_eq!(ids(r.snapshot.as_ref().unwrap()), (vec![], vec![]));
 }
 
 #[test]
@@ -110,16 +188,27 @@ fn problem_keys_parse() {
 #[test]
 fn next_rendered_keeps_the_snapshot_arc_when_the_version_is_unchanged() {
     let inv = Arc::new(inventory(&(backend("a", MOCK) + &route("r", "/", "a"))));
+    let mut last = LastAcceptedSource::Status;
+    let policy = ClaimPolicy::allow_all();
     let (first, result) = next_rendered(
         &Rendered::default(),
         inv.clone(),
         &Problems::new(),
         RenderMode::Kubernetes,
+        &mut last,
+        &policy,
     );
     assert_eq!(result, "ok");
     assert!(changed(&Rendered::default(), &first));
     let again = Arc::new((*inv).clone());
-    let (second, _) = next_rendered(&first, again, &Problems::new(), RenderMode::Kubernetes);
+    let (second, _) = next_rendered(
+        &first,
+        again,
+        &Problems::new(),
+        RenderMode::Kubernetes,
+        &mut last,
+        &policy,
+    );
     assert!(Arc::ptr_eq(
         first.snapshot.as_ref().unwrap(),
         second.snapshot.as_ref().unwrap()
@@ -131,6 +220,8 @@ fn next_rendered_keeps_the_snapshot_arc_when_the_version_is_unchanged() {
         second.inventory.clone(),
         &Problems::new(),
         RenderMode::Kubernetes,
+        &mut last,
+        &policy,
     );
     assert!(!changed(&second, &third));
 }
@@ -138,30 +229,28 @@ fn next_rendered_keeps_the_snapshot_arc_when_the_version_is_unchanged() {
 #[test]
 fn source_problems_come_first_and_are_published() {
     let inv = Arc::new(inventory(&backend("a", MOCK)));
+    let mut last = LastAcceptedSource::for_mode(RenderMode::Directory);
+    let policy = ClaimPolicy::allow_all();
     let (clean, _) = next_rendered(
         &Rendered::default(),
         inv.clone(),
         &Problems::new(),
         RenderMode::Directory,
+        &mut last,
+        &policy,
     );
     let source = Problems::from(Problem::new("b.yaml (document 1)", "", "invalid YAML"));
-    let (next, result) = next_rendered(&clean, inv, &source, RenderMode::Directory);
+    let (next, result) = next_rendered(
+        &clean,
+        inv,
+        &source,
+        RenderMode::Directory,
+        &mut last,
+        &policy,
+    );
     assert_eq!(result, "ok", "the render itself is clean");
     assert_eq!(next.problems, source);
     assert!(changed(&clean, &next));
-}
-
-#[test]
-fn partial_result_label() {
-    let yaml = backend("a", MOCK) + &backend("bad", BAD);
-    let (r, result) = next_rendered(
-        &Rendered::default(),
-        Arc::new(inventory(&yaml)),
-        &Problems::new(),
-        RenderMode::Kubernetes,
-    );
-    assert_eq!(result, "partial");
-    assert_eq!(r.snapshot.unwrap().backends.len(), 1);
 }
 
 #[tokio::test]
@@ -173,6 +262,7 @@ async fn renderer_publishes_on_change_only() {
         inv_rx,
         prx,
         RenderMode::Directory,
+        ClaimPolicy::allow_all(),
         out_tx,
         Arc::new(Metrics::new()),
     ));

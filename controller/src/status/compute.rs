@@ -1,28 +1,36 @@
 //! Pure status computation: the `Accepted`, `ResolvedRefs` and `Programmed`
-//! conditions of every AIBackend and AIRoute, from the inventory, the
-//! renderer's problems, the version history and the fleet of data planes.
+//! conditions and `lastAccepted` of every AIBackend and AIRoute, from the
+//! renderer's per-object outcomes, the version history and the data planes.
 //!
-//! - `Accepted`: False/`Invalid` when the renderer reports a problem with the
-//!   object that is not about a reference; the message names each field.
+//! - `Accepted`: False/`Invalid` when the current generation has problems
+//!   that are not about a reference (or does not decode), `NotAllowed` when
+//!   it claims what the `--route-claim` policy refuses, `Conflicted` when an
+//!   older route holds one of its claims.
 //! - `ResolvedRefs`: False/`BackendNotFound` or `SecretNotFound` when a
-//!   problem sits at a reference's field path.
-//! - `Programmed`: Unknown/`NoDataPlanes` with no data plane connected;
-//!   False/`Rejected` when a data plane NACKed a version containing the
-//!   object's current generation; True/`Programmed` when every connected data
-//!   plane runs such a version; otherwise False/`Pending` (or `Invalid` when
-//!   the object's own problems keep it out of the snapshot).
+//!   problem sits at a reference's field path (Unknown/`Invalid` when the
+//!   spec does not decode).
+//! - `Programmed`, by what the snapshot holds for the object: its current
+//!   generation (True/`Programmed` once every connected data plane runs it,
+//!   else False/`Pending`), its last accepted generation
+//!   (False/`ServingLastAccepted`), a 503 placeholder (False/`Unavailable`)
+//!   or nothing (False/`Invalid`, `NotAllowed` or `Conflicted`);
+//!   False/`Rejected` when a data plane NACKed a version holding it;
+//!   Unknown/`NoDataPlanes` with no data plane connected.
 //!
-//! `lastTransitionTime` only moves when a condition's status changes, and
-//! statuses are compared without timestamps ([`same_ignoring_time`]).
+//! Messages never carry the snapshot version, so an object's status only
+//! changes when its meaning does. `lastTransitionTime` only moves when a
+//! condition's status changes; statuses are compared without timestamps
+//! ([`same_ignoring_time`]).
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use switchboard_api::conditions::{self, reason, status};
-use switchboard_api::v1alpha1::ResourceStatus;
-use switchboard_api::{ObjectKind, Problem};
+use switchboard_api::render::{Accepted, Outcome, Served};
+use switchboard_api::v1alpha1::{LastAcceptedStatus, ResourceStatus};
+use switchboard_api::{ObjectKey, ObjectKind, Problem};
 
-use super::history::{ObjectKey, VersionHistory};
+use super::history::VersionHistory;
 use super::inputs::StatusInputs;
 use super::refs::{self, Ref, Target};
 
@@ -44,45 +52,104 @@ pub struct Desired {
 
 /// The kind name used in problems and events.
 pub fn kind_name(kind: ObjectKind) -> &'static str {
-    match kind {
-        ObjectKind::Backend => "AIBackend",
-        ObjectKind::Route => "AIRoute",
-        ObjectKind::Secret => "Secret",
+    kind.name()
+}
+
+fn gen_text(generation: Option<i64>) -> String {
+    generation.map_or_else(
+        || "the current version".to_string(),
+        |g| format!("generation {g}"),
+    )
+}
+
+/// What the object serves instead of its current generation, for messages.
+fn fallback_note(o: &Outcome) -> String {
+    match &o.served {
+        Served::Current { .. } => String::new(),
+        Served::LastAccepted { generation } => format!(
+            "; data planes keep serving {}, the last accepted",
+            gen_text(*generation)
+        ),
+        Served::Unavailable { generation } => format!(
+            "; {} (the last accepted) cannot be served either, so requests to its hostnames and path prefix are answered 503",
+            gen_text(*generation)
+        ),
+        Served::NotServed if o.accepted.is_some() && !o.last_accepted_problems.is_empty() => {
+            format!(
+                "; its last accepted version cannot be served either ({}), so it is not served",
+                list(&o.last_accepted_problems.iter().collect::<Vec<_>>())
+            )
+        }
+        Served::NotServed => "; it is not served".to_string(),
     }
 }
 
-/// The three conditions of object `key` at `generation` whose references are `refs`.
+/// The three conditions of object `key` from its outcome `o` and its
+/// references `refs` (empty when it did not decode).
 pub fn desired_conditions(
     key: &ObjectKey,
-    generation: i64,
+    o: &Outcome,
     refs: &[Ref],
     inputs: &StatusInputs,
     history: &VersionHistory,
 ) -> [Desired; 3] {
-    let (kind, ns, name) = key;
-    let resource = format!("{} {ns}/{name}", kind_name(*kind));
-    let own: Vec<&Problem> = inputs
+    let (ref_problems, spec_problems): (Vec<&Problem>, Vec<&Problem>) = o
         .problems
         .iter()
-        .filter(|p| p.resource == resource)
-        .collect();
-    let (ref_problems, spec_problems): (Vec<&Problem>, Vec<&Problem>) = own
-        .iter()
         .partition(|p| refs.iter().any(|r| refs::covers(&r.path, &p.path)));
+    let note = fallback_note(o);
 
-    let accepted = if spec_problems.is_empty() {
+    let accepted = if o.undecodable {
+        desired(
+            conditions::ACCEPTED,
+            status::FALSE,
+            reason::INVALID,
+            format!(
+                "the object cannot be decoded: {}{note}",
+                list(&spec_problems)
+            ),
+        )
+    } else if !spec_problems.is_empty() {
+        desired(
+            conditions::ACCEPTED,
+            status::FALSE,
+            reason::INVALID,
+            format!("{}{note}", list(&spec_problems)),
+        )
+    } else if !o.not_allowed.is_empty() {
+        desired(
+            conditions::ACCEPTED,
+            status::FALSE,
+            reason::NOT_ALLOWED,
+            format!("{}{note}", list(&o.not_allowed.iter().collect::<Vec<_>>())),
+        )
+    } else if !o.lost.is_empty() {
+        let lost: Vec<String> = o
+            .lost
+            .iter()
+            .map(switchboard_api::render::resolve::conflict_message)
+            .collect();
+        desired(
+            conditions::ACCEPTED,
+            status::FALSE,
+            reason::CONFLICTED,
+            lost.join("; "),
+        )
+    } else if !ref_problems.is_empty() {
+        desired(
+            conditions::ACCEPTED,
+            status::TRUE,
+            reason::VALID,
+            format!(
+                "the spec is valid, but its references do not resolve (see ResolvedRefs){note}"
+            ),
+        )
+    } else {
         desired(
             conditions::ACCEPTED,
             status::TRUE,
             reason::VALID,
             "the spec is valid".to_string(),
-        )
-    } else {
-        desired(
-            conditions::ACCEPTED,
-            status::FALSE,
-            reason::INVALID,
-            list(&spec_problems),
         )
     };
 
@@ -90,12 +157,24 @@ pub fn desired_conditions(
         refs.iter()
             .any(|r| matches!(r.target, Target::Backend(_)) && refs::covers(&r.path, &p.path))
     });
-    let resolved = if ref_problems.is_empty() {
+    let resolved = if o.undecodable {
+        desired(
+            conditions::RESOLVED_REFS,
+            status::UNKNOWN,
+            reason::INVALID,
+            "the spec cannot be decoded".to_string(),
+        )
+    } else if ref_problems.is_empty() {
+        let message = match refs.len() {
+            0 => "the spec references no AIBackend or Secret".to_string(),
+            1 => "its one reference resolved".to_string(),
+            n => format!("all {n} references resolved"),
+        };
         desired(
             conditions::RESOLVED_REFS,
             status::TRUE,
             reason::RESOLVED,
-            format!("all {} references resolved", refs.len()),
+            message,
         )
     } else {
         let why = if backend_missing {
@@ -103,49 +182,52 @@ pub fn desired_conditions(
         } else {
             reason::SECRET_NOT_FOUND
         };
-        // A backend that exists but was left out for its own problems is
-        // "not found" to the renderer; say what really happened.
-        let explained: Vec<Problem> = ref_problems
-            .iter()
-            .map(|p| {
-                let invalid_backend = refs.iter().find_map(|r| match &r.target {
-                    Target::Backend(b)
-                        if r.path == p.path && inputs.inventory.backend(ns, b).is_some() =>
-                    {
-                        Some(b)
-                    }
-                    _ => None,
-                });
-                match invalid_backend {
-                    Some(b) => Problem::new(
-                        p.resource.clone(),
-                        p.path.clone(),
-                        format!("AIBackend {b:?} exists but is not accepted (see its status)"),
-                    ),
-                    None => (*p).clone(),
-                }
-            })
-            .collect();
         desired(
             conditions::RESOLVED_REFS,
             status::FALSE,
             why,
-            list(&explained.iter().collect::<Vec<_>>()),
+            list(&ref_problems),
         )
     };
 
-    let programmed = programmed(key, generation, !own.is_empty(), inputs, history);
+    let programmed = programmed(key, o, inputs, history);
     [accepted, resolved, programmed]
 }
 
 fn programmed(
     key: &ObjectKey,
-    generation: i64,
-    has_problems: bool,
+    o: &Outcome,
     inputs: &StatusInputs,
     history: &VersionHistory,
 ) -> Desired {
     let d = |s, r, m| desired(conditions::PROGRAMMED, s, r, m);
+    let current = gen_text(o.generation);
+    if o.served == Served::NotServed {
+        let (why, text) = if !o.lost.is_empty() {
+            (
+                reason::CONFLICTED,
+                "not served: every (hostname, path prefix) it claims is held by another route (see Accepted)".to_string(),
+            )
+        } else if !o.not_allowed.is_empty() {
+            (
+                reason::NOT_ALLOWED,
+                "not served: its claims are not allowed (see Accepted)".to_string(),
+            )
+        } else {
+            (
+                reason::INVALID,
+                format!(
+                    "not served: {current} is refused (see Accepted/ResolvedRefs){}",
+                    if o.accepted.is_none() {
+                        " and no generation of it was ever accepted"
+                    } else {
+                        " and its last accepted version cannot be served either"
+                    }
+                ),
+            )
+        };
+        return d(status::FALSE, why, text);
+    }
     let connected = inputs.dataplanes.len();
     if connected == 0 {
         return d(
@@ -160,7 +242,7 @@ fn programmed(
     for (id, dp) in &inputs.dataplanes {
         let Some(nack) = &dp.nack else { continue };
         if dp.acked_version.as_deref() == Some(nack.version.as_str())
-            || !history.contains(&nack.version, key, generation)
+            || !history.contains(&nack.version, key, &o.served)
         {
             continue;
         }
@@ -187,66 +269,53 @@ fn programmed(
             mine.join("; ")
         };
         rejections.push(format!(
-            "data plane {id} rejected version {}: {why}",
-            nack.version
+            "data plane {id} rejected a version holding it: {why}"
         ));
     }
     if !rejections.is_empty() {
         return d(status::FALSE, reason::REJECTED, rejections.join("; "));
     }
-    let mut versions: Vec<&str> = Vec::new();
-    let mut running = 0;
-    for dp in inputs.dataplanes.values() {
-        if let Some(v) = dp
-            .acked_version
-            .as_deref()
-            .filter(|v| history.contains(v, key, generation))
-        {
-            running += 1;
-            if !versions.contains(&v) {
-                versions.push(v);
-            }
-        }
-    }
-    let count =
-        format!("{running} of {connected} connected data planes run generation {generation}");
-    if running == connected {
-        return d(
+    let running = inputs
+        .dataplanes
+        .values()
+        .filter(|dp| {
+            dp.acked_version
+                .as_deref()
+                .is_some_and(|v| history.contains(v, key, &o.served))
+        })
+        .count();
+    match &o.served {
+        Served::Current { .. } if running == connected => d(
             status::TRUE,
             reason::PROGRAMMED,
-            format!("{count} (version {})", versions.join(", ")),
-        );
-    }
-    if has_problems {
-        return d(
-            status::FALSE,
-            reason::INVALID,
-            format!(
-                "{count}: fix the problems in Accepted/ResolvedRefs; data planes keep their last good snapshot"
-            ),
-        );
-    }
-    if inputs.rendered_version.is_none() {
-        let mut blocking: Vec<&str> = inputs
-            .problems
-            .iter()
-            .map(|p| p.resource.as_str())
-            .collect();
-        blocking.dedup();
-        return d(
+            format!("{running} of {connected} connected data planes run {current}"),
+        ),
+        Served::Current { .. } => d(
             status::FALSE,
             reason::PENDING,
             format!(
-                "{count}: no snapshot can be rendered until other resources are fixed: {}",
-                blocking.join(", ")
+                "{running} of {connected} connected data planes run {current}; waiting for the others to acknowledge"
             ),
-        );
+        ),
+        Served::LastAccepted { generation } => d(
+            status::FALSE,
+            reason::SERVING_LAST_ACCEPTED,
+            format!(
+                "{current} is refused (see Accepted/ResolvedRefs); {running} of {connected} connected data planes serve {}, the last accepted",
+                gen_text(*generation)
+            ),
+        ),
+        Served::Unavailable { generation } => d(
+            status::FALSE,
+            reason::UNAVAILABLE,
+            format!(
+                "{current} is refused and {} (the last accepted) cannot be served: {}; {running} of {connected} connected data planes answer its requests with 503",
+                gen_text(*generation),
+                list(&o.last_accepted_problems.iter().collect::<Vec<_>>())
+            ),
+        ),
+        Served::NotServed => d(status::FALSE, reason::INVALID, "not served".to_string()),
     }
-    d(
-        status::FALSE,
-        reason::PENDING,
-        format!("{count}; waiting for the others to acknowledge"),
-    )
 }
 
 fn desired(
@@ -282,11 +351,13 @@ fn list(problems: &[&Problem]) -> String {
     parts.join("; ")
 }
 
-/// The status for `desired` at `generation`, keeping each condition's
-/// `lastTransitionTime` from `previous` when its status did not change.
+/// The status for `desired` at `generation` with `last_accepted`, keeping
+/// each condition's `lastTransitionTime` from `previous` when its status
+/// did not change.
 pub fn status_for(
     desired: &[Desired],
     generation: i64,
+    last_accepted: Option<LastAcceptedStatus>,
     previous: Option<&ResourceStatus>,
     now: &Time,
 ) -> ResourceStatus {
@@ -311,12 +382,14 @@ pub fn status_for(
     ResourceStatus {
         conditions,
         observed_generation: Some(generation),
+        last_accepted,
     }
 }
 
-/// Whether `a` and `b` say the same thing, ignoring `lastTransitionTime`
-/// and the order of conditions.
-pub fn same_ignoring_time(a: &ResourceStatus, b: &ResourceStatus) -> bool {
+/// Whether `a` and `b` (statuses of an object of `kind`) say the same
+/// thing, ignoring `lastTransitionTime`, the order of conditions and how
+/// the API server re-encoded the last accepted spec (e.g. `3.0` as `3`).
+pub fn same_ignoring_time(kind: ObjectKind, a: &ResourceStatus, b: &ResourceStatus) -> bool {
     let key = |s: &ResourceStatus| {
         let mut v: Vec<(String, String, String, String, Option<i64>)> = s
             .conditions
@@ -334,11 +407,14 @@ pub fn same_ignoring_time(a: &ResourceStatus, b: &ResourceStatus) -> bool {
         v.sort();
         (v, s.observed_generation)
     };
-    key(a) == key(b)
+    let last_same = a.last_accepted == b.last_accepted
+        || (a.last_accepted.is_some()
+            && Accepted::from_status(kind, Some(a)) == Accepted::from_status(kind, Some(b)));
+    key(a) == key(b) && last_same
 }
 
-/// The status every AIBackend and AIRoute of `inputs.inventory` should
-/// have; `previous` gives the last known status of an object.
+/// The status every AIBackend and AIRoute of `inputs` should have;
+/// `previous` gives the last known status of an object.
 pub fn compute_all<'a>(
     inputs: &StatusInputs,
     history: &VersionHistory,
@@ -346,27 +422,27 @@ pub fn compute_all<'a>(
     now: &Time,
 ) -> BTreeMap<ObjectKey, ResourceStatus> {
     let inv = &inputs.inventory;
-    let backends = inv.backends().map(|(ns, n, b)| {
-        (
-            (ObjectKind::Backend, ns.to_string(), n.to_string()),
-            b.metadata.generation,
-            refs::backend_refs(&b.spec),
-        )
-    });
-    let routes = inv.routes().map(|(ns, n, r)| {
-        (
-            (ObjectKind::Route, ns.to_string(), n.to_string()),
-            r.metadata.generation,
-            refs::route_refs(&r.spec),
-        )
-    });
-    backends
-        .chain(routes)
-        .map(|(key, generation, refs)| {
-            let generation = generation.unwrap_or(0);
-            let desired = desired_conditions(&key, generation, &refs, inputs, history);
-            let status = status_for(&desired, generation, previous(&key), now);
-            (key, status)
+    inputs
+        .outcomes
+        .iter()
+        .map(|(key, o)| {
+            let (kind, ns, name) = key;
+            let refs = match kind {
+                ObjectKind::Backend => inv
+                    .backend(ns, name)
+                    .map(|b| refs::backend_refs(&b.spec))
+                    .unwrap_or_default(),
+                ObjectKind::Route => inv
+                    .route(ns, name)
+                    .map(|r| refs::route_refs(&r.spec))
+                    .unwrap_or_default(),
+                ObjectKind::Secret => Vec::new(),
+            };
+            let generation = o.generation.unwrap_or(0);
+            let desired = desired_conditions(key, o, &refs, inputs, history);
+            let last = o.accepted.as_ref().map(Accepted::to_status);
+            let status = status_for(&desired, generation, last, previous(key), now);
+            (key.clone(), status)
         })
         .collect()
 }

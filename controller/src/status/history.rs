@@ -1,23 +1,22 @@
-//! [`VersionHistory`]: which generation of each object every recent
-//! snapshot version was rendered from, so `Programmed` can tell whether a
-//! data plane's version contains an object's current generation.
+//! [`VersionHistory`]: what every recent snapshot version held for each
+//! object (its current generation, its last accepted one, or a 503
+//! placeholder), so `Programmed` can tell whether a data plane's version
+//! serves what the object should serve now.
 
 use std::collections::{BTreeMap, VecDeque};
 
-use switchboard_api::{Inventory, ObjectKind};
-
-/// (kind, namespace, name) of an AIBackend or AIRoute.
-pub type ObjectKey = (ObjectKind, String, String);
+use switchboard_api::ObjectKey;
+use switchboard_api::render::Served;
 
 /// How many versions are remembered by default.
 pub const DEFAULT_CAPACITY: usize = 64;
 
-/// Generations by object, for the most recent versions (oldest dropped first).
+/// What each version served, for the most recent versions (oldest dropped first).
 #[derive(Clone, Debug)]
 pub struct VersionHistory {
     capacity: usize,
     order: VecDeque<String>,
-    versions: BTreeMap<String, BTreeMap<ObjectKey, i64>>,
+    versions: BTreeMap<String, BTreeMap<ObjectKey, Served>>,
 }
 
 impl Default for VersionHistory {
@@ -36,15 +35,10 @@ impl VersionHistory {
         }
     }
 
-    /// Records that `version` was rendered from these object generations
-    /// (see [`generations`]). The same content rendered again from newer
-    /// generations replaces the entry.
-    pub fn record(&mut self, version: &str, generations: BTreeMap<ObjectKey, i64>) {
-        if self
-            .versions
-            .insert(version.to_string(), generations)
-            .is_some()
-        {
+    /// Records what `version` serves for each object. The same content
+    /// rendered again from newer generations replaces the entry.
+    pub fn record(&mut self, version: &str, served: BTreeMap<ObjectKey, Served>) {
+        if self.versions.insert(version.to_string(), served).is_some() {
             self.order.retain(|v| v != version);
         }
         self.order.push_back(version.to_string());
@@ -55,59 +49,53 @@ impl VersionHistory {
         }
     }
 
-    /// Whether `version` was rendered from generation `generation` of `key`.
-    pub fn contains(&self, version: &str, key: &ObjectKey, generation: i64) -> bool {
-        self.versions.get(version).and_then(|g| g.get(key)) == Some(&generation)
+    /// Whether `version` serves `served` for `key`.
+    pub fn contains(&self, version: &str, key: &ObjectKey, served: &Served) -> bool {
+        self.versions.get(version).and_then(|g| g.get(key)) == Some(served)
     }
-}
-
-/// The generation of every AIBackend and AIRoute (0 when unset, as in
-/// directory mode).
-pub fn generations(inventory: &Inventory) -> BTreeMap<ObjectKey, i64> {
-    let backends = inventory.backends().map(|(ns, n, b)| {
-        (
-            (ObjectKind::Backend, ns.to_string(), n.to_string()),
-            b.metadata.generation.unwrap_or(0),
-        )
-    });
-    let routes = inventory.routes().map(|(ns, n, r)| {
-        (
-            (ObjectKind::Route, ns.to_string(), n.to_string()),
-            r.metadata.generation.unwrap_or(0),
-        )
-    });
-    backends.chain(routes).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_api::{AIBackend, Object};
+    use switchboard_api::ObjectKind;
 
-    fn inv(generation: i64) -> Inventory {
-        let mut b: AIBackend = serde_json::from_value(serde_json::json!({
-            "apiVersion": "switchboard.dev/v1alpha1", "kind": "AIBackend",
-            "metadata": {"name": "a", "namespace": "ns", "generation": generation},
-            "spec": {"provider": "Mock"}
-        }))
-        .unwrap();
-        b.metadata.generation = Some(generation);
-        let mut inv = Inventory::default();
-        inv.upsert(Object::Backend(b));
-        inv
+    fn served(generation: i64) -> BTreeMap<ObjectKey, Served> {
+        BTreeMap::from([(
+            key(),
+            Served::Current {
+                generation: Some(generation),
+            },
+        )])
+    }
+
+    fn key() -> ObjectKey {
+        (ObjectKind::Backend, "ns".to_string(), "a".to_string())
+    }
+
+    fn current(generation: i64) -> Served {
+        Served::Current {
+            generation: Some(generation),
+        }
     }
 
     #[test]
     fn same_version_from_newer_generation_replaces_and_old_versions_expire() {
-        let key = (ObjectKind::Backend, "ns".to_string(), "a".to_string());
         let mut h = VersionHistory::with_capacity(2);
-        h.record("v1", generations(&inv(1)));
-        assert!(h.contains("v1", &key, 1));
-        h.record("v1", generations(&inv(2)));
-        assert!(h.contains("v1", &key, 2) && !h.contains("v1", &key, 1));
-        h.record("v2", generations(&inv(3)));
-        h.record("v3", generations(&inv(4)));
-        assert!(!h.contains("v1", &key, 2), "v1 expired");
-        assert!(h.contains("v2", &key, 3) && h.contains("v3", &key, 4));
+        h.record("v1", served(1));
+        assert!(h.contains("v1", &key(), &current(1)));
+        h.record("v1", served(2));
+        assert!(h.contains("v1", &key(), &current(2)) && !h.contains("v1", &key(), &current(1)));
+        h.record("v2", served(3));
+        h.record("v3", served(4));
+        assert!(!h.contains("v1", &key(), &current(2)), "v1 expired");
+        assert!(h.contains("v2", &key(), &current(3)) && h.contains("v3", &key(), &current(4)));
+        let last = Served::LastAccepted {
+            generation: Some(4),
+        };
+        assert!(
+            !h.contains("v3", &key(), &last),
+            "serving a generation as the last accepted is not the same"
+        );
     }
 }

@@ -1,15 +1,17 @@
 //! What status computation reads from the rest of the controller: the
-//! render pipeline's [`Rendered`] and the fleet's [`FleetView`], reduced to
-//! [`StatusInputs`].
+//! render pipeline's [`Rendered`] and the fleet's [`FleetView`] (every
+//! replica's data planes, merged), reduced to [`StatusInputs`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use switchboard_api::{Inventory, ObjectKind, Problems};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use switchboard_api::render::{Outcome, Served};
+use switchboard_api::v1alpha1::ResourceStatus;
+use switchboard_api::{Inventory, ObjectKey, ObjectKind};
 
-use super::history::{ObjectKey, generations};
 use crate::fleet::FleetView;
-use crate::pipeline::{Rendered, problem_key};
+use crate::pipeline::Rendered;
 
 pub use crate::fleet::{DataPlaneState, NackInfo};
 
@@ -18,48 +20,52 @@ pub use crate::fleet::{DataPlaneState, NackInfo};
 pub struct StatusInputs {
     /// The objects, as last seen from the cluster.
     pub inventory: Arc<Inventory>,
-    /// Every problem the renderer found in `inventory`. The objects they
-    /// name were left out of the snapshot.
-    pub problems: Problems,
-    /// The version of the snapshot rendered from `inventory` (without the
-    /// objects named by `problems`); `None` when nothing could be rendered
-    /// (data planes keep the last good snapshot).
+    /// How the renderer resolved every AIBackend and AIRoute of `inventory`.
+    pub outcomes: Arc<BTreeMap<ObjectKey, Outcome>>,
+    /// The version of the snapshot rendered from `inventory`; `None` before
+    /// the first render.
     pub rendered_version: Option<String>,
-    /// Connected data planes by identity.
+    /// Connected data planes by identity (of every replica).
     pub dataplanes: BTreeMap<String, DataPlaneState>,
 }
 
 impl StatusInputs {
     /// The inputs for the pipeline's latest output and the fleet.
     pub fn from_parts(rendered: &Rendered, fleet: &FleetView) -> Self {
-        // A problem naming no object means nothing was rendered from this
-        // inventory: the snapshot is the last good one, from an older one.
-        let rendered_here = rendered
-            .problems
-            .iter()
-            .all(|p| problem_key(&p.resource).is_some());
         Self {
             inventory: rendered.inventory.clone(),
-            problems: rendered.problems.clone(),
-            rendered_version: rendered
-                .snapshot
-                .as_ref()
-                .filter(|_| rendered_here)
-                .map(|s| s.version.clone()),
+            outcomes: rendered.outcomes.clone(),
+            rendered_version: rendered.snapshot.as_ref().map(|s| s.version.clone()),
             dataplanes: fleet.dataplanes.clone(),
         }
     }
 
-    /// The generation of every object in the snapshot rendered from this
-    /// inventory: every AIBackend and AIRoute not named by a problem.
-    pub fn served_generations(&self) -> BTreeMap<ObjectKey, i64> {
-        let dropped: Vec<(ObjectKind, String, String)> = self
-            .problems
+    /// What the snapshot rendered from this inventory holds for each object
+    /// it holds anything for.
+    pub fn served(&self) -> BTreeMap<ObjectKey, Served> {
+        self.outcomes
             .iter()
-            .filter_map(|p| problem_key(&p.resource))
-            .collect();
-        let mut all = generations(&self.inventory);
-        all.retain(|k, _| !dropped.contains(k));
-        all
+            .filter(|(_, o)| o.served != Served::NotServed)
+            .map(|(k, o)| (k.clone(), o.served.clone()))
+            .collect()
+    }
+
+    /// The metadata and status of object `key`, decoded or not.
+    pub fn object(&self, key: &ObjectKey) -> Option<(&ObjectMeta, Option<&ResourceStatus>)> {
+        let (kind, ns, name) = key;
+        let inv = &self.inventory;
+        let typed = match kind {
+            ObjectKind::Backend => inv
+                .backend(ns, name)
+                .map(|b| (&b.metadata, b.status.as_ref())),
+            ObjectKind::Route => inv
+                .route(ns, name)
+                .map(|r| (&r.metadata, r.status.as_ref())),
+            ObjectKind::Secret => None,
+        };
+        typed.or_else(|| {
+            inv.undecodable_object(*kind, ns, name)
+                .map(|u| (&u.metadata, u.status.as_ref()))
+        })
     }
 }

@@ -2,6 +2,7 @@
 //! ([`compute`]) and the writer that applies them to the cluster ([`writer`]).
 
 pub mod compute;
+pub mod events;
 pub mod history;
 pub mod inputs;
 pub mod refs;

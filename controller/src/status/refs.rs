@@ -36,6 +36,23 @@ pub fn backend_refs(spec: &AIBackendSpec) -> Vec<Ref> {
     {
         out.push(secret("spec.credentials.secretRef".to_string(), r));
     }
+    // Bedrock access keys: one Secret, two required keys.
+    if let Some(k) = spec
+        .credentials
+        .as_ref()
+        .and_then(|c| c.aws.as_ref())
+        .and_then(|a| a.access_key.as_ref())
+    {
+        for key in ["accessKeyId", "secretAccessKey"] {
+            out.push(Ref {
+                path: "spec.credentials.aws.accessKey.secretName".to_string(),
+                target: Target::Secret {
+                    name: k.secret_name.clone(),
+                    key: key.to_string(),
+                },
+            });
+        }
+    }
     out
 }
 
@@ -96,6 +113,41 @@ pub fn covers(ref_path: &str, problem_path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bedrock_access_keys_reference_their_secret() {
+        let spec: AIBackendSpec = serde_json::from_str(
+            r#"{"provider": "Bedrock", "bedrock": {"region": "us-east-1"}, "credentials": {"aws": {"accessKey": {"secretName": "aws"}}}}"#,
+        )
+        .unwrap();
+        let refs = backend_refs(&spec);
+        let keys: Vec<_> = refs
+            .iter()
+            .map(|r| (r.path.as_str(), r.target.clone()))
+            .collect();
+        let secret = |key: &str| Target::Secret {
+            name: "aws".into(),
+            key: key.into(),
+        };
+        assert_eq!(
+            keys,
+            [
+                (
+                    "spec.credentials.aws.accessKey.secretName",
+                    secret("accessKeyId")
+                ),
+                (
+                    "spec.credentials.aws.accessKey.secretName",
+                    secret("secretAccessKey")
+                ),
+            ]
+        );
+        let irsa: AIBackendSpec = serde_json::from_str(
+            r#"{"provider": "Bedrock", "bedrock": {"region": "us-east-1"}, "credentials": {"aws": {"webIdentity": {}}}}"#,
+        )
+        .unwrap();
+        assert!(backend_refs(&irsa).is_empty());
+    }
 
     #[test]
     fn covers_only_the_field_and_below() {

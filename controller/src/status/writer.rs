@@ -1,35 +1,42 @@
 //! [`StatusWriter`]: applies computed statuses to the cluster with
 //! server-side apply (field manager [`FIELD_MANAGER`]), only when they
 //! changed (compared without timestamps), and records an Event for every
-//! condition transition.
+//! condition transition that matters.
 //!
 //! Loop safety: a status write changes neither `metadata.generation` nor
 //! labels or annotations, so the source ignores it (no new inventory is
 //! pushed); and a pass that computes what was last written writes nothing.
 //! Only the Lease holder calls [`StatusWriter::sync`] (see [`run`]).
-//! On gaining leadership the writer forgets what it wrote and compares with
-//! the statuses in the inventory (which the source keeps fresh without
-//! pushing), so a status written by a previous leader is not rewritten.
+//! On gaining leadership the writer lists the live objects and compares
+//! with their statuses as they are now ([`StatusWriter::start_leading`]),
+//! so it neither rewrites what the previous leader wrote nor misses what
+//! changed while it was following.
+//!
+//! Events: `Warning` for the reasons that report a problem, `Normal`
+//! otherwise; a transition into `Pending` (routine: a new generation on its
+//! way to the data planes) records no Event.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ::kube::Client;
-use ::kube::api::{Api, Patch, PatchParams};
-use ::kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use ::kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
+use ::kube::runtime::events::Reporter;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use switchboard_api::conditions::status;
+use switchboard_api::conditions::{reason, status};
 use switchboard_api::v1alpha1::{API_VERSION, ResourceStatus};
-use switchboard_api::{AIBackend, AIRoute, ObjectKind};
+use switchboard_api::{AIBackend, AIRoute, ObjectKey, ObjectKind};
 use tokio::sync::watch;
 
 use super::compute::{compute_all, kind_name, same_ignoring_time};
-use super::history::{ObjectKey, VersionHistory};
+use super::events::{EventRecorder, EventSpec};
+use super::history::VersionHistory;
 use super::inputs::StatusInputs;
 use crate::fleet::FleetView;
+use crate::metrics::{Metrics, StatusWriteLabels};
 use crate::pipeline::Rendered;
 
 /// The server-side apply field manager of every status write.
@@ -47,6 +54,15 @@ pub enum Error {
         #[source]
         source: ::kube::Error,
     },
+    /// Listing the live objects failed.
+    #[error("listing {resource}: {source}")]
+    List {
+        /// The resource listed.
+        resource: String,
+        /// The client error.
+        #[source]
+        source: ::kube::Error,
+    },
 }
 
 impl Error {
@@ -54,6 +70,7 @@ impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Error::Write { .. } => "status_write",
+            Error::List { .. } => "status_list",
         }
     }
 }
@@ -69,44 +86,64 @@ pub struct SyncReport {
     pub events: usize,
 }
 
-/// The last status this writer applied to one object (by uid, so a
+/// The last status known to be in the cluster for one object (by uid, so a
 /// re-created object with the same name starts afresh).
 #[derive(Clone, Debug)]
 struct Written {
     uid: Option<String>,
-    status: ResourceStatus,
+    status: Option<ResourceStatus>,
 }
+
+/// The live uid and status of every object, from [`list_live`].
+pub type LiveStatuses = BTreeMap<ObjectKey, (Option<String>, Option<ResourceStatus>)>;
 
 /// Computes and applies statuses; remembers what it wrote.
 pub struct StatusWriter {
     client: Client,
-    recorder: Recorder,
+    recorder: EventRecorder,
     history: VersionHistory,
     written: BTreeMap<ObjectKey, Written>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl StatusWriter {
     /// A writer using `client`, recording Events as `reporter`.
     pub fn new(client: Client, reporter: Reporter) -> Self {
-        let recorder = Recorder::new(client.clone(), reporter);
+        let recorder = EventRecorder::new(client.clone(), reporter);
         Self {
             client,
             recorder,
             history: VersionHistory::default(),
             written: BTreeMap::new(),
+            metrics: None,
         }
+    }
+
+    /// Counts writes and Events in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Records the version rendered from `inputs`, if any (call for every
     /// pipeline output, leader or not).
     pub fn record_version(&mut self, inputs: &StatusInputs) {
         if let Some(v) = &inputs.rendered_version {
-            self.history.record(v, inputs.served_generations());
+            self.history.record(v, inputs.served());
         }
     }
 
+    /// Starts from the statuses in the cluster now (call when leadership is
+    /// gained, with [`list_live`]).
+    pub fn start_leading(&mut self, live: LiveStatuses) {
+        self.written = live
+            .into_iter()
+            .map(|(k, (uid, status))| (k, Written { uid, status }))
+            .collect();
+    }
+
     /// Forgets what was written, so the next pass compares against the
-    /// statuses seen in the inventory (call when leadership is gained).
+    /// statuses seen in the inventory.
     pub fn forget(&mut self) {
         self.written.clear();
     }
@@ -115,32 +152,20 @@ impl StatusWriter {
     /// changed. Every object is tried; the first error is returned after.
     pub async fn sync(&mut self, inputs: &StatusInputs, now: Time) -> Result<SyncReport, Error> {
         self.record_version(inputs);
-        let inv = &inputs.inventory;
-        // Objects gone from the inventory are forgotten.
-        self.written.retain(|key, _| match key.0 {
-            ObjectKind::Backend => inv.backend(&key.1, &key.2).is_some(),
-            ObjectKind::Route => inv.route(&key.1, &key.2).is_some(),
-            ObjectKind::Secret => false,
-        });
-        let known: BTreeMap<ObjectKey, (Option<String>, Option<ResourceStatus>)> = inv
-            .backends()
-            .map(|(ns, n, b)| {
-                (
-                    (ObjectKind::Backend, ns.to_string(), n.to_string()),
-                    (b.metadata.uid.clone(), b.status.clone()),
-                )
+        let known: BTreeMap<ObjectKey, (Option<String>, Option<ResourceStatus>)> = inputs
+            .outcomes
+            .keys()
+            .filter_map(|k| {
+                let (meta, status) = inputs.object(k)?;
+                Some((k.clone(), (meta.uid.clone(), status.cloned())))
             })
-            .chain(inv.routes().map(|(ns, n, r)| {
-                (
-                    (ObjectKind::Route, ns.to_string(), n.to_string()),
-                    (r.metadata.uid.clone(), r.status.clone()),
-                )
-            }))
             .collect();
+        // Objects gone from the inventory are forgotten.
+        self.written.retain(|key, _| known.contains_key(key));
         let previous = |key: &ObjectKey| -> Option<&ResourceStatus> {
             let (uid, seen) = known.get(key)?;
             match self.written.get(key) {
-                Some(w) if &w.uid == uid => Some(&w.status),
+                Some(w) if &w.uid == uid => w.status.as_ref(),
                 _ => seen.as_ref(),
             }
         };
@@ -154,7 +179,10 @@ impl StatusWriter {
         let mut first_error = None;
         for (key, status) in desired {
             let old = before.get(&key).cloned().flatten();
-            if old.as_ref().is_some_and(|o| same_ignoring_time(o, &status)) {
+            if old
+                .as_ref()
+                .is_some_and(|o| same_ignoring_time(key.0, o, &status))
+            {
                 report.unchanged += 1;
                 continue;
             }
@@ -162,10 +190,23 @@ impl StatusWriter {
             match self.apply(&key, &status).await {
                 Ok(()) => {
                     report.written += 1;
+                    if let Some(m) = &self.metrics {
+                        m.status_writes
+                            .get_or_create(&StatusWriteLabels {
+                                kind: kind_name(key.0),
+                            })
+                            .inc();
+                    }
                     report.events += self
                         .publish_transitions(&key, uid.clone(), old.as_ref(), &status)
                         .await;
-                    self.written.insert(key, Written { uid, status });
+                    self.written.insert(
+                        key,
+                        Written {
+                            uid,
+                            status: Some(status),
+                        },
+                    );
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "status write failed");
@@ -188,20 +229,14 @@ impl StatusWriter {
             "status": status,
         }));
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        let result = match key.0 {
-            ObjectKind::Route => Api::<AIRoute>::namespaced(self.client.clone(), ns)
-                .patch_status(name, &params, &patch)
-                .await
-                .map(drop),
-            _ => Api::<AIBackend>::namespaced(self.client.clone(), ns)
-                .patch_status(name, &params, &patch)
-                .await
-                .map(drop),
-        };
-        match result {
+        // Untyped, so an object that does not decode gets its status too.
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), ns, &api_resource(key.0));
+        match api.patch_status(name, &params, &patch).await {
+            Ok(_) => Ok(()),
             // Deleted since the inventory was taken: nothing to do.
             Err(::kube::Error::Api(e)) if e.code == 404 => Ok(()),
-            other => other.map_err(|source| Error::Write {
+            Err(source) => Err(Error::Write {
                 resource: format!("{kind} {ns}/{name}"),
                 source,
             }),
@@ -210,7 +245,7 @@ impl StatusWriter {
 
     /// Records one Event per condition whose status or reason changed.
     async fn publish_transitions(
-        &self,
+        &mut self,
         key: &ObjectKey,
         uid: Option<String>,
         old: Option<&ResourceStatus>,
@@ -231,22 +266,14 @@ impl StatusWriter {
             if before.is_some_and(|b| b.status == c.status && b.reason == c.reason) {
                 continue;
             }
-            let event = Event {
-                type_: if c.status == status::FALSE {
-                    EventType::Warning
-                } else {
-                    EventType::Normal
-                },
-                reason: c.reason.clone(),
-                note: Some(truncate(
-                    &format!("{} is {}: {}", c.type_, c.status, c.message),
-                    1000,
-                )),
-                action: c.type_.clone(),
-                secondary: None,
-            };
+            let Some(event) = event_for(c) else { continue };
             match self.recorder.publish(&event, &reference).await {
-                Ok(()) => published += 1,
+                Ok(()) => {
+                    published += 1;
+                    if let Some(m) = &self.metrics {
+                        m.events.inc();
+                    }
+                }
                 Err(e) => tracing::warn!(error = %e, "recording an event failed"),
             }
         }
@@ -254,34 +281,118 @@ impl StatusWriter {
     }
 }
 
-fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
+/// The Event for a condition that just changed (`None`: not worth one).
+pub fn event_for(
+    c: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition,
+) -> Option<EventSpec> {
+    if c.reason == reason::PENDING {
+        return None;
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
+    let warning = c.status == status::FALSE
+        && matches!(
+            c.reason.as_str(),
+            reason::INVALID
+                | reason::NOT_ALLOWED
+                | reason::CONFLICTED
+                | reason::BACKEND_NOT_FOUND
+                | reason::SECRET_NOT_FOUND
+                | reason::REJECTED
+                | reason::SERVING_LAST_ACCEPTED
+                | reason::UNAVAILABLE
+        );
+    Some(EventSpec {
+        warning,
+        reason: c.reason.clone(),
+        action: c.type_.clone(),
+        note: format!("{} is {}: {}", c.type_, c.status, c.message),
+    })
 }
 
+/// The API resource of `kind` (`aibackends` or `airoutes`).
+pub fn api_resource(kind: ObjectKind) -> ApiResource {
+    match kind {
+        ObjectKind::Route => ApiResource::erase::<AIRoute>(&()),
+        _ => ApiResource::erase::<AIBackend>(&()),
+    }
+}
+
+/// The uid and status of every AIBackend and AIRoute in `namespaces` (all
+/// when empty), as the API server has them now.
+pub async fn list_live(client: &Client, namespaces: &[String]) -> Result<LiveStatuses, Error> {
+    let scopes: Vec<Option<&str>> = if namespaces.is_empty() {
+        vec![None]
+    } else {
+        namespaces.iter().map(|n| Some(n.as_str())).collect()
+    };
+    let mut out = LiveStatuses::new();
+    for kind in [ObjectKind::Backend, ObjectKind::Route] {
+        let ar = api_resource(kind);
+        for scope in &scopes {
+            let api: Api<DynamicObject> = match scope {
+                Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+                None => Api::all_with(client.clone(), &ar),
+            };
+            let list = api
+                .list(&ListParams::default())
+                .await
+                .map_err(|source| Error::List {
+                    resource: ar.plural.clone(),
+                    source,
+                })?;
+            for o in list.items {
+                let status = o
+                    .data
+                    .get("status")
+                    .and_then(|s| serde_json::from_value(s.clone()).ok());
+                let key = (
+                    kind,
+                    o.metadata.namespace.clone().unwrap_or_default(),
+                    o.metadata.name.clone().unwrap_or_default(),
+                );
+                out.insert(key, (o.metadata.uid.clone(), status));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Longest wait between two tries of a failed status pass.
+pub const MAX_RETRY: Duration = Duration::from_secs(2);
+
 /// Runs a status pass whenever the pipeline's output or the fleet changes,
-/// while `leader` is true; records rendered versions either way. A failed
-/// pass is retried with backoff. Returns when the pipeline or the Lease
-/// task goes away.
+/// while `leader` is true; records rendered versions either way. On gaining
+/// leadership it first lists the live objects of `namespaces`. A failed
+/// pass is retried with backoff (at most [`MAX_RETRY`]). Returns when the
+/// pipeline or the Lease task goes away.
 pub async fn run(
     mut writer: StatusWriter,
+    namespaces: Vec<String>,
     mut rendered: watch::Receiver<Arc<Rendered>>,
     mut fleet: watch::Receiver<FleetView>,
     mut leader: watch::Receiver<bool>,
 ) {
-    const FIRST_RETRY: Duration = Duration::from_millis(500);
+    const FIRST_RETRY: Duration = Duration::from_millis(250);
     let mut retry_in = FIRST_RETRY;
     let mut failed = false;
+    // Whether the live statuses must be read before the next pass.
+    let mut read_live = true;
     loop {
         let inputs =
             StatusInputs::from_parts(&rendered.borrow_and_update(), &fleet.borrow_and_update());
-        if *leader.borrow_and_update() {
+        let leading = *leader.borrow_and_update();
+        if leading && read_live {
+            match list_live(&writer.client, &namespaces).await {
+                Ok(live) => {
+                    writer.start_leading(live);
+                    read_live = false;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the live statuses failed");
+                    failed = true;
+                }
+            }
+        }
+        if leading && !read_live && inputs.rendered_version.is_some() {
             match writer.sync(&inputs, Time(Timestamp::now())).await {
                 Ok(r) => {
                     if r.written > 0 {
@@ -292,7 +403,7 @@ pub async fn run(
                 }
                 Err(_) => failed = true,
             }
-        } else {
+        } else if !leading {
             writer.record_version(&inputs);
         }
         let retry = async {
@@ -307,9 +418,9 @@ pub async fn run(
             changed = fleet.changed() => if changed.is_err() { return },
             changed = leader.changed() => {
                 if changed.is_err() { return }
-                if *leader.borrow() { writer.forget() }
+                read_live = true;
             }
-            () = retry => retry_in = (retry_in * 2).min(Duration::from_secs(30)),
+            () = retry => retry_in = (retry_in * 2).min(MAX_RETRY),
         }
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue};
 use serde_json::{Map, Value};
+use switchboard_api::v1alpha1::rules::is_reserved_claim_header;
 use switchboard_proto as pb;
 
 use super::AuthConfigError;
@@ -60,33 +61,6 @@ impl Identity {
     }
 }
 
-/// Headers a forwarded claim may not use: the gateway sets them itself,
-/// they describe the connection, or the proxy copies them from the client.
-const RESERVED: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "x-api-key",
-    "cookie",
-    "host",
-    "connection",
-    "content-length",
-    "content-type",
-    "content-encoding",
-    "transfer-encoding",
-    "te",
-    "trailer",
-    "upgrade",
-    "keep-alive",
-    "accept",
-    "accept-encoding",
-    "user-agent",
-    "openai-beta",
-    "openai-organization",
-    "idempotency-key",
-    "anthropic-version",
-    "anthropic-beta",
-];
-
 /// One claim copied into an upstream header.
 #[derive(Debug, Clone)]
 pub(crate) struct ClaimForward {
@@ -103,7 +77,9 @@ impl ClaimForward {
         let header = HeaderName::from_bytes(c.header.as_bytes())
             .map_err(|_| AuthConfigError::InvalidHeaderName(c.header.clone()))?;
         let name = header.as_str();
-        if RESERVED.contains(&name) || name.starts_with("x-stainless-") {
+        // The list the CRD and the renderer refuse too, so a route the
+        // controller accepts never makes data planes NACK.
+        if is_reserved_claim_header(name) {
             return Err(AuthConfigError::ReservedHeader(c.header.clone()));
         }
         Ok(Self {

@@ -2,6 +2,11 @@
 //! from the controller, stored as its protobuf encoding, so a data plane can
 //! start serving while the controller is unreachable.
 //!
+//! The file holds secrets: resolved provider credentials and client API
+//! keys, in plain protobuf. It is written with mode 0600 (owner only): the
+//! temporary file is created with that mode (never widened and narrowed
+//! later), so no other user can open it even while it is being written.
+//!
 //! Writes are atomic (a temporary file in the same folder, synced, then
 //! renamed over the old one), so a crash never leaves a torn cache. A read
 //! checks that the content still hashes to its version.
@@ -60,7 +65,23 @@ pub fn read(path: &Path) -> Result<pb::Snapshot, CacheError> {
     Ok(snapshot)
 }
 
-/// Replaces the cache with `snapshot`, atomically.
+/// Mode of the cache file: it holds secrets.
+pub const CACHE_FILE_MODE: u32 = 0o600;
+
+/// Creates `path` new, readable and writable by its owner only.
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(CACHE_FILE_MODE);
+    }
+    options.open(path)
+}
+
+/// Replaces the cache with `snapshot`, atomically, as a file only its owner
+/// can read.
 pub fn write(path: &Path, snapshot: &pb::Snapshot) -> Result<(), CacheError> {
     let io = |source| CacheError::Io {
         path: path.to_path_buf(),
@@ -76,7 +97,12 @@ pub fn write(path: &Path, snapshot: &pb::Snapshot) -> Result<(), CacheError> {
         .unwrap_or("snapshot");
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
+        // A leftover from a crash may have any mode: start from a new file.
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let mut file = create_private(&tmp)?;
         file.write_all(&snapshot.encode_to_vec())?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
@@ -127,6 +153,30 @@ mod tests {
             read(&dir.join("missing")),
             Err(CacheError::Io { .. })
         ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_cache_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = std::env::temp_dir().join(format!("sb-cache-mode-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("snapshot.pb");
+        write(&path, &snapshot()).unwrap();
+        assert_eq!(mode(&path), 0o600);
+
+        // An older, world-readable cache and a world-readable leftover temporary file of a
+        // crashed write are both replaced by an owner-only file.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let leftover = dir.join(format!(".snapshot.pb.{}.tmp", std::process::id()));
+        std::fs::write(&leftover, b"stale").unwrap();
+        std::fs::set_permissions(&leftover, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write(&path, &snapshot()).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(read(&path).unwrap(), snapshot());
+        assert!(!leftover.exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -9,6 +9,10 @@
 //! - When the stream ends or fails, or nothing (not even a keepalive) arrives
 //!   within the idle timeout, the data plane reconnects with jittered
 //!   exponential backoff, forever. Serving never stops meanwhile.
+//! - The channel is TLS with a bearer token unless plaintext was asked for
+//!   by name ([`super::channel`]); the CA and token files are read again
+//!   for every connection attempt. The controller ends a stream cleanly when
+//!   its token expires, and the reconnect sends the refreshed token.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,6 +23,7 @@ use switchboard_proto::snapshot_service_client::SnapshotServiceClient;
 use tokio::sync::mpsc;
 use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 
+use super::channel::{ChannelError, ControllerTransport};
 use crate::runtime::BuildProblem;
 use crate::state::AppState;
 use crate::store::ConfigSource;
@@ -29,8 +34,10 @@ pub const DEFAULT_MAX_SNAPSHOT_BYTES: usize = 16 * 1024 * 1024;
 /// How to reach the controller.
 #[derive(Clone, Debug)]
 pub struct ClusterOptions {
-    /// The controller's gRPC URL, e.g. `http://switchboard-controller:9978`.
+    /// The controller's gRPC URL, e.g. `https://switchboard-controller:9978`.
     pub controller: String,
+    /// TLS and identity.
+    pub transport: ControllerTransport,
     /// This data plane's id in its Hello.
     pub node_id: String,
     /// Where the last good snapshot is persisted, if anywhere.
@@ -49,10 +56,13 @@ pub struct ClusterOptions {
 pub enum StreamError {
     /// The URL is not usable.
     #[error("invalid controller URL: {0}")]
-    Url(tonic::transport::Error),
+    Url(#[source] tonic::transport::Error),
+    /// The TLS or token settings cannot be used.
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
     /// The connection could not be made.
     #[error("cannot connect to the controller: {0}")]
-    Connect(tonic::transport::Error),
+    Connect(#[source] tonic::transport::Error),
     /// The controller ended the stream with an error.
     #[error("stream failed: {0}")]
     Status(#[from] tonic::Status),
@@ -157,6 +167,18 @@ pub async fn run(state: Arc<AppState>, mut opts: ClusterOptions) {
             Err(StreamError::Closed) => {
                 tracing::info!("controller closed the stream; reconnecting")
             }
+            Err(StreamError::Status(status))
+                if matches!(
+                    status.code(),
+                    tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+                ) =>
+            {
+                tracing::warn!(
+                    code = ?status.code(),
+                    reason = status.message(),
+                    "the controller refused this data plane; check --controller-token-file and the controller's --dataplane-service-account; reconnecting"
+                )
+            }
             Err(e) => {
                 tracing::warn!(error = %error_chain(&e), "controller stream ended; reconnecting")
             }
@@ -176,6 +198,7 @@ async fn stream_once(state: &Arc<AppState>, opts: &mut ClusterOptions) -> Result
         .http2_keep_alive_interval(Duration::from_secs(15))
         .keep_alive_timeout(Duration::from_secs(20))
         .keep_alive_while_idle(true);
+    let (endpoint, authorization) = opts.transport.prepare(endpoint)?;
     let channel = endpoint.connect().await.map_err(StreamError::Connect)?;
     let mut client = SnapshotServiceClient::new(channel)
         .max_decoding_message_size(opts.max_snapshot_bytes + 1024)
@@ -188,7 +211,11 @@ async fn stream_once(state: &Arc<AppState>, opts: &mut ClusterOptions) -> Result
     let _ = tx
         .send(message(pb::data_plane_message::Kind::Hello(hello)))
         .await;
-    let mut inbound = client.stream(ReceiverStream::new(rx)).await?.into_inner();
+    let mut request = tonic::Request::new(ReceiverStream::new(rx));
+    if let Some(value) = authorization {
+        request.metadata_mut().insert("authorization", value);
+    }
+    let mut inbound = client.stream(request).await?.into_inner();
     tracing::info!(controller = %opts.controller, node = %opts.node_id, "connected to the controller");
     loop {
         let next = tokio::time::timeout(opts.idle_timeout, inbound.message()).await;

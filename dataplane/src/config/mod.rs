@@ -1,11 +1,15 @@
 //! Where configurations come from. Standalone mode reads resource YAML from
 //! local files ([`local`]); cluster mode receives snapshots from the
-//! controller over gRPC ([`grpc`]) and may persist the last good one
-//! ([`cache`]). Every source ends in [`apply_snapshot`].
+//! controller over gRPC ([`grpc`], secured by [`channel`]) and may persist
+//! the last good one ([`cache`]). Every source ends in [`apply_snapshot`].
 
 pub mod cache;
+pub mod channel;
 pub mod grpc;
 pub mod local;
+
+#[cfg(test)]
+mod docs_tests;
 
 use std::sync::Arc;
 

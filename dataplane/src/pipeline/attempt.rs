@@ -380,12 +380,16 @@ impl Chain {
                 },
             };
             if matches!(plan, Plan::Estimate) {
-                return Taken::Answer(respond::estimate_answer(
+                return match respond::count_answer(
                     &self.state,
                     &self.x,
                     &backend,
+                    &provider_model,
                     self.tried,
-                ));
+                ) {
+                    Ok(answer) => Taken::Answer(answer),
+                    Err(e) => Taken::Error(e),
+                };
             }
             let prepared = match providers::prepare(&self.x.call(), &backend, &provider_model, plan)
             {

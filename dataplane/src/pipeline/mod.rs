@@ -116,7 +116,21 @@ async fn dispatch(
     let Some(cfg) = state.store.load() else {
         return reject::reject(state, dialect, "none", None, &RequestError::NotReady);
     };
-    let matched = match endpoint::resolve(&cfg, &parts.method, &parts.uri, &parts.headers) {
+    let resolved = endpoint::resolve(&cfg, &parts.method, &parts.uri, &parts.headers);
+    // A fail-closed placeholder answers everything under its prefix, known endpoint or not.
+    let route_index = match &resolved {
+        Ok(m) => Some(m.route_index),
+        Err((route_index, _)) => *route_index,
+    };
+    if let Some(route) = route_index.map(|i| &cfg.routes[i])
+        && let Some(message) = &route.unavailable
+    {
+        let err = RequestError::RouteUnavailable {
+            message: message.clone(),
+        };
+        return reject::reject(state, dialect, &route.id, None, &err);
+    }
+    let matched = match resolved {
         Ok(m) => m,
         Err((route_index, err)) => {
             let route = route_index.map_or("none", |i| cfg.routes[i].id.as_str());
@@ -125,16 +139,15 @@ async fn dispatch(
     };
     let route = &cfg.routes[matched.route_index];
     match matched.endpoint {
-        Endpoint::Models => match route.auth.authenticate(&parts.headers).await {
-            Ok(_) => models::list_models(route, &parts.headers),
-            Err(e) => reject::reject(
-                state,
-                dialect,
-                &route.id,
-                None,
-                &RequestError::Unauthenticated(e),
-            ),
-        },
+        Endpoint::Models => {
+            let listed = match route.auth.authenticate(&parts.headers).await {
+                Ok(identity) => {
+                    models::list_models(state, route, &identity, parts.uri.query(), &parts.headers)
+                }
+                Err(e) => Err(RequestError::Unauthenticated(e)),
+            };
+            listed.unwrap_or_else(|e| reject::reject(state, dialect, &route.id, None, &e))
+        }
         Endpoint::Api(format) => {
             let dialect = format.dialect();
             let route_id = route.id.clone();

@@ -270,23 +270,38 @@ fn error_response_from(u: UpstreamError, client: Dialect) -> Response<ResponseBo
     resp
 }
 
-/// count_tokens for a backend without a token-counting endpoint: a local
-/// estimate (characters / 4 of the prompt, see [`wire::mock::count_tokens`]),
-/// labelled with `x-switchboard-estimate: true`.
-pub fn estimate_answer(
+/// count_tokens for a backend without a token-counting endpoint: the request
+/// is translated as it would be sent and counted with the model's OpenAI
+/// tokenizer ([`crate::tokens`]). The answer names the tokenizer in
+/// `x-switchboard-tokenizer`, and carries `x-switchboard-estimate: true`
+/// when the count is not exact (unknown tokenizer, images).
+pub fn count_answer(
     state: &AppState,
     x: &Exchange,
     backend: &BackendRuntime,
+    provider_model: &str,
     attempts: u32,
-) -> Response<ResponseBody> {
-    let request: serde_json::Value =
-        serde_json::from_slice(x.json.bytes()).unwrap_or(serde_json::Value::Null);
-    let n = wire::mock::count_tokens(&request);
-    accounting(state, x, backend, 200, attempts).finish(None, "estimated", false);
-    let mut resp = response::json(StatusCode::OK, format!("{{\"input_tokens\":{n}}}"));
-    resp.headers_mut()
-        .insert("x-switchboard-estimate", HeaderValue::from_static("true"));
-    resp
+) -> Result<Response<ResponseBody>, RequestError> {
+    let opts = crate::translate::TargetOptions::default();
+    let chat =
+        crate::translate::messages_to_chat::translate_json(&x.json, provider_model, &opts, 0)?;
+    let body: serde_json::Value = serde_json::from_slice(&chat.body)
+        .map_err(|e| RequestError::Internal(format!("re-parsing the translated request: {e}")))?;
+    let count = crate::tokens::count_chat(&body, provider_model);
+    accounting(state, x, backend, 200, attempts).finish(None, "counted", false);
+    let mut resp = response::json(
+        StatusCode::OK,
+        format!("{{\"input_tokens\":{}}}", count.tokens),
+    );
+    resp.headers_mut().insert(
+        "x-switchboard-tokenizer",
+        HeaderValue::from_static(count.encoding.name()),
+    );
+    if !count.exact {
+        resp.headers_mut()
+            .insert("x-switchboard-estimate", HeaderValue::from_static("true"));
+    }
+    Ok(resp)
 }
 
 /// Answers from the built-in mock provider.

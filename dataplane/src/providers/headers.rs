@@ -108,6 +108,15 @@ fn anthropic_betas(client: &HeaderMap, backend: &BackendRuntime) -> Option<Heade
     HeaderValue::from_str(&flags.join(",")).ok()
 }
 
+/// Whether the `anthropic-beta` flag `flag` reaches `backend`: the client
+/// sent it and the backend's allowlist lets it through.
+pub fn forwards_beta(client: &HeaderMap, backend: &BackendRuntime, flag: &str) -> bool {
+    backend.provider == ProviderKind::Anthropic
+        && anthropic_betas(client, backend)
+            .and_then(|v| v.to_str().ok().map(|s| s.split(',').any(|f| f == flag)))
+            .unwrap_or(false)
+}
+
 /// Copies the provider response headers the client may see.
 pub fn client_headers(upstream: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(8);

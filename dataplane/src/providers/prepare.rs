@@ -64,6 +64,49 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// An Anthropic request with `role: "system"` messages for an Anthropic
+/// backend that will not receive the beta announcing them: the messages are
+/// folded into the top-level `system` (see
+/// [`translate::system_messages`]). `None` leaves the body as it is.
+fn fold_system_messages(
+    x: &ClientCall<'_>,
+    backend: &BackendRuntime,
+    body: &Bytes,
+) -> Result<Option<Bytes>, RequestError> {
+    use translate::system_messages::{
+        MID_CONVERSATION_BETA, fold_into_system, may_hold_system_messages,
+    };
+    let anthropic_request = matches!(x.format, ApiFormat::Messages | ApiFormat::CountTokens);
+    if backend.provider != ProviderKind::Anthropic || !anthropic_request {
+        return Ok(None);
+    }
+    let Some(raw) = x
+        .json
+        .raw("messages")
+        .filter(|r| may_hold_system_messages(r))
+    else {
+        return Ok(None);
+    };
+    if super::headers::forwards_beta(x.headers, backend, MID_CONVERSATION_BETA) {
+        return Ok(None);
+    }
+    let messages: Value = serde_json::from_str(raw)
+        .map_err(|e| RequestError::Internal(format!("re-parsing messages: {e}")))?;
+    let system: Option<Value> = match x.json.raw("system") {
+        Some(s) => Some(
+            serde_json::from_str(s)
+                .map_err(|e| RequestError::Internal(format!("re-parsing system: {e}")))?,
+        ),
+        None => None,
+    };
+    let Some((system, messages)) = fold_into_system(system.as_ref(), &messages)? else {
+        return Ok(None);
+    };
+    let json = crate::body::RequestJson::parse(body.clone())?;
+    let json = crate::body::RequestJson::parse(json.with_raw("system", &system.to_string()))?;
+    Ok(Some(json.with_raw("messages", &messages.to_string())))
+}
+
 /// Builds the upstream request for `backend` asking for `provider_model`.
 pub fn prepare(
     x: &ClientCall<'_>,
@@ -91,6 +134,9 @@ pub fn prepare(
         }
         _ => {
             let mut body = x.json.with_string("model", provider_model);
+            if let Some(folded) = fold_system_messages(x, backend, &body)? {
+                body = folded;
+            }
             let mut strip_usage_chunk = false;
             let openai_upstream = backend
                 .provider

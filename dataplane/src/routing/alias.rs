@@ -88,6 +88,19 @@ mod tests {
     }
 
     #[test]
+    fn an_identity_alias_keeps_an_exact_name_out_of_a_glob() {
+        // docs/routing.md, "Aliases": the documented way to exempt one name.
+        let table = AliasTable::new(&[
+            alias("claude-*", "claude-sonnet-4"),
+            alias("claude-haiku-4-5", "claude-haiku-4-5"),
+        ]);
+        assert_eq!(table.resolve("claude-haiku-4-5"), "claude-haiku-4-5");
+        assert_eq!(table.resolve("claude-opus-4"), "claude-sonnet-4");
+        let glob_only = AliasTable::new(&[alias("claude-*", "claude-sonnet-4")]);
+        assert_eq!(glob_only.resolve("claude-haiku-4-5"), "claude-sonnet-4");
+    }
+
+    #[test]
     fn no_alias_keeps_the_model() {
         let table = AliasTable::new(&[alias("gpt-*", "gpt-5")]);
         assert_eq!(table.resolve("claude-sonnet-4"), "claude-sonnet-4");

@@ -248,7 +248,12 @@ impl RuleSet {
 
     /// The chain for a routed model name, if a rule matches it.
     pub fn select(&self, model: &str) -> Option<&RuleChain> {
-        self.table.lookup(model).and_then(|&i| self.chains.get(i))
+        self.select_index(model).and_then(|i| self.chains.get(i))
+    }
+
+    /// The declaration index of the rule serving a routed model name.
+    pub fn select_index(&self, model: &str) -> Option<usize> {
+        self.table.lookup(model).copied()
     }
 
     /// Number of rules.

@@ -148,3 +148,72 @@ impl RuntimeConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared() -> SharedState {
+        SharedState {
+            upstreams: crate::upstream::Upstreams::new(Arc::new(
+                crate::upstream::tls::client_config(),
+            )),
+            breakers: BreakerRegistry::default(),
+            jwks: JwksStore::new(Arc::new(crate::auth::HttpJwksFetcher::new(Arc::new(
+                crate::upstream::tls::client_config(),
+            )))),
+        }
+    }
+
+    #[test]
+    fn a_placeholder_holds_its_claims_against_a_less_specific_route() {
+        let backend = pb::Backend {
+            id: "ns/mock".into(),
+            provider: pb::ProviderKind::Mock as i32,
+            endpoint: "mock://local".into(),
+            ..Default::default()
+        };
+        let open = pb::Route {
+            id: "ns/open".into(),
+            path_prefix: "/".into(),
+            rules: vec![pb::Rule {
+                models: vec![],
+                groups: vec![pb::PriorityGroup {
+                    backends: vec![pb::WeightedBackend {
+                        backend: "ns/mock".into(),
+                        weight: 1,
+                        model: String::new(),
+                    }],
+                }],
+                context_fallback: vec![],
+            }],
+            ..Default::default()
+        };
+        let placeholder = pb::Route {
+            id: "ns/team".into(),
+            path_prefix: "/".into(),
+            hostnames: vec!["team.example.com".into()],
+            unavailable: "the route ns/team is unavailable".into(),
+            ..Default::default()
+        };
+        let snapshot = pb::Snapshot {
+            version: "v".into(),
+            backends: vec![backend],
+            routes: vec![open, placeholder],
+        };
+        let cfg = RuntimeConfig::build(&snapshot, &shared(), &|_| None).unwrap();
+        let (route, _) = cfg
+            .match_route(Some("team.example.com:8787"), "/v1/chat/completions")
+            .unwrap();
+        assert_eq!(route.id, "ns/team");
+        assert_eq!(
+            route.unavailable.as_deref(),
+            Some("the route ns/team is unavailable")
+        );
+        let (route, _) = cfg
+            .match_route(Some("other.example.com"), "/v1/chat/completions")
+            .unwrap();
+        assert_eq!(route.id, "ns/open");
+        assert!(route.unavailable.is_none());
+    }
+}

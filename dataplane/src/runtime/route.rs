@@ -25,14 +25,19 @@ pub struct RouteRuntime {
     pub max_body_bytes: u64,
     /// Retry and failover policy.
     pub retry: RetryPolicyRuntime,
-    /// Exact model names clients can ask for (for `GET /v1/models`), sorted.
+    /// Exact model names clients can ask for, sorted (the catalog's ids).
     pub model_names: Vec<String>,
+    /// What `GET /v1/models` lists.
+    pub catalog: crate::catalog::ModelCatalog,
     /// Teams and their limits; `None`: no limits.
     pub teams: Option<crate::teams::TeamTable>,
     /// Model prices for budgets.
     pub prices: std::sync::Arc<crate::teams::PriceTable>,
     /// Request and response guards.
     pub guards: crate::guards::RouteGuards,
+    /// Set on a fail-closed placeholder: every request it matches is
+    /// answered 503 with this message.
+    pub unavailable: Option<String>,
 }
 
 impl RouteRuntime {
@@ -42,6 +47,9 @@ impl RouteRuntime {
         backends: &[pb::Backend],
         jwks: &JwksStore,
     ) -> Result<Self, String> {
+        if !r.unavailable.is_empty() {
+            return Self::placeholder(r, jwks);
+        }
         let default_auth = pb::ClientAuth::default();
         let auth = Authenticator::from_config(r.auth.as_ref().unwrap_or(&default_auth), jwks)
             .map_err(|e| format!("spec.auth: {e}"))?;
@@ -56,7 +64,8 @@ impl RouteRuntime {
         }
         let retry = r.retry.unwrap_or_default();
         let guards = crate::guards::RouteGuards::new(r.guards.as_ref())?;
-        let model_names = model_names(r, backends);
+        let catalog = crate::catalog::ModelCatalog::build(r, backends);
+        let model_names = catalog.ids();
         Ok(Self {
             id: r.id.clone(),
             path_prefix: r.path_prefix.trim_end_matches('/').to_string(),
@@ -88,12 +97,41 @@ impl RouteRuntime {
                 continuation: crate::routing::Continuation::from_proto(retry.stream_continuation),
             },
             model_names,
+            catalog,
             teams: r
                 .teams
                 .as_ref()
                 .map(|t| crate::teams::TeamTable::new(&r.id, t)),
             prices: std::sync::Arc::new(crate::teams::PriceTable::new(&r.pricing)),
             guards,
+            unavailable: None,
+        })
+    }
+
+    /// A fail-closed placeholder: it only claims its hostnames and prefix.
+    fn placeholder(r: &pb::Route, jwks: &JwksStore) -> Result<Self, String> {
+        Ok(Self {
+            id: r.id.clone(),
+            path_prefix: r.path_prefix.trim_end_matches('/').to_string(),
+            hostnames: r.hostnames.clone(),
+            auth: Authenticator::from_config(&pb::ClientAuth::default(), jwks)
+                .map_err(|e| format!("spec.auth: {e}"))?,
+            aliases: AliasTable::new(&[]),
+            rules: RuleSet::new(&[]),
+            max_body_bytes: 0,
+            retry: RetryPolicyRuntime {
+                retry_after_cap: Duration::ZERO,
+                backoff: Duration::ZERO,
+                max_attempts: 0,
+                continuation: crate::routing::Continuation::Off,
+            },
+            model_names: Vec::new(),
+            // Lists nothing: the placeholder has no rules.
+            catalog: crate::catalog::ModelCatalog::build(&pb::Route::default(), &[]),
+            teams: None,
+            prices: std::sync::Arc::new(crate::teams::PriceTable::new(&[])),
+            guards: crate::guards::RouteGuards::new(None)?,
+            unavailable: Some(r.unavailable.clone()),
         })
     }
 
@@ -105,41 +143,4 @@ impl RouteRuntime {
         let rest = path.strip_prefix(self.path_prefix.as_str())?;
         (rest.is_empty() || rest.starts_with('/')).then_some(rest)
     }
-}
-
-/// Every exact model name a route serves: exact aliases and rule patterns,
-/// and the models of the backends its rules reference.
-fn model_names(r: &pb::Route, backends: &[pb::Backend]) -> Vec<String> {
-    let mut names = std::collections::BTreeSet::new();
-    let exact = |p: &str| !p.is_empty() && !p.contains('*');
-    for alias in &r.aliases {
-        if exact(&alias.pattern) {
-            names.insert(alias.pattern.clone());
-        }
-    }
-    for rule in &r.rules {
-        for pattern in &rule.models {
-            if exact(pattern) {
-                names.insert(pattern.clone());
-            }
-        }
-        for group in &rule.groups {
-            for wb in &group.backends {
-                let Some(b) = backends.iter().find(|b| b.id == wb.backend) else {
-                    continue;
-                };
-                for m in &b.models {
-                    let served = rule.models.is_empty()
-                        || rule
-                            .models
-                            .iter()
-                            .any(|p| crate::routing::glob_matches(p, &m.name));
-                    if served {
-                        names.insert(m.name.clone());
-                    }
-                }
-            }
-        }
-    }
-    names.into_iter().collect()
 }

@@ -1,6 +1,8 @@
 //! Request translation: Anthropic Messages → OpenAI Chat Completions (§3.2).
 //!
-//! Carried: `system` (→ one system message), text, images (base64 → data
+//! Carried: `system` (→ one system message), `role: "system"` messages
+//! inside `messages` (Claude Code on non-Claude models; → `system` messages
+//! in place, see [`super::system_messages`]), text, images (base64 → data
 //! URL, url → url), tool definitions (`input_schema` → `parameters`; names
 //! over 64 characters shortened and restored in the answer), `tool_choice`
 //! and `disable_parallel_tool_use`, `tool_use` (→ `tool_calls`), each
@@ -17,8 +19,11 @@
 //! (OpenAI caches automatically), `thinking`, `output_config.effort` and
 //! prior `thinking`/`redacted_thinking` blocks (OpenAI cannot replay them;
 //! reasoning is a property of the OpenAI model), `top_k`, `service_tier`,
-//! `context_management` (Claude Code), tool `defer_loading`, Anthropic server
-//! tools and their blocks (`server_tool_use`, `web_search_tool_result`, …),
+//! `context_management` (Claude Code), Claude Code's
+//! `x-anthropic-billing-header` system line, tool `defer_loading` (a
+//! deferred tool is declared only once loaded, see
+//! [`super::deferred_tools`]), Anthropic server tools and their blocks
+//! (`server_tool_use`, `web_search_tool_result`, …),
 //! `anthropic_version`/`anthropic_beta` body fields, `citations`.
 //!
 //! Documents: text → a text part, base64 PDF → a `file` part with a data URL.
@@ -29,7 +34,9 @@
 use serde_json::{Map, Value, json};
 
 use super::bounded::{ObjectWriter, for_each, parse_value};
+use super::deferred_tools;
 use super::names::OPENAI_NAME_MAX;
+use super::system_messages::system_message_text;
 use super::{Session, TargetOptions, TranslateError, TranslatedBody, TranslatedRequest};
 
 const TARGET: &str = "OpenAI Chat Completions";
@@ -79,7 +86,7 @@ pub fn translate_json(
         match key {
             "model" | "messages" | "tools" | "tool_choice" => {}
             "system" => {
-                let text = system_text(&parse_value(raw, key)?)?;
+                let text = system_message_text(&parse_value(raw, key)?, "system")?;
                 if !text.trim().is_empty() {
                     system = Some(text);
                 }
@@ -151,15 +158,29 @@ pub fn translate_json(
         out.push(&json!({"role": "system", "content": text}));
     }
     let mut produced = Vec::new();
+    // Deferred tools the conversation loads (see `deferred_tools`), gathered as the messages
+    // go by: tools are written after them.
+    let mut loaded = std::collections::HashSet::new();
+    if let Some(choice) = &tool_choice {
+        deferred_tools::add_loaded_by_choice(&mut loaded, choice);
+    }
     for_each(list, "messages", |i, raw| {
         let path = format!("messages[{i}]");
         let m = parse_value(raw, &path)?;
+        deferred_tools::add_loaded_by_message(&mut loaded, &m);
         match m.get("role").and_then(Value::as_str) {
             Some("user") => user_messages(
                 m.get("content").unwrap_or(&Value::Null),
                 &path,
                 &mut produced,
             )?,
+            Some("system") => {
+                let at = format!("{path}.content");
+                let text = system_message_text(m.get("content").unwrap_or(&Value::Null), &at)?;
+                if !text.trim().is_empty() {
+                    produced.push(json!({"role": "system", "content": text}));
+                }
+            }
             Some("assistant") => {
                 if let Some(msg) = assistant_message(
                     m.get("content").unwrap_or(&Value::Null),
@@ -172,7 +193,7 @@ pub fn translate_json(
             _ => {
                 return Err(TranslateError::invalid(
                     format!("{path}.role"),
-                    "must be user or assistant",
+                    "must be user, assistant or system",
                 ));
             }
         }
@@ -197,6 +218,10 @@ pub fn translate_json(
                 .get("name")
                 .and_then(Value::as_str)
                 .ok_or_else(|| TranslateError::invalid(format!("tools[{i}].name"), "missing"))?;
+            if deferred_tools::is_deferred(&t) && !loaded.contains(name) {
+                // Not loaded yet: Anthropic would not show it to the model either.
+                return Ok(());
+            }
             let mut f = Map::new();
             f.insert(
                 "name".into(),
@@ -250,22 +275,6 @@ pub fn translate_json(
         body: bytes::Bytes::from(out.finish()),
         session,
     })
-}
-
-fn system_text(v: &Value) -> Result<String, TranslateError> {
-    match v {
-        Value::String(s) => Ok(s.clone()),
-        Value::Array(blocks) => Ok(blocks
-            .iter()
-            .filter_map(|b| b.get("text").and_then(Value::as_str))
-            .filter(|t| !t.trim().is_empty())
-            .collect::<Vec<_>>()
-            .join("\n\n")),
-        _ => Err(TranslateError::invalid(
-            "system",
-            "must be a string or an array",
-        )),
-    }
 }
 
 fn image_part(block: &Value, at: &str) -> Result<Value, TranslateError> {
@@ -351,6 +360,13 @@ fn user_messages(content: &Value, path: &str, out: &mut Vec<Value>) -> Result<()
                                     }
                                     text.push_str(c["text"].as_str().unwrap_or_default());
                                 }
+                                // The tool is declared in `tools` (see deferred_tools).
+                                Some("tool_reference") => {
+                                    if !text.is_empty() {
+                                        text.push('\n');
+                                    }
+                                    text.push_str(&deferred_tools::reference_text(c));
+                                }
                                 // A `tool` message holds text only: images follow in the user turn.
                                 Some("image") => {
                                     parts.push(image_part(c, &format!("{at}.content[{j}]"))?)
@@ -358,7 +374,7 @@ fn user_messages(content: &Value, path: &str, out: &mut Vec<Value>) -> Result<()
                                 _ => {
                                     return Err(unsupported(
                                         format!("{at}.content[{j}]"),
-                                        "only text and images translate inside tool results",
+                                        "only text, images and tool references translate inside tool results",
                                     ));
                                 }
                             }
@@ -498,15 +514,80 @@ mod tests {
     fn claude_code_fields_are_dropped_and_unknown_ones_rejected() {
         let body = json!({"model":"m","max_tokens":1,"messages":[],"context_management":{"edits":[]},
             "thinking":{"type":"enabled","budget_tokens":1024},
-            "tools":[{"name":"DeferredToolPlaceholder","input_schema":{"type":"object"},"defer_loading":true,"cache_control":{"type":"ephemeral"}},
+            "tools":[{"name":"Read","input_schema":{"type":"object"},"cache_control":{"type":"ephemeral"}},
+                     {"name":"DeferredToolPlaceholder","input_schema":{"type":"object"},"defer_loading":true},
                      {"type":"web_search_20250305","name":"web_search"}]});
         let b = translate(&body, "gpt", &TargetOptions::default(), 0)
             .unwrap()
             .body;
         assert_eq!(b["tools"].as_array().unwrap().len(), 1);
-        assert!(b["tools"][0]["function"].get("defer_loading").is_none());
+        assert_eq!(b["tools"][0]["function"]["name"], "Read");
+        assert!(b["tools"][0]["function"].get("cache_control").is_none());
         assert!(b.get("thinking").is_none());
         let bad = json!({"model":"m","max_tokens":1,"messages":[],"mcp_servers":[]});
         assert!(translate(&bad, "gpt", &TargetOptions::default(), 0).is_err());
+    }
+
+    #[test]
+    fn system_messages_stay_in_place_without_the_billing_line() {
+        let body = json!({"model":"m","max_tokens":1,
+            "system":[{"type":"text","text":"x-anthropic-billing-header: cc_version=2.1.330.572; cc_entrypoint=sdk-cli;"},
+                      {"type":"text","text":"You are an agent."}],
+            "messages":[
+                {"role":"user","content":"hi"},
+                {"role":"system","content":[{"type":"text","text":"# Environment","cache_control":{"type":"ephemeral"}}]},
+                {"role":"assistant","content":"hello"},
+                {"role":"system","content":"# Environment again"},
+                {"role":"user","content":"go"}]});
+        let b = translate(&body, "gpt", &TargetOptions::default(), 0)
+            .unwrap()
+            .body;
+        assert_eq!(
+            b["messages"],
+            json!([
+                {"role":"system","content":"You are an agent."},
+                {"role":"user","content":"hi"},
+                {"role":"system","content":"# Environment"},
+                {"role":"assistant","content":"hello"},
+                {"role":"system","content":"# Environment again"},
+                {"role":"user","content":"go"}
+            ])
+        );
+        assert!(!b.to_string().contains("billing"));
+    }
+
+    #[test]
+    fn a_deferred_tool_is_declared_once_loaded() {
+        let tools = json!([
+            {"name":"ToolSearch","input_schema":{"type":"object"}},
+            {"name":"mcp__jira__create","input_schema":{"type":"object"},"defer_loading":true},
+            {"name":"mcp__jira__delete","input_schema":{"type":"object"},"defer_loading":true}]);
+        let names = |b: &Value| -> Vec<String> {
+            b["tools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["function"]["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let first = json!({"model":"m","max_tokens":1,"tools":tools,
+            "messages":[{"role":"user","content":"make a ticket"}]});
+        let b = translate(&first, "gpt", &TargetOptions::default(), 0)
+            .unwrap()
+            .body;
+        assert_eq!(names(&b), ["ToolSearch"]);
+        let later = json!({"model":"m","max_tokens":1,"tools":tools,"messages":[
+            {"role":"user","content":"make a ticket"},
+            {"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"ToolSearch","input":{"query":"jira"}}]},
+            {"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":[
+                {"type":"tool_reference","tool_name":"mcp__jira__create"}]}]}]});
+        let b = translate(&later, "gpt", &TargetOptions::default(), 0)
+            .unwrap()
+            .body;
+        assert_eq!(names(&b), ["ToolSearch", "mcp__jira__create"]);
+        assert_eq!(
+            b["messages"][2],
+            json!({"role":"tool","tool_call_id":"t1","content":"Tool loaded: mcp__jira__create"})
+        );
     }
 }

@@ -4,7 +4,8 @@
 //! how a (client format, upstream format) pair is served:
 //! [`Plan::Passthrough`] when the formats match (request and answer pass
 //! untouched, zero-copy), [`Plan::Translate`] with the [`Translator`] to use,
-//! or [`Plan::Estimate`] (count_tokens without an upstream endpoint).
+//! or [`Plan::Estimate`] (count_tokens without an upstream endpoint: counted
+//! locally by [`crate::tokens`]).
 //!
 //! - [`chat_to_messages`] / [`messages_to_chat`]: request bodies;
 //! - [`response`]: whole (non-streaming) answers;
@@ -12,9 +13,14 @@
 //!   streaming state machines, one per direction, event by event;
 //! - [`errors`]: upstream error bodies into the client's dialect;
 //! - [`names`]: deterministic tool name and id mapping;
+//! - [`system_messages`]: system prompts inside `messages` (Claude Code on
+//!   non-Claude models) and its billing line;
+//! - [`deferred_tools`]: `defer_loading` tools for backends without tool search;
 //! - [`strip_usage`]: removes the usage chunk the gateway asked for itself;
 //! - [`mapping`]: stop reasons and usage;
-//! - [`responses`]: the OpenAI Responses API to and from both formats.
+//! - [`responses`]: the OpenAI Responses API to and from both formats;
+//! - [`bedrock`]: Amazon Bedrock (InvokeModel, Converse, the event-stream
+//!   answers) as an upstream and as a front door.
 //!
 //! Adding a client format (e.g. the Responses API) means: a variant of
 //! [`ApiFormat`], one arm per upstream format in [`plan`] returning a
@@ -25,8 +31,10 @@
 //! [`Translator::response`] or [`Translator::stream`] on the answer. A new
 //! backend format is a variant of [`UpstreamFormat`] plus its arms.
 
+pub mod bedrock;
 pub mod bounded;
 pub mod chat_to_messages;
+pub mod deferred_tools;
 pub mod errors;
 pub mod mapping;
 pub mod messages_to_chat;
@@ -36,6 +44,7 @@ pub mod responses;
 pub mod stream_chat_to_messages;
 pub mod stream_messages_to_chat;
 pub mod strip_usage;
+pub mod system_messages;
 
 #[cfg(test)]
 mod golden_tests;
@@ -258,7 +267,8 @@ pub enum Plan {
     Passthrough,
     /// Translate with these functions.
     Translate(Translator),
-    /// Answer locally with an estimate (count_tokens on a non-Anthropic upstream).
+    /// Answer locally (count_tokens on a non-Anthropic upstream, counted with
+    /// the model's OpenAI tokenizer, see [`crate::tokens`]).
     Estimate,
     /// No way to serve this pair.
     Unsupported,

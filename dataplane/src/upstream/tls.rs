@@ -8,8 +8,10 @@
 
 use std::sync::Arc;
 
-/// Builds the rustls client configuration with the `ring` provider.
-pub fn client_config() -> rustls::ClientConfig {
+/// The trust roots: the system's, or the bundled Mozilla roots when the
+/// system has none. (The controller channel uses them too when no
+/// `--controller-ca` is given.)
+pub fn system_roots() -> rustls::RootCertStore {
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for cert in native.certs {
@@ -18,6 +20,12 @@ pub fn client_config() -> rustls::ClientConfig {
     if roots.is_empty() {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
+    roots
+}
+
+/// Builds the rustls client configuration with the `ring` provider.
+pub fn client_config() -> rustls::ClientConfig {
+    let roots = system_roots();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

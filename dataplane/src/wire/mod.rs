@@ -10,9 +10,11 @@
 //!   for byte as each completes, drops malformed ones, and watches for usage,
 //!   the terminal event, stalls and truncation (or, for a backend of the
 //!   other format, runs a [`crate::translate::StreamTranslator`] per event);
-//! - [`mock`]: the built-in deterministic `Mock` provider.
+//! - [`mock`]: the built-in deterministic `Mock` provider;
+//! - [`eventstream`]: the AWS event-stream binary framing (Bedrock streams).
 
 pub mod error;
+pub mod eventstream;
 pub mod mock;
 pub mod relay;
 pub mod split;

@@ -14,6 +14,8 @@ enum FlavorArg {
     Openai,
     /// Anthropic Messages.
     Anthropic,
+    /// Amazon Bedrock Runtime (Converse, InvokeModel, event-stream framing).
+    Bedrock,
 }
 
 /// Command line.
@@ -35,6 +37,13 @@ struct Args {
     /// Also start a JWT issuer serving a JWKS and `POST /mint`.
     #[arg(long)]
     jwt: bool,
+    /// Bedrock flavour: the region SigV4 signatures must name.
+    #[arg(long, default_value = "us-east-1")]
+    aws_region: String,
+    /// Bedrock flavour: the secret access key that verifies signatures (unset: only their form
+    /// is checked).
+    #[arg(long)]
+    aws_secret: Option<String>,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -43,8 +52,10 @@ async fn main() -> anyhow::Result<()> {
     let flavor = match args.flavor {
         FlavorArg::Openai => Flavor::OpenAI,
         FlavorArg::Anthropic => Flavor::Anthropic,
+        FlavorArg::Bedrock => Flavor::Bedrock,
     };
     let mock = MockUpstream::start(flavor).await;
+    mock.set_bedrock_auth(&args.aws_region, args.aws_secret.as_deref());
     if let Some(script) = &args.script {
         let list: Vec<Behaviour> =
             serde_json::from_str(script).context("--script is not a JSON array of behaviours")?;

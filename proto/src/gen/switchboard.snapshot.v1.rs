@@ -41,6 +41,9 @@ pub struct Backend {
     pub openai: ::core::option::Option<OpenAiSettings>,
     #[prost(message, optional, tag = "10")]
     pub mock: ::core::option::Option<MockSettings>,
+    /// Set for (and only for) Bedrock backends.
+    #[prost(message, optional, tag = "11")]
+    pub bedrock: ::core::option::Option<BedrockSettings>,
 }
 /// A provider credential. Secret values are resolved by the renderer;
 /// environment variables are resolved by the data plane (standalone mode only).
@@ -126,6 +129,77 @@ pub struct OpenAiSettings {
     #[prost(string, tag = "1")]
     pub organization: ::prost::alloc::string::String,
 }
+/// Amazon Bedrock settings.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct BedrockSettings {
+    /// Region of the endpoint and of the SigV4 signature, e.g. "us-east-1".
+    #[prost(string, tag = "1")]
+    pub region: ::prost::alloc::string::String,
+    #[prost(enumeration = "BedrockApi", tag = "2")]
+    pub api: i32,
+    /// anthropic-beta flags forwarded; unset: the data plane's default list.
+    #[prost(message, optional, tag = "3")]
+    pub allowed_betas: ::core::option::Option<BetaList>,
+    /// SigV4 credentials. Unset: the backend's `credential` is a Bedrock API
+    /// key sent as a bearer token (or no credential at all).
+    #[prost(message, optional, tag = "4")]
+    pub aws: ::core::option::Option<AwsCredentials>,
+}
+/// A list of anthropic-beta flags (a message so that "unset" and "empty" differ).
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct BetaList {
+    #[prost(string, repeated, tag = "1")]
+    pub flags: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
+/// Where a Bedrock backend's AWS credentials come from.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AwsCredentials {
+    #[prost(oneof = "aws_credentials::Source", tags = "1, 2, 3, 4")]
+    pub source: ::core::option::Option<aws_credentials::Source>,
+}
+/// Nested message and enum types in `AwsCredentials`.
+pub mod aws_credentials {
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum Source {
+        /// Keys resolved from a Secret by the renderer.
+        #[prost(message, tag = "1")]
+        AccessKey(super::AwsAccessKey),
+        /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN of the data plane (standalone only).
+        #[prost(message, tag = "2")]
+        Environment(super::AwsEnvironment),
+        /// IRSA: AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN of the data plane, exchanged with STS.
+        #[prost(message, tag = "3")]
+        WebIdentity(super::AwsWebIdentity),
+        /// EKS Pod Identity: AWS_CONTAINER_CREDENTIALS_FULL_URI + token file of the data plane.
+        #[prost(message, tag = "4")]
+        PodIdentity(super::AwsPodIdentity),
+    }
+}
+/// Static AWS keys (secret values).
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AwsAccessKey {
+    #[prost(string, tag = "1")]
+    pub access_key_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub secret_access_key: ::prost::alloc::string::String,
+    /// Empty for long-term keys.
+    #[prost(string, tag = "3")]
+    pub session_token: ::prost::alloc::string::String,
+}
+/// Credentials from the data plane's standard AWS environment variables.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AwsEnvironment {}
+/// IRSA settings; empty fields take the pod environment's values.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AwsWebIdentity {
+    #[prost(string, tag = "1")]
+    pub role_arn: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub session_name: ::prost::alloc::string::String,
+}
+/// EKS Pod Identity (everything comes from the pod environment).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AwsPodIdentity {}
 /// Settings of the built-in mock provider.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct MockSettings {
@@ -170,6 +244,14 @@ pub struct Route {
     /// Request and response guards. Unset: none.
     #[prost(message, optional, tag = "11")]
     pub guards: ::core::option::Option<Guards>,
+    /// Fail closed: when set, this route is a placeholder for a route whose
+    /// configuration cannot be served (its last accepted version can no longer be
+    /// rebuilt, e.g. a Secret it needs was deleted). Every request matching its
+    /// hostnames and path prefix is answered 503 in the client's dialect with this
+    /// message, so traffic never falls through to a less specific route. Only id,
+    /// path_prefix and hostnames are set next to it.
+    #[prost(string, tag = "12")]
+    pub unavailable: ::prost::alloc::string::String,
 }
 /// How callers become teams, with every team's limits resolved from its tier.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -510,6 +592,8 @@ pub enum ProviderKind {
     OpenaiCompatible = 3,
     /// Built-in deterministic responder; no network. For demos, tests, load tests.
     Mock = 4,
+    /// Amazon Bedrock Runtime (InvokeModel for Claude models, Converse for others).
+    Bedrock = 5,
 }
 impl ProviderKind {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -523,6 +607,7 @@ impl ProviderKind {
             Self::Openai => "PROVIDER_KIND_OPENAI",
             Self::OpenaiCompatible => "PROVIDER_KIND_OPENAI_COMPATIBLE",
             Self::Mock => "PROVIDER_KIND_MOCK",
+            Self::Bedrock => "PROVIDER_KIND_BEDROCK",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -533,6 +618,38 @@ impl ProviderKind {
             "PROVIDER_KIND_OPENAI" => Some(Self::Openai),
             "PROVIDER_KIND_OPENAI_COMPATIBLE" => Some(Self::OpenaiCompatible),
             "PROVIDER_KIND_MOCK" => Some(Self::Mock),
+            "PROVIDER_KIND_BEDROCK" => Some(Self::Bedrock),
+            _ => None,
+        }
+    }
+}
+/// Which Bedrock Runtime API requests use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum BedrockApi {
+    /// InvokeModel for Anthropic model ids, Converse otherwise.
+    Auto = 0,
+    InvokeModel = 1,
+    Converse = 2,
+}
+impl BedrockApi {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Auto => "BEDROCK_API_AUTO",
+            Self::InvokeModel => "BEDROCK_API_INVOKE_MODEL",
+            Self::Converse => "BEDROCK_API_CONVERSE",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "BEDROCK_API_AUTO" => Some(Self::Auto),
+            "BEDROCK_API_INVOKE_MODEL" => Some(Self::InvokeModel),
+            "BEDROCK_API_CONVERSE" => Some(Self::Converse),
             _ => None,
         }
     }

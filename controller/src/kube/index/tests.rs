@@ -3,6 +3,34 @@ use serde_json::json;
 
 use super::*;
 
+fn dynamic<T: serde::Serialize>(o: T) -> DynamicObject {
+    serde_json::from_value(serde_json::to_value(o).unwrap()).unwrap()
+}
+
+fn untyped<T: serde::Serialize>(e: Event<T>) -> Event<DynamicObject> {
+    match e {
+        Event::Apply(o) => Event::Apply(dynamic(o)),
+        Event::Delete(o) => Event::Delete(dynamic(o)),
+        Event::Init => Event::Init,
+        Event::InitApply(o) => Event::InitApply(dynamic(o)),
+        Event::InitDone => Event::InitDone,
+    }
+}
+
+trait TypedEvents {
+    fn backend_event(&mut self, scope: &Scope, e: Event<AIBackend>) -> bool;
+    fn route_event(&mut self, scope: &Scope, e: Event<AIRoute>) -> bool;
+}
+
+impl TypedEvents for Index {
+    fn backend_event(&mut self, scope: &Scope, e: Event<AIBackend>) -> bool {
+        self.event(ObjectKind::Backend, scope, untyped(e))
+    }
+    fn route_event(&mut self, scope: &Scope, e: Event<AIRoute>) -> bool {
+        self.event(ObjectKind::Route, scope, untyped(e))
+    }
+}
+
 fn backend(name: &str, ns: &str, generation: i64, spec: serde_json::Value) -> AIBackend {
     serde_json::from_value(json!({
         "apiVersion": "switchboard.dev/v1alpha1", "kind": "AIBackend",
@@ -137,12 +165,17 @@ fn referenced_secrets_are_tracked_and_gate_sync() {
     ix.route_event(&all(), Event::InitDone);
     let want: BTreeSet<SecretKey> =
         [("ns".into(), "key-a".into()), ("ns".into(), "key-r".into())].into();
-    assert_eq!(ix.secret_refs(), want);
+    assert_eq!(ix.wanted_secrets(), want);
+    ix.note_wanted(Instant::now());
     assert!(!ix.is_synced(&[all()]), "secrets not looked up yet");
     assert!(ix.secret(
         &("ns".into(), "key-a".into()),
         Some([("apiKey".to_string(), b"x".to_vec())].into())
     ));
+    assert!(
+        ix.secret(&("ns".into(), "key-r".into()), None),
+        "the first lookup of a missing Secret is news"
+    );
     assert!(
         !ix.secret(&("ns".into(), "key-r".into()), None),
         "missing and still missing: no change"
@@ -172,4 +205,175 @@ fn secret_data_decodes_data_and_string_data() {
     let d = secret_data(&s);
     assert_eq!(d["a"], b"1");
     assert_eq!(d["b"], b"3");
+}
+
+#[test]
+fn an_object_that_does_not_decode_is_kept_with_its_error_and_blocks_nothing() {
+    let mut ix = Index::default();
+    let bad: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "switchboard.dev/v1alpha1", "kind": "AIRoute",
+        "metadata": {"name": "big", "namespace": "ns", "generation": 2},
+        "spec": {"rules": [{"backends": [{"name": "a", "weight": 4_294_967_296_u64}]}]},
+        "status": {"lastAccepted": {"generation": 1, "spec": {"rules": [{"backends": [{"name": "a"}]}]}}}
+    }))
+    .unwrap();
+    let good = dynamic(route("ok", "ns", "key"));
+    ix.event(ObjectKind::Route, &all(), Event::Init);
+    ix.event(ObjectKind::Route, &all(), Event::InitApply(bad.clone()));
+    ix.event(ObjectKind::Route, &all(), Event::InitApply(good));
+    assert!(ix.event(ObjectKind::Route, &all(), Event::InitDone));
+    assert!(ix.inventory().route("ns", "ok").is_some());
+    let u = ix
+        .inventory()
+        .undecodable_object(ObjectKind::Route, "ns", "big")
+        .expect("kept");
+    assert_eq!(u.error.resource, "AIRoute ns/big");
+    assert_eq!(u.error.path, "spec.rules[0].backends[0].weight");
+    assert!(
+        u.error.message.contains("4294967296"),
+        "{}",
+        u.error.message
+    );
+    assert_eq!(
+        u.status
+            .as_ref()
+            .unwrap()
+            .last_accepted
+            .as_ref()
+            .unwrap()
+            .generation,
+        1
+    );
+    // The same object again is no change; fixing it replaces it.
+    assert!(!ix.event(ObjectKind::Route, &all(), Event::Apply(bad)));
+    let fixed = dynamic(route("big", "ns", "key"));
+    assert!(ix.event(ObjectKind::Route, &all(), Event::Apply(fixed)));
+    assert!(ix.inventory().undecodable().next().is_none());
+    assert!(ix.inventory().route("ns", "big").is_some());
+}
+
+fn synced(ix: &mut Index) {
+    ix.backend_event(&all(), Event::Init);
+    ix.backend_event(&all(), Event::InitDone);
+    ix.route_event(&all(), Event::Init);
+    ix.route_event(&all(), Event::InitDone);
+}
+
+#[test]
+fn only_objects_needing_a_new_secret_wait_for_it_and_only_for_a_while() {
+    let start = Instant::now();
+    let mut ix = Index::default();
+    synced(&mut ix);
+    ix.route_event(&all(), Event::Apply(route("r", "ns", "old")));
+    ix.secret(
+        &("ns".into(), "old".into()),
+        Some([("apiKey".to_string(), b"1".to_vec())].into()),
+    );
+    ix.note_wanted(start);
+    assert!(ix.ready_for_first_publish(&[all()]));
+    let first = ix.publishable(start);
+    ix.mark_published(first, start);
+
+    // r now references a Secret not looked up yet; a new route needs another one.
+    let t1 = start + Duration::from_secs(1);
+    ix.route_event(&all(), Event::Apply(route("r", "ns", "new")));
+    ix.route_event(&all(), Event::Apply(route("fresh", "ns", "other")));
+    ix.backend_event(&all(), Event::Apply(mock("unrelated", "ns")));
+    ix.note_wanted(t1);
+    assert!(
+        ix.wanted_secrets()
+            .contains(&("ns".to_string(), "old".to_string())),
+        "still needed by what was published"
+    );
+    let held = ix.publishable(t1);
+    let r = held.route("ns", "r").unwrap();
+    assert_eq!(
+        r.spec.auth.as_ref().unwrap().api_keys[0]
+            .secret_ref
+            .as_ref()
+            .unwrap()
+            .name,
+        "old",
+        "r stays as published"
+    );
+    assert!(
+        held.route("ns", "fresh").is_none(),
+        "a new object waits unpublished"
+    );
+    assert!(
+        held.backend("ns", "unrelated").is_some(),
+        "other objects do not wait"
+    );
+    assert_eq!(ix.next_wait_deadline(), Some(t1 + SECRET_WAIT));
+    ix.mark_published(held, t1);
+
+    // The new Secret arrives: r is published as it is now.
+    assert!(ix.secret(
+        &("ns".into(), "new".into()),
+        Some([("apiKey".to_string(), b"2".to_vec())].into())
+    ));
+    let t2 = t1 + Duration::from_millis(500);
+    let next = ix.publishable(t2);
+    assert_eq!(
+        next.route("ns", "r")
+            .unwrap()
+            .spec
+            .auth
+            .as_ref()
+            .unwrap()
+            .api_keys[0]
+            .secret_ref
+            .as_ref()
+            .unwrap()
+            .name,
+        "new"
+    );
+    assert!(next.route("ns", "fresh").is_none());
+    ix.mark_published(next, t2);
+
+    // The wait for "other" runs out: "fresh" is published without it (the renderer says why).
+    assert_eq!(ix.next_wait_deadline(), Some(t1 + SECRET_WAIT));
+    let late = t1 + SECRET_WAIT;
+    let last = ix.publishable(late);
+    assert!(last.route("ns", "fresh").is_some());
+    ix.mark_published(last, late);
+    assert_eq!(ix.next_wait_deadline(), None, "nothing left to wait for");
+}
+
+#[test]
+fn the_first_publication_waits_for_every_list_and_every_secret() {
+    let mut ix = Index::default();
+    ix.route_event(&all(), Event::Init);
+    ix.route_event(&all(), Event::InitApply(route("r", "ns", "key")));
+    ix.route_event(&all(), Event::InitDone);
+    ix.note_wanted(Instant::now());
+    assert!(!ix.ready_for_first_publish(&[all()]), "backends not listed");
+    ix.backend_event(&all(), Event::Init);
+    ix.backend_event(&all(), Event::InitDone);
+    assert!(
+        !ix.ready_for_first_publish(&[all()]),
+        "the Secret is not looked up yet, however long that takes"
+    );
+    ix.secret(&("ns".into(), "key".into()), None);
+    assert!(ix.ready_for_first_publish(&[all()]));
+}
+
+#[test]
+fn secrets_of_the_last_accepted_spec_are_wanted_too() {
+    let mut ix = Index::default();
+    let mut r = route("r", "ns", "current");
+    r.status = Some(ResourceStatus {
+        last_accepted: Some(switchboard_api::v1alpha1::LastAcceptedStatus {
+            generation: 1,
+            spec: serde_json::to_value(route("r", "ns", "accepted").spec).unwrap(),
+        }),
+        ..Default::default()
+    });
+    ix.route_event(&all(), Event::Apply(r));
+    let want: BTreeSet<SecretKey> = [
+        ("ns".into(), "accepted".into()),
+        ("ns".into(), "current".into()),
+    ]
+    .into();
+    assert_eq!(ix.wanted_secrets(), want);
 }

@@ -98,6 +98,12 @@ fn only_the_holder_releases_and_a_released_lease_is_free() {
     assert_eq!(released.holder_identity, None);
     assert_eq!(released.lease_transitions, Some(3));
     assert_eq!(decide(Some(&released), "b", t(11)), Decision::Acquire);
+    let taken = next_spec(&Decision::Acquire, Some(&released), &cfg("b"), t(11)).unwrap();
+    assert_eq!(
+        taken.lease_transitions,
+        Some(4),
+        "taking over a released Lease is a transition"
+    );
 }
 
 mod api {

@@ -1,12 +1,13 @@
 use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
-use switchboard_api::{Inventory, RenderOptions, parse_documents};
+use switchboard_api::render::ClaimPolicy;
+use switchboard_api::{Inventory, parse_documents};
 use switchboard_proto::ResourceError;
 
 use super::*;
 use crate::fleet::FleetView;
-use crate::pipeline::{Rendered, render_partial};
+use crate::pipeline::{RenderMode, Rendered};
 use crate::status::inputs::{DataPlaneState, NackInfo};
 
 const BACKEND: &str = "apiVersion: switchboard.dev/v1alpha1
@@ -42,15 +43,18 @@ fn inputs(docs: &[&str], history: &mut VersionHistory) -> StatusInputs {
     let mut inv = Inventory::default();
     inv.extend(parse_documents(&docs.join("---\n"), "test").unwrap())
         .unwrap();
-    let partial = render_partial(&inv, &RenderOptions::kubernetes());
-    let rendered = Rendered {
-        snapshot: partial.snapshot.map(Arc::new),
-        problems: partial.problems,
-        inventory: Arc::new(inv),
-    };
+    inputs_of(inv, history)
+}
+
+fn inputs_of(inv: Inventory, history: &mut VersionHistory) -> StatusInputs {
+    let rendered = Rendered::render(
+        Arc::new(inv),
+        RenderMode::Kubernetes,
+        &ClaimPolicy::allow_all(),
+    );
     let i = StatusInputs::from_parts(&rendered, &FleetView::default());
     if let Some(v) = &i.rendered_version {
-        history.record(v, i.served_generations());
+        history.record(v, i.served());
     }
     i
 }
@@ -172,7 +176,7 @@ fn invalid_spec_is_not_accepted_and_not_programmed() {
     assert_eq!((r.1.as_str(), r.2.as_str()), ("False", "BackendNotFound"));
     assert_eq!(
         r.3,
-        "spec.rules[0].backends[0].name: AIBackend \"llm\" exists but is not accepted (see its status)"
+        "spec.rules[0].backends[0].name: AIBackend \"llm\" exists but is not served (it has problems of its own)"
     );
     assert_eq!(find(&c, "Programmed").2, "Invalid");
 }
@@ -194,10 +198,8 @@ fn programmed_counts_data_planes_running_the_current_generation() {
     i.dataplanes.insert("dp-2".into(), dp(Some(&v)));
     let p = find(&conds(&i, &h, &route_key()), "Programmed").clone();
     assert_eq!((p.1.as_str(), p.2.as_str()), ("True", "Programmed"));
-    assert_eq!(
-        p.3,
-        format!("2 of 2 connected data planes run generation 5 (version {v})")
-    );
+    assert_eq!(p.3, "2 of 2 connected data planes run generation 5");
+    assert!(!p.3.contains(&v), "no snapshot version in messages");
 }
 
 #[test]
@@ -238,7 +240,7 @@ fn nack_of_a_version_containing_the_object_is_rejected_with_the_reason() {
     assert_eq!((p.1.as_str(), p.2.as_str()), ("False", "Rejected"));
     assert_eq!(
         p.3,
-        format!("data plane dp-1 rejected version {v}: unsupported auth")
+        "data plane dp-1 rejected a version holding it: unsupported auth"
     );
     let p = find(&conds(&i, &h, &backend_key()), "Programmed").clone();
     assert_eq!(p.2, "Rejected");
@@ -265,7 +267,7 @@ fn transition_time_moves_only_when_status_changes() {
         .insert("dp".into(), dp(i.rendered_version.as_deref()));
     let after = compute_all(&i2, &h, |_| Some(&prev), &now());
     let s = &after[&route_key()];
-    assert!(!same_ignoring_time(s, &prev));
+    assert!(!same_ignoring_time(ObjectKind::Route, s, &prev));
     for c in &s.conditions {
         let want = if c.type_ == "Programmed" {
             now()
@@ -292,10 +294,102 @@ fn comparison_ignores_timestamps_and_order() {
             message: "p".into(),
         },
     ];
-    let a = status_for(&d, 1, None, &now());
-    let mut b = status_for(&d, 1, None, &Time(Timestamp::UNIX_EPOCH));
+    let a = status_for(&d, 1, None, None, &now());
+    let mut b = status_for(&d, 1, None, None, &Time(Timestamp::UNIX_EPOCH));
     b.conditions.reverse();
-    assert!(same_ignoring_time(&a, &b));
-    let c = status_for(&d, 2, None, &now());
-    assert!(!same_ignoring_time(&a, &c));
+    assert!(same_ignoring_time(ObjectKind::Route, &a, &b));
+    let c = status_for(&d, 2, None, None, &now());
+    assert!(!same_ignoring_time(ObjectKind::Route, &a, &c));
+    // The last accepted spec as the API server re-encodes it (3.0 as 3) is the same.
+    let spec =
+        serde_json::json!({"rules": [], "pricing": [{"model": "m", "input": 3.0, "output": 1.5}]});
+    let with = |spec: serde_json::Value| {
+        status_for(
+            &d,
+            1,
+            Some(LastAcceptedStatus {
+                generation: 1,
+                spec,
+            }),
+            None,
+            &now(),
+        )
+    };
+    let reencoded: serde_json::Value =
+        serde_json::from_str(&spec.to_string().replace("3.0", "3")).unwrap();
+    assert_ne!(spec, reencoded);
+    assert!(same_ignoring_time(
+        ObjectKind::Route,
+        &with(spec.clone()),
+        &with(reencoded)
+    ));
+    assert!(!same_ignoring_time(ObjectKind::Route, &with(spec), &a));
+}
+
+#[test]
+fn a_refused_generation_says_which_generation_is_served_instead() {
+    let mut h = VersionHistory::default();
+    let good = inputs(&[BACKEND, SECRET, ROUTE], &mut h);
+    let v = good.rendered_version.clone().unwrap();
+    let accepted = compute_all(&good, &h, |_| None, &now())[&route_key()].clone();
+    assert_eq!(accepted.last_accepted.as_ref().unwrap().generation, 5);
+    // Generation 6 names a backend that does not exist; its status keeps generation 5.
+    let mut inv = Inventory::default();
+    let broken = ROUTE
+        .replace("generation: 5", "generation: 6")
+        .replace("name: llm}", "name: nope}");
+    inv.extend(parse_documents(&[BACKEND, SECRET, &broken].join("---\n"), "t").unwrap())
+        .unwrap();
+    let mut r: switchboard_api::AIRoute = match inv.get(ObjectKind::Route, "ns", "main") {
+        Some(switchboard_api::Object::Route(r)) => r,
+        _ => unreachable!(),
+    };
+    r.status = Some(accepted);
+    inv.upsert(switchboard_api::Object::Route(r));
+    let mut i = inputs_of(inv, &mut h);
+    i.dataplanes.insert("dp-1".into(), dp(Some(&v)));
+    assert_eq!(
+        i.rendered_version.as_deref(),
+        Some(v.as_str()),
+        "same content as before"
+    );
+    let all = compute_all(&i, &h, |_| None, &now());
+    let s = &all[&route_key()];
+    assert_eq!(s.observed_generation, Some(6));
+    assert_eq!(s.last_accepted.as_ref().unwrap().generation, 5, "kept");
+    let c = conds(&i, &h, &route_key());
+    let resolved = find(&c, "ResolvedRefs");
+    assert_eq!(resolved.2, "BackendNotFound");
+    let p = find(&c, "Programmed");
+    assert_eq!(
+        (p.1.as_str(), p.2.as_str()),
+        ("False", "ServingLastAccepted")
+    );
+    assert_eq!(
+        p.3,
+        "generation 6 is refused (see Accepted/ResolvedRefs); 1 of 1 connected data planes serve generation 5, the last accepted"
+    );
+    assert!(
+        find(&c, "Accepted")
+            .3
+            .contains("data planes keep serving generation 5")
+    );
+}
+
+#[test]
+fn references_are_counted_in_words() {
+    let mut h = VersionHistory::default();
+    let i = inputs(&[BACKEND, SECRET, ROUTE], &mut h);
+    assert_eq!(
+        find(&conds(&i, &h, &backend_key()), "ResolvedRefs").3,
+        "its one reference resolved"
+    );
+    let mock = BACKEND
+        .replace("provider: Anthropic", "provider: Mock")
+        .replace("  credentials: {secretRef: {name: llm-key}}\n", "");
+    let i = inputs(&[&mock], &mut h);
+    assert_eq!(
+        find(&conds(&i, &h, &backend_key()), "ResolvedRefs").3,
+        "the spec references no AIBackend or Secret"
+    );
 }

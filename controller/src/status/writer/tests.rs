@@ -8,10 +8,11 @@ use ::kube::client::Body;
 use ::kube::runtime::events::Reporter;
 use http::{Request, Response};
 use serde_json::{Value, json};
-use switchboard_api::{Inventory, Object, RenderOptions};
+use switchboard_api::render::ClaimPolicy;
+use switchboard_api::{Inventory, Object};
 
 use crate::fleet::FleetView;
-use crate::pipeline::{Rendered, render_partial};
+use crate::pipeline::{RenderMode, Rendered};
 
 use super::*;
 use tokio::sync::watch;
@@ -37,6 +38,8 @@ fn fake_api() -> (Client, tokio::task::JoinHandle<Vec<Seen>>) {
             let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             let reply = if path.contains("/events") {
                 body.clone()
+            } else if method == "GET" {
+                json!({"apiVersion": API_VERSION, "kind": "List", "metadata": {}, "items": []})
             } else if path.contains("/airoutes/") {
                 json!({"apiVersion": API_VERSION, "kind": "AIRoute", "metadata": {"name": "x"},
                        "spec": {"pathPrefix": "/", "rules": []}})
@@ -89,12 +92,11 @@ fn inputs(objects: Vec<Object>) -> StatusInputs {
     for o in objects {
         inv.upsert(o);
     }
-    let partial = render_partial(&inv, &RenderOptions::kubernetes());
-    let rendered = Rendered {
-        snapshot: partial.snapshot.map(Arc::new),
-        problems: partial.problems,
-        inventory: Arc::new(inv),
-    };
+    let rendered = Rendered::render(
+        Arc::new(inv),
+        RenderMode::Kubernetes,
+        &ClaimPolicy::allow_all(),
+    );
     StatusInputs::from_parts(&rendered, &FleetView::default())
 }
 
@@ -298,7 +300,103 @@ async fn invalid_spec_is_written_as_accepted_false() {
     );
     assert_eq!(
         seen[0].body["status"]["conditions"][0]["message"],
-        "spec.endpoint: required for provider OpenAICompatible"
+        "spec.endpoint: required for provider OpenAICompatible; it is not served"
+    );
+}
+
+#[tokio::test]
+async fn an_object_that_does_not_decode_gets_its_status_from_its_metadata() {
+    let (client, server) = fake_api();
+    let mut w = writer(client);
+    let u = switchboard_api::Undecodable {
+        kind: ObjectKind::Backend,
+        metadata: serde_json::from_value(
+            json!({"name": "llm", "namespace": "ns", "generation": 3, "uid": "uid-9"}),
+        )
+        .unwrap(),
+        error: switchboard_api::Problem::new(
+            "AIBackend ns/llm",
+            "spec.provider",
+            "unknown variant `Quantum`",
+        ),
+        status: None,
+    };
+    let report = w
+        .sync(&inputs(vec![Object::Undecodable(Box::new(u))]), now())
+        .await
+        .unwrap();
+    assert_eq!(report.written, 1);
+    drop(w);
+    let seen = server.await.unwrap();
+    assert_eq!(requests(&seen)[0], ("PATCH", STATUS_PATH));
+    assert_eq!(seen[0].body["status"]["observedGeneration"], 3);
+    assert_eq!(
+        conditions(&seen[0].body),
+        [
+            c("Accepted", "False", "Invalid"),
+            c("ResolvedRefs", "Unknown", "Invalid"),
+            c("Programmed", "False", "Invalid")
+        ]
+    );
+    assert_eq!(
+        seen[0].body["status"]["conditions"][0]["message"],
+        "the object cannot be decoded: spec.provider: unknown variant `Quantum`; it is not served"
+    );
+    assert_eq!(seen[1].body["regarding"]["uid"], "uid-9");
+}
+
+#[tokio::test]
+async fn a_new_leader_compares_with_the_live_status_not_its_stale_copy() {
+    let i = inputs(vec![Object::Backend(mock_backend())]);
+    let right = compute_all(&i, &VersionHistory::default(), |_| None, &now())
+        .into_values()
+        .next()
+        .unwrap();
+    // The inventory (a follower's copy) has the right status, but someone
+    // changed it in the cluster since.
+    let mut b = mock_backend();
+    b.status = Some(right.clone());
+    let mut live = right;
+    live.conditions[0].reason = "Tampered".into();
+    let (client, server) = fake_api();
+    let mut w = writer(client);
+    w.start_leading(BTreeMap::from([(
+        (ObjectKind::Backend, "ns".to_string(), "llm".to_string()),
+        (Some("uid-1".to_string()), Some(live)),
+    )]));
+    let report = w
+        .sync(&inputs(vec![Object::Backend(b)]), now())
+        .await
+        .unwrap();
+    assert_eq!(report.written, 1);
+    drop(w);
+    let seen = server.await.unwrap();
+    assert_eq!(conditions(&seen[0].body)[0], c("Accepted", "True", "Valid"));
+}
+
+#[test]
+fn events_warn_only_about_problems_and_skip_pending() {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+    let cond = |status: &str, reason: &str| Condition {
+        type_: "Programmed".into(),
+        status: status.into(),
+        reason: reason.into(),
+        message: "m".into(),
+        observed_generation: Some(1),
+        last_transition_time: now(),
+    };
+    assert_eq!(event_for(&cond("False", "Pending")), None);
+    assert!(!event_for(&cond("True", "Programmed")).unwrap().warning);
+    assert!(!event_for(&cond("Unknown", "NoDataPlanes")).unwrap().warning);
+    assert!(
+        event_for(&cond("False", "ServingLastAccepted"))
+            .unwrap()
+            .warning
+    );
+    assert!(event_for(&cond("False", "Rejected")).unwrap().warning);
+    assert_eq!(
+        event_for(&cond("False", "Rejected")).unwrap().note,
+        "Programmed is False: m"
     );
 }
 
@@ -347,6 +445,8 @@ async fn only_the_leader_writes_and_fleet_changes_update_programmed() {
             let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             let reply = if path.contains("/events") {
                 body.clone()
+            } else if method == "GET" {
+                json!({"apiVersion": API_VERSION, "kind": "List", "metadata": {}, "items": []})
             } else {
                 json!({"apiVersion": API_VERSION, "kind": "AIBackend", "metadata": {"name": "x"}, "spec": {"provider": "Mock"}})
             };
@@ -358,18 +458,18 @@ async fn only_the_leader_writes_and_fleet_changes_update_programmed() {
     });
     let mut inv = Inventory::default();
     inv.upsert(Object::Backend(mock_backend()));
-    let partial = render_partial(&inv, &RenderOptions::kubernetes());
-    let version = partial.snapshot.as_ref().unwrap().version.clone();
-    let rendered = Rendered {
-        snapshot: partial.snapshot.map(Arc::new),
-        problems: partial.problems,
-        inventory: Arc::new(inv),
-    };
+    let rendered = Rendered::render(
+        Arc::new(inv),
+        RenderMode::Kubernetes,
+        &ClaimPolicy::allow_all(),
+    );
+    let version = rendered.snapshot.as_ref().unwrap().version.clone();
     let (_rendered_tx, rendered_rx) = watch::channel(Arc::new(rendered));
     let (fleet_tx, fleet_rx) = watch::channel(FleetView::default());
     let (leader_tx, leader_rx) = watch::channel(false);
     let task = tokio::spawn(run(
         writer(Client::new(service, "default")),
+        vec!["ns".to_string()],
         rendered_rx,
         fleet_rx,
         leader_rx,
@@ -388,8 +488,20 @@ async fn only_the_leader_writes_and_fleet_changes_update_programmed() {
     tokio::task::yield_now().await;
     assert!(seen.try_recv().is_err(), "a follower never writes");
 
-    // Leading: the status is written (one patch, three events).
+    // Leading: the live objects are listed, then the status is written (one
+    // patch, two events: a transition into Pending records none).
     leader_tx.send(true).unwrap();
+    for plural in ["aibackends", "airoutes"] {
+        let list = seen.recv().await.unwrap();
+        assert_eq!(list.method, "GET");
+        assert!(
+            list.path.starts_with(&format!(
+                "/apis/switchboard.dev/v1alpha1/namespaces/ns/{plural}?"
+            )),
+            "{}",
+            list.path
+        );
+    }
     let patch = seen.recv().await.unwrap();
     assert_eq!(
         (patch.method.as_str(), patch.path.as_str()),
@@ -399,8 +511,8 @@ async fn only_the_leader_writes_and_fleet_changes_update_programmed() {
         conditions(&patch.body)[2],
         c("Programmed", "False", "Pending")
     );
-    for _ in 0..3 {
-        assert_eq!(seen.recv().await.unwrap().method, "POST");
+    for reason in ["Valid", "Resolved"] {
+        assert_eq!(seen.recv().await.unwrap().body["reason"], reason);
     }
 
     // The data plane acknowledges the version: Programmed turns True (one patch, one event).
@@ -421,4 +533,47 @@ async fn only_the_leader_writes_and_fleet_changes_update_programmed() {
     assert_eq!(seen.recv().await.unwrap().body["reason"], "Programmed");
     task.abort();
     assert!(seen.try_recv().is_err(), "nothing else was sent");
+}
+
+#[tokio::test]
+async fn a_repeated_event_is_counted_and_a_new_note_is_a_new_event() {
+    use crate::status::events::{EventRecorder, EventSpec};
+    let (client, server) = fake_api();
+    let mut recorder = EventRecorder::new(
+        client,
+        Reporter {
+            controller: "switchboard-controller".into(),
+            instance: Some("replica-a".into()),
+        },
+    );
+    let reference = ObjectReference {
+        kind: Some("AIRoute".into()),
+        name: Some("main".into()),
+        namespace: Some("ns".into()),
+        uid: Some("uid-1".into()),
+        ..Default::default()
+    };
+    let spec = |note: &str| EventSpec {
+        warning: false,
+        reason: "Programmed".into(),
+        action: "Programmed".into(),
+        note: note.into(),
+    };
+    let g1 = spec("Programmed is True: 1 of 1 connected data planes run generation 1");
+    let g2 = spec("Programmed is True: 1 of 1 connected data planes run generation 2");
+    recorder.publish(&g1, &reference).await.unwrap();
+    recorder.publish(&g1, &reference).await.unwrap();
+    recorder.publish(&g2, &reference).await.unwrap();
+    drop(recorder);
+    let seen = server.await.unwrap();
+    let methods: Vec<&str> = seen.iter().map(|s| s.method.as_str()).collect();
+    assert_eq!(methods, ["POST", "PATCH", "POST"]);
+    assert_eq!(seen[0].body["note"], g1.note);
+    assert_eq!(seen[0].body["reportingInstance"], "replica-a");
+    assert_eq!(seen[1].body["series"]["count"], 2);
+    assert!(
+        seen[1].body.get("note").is_none(),
+        "a repeat keeps its note"
+    );
+    assert_eq!(seen[2].body["note"], g2.note, "never the stale note");
 }

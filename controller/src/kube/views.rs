@@ -1,0 +1,494 @@
+//! Data-plane views shared between replicas, so `Programmed` reflects every
+//! data plane whichever replica it is connected to.
+//!
+//! Every replica publishes the data planes connected to it, and the version
+//! each runs (or its last NACK), in a `coordination.k8s.io/v1` Lease of its
+//! own in the Lease namespace ([`publish`]): named
+//! `<lease-name>-view-<identity>`, labelled [`VIEW_LABEL`]`=<lease-name>`,
+//! the view as JSON in the annotation [`VIEW_ANNOTATION`], renewed every
+//! third of `--lease-duration` and on every change. [`merge`] watches those
+//! Leases and merges its own view with every other replica's unexpired one
+//! (renewed less than `leaseDurationSeconds` ago): a replica that died stops
+//! counting once its view expires. A data plane listed by several replicas
+//! (it reconnected) counts once: this replica's entry wins, then the most
+//! recently renewed. On a graceful shutdown a replica deletes its view; the
+//! leader deletes views expired for longer than [`GC_AFTER_DURATIONS`] view
+//! durations (a replica killed without a word).
+
+use std::collections::BTreeMap;
+use std::pin::pin;
+use std::time::Duration;
+
+use ::kube::api::{Api, DeleteParams, PostParams};
+use ::kube::runtime::WatchStreamExt as _;
+use ::kube::runtime::watcher::{self, Event};
+use ::kube::{Client, ResourceExt as _};
+use futures_util::StreamExt as _;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use switchboard_proto::ResourceError;
+use tokio::sync::watch;
+
+use super::source::WatchBackoff;
+use crate::fleet::{DataPlaneState, FleetView, NackInfo};
+
+/// Label on every view Lease; its value is the leader Lease's name.
+pub const VIEW_LABEL: &str = "switchboard.dev/dataplane-view";
+/// Annotation holding a view as JSON.
+pub const VIEW_ANNOTATION: &str = "switchboard.dev/dataplanes";
+/// Views expired for longer than this many view durations are deleted by
+/// the leader (60 s with the default `--lease-duration` of 15 s).
+pub const GC_AFTER_DURATIONS: u32 = 4;
+/// Changes of the own view closer than this are written once.
+const DEBOUNCE: Duration = Duration::from_millis(100);
+/// Longest NACK message kept in a view.
+const MAX_MESSAGE: usize = 300;
+/// Most NACK errors kept per data plane in a view.
+const MAX_ERRORS: usize = 20;
+
+/// Where views live and who this replica is.
+#[derive(Clone, Debug)]
+pub struct ViewConfig {
+    /// The Lease namespace.
+    pub namespace: String,
+    /// The leader Lease's name: views of one controller deployment share it.
+    pub group: String,
+    /// This replica's identity.
+    pub identity: String,
+    /// How long a view stays valid after a renewal.
+    pub duration: Duration,
+}
+
+impl ViewConfig {
+    /// The name of this replica's view Lease.
+    pub fn lease_name(&self) -> String {
+        view_name(&self.group, &self.identity)
+    }
+}
+
+/// `<group>-view-<identity>`, made a valid object name (lower case
+/// letters, digits, `-` and `.`, at most 253 characters).
+pub fn view_name(group: &str, identity: &str) -> String {
+    let raw = format!("{group}-view-{identity}").to_ascii_lowercase();
+    let mut name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name.truncate(253);
+    name.trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string()
+}
+
+/// One data plane in a view, as stored in the annotation.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+struct Entry {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nack: Option<Nack>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+struct Nack {
+    version: String,
+    #[serde(default)]
+    errors: Vec<(String, String)>,
+}
+
+/// The annotation text of `view`.
+pub fn encode(view: &FleetView) -> String {
+    let entries: BTreeMap<&String, Entry> = view
+        .dataplanes
+        .iter()
+        .map(|(id, dp)| {
+            let nack = dp.nack.as_ref().map(|n| Nack {
+                version: n.version.clone(),
+                errors: n
+                    .errors
+                    .iter()
+                    .take(MAX_ERRORS)
+                    .map(|e| {
+                        (
+                            e.resource.clone(),
+                            crate::status::events::truncate(&e.message, MAX_MESSAGE),
+                        )
+                    })
+                    .collect(),
+            });
+            (
+                id,
+                Entry {
+                    version: dp.acked_version.clone(),
+                    nack,
+                },
+            )
+        })
+        .collect();
+    serde_json::to_string(&entries).unwrap_or_else(|_| "{}".to_string())
+}
+
+/// The view in an annotation text (empty when it does not parse).
+pub fn decode(text: &str) -> FleetView {
+    let entries: BTreeMap<String, Entry> = serde_json::from_str(text).unwrap_or_default();
+    FleetView {
+        dataplanes: entries
+            .into_iter()
+            .map(|(id, e)| {
+                let nack = e.nack.map(|n| NackInfo {
+                    version: n.version,
+                    errors: n
+                        .errors
+                        .into_iter()
+                        .map(|(resource, message)| ResourceError { resource, message })
+                        .collect(),
+                });
+                (
+                    id,
+                    DataPlaneState {
+                        acked_version: e.version,
+                        nack,
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+/// When `lease` expires (`None`: never renewed).
+pub fn expiry(lease: &Lease) -> Option<Timestamp> {
+    let spec = lease.spec.as_ref()?;
+    let renewed = spec.renew_time.as_ref()?.0;
+    let seconds = i64::from(spec.lease_duration_seconds.unwrap_or(0).max(0));
+    renewed.checked_add(SignedDuration::from_secs(seconds)).ok()
+}
+
+/// `own` merged with every other replica's unexpired view among `leases`
+/// at `now` (see the module docs), and when the next of those expires.
+pub fn merged<'a>(
+    own: &FleetView,
+    identity: &str,
+    leases: impl IntoIterator<Item = &'a Lease>,
+    now: Timestamp,
+) -> (FleetView, Option<Timestamp>) {
+    let mut others: Vec<(Timestamp, Timestamp, FleetView)> = leases
+        .into_iter()
+        .filter(|l| holder(l) != Some(identity))
+        .filter_map(|l| {
+            let until = expiry(l)?;
+            let renewed = l.spec.as_ref()?.renew_time.as_ref()?.0;
+            let text = l.annotations().get(VIEW_ANNOTATION)?;
+            (until > now).then(|| (renewed, until, decode(text)))
+        })
+        .collect();
+    // Most recently renewed first: its entry wins a duplicate id.
+    others.sort_by_key(|o| std::cmp::Reverse(o.0));
+    let mut out = own.clone();
+    for (_, _, view) in &others {
+        for (id, dp) in &view.dataplanes {
+            out.dataplanes
+                .entry(id.clone())
+                .or_insert_with(|| dp.clone());
+        }
+    }
+    let next = others.iter().map(|(_, until, _)| *until).min();
+    (out, next)
+}
+
+fn holder(lease: &Lease) -> Option<&str> {
+    lease.spec.as_ref()?.holder_identity.as_deref()
+}
+
+/// The view Lease for `view` at `now`, replacing `current` (if any).
+pub fn view_lease(
+    cfg: &ViewConfig,
+    view: &FleetView,
+    current: Option<Lease>,
+    now: Timestamp,
+) -> Lease {
+    let mut lease = current.unwrap_or_else(|| Lease {
+        metadata: ObjectMeta {
+            name: Some(cfg.lease_name()),
+            ..Default::default()
+        },
+        spec: None,
+    });
+    lease
+        .labels_mut()
+        .insert(VIEW_LABEL.to_string(), cfg.group.clone());
+    lease
+        .annotations_mut()
+        .insert(VIEW_ANNOTATION.to_string(), encode(view));
+    let acquired = lease
+        .spec
+        .as_ref()
+        .and_then(|s| s.acquire_time.clone())
+        .unwrap_or(MicroTime(now));
+    lease.spec = Some(LeaseSpec {
+        holder_identity: Some(cfg.identity.clone()),
+        lease_duration_seconds: Some(i32::try_from(cfg.duration.as_secs()).unwrap_or(i32::MAX)),
+        acquire_time: Some(acquired),
+        renew_time: Some(MicroTime(now)),
+        ..Default::default()
+    });
+    lease
+}
+
+async fn write(api: &Api<Lease>, cfg: &ViewConfig, view: &FleetView) -> Result<(), ::kube::Error> {
+    let name = cfg.lease_name();
+    let current = api.get_opt(&name).await?;
+    let exists = current.is_some();
+    let lease = view_lease(cfg, view, current, Timestamp::now());
+    if exists {
+        api.replace(&name, &PostParams::default(), &lease).await?;
+    } else {
+        api.create(&PostParams::default(), &lease).await?;
+    }
+    Ok(())
+}
+
+/// Publishes this replica's view (`fleet`) on every change and every third
+/// of the view duration, until `fleet` closes or `shutdown` turns true: then,
+/// after any write in flight has completed (a late update would re-create
+/// it), deletes the view.
+pub async fn publish(
+    client: Client,
+    cfg: ViewConfig,
+    mut fleet: watch::Receiver<FleetView>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let api: Api<Lease> = Api::namespaced(client.clone(), &cfg.namespace);
+    let renew = (cfg.duration / 3).max(Duration::from_millis(500));
+    loop {
+        if shutdown_requested(&shutdown) {
+            break;
+        }
+        let view = fleet.borrow_and_update().clone();
+        let wait = match write(&api, &cfg, &view).await {
+            Ok(()) => renew,
+            Err(e) => {
+                tracing::warn!(error = %e, "publishing the data-plane view failed; retrying");
+                Duration::from_secs(1)
+            }
+        };
+        tokio::select! {
+            changed = fleet.changed() => {
+                if changed.is_err() { return }
+                tokio::time::sleep(DEBOUNCE).await;
+            }
+            () = tokio::time::sleep(wait) => {}
+            () = async { drop(shutdown.wait_for(|s| *s).await) } => break,
+        }
+    }
+    withdraw(client, &cfg).await;
+}
+
+/// Deletes this replica's view (on a graceful shutdown).
+pub async fn withdraw(client: Client, cfg: &ViewConfig) {
+    let api: Api<Lease> = Api::namespaced(client, &cfg.namespace);
+    match api
+        .delete(&cfg.lease_name(), &DeleteParams::default())
+        .await
+    {
+        Ok(_) => {}
+        Err(::kube::Error::Api(e)) if e.code == 404 => {}
+        Err(e) => tracing::warn!(error = %e, "deleting the data-plane view failed"),
+    }
+}
+
+/// Merges this replica's view (`own`) with the other replicas' views into
+/// `out`, forever; while `leader` is true it also deletes views expired for
+/// longer than [`GC_AFTER_DURATIONS`] view durations.
+pub async fn merge(
+    client: Client,
+    cfg: ViewConfig,
+    mut own: watch::Receiver<FleetView>,
+    leader: watch::Receiver<bool>,
+    out: watch::Sender<FleetView>,
+) {
+    let api: Api<Lease> = Api::namespaced(client, &cfg.namespace);
+    let config = watcher::Config::default().labels(&format!("{VIEW_LABEL}={}", cfg.group));
+    let mut stream = pin!(watcher::watcher(api.clone(), config).backoff(WatchBackoff::default()));
+    let mut leases: BTreeMap<String, Lease> = BTreeMap::new();
+    let mut listing: Option<BTreeMap<String, Lease>> = None;
+    loop {
+        let now = Timestamp::now();
+        let (view, next) = merged(
+            &own.borrow_and_update(),
+            &cfg.identity,
+            leases.values(),
+            now,
+        );
+        out.send_if_modified(|v| {
+            let changed = *v != view;
+            *v = view;
+            changed
+        });
+        if *leader.borrow() {
+            collect_garbage(&api, &cfg, &leases, now).await;
+        }
+        let wake = next
+            .and_then(|t| t.duration_since(now).try_into().ok())
+            .map(|d: Duration| d + Duration::from_millis(10));
+        tokio::select! {
+            changed = own.changed() => if changed.is_err() { return },
+            item = stream.next() => match item {
+                Some(Ok(Event::Apply(l))) => { leases.insert(l.name_any(), l); }
+                Some(Ok(Event::Delete(l))) => { leases.remove(&l.name_any()); }
+                Some(Ok(Event::Init)) => listing = Some(BTreeMap::new()),
+                Some(Ok(Event::InitApply(l))) => {
+                    listing.get_or_insert_with(BTreeMap::new).insert(l.name_any(), l);
+                }
+                Some(Ok(Event::InitDone)) => leases = listing.take().unwrap_or_default(),
+                Some(Err(e)) => {
+                    let text = crate::status::events::truncate(&e.to_string(), 500);
+                    tracing::warn!(error = %text, "watching data-plane views failed; retrying");
+                }
+                None => return,
+            },
+            () = sleep_for(wake) => {}
+        }
+    }
+}
+
+async fn sleep_for(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn collect_garbage(
+    api: &Api<Lease>,
+    cfg: &ViewConfig,
+    leases: &BTreeMap<String, Lease>,
+    now: Timestamp,
+) {
+    let grace =
+        SignedDuration::try_from(cfg.duration * GC_AFTER_DURATIONS).unwrap_or(SignedDuration::MAX);
+    for (name, lease) in leases {
+        let dead = expiry(lease)
+            .and_then(|t| t.checked_add(grace).ok())
+            .is_some_and(|t| t < now);
+        if dead && holder(lease) != Some(cfg.identity.as_str()) {
+            match api.delete(name, &DeleteParams::default()).await {
+                Ok(_) => tracing::info!(view = %name, "deleted an expired data-plane view"),
+                Err(::kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, view = %name, "deleting an expired data-plane view failed")
+                }
+            }
+        }
+    }
+}
+
+/// Whether `shutdown` turned true (the guard is not kept across an await).
+fn shutdown_requested(shutdown: &watch::Receiver<bool>) -> bool {
+    *shutdown.borrow()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(entries: &[(&str, Option<&str>)]) -> FleetView {
+        FleetView {
+            dataplanes: entries
+                .iter()
+                .map(|(id, v)| {
+                    (
+                        id.to_string(),
+                        DataPlaneState {
+                            acked_version: v.map(str::to_string),
+                            nack: None,
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_second(1_700_000_000 + s).unwrap()
+    }
+
+    fn cfg(identity: &str) -> ViewConfig {
+        ViewConfig {
+            namespace: "sys".into(),
+            group: "switchboard-controller".into(),
+            identity: identity.into(),
+            duration: Duration::from_secs(15),
+        }
+    }
+
+    #[test]
+    fn views_round_trip_through_the_annotation() {
+        let mut v = view(&[("dp-1", Some("v1")), ("dp-2", None)]);
+        v.dataplanes.get_mut("dp-2").unwrap().nack = Some(NackInfo {
+            version: "v2".into(),
+            errors: vec![ResourceError {
+                resource: "AIRoute/ns/r".into(),
+                message: "x".repeat(1000),
+            }],
+        });
+        let back = decode(&encode(&v));
+        assert_eq!(back.dataplanes["dp-1"], v.dataplanes["dp-1"]);
+        let nack = back.dataplanes["dp-2"].nack.as_ref().unwrap();
+        assert_eq!(nack.version, "v2");
+        assert!(
+            nack.errors[0].message.len() <= MAX_MESSAGE + 3,
+            "messages are cut"
+        );
+        assert_eq!(decode("not json"), FleetView::default());
+    }
+
+    #[test]
+    fn other_replicas_count_until_their_view_expires() {
+        let own = view(&[("dp-a", Some("v1"))]);
+        let b = view_lease(
+            &cfg("b"),
+            &view(&[("dp-b", Some("v1")), ("dp-a", Some("old"))]),
+            None,
+            t(0),
+        );
+        let c = view_lease(&cfg("c"), &view(&[("dp-c", Some("v0"))]), None, t(5));
+        let mine = view_lease(&cfg("a"), &view(&[("stale", None)]), None, t(0));
+        let (m, next) = merged(&own, "a", [&b, &c, &mine], t(10));
+        let ids: Vec<&str> = m.dataplanes.keys().map(String::as_str).collect();
+        assert_eq!(ids, ["dp-a", "dp-b", "dp-c"], "its own Lease is ignored");
+        assert_eq!(
+            m.dataplanes["dp-a"].acked_version.as_deref(),
+            Some("v1"),
+            "the own entry wins a duplicate"
+        );
+        assert_eq!(next, Some(t(15)), "b expires first");
+        let (m, next) = merged(&own, "a", [&b, &c], t(15));
+        assert!(!m.dataplanes.contains_key("dp-b"), "b expired");
+        assert_eq!(next, Some(t(20)));
+        let (m, next) = merged(&own, "a", [&b, &c], t(20));
+        assert_eq!(m, own);
+        assert_eq!(next, None);
+    }
+
+    #[test]
+    fn view_leases_are_named_labelled_and_renewed() {
+        assert_eq!(
+            view_name("switchboard-controller", "Pod_7"),
+            "switchboard-controller-view-pod-7"
+        );
+        let l = view_lease(&cfg("a"), &FleetView::default(), None, t(0));
+        assert_eq!(l.labels()[VIEW_LABEL], "switchboard-controller");
+        assert_eq!(expiry(&l), Some(t(15)));
+        let renewed = view_lease(&cfg("a"), &FleetView::default(), Some(l), t(4));
+        let spec = renewed.spec.as_ref().unwrap();
+        assert_eq!(spec.acquire_time, Some(MicroTime(t(0))));
+        assert_eq!(expiry(&renewed), Some(t(19)));
+    }
+}
