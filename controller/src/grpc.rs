@@ -163,11 +163,18 @@ pub async fn serve(
     let accept = tls::accept_loop(listener, tls, metrics, accepted_tx);
     let serve =
         builder.serve_with_incoming_shutdown(service, ReceiverStream::new(accepted_rx), shutdown);
+    tokio::pin!(serve);
     tokio::select! {
         biased;
-        r = serve => r?,
-        () = accept => return Err(Error::TaskEnded("TLS acceptor")),
+        r = &mut serve => return Ok(r?),
+        // The acceptor ends only once the server dropped its side of the
+        // channel, which it does when it stops taking connections at
+        // shutdown: the server then drains its open connections, and
+        // dropping it here would cut them (data planes would see a broken
+        // connection instead of the end of their stream).
+        () = accept => {}
     }
+    serve.await?;
     Ok(())
 }
 
