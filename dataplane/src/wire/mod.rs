@@ -11,11 +11,13 @@
 //!   the terminal event, stalls and truncation (or, for a backend of the
 //!   other format, runs a [`crate::translate::StreamTranslator`] per event);
 //! - [`mock`]: the built-in deterministic `Mock` provider;
-//! - [`eventstream`]: the AWS event-stream binary framing (Bedrock streams).
+//! - [`eventstream`]: the AWS event-stream binary framing (Bedrock streams);
+//! - [`redact`]: provider keys and internal URLs taken out of upstream error bodies.
 
 pub mod error;
 pub mod eventstream;
 pub mod mock;
+pub mod redact;
 pub mod relay;
 pub mod split;
 pub mod sse;
