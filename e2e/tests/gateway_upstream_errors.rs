@@ -12,6 +12,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use switchboard_e2e::agents::{
+    claude_code_body, claude_code_headers, codex_body, codex_headers, opencode_body,
+    opencode_headers,
+};
 use switchboard_e2e::client::json_body;
 use switchboard_e2e::config::{ConfigBuilder, backend_spec, rule};
 use switchboard_e2e::stack::{
@@ -90,83 +94,6 @@ async fn setup() -> Setup {
         gateway,
         _dir: dir,
     }
-}
-
-/// Claude Code's recorded first request, with `model` replaced.
-fn claude_code_body(model: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../dataplane/src/translate/testdata/request/messages_to_chat/claude_code.in.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut body: Value = serde_json::from_str(&text).unwrap();
-    body["model"] = json!(model);
-    body["stream"] = json!(true);
-    body
-}
-
-/// The headers Claude Code sends with an apiKeyHelper.
-fn claude_code_headers() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("x-api-key", CLIENT_KEY),
-        ("authorization", "Bearer sb-client-key-e2e"),
-        ("anthropic-version", "2023-06-01"),
-        (
-            "anthropic-beta",
-            "claude-code-20250219,interleaved-thinking-2025-05-14,context-management-2025-06-27",
-        ),
-        ("x-app", "cli"),
-        ("user-agent", "claude-cli/2.1.330 (external, sdk-cli)"),
-        (
-            "x-claude-code-session-id",
-            "0f7f8919-2eac-4385-a9f8-0fadf4c343ac",
-        ),
-    ]
-}
-
-/// A Codex request: developer messages, no `instructions`, stateless, encrypted reasoning.
-fn codex_body(model: &str) -> Value {
-    json!({
-        "model": model, "stream": true, "store": false,
-        "input": [
-            {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "You are Codex."}]},
-            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "List the files"}]}
-        ],
-        "tools": [{"type": "function", "name": "exec_command", "strict": false,
-            "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}}}}],
-        "tool_choice": "auto", "parallel_tool_calls": true,
-        "reasoning": {"effort": "low", "summary": "auto"},
-        "include": ["reasoning.encrypted_content"],
-        "prompt_cache_key": "019a-session"
-    })
-}
-
-fn codex_headers() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("authorization", "Bearer sb-client-key-e2e"),
-        ("originator", "codex_exec"),
-        ("session-id", "019a-session"),
-        ("user-agent", "codex_exec/0.169.0"),
-    ]
-}
-
-/// OpenCode's Chat request (openai-compatible provider).
-fn opencode_body(model: &str) -> Value {
-    json!({
-        "model": model, "stream": true, "stream_options": {"include_usage": true},
-        "max_tokens": 32000,
-        "messages": [
-            {"role": "system", "content": "You are opencode."},
-            {"role": "user", "content": "hello"}
-        ],
-        "tool_choice": "auto"
-    })
-}
-
-fn opencode_headers() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("authorization", "Bearer sb-client-key-e2e"),
-        ("x-session-id", "ses_e2e"),
-        ("user-agent", "opencode/1.18.33"),
-    ]
 }
 
 async fn send(s: &Setup, path: &str, headers: &[(&str, &str)], body: &Value) -> StreamResult {

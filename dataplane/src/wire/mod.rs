@@ -43,3 +43,14 @@ impl Dialect {
         }
     }
 }
+
+/// The keep-alive a client of `dialect` expects on a silent stream:
+/// Anthropic's `ping` event, an SSE comment for OpenAI formats.
+pub fn keepalive_event(dialect: Dialect) -> bytes::Bytes {
+    match dialect {
+        Dialect::Anthropic => {
+            bytes::Bytes::from_static(b"event: ping\ndata: {\"type\": \"ping\"}\n\n")
+        }
+        Dialect::OpenAI => bytes::Bytes::from_static(b": keep-alive\n\n"),
+    }
+}
