@@ -155,6 +155,12 @@ pub struct Args {
     /// configuration is refused and the last good one keeps serving).
     #[arg(long, env = "SWITCHBOARD_ALLOW_EMPTY_CONFIG")]
     pub allow_empty_config: bool,
+    /// Longest silence on a streamed answer before the client gets its own
+    /// keep-alive (`event: ping` for Messages, an SSE comment for Chat and
+    /// Responses); also how long a stream waits for its first token before
+    /// its headers go out. `0s`: no keep-alives.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, env = "SWITCHBOARD_STREAM_KEEPALIVE_INTERVAL")]
+    pub stream_keepalive_interval: Duration,
 }
 
 /// Behaviour when the counter store fails.
@@ -237,6 +243,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             body_budget: crate::bounds::BodyBudget::new(args.max_buffered_body_bytes),
         },
         allow_empty_config: args.allow_empty_config,
+        stream_keepalive: args.stream_keepalive_interval,
     });
 
     // The configuration source: local files (loaded now, failing the start

@@ -20,4 +20,8 @@ pub struct AppState {
     pub bounds: crate::bounds::Bounds,
     /// Apply configurations without any route (`--allow-empty-config`).
     pub allow_empty_config: bool,
+    /// Longest silence on a streamed answer before the client gets a
+    /// keep-alive (`--stream-keepalive-interval`; zero: none), see
+    /// [`crate::pipeline::keepalive`].
+    pub stream_keepalive: std::time::Duration,
 }

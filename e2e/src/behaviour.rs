@@ -71,6 +71,17 @@ pub enum Behaviour {
         /// The error message.
         message: String,
     },
+    /// 200 stream, send the first `after_events` SSE events (and, with `ping`, the provider's own
+    /// keep-alive: Anthropic `event: ping`, an SSE comment for OpenAI), then wait until the test
+    /// calls [`crate::MockUpstream::release`] (or `POST /__mock/release`), then send the rest
+    /// (the Bedrock flavour stalls instead).
+    HeldStream {
+        /// Number of events sent before waiting.
+        after_events: usize,
+        /// Send one upstream keep-alive before waiting.
+        #[serde(default)]
+        ping: bool,
+    },
     /// 200 with one tool call (`arguments` is a JSON object), JSON or SSE like `Ok`.
     ToolCall {
         /// Tool name.

@@ -2,6 +2,7 @@
 //! Anthropic and Bedrock wire formats, a JWT issuer with a JWKS, a process harness for the real gateway
 //! and controller binaries, and small HTTP/SSE client helpers.
 
+pub mod agents;
 pub mod bedrock_wire;
 pub mod behaviour;
 pub mod chart;

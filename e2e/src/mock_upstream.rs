@@ -4,7 +4,7 @@
 //! [`Behaviour`] each (falling back to the default); `GET …/models` always answers. A small
 //! control API under `/__mock/` (not recorded) lets out-of-process tests script the mock:
 //! `POST /__mock/script` (JSON array of behaviours, replaces the queue), `POST /__mock/default`,
-//! `GET /__mock/requests`, `POST /__mock/reset`.
+//! `GET /__mock/requests`, `POST /__mock/reset`, `POST /__mock/release` (one held stream goes on).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -23,7 +23,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 
 mod bedrock;
 
@@ -88,6 +88,8 @@ struct Shared {
     inner: Mutex<Inner>,
     count: watch::Sender<usize>,
     shutdown: watch::Sender<bool>,
+    /// One permit per [`MockUpstream::release`]: a held stream takes one and goes on.
+    release: Semaphore,
 }
 
 impl Shared {
@@ -123,6 +125,7 @@ impl MockUpstream {
             }),
             count: watch::channel(0).0,
             shutdown: watch::channel(false).0,
+            release: Semaphore::new(0),
         });
         tokio::spawn(accept_loop(listener, shared.clone()));
         MockUpstream { addr, shared }
@@ -200,6 +203,11 @@ impl MockUpstream {
     /// Sets the behaviour used once the script is empty.
     pub fn set_default(&self, behaviour: Behaviour) {
         self.shared.lock().default = behaviour;
+    }
+
+    /// Lets one [`Behaviour::HeldStream`] (waiting now or later) send the rest of its events.
+    pub fn release(&self) {
+        self.shared.release.add_permits(1);
     }
 
     /// Forgets recorded requests and the script; the default goes back to `Ok`.
@@ -331,6 +339,8 @@ enum StreamEnd {
     Cut(usize),
     Stall(usize),
     Malformed,
+    /// Wait for a release after this many events (with an upstream keep-alive first).
+    Held(usize, bool),
 }
 
 fn sse_response(
@@ -345,9 +355,31 @@ fn sse_response(
         let total = frames.len();
         let limit = match end {
             StreamEnd::Cut(n) | StreamEnd::Stall(n) => n.min(total),
-            StreamEnd::Complete | StreamEnd::Malformed => total,
+            StreamEnd::Complete | StreamEnd::Malformed | StreamEnd::Held(..) => total,
         };
         for (i, frame) in frames.into_iter().take(limit).enumerate() {
+            if let StreamEnd::Held(n, ping) = end
+                && i == n
+            {
+                if ping {
+                    let keepalive = match flavor {
+                        Flavor::Anthropic => "event: ping\ndata: {\"type\": \"ping\"}\n\n",
+                        Flavor::OpenAI | Flavor::Bedrock => ": keep-alive\n\n",
+                    };
+                    if send(keepalive.to_string()).await.is_err() {
+                        return;
+                    }
+                }
+                let mut shutdown = shared.shutdown.subscribe();
+                tokio::select! {
+                    permit = shared.release.acquire() => match permit {
+                        Ok(p) => p.forget(),
+                        Err(_) => return,
+                    },
+                    _ = tx.closed() => return,
+                    _ = shutdown.wait_for(|stop| *stop) => return,
+                }
+            }
             if send(frame.encode()).await.is_err() {
                 return;
             }
@@ -366,7 +398,7 @@ fn sse_response(
             }
         }
         match end {
-            StreamEnd::Complete | StreamEnd::Malformed => {}
+            StreamEnd::Complete | StreamEnd::Malformed | StreamEnd::Held(..) => {}
             StreamEnd::Cut(_) => {
                 let _ = tx
                     .send(Err(std::io::Error::new(
@@ -590,6 +622,11 @@ async fn answer(
             None,
             StreamEnd::Stall(after_events),
         ),
+        Behaviour::HeldStream { after_events, ping } => (
+            Reply::Text(DEFAULT_TEXT.to_string()),
+            None,
+            StreamEnd::Held(after_events, ping),
+        ),
         Behaviour::MalformedEvent => (
             Reply::Text(DEFAULT_TEXT.to_string()),
             None,
@@ -664,6 +701,7 @@ async fn answer(
             *response.body_mut() = full("{\"id\": \"broken\", this is not json");
             response
         }
+        StreamEnd::Held(..) => json_response(200, &json, flavor),
         StreamEnd::Cut(_) | StreamEnd::Stall(_) => {
             // A non-streaming request: send half of the JSON body, then cut or hang.
             let text = json.to_string();
@@ -727,6 +765,10 @@ fn control_api(shared: &Shared, method: &Method, path: &str, body: Value) -> Res
                 .map(RecordedRequest::to_json)
                 .collect();
             json_response(200, &Value::Array(list), flavor)
+        }
+        (&Method::POST, "release") => {
+            shared.release.add_permits(1);
+            ok()
         }
         (&Method::POST, "reset") => {
             let mut inner = shared.lock();

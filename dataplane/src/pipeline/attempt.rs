@@ -15,9 +15,10 @@
 //! timeout is left for the next one (the last candidate is waited for up to
 //! `request`, like a non-streaming answer). A stream whose first content is
 //! an error event failed before any byte went out: it is retried or failed
-//! over like a 5xx. A stream still held [`KEEPALIVE_INTERVAL`] after the
-//! request arrived is committed to the client (200, event-stream headers)
-//! and kept alive with the client's own keep-alives while the walk goes on.
+//! over like a 5xx. A stream still held one keep-alive interval
+//! ([`super::keepalive`]) after the request arrived is committed to the
+//! client (200, event-stream headers) and kept alive with the client's own
+//! keep-alives while the walk goes on.
 //!
 //! Circuit breakers: a failure that opens a backend's breaker (or a failed
 //! half-open probe) never retries that backend; transitions are logged and
@@ -25,7 +26,6 @@
 //! failover from it (`reason="breaker_open"`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::Response;
 use tokio::time::Instant;
@@ -46,11 +46,6 @@ use crate::runtime::{BackendRuntime, ProviderKind};
 use crate::state::AppState;
 use crate::translate::Plan;
 use crate::upstream::UpstreamBody;
-
-/// How long a stream is held without a byte to the client before its
-/// headers are sent and keep-alives start (Claude Code's stall watchdog
-/// fires after about 20 s of silence).
-pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Why a candidate was skipped without a try.
 #[derive(Default)]
@@ -125,8 +120,10 @@ pub async fn run(
     state: &Arc<AppState>,
     x: Exchange,
 ) -> Result<Response<ResponseBody>, RequestError> {
-    let stream = x.stream;
-    let hold_until = x.started + KEEPALIVE_INTERVAL;
+    // Held without a byte to the client for one keep-alive interval at most
+    // (Claude Code's stall watchdog fires after about 20 s of silence).
+    let stream = x.stream && !state.stream_keepalive.is_zero();
+    let hold_until = x.started + state.stream_keepalive;
     let mut chain = Chain::new(state.clone(), x)?;
     if !stream {
         return match chain.next(&Purpose::Answer).await {

@@ -26,6 +26,7 @@ mod continuation;
 mod endpoint;
 mod exchange;
 mod hold;
+pub mod keepalive;
 pub mod models;
 mod reject;
 mod respond;
@@ -37,6 +38,8 @@ mod stream;
 mod body_tests;
 #[cfg(test)]
 mod failure_classes;
+#[cfg(test)]
+mod keepalive_tests;
 #[cfg(test)]
 mod stream_tests;
 #[cfg(test)]

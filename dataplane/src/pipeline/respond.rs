@@ -71,6 +71,7 @@ pub fn relay_stream(
         acct.finish(Some(&summary.usage), summary.outcome.label(), true);
     });
     let relay = build_relay(x, &backend, started.prepared, started.body, on_finish);
+    let relay = super::keepalive::KeepAlive::new(relay, x.format.dialect(), state.stream_keepalive);
     stream_response(&started.parts.headers, relay.boxed_unsync())
 }
 

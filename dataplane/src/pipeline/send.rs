@@ -130,10 +130,27 @@ pub async fn send(backend: &BackendRuntime, x: &Exchange, prepared: &Prepared) -
             dialect: prepared.upstream,
             status: parts.status,
             headers: parts.headers,
-            body,
+            body: redacted(backend, body),
         }),
         label,
     }
+}
+
+/// An error body without the backend's credential and internal URLs
+/// ([`crate::wire::redact`]); it may reach the client.
+fn redacted(backend: &BackendRuntime, body: Bytes) -> Bytes {
+    let secret = backend.credential.as_ref().and_then(|v| v.to_str().ok());
+    let secret = secret.map(|s| s.strip_prefix("Bearer ").unwrap_or(s));
+    let secrets: Vec<&str> = secret.into_iter().collect();
+    let endpoint = backend.endpoint.as_ref();
+    crate::wire::redact::error_body(
+        body,
+        &crate::wire::redact::Redaction {
+            secrets: &secrets,
+            host: endpoint.map(|e| e.authority.host()),
+            authority: endpoint.map(|e| e.authority.as_str()),
+        },
+    )
 }
 
 /// Whether a response is a Server-Sent Events stream.

@@ -13,11 +13,10 @@
 //! complete.
 //!
 //! [`held`] is the response of a stream still waiting for its first content
-//! after [`super::attempt::KEEPALIVE_INTERVAL`]: 200 and event-stream
-//! headers at once, the client's own keep-alives (Anthropic `event: ping`,
-//! an SSE comment for OpenAI formats) every interval while the chain is
-//! walked, then the stream, or an in-band error if nothing answers.
-//! Continuations send keep-alives the same way.
+//! after one keep-alive interval: 200 and event-stream headers at once, the
+//! client's own keep-alives ([`super::keepalive`]) every interval while the
+//! chain is walked, then the stream, or an in-band error if nothing answers.
+//! Continuations are kept alive the same way.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -29,14 +28,15 @@ use futures_util::FutureExt as _;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body::{Body, Frame};
 use http_body_util::BodyExt;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use super::Exchange;
-use super::attempt::{Chain, KEEPALIVE_INTERVAL, Next, Purpose, Started};
+use super::attempt::{Chain, Next, Purpose, Started};
 use super::continuation::sent::Sent;
 use super::continuation::splice::Splicer;
 use super::continuation::{self, Strategy};
 use super::hold::Prefixed;
+use super::keepalive::KeepAlive;
 use super::respond;
 use crate::metrics::ContinuationLabels;
 use crate::response::{self, BoxError, ResponseBody};
@@ -65,18 +65,22 @@ pub fn relay(chain: Chain, started: Started) -> Response<ResponseBody> {
     }
     let upstream_headers = started.parts.headers.clone();
     let state = chain.state().clone();
+    let interval = state.stream_keepalive;
     let mut body = ClientStream::new(state, x, Phase::Done);
     body.chain = Some(chain);
     body.start(started);
+    let dialect = body.dialect;
+    let body = KeepAlive::new(body, dialect, interval);
     respond::stream_response(&upstream_headers, body.boxed_unsync())
 }
 
 /// The client's response for a stream still held after the keep-alive
 /// interval: committed now, kept alive while `walk` goes on.
 pub fn held(x: Arc<Exchange>, state: &Arc<AppState>, walk: Walk) -> Response<ResponseBody> {
-    let mut body = ClientStream::new(state.clone(), x, Phase::Waiting(walk));
+    let dialect = x.format.dialect();
+    let body = ClientStream::new(state.clone(), x, Phase::Waiting(walk));
     // The client has heard nothing since it asked: a keep-alive right away.
-    body.keepalive.as_mut().reset(Instant::now());
+    let body = KeepAlive::new(body, dialect, state.stream_keepalive).first_at(Instant::now());
     let mut resp = Response::new(body.boxed_unsync());
     *resp.status_mut() = StatusCode::OK;
     resp.headers_mut().insert(
@@ -115,7 +119,6 @@ struct ClientStream {
     phase: Phase,
     chain: Option<Chain>,
     sent: Sent,
-    keepalive: Pin<Box<Sleep>>,
     /// Content (not only keep-alives) reached the client.
     content_sent: bool,
     /// The in-band error of the stream that died, if a continuation fails.
@@ -138,7 +141,6 @@ impl ClientStream {
             x,
             phase,
             chain: None,
-            keepalive: Box::pin(tokio::time::sleep(KEEPALIVE_INTERVAL)),
             content_sent: false,
             pending_error: None,
             backend: None,
@@ -232,6 +234,10 @@ impl ClientStream {
             .and_then(Result::ok)
             .map(|c| c.to_bytes())
             .unwrap_or_default();
+        // The upstream's own error (already in the client's dialect) goes as it is.
+        if let Some(event) = wire::error::body_as_stream_event(self.dialect, &body) {
+            return event;
+        }
         let message = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| {
@@ -294,9 +300,6 @@ impl ClientStream {
                     allow_restart: setting == Continuation::Auto,
                 };
                 let mut chain = chain;
-                self.keepalive
-                    .as_mut()
-                    .reset(Instant::now() + KEEPALIVE_INTERVAL);
                 self.phase = Phase::Waiting(Box::pin(async move {
                     let next = chain.next(&Purpose::Continue(plan)).await;
                     (chain, next)
@@ -392,19 +395,10 @@ impl Body for ClientStream {
         let this = &mut *self;
         loop {
             match &mut this.phase {
+                // Keep-alives while waiting come from the [`KeepAlive`] around.
                 Phase::Waiting(walk) => match walk.as_mut().poll(cx) {
                     Poll::Ready((chain, next)) => this.walked(chain, next),
-                    Poll::Pending => {
-                        if this.keepalive.as_mut().poll(cx).is_pending() {
-                            return Poll::Pending;
-                        }
-                        this.keepalive
-                            .as_mut()
-                            .reset(Instant::now() + KEEPALIVE_INTERVAL);
-                        return Poll::Ready(Some(Ok(Frame::data(continuation::keepalive(
-                            this.dialect,
-                        )))));
-                    }
+                    Poll::Pending => return Poll::Pending,
                 },
                 Phase::Relaying {
                     relay,

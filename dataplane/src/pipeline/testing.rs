@@ -126,6 +126,7 @@ impl Harness {
             limiter: Arc::new(limiter),
             bounds: crate::bounds::Bounds::default(),
             allow_empty_config: false,
+            stream_keepalive: super::keepalive::DEFAULT_INTERVAL,
         };
         edit(&mut state);
         let h = Self {

@@ -160,10 +160,56 @@ pub fn stream_error_event(dialect: Dialect, kind: ErrorKind, message: &str) -> B
     Bytes::from(frame)
 }
 
+/// An error body already in `dialect`'s shape (an upstream error returned
+/// as it is) as the in-stream error event of a stream whose headers went
+/// out: the same JSON, so the client reads the provider's own type and
+/// wording. `None` when the body is not that dialect's error shape.
+pub fn body_as_stream_event(dialect: Dialect, body: &[u8]) -> Option<Bytes> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let shaped = match dialect {
+        Dialect::Anthropic => v["type"] == "error" && v["error"].is_object(),
+        Dialect::OpenAI => v["error"].is_object(),
+    };
+    if !shaped {
+        return None;
+    }
+    // An SSE data line cannot hold a line break: re-encode such a body compactly.
+    let data = if body.iter().any(|&b| b == b'\n' || b == b'\r') {
+        v.to_string()
+    } else {
+        String::from_utf8_lossy(body).into_owned()
+    };
+    Some(Bytes::from(match dialect {
+        Dialect::OpenAI => format!("data: {data}\n\n"),
+        Dialect::Anthropic => format!("event: error\ndata: {data}\n\n"),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::{Value, json};
+
+    #[test]
+    fn an_error_body_of_the_clients_dialect_becomes_its_in_band_event_unchanged() {
+        let body = br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_1"}"#;
+        assert_eq!(
+            body_as_stream_event(Dialect::Anthropic, body).unwrap(),
+            format!(
+                "event: error\ndata: {}\n\n",
+                std::str::from_utf8(body).unwrap()
+            )
+        );
+        let pretty = b"{\n  \"error\": {\"message\": \"Rate limit\", \"type\": \"tokens\"}\n}";
+        assert_eq!(
+            body_as_stream_event(Dialect::OpenAI, pretty).unwrap(),
+            "data: {\"error\":{\"message\":\"Rate limit\",\"type\":\"tokens\"}}\n\n"
+        );
+        assert!(
+            body_as_stream_event(Dialect::Anthropic, br#"{"error":{"message":"x"}}"#).is_none()
+        );
+        assert!(body_as_stream_event(Dialect::OpenAI, b"<html>").is_none());
+    }
 
     fn parse(b: &Bytes) -> Value {
         serde_json::from_slice(b).unwrap()

@@ -11,11 +11,13 @@
 //!   the terminal event, stalls and truncation (or, for a backend of the
 //!   other format, runs a [`crate::translate::StreamTranslator`] per event);
 //! - [`mock`]: the built-in deterministic `Mock` provider;
-//! - [`eventstream`]: the AWS event-stream binary framing (Bedrock streams).
+//! - [`eventstream`]: the AWS event-stream binary framing (Bedrock streams);
+//! - [`redact`]: provider keys and internal URLs taken out of upstream error bodies.
 
 pub mod error;
 pub mod eventstream;
 pub mod mock;
+pub mod redact;
 pub mod relay;
 pub mod split;
 pub mod sse;
@@ -39,5 +41,16 @@ impl Dialect {
             Dialect::OpenAI => "openai",
             Dialect::Anthropic => "anthropic",
         }
+    }
+}
+
+/// The keep-alive a client of `dialect` expects on a silent stream:
+/// Anthropic's `ping` event, an SSE comment for OpenAI formats.
+pub fn keepalive_event(dialect: Dialect) -> bytes::Bytes {
+    match dialect {
+        Dialect::Anthropic => {
+            bytes::Bytes::from_static(b"event: ping\ndata: {\"type\": \"ping\"}\n\n")
+        }
+        Dialect::OpenAI => bytes::Bytes::from_static(b": keep-alive\n\n"),
     }
 }

@@ -37,7 +37,8 @@
 //! Translated streams ([`Relay::translating`]): each well-formed upstream
 //! event goes through a [`StreamTranslator`] instead of being copied, event
 //! by event (nothing is buffered beyond the event being read); comment-only
-//! events (keepalives) still pass as they are. Usage and the outcome are read
+//! events (keepalives) still pass, as they are for OpenAI-format clients and
+//! as `event: ping` for Anthropic clients. Usage and the outcome are read
 //! from the upstream's own events, so accounting records the true upstream
 //! usage; appended error events are in the client's dialect.
 
@@ -316,6 +317,12 @@ impl<B> Relay<B> {
             return;
         };
         if events.is_empty() {
+            // An upstream keep-alive: an Anthropic client's is `event: ping`
+            // (its SDK does not see comments).
+            if self.dialect == Dialect::Anthropic {
+                buf.extend_from_slice(&super::keepalive_event(Dialect::Anthropic));
+                return;
+            }
             buf.extend_from_slice(raw);
             if !raw.ends_with(b"\n\n") && !raw.ends_with(b"\r\r") && !raw.ends_with(b"\r\n\r\n") {
                 buf.extend_from_slice(b"\n\n");

@@ -520,3 +520,47 @@ async fn translated_relay_stall_is_reported_in_the_clients_dialect() {
     assert_eq!(only(&seen).outcome, RelayOutcome::Stalled);
     drop(tx);
 }
+
+#[tokio::test]
+async fn an_upstream_keep_alive_reaches_an_anthropic_client_as_a_ping() {
+    use crate::runtime::ApiFormat;
+    use crate::translate::{Session, UpstreamFormat};
+    let t = translator(ApiFormat::Messages, UpstreamFormat::ChatCompletions);
+    let input = b": OPENROUTER PROCESSING\n\ndata: {\"id\":\"c\",\"model\":\"g\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n: keep-alive\n\ndata: {\"id\":\"c\",\"model\":\"g\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+    let relay = Relay::translating(
+        chunked_body(input, 7),
+        Dialect::OpenAI,
+        (t.stream)(Session::default()),
+        Dialect::Anthropic,
+        Duration::ZERO,
+        Box::new(|_| {}),
+    );
+    let out = String::from_utf8(collect(relay).await).unwrap();
+    assert!(
+        !out.lines().any(|l| l.starts_with(':')),
+        "no comment reaches the Anthropic client: {out}"
+    );
+    assert_eq!(out.matches("event: ping\n").count(), 2, "{out}");
+    assert!(
+        out.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
+        "{out}"
+    );
+
+    // A Chat client of an Anthropic upstream: its ping becomes a comment.
+    let t = translator(ApiFormat::ChatCompletions, UpstreamFormat::Messages);
+    let input = std::fs::read(capture_path("anthropic_tool_use_cache")).unwrap();
+    let relay = Relay::translating(
+        chunked_body(&input, 5),
+        Dialect::Anthropic,
+        (t.stream)(Session::default()),
+        Dialect::OpenAI,
+        Duration::ZERO,
+        Box::new(|_| {}),
+    );
+    let out = String::from_utf8(collect(relay).await).unwrap();
+    let pings = String::from_utf8_lossy(&input)
+        .matches("event: ping")
+        .count();
+    assert!(pings > 0);
+    assert_eq!(out.matches(": keepalive\n\n").count(), pings, "{out}");
+}

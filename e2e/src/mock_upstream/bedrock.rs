@@ -248,6 +248,8 @@ pub(super) async fn answer(
         }
         Behaviour::CutStream { after_events } => (text(), None, End::Cut(after_events)),
         Behaviour::StallStream { after_events } => (text(), None, End::Stall(after_events)),
+        // Not released on this flavour: it stalls.
+        Behaviour::HeldStream { after_events, .. } => (text(), None, End::Stall(after_events)),
         Behaviour::MalformedEvent => (text(), None, End::Corrupt),
         Behaviour::StreamException {
             after_events,

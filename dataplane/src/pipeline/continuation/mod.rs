@@ -133,14 +133,6 @@ fn with_prefill(body: &Bytes, text: &str) -> Option<(Bytes, String)> {
     Some((body, trimmed))
 }
 
-/// The client's keep-alive, sent while a stream is held or continued.
-pub fn keepalive(dialect: Dialect) -> Bytes {
-    match dialect {
-        Dialect::Anthropic => Bytes::from_static(b"event: ping\ndata: {\"type\": \"ping\"}\n\n"),
-        Dialect::OpenAI => Bytes::from_static(b": keep-alive\n\n"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
