@@ -161,6 +161,14 @@ pub struct Args {
     /// its headers go out. `0s`: no keep-alives.
     #[arg(long, default_value = "10s", value_parser = parse_duration, env = "SWITCHBOARD_STREAM_KEEPALIVE_INTERVAL")]
     pub stream_keepalive_interval: Duration,
+    /// Sessions whose usage is kept per route, team and window (the
+    /// heaviest stay; served on the admin port at `/sessions`). 0: none.
+    #[arg(long, default_value_t = crate::sessions::DEFAULT_CAPACITY, env = "SWITCHBOARD_SESSIONS_PER_TEAM")]
+    pub sessions_per_team: usize,
+    /// The window per-session usage is counted over (`/sessions` reports
+    /// the current and the previous one).
+    #[arg(long, default_value = "1h", value_parser = parse_duration, env = "SWITCHBOARD_SESSION_WINDOW")]
+    pub session_window: Duration,
 }
 
 /// Behaviour when the counter store fails.
@@ -244,6 +252,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         },
         allow_empty_config: args.allow_empty_config,
         stream_keepalive: args.stream_keepalive_interval,
+        sessions: Arc::new(crate::sessions::SessionTable::new(
+            args.sessions_per_team,
+            args.session_window,
+        )),
     });
 
     // The configuration source: local files (loaded now, failing the start

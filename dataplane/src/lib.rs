@@ -19,6 +19,7 @@ pub mod response;
 pub mod routing;
 pub mod runtime;
 pub mod server;
+pub mod sessions;
 pub mod state;
 pub mod store;
 pub mod teams;

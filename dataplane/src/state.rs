@@ -24,4 +24,6 @@ pub struct AppState {
     /// keep-alive (`--stream-keepalive-interval`; zero: none), see
     /// [`crate::pipeline::keepalive`].
     pub stream_keepalive: std::time::Duration,
+    /// Per-session usage, bounded ([`crate::sessions`]).
+    pub sessions: Arc<crate::sessions::SessionTable>,
 }

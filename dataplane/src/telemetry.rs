@@ -142,6 +142,7 @@ pub fn request_span(operation: &'static str, route: &str, model: &str) -> Span {
         switchboard.route = %route,
         switchboard.team = tracing::field::Empty,
         switchboard.backend = tracing::field::Empty,
+        switchboard.session = tracing::field::Empty,
     )
 }
 

@@ -94,9 +94,13 @@ async fn request_spans_with_gen_ai_attributes_reach_the_collector() {
     let dir = temp_dir("otlp");
     let path = write_config(&dir, &config());
     let g = Gateway::start_with_args(&path, &[], &["--otlp-endpoint", &endpoint]).await;
+    // Claude Code names its session; the span carries it.
     let (status, _, body) = post_json(
         &format!("{}/v1/chat/completions", g.base_url()),
-        &[],
+        &[(
+            "x-claude-code-session-id",
+            "0f7f8919-2eac-4385-a9f8-0fadf4c343ac",
+        )],
         &chat_body("gpt-4o", false),
     )
     .await;
@@ -137,6 +141,12 @@ async fn request_spans_with_gen_ai_attributes_reach_the_collector() {
     assert_eq!(
         attr(&span, "switchboard.team"),
         Some(AnyValue::StringValue("unknown".into()))
+    );
+    assert_eq!(
+        attr(&span, "switchboard.session"),
+        Some(AnyValue::StringValue(
+            "0f7f8919-2eac-4385-a9f8-0fadf4c343ac".into()
+        ))
     );
     assert_eq!(
         attr(&span, "http.response.status_code"),

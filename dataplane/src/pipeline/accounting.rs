@@ -30,6 +30,8 @@ pub struct Accounting {
     pub team: Option<Arc<crate::teams::TeamContext>>,
     /// The request's trace span, completed when the request finishes.
     pub span: tracing::Span,
+    /// The agent session, whose usage is counted too.
+    pub session: Option<crate::sessions::Session>,
 }
 
 impl Accounting {
@@ -37,6 +39,10 @@ impl Accounting {
     pub fn finish(self, usage: Option<&Usage>, outcome: &'static str, stream: bool) {
         if let Some(team) = &self.team {
             team.finish(&self.model, self.status, usage, self.started);
+        }
+        if let Some(s) = &self.session {
+            let team = self.team.as_ref().map_or("", |t| t.label.as_str());
+            s.record(&self.route, team, usage);
         }
         crate::telemetry::record_finish(
             &self.span,
@@ -104,6 +110,7 @@ impl Accounting {
             api = self.api,
             subject = %self.subject,
             team = self.team.as_ref().map_or("", |t| t.label.as_str()),
+            session = self.session.as_ref().map_or("", |s| &*s.id),
             requested_model = %self.requested_model,
             model = %self.model,
             backend = %self.backend,

@@ -47,6 +47,8 @@ pub struct Exchange {
     pub team: Option<Arc<crate::teams::TeamContext>>,
     /// The request's trace span (disabled without an exporter).
     pub span: tracing::Span,
+    /// The agent session the request belongs to, when the client names one.
+    pub session: Option<crate::sessions::Session>,
 }
 
 impl Exchange {

@@ -229,6 +229,10 @@ async fn serve_api(
     if let Some(m) = &membership {
         span.record("switchboard.team", m.label.as_str());
     }
+    let session = crate::sessions::Session::from_headers(&parts.headers, &state.sessions);
+    if let Some(s) = &session {
+        span.record("switchboard.session", &*s.id);
+    }
     let result: Result<Response<ResponseBody>, RequestError> = async {
         let summary = crate::guards::RequestSummary {
             route: &route.id,
@@ -254,6 +258,7 @@ async fn serve_api(
             started,
             team: team.clone(),
             span: span.clone(),
+            session,
         };
         let mut resp = attempt::run(state, exchange).await?;
         if let Some(team) = &team {

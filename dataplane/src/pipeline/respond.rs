@@ -43,6 +43,7 @@ pub fn accounting(
         attempts,
         team: x.team.clone(),
         span: x.span.clone(),
+        session: x.session.clone(),
     }
 }
 
@@ -238,6 +239,7 @@ pub fn error_passthrough(
     tracing::info!(
         target: "switchboard::access",
         route = %x.route().id,
+        session = x.session.as_ref().map_or("", |s| &*s.id),
         requested_model = %x.requested_model,
         model = %x.routed_model,
         status = u.status.as_u16(),

@@ -127,6 +127,7 @@ impl Harness {
             bounds: crate::bounds::Bounds::default(),
             allow_empty_config: false,
             stream_keepalive: super::keepalive::DEFAULT_INTERVAL,
+            sessions: Arc::new(crate::sessions::SessionTable::default()),
         };
         edit(&mut state);
         let h = Self {

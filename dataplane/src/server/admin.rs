@@ -1,6 +1,7 @@
 //! The admin port: `/healthz` (the process is up), `/readyz` (a configuration
 //! with at least one route is being served), `/metrics` (Prometheus text
-//! format), `/config` (the serving version; no secrets).
+//! format), `/config` (the serving version; no secrets), `/sessions` (the
+//! heaviest agent sessions per team, [`crate::sessions`]).
 
 use std::sync::Arc;
 
@@ -73,6 +74,28 @@ pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Response<Respon
                 None => serde_json::json!({"version": null}),
             };
             response::json(StatusCode::OK, body.to_string())
+        }
+        "/sessions" => {
+            let query = |name: &str| {
+                url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.into_owned())
+            };
+            let limit = match query("limit").map(|l| l.parse::<usize>()) {
+                None => 20,
+                Some(Ok(n)) if (1..=1000).contains(&n) => n,
+                Some(_) => {
+                    return response::text(
+                        StatusCode::BAD_REQUEST,
+                        "limit must be a number from 1 to 1000\n",
+                    );
+                }
+            };
+            let report =
+                state
+                    .sessions
+                    .report(query("route").as_deref(), query("team").as_deref(), limit);
+            response::json(StatusCode::OK, report.to_string())
         }
         _ => response::text(StatusCode::NOT_FOUND, "not found\n"),
     }
