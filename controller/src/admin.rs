@@ -1,5 +1,7 @@
 //! The admin port (9090): `/healthz` (the process is up), `/readyz` (a
-//! snapshot has been rendered) and `/metrics` (OpenMetrics text).
+//! snapshot has been rendered), `/metrics` (OpenMetrics text) and `/usage`
+//! (the AITeams' usage reported by the data planes connected to this
+//! replica, as JSON).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -66,6 +68,16 @@ pub fn respond(path: &str, state: &AdminState) -> (StatusCode, &'static str, Str
                 StatusCode::OK,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
                 state.metrics.encode(),
+            )
+        }
+        "/usage" => {
+            let now = crate::usage::now_ms();
+            let records = state.fleet.usage().records(now);
+            let teams = crate::usage::aggregate(&records, now);
+            (
+                StatusCode::OK,
+                "application/json",
+                serde_json::json!({ "teams": teams }).to_string(),
             )
         }
         _ => (StatusCode::NOT_FOUND, TEXT, "not found\n".into()),

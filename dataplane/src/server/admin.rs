@@ -1,6 +1,7 @@
 //! The admin port: `/healthz` (the process is up), `/readyz` (a configuration
 //! with at least one route is being served), `/metrics` (Prometheus text
-//! format), `/config` (the serving version; no secrets).
+//! format), `/config` (the serving version; no secrets), `/usage` (this
+//! process's live usage of every AITeam it served).
 
 use std::sync::Arc;
 
@@ -72,6 +73,13 @@ pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Response<Respon
                 }),
                 None => serde_json::json!({"version": null}),
             };
+            response::json(StatusCode::OK, body.to_string())
+        }
+        "/usage" => {
+            let body = serde_json::json!({
+                "instance": state.usage.instance(),
+                "teams": state.usage.usage(),
+            });
             response::json(StatusCode::OK, body.to_string())
         }
         _ => response::text(StatusCode::NOT_FOUND, "not found\n"),
