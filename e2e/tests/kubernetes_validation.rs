@@ -419,6 +419,7 @@ fn kubectl_explain_documents_every_field() {
     for (resource, file) in [
         ("aibackends", "crds/aibackends.switchboard.dev.yaml"),
         ("airoutes", "crds/airoutes.switchboard.dev.yaml"),
+        ("aiteams", "crds/aiteams.switchboard.dev.yaml"),
     ] {
         let crd: serde_yaml::Value = serde_yaml::from_str(&read(file)).unwrap();
         let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"];
