@@ -158,6 +158,25 @@ mod tests {
             metrics.contains("switchboard_controller_connected_dataplanes 0"),
             "{metrics}"
         );
+        // The usage of the data planes of this replica, in the status.usage shape.
+        let reg = state.fleet.connect("dp-1", "");
+        state.fleet.report_usage(
+            &reg,
+            switchboard_proto::UsageReport {
+                instance: "i1".into(),
+                sequence: 1,
+                teams: vec![switchboard_proto::TeamUsage {
+                    team: "ns/t".into(),
+                    requests: 4,
+                    minute_end_unix_ms: u64::MAX,
+                    ..Default::default()
+                }],
+            },
+        );
+        let (status, kind, body) = respond("/usage", &state);
+        assert_eq!((status, kind), (StatusCode::OK, "application/json"));
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["teams"]["ns/t"]["requestsThisMinute"], 4, "{v}");
         assert_eq!(respond("/nope", &state).0, StatusCode::NOT_FOUND);
     }
 }

@@ -288,4 +288,35 @@ mod tests {
         fleet.ack(&a, "v2");
         assert!(rx.has_changed().unwrap());
     }
+
+    fn report(instance: &str, requests: u64) -> switchboard_proto::UsageReport {
+        switchboard_proto::UsageReport {
+            instance: instance.into(),
+            sequence: 1,
+            teams: vec![switchboard_proto::TeamUsage {
+                team: "ns/t".into(),
+                requests,
+                minute_end_unix_ms: u64::MAX,
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn usage_reports_outlive_their_stream_and_a_reconnect_keeps_them_live() {
+        let fleet = Fleet::new();
+        let old = fleet.connect("a", "");
+        fleet.report_usage(&old, report("i1", 3));
+        let new = fleet.connect("a", "");
+        // The old stream ends after the new one took over: the report stays live.
+        fleet.disconnect(old);
+        let records = fleet.usage().records(0);
+        assert_eq!(records.len(), 1);
+        assert!(records[0].live);
+        // The data plane leaves: its counts still count, as departed.
+        fleet.disconnect(new);
+        let records = fleet.usage().records(0);
+        assert!(!records[0].live);
+        assert_eq!(records[0].teams[0].requests, 3);
+    }
 }

@@ -200,6 +200,43 @@ mod tests {
     }
 
     #[test]
+    fn other_replicas_count_while_their_view_is_valid_and_never_the_own() {
+        use crate::fleet::FleetView;
+        use crate::usage::UsageRecord;
+        let cfg = |identity: &str| ViewConfig {
+            namespace: "sys".into(),
+            group: "switchboard-controller".into(),
+            identity: identity.into(),
+            duration: Duration::from_secs(15),
+        };
+        let records = |node: &str| {
+            vec![UsageRecord {
+                node: node.into(),
+                instance: format!("{node}-i"),
+                sequence: 1,
+                live: true,
+                teams: Vec::new(),
+            }]
+        };
+        let at = |s: i64| Timestamp::from_second(1_700_000_000 + s).unwrap();
+        let view = FleetView::default();
+        let leases = [
+            views::view_lease(&cfg("a"), &view, &records("dp-a"), None, at(0)),
+            views::view_lease(&cfg("b"), &view, &records("dp-b"), None, at(0)),
+            views::view_lease(&cfg("c"), &view, &records("dp-c"), None, at(-20)),
+        ];
+        let nodes: Vec<String> = other_replicas(&leases, "a", at(5))
+            .into_iter()
+            .map(|r| r.node)
+            .collect();
+        assert_eq!(
+            nodes,
+            ["dp-b"],
+            "its own view is read from memory, c expired"
+        );
+    }
+
+    #[test]
     fn a_team_seen_before_keeps_its_last_seen_when_its_windows_end() {
         let inv = inventory();
         let seen = TeamUsageStatus {

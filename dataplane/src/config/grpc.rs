@@ -376,6 +376,23 @@ mod tests {
         assert_eq!(errors[0].message, "environment variable K is not set");
     }
 
+    #[tokio::test]
+    async fn usage_goes_out_once_per_stream_then_only_when_it_changed() {
+        let h = crate::pipeline::testing::Harness::new(&[]);
+        let state = &h.state;
+        let mut last = None;
+        let first = usage_report(state, &mut last).expect("one report per stream, even empty");
+        assert!(first.teams.is_empty());
+        assert!(usage_report(state, &mut last).is_none(), "nothing changed");
+        state.usage.request("ns/t", crate::limits::Window::Month);
+        let r = usage_report(state, &mut last).expect("a change is reported");
+        assert_eq!(r.teams[0].requests, 1);
+        assert!(r.sequence > first.sequence);
+        assert!(usage_report(state, &mut last).is_none());
+        // A new stream starts with no report sent.
+        assert!(usage_report(state, &mut None).is_some());
+    }
+
     #[test]
     fn node_id_is_never_empty() {
         assert!(!default_node_id().is_empty());
