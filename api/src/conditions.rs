@@ -1,4 +1,4 @@
-//! Condition types and reasons written into the status of both resources.
+//! Condition types and reasons written into the status of every resource.
 //!
 //! Reasons are CamelCase constants; messages carry the detail.
 
@@ -42,6 +42,16 @@ pub mod reason {
     pub const UNAVAILABLE: &str = "Unavailable";
     /// An AIRoute names an AIBackend that does not exist in its namespace.
     pub const BACKEND_NOT_FOUND: &str = "BackendNotFound";
+    /// An AIRoute's `spec.teams.teamRefs` names an AITeam that does not
+    /// exist or is not served; the route is served without it.
+    pub const TEAM_NOT_FOUND: &str = "TeamNotFound";
+    /// An AITeam a route references cannot be used there as it is (a tier
+    /// the route does not define, a claim value or API key another team or
+    /// the route already has, API keys on an open route); the route is
+    /// served without the part at fault.
+    pub const INVALID_TEAM_REF: &str = "InvalidTeamRef";
+    /// An AITeam no served AIRoute references.
+    pub const NOT_REFERENCED: &str = "NotReferenced";
     /// A referenced Secret, or a key in it, does not exist.
     pub const SECRET_NOT_FOUND: &str = "SecretNotFound";
     /// Every referenced object was found.

@@ -1,4 +1,4 @@
-//! [`Inventory`]: every AIBackend, AIRoute and Secret the renderer sees,
+//! [`Inventory`]: every AIBackend, AIRoute, AITeam and Secret the renderer sees,
 //! keyed by (kind, namespace, name).
 
 use std::collections::BTreeMap;
@@ -6,7 +6,7 @@ use std::fmt;
 
 use crate::load::{Object, Undecodable};
 use crate::problem::{Problem, Problems};
-use crate::v1alpha1::{AIBackend, AIRoute};
+use crate::v1alpha1::{AIBackend, AIRoute, AITeam};
 
 /// The kinds an [`Inventory`] holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -15,6 +15,8 @@ pub enum ObjectKind {
     Backend,
     /// `AIRoute`.
     Route,
+    /// `AITeam`.
+    Team,
     /// `v1` Secret.
     Secret,
 }
@@ -25,11 +27,12 @@ type Key = (String, String);
 pub type ObjectKey = (ObjectKind, String, String);
 
 impl ObjectKind {
-    /// The Kubernetes kind: `AIBackend`, `AIRoute` or `Secret`.
+    /// The Kubernetes kind: `AIBackend`, `AIRoute`, `AITeam` or `Secret`.
     pub fn name(self) -> &'static str {
         match self {
             ObjectKind::Backend => "AIBackend",
             ObjectKind::Route => "AIRoute",
+            ObjectKind::Team => "AITeam",
             ObjectKind::Secret => "Secret",
         }
     }
@@ -41,8 +44,9 @@ impl ObjectKind {
 pub struct Inventory {
     backends: BTreeMap<Key, AIBackend>,
     routes: BTreeMap<Key, AIRoute>,
+    teams: BTreeMap<Key, AITeam>,
     secrets: BTreeMap<Key, BTreeMap<String, Vec<u8>>>,
-    /// AIBackends and AIRoutes that did not decode, by kind and key.
+    /// AIBackends, AIRoutes and AITeams that did not decode, by kind and key.
     undecodable: BTreeMap<(ObjectKind, Key), Undecodable>,
 }
 
@@ -79,11 +83,13 @@ impl Inventory {
         let replaced = match object {
             Object::Backend(b) => self.backends.insert(key, b).is_some(),
             Object::Route(r) => self.routes.insert(key, r).is_some(),
+            Object::Team(t) => self.teams.insert(key, t).is_some(),
             Object::Secret { data, .. } => self.secrets.insert(key, data).is_some(),
             Object::Undecodable(u) => {
                 let typed = match kind {
                     ObjectKind::Backend => self.backends.remove(&key).is_some(),
                     ObjectKind::Route => self.routes.remove(&key).is_some(),
+                    ObjectKind::Team => self.teams.remove(&key).is_some(),
                     ObjectKind::Secret => self.secrets.remove(&key).is_some(),
                 };
                 self.undecodable.insert((kind, key), *u);
@@ -100,6 +106,7 @@ impl Inventory {
         let typed = match kind {
             ObjectKind::Backend => self.backends.remove(&key).is_some(),
             ObjectKind::Route => self.routes.remove(&key).is_some(),
+            ObjectKind::Team => self.teams.remove(&key).is_some(),
             ObjectKind::Secret => self.secrets.remove(&key).is_some(),
         };
         typed || undecodable
@@ -114,6 +121,7 @@ impl Inventory {
         match kind {
             ObjectKind::Backend => self.backends.get(&key).cloned().map(Object::Backend),
             ObjectKind::Route => self.routes.get(&key).cloned().map(Object::Route),
+            ObjectKind::Team => self.teams.get(&key).cloned().map(Object::Team),
             ObjectKind::Secret => self.secrets.get(&key).map(|data| Object::Secret {
                 namespace: namespace.to_string(),
                 name: name.to_string(),
@@ -134,6 +142,18 @@ impl Inventory {
         self.routes
             .iter()
             .map(|((ns, n), r)| (ns.as_str(), n.as_str(), r))
+    }
+
+    /// Every AITeam with its (namespace, name), sorted.
+    pub fn teams(&self) -> impl Iterator<Item = (&str, &str, &AITeam)> {
+        self.teams
+            .iter()
+            .map(|((ns, n), t)| (ns.as_str(), n.as_str(), t))
+    }
+
+    /// The AITeam `namespace/name`, if present.
+    pub fn team(&self, namespace: &str, name: &str) -> Option<&AITeam> {
+        self.teams.get(&(namespace.to_string(), name.to_string()))
     }
 
     /// The backend `namespace/name`, if present.
@@ -178,7 +198,11 @@ impl Inventory {
 
     /// Number of objects of every kind, undecodable ones included.
     pub fn len(&self) -> usize {
-        self.backends.len() + self.routes.len() + self.secrets.len() + self.undecodable.len()
+        self.backends.len()
+            + self.routes.len()
+            + self.teams.len()
+            + self.secrets.len()
+            + self.undecodable.len()
     }
 
     /// Whether the inventory holds nothing.
@@ -193,6 +217,7 @@ impl Object {
         match self {
             Object::Backend(_) => ObjectKind::Backend,
             Object::Route(_) => ObjectKind::Route,
+            Object::Team(_) => ObjectKind::Team,
             Object::Secret { .. } => ObjectKind::Secret,
             Object::Undecodable(u) => u.kind,
         }
@@ -205,6 +230,7 @@ impl fmt::Debug for Inventory {
         f.debug_struct("Inventory")
             .field("backends", &self.backends.keys().collect::<Vec<_>>())
             .field("routes", &self.routes.keys().collect::<Vec<_>>())
+            .field("teams", &self.teams.keys().collect::<Vec<_>>())
             .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
             .field("undecodable", &self.undecodable.keys().collect::<Vec<_>>())
             .finish()

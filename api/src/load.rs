@@ -1,8 +1,8 @@
 //! Parsing YAML documents into [`Object`]s.
 //!
 //! A file may hold several documents (`---`), and a document may be a
-//! `kind: List` whose `items` are objects. Recognised kinds: `AIBackend`
-//! and `AIRoute` (`switchboard.dev/v1alpha1`) and `Secret` (`v1`, with
+//! `kind: List` whose `items` are objects. Recognised kinds: `AIBackend`,
+//! `AIRoute` and `AITeam` (`switchboard.dev/v1alpha1`) and `Secret` (`v1`, with
 //! base64 `data` and plain `stringData`). Everything else is a problem.
 //! Type errors name the field path; unknown fields under `spec` are
 //! problems too, so a typo never silently drops a setting.
@@ -16,9 +16,9 @@ use serde_yaml::Value;
 
 use crate::inventory::ObjectKind;
 use crate::problem::{Problem, Problems};
-use crate::v1alpha1::{AIBackend, AIRoute, API_VERSION, ResourceStatus};
+use crate::v1alpha1::{AIBackend, AIRoute, AITeam, API_VERSION, ResourceStatus};
 
-/// Annotation the loader sets on AIBackends and AIRoutes to remember the
+/// Annotation the loader sets on AIBackends, AIRoutes and AITeams to remember the
 /// file and document they came from (used in duplicate messages).
 pub const SOURCE_ANNOTATION: &str = "switchboard.dev/source";
 
@@ -35,6 +35,8 @@ pub enum Object {
     Backend(AIBackend),
     /// An `AIRoute`.
     Route(AIRoute),
+    /// An `AITeam`.
+    Team(AITeam),
     /// A `v1` Secret, reduced to its decoded data.
     Secret {
         /// Namespace of the Secret.
@@ -44,17 +46,17 @@ pub enum Object {
         /// Decoded values by key (`stringData` wins over `data`).
         data: BTreeMap<String, Vec<u8>>,
     },
-    /// An AIBackend or AIRoute whose spec does not decode into its type (a
+    /// An AIBackend, AIRoute or AITeam whose spec does not decode into its type (a
     /// value the schema allows but this version does not know, such as an
     /// enum value added by a newer CRD). It is kept so its status can say
     /// why, and so its last accepted generation keeps serving.
     Undecodable(Box<Undecodable>),
 }
 
-/// An AIBackend or AIRoute that could not be decoded; see [`Object::Undecodable`].
+/// An AIBackend, AIRoute or AITeam that could not be decoded; see [`Object::Undecodable`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Undecodable {
-    /// `Backend` or `Route`.
+    /// `Backend`, `Route` or `Team`.
     pub kind: ObjectKind,
     /// The object's metadata (always decodable).
     pub metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
@@ -65,17 +67,14 @@ pub struct Undecodable {
 }
 
 impl Object {
-    /// The object's kind (`AIBackend`, `AIRoute` or `Secret`).
+    /// The object's kind (`AIBackend`, `AIRoute`, `AITeam` or `Secret`).
     pub fn kind(&self) -> &'static str {
         match self {
             Object::Backend(_) => "AIBackend",
             Object::Route(_) => "AIRoute",
+            Object::Team(_) => "AITeam",
             Object::Secret { .. } => "Secret",
-            Object::Undecodable(u) => match u.kind {
-                ObjectKind::Backend => "AIBackend",
-                ObjectKind::Route => "AIRoute",
-                ObjectKind::Secret => "Secret",
-            },
+            Object::Undecodable(u) => u.kind.name(),
         }
     }
 
@@ -84,6 +83,7 @@ impl Object {
         match self {
             Object::Backend(b) => b.metadata.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE),
             Object::Route(r) => r.metadata.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE),
+            Object::Team(t) => t.metadata.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE),
             Object::Secret { namespace, .. } => namespace,
             Object::Undecodable(u) => u.metadata.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE),
         }
@@ -94,6 +94,7 @@ impl Object {
         match self {
             Object::Backend(b) => b.metadata.name.as_deref().unwrap_or_default(),
             Object::Route(r) => r.metadata.name.as_deref().unwrap_or_default(),
+            Object::Team(t) => t.metadata.name.as_deref().unwrap_or_default(),
             Object::Secret { name, .. } => name,
             Object::Undecodable(u) => u.metadata.name.as_deref().unwrap_or_default(),
         }
@@ -104,6 +105,7 @@ impl Object {
         let meta = match self {
             Object::Backend(b) => &b.metadata,
             Object::Route(r) => &r.metadata,
+            Object::Team(t) => &t.metadata,
             Object::Undecodable(u) => &u.metadata,
             Object::Secret { .. } => return None,
         };
@@ -125,6 +127,7 @@ impl fmt::Debug for Object {
         match self {
             Object::Backend(b) => f.debug_tuple("Backend").field(b).finish(),
             Object::Route(r) => f.debug_tuple("Route").field(r).finish(),
+            Object::Team(t) => f.debug_tuple("Team").field(t).finish(),
             Object::Undecodable(u) => f.debug_tuple("Undecodable").field(u).finish(),
             Object::Secret {
                 namespace,
@@ -259,7 +262,7 @@ fn parse_value(
             }
             return;
         }
-        "AIBackend" | "AIRoute" | "Secret" => {}
+        "AIBackend" | "AIRoute" | "AITeam" | "Secret" => {}
         "" => {
             problems.push(Problem::new(at.to_string(), "kind", "missing kind"));
             return;
@@ -268,7 +271,9 @@ fn parse_value(
             problems.push(Problem::new(
                 resource.clone(),
                 "kind",
-                format!("unsupported kind {other:?} (expected AIBackend, AIRoute or Secret)"),
+                format!(
+                    "unsupported kind {other:?} (expected AIBackend, AIRoute, AITeam or Secret)"
+                ),
             ));
             return;
         }
@@ -299,6 +304,13 @@ fn parse_value(
                 r.metadata.namespace = Some(namespace);
                 annotate(&mut r.metadata, source);
                 objects.push(Object::Route(r));
+            }
+        }
+        "AITeam" if expect_api(API_VERSION, problems) => {
+            if let Some(mut t) = typed::<AITeam>(&value, &resource, problems) {
+                t.metadata.namespace = Some(namespace);
+                annotate(&mut t.metadata, source);
+                objects.push(Object::Team(t));
             }
         }
         "Secret" if expect_api("v1", problems) => {

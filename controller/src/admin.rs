@@ -1,5 +1,7 @@
 //! The admin port (9090): `/healthz` (the process is up), `/readyz` (a
-//! snapshot has been rendered) and `/metrics` (OpenMetrics text).
+//! snapshot has been rendered), `/metrics` (OpenMetrics text) and `/usage`
+//! (the AITeams' usage reported by the data planes connected to this
+//! replica, as JSON).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -66,6 +68,16 @@ pub fn respond(path: &str, state: &AdminState) -> (StatusCode, &'static str, Str
                 StatusCode::OK,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
                 state.metrics.encode(),
+            )
+        }
+        "/usage" => {
+            let now = crate::usage::now_ms();
+            let records = state.fleet.usage().records(now);
+            let teams = crate::usage::aggregate(&records, now);
+            (
+                StatusCode::OK,
+                "application/json",
+                serde_json::json!({ "teams": teams }).to_string(),
             )
         }
         _ => (StatusCode::NOT_FOUND, TEXT, "not found\n".into()),
@@ -146,6 +158,25 @@ mod tests {
             metrics.contains("switchboard_controller_connected_dataplanes 0"),
             "{metrics}"
         );
+        // The usage of the data planes of this replica, in the status.usage shape.
+        let reg = state.fleet.connect("dp-1", "");
+        state.fleet.report_usage(
+            &reg,
+            switchboard_proto::UsageReport {
+                instance: "i1".into(),
+                sequence: 1,
+                teams: vec![switchboard_proto::TeamUsage {
+                    team: "ns/t".into(),
+                    requests: 4,
+                    minute_end_unix_ms: u64::MAX,
+                    ..Default::default()
+                }],
+            },
+        );
+        let (status, kind, body) = respond("/usage", &state);
+        assert_eq!((status, kind), (StatusCode::OK, "application/json"));
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["teams"]["ns/t"]["requestsThisMinute"], 4, "{v}");
         assert_eq!(respond("/nope", &state).0, StatusCode::NOT_FOUND);
     }
 }

@@ -44,7 +44,7 @@ pub enum LogFormat {
 #[command(
     name = "switchboard-controller",
     version,
-    about = "Switchboard controller: renders AIBackend/AIRoute into snapshots and pushes them to data planes"
+    about = "Switchboard controller: renders AIBackend/AIRoute/AITeam into snapshots and pushes them to data planes"
 )]
 pub struct Args {
     /// Where objects come from: `kube` (the Kubernetes API) or `dir:PATH`
@@ -78,7 +78,7 @@ pub struct Args {
     /// must send (re-read for every stream). Needs TLS.
     #[arg(long, value_name = "PATH")]
     pub dataplane_token_file: Option<PathBuf>,
-    /// Admin address (/healthz, /readyz, /metrics).
+    /// Admin address (/healthz, /readyz, /metrics, /usage).
     #[arg(long, default_value = "0.0.0.0:9090", env = "SWITCHBOARD_ADMIN_LISTEN")]
     pub admin_listen: SocketAddr,
     /// How often a `dir:` source is checked for changes.
@@ -116,6 +116,10 @@ pub struct Args {
     /// How often the Lease is renewed (or retried by the others).
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub lease_retry_period: Duration,
+    /// How often the Lease holder writes the AITeams' `status.usage` (each
+    /// team only when its usage changed).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub usage_status_interval: Duration,
     /// Which namespaces may claim which host names and path prefixes, as
     /// `NAMESPACE=HOST[/PREFIX]` (`*` for any namespace; HOST `*`,
     /// `*.example.com` or `api.example.com`; PREFIX default `/`); repeat for
@@ -245,7 +249,7 @@ pub async fn run(args: Args) -> Result<(), Error> {
             client,
             &args,
             rendered_rx.clone(),
-            fleet.subscribe(),
+            &fleet,
             shutdown_rx.clone(),
             metrics.clone(),
         ));
@@ -336,10 +340,13 @@ fn spawn_status(
     client: ::kube::Client,
     args: &Args,
     rendered: watch::Receiver<Arc<Rendered>>,
-    fleet: watch::Receiver<crate::fleet::FleetView>,
+    fleet_handle: &crate::fleet::Fleet,
     mut shutdown: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let fleet = fleet_handle.subscribe();
+    let ledger = fleet_handle.usage().clone();
+    let usage_interval = args.usage_status_interval;
     let identity = args
         .identity
         .clone()
@@ -375,6 +382,7 @@ fn spawn_status(
             client.clone(),
             views.clone(),
             fleet.clone(),
+            ledger.clone(),
             shutdown.clone()
         ));
         tokio::select! {
@@ -384,7 +392,8 @@ fn spawn_status(
             }
             () = &mut lease_task => {}
             () = &mut publish => {}
-            () = status_writer::run(writer, namespaces, rendered, merged_rx, leader_rx.clone()) => {}
+            () = status_writer::run(writer, namespaces, rendered.clone(), merged_rx, leader_rx.clone()) => {}
+            () = crate::usage::writer::run(client.clone(), ledger, views.clone(), rendered, leader_rx.clone(), usage_interval) => {}
             () = kube_views::merge(client, views, fleet, leader_rx, merged_tx) => {}
         }
     }

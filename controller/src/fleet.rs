@@ -5,6 +5,9 @@
 //! A data plane is keyed by the id it sends in its Hello. When it reconnects
 //! before its old stream is noticed as closed, the new stream owns the entry
 //! and the old stream's disconnect does not remove it.
+//!
+//! The fleet also holds the data planes' usage reports ([`Fleet::usage`]):
+//! a data plane that leaves keeps its counts there until their windows end.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -44,6 +47,7 @@ pub struct Fleet {
     /// Which stream owns each id (never held across an await).
     owners: Arc<Mutex<BTreeMap<String, u64>>>,
     next_stream: Arc<std::sync::atomic::AtomicU64>,
+    usage: crate::usage::SharedLedger,
 }
 
 impl Default for Fleet {
@@ -73,7 +77,18 @@ impl Fleet {
             view: Arc::new(watch::Sender::new(FleetView::default())),
             owners: Arc::new(Mutex::new(BTreeMap::new())),
             next_stream: Arc::new(std::sync::atomic::AtomicU64::new(1)),
+            usage: crate::usage::SharedLedger::default(),
         }
+    }
+
+    /// The usage reports of the data planes (connected or gone).
+    pub fn usage(&self) -> &crate::usage::SharedLedger {
+        &self.usage
+    }
+
+    /// Records a usage report of the data plane of `reg`.
+    pub fn report_usage(&self, reg: &Registration, report: switchboard_proto::UsageReport) {
+        self.usage.record(&reg.id, report);
     }
 
     /// Receives the current view and every change.
@@ -179,6 +194,7 @@ impl Fleet {
             Err(_) => false,
         };
         if owned {
+            self.usage.departed(&reg.id);
             self.view.send_modify(|v| {
                 v.dataplanes.remove(&reg.id);
             });
@@ -271,5 +287,36 @@ mod tests {
         assert!(!rx.has_changed().unwrap());
         fleet.ack(&a, "v2");
         assert!(rx.has_changed().unwrap());
+    }
+
+    fn report(instance: &str, requests: u64) -> switchboard_proto::UsageReport {
+        switchboard_proto::UsageReport {
+            instance: instance.into(),
+            sequence: 1,
+            teams: vec![switchboard_proto::TeamUsage {
+                team: "ns/t".into(),
+                requests,
+                minute_end_unix_ms: u64::MAX,
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn usage_reports_outlive_their_stream_and_a_reconnect_keeps_them_live() {
+        let fleet = Fleet::new();
+        let old = fleet.connect("a", "");
+        fleet.report_usage(&old, report("i1", 3));
+        let new = fleet.connect("a", "");
+        // The old stream ends after the new one took over: the report stays live.
+        fleet.disconnect(old);
+        let records = fleet.usage().records(0);
+        assert_eq!(records.len(), 1);
+        assert!(records[0].live);
+        // The data plane leaves: its counts still count, as departed.
+        fleet.disconnect(new);
+        let records = fleet.usage().records(0);
+        assert!(!records[0].live);
+        assert_eq!(records[0].teams[0].requests, 3);
     }
 }

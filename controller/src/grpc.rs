@@ -409,6 +409,10 @@ fn handle(
             tracing::warn!(node = reg.id(), version = %nack.version, errors = ?reasons, "NACK: the data plane keeps its last good snapshot");
             server.fleet.nack(reg, &nack.version, nack.errors);
         }
+        Some(data_plane_message::Kind::Usage(report)) => {
+            tracing::trace!(node = reg.id(), teams = report.teams.len(), "usage report");
+            server.fleet.report_usage(reg, report);
+        }
         Some(data_plane_message::Kind::Hello(_)) => {
             tracing::debug!(node = reg.id(), "repeated Hello ignored");
         }

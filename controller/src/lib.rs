@@ -10,7 +10,9 @@
 //!
 //! Kubernetes mode adds [`kube`] (the watch source and the leader Lease) and
 //! [`status`] (conditions computed from `Rendered` and the fleet, written by
-//! the Lease holder only).
+//! the Lease holder only). Data planes report the usage of AITeams on their
+//! streams; [`usage`] sums the reports and (Kubernetes mode, Lease holder
+//! only) writes each AITeam's `status.usage`.
 
 pub mod admin;
 pub mod app;
@@ -22,6 +24,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod source;
 pub mod status;
+pub mod usage;
 
 pub use error::Error;
 pub use fleet::{DataPlaneState, Fleet, FleetView, NackInfo};

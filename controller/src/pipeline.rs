@@ -41,7 +41,7 @@ pub struct Rendered {
     pub problems: Problems,
     /// The inventory this was rendered from.
     pub inventory: Arc<Inventory>,
-    /// How every AIBackend and AIRoute of `inventory` was resolved.
+    /// How every AIBackend, AIRoute and AITeam of `inventory` was resolved.
     pub outcomes: Arc<BTreeMap<ObjectKey, Outcome>>,
 }
 
@@ -89,13 +89,14 @@ impl RenderMode {
 }
 
 /// Parses a problem's resource (`AIBackend ns/name`, `AIRoute ns/name`,
-/// `Secret ns/name`) into its key.
+/// `AITeam ns/name`, `Secret ns/name`) into its key.
 pub fn problem_key(resource: &str) -> Option<(ObjectKind, String, String)> {
     let (kind, id) = resource.split_once(' ')?;
     let (ns, name) = id.split_once('/')?;
     let kind = match kind {
         "AIBackend" => ObjectKind::Backend,
         "AIRoute" => ObjectKind::Route,
+        "AITeam" => ObjectKind::Team,
         "Secret" => ObjectKind::Secret,
         _ => return None,
     };
@@ -143,6 +144,7 @@ pub fn problem_kind(problem: &Problem) -> &'static str {
     match problem_key(&problem.resource) {
         Some((ObjectKind::Backend, ..)) => "AIBackend",
         Some((ObjectKind::Route, ..)) => "AIRoute",
+        Some((ObjectKind::Team, ..)) => "AITeam",
         Some((ObjectKind::Secret, ..)) => "Secret",
         None => "source",
     }
@@ -232,7 +234,7 @@ fn record(metrics: &Metrics, next: &Rendered, result: &'static str) {
         .renders
         .get_or_create(&RenderLabels { result })
         .inc();
-    for kind in ["AIBackend", "AIRoute", "Secret", "source"] {
+    for kind in ["AIBackend", "AIRoute", "AITeam", "Secret", "source"] {
         metrics
             .render_problems
             .get_or_create(&ProblemLabels { kind })

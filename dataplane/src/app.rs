@@ -81,10 +81,14 @@ pub struct Args {
     /// else `hostname-pid`).
     #[arg(long, requires = "controller")]
     pub node_id: Option<String>,
+    /// Cluster mode: how often the usage of the AITeams this process
+    /// served is reported to the controller (when it changed).
+    #[arg(long, default_value = "5s", value_parser = parse_duration, requires = "controller")]
+    pub usage_report_interval: Duration,
     /// Traffic listener address.
     #[arg(long, default_value = "0.0.0.0:8787", env = "SWITCHBOARD_LISTEN")]
     pub listen: SocketAddr,
-    /// Admin listener address (/healthz, /readyz, /metrics, /config).
+    /// Admin listener address (/healthz, /readyz, /metrics, /config, /usage).
     #[arg(
         long,
         default_value = "0.0.0.0:15021",
@@ -245,6 +249,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             jwks: JwksStore::new(Arc::new(HttpJwksFetcher::new(tls))),
         },
         limiter: Arc::new(build_limiter(&args)?),
+        usage: Arc::new(crate::teams::UsageBook::new(
+            crate::limits::WallClock::system(),
+        )),
         bounds: crate::bounds::Bounds {
             body_idle_timeout: args.body_idle_timeout,
             body_read_timeout: args.body_read_timeout,
@@ -299,6 +306,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 max_snapshot_bytes: grpc::DEFAULT_MAX_SNAPSHOT_BYTES,
                 idle_timeout: Duration::from_secs(60),
                 backoff: grpc::Backoff::default(),
+                usage_report_interval: args.usage_report_interval,
             };
             Box::pin(grpc::run(state.clone(), opts))
         }

@@ -16,6 +16,8 @@ pub struct AppState {
     pub shared: SharedState,
     /// Team rate limits and budgets.
     pub limiter: Arc<crate::limits::Limiter>,
+    /// Live usage of the AITeams this process served.
+    pub usage: Arc<crate::teams::UsageBook>,
     /// Bounds on request bodies (deadlines, bytes buffered at once).
     pub bounds: crate::bounds::Bounds,
     /// Apply configurations without any route (`--allow-empty-config`).

@@ -41,6 +41,7 @@ pub fn install_crds(helm: &Helm, cluster: &Cluster) {
                 "--timeout=60s",
                 "crd/aibackends.switchboard.dev",
                 "crd/airoutes.switchboard.dev",
+                "crd/aiteams.switchboard.dev",
             ],
             None,
         );

@@ -172,6 +172,7 @@ impl Cluster {
                     "--timeout=60s",
                     "crd/aibackends.switchboard.dev",
                     "crd/airoutes.switchboard.dev",
+                    "crd/aiteams.switchboard.dev",
                 ],
                 None,
             );
@@ -356,7 +357,7 @@ impl Cluster {
         args.extend_from_slice(objects);
         if let Err(e) = self.kubectl(&args, None) {
             let status = self.kubectl(
-                &["get", "-n", ns, "aibackends,airoutes", "-o", "yaml"],
+                &["get", "-n", ns, "aibackends,airoutes,aiteams", "-o", "yaml"],
                 None,
             );
             panic!("{e}\nobjects: {status:?}\n{}", context());

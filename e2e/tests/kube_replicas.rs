@@ -201,7 +201,7 @@ async fn status_is_written_only_when_its_meaning_changes() {
     );
     assert_eq!(
         cluster.condition(&ns, "aibackend/echo", "ResolvedRefs", "message"),
-        "the spec references no AIBackend or Secret"
+        "the spec references no AIBackend, AITeam or Secret"
     );
 }
 

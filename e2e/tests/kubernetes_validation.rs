@@ -172,6 +172,10 @@ fn crds_install_with_their_cel_rules() {
             "airoutes.switchboard.dev",
             "crds/airoutes.switchboard.dev.yaml",
         ),
+        (
+            "aiteams.switchboard.dev",
+            "crds/aiteams.switchboard.dev.yaml",
+        ),
     ] {
         let served = cluster.must(&["get", "crd", crd, "-o", "json"], None);
         let served: serde_yaml::Value = serde_yaml::from_str(&served).unwrap();
@@ -217,6 +221,7 @@ fn the_api_server_refuses_every_invalid_case_naming_the_field() {
     for file in [
         "crds/aibackends.switchboard.dev.yaml",
         "crds/airoutes.switchboard.dev.yaml",
+        "crds/aiteams.switchboard.dev.yaml",
     ] {
         rule_messages(&serde_yaml::from_str(&read(file)).unwrap(), &mut messages);
     }
@@ -227,12 +232,15 @@ fn the_api_server_refuses_every_invalid_case_naming_the_field() {
     );
 }
 
-/// Every AIBackend and AIRoute document in `text` (YAML, several documents).
+/// Every AIBackend, AIRoute and AITeam document in `text` (YAML, several documents).
 fn resources_in(text: &str, source: &str, out: &mut Vec<(String, Value)>) {
     for doc in serde_yaml::Deserializer::from_str(text) {
         let value: Value = serde::Deserialize::deserialize(doc)
             .unwrap_or_else(|e| panic!("{source}: invalid YAML: {e}"));
-        if matches!(value["kind"].as_str(), Some("AIBackend" | "AIRoute")) {
+        if matches!(
+            value["kind"].as_str(),
+            Some("AIBackend" | "AIRoute" | "AITeam")
+        ) {
             out.push((source.to_string(), value));
         }
     }
@@ -411,6 +419,7 @@ fn kubectl_explain_documents_every_field() {
     for (resource, file) in [
         ("aibackends", "crds/aibackends.switchboard.dev.yaml"),
         ("airoutes", "crds/airoutes.switchboard.dev.yaml"),
+        ("aiteams", "crds/aiteams.switchboard.dev.yaml"),
     ] {
         let crd: serde_yaml::Value = serde_yaml::from_str(&read(file)).unwrap();
         let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"];

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use kube::CustomResourceExt;
 use serde_json::Value;
 
-use crate::v1alpha1::{AIBackend, AIRoute};
+use crate::v1alpha1::{AIBackend, AIRoute, AITeam};
 
 /// The schema of `spec` of a CRD.
 fn spec_schema<K: CustomResourceExt>() -> Value {
@@ -39,6 +39,12 @@ pub(crate) fn backend_spec() -> &'static Value {
 pub(crate) fn route_spec() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();
     SCHEMA.get_or_init(spec_schema::<AIRoute>)
+}
+
+/// The schema of an AITeam's `spec`.
+pub(crate) fn team_spec() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(spec_schema::<AITeam>)
 }
 
 /// Every bound `value` (at `path`) breaks in `schema`, as (path, message).

@@ -20,6 +20,7 @@
 //! an object the API server refuses is refused here with the same field path
 //! (`api/tests/fixtures/validation/invalid.yaml` is the table that proves it).
 
+mod aiteam;
 mod backend;
 mod bedrock;
 mod bounds;
@@ -30,6 +31,7 @@ pub mod resolve;
 mod route;
 mod teams;
 
+pub use aiteam::{RenderedTeam, ServedTeams, SoftProblem};
 pub use check::{glob_error, is_valid_header_name};
 pub use claims::{Claim, ClaimPolicy, ClaimRule};
 pub use duration::parse_duration_ms;
@@ -51,7 +53,7 @@ use switchboard_proto::{self as pb, Snapshot};
 
 use crate::inventory::Inventory;
 use crate::problem::{Problem, Problems};
-use crate::v1alpha1::{AIBackendSpec, AIRouteSpec};
+use crate::v1alpha1::{AIBackendSpec, AIRouteSpec, AITeamSpec};
 
 /// How credentials given as environment variables are treated.
 #[derive(Clone, Copy)]
@@ -104,11 +106,20 @@ pub fn render(inv: &Inventory) -> Result<Snapshot, Problems> {
 
 /// Validates every object of `inv` and renders the snapshot, or returns
 /// every problem found (conflicting route claims included: the route that
-/// does not take precedence has a problem). All or nothing: standalone mode
-/// refuses a configuration with any problem and keeps its last good one.
+/// does not take precedence has a problem; so are AITeam references a route
+/// cannot use). All or nothing: standalone mode refuses a configuration with
+/// any problem and keeps its last good one.
 pub fn render_with(inv: &Inventory, opts: &RenderOptions<'_>) -> Result<Snapshot, Problems> {
     let resolution = resolve(inv, &LastAccepted::new(), &ClaimPolicy::allow_all(), opts);
-    resolution.problems.into_result(resolution.snapshot)
+    let mut problems = resolution.problems;
+    // What Kubernetes mode serves with a degraded status (a route without
+    // one of its AITeams) is a problem here: nobody would see the status.
+    for ((kind, ..), o) in &resolution.outcomes {
+        if *kind == crate::ObjectKind::Route {
+            problems.extend(o.degraded.iter().map(|s| s.problem.clone()));
+        }
+    }
+    problems.into_result(resolution.snapshot)
 }
 
 /// Renders one AIBackend spec, or returns its problems.
@@ -121,13 +132,17 @@ pub(crate) fn render_backend_spec(
     unserved: &BTreeSet<(String, String)>,
 ) -> Result<pb::Backend, Vec<Problem>> {
     let mut problems = Problems::new();
+    let no_teams = ServedTeams::new();
     let mut cx = Ctx::new(
         "AIBackend",
         namespace,
         name,
-        inv,
-        opts,
-        unserved,
+        Lookups {
+            inv,
+            opts,
+            unserved,
+            teams: &no_teams,
+        },
         &mut problems,
     );
     cx.bounds(spec, bounds::backend_spec());
@@ -135,8 +150,36 @@ pub(crate) fn render_backend_spec(
     problems.into_result(backend).map_err(|p| p.0)
 }
 
-/// Renders one AIRoute spec, or returns its problems. A backend in
-/// `unserved` (namespace, name) exists but is not served.
+/// Renders one AITeam spec on its own, or returns its problems.
+pub(crate) fn render_team_spec(
+    inv: &Inventory,
+    namespace: &str,
+    name: &str,
+    spec: &AITeamSpec,
+    opts: &RenderOptions<'_>,
+) -> Result<RenderedTeam, Vec<Problem>> {
+    let mut problems = Problems::new();
+    let (no_teams, no_unserved) = (ServedTeams::new(), BTreeSet::new());
+    let mut cx = Ctx::new(
+        "AITeam",
+        namespace,
+        name,
+        Lookups {
+            inv,
+            opts,
+            unserved: &no_unserved,
+            teams: &no_teams,
+        },
+        &mut problems,
+    );
+    cx.bounds(spec, bounds::team_spec());
+    let team = aiteam::render_team(&mut cx, spec);
+    problems.into_result(team).map_err(|p| p.0)
+}
+
+/// Renders one AIRoute spec with the AITeams of `teams`, or returns its
+/// problems. A backend in `unserved` (namespace, name) exists but is not
+/// served. With the route come the soft problems of its team references.
 pub(crate) fn render_route_spec(
     inv: &Inventory,
     namespace: &str,
@@ -144,20 +187,25 @@ pub(crate) fn render_route_spec(
     spec: &AIRouteSpec,
     opts: &RenderOptions<'_>,
     unserved: &BTreeSet<(String, String)>,
-) -> Result<pb::Route, Vec<Problem>> {
+    teams: &ServedTeams,
+) -> Result<(pb::Route, Vec<SoftProblem>), Vec<Problem>> {
     let mut problems = Problems::new();
     let mut cx = Ctx::new(
         "AIRoute",
         namespace,
         name,
-        inv,
-        opts,
-        unserved,
+        Lookups {
+            inv,
+            opts,
+            unserved,
+            teams,
+        },
         &mut problems,
     );
     cx.bounds(spec, bounds::route_spec());
     let route = route::render_route(&mut cx, spec);
-    problems.into_result(route).map_err(|p| p.0)
+    let soft = std::mem::take(&mut cx.soft);
+    problems.into_result((route, soft)).map_err(|p| p.0)
 }
 
 /// The content hash of `snapshot` ignoring its current `version`.
@@ -170,6 +218,16 @@ pub fn content_version(snapshot: &Snapshot) -> String {
     hex
 }
 
+/// What a renderer function may look up.
+pub(crate) struct Lookups<'a> {
+    pub inv: &'a Inventory,
+    pub opts: &'a RenderOptions<'a>,
+    /// Backends (namespace, name) that exist but are not served.
+    pub unserved: &'a BTreeSet<(String, String)>,
+    /// The AITeams routes may use.
+    pub teams: &'a ServedTeams,
+}
+
 /// What a renderer function needs: where it is, what it may look up, and
 /// where problems go.
 pub(crate) struct Ctx<'a> {
@@ -177,13 +235,19 @@ pub(crate) struct Ctx<'a> {
     pub resource: String,
     /// The resource's namespace.
     pub namespace: &'a str,
+    /// The resource's name.
+    pub name: String,
     /// `namespace/name`.
     pub id: String,
     pub inv: &'a Inventory,
     pub opts: &'a RenderOptions<'a>,
     /// Backends (namespace, name) that exist but are not served.
     pub unserved: &'a BTreeSet<(String, String)>,
+    /// The AITeams routes may use.
+    pub teams: &'a ServedTeams,
     problems: &'a mut Problems,
+    /// Problems that leave a part out instead of refusing the object.
+    pub soft: Vec<SoftProblem>,
 }
 
 impl<'a> Ctx<'a> {
@@ -191,19 +255,20 @@ impl<'a> Ctx<'a> {
         kind: &str,
         namespace: &'a str,
         name: &str,
-        inv: &'a Inventory,
-        opts: &'a RenderOptions<'a>,
-        unserved: &'a BTreeSet<(String, String)>,
+        look: Lookups<'a>,
         problems: &'a mut Problems,
     ) -> Self {
         Self {
             resource: format!("{kind} {namespace}/{name}"),
             namespace,
+            name: name.to_string(),
             id: format!("{namespace}/{name}"),
-            inv,
-            opts,
-            unserved,
+            inv: look.inv,
+            opts: look.opts,
+            unserved: look.unserved,
+            teams: look.teams,
             problems,
+            soft: Vec::new(),
         }
     }
 
@@ -211,6 +276,21 @@ impl<'a> Ctx<'a> {
     pub fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.problems
             .push(Problem::new(self.resource.clone(), path, message));
+    }
+
+    /// Records a soft problem at `path` (see [`SoftProblem`]).
+    pub fn soft(
+        &mut self,
+        path: impl Into<String>,
+        message: impl Into<String>,
+        reason: &'static str,
+        team: Option<(String, String)>,
+    ) {
+        self.soft.push(SoftProblem {
+            problem: Problem::new(self.resource.clone(), path, message),
+            reason,
+            team,
+        });
     }
 
     /// Records every size bound of the CRD schema `spec` breaks.

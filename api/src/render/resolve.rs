@@ -1,12 +1,15 @@
 //! Fail-closed rendering, one object at a time ([`resolve`]).
 //!
-//! Every AIBackend and AIRoute is rendered on its own. What the snapshot
-//! holds for each ([`Served`]):
+//! Every AIBackend, AITeam and AIRoute is rendered on its own (backends and
+//! teams first: routes use what is served of them). What the snapshot holds
+//! for each ([`Served`]):
 //!
 //! 1. Its **current** spec, when that renders cleanly (with the current
 //!    Secrets and, for a route, the backends that are served) and, for a
 //!    route, every (hostname, path prefix) it claims is allowed by the
-//!    [`ClaimPolicy`]. It becomes the object's last accepted spec.
+//!    [`ClaimPolicy`]. It becomes the object's last accepted spec. AITeam
+//!    references that cannot be used do not refuse a route: they are left
+//!    out and reported as soft problems ([`Outcome::degraded`]).
 //! 2. Otherwise its **last accepted** spec ([`LastAccepted`]), rendered with
 //!    the current Secrets and backends, when that renders cleanly. So routes
 //!    using a backend whose new generation is broken keep working on the
@@ -15,7 +18,8 @@
 //!    placeholder on the hostnames and path prefix of its last accepted spec:
 //!    the data plane answers 503 there, so traffic never falls through to a
 //!    less specific route. A backend in this state is left out (the routes
-//!    using it become placeholders in turn).
+//!    using it become placeholders in turn); so is a team (the routes using
+//!    it are served without it).
 //! 4. Otherwise (never accepted) **nothing**.
 //!
 //! Then conflicting claims are resolved among the routes served so far
@@ -26,13 +30,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use switchboard_proto::{self as pb, Snapshot};
 
+use super::aiteam::{ServedTeams, SoftProblem};
 use super::claims::{Claim, ClaimPolicy, Contender, LostClaim, claims, resolve_conflicts};
-use super::{RenderOptions, content_version, render_backend_spec, render_route_spec};
+use super::{
+    RenderOptions, content_version, render_backend_spec, render_route_spec, render_team_spec,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::inventory::{Inventory, ObjectKey, ObjectKind};
 use crate::problem::{Problem, Problems};
-use crate::v1alpha1::{AIBackendSpec, AIRouteSpec, LastAcceptedStatus, ResourceStatus};
+use crate::v1alpha1::{AIBackendSpec, AIRouteSpec, AITeamSpec, LastAcceptedStatus, ResourceStatus};
 
 /// An accepted spec.
 #[allow(clippy::large_enum_variant)] // one per object; never moved in bulk
@@ -42,6 +49,8 @@ pub enum AcceptedSpec {
     Backend(AIBackendSpec),
     /// Of an AIRoute.
     Route(AIRouteSpec),
+    /// Of an AITeam.
+    Team(AITeamSpec),
 }
 
 /// The last accepted generation of an object and its spec.
@@ -59,6 +68,7 @@ impl Accepted {
         let spec = match &self.spec {
             AcceptedSpec::Backend(s) => serde_json::to_value(s),
             AcceptedSpec::Route(s) => serde_json::to_value(s),
+            AcceptedSpec::Team(s) => serde_json::to_value(s),
         };
         LastAcceptedStatus {
             generation: self.generation.unwrap_or(0),
@@ -78,6 +88,7 @@ impl Accepted {
             ObjectKind::Route => {
                 AcceptedSpec::Route(serde_json::from_value(last.spec.clone()).ok()?)
             }
+            ObjectKind::Team => AcceptedSpec::Team(serde_json::from_value(last.spec.clone()).ok()?),
             ObjectKind::Secret => return None,
         };
         Some(Self {
@@ -105,6 +116,12 @@ pub fn last_accepted_from_status(inv: &Inventory) -> LastAccepted {
             r.status.as_ref(),
         )
     });
+    let teams = inv.teams().map(|(ns, n, t)| {
+        (
+            (ObjectKind::Team, ns.to_string(), n.to_string()),
+            t.status.as_ref().map(|s| &s.resource),
+        )
+    });
     let undecodable = inv.undecodable().map(|u| {
         (
             (
@@ -117,6 +134,7 @@ pub fn last_accepted_from_status(inv: &Inventory) -> LastAccepted {
     });
     backends
         .chain(routes)
+        .chain(teams)
         .chain(undecodable)
         .filter_map(|(key, status)| Some((key.clone(), Accepted::from_status(key.0, status)?)))
         .collect()
@@ -167,6 +185,13 @@ pub struct Outcome {
     /// The object's last accepted spec after this render: the current one
     /// when it was accepted, else the previous one.
     pub accepted: Option<Accepted>,
+    /// Problems that do not stop it from being served: for a route, the
+    /// AITeam references it serves without; for an AITeam, what the routes
+    /// referencing it could not use of it.
+    pub degraded: Vec<SoftProblem>,
+    /// For an AITeam: the ids (`namespace/name`) of the routes in the
+    /// snapshot that serve it, sorted.
+    pub used_by: Vec<String>,
 }
 
 impl Outcome {
@@ -183,7 +208,7 @@ impl Outcome {
 pub struct Resolution {
     /// The snapshot; see the module docs for what it holds.
     pub snapshot: Snapshot,
-    /// How every AIBackend and AIRoute was resolved.
+    /// How every AIBackend, AITeam and AIRoute was resolved.
     pub outcomes: BTreeMap<ObjectKey, Outcome>,
     /// Every problem of a current generation (spec, references, decoding,
     /// claim policy, conflicts), backends first.
@@ -252,6 +277,49 @@ pub fn resolve(
         .map(|((_, ns, n), _)| (ns.clone(), n.clone()))
         .collect();
 
+    // AITeams, each on its own: current spec, else the last accepted one.
+    let mut teams = ServedTeams::new();
+    let typed = inv.teams().map(|(ns, n, t)| (ns, n, &t.metadata, &t.spec));
+    for (key, generation, current, problem) in objects(inv, ObjectKind::Team, typed) {
+        let (ns, name) = (&key.1, &key.2);
+        let mut outcome = Outcome::new(generation, problem);
+        match current.map(|s| render_team_spec(inv, ns, name, s, opts)) {
+            Some(Ok(t)) => {
+                teams.insert((ns.clone(), name.clone()), t);
+                outcome.served = Served::Current { generation };
+                outcome.accepted = current.map(|s| Accepted {
+                    generation,
+                    spec: AcceptedSpec::Team(s.clone()),
+                });
+            }
+            other => {
+                if let Some(Err(p)) = other {
+                    outcome.problems = p;
+                }
+                let prev = last.get(&key);
+                outcome.accepted = prev.cloned();
+                if let Some(Accepted {
+                    generation: g,
+                    spec: AcceptedSpec::Team(spec),
+                }) = prev
+                {
+                    if current == Some(spec) {
+                        outcome.last_accepted_problems = outcome.problems.clone();
+                    } else {
+                        match render_team_spec(inv, ns, name, spec, opts) {
+                            Ok(t) => {
+                                teams.insert((ns.clone(), name.clone()), t);
+                                outcome.served = Served::LastAccepted { generation: *g };
+                            }
+                            Err(p) => outcome.last_accepted_problems = p,
+                        }
+                    }
+                }
+            }
+        }
+        outcomes.insert(key, outcome);
+    }
+
     // Routes: the candidate rendering of each, before conflicts.
     let mut candidates: BTreeMap<ObjectKey, (pb::Route, Vec<Claim>)> = BTreeMap::new();
     let typed = inv.routes().map(|(ns, n, r)| (ns, n, &r.metadata, &r.spec));
@@ -261,8 +329,11 @@ pub fn resolve(
         let mut rendered = None;
         if let Some(spec) = current {
             outcome.not_allowed = not_allowed(ns, name, spec, policy);
-            match render_route_spec(inv, ns, name, spec, opts, &unserved) {
-                Ok(r) if outcome.not_allowed.is_empty() => rendered = Some(r),
+            match render_route_spec(inv, ns, name, spec, opts, &unserved, &teams) {
+                Ok((r, soft)) if outcome.not_allowed.is_empty() => {
+                    outcome.degraded = soft;
+                    rendered = Some(r);
+                }
                 Ok(_) => {}
                 Err(p) => outcome.problems = p,
             }
@@ -289,11 +360,12 @@ pub fn resolve(
                 let attempt = if current == Some(spec) && outcome.not_allowed.is_empty() {
                     Err(outcome.problems.clone())
                 } else {
-                    render_route_spec(inv, ns, name, spec, opts, &unserved)
+                    render_route_spec(inv, ns, name, spec, opts, &unserved, &teams)
                 };
                 let route = match attempt {
-                    Ok(r) => {
+                    Ok((r, soft)) => {
                         outcome.served = Served::LastAccepted { generation: *g };
+                        outcome.degraded = soft;
                         r
                     }
                     Err(p) => {
@@ -344,6 +416,37 @@ pub fn resolve(
         }
         if let Some(r) = narrow(route, &kept) {
             routes.push(r);
+        }
+    }
+
+    // Which routes serve each AITeam, and what they could not use of it.
+    let mut team_notes: BTreeMap<ObjectKey, (Vec<String>, Vec<SoftProblem>)> = BTreeMap::new();
+    for r in &routes {
+        for t in r.teams.iter().flat_map(|p| &p.teams) {
+            if let Some((ns, name)) = t.resource.split_once('/') {
+                let key = (ObjectKind::Team, ns.to_string(), name.to_string());
+                team_notes.entry(key).or_default().0.push(r.id.clone());
+            }
+        }
+    }
+    let served_routes: BTreeSet<&str> = routes.iter().map(|r| r.id.as_str()).collect();
+    for ((kind, ns, name), o) in &outcomes {
+        if *kind != ObjectKind::Route || !served_routes.contains(format!("{ns}/{name}").as_str()) {
+            continue;
+        }
+        for soft in &o.degraded {
+            if let Some((tns, tname)) = &soft.team {
+                let key = (ObjectKind::Team, tns.clone(), tname.clone());
+                team_notes.entry(key).or_default().1.push(soft.clone());
+            }
+        }
+    }
+    for (key, (used_by, degraded)) in team_notes {
+        if let Some(o) = outcomes.get_mut(&key) {
+            o.used_by = used_by;
+            o.used_by.sort();
+            o.used_by.dedup();
+            o.degraded = degraded;
         }
     }
 
@@ -402,6 +505,8 @@ impl Outcome {
             last_accepted_problems: Vec::new(),
             served: Served::NotServed,
             accepted: None,
+            degraded: Vec::new(),
+            used_by: Vec::new(),
         }
     }
 }

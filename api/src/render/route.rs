@@ -32,7 +32,7 @@ pub(crate) fn render_route(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> pb::Route {
             );
         }
     }
-    let auth = spec.auth.as_ref().map(|a| client_auth(cx, a));
+    let mut auth = spec.auth.as_ref().map(|a| client_auth(cx, a));
 
     let mut patterns = BTreeSet::new();
     let aliases = spec
@@ -90,7 +90,14 @@ pub(crate) fn render_route(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> pb::Route {
         .collect();
 
     let retry = spec.retry.as_ref().map(|r| retry(cx, r));
-    let teams = super::teams::render_teams(cx, spec);
+    let route_key_values = auth
+        .iter()
+        .flat_map(|a| a.api_keys.iter().map(|k| k.value.clone()))
+        .collect();
+    let (teams, team_keys) = super::teams::render_teams(cx, spec, route_key_values);
+    if let Some(a) = auth.as_mut() {
+        a.api_keys.extend(team_keys);
+    }
     let pricing = super::teams::render_pricing(cx, spec);
     let guards = spec
         .guards
@@ -194,7 +201,9 @@ fn client_auth(cx: &mut Ctx<'_>, a: &ClientAuth) -> pb::ClientAuth {
     pb::ClientAuth { jwt, api_keys }
 }
 
-fn api_key_value(cx: &mut Ctx<'_>, path: &str, k: &ApiKey) -> Option<String> {
+/// The value of an API key: from its Secret, or (standalone mode) its
+/// environment variable.
+pub(crate) fn api_key_value(cx: &mut Ctx<'_>, path: &str, k: &ApiKey) -> Option<String> {
     match (&k.secret_ref, &k.env) {
         (Some(_), Some(_)) | (None, None) => {
             cx.problem(path.to_string(), "set exactly one of secretRef and env");

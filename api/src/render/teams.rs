@@ -7,7 +7,7 @@ use switchboard_proto as pb;
 
 use super::Ctx;
 use super::check::{endpoint_url, glob_error};
-use crate::v1alpha1::{AIRouteSpec, GuardsSpec, TeamsSpec};
+use crate::v1alpha1::{AIRouteSpec, BudgetSpec, GuardsSpec};
 
 /// A built-in tier: name, requests per minute, tokens per day (0: unlimited).
 pub const BUILTIN_TIERS: &[(&str, u64, u64)] = &[
@@ -59,9 +59,44 @@ fn tier_table(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> BTreeMap<String, pb::Limi
     tiers
 }
 
-pub(crate) fn render_teams(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> Option<pb::TeamPolicy> {
+/// A budget at `at` (`spec.teams.teams[i].budget` or an AITeam's `spec.budget`).
+pub(crate) fn render_budget(cx: &mut Ctx<'_>, at: &str, b: &BudgetSpec) -> pb::Budget {
+    let period = match b.period.as_deref().unwrap_or("month") {
+        "day" => pb::BudgetPeriod::Day,
+        "week" => pb::BudgetPeriod::Week,
+        "month" => pb::BudgetPeriod::Month,
+        other => {
+            cx.problem(
+                format!("{at}.period"),
+                format!("must be day, week or month, got {other:?}"),
+            );
+            pb::BudgetPeriod::Unspecified
+        }
+    };
+    // The range (0 to 1e9) is the schema's, checked with the bounds.
+    if !b.usd.is_finite() {
+        cx.problem(
+            format!("{at}.usd"),
+            format!("must be a finite number, got {}", b.usd),
+        );
+    }
+    pb::Budget {
+        micro_usd: (b.usd.clamp(0.0, 1e9) * 1e6).round() as u64,
+        period: period as i32,
+    }
+}
+
+/// The route's team policy, and the API keys its AITeams add to its auth
+/// (`route_key_values`: the values of the route's own keys).
+pub(crate) fn render_teams(
+    cx: &mut Ctx<'_>,
+    spec: &AIRouteSpec,
+    route_key_values: BTreeSet<String>,
+) -> (Option<pb::TeamPolicy>, Vec<pb::ApiKey>) {
     let tiers = tier_table(cx, spec);
-    let t: &TeamsSpec = spec.teams.as_ref()?;
+    let Some(t) = spec.teams.as_ref() else {
+        return (None, Vec::new());
+    };
     let p = "spec.teams";
     let claim = t.claim.clone().unwrap_or_else(|| "client_id".to_string());
     if claim.trim().is_empty() {
@@ -125,31 +160,10 @@ pub(crate) fn render_teams(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> Option<pb::T
         if let Some(tpd) = team.tokens_per_day {
             limits.tokens_per_day = tpd;
         }
-        let budget = team.budget.as_ref().map(|b| {
-            let period = match b.period.as_deref().unwrap_or("month") {
-                "day" => pb::BudgetPeriod::Day,
-                "week" => pb::BudgetPeriod::Week,
-                "month" => pb::BudgetPeriod::Month,
-                other => {
-                    cx.problem(
-                        format!("{at}.budget.period"),
-                        format!("must be day, week or month, got {other:?}"),
-                    );
-                    pb::BudgetPeriod::Unspecified
-                }
-            };
-            // The range (0 to 1e9) is the schema's, checked with the bounds.
-            if !b.usd.is_finite() {
-                cx.problem(
-                    format!("{at}.budget.usd"),
-                    format!("must be a finite number, got {}", b.usd),
-                );
-            }
-            pb::Budget {
-                micro_usd: (b.usd.clamp(0.0, 1e9) * 1e6).round() as u64,
-                period: period as i32,
-            }
-        });
+        let budget = team
+            .budget
+            .as_ref()
+            .map(|b| render_budget(cx, &format!("{at}.budget"), b));
         for (j, k) in team.api_keys.iter().enumerate() {
             if !key_names.contains(k.as_str()) {
                 cx.problem(
@@ -169,10 +183,11 @@ pub(crate) fn render_teams(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> Option<pb::T
             limits: Some(limits),
             budget,
             api_keys: team.api_keys.clone(),
+            resource: String::new(),
+            guards: None,
         });
     }
-    teams.sort_by(|a, b| a.name.cmp(&b.name));
-    let mapping = t
+    let mut mapping: Vec<pb::ClaimMapping> = t
         .mapping
         .iter()
         .map(|(value, team)| {
@@ -188,7 +203,19 @@ pub(crate) fn render_teams(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> Option<pb::T
             }
         })
         .collect();
-    Some(pb::TeamPolicy {
+    // A claim value equal to an inline team's name maps to it as well.
+    let taken = super::aiteam::Taken {
+        claim_values: t.mapping.keys().cloned().chain(names).collect(),
+        key_values: route_key_values,
+        has_auth: spec.auth.is_some(),
+    };
+    let (ref_teams, ref_mapping, ref_keys) =
+        super::aiteam::merge_team_refs(cx, &t.team_refs, &tiers, &default_tier, taken);
+    teams.extend(ref_teams);
+    mapping.extend(ref_mapping);
+    teams.sort_by(|a, b| a.name.cmp(&b.name));
+    mapping.sort_by(|a, b| a.value.cmp(&b.value));
+    let policy = pb::TeamPolicy {
         claim,
         mapping,
         default_tier,
@@ -196,7 +223,8 @@ pub(crate) fn render_teams(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> Option<pb::T
         refuse_unknown: t.refuse_unknown,
         teams,
         client_ip_requests_per_minute: t.client_ip_requests_per_minute.unwrap_or(0),
-    })
+    };
+    (Some(policy), ref_keys)
 }
 
 /// Whether `name` is a valid team name (twin of `v1alpha1::rules::TEAM_NAME_RE`).

@@ -1,4 +1,4 @@
-//! The `switchboard.dev/v1alpha1` API: [`AIBackend`] and [`AIRoute`].
+//! The `switchboard.dev/v1alpha1` API: [`AIBackend`], [`AIRoute`] and [`AITeam`].
 //!
 //! Every field's doc comment becomes its description in the generated CRD
 //! (and so in `kubectl explain`). Bounds and CEL rules ([`rules`]) make the
@@ -6,6 +6,7 @@
 //! the same again plus what the schema cannot express, and reports every
 //! problem with its field path.
 
+mod aiteam;
 mod backend;
 mod guards;
 mod route;
@@ -13,6 +14,7 @@ pub mod rules;
 mod status;
 mod teams;
 
+pub use aiteam::*;
 pub use backend::*;
 pub use guards::*;
 pub use route::*;

@@ -40,6 +40,14 @@ pub struct TeamsSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = TEAMS_MAX), transform = rules::list_map("name"))]
     pub teams: Vec<TeamSpec>,
+    /// AITeams whose callers this route serves, besides `teams`: each
+    /// brings its claim values, API keys, tier and limits (see
+    /// `docs/teams.md`). A reference that does not resolve leaves that team
+    /// out and is reported in `ResolvedRefs`; the route is still served.
+    /// Each team once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = TEAMS_MAX))]
+    pub team_refs: Vec<super::TeamRef>,
     /// Requests per minute allowed from one client IP address (the TCP
     /// peer), across teams. Unset or 0: no per-IP limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -28,7 +28,9 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use switchboard_api::render::{Accepted, AcceptedSpec};
 use switchboard_api::v1alpha1::ResourceStatus;
-use switchboard_api::{AIBackend, AIRoute, Inventory, Object, ObjectKind, Problem, Undecodable};
+use switchboard_api::{
+    AIBackend, AIRoute, AITeam, Inventory, Object, ObjectKind, Problem, Undecodable,
+};
 use tokio::time::Instant;
 
 use crate::status::refs::{self, Ref, Target};
@@ -36,6 +38,10 @@ use crate::status::refs::{self, Ref, Target};
 /// How long an object referencing a newly referenced Secret is held back
 /// while that Secret is looked up.
 pub const SECRET_WAIT: Duration = Duration::from_secs(5);
+
+/// The kinds watched in every scope.
+pub const WATCHED_KINDS: [ObjectKind; 3] =
+    [ObjectKind::Backend, ObjectKind::Route, ObjectKind::Team];
 
 /// Where one watch looks: one namespace, or all of them (`None`).
 pub type Scope = Option<String>;
@@ -62,7 +68,7 @@ pub struct Index {
     published_at: Option<Instant>,
 }
 
-/// Decodes one watched object of `kind` (AIBackend or AIRoute); one that
+/// Decodes one watched object of `kind` (AIBackend, AIRoute or AITeam); one that
 /// does not decode is kept as [`Object::Undecodable`] with the error.
 pub fn decode(kind: ObjectKind, obj: DynamicObject) -> Object {
     let mut meta = obj.metadata.clone();
@@ -78,6 +84,10 @@ pub fn decode(kind: ObjectKind, obj: DynamicObject) -> Object {
                 Object::Backend(b)
             })
         }
+        ObjectKind::Team => serde_path_to_error::deserialize::<_, AITeam>(value).map(|mut t| {
+            t.metadata = meta.clone();
+            Object::Team(t)
+        }),
         _ => serde_path_to_error::deserialize::<_, AIRoute>(value).map(|mut r| {
             r.metadata = meta.clone();
             Object::Route(r)
@@ -124,7 +134,7 @@ impl Index {
         &self.inventory
     }
 
-    /// Applies one watch event of `kind` (AIBackend or AIRoute) for
+    /// Applies one watch event of `kind` (AIBackend, AIRoute or AITeam) for
     /// `scope`; returns whether the inventory changed in a way the renderer
     /// sees.
     pub fn event(&mut self, kind: ObjectKind, scope: &Scope, event: Event<DynamicObject>) -> bool {
@@ -186,11 +196,13 @@ impl Index {
         self.inventory.remove(ObjectKind::Secret, &key.0, &key.1);
     }
 
-    /// Whether every scope in `scopes` finished its first list for both kinds.
+    /// Whether every scope in `scopes` finished its first list for every
+    /// watched kind.
     pub fn is_listed(&self, scopes: &[Scope]) -> bool {
         scopes.iter().all(|s| {
-            self.listed.contains(&(ObjectKind::Backend, s.clone()))
-                && self.listed.contains(&(ObjectKind::Route, s.clone()))
+            WATCHED_KINDS
+                .iter()
+                .all(|k| self.listed.contains(&(*k, s.clone())))
         })
     }
 
@@ -266,7 +278,7 @@ impl Index {
     }
 
     /// The inventory to publish at `now`: everything as seen, except that an
-    /// AIBackend or AIRoute whose current spec references a Secret still
+    /// AIBackend, AIRoute or AITeam whose current spec references a Secret still
     /// being looked up (within its wait) stays as last published, or is left
     /// out if it was never published.
     pub fn publishable(&self, now: Instant) -> Inventory {
@@ -300,8 +312,14 @@ impl Index {
             .chain(
                 self.inventory
                     .routes()
-                    .filter(|(ns, _, r)| needs(ns, &refs::route_refs(&r.spec), waiting))
+                    .filter(|(ns, _, r)| needs(ns, &refs::route_refs(ns, &r.spec), waiting))
                     .map(|(ns, n, _)| (ObjectKind::Route, ns.to_string(), n.to_string())),
+            )
+            .chain(
+                self.inventory
+                    .teams()
+                    .filter(|(ns, _, t)| needs(ns, &refs::team_refs(&t.spec), waiting))
+                    .map(|(ns, n, _)| (ObjectKind::Team, ns.to_string(), n.to_string())),
             )
             .collect();
         for (kind, ns, name) in held {
@@ -336,6 +354,11 @@ impl Index {
             ObjectKind::Backend => self
                 .inventory
                 .backends()
+                .map(|(ns, n, _)| (ns.to_string(), n.to_string()))
+                .collect(),
+            ObjectKind::Team => self
+                .inventory
+                .teams()
                 .map(|(ns, n, _)| (ns.to_string(), n.to_string()))
                 .collect(),
             _ => self
@@ -380,6 +403,9 @@ impl Index {
             (Some(Object::Route(a)), Object::Route(b)) => {
                 !same_meta(&a.metadata, &b.metadata) || a.spec != b.spec
             }
+            (Some(Object::Team(a)), Object::Team(b)) => {
+                !same_meta(&a.metadata, &b.metadata) || a.spec != b.spec
+            }
             (Some(Object::Undecodable(a)), Object::Undecodable(b)) => {
                 !same_meta(&a.metadata, &b.metadata) || a.error != b.error
             }
@@ -394,30 +420,38 @@ impl Index {
 fn needs(ns: &str, refs: &[Ref], waiting: &BTreeSet<SecretKey>) -> bool {
     refs.iter().any(|r| match &r.target {
         Target::Secret { name, .. } => waiting.contains(&(ns.to_string(), name.clone())),
-        Target::Backend(_) => false,
+        Target::Backend(_) | Target::Team(..) => false,
     })
 }
 
-/// Every Secret referenced by an AIBackend or AIRoute of `inv`, by its
+/// Every Secret referenced by an AIBackend, AIRoute or AITeam of `inv`, by its
 /// current spec or by its last accepted spec (`status.lastAccepted`).
 pub fn secret_refs(inv: &Inventory) -> BTreeSet<SecretKey> {
     let mut specs: Vec<(String, Vec<Ref>)> = Vec::new();
     for (ns, _, b) in inv.backends() {
         specs.push((ns.to_string(), refs::backend_refs(&b.spec)));
         if let Some(a) = Accepted::from_status(ObjectKind::Backend, b.status.as_ref()) {
-            specs.push((ns.to_string(), accepted_refs(&a)));
+            specs.push((ns.to_string(), accepted_refs(ns, &a)));
         }
     }
     for (ns, _, r) in inv.routes() {
-        specs.push((ns.to_string(), refs::route_refs(&r.spec)));
+        specs.push((ns.to_string(), refs::route_refs(ns, &r.spec)));
         if let Some(a) = Accepted::from_status(ObjectKind::Route, r.status.as_ref()) {
-            specs.push((ns.to_string(), accepted_refs(&a)));
+            specs.push((ns.to_string(), accepted_refs(ns, &a)));
+        }
+    }
+    for (ns, _, t) in inv.teams() {
+        specs.push((ns.to_string(), refs::team_refs(&t.spec)));
+        let status = t.status.as_ref().map(|s| &s.resource);
+        if let Some(a) = Accepted::from_status(ObjectKind::Team, status) {
+            specs.push((ns.to_string(), accepted_refs(ns, &a)));
         }
     }
     for u in inv.undecodable() {
         if let Some(a) = Accepted::from_status(u.kind, u.status.as_ref()) {
             let ns = u.metadata.namespace.clone().unwrap_or_default();
-            specs.push((ns, accepted_refs(&a)));
+            let refs = accepted_refs(&ns, &a);
+            specs.push((ns, refs));
         }
     }
     specs
@@ -425,16 +459,17 @@ pub fn secret_refs(inv: &Inventory) -> BTreeSet<SecretKey> {
         .flat_map(|(ns, refs)| {
             refs.into_iter().filter_map(move |r| match r.target {
                 Target::Secret { name, .. } => Some((ns.clone(), name)),
-                Target::Backend(_) => None,
+                Target::Backend(_) | Target::Team(..) => None,
             })
         })
         .collect()
 }
 
-fn accepted_refs(a: &Accepted) -> Vec<Ref> {
+fn accepted_refs(ns: &str, a: &Accepted) -> Vec<Ref> {
     match &a.spec {
         AcceptedSpec::Backend(s) => refs::backend_refs(s),
-        AcceptedSpec::Route(s) => refs::route_refs(s),
+        AcceptedSpec::Route(s) => refs::route_refs(ns, s),
+        AcceptedSpec::Team(s) => refs::team_refs(s),
     }
 }
 

@@ -42,14 +42,14 @@ pub struct Rule {
 pub const RULES: &[Rule] = &[
     Rule {
         group: "switchboard.dev",
-        resources: &["aibackends", "airoutes"],
+        resources: &["aibackends", "airoutes", "aiteams"],
         verbs: &["list", "watch"],
         scope: Where::Watched,
         why: "the objects it renders",
     },
     Rule {
         group: "switchboard.dev",
-        resources: &["aibackends/status", "airoutes/status"],
+        resources: &["aibackends/status", "airoutes/status", "aiteams/status"],
         verbs: &["patch"],
         scope: Where::Watched,
         why: "status (server-side apply is a patch)",

@@ -1,9 +1,9 @@
-//! The Kubernetes source: watches AIBackends and AIRoutes (in every
+//! The Kubernetes source: watches AIBackends, AIRoutes and AITeams (in every
 //! namespace, or in each configured one) and the Secrets they reference,
 //! keeps an [`Index`], and publishes its inventory on every change the
 //! renderer would see, debounced.
 //!
-//! AIBackends and AIRoutes are watched untyped and decoded one by one
+//! AIBackends, AIRoutes and AITeams are watched untyped and decoded one by one
 //! ([`super::index::decode`]): an object that does not decode never stops
 //! the watch of its kind.
 //!
@@ -36,13 +36,13 @@ use ::kube::{Api, Client, Resource};
 use futures_util::StreamExt as _;
 use k8s_openapi::api::core::v1::Secret;
 use serde::de::DeserializeOwned;
-use switchboard_api::{AIBackend, AIRoute, Inventory, ObjectKind};
+use switchboard_api::{AIBackend, AIRoute, AITeam, Inventory, ObjectKind};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 
 pub use super::index::SECRET_WAIT;
-use super::index::{Index, Scope, SecretKey, secret_data};
+use super::index::{Index, Scope, SecretKey, WATCHED_KINDS, secret_data};
 
 /// Changes closer together than this are published as one inventory.
 pub const DEBOUNCE: Duration = Duration::from_millis(100);
@@ -119,9 +119,10 @@ pub async fn run(
     let (updates, mut rx) = mpsc::channel::<Update>(1024);
     let mut watches = JoinSet::new();
     for scope in &scopes {
-        for kind in [ObjectKind::Backend, ObjectKind::Route] {
+        for kind in WATCHED_KINDS {
             let ar = match kind {
                 ObjectKind::Backend => ApiResource::erase::<AIBackend>(&()),
+                ObjectKind::Team => ApiResource::erase::<AITeam>(&()),
                 _ => ApiResource::erase::<AIRoute>(&()),
             };
             let api: Api<DynamicObject> = match scope {
@@ -191,12 +192,12 @@ pub async fn run(
                 tracing::info!(
                     listed = index.is_listed(&scopes),
                     secrets = ?unseen,
-                    "waiting for the first complete list of AIBackends, AIRoutes and the Secrets they reference"
+                    "waiting for the first complete list of AIBackends, AIRoutes, AITeams and the Secrets they reference"
                 );
             }
             ended = watches.join_next() => {
                 tracing::error!(?ended, "a watch task ended");
-                return Err(Error::WatchEnded("AIBackend/AIRoute"));
+                return Err(Error::WatchEnded("AIBackend/AIRoute/AITeam"));
             }
             () = tx.closed() => {
                 for handle in secret_watches.values() {

@@ -14,6 +14,11 @@
 //! recently renewed. On a graceful shutdown a replica deletes its view; the
 //! leader deletes views expired for longer than [`GC_AFTER_DURATIONS`] view
 //! durations (a replica killed without a word).
+//!
+//! A view also carries the usage reports of this replica's data planes
+//! ([`USAGE_ANNOTATION`], see [`crate::usage`]), refreshed at every renewal
+//! (usage changes alone do not trigger a write), so the leader can sum the
+//! usage of every data plane.
 
 use std::collections::BTreeMap;
 use std::pin::pin;
@@ -33,11 +38,17 @@ use tokio::sync::watch;
 
 use super::source::WatchBackoff;
 use crate::fleet::{DataPlaneState, FleetView, NackInfo};
+use crate::usage::{SharedLedger, UsageRecord};
 
 /// Label on every view Lease; its value is the leader Lease's name.
 pub const VIEW_LABEL: &str = "switchboard.dev/dataplane-view";
 /// Annotation holding a view as JSON.
 pub const VIEW_ANNOTATION: &str = "switchboard.dev/dataplanes";
+/// Annotation holding the replica's usage records as JSON.
+pub const USAGE_ANNOTATION: &str = "switchboard.dev/usage";
+/// Largest usage annotation written: beyond it the departed data planes'
+/// records are left out first (annotations share a 256 KiB limit).
+const MAX_USAGE_BYTES: usize = 128 * 1024;
 /// Views expired for longer than this many view durations are deleted by
 /// the leader (60 s with the default `--lease-duration` of 15 s).
 pub const GC_AFTER_DURATIONS: u32 = 4;
@@ -162,6 +173,35 @@ pub fn decode(text: &str) -> FleetView {
     }
 }
 
+/// The usage annotation for `records`, within [`MAX_USAGE_BYTES`]: the
+/// records of departed data planes go first, then the largest.
+pub fn encode_usage(records: &[UsageRecord]) -> String {
+    let mut kept: Vec<&UsageRecord> = records.iter().collect();
+    loop {
+        let text = serde_json::to_string(&kept).unwrap_or_else(|_| "[]".to_string());
+        if text.len() <= MAX_USAGE_BYTES || kept.is_empty() {
+            return text;
+        }
+        let drop = kept
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, r)| (r.live, std::cmp::Reverse(r.teams.len())))
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        let gone = kept.remove(drop);
+        tracing::warn!(node = %gone.node, "usage of a data plane left out of the view: too many teams");
+    }
+}
+
+/// The usage records of a view Lease (none when absent or unreadable).
+pub fn usage_records(lease: &Lease) -> Vec<UsageRecord> {
+    lease
+        .annotations()
+        .get(USAGE_ANNOTATION)
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default()
+}
+
 /// When `lease` expires (`None`: never renewed).
 pub fn expiry(lease: &Lease) -> Option<Timestamp> {
     let spec = lease.spec.as_ref()?;
@@ -206,10 +246,12 @@ fn holder(lease: &Lease) -> Option<&str> {
     lease.spec.as_ref()?.holder_identity.as_deref()
 }
 
-/// The view Lease for `view` at `now`, replacing `current` (if any).
+/// The view Lease for `view` and the usage `records` at `now`, replacing
+/// `current` (if any).
 pub fn view_lease(
     cfg: &ViewConfig,
     view: &FleetView,
+    records: &[UsageRecord],
     current: Option<Lease>,
     now: Timestamp,
 ) -> Lease {
@@ -226,6 +268,9 @@ pub fn view_lease(
     lease
         .annotations_mut()
         .insert(VIEW_ANNOTATION.to_string(), encode(view));
+    lease
+        .annotations_mut()
+        .insert(USAGE_ANNOTATION.to_string(), encode_usage(records));
     let acquired = lease
         .spec
         .as_ref()
@@ -241,11 +286,17 @@ pub fn view_lease(
     lease
 }
 
-async fn write(api: &Api<Lease>, cfg: &ViewConfig, view: &FleetView) -> Result<(), ::kube::Error> {
+async fn write(
+    api: &Api<Lease>,
+    cfg: &ViewConfig,
+    view: &FleetView,
+    usage: &SharedLedger,
+) -> Result<(), ::kube::Error> {
     let name = cfg.lease_name();
     let current = api.get_opt(&name).await?;
     let exists = current.is_some();
-    let lease = view_lease(cfg, view, current, Timestamp::now());
+    let records = usage.records(crate::usage::now_ms());
+    let lease = view_lease(cfg, view, &records, current, Timestamp::now());
     if exists {
         api.replace(&name, &PostParams::default(), &lease).await?;
     } else {
@@ -254,14 +305,15 @@ async fn write(api: &Api<Lease>, cfg: &ViewConfig, view: &FleetView) -> Result<(
     Ok(())
 }
 
-/// Publishes this replica's view (`fleet`) on every change and every third
-/// of the view duration, until `fleet` closes or `shutdown` turns true: then,
-/// after any write in flight has completed (a late update would re-create
-/// it), deletes the view.
+/// Publishes this replica's view (`fleet`, with the `usage` records) on
+/// every change of `fleet` and every third of the view duration, until
+/// `fleet` closes or `shutdown` turns true: then, after any write in flight
+/// has completed (a late update would re-create it), deletes the view.
 pub async fn publish(
     client: Client,
     cfg: ViewConfig,
     mut fleet: watch::Receiver<FleetView>,
+    usage: SharedLedger,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let api: Api<Lease> = Api::namespaced(client.clone(), &cfg.namespace);
@@ -271,7 +323,7 @@ pub async fn publish(
             break;
         }
         let view = fleet.borrow_and_update().clone();
-        let wait = match write(&api, &cfg, &view).await {
+        let wait = match write(&api, &cfg, &view, &usage).await {
             Ok(()) => renew,
             Err(e) => {
                 tracing::warn!(error = %e, "publishing the data-plane view failed; retrying");
@@ -455,11 +507,12 @@ mod tests {
         let b = view_lease(
             &cfg("b"),
             &view(&[("dp-b", Some("v1")), ("dp-a", Some("old"))]),
+            &[],
             None,
             t(0),
         );
-        let c = view_lease(&cfg("c"), &view(&[("dp-c", Some("v0"))]), None, t(5));
-        let mine = view_lease(&cfg("a"), &view(&[("stale", None)]), None, t(0));
+        let c = view_lease(&cfg("c"), &view(&[("dp-c", Some("v0"))]), &[], None, t(5));
+        let mine = view_lease(&cfg("a"), &view(&[("stale", None)]), &[], None, t(0));
         let (m, next) = merged(&own, "a", [&b, &c, &mine], t(10));
         let ids: Vec<&str> = m.dataplanes.keys().map(String::as_str).collect();
         assert_eq!(ids, ["dp-a", "dp-b", "dp-c"], "its own Lease is ignored");
@@ -478,15 +531,40 @@ mod tests {
     }
 
     #[test]
+    fn usage_rides_in_the_view_and_is_bounded() {
+        let record = |node: &str, live: bool, teams: usize| UsageRecord {
+            node: node.into(),
+            instance: format!("{node}-i"),
+            sequence: 1,
+            live,
+            teams: (0..teams)
+                .map(|i| crate::usage::TeamRecord {
+                    team: format!("ns/team-{i}"),
+                    requests: 1,
+                    ..Default::default()
+                })
+                .collect(),
+        };
+        let records = vec![record("dp-1", true, 2)];
+        let l = view_lease(&cfg("a"), &FleetView::default(), &records, None, t(0));
+        assert_eq!(usage_records(&l), records);
+        // Too much: departed data planes go first.
+        let big = vec![record("live", true, 1000), record("gone", false, 1000)];
+        let kept: Vec<UsageRecord> = serde_json::from_str(&encode_usage(&big)).unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].node, "live");
+    }
+
+    #[test]
     fn view_leases_are_named_labelled_and_renewed() {
         assert_eq!(
             view_name("switchboard-controller", "Pod_7"),
             "switchboard-controller-view-pod-7"
         );
-        let l = view_lease(&cfg("a"), &FleetView::default(), None, t(0));
+        let l = view_lease(&cfg("a"), &FleetView::default(), &[], None, t(0));
         assert_eq!(l.labels()[VIEW_LABEL], "switchboard-controller");
         assert_eq!(expiry(&l), Some(t(15)));
-        let renewed = view_lease(&cfg("a"), &FleetView::default(), Some(l), t(4));
+        let renewed = view_lease(&cfg("a"), &FleetView::default(), &[], Some(l), t(4));
         let spec = renewed.spec.as_ref().unwrap();
         assert_eq!(spec.acquire_time, Some(MicroTime(t(0))));
         assert_eq!(expiry(&renewed), Some(t(19)));

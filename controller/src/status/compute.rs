@@ -1,6 +1,7 @@
 //! Pure status computation: the `Accepted`, `ResolvedRefs` and `Programmed`
-//! conditions and `lastAccepted` of every AIBackend and AIRoute, from the
-//! renderer's per-object outcomes, the version history and the data planes.
+//! conditions and `lastAccepted` of every AIBackend, AIRoute and AITeam,
+//! from the renderer's per-object outcomes, the version history and the
+//! data planes.
 //!
 //! - `Accepted`: False/`Invalid` when the current generation has problems
 //!   that are not about a reference (or does not decode), `NotAllowed` when
@@ -8,14 +9,17 @@
 //!   older route holds one of its claims.
 //! - `ResolvedRefs`: False/`BackendNotFound` or `SecretNotFound` when a
 //!   problem sits at a reference's field path (Unknown/`Invalid` when the
-//!   spec does not decode).
+//!   spec does not decode). For a route served without some of its AITeams
+//!   (soft problems): False/`TeamNotFound` or `InvalidTeamRef`.
 //! - `Programmed`, by what the snapshot holds for the object: its current
 //!   generation (True/`Programmed` once every connected data plane runs it,
 //!   else False/`Pending`), its last accepted generation
 //!   (False/`ServingLastAccepted`), a 503 placeholder (False/`Unavailable`)
 //!   or nothing (False/`Invalid`, `NotAllowed` or `Conflicted`);
 //!   False/`Rejected` when a data plane NACKed a version holding it;
-//!   Unknown/`NoDataPlanes` with no data plane connected.
+//!   Unknown/`NoDataPlanes` with no data plane connected. An AITeam no
+//!   served route uses is False/`NotReferenced`; the message of a used one
+//!   names the routes serving it and what they could not use of it.
 //!
 //! Messages never carry the snapshot version, so an object's status only
 //! changes when its meaning does. `lastTransitionTime` only moves when a
@@ -164,9 +168,29 @@ pub fn desired_conditions(
             reason::INVALID,
             "the spec cannot be decoded".to_string(),
         )
+    } else if ref_problems.is_empty() && key.0 == ObjectKind::Route && !o.degraded.is_empty() {
+        let why = if o
+            .degraded
+            .iter()
+            .any(|d| d.reason == reason::TEAM_NOT_FOUND)
+        {
+            reason::TEAM_NOT_FOUND
+        } else {
+            reason::INVALID_TEAM_REF
+        };
+        let problems: Vec<&Problem> = o.degraded.iter().map(|d| &d.problem).collect();
+        desired(
+            conditions::RESOLVED_REFS,
+            status::FALSE,
+            why,
+            format!(
+                "{}; the route is served without what these name",
+                list(&problems)
+            ),
+        )
     } else if ref_problems.is_empty() {
         let message = match refs.len() {
-            0 => "the spec references no AIBackend or Secret".to_string(),
+            0 => "the spec references no AIBackend, AITeam or Secret".to_string(),
             1 => "its one reference resolved".to_string(),
             n => format!("all {n} references resolved"),
         };
@@ -190,7 +214,10 @@ pub fn desired_conditions(
         )
     };
 
-    let programmed = programmed(key, o, inputs, history);
+    let mut programmed = programmed(key, o, inputs, history);
+    if key.0 == ObjectKind::Team {
+        programmed = team_programmed(programmed, o);
+    }
     [accepted, resolved, programmed]
 }
 
@@ -318,6 +345,36 @@ fn programmed(
     }
 }
 
+/// An AITeam's `Programmed`: as any object's, except that a team no served
+/// route uses is False/`NotReferenced`; the message names the routes that
+/// serve it and what routes could not use of it.
+fn team_programmed(mut d: Desired, o: &Outcome) -> Desired {
+    let notes: Vec<String> = o
+        .degraded
+        .iter()
+        .map(|s| format!("{}: {}", s.problem.resource, s.problem.message))
+        .collect();
+    let notes = if notes.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", notes.join("; "))
+    };
+    if o.served == Served::NotServed {
+        return d;
+    }
+    if o.used_by.is_empty() {
+        return desired(
+            conditions::PROGRAMMED,
+            status::FALSE,
+            reason::NOT_REFERENCED,
+            format!("no served AIRoute uses it (spec.teams.teamRefs){notes}"),
+        );
+    }
+    let routes: Vec<String> = o.used_by.iter().map(|r| format!("AIRoute {r}")).collect();
+    d.message = format!("{}; served by {}{notes}", d.message, routes.join(", "));
+    d
+}
+
 fn desired(
     type_: &'static str,
     status: &'static str,
@@ -413,7 +470,7 @@ pub fn same_ignoring_time(kind: ObjectKind, a: &ResourceStatus, b: &ResourceStat
     key(a) == key(b) && last_same
 }
 
-/// The status every AIBackend and AIRoute of `inputs` should have;
+/// The status every AIBackend, AIRoute and AITeam of `inputs` should have;
 /// `previous` gives the last known status of an object.
 pub fn compute_all<'a>(
     inputs: &StatusInputs,
@@ -434,7 +491,11 @@ pub fn compute_all<'a>(
                     .unwrap_or_default(),
                 ObjectKind::Route => inv
                     .route(ns, name)
-                    .map(|r| refs::route_refs(&r.spec))
+                    .map(|r| refs::route_refs(ns, &r.spec))
+                    .unwrap_or_default(),
+                ObjectKind::Team => inv
+                    .team(ns, name)
+                    .map(|t| refs::team_refs(&t.spec))
                     .unwrap_or_default(),
                 ObjectKind::Secret => Vec::new(),
             };

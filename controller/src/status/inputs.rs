@@ -20,7 +20,7 @@ pub use crate::fleet::{DataPlaneState, NackInfo};
 pub struct StatusInputs {
     /// The objects, as last seen from the cluster.
     pub inventory: Arc<Inventory>,
-    /// How the renderer resolved every AIBackend and AIRoute of `inventory`.
+    /// How the renderer resolved every AIBackend, AIRoute and AITeam of `inventory`.
     pub outcomes: Arc<BTreeMap<ObjectKey, Outcome>>,
     /// The version of the snapshot rendered from `inventory`; `None` before
     /// the first render.
@@ -61,6 +61,9 @@ impl StatusInputs {
             ObjectKind::Route => inv
                 .route(ns, name)
                 .map(|r| (&r.metadata, r.status.as_ref())),
+            ObjectKind::Team => inv
+                .team(ns, name)
+                .map(|t| (&t.metadata, t.status.as_ref().map(|s| &s.resource))),
             ObjectKind::Secret => None,
         };
         typed.or_else(|| {

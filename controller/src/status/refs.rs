@@ -1,13 +1,16 @@
-//! The references an object makes to other objects (AIBackends and Secrets),
-//! with the field path of each, so status can say which one is missing.
+//! The references an object makes to other objects (AIBackends, AITeams and
+//! Secrets), with the field path of each, so status can say which one is
+//! missing.
 
-use switchboard_api::v1alpha1::{AIBackendSpec, AIRouteSpec, BackendRef, SecretKeyRef};
+use switchboard_api::v1alpha1::{AIBackendSpec, AIRouteSpec, AITeamSpec, BackendRef, SecretKeyRef};
 
 /// What a reference points at.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Target {
     /// An AIBackend in the referring object's namespace.
     Backend(String),
+    /// An AITeam (namespace, name).
+    Team(String, String),
     /// A key of a Secret in the referring object's namespace.
     Secret {
         /// The Secret's name.
@@ -56,9 +59,30 @@ pub fn backend_refs(spec: &AIBackendSpec) -> Vec<Ref> {
     out
 }
 
-/// The references of an AIRoute.
-pub fn route_refs(spec: &AIRouteSpec) -> Vec<Ref> {
+/// The references of an AITeam (the Secrets of its API keys).
+pub fn team_refs(spec: &AITeamSpec) -> Vec<Ref> {
+    spec.api_keys
+        .iter()
+        .enumerate()
+        .filter_map(|(i, k)| {
+            let r = k.secret_ref.as_ref()?;
+            Some(secret(format!("spec.apiKeys[{i}].secretRef"), r))
+        })
+        .collect()
+}
+
+/// The references of an AIRoute in namespace `ns`.
+pub fn route_refs(ns: &str, spec: &AIRouteSpec) -> Vec<Ref> {
     let mut out = Vec::new();
+    for (i, t) in spec.teams.iter().flat_map(|t| &t.team_refs).enumerate() {
+        out.push(Ref {
+            path: format!("spec.teams.teamRefs[{i}].name"),
+            target: Target::Team(
+                t.namespace.clone().unwrap_or_else(|| ns.to_string()),
+                t.name.clone(),
+            ),
+        });
+    }
     if let Some(auth) = &spec.auth {
         for (i, k) in auth.api_keys.iter().enumerate() {
             if let Some(r) = &k.secret_ref {

@@ -28,7 +28,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use switchboard_api::conditions::{reason, status};
 use switchboard_api::v1alpha1::{API_VERSION, ResourceStatus};
-use switchboard_api::{AIBackend, AIRoute, ObjectKey, ObjectKind};
+use switchboard_api::{AIBackend, AIRoute, AITeam, ObjectKey, ObjectKind};
 use tokio::sync::watch;
 
 use super::compute::{compute_all, kind_name, same_ignoring_time};
@@ -299,6 +299,8 @@ pub fn event_for(
                 | reason::REJECTED
                 | reason::SERVING_LAST_ACCEPTED
                 | reason::UNAVAILABLE
+                | reason::TEAM_NOT_FOUND
+                | reason::INVALID_TEAM_REF
         );
     Some(EventSpec {
         warning,
@@ -308,15 +310,16 @@ pub fn event_for(
     })
 }
 
-/// The API resource of `kind` (`aibackends` or `airoutes`).
+/// The API resource of `kind` (`aibackends`, `airoutes` or `aiteams`).
 pub fn api_resource(kind: ObjectKind) -> ApiResource {
     match kind {
         ObjectKind::Route => ApiResource::erase::<AIRoute>(&()),
+        ObjectKind::Team => ApiResource::erase::<AITeam>(&()),
         _ => ApiResource::erase::<AIBackend>(&()),
     }
 }
 
-/// The uid and status of every AIBackend and AIRoute in `namespaces` (all
+/// The uid and status of every AIBackend, AIRoute and AITeam in `namespaces` (all
 /// when empty), as the API server has them now.
 pub async fn list_live(client: &Client, namespaces: &[String]) -> Result<LiveStatuses, Error> {
     let scopes: Vec<Option<&str>> = if namespaces.is_empty() {
@@ -325,7 +328,7 @@ pub async fn list_live(client: &Client, namespaces: &[String]) -> Result<LiveSta
         namespaces.iter().map(|n| Some(n.as_str())).collect()
     };
     let mut out = LiveStatuses::new();
-    for kind in [ObjectKind::Backend, ObjectKind::Route] {
+    for kind in [ObjectKind::Backend, ObjectKind::Route, ObjectKind::Team] {
         let ar = api_resource(kind);
         for scope in &scopes {
             let api: Api<DynamicObject> = match scope {

@@ -3,8 +3,10 @@
 //! the data plane's runtime build, so no documented example can rot.
 //!
 //! - A block of resources (`apiVersion`/`kind`) is loaded as it is; the
-//!   blocks of one page form one configuration. Documents of other kinds
-//!   (a Deployment, a Helm values file) are skipped.
+//!   blocks of one page form one configuration, except that a block holding
+//!   both an AIBackend and an AIRoute (a complete example) is a
+//!   configuration of its own. Documents of other kinds (a Deployment, a
+//!   Helm values file) are skipped.
 //! - A block without `kind` is a `spec` fragment when it uses an AIRoute
 //!   spec field ([`ROUTE_FIELDS`]; `pathPrefix` then defaults to `/` and
 //!   `rules` to one catch-all rule) or names a `provider` (an AIBackend's).
@@ -211,6 +213,7 @@ fn every_yaml_block_in_the_docs_loads() {
             .to_string();
         let text = std::fs::read_to_string(&file).unwrap();
         let mut page = Vec::new();
+        let mut complete = Vec::new();
         for (line, block) in yaml_blocks(&text) {
             let at = format!("{rel}:{line}");
             let docs: Vec<Value> = match serde_yaml::Deserializer::from_str(&block)
@@ -223,9 +226,15 @@ fn every_yaml_block_in_the_docs_loads() {
                     continue;
                 }
             };
+            let kinds: BTreeSet<String> = docs
+                .iter()
+                .filter_map(|d| key(d, "kind").and_then(|k| k.as_str().map(str::to_owned)))
+                .collect();
+            let is_complete = kinds.contains("AIBackend") && kinds.contains("AIRoute");
+            let mut block_docs = Vec::new();
             for (i, doc) in docs.into_iter().filter(|d| !d.is_null()).enumerate() {
                 match key(&doc, "kind").as_ref().and_then(Value::as_str) {
-                    Some("AIBackend" | "AIRoute" | "Secret") => page.push(doc),
+                    Some("AIBackend" | "AIRoute" | "AITeam" | "Secret") => block_docs.push(doc),
                     Some(_) => {}
                     None => {
                         let route_fragment = doc.as_mapping().is_some_and(|m| {
@@ -253,6 +262,17 @@ fn every_yaml_block_in_the_docs_loads() {
                         }
                     }
                 }
+            }
+            if is_complete {
+                complete.push((at, block_docs));
+            } else {
+                page.extend(block_docs);
+            }
+        }
+        for (at, docs) in complete {
+            match load(docs, &at) {
+                Ok(n) => loaded += n,
+                Err(e) => failures.push(format!("{at}: {e}")),
             }
         }
         if !page.is_empty() {

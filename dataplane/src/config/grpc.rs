@@ -13,6 +13,9 @@
 //!   by name ([`super::channel`]); the CA and token files are read again
 //!   for every connection attempt. The controller ends a stream cleanly when
 //!   its token expires, and the reconnect sends the refreshed token.
+//! - Every `--usage-report-interval` the usage of the AITeams this process
+//!   served ([`crate::teams::UsageBook`]) goes to the controller when it
+//!   changed since the last report on this stream (and once per stream).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,6 +52,8 @@ pub struct ClusterOptions {
     pub idle_timeout: Duration,
     /// Reconnect backoff.
     pub backoff: Backoff,
+    /// How often the AITeams' usage is reported (when it changed).
+    pub usage_report_interval: Duration,
 }
 
 /// Why one stream ended.
@@ -217,14 +222,32 @@ async fn stream_once(state: &Arc<AppState>, opts: &mut ClusterOptions) -> Result
     }
     let mut inbound = client.stream(request).await?.into_inner();
     tracing::info!(controller = %opts.controller, node = %opts.node_id, "connected to the controller");
+    let mut reports =
+        tokio::time::interval(opts.usage_report_interval.max(Duration::from_millis(100)));
+    reports.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The teams of the last report sent on this stream.
+    let mut last_report: Option<Vec<pb::TeamUsage>> = None;
+    // Reports going out do not count as activity: only what arrives does.
+    let mut idle_deadline = tokio::time::Instant::now() + opts.idle_timeout;
     loop {
-        let next = tokio::time::timeout(opts.idle_timeout, inbound.message()).await;
+        let next = tokio::select! {
+            next = tokio::time::timeout_at(idle_deadline, inbound.message()) => next,
+            _ = reports.tick() => {
+                if let Some(report) = usage_report(state, &mut last_report)
+                    && tx.send(message(pb::data_plane_message::Kind::Usage(report))).await.is_err()
+                {
+                    return Err(StreamError::Closed);
+                }
+                continue;
+            }
+        };
         let msg = match next {
             Err(_) => return Err(StreamError::Idle(opts.idle_timeout)),
             Ok(Err(status)) => return Err(StreamError::Status(status)),
             Ok(Ok(None)) => return Err(StreamError::Closed),
             Ok(Ok(Some(msg))) => msg,
         };
+        idle_deadline = tokio::time::Instant::now() + opts.idle_timeout;
         match msg.kind {
             Some(pb::controller_message::Kind::Snapshot(snapshot)) => {
                 opts.backoff.reset();
@@ -236,6 +259,21 @@ async fn stream_once(state: &Arc<AppState>, opts: &mut ClusterOptions) -> Result
             Some(pb::controller_message::Kind::Keepalive(_)) | None => {}
         }
     }
+}
+
+/// The usage report to send, if the usage changed since `last` (the teams of
+/// the last report sent on this stream; `None`: none sent yet, so one goes
+/// out even when empty).
+fn usage_report(
+    state: &AppState,
+    last: &mut Option<Vec<pb::TeamUsage>>,
+) -> Option<pb::UsageReport> {
+    let report = state.usage.report();
+    if last.as_ref() == Some(&report.teams) {
+        return None;
+    }
+    *last = Some(report.teams.clone());
+    Some(report)
 }
 
 /// `error: cause: cause` (transport errors hide the useful part in their sources).
@@ -336,6 +374,23 @@ mod tests {
         }]);
         assert_eq!(errors[0].resource, "AIBackend/default/a");
         assert_eq!(errors[0].message, "environment variable K is not set");
+    }
+
+    #[tokio::test]
+    async fn usage_goes_out_once_per_stream_then_only_when_it_changed() {
+        let h = crate::pipeline::testing::Harness::new(&[]);
+        let state = &h.state;
+        let mut last = None;
+        let first = usage_report(state, &mut last).expect("one report per stream, even empty");
+        assert!(first.teams.is_empty());
+        assert!(usage_report(state, &mut last).is_none(), "nothing changed");
+        state.usage.request("ns/t", crate::limits::Window::Month);
+        let r = usage_report(state, &mut last).expect("a change is reported");
+        assert_eq!(r.teams[0].requests, 1);
+        assert!(r.sequence > first.sequence);
+        assert!(usage_report(state, &mut last).is_none());
+        // A new stream starts with no report sent.
+        assert!(usage_report(state, &mut None).is_some());
     }
 
     #[test]

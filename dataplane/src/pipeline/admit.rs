@@ -1,12 +1,12 @@
 //! Stage: admit. The route's request guards (blocked patterns, webhook,
-//! removed fields) and the caller's team limits.
+//! removed fields), then its AITeam's, and the caller's team limits.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::body::RequestJson;
 use crate::error::RequestError;
-use crate::guards::RequestSummary;
+use crate::guards::{RequestSummary, RouteGuards};
 use crate::runtime::RouteRuntime;
 use crate::state::AppState;
 use crate::teams::{Membership, TeamContext};
@@ -21,26 +21,32 @@ pub async fn limits(
     crate::teams::admit(state, route, membership, client_ip).await
 }
 
-/// Runs the route's request guards on the body; returns the body to send
-/// on (fields removed when configured).
+/// Runs the route's request guards on the body, then those of the caller's
+/// AITeam (`team_guards`); returns the body to send on (fields removed when
+/// configured).
 pub async fn inspect(
     state: &AppState,
     route: &RouteRuntime,
+    team_guards: Option<&RouteGuards>,
     json: RequestJson,
     summary: &RequestSummary<'_>,
 ) -> Result<RequestJson, RequestError> {
-    if !route.guards.checks_requests() {
-        return Ok(json);
-    }
-    match route.guards.check_request(state, &json, summary).await {
-        Ok(Some(rewritten)) => Ok(rewritten),
-        Ok(None) => Ok(json),
-        Err(e) => {
-            if route.teams.is_some() {
-                let team = summary.team.unwrap_or(crate::teams::UNKNOWN_TEAM);
-                state.metrics.team.reject(&route.id, team, e.metric_label());
+    let mut json = json;
+    for guards in std::iter::once(&route.guards).chain(team_guards) {
+        if !guards.checks_requests() {
+            continue;
+        }
+        match guards.check_request(state, &json, summary).await {
+            Ok(Some(rewritten)) => json = rewritten,
+            Ok(None) => {}
+            Err(e) => {
+                if route.teams.is_some() {
+                    let team = summary.team.unwrap_or(crate::teams::UNKNOWN_TEAM);
+                    state.metrics.team.reject(&route.id, team, e.metric_label());
+                }
+                return Err(e);
             }
-            Err(e)
         }
     }
+    Ok(json)
 }

@@ -242,7 +242,8 @@ async fn serve_api(
             api: format.label(),
             stream: routed.stream,
         };
-        let json = admit::inspect(state, route, read.json, &summary).await?;
+        let team_guards = membership.as_ref().and_then(|m| m.guards.as_deref());
+        let json = admit::inspect(state, route, team_guards, read.json, &summary).await?;
         let exchange = Exchange {
             cfg: cfg.clone(),
             route_index,
@@ -264,7 +265,11 @@ async fn serve_api(
         if let Some(team) = &team {
             crate::teams::headers::add_ratelimit_headers(resp.headers_mut(), &team.admission);
         }
-        Ok(route.guards.mask_response(resp, format.dialect()))
+        let resp = route.guards.mask_response(resp, format.dialect());
+        Ok(match team_guards {
+            Some(g) => g.mask_response(resp, format.dialect()),
+            None => resp,
+        })
     }
     .instrument(span.clone())
     .await;

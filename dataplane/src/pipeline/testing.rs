@@ -124,6 +124,7 @@ impl Harness {
                 )))),
             },
             limiter: Arc::new(limiter),
+            usage: Arc::new(crate::teams::UsageBook::new(clock)),
             bounds: crate::bounds::Bounds::default(),
             allow_empty_config: false,
             stream_keepalive: super::keepalive::DEFAULT_INTERVAL,

@@ -101,7 +101,8 @@ impl RouteRuntime {
             teams: r
                 .teams
                 .as_ref()
-                .map(|t| crate::teams::TeamTable::new(&r.id, t)),
+                .map(|t| crate::teams::TeamTable::new(&r.id, t))
+                .transpose()?,
             prices: std::sync::Arc::new(crate::teams::PriceTable::new(&r.pricing)),
             guards,
             unavailable: None,

@@ -1,7 +1,8 @@
 //! The admin port: `/healthz` (the process is up), `/readyz` (a configuration
 //! with at least one route is being served), `/metrics` (Prometheus text
 //! format), `/config` (the serving version; no secrets), `/sessions` (the
-//! heaviest agent sessions per team, [`crate::sessions`]).
+//! heaviest agent sessions per team, [`crate::sessions`]), `/usage` (this
+//! process's live usage of every AITeam it served).
 
 use std::sync::Arc;
 
@@ -96,6 +97,13 @@ pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Response<Respon
                     .sessions
                     .report(query("route").as_deref(), query("team").as_deref(), limit);
             response::json(StatusCode::OK, report.to_string())
+        }
+        "/usage" => {
+            let body = serde_json::json!({
+                "instance": state.usage.instance(),
+                "teams": state.usage.usage(),
+            });
+            response::json(StatusCode::OK, body.to_string())
         }
         _ => response::text(StatusCode::NOT_FOUND, "not found\n"),
     }

@@ -12,7 +12,7 @@ use super::pricing::PriceTable;
 use super::table::Membership;
 use crate::auth::Identity;
 use crate::error::RequestError;
-use crate::limits::{Admission, AdmitError, Charged, FailMode, Limiter};
+use crate::limits::{Admission, AdmitError, Charged, FailMode, Limiter, Window};
 use crate::runtime::RouteRuntime;
 use crate::state::AppState;
 use crate::wire::usage::Usage;
@@ -31,6 +31,25 @@ pub struct TeamContext {
     limiter: Arc<Limiter>,
     metrics: Arc<crate::metrics::Metrics>,
     prices: Arc<PriceTable>,
+    usage: Arc<super::UsageBook>,
+}
+
+/// Counts a request of an AITeam member in the live usage (`refused`: by one
+/// of the team's limits).
+fn count_usage(state: &AppState, m: &Membership, refused: bool) {
+    if let Some(team) = &m.aiteam {
+        let period = usage_period(m);
+        if refused {
+            state.usage.refused(team, period);
+        } else {
+            state.usage.request(team, period);
+        }
+    }
+}
+
+/// The period an AITeam's spend is shown for: its budget's, else a month.
+fn usage_period(m: &Membership) -> Window {
+    m.party.budget.map_or(Window::Month, |(_, w)| w)
 }
 
 impl std::fmt::Debug for TeamContext {
@@ -83,7 +102,10 @@ pub async fn admit(
         route: route.id.clone(),
         team: m.label.clone(),
     };
-    match limiter.admit(&m.party, ip_limit).await {
+    let admitted = limiter.admit(&m.party, ip_limit).await;
+    let refused_by_team = matches!(&admitted, Err(AdmitError::Refused(r)) if r.kind != crate::limits::LimitKind::ClientIp);
+    count_usage(state, &m, refused_by_team);
+    match admitted {
         Ok(admission) => {
             if let Some(e) = &admission.store_error {
                 tracing::warn!(route = %route.id, team = %m.label, error = %e, "counter store failed; admitting without limits (fail open)");
@@ -118,6 +140,7 @@ pub async fn admit(
                 limiter: limiter.clone(),
                 metrics: state.metrics.clone(),
                 prices: route.prices.clone(),
+                usage: state.usage.clone(),
             })))
         }
         Err(AdmitError::Refused(r)) => {
@@ -207,6 +230,10 @@ impl TeamContext {
                     model: model.to_string(),
                 })
                 .inc_by(cost as f64 / 1e6);
+        }
+        if let Some(team) = &self.membership.aiteam {
+            let period = usage_period(&self.membership);
+            self.usage.charged(team, period, tokens, cost);
         }
         let party = &self.membership.party;
         if (party.tokens_per_day == 0 || tokens == 0) && party.budget.is_none() {

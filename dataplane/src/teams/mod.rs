@@ -1,14 +1,17 @@
 //! Teams: who a caller belongs to ([`TeamTable`]), what its answers cost
 //! ([`PriceTable`]), admission and accounting against its limits
-//! ([`TeamContext`]), and the per-team metrics ([`TeamMetrics`]).
+//! ([`TeamContext`]), the per-team metrics ([`TeamMetrics`]), and the live
+//! usage of AITeams ([`UsageBook`]).
 
 mod context;
 pub mod headers;
 pub mod metrics;
 pub mod pricing;
 mod table;
+pub mod usage;
 
 pub use context::{TeamContext, admit, membership};
 pub use metrics::TeamMetrics;
 pub use pricing::{Price, PriceTable};
 pub use table::{Membership, TeamTable, UNKNOWN_TEAM};
+pub use usage::UsageBook;

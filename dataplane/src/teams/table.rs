@@ -1,20 +1,25 @@
 //! Which team a caller belongs to: API keys by name, JWTs by a claim
 //! (strings, numbers, or lists where the first value that maps wins),
-//! through the route's mapping or a team's own name.
+//! through the route's mapping or an inline team's own name (an AITeam is
+//! reached through the mapping only). An AITeam's counters are shared by
+//! every route that references it.
 
 use std::collections::HashMap;
+
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use switchboard_proto as pb;
 
 use crate::auth::{AuthMethod, Identity};
+use crate::guards::RouteGuards;
 use crate::limits::{Party, Window};
 
 /// The metric label of callers without a team.
 pub const UNKNOWN_TEAM: &str = "unknown";
 
 /// A caller's team and the party its requests are counted under.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Membership {
     /// Team name, or [`UNKNOWN_TEAM`] (a bounded metric label).
     pub label: String,
@@ -22,6 +27,36 @@ pub struct Membership {
     pub tier: String,
     /// Counters and limits.
     pub party: Party,
+    /// `namespace/name` of the AITeam the team comes from (its usage is
+    /// reported); `None` for inline teams and callers without a team.
+    pub aiteam: Option<String>,
+    /// The AITeam's own guards, run after the route's.
+    pub guards: Option<Arc<RouteGuards>>,
+}
+
+/// Guards compare by identity (one table builds each once).
+impl PartialEq for Membership {
+    fn eq(&self, other: &Self) -> bool {
+        let same_guards = match (&self.guards, &other.guards) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        self.label == other.label
+            && self.tier == other.tier
+            && self.party == other.party
+            && self.aiteam == other.aiteam
+            && same_guards
+    }
+}
+
+/// One team of a table.
+#[derive(Debug, Clone)]
+struct TeamEntry {
+    tier: String,
+    party: Party,
+    aiteam: Option<String>,
+    guards: Option<Arc<RouteGuards>>,
 }
 
 /// The team policy of one route.
@@ -30,7 +65,7 @@ pub struct TeamTable {
     route: String,
     claim: String,
     mapping: HashMap<String, String>,
-    teams: HashMap<String, (String, Party)>,
+    teams: HashMap<String, TeamEntry>,
     by_api_key: HashMap<String, String>,
     default_tier: String,
     default_limits: pb::Limits,
@@ -50,24 +85,48 @@ fn budget(b: Option<&pb::Budget>) -> Option<(u64, Window)> {
 }
 
 impl TeamTable {
-    /// The table of route `route` (its id).
-    pub fn new(route: &str, p: &pb::TeamPolicy) -> Self {
+    /// The table of route `route` (its id); errors name the team whose
+    /// guards do not build.
+    pub fn new(route: &str, p: &pb::TeamPolicy) -> Result<Self, String> {
         let mut teams = HashMap::new();
         let mut by_api_key = HashMap::new();
         for t in &p.teams {
             let limits = t.limits.unwrap_or_default();
+            // An AITeam is counted once across the routes that use it.
+            let (key, aiteam) = if t.resource.is_empty() {
+                (format!("sb:{route}:team:{}", t.name), None)
+            } else {
+                (
+                    format!("sb:aiteam:{}", t.resource),
+                    Some(t.resource.clone()),
+                )
+            };
             let party = Party {
-                key: format!("sb:{route}:team:{}", t.name),
+                key,
                 requests_per_minute: limits.requests_per_minute,
                 tokens_per_day: limits.tokens_per_day,
                 budget: budget(t.budget.as_ref()),
             };
-            teams.insert(t.name.clone(), (t.tier.clone(), party));
+            let guards = match &t.guards {
+                Some(g) => Some(Arc::new(
+                    RouteGuards::new(Some(g)).map_err(|e| format!("AITeam {}: {e}", t.name))?,
+                )),
+                None => None,
+            };
+            teams.insert(
+                t.name.clone(),
+                TeamEntry {
+                    tier: t.tier.clone(),
+                    party,
+                    aiteam,
+                    guards,
+                },
+            );
             for k in &t.api_keys {
                 by_api_key.insert(k.clone(), t.name.clone());
             }
         }
-        Self {
+        Ok(Self {
             route: route.to_string(),
             claim: p.claim.clone(),
             mapping: p
@@ -81,7 +140,7 @@ impl TeamTable {
             default_limits: p.default_limits.unwrap_or_default(),
             refuse_unknown: p.refuse_unknown,
             client_ip_requests_per_minute: p.client_ip_requests_per_minute,
-        }
+        })
     }
 
     /// Configured team names (for metric label bounds).
@@ -93,7 +152,10 @@ impl TeamTable {
         if let Some(t) = self.mapping.get(v) {
             return Some(t);
         }
-        self.teams.get_key_value(v).map(|(k, _)| k.as_str())
+        self.teams
+            .get_key_value(v)
+            .filter(|(_, t)| t.aiteam.is_none())
+            .map(|(k, _)| k.as_str())
     }
 
     /// The caller's team; `None` when it has none and the route refuses such callers.
@@ -119,12 +181,14 @@ impl TeamTable {
             AuthMethod::Anonymous => (None, id.subject.clone()),
         };
         if let Some(name) = team
-            && let Some((tier, party)) = self.teams.get(name)
+            && let Some(t) = self.teams.get(name)
         {
             return Some(Membership {
                 label: name.to_string(),
-                tier: tier.clone(),
-                party: party.clone(),
+                tier: t.tier.clone(),
+                party: t.party.clone(),
+                aiteam: t.aiteam.clone(),
+                guards: t.guards.clone(),
             });
         }
         if self.refuse_unknown {
@@ -140,6 +204,8 @@ impl TeamTable {
                 tokens_per_day: self.default_limits.tokens_per_day,
                 budget: None,
             },
+            aiteam: None,
+            guards: None,
         })
     }
 }
@@ -169,8 +235,6 @@ fn claim_values(claims: &Map<String, Value>, name: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use serde_json::json;
 
     use super::*;
@@ -186,10 +250,16 @@ mod tests {
             "ns/main",
             &pb::TeamPolicy {
                 claim: claim.into(),
-                mapping: vec![pb::ClaimMapping {
-                    value: "3abc".into(),
-                    team: "payments".into(),
-                }],
+                mapping: vec![
+                    pb::ClaimMapping {
+                        value: "3abc".into(),
+                        team: "payments".into(),
+                    },
+                    pb::ClaimMapping {
+                        value: "data-eng".into(),
+                        team: "team-a/data".into(),
+                    },
+                ],
                 default_tier: "sandbox".into(),
                 default_limits: limits(20, 100_000),
                 refuse_unknown,
@@ -203,6 +273,7 @@ mod tests {
                             period: pb::BudgetPeriod::Week as i32,
                         }),
                         api_keys: vec!["ci".into()],
+                        ..Default::default()
                     },
                     pb::Team {
                         name: "search".into(),
@@ -210,10 +281,19 @@ mod tests {
                         limits: limits(100, 1),
                         ..Default::default()
                     },
+                    pb::Team {
+                        name: "team-a/data".into(),
+                        tier: "standard".into(),
+                        limits: limits(100, 1),
+                        api_keys: vec!["team-a/data/ci".into()],
+                        resource: "team-a/data".into(),
+                        ..Default::default()
+                    },
                 ],
                 client_ip_requests_per_minute: 0,
             },
         )
+        .unwrap()
     }
 
     fn jwt(claims: Value) -> Identity {
@@ -238,6 +318,32 @@ mod tests {
                 .unwrap()
                 .label,
             "search"
+        );
+    }
+
+    #[test]
+    fn aiteams_map_through_claim_values_and_keys_and_count_across_routes() {
+        let t = table("groups", false);
+        let m = t.resolve(&jwt(json!({"groups": ["data-eng"]}))).unwrap();
+        assert_eq!(m.label, "team-a/data");
+        assert_eq!(m.aiteam.as_deref(), Some("team-a/data"));
+        // The key does not name the route: every route shares the counters.
+        assert_eq!(m.party.key, "sb:aiteam:team-a/data");
+        assert_eq!(
+            t.resolve(&Identity::api_key("team-a/data/ci"))
+                .unwrap()
+                .label,
+            "team-a/data"
+        );
+        // An AITeam is never reached by its name, only through its claim values.
+        let m = t.resolve(&jwt(json!({"groups": ["team-a/data"]}))).unwrap();
+        assert_eq!((m.label.as_str(), m.aiteam), (UNKNOWN_TEAM, None));
+        // Inline teams are.
+        assert_eq!(
+            t.resolve(&jwt(json!({"groups": ["search"]})))
+                .unwrap()
+                .aiteam,
+            None
         );
     }
 

@@ -296,8 +296,9 @@ pub struct Limits {
     pub tokens_per_day: u64,
 }
 /// A team with its resolved limits.
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Team {
+    /// The team's metric label: the name of an inline team, "namespace/name" of an AITeam.
     #[prost(string, tag = "1")]
     pub name: ::prost::alloc::string::String,
     /// Tier name (informational; limits are resolved).
@@ -311,6 +312,15 @@ pub struct Team {
     /// API key names whose callers belong to this team.
     #[prost(string, repeated, tag = "5")]
     pub api_keys: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// "namespace/name" of the AITeam this team comes from; empty for a team
+    /// defined inside the route. An AITeam's counters are shared by every route
+    /// that references it, its usage is reported to the controller, and it is
+    /// reached only through the route's claim mapping (never by its name).
+    #[prost(string, tag = "6")]
+    pub resource: ::prost::alloc::string::String,
+    /// Guards applied to this team's requests after the route's own (AITeams only).
+    #[prost(message, optional, tag = "7")]
+    pub guards: ::core::option::Option<Guards>,
 }
 /// A USD spending cap.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -512,7 +522,7 @@ pub struct RetryPolicy {
 /// Data plane -> controller.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct DataPlaneMessage {
-    #[prost(oneof = "data_plane_message::Kind", tags = "1, 2, 3")]
+    #[prost(oneof = "data_plane_message::Kind", tags = "1, 2, 3, 4")]
     pub kind: ::core::option::Option<data_plane_message::Kind>,
 }
 /// Nested message and enum types in `DataPlaneMessage`.
@@ -525,7 +535,59 @@ pub mod data_plane_message {
         Ack(super::Ack),
         #[prost(message, tag = "3")]
         Nack(super::Nack),
+        #[prost(message, tag = "4")]
+        Usage(super::UsageReport),
     }
+}
+/// What one data plane process counted for the AITeams it served, in the
+/// current windows. Each report is complete, not a delta: it replaces the
+/// same instance's previous one, so a report that is lost or sent twice
+/// changes nothing. Sent every few seconds while something changed, and once
+/// after every (re)connect.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct UsageReport {
+    /// Random id of this data plane process, new at every start. The
+    /// controller sums the reports of distinct instances and keeps a finished
+    /// instance's last report until its windows end.
+    #[prost(string, tag = "1")]
+    pub instance: ::prost::alloc::string::String,
+    /// Grows with every report of this instance: the highest one wins.
+    #[prost(uint64, tag = "2")]
+    pub sequence: u64,
+    /// Teams with anything counted in a current window.
+    #[prost(message, repeated, tag = "3")]
+    pub teams: ::prost::alloc::vec::Vec<TeamUsage>,
+}
+/// One AITeam's usage in one data plane process. Each count belongs to the
+/// window ending at the time next to it; once that time has passed it counts 0.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TeamUsage {
+    /// "namespace/name" of the AITeam.
+    #[prost(string, tag = "1")]
+    pub team: ::prost::alloc::string::String,
+    /// Requests, refused ones included, in the calendar minute ending at minute_end_unix_ms.
+    #[prost(uint64, tag = "2")]
+    pub requests: u64,
+    #[prost(uint64, tag = "3")]
+    pub minute_end_unix_ms: u64,
+    /// Tokens charged, and requests refused by the team's limits, in the UTC day ending at day_end_unix_ms.
+    #[prost(uint64, tag = "4")]
+    pub tokens: u64,
+    #[prost(uint64, tag = "5")]
+    pub refusals: u64,
+    #[prost(uint64, tag = "6")]
+    pub day_end_unix_ms: u64,
+    /// Spend in millionths of a US dollar in the period ending at period_end_unix_ms.
+    #[prost(uint64, tag = "7")]
+    pub micro_usd: u64,
+    #[prost(uint64, tag = "8")]
+    pub period_end_unix_ms: u64,
+    /// The period of micro_usd: "day", "week" or "month".
+    #[prost(string, tag = "9")]
+    pub period: ::prost::alloc::string::String,
+    /// When this process last saw a request of the team (Unix ms).
+    #[prost(uint64, tag = "10")]
+    pub last_seen_unix_ms: u64,
 }
 /// First message on a stream.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

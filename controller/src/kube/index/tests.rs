@@ -79,7 +79,44 @@ fn initial_list_is_applied_at_init_done_only() {
     assert!(!ix.is_synced(&[all()]), "routes not listed yet");
     ix.route_event(&all(), Event::Init);
     ix.route_event(&all(), Event::InitDone);
+    assert!(!ix.is_synced(&[all()]), "AITeams not listed yet");
+    list_teams(&mut ix);
     assert!(ix.is_synced(&[all()]));
+}
+
+fn list_teams(ix: &mut Index) {
+    ix.event(ObjectKind::Team, &all(), Event::Init);
+    ix.event(ObjectKind::Team, &all(), Event::InitDone);
+}
+
+#[test]
+fn aiteams_are_decoded_and_their_secrets_wanted() {
+    let mut ix = Index::default();
+    let team: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "switchboard.dev/v1alpha1", "kind": "AITeam",
+        "metadata": {"name": "payments", "namespace": "team-a", "generation": 1},
+        "spec": {"apiKeys": [{"name": "ci", "secretRef": {"name": "payments-keys", "key": "ci"}}]},
+        "status": {"usage": {"requestsThisMinute": 3, "spentUSD": 1.5}},
+    }))
+    .unwrap();
+    assert!(ix.event(ObjectKind::Team, &all(), Event::Apply(team.clone())));
+    let t = ix.inventory().team("team-a", "payments").unwrap();
+    assert_eq!(
+        t.status
+            .as_ref()
+            .unwrap()
+            .usage
+            .as_ref()
+            .unwrap()
+            .requests_this_minute,
+        3
+    );
+    let want: BTreeSet<SecretKey> = [("team-a".into(), "payments-keys".into())].into();
+    assert_eq!(ix.wanted_secrets(), want);
+    // A usage write (status only) is stored but not a change.
+    let mut newer = team;
+    newer.data["status"]["usage"]["requestsThisMinute"] = json!(4);
+    assert!(!ix.event(ObjectKind::Team, &all(), Event::Apply(newer)));
 }
 
 #[test]
@@ -163,6 +200,7 @@ fn referenced_secrets_are_tracked_and_gate_sync() {
     ix.route_event(&all(), Event::Init);
     ix.route_event(&all(), Event::InitApply(route("r", "ns", "key-r")));
     ix.route_event(&all(), Event::InitDone);
+    list_teams(&mut ix);
     let want: BTreeSet<SecretKey> =
         [("ns".into(), "key-a".into()), ("ns".into(), "key-r".into())].into();
     assert_eq!(ix.wanted_secrets(), want);
@@ -257,6 +295,7 @@ fn synced(ix: &mut Index) {
     ix.backend_event(&all(), Event::InitDone);
     ix.route_event(&all(), Event::Init);
     ix.route_event(&all(), Event::InitDone);
+    list_teams(ix);
 }
 
 #[test]
@@ -350,6 +389,7 @@ fn the_first_publication_waits_for_every_list_and_every_secret() {
     assert!(!ix.ready_for_first_publish(&[all()]), "backends not listed");
     ix.backend_event(&all(), Event::Init);
     ix.backend_event(&all(), Event::InitDone);
+    list_teams(&mut ix);
     assert!(
         !ix.ready_for_first_publish(&[all()]),
         "the Secret is not looked up yet, however long that takes"

@@ -390,6 +390,68 @@ fn references_are_counted_in_words() {
     let i = inputs(&[&mock], &mut h);
     assert_eq!(
         find(&conds(&i, &h, &backend_key()), "ResolvedRefs").3,
-        "the spec references no AIBackend or Secret"
+        "the spec references no AIBackend, AITeam or Secret"
     );
+}
+
+const TEAM: &str = "apiVersion: switchboard.dev/v1alpha1
+kind: AITeam
+metadata: {name: payments, namespace: team-a, generation: 3}
+spec:
+  claimValues: [payments]
+";
+
+fn team_key() -> ObjectKey {
+    (ObjectKind::Team, "team-a".into(), "payments".into())
+}
+
+fn with_team_refs(refs: &str) -> String {
+    format!("{ROUTE}  teams:\n    teamRefs: {refs}\n")
+}
+
+#[test]
+fn a_team_no_route_uses_is_not_referenced_and_a_used_one_names_its_routes() {
+    let mut h = VersionHistory::default();
+    let i = inputs(&[BACKEND, SECRET, ROUTE, TEAM], &mut h);
+    let c = conds(&i, &h, &team_key());
+    assert_eq!(find(&c, "Accepted").1, "True");
+    assert_eq!(
+        find(&c, "ResolvedRefs").3,
+        "the spec references no AIBackend, AITeam or Secret"
+    );
+    let p = find(&c, "Programmed");
+    assert_eq!((p.1.as_str(), p.2.as_str()), ("False", "NotReferenced"));
+
+    let route = with_team_refs("[{name: payments, namespace: team-a}]");
+    let mut i = inputs(&[BACKEND, SECRET, &route, TEAM], &mut h);
+    let v = i.rendered_version.clone();
+    i.dataplanes.insert("dp-1".into(), dp(v.as_deref()));
+    let c = conds(&i, &h, &team_key());
+    let p = find(&c, "Programmed");
+    assert_eq!((p.1.as_str(), p.2.as_str()), ("True", "Programmed"));
+    assert_eq!(
+        p.3,
+        "1 of 1 connected data planes run generation 3; served by AIRoute ns/main"
+    );
+    // The route counts the team among its references.
+    let c = conds(&i, &h, &route_key());
+    assert_eq!(find(&c, "ResolvedRefs").3, "all 2 references resolved");
+}
+
+#[test]
+fn a_route_missing_a_team_is_accepted_and_served_with_resolved_refs_false() {
+    let mut h = VersionHistory::default();
+    let route = with_team_refs("[{name: ghost}]");
+    let mut i = inputs(&[BACKEND, SECRET, &route], &mut h);
+    let v = i.rendered_version.clone();
+    i.dataplanes.insert("dp-1".into(), dp(v.as_deref()));
+    let c = conds(&i, &h, &route_key());
+    assert_eq!(find(&c, "Accepted").1, "True");
+    let r = find(&c, "ResolvedRefs");
+    assert_eq!((r.1.as_str(), r.2.as_str()), ("False", "TeamNotFound"));
+    assert_eq!(
+        r.3,
+        "spec.teams.teamRefs[0].name: AITeam ns/ghost not found; its callers are not in a team here; the route is served without what these name"
+    );
+    assert_eq!(find(&c, "Programmed").1, "True");
 }

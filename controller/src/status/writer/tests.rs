@@ -491,7 +491,7 @@ async fn only_the_leader_writes_and_fleet_changes_update_programmed() {
     // Leading: the live objects are listed, then the status is written (one
     // patch, two events: a transition into Pending records none).
     leader_tx.send(true).unwrap();
-    for plural in ["aibackends", "airoutes"] {
+    for plural in ["aibackends", "airoutes", "aiteams"] {
         let list = seen.recv().await.unwrap();
         assert_eq!(list.method, "GET");
         assert!(
