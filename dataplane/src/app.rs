@@ -36,9 +36,14 @@ pub enum LogFormat {
 #[command(
     name = "switchboard-dataplane",
     version,
-    about = "Switchboard AI gateway data plane"
+    about = "Switchboard AI gateway data plane",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
 )]
 pub struct Args {
+    /// A tool instead of the gateway (`check`).
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Standalone mode: a YAML file or folder of AIBackend, AIRoute and
     /// Secret resources, reloaded when it changes. Exactly one of --config
     /// and --controller.
@@ -175,6 +180,15 @@ pub struct Args {
     pub session_window: Duration,
 }
 
+/// What `switchboard-dataplane` runs instead of the gateway.
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Exercise a route the way each supported agent would (Claude Code,
+    /// Codex, OpenCode / OpenAI SDKs, Anthropic SDK) and print a pass/fail
+    /// table per agent; exits 0 when every check passed, 1 otherwise.
+    Check(crate::check::CheckArgs),
+}
+
 /// Behaviour when the counter store fails.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LimitsFailMode {
@@ -220,7 +234,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 /// Parses `500ms`, `10s`, `5m`, `1h`.
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);

@@ -7,6 +7,7 @@ pub mod bedrock;
 pub mod body;
 pub mod bounds;
 pub mod catalog;
+pub mod check;
 pub mod config;
 pub mod error;
 pub mod guards;
@@ -31,4 +32,4 @@ pub mod wire;
 
 mod app;
 
-pub use app::{Args, LimitsFailMode, LogFormat, run};
+pub use app::{Args, Command, LimitsFailMode, LogFormat, run};

@@ -2,10 +2,13 @@
 //! library; this sets up the runtime, logging and tracing.
 
 use clap::Parser;
-use switchboard_dataplane::{Args, run, telemetry};
+use switchboard_dataplane::{Args, Command, check, run, telemetry};
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if let Some(Command::Check(check_args)) = args.command.take() {
+        return run_check(check_args);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -42,4 +45,27 @@ fn main() -> std::process::ExitCode {
         eprintln!("switchboard-dataplane: {e:#}");
     }
     code
+}
+
+/// `switchboard-dataplane check`: 0 when every check passed, 1 when one
+/// failed, 2 when the check could not run.
+fn run_check(args: check::CheckArgs) -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("switchboard-dataplane check: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(check::run(args)) {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("switchboard-dataplane check: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
 }
