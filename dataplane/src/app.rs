@@ -237,6 +237,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             body_budget: crate::bounds::BodyBudget::new(args.max_buffered_body_bytes),
         },
         allow_empty_config: args.allow_empty_config,
+        cut: Arc::default(),
     });
 
     // The configuration source: local files (loaded now, failing the start
@@ -357,6 +358,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let _ = traffic_task.await;
     let _ = admin_task.await;
+    // Requests cut at the end of the grace period were charged in the
+    // background: wait for those charges (bounded by the store timeout).
+    let left = state.limiter.flush(state.limiter.timeout() * 2).await;
+    if left > 0 {
+        tracing::warn!(
+            charges = left,
+            "usage of requests still running could not be charged before exit"
+        );
+    }
     Ok(())
 }
 

@@ -62,6 +62,8 @@ struct Skips {
 /// The candidate being tried (kept across a same-backend retry).
 struct Current {
     backend: Arc<BackendRuntime>,
+    /// The model this candidate answers as (charged and labelled).
+    model: String,
     provider_model: String,
     prepared: Prepared,
     strategy: Option<Strategy>,
@@ -80,6 +82,8 @@ pub enum Purpose {
 pub struct Started {
     /// The backend that answered.
     pub backend: Arc<BackendRuntime>,
+    /// The model that answered (the backend reference's `model`, else the routed name).
+    pub model: String,
     /// How its answer must be read.
     pub prepared: Prepared,
     /// Its status and headers.
@@ -233,6 +237,7 @@ impl Chain {
                         &self.state,
                         &self.x,
                         &backend,
+                        &cur.model,
                         &cur.provider_model,
                         self.tried,
                     )
@@ -258,6 +263,7 @@ impl Chain {
                             self.record_attempt(&backend, "ok");
                             return Next::Stream(Box::new(Started {
                                 backend,
+                                model: cur.model,
                                 prepared: cur.prepared,
                                 parts,
                                 body: Prefixed::new(prefix, rest),
@@ -291,6 +297,7 @@ impl Chain {
                         &self.state,
                         &self.x,
                         &backend,
+                        &cur.model,
                         parts,
                         body,
                         self.tried,
@@ -346,11 +353,13 @@ impl Chain {
                             });
                             self.index = 0;
                         }
-                        _ => return Next::Answer(self.upstream_error_answer(&backend)),
+                        _ => {
+                            return Next::Answer(self.upstream_error_answer(&backend, &cur.model));
+                        }
                     }
                 }
                 Decision::ReturnToClient => {
-                    return Next::Answer(self.upstream_error_answer(&backend));
+                    return Next::Answer(self.upstream_error_answer(&backend, &cur.model));
                 }
             }
         }
@@ -369,6 +378,12 @@ impl Chain {
                 self.skips.format += 1;
                 continue;
             }
+            // Charged and labelled as the model it answers as.
+            let model = candidate
+                .model
+                .clone()
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| self.x.routed_model.clone());
             let provider_model = match candidate.model.as_deref() {
                 Some(m) if !m.is_empty() => m.to_string(),
                 _ => match backend.provider_model(&self.x.routed_model) {
@@ -384,6 +399,7 @@ impl Chain {
                     &self.state,
                     &self.x,
                     &backend,
+                    &model,
                     &provider_model,
                     self.tried,
                 ) {
@@ -410,6 +426,7 @@ impl Chain {
             };
             return Taken::Candidate(Current {
                 backend,
+                model,
                 provider_model,
                 prepared,
                 strategy,
@@ -467,11 +484,16 @@ impl Chain {
         })
     }
 
-    fn upstream_error_answer(&mut self, backend: &BackendRuntime) -> Response<ResponseBody> {
+    fn upstream_error_answer(
+        &mut self,
+        backend: &BackendRuntime,
+        model: &str,
+    ) -> Response<ResponseBody> {
         respond::upstream_error_answer(
             &self.state,
             &self.x,
             backend,
+            model,
             self.last_upstream.take(),
             self.tried,
         )

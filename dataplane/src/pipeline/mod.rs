@@ -34,6 +34,8 @@ mod send;
 mod stream;
 
 #[cfg(test)]
+mod accounting_tests;
+#[cfg(test)]
 mod body_tests;
 #[cfg(test)]
 mod failure_classes;
@@ -236,6 +238,11 @@ async fn serve_api(
             stream: routed.stream,
         };
         let json = admit::inspect(state, route, read.json, &summary).await?;
+        if let Some(team) = &team
+            && format != ApiFormat::CountTokens
+        {
+            admit::reserve(team, &json, &routed.routed_model).await?;
+        }
         let exchange = Exchange {
             cfg: cfg.clone(),
             route_index,

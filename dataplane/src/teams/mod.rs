@@ -3,6 +3,7 @@
 //! ([`TeamContext`]), and the per-team metrics ([`TeamMetrics`]).
 
 mod context;
+pub mod estimate;
 pub mod headers;
 pub mod metrics;
 pub mod pricing;
