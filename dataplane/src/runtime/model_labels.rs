@@ -3,11 +3,12 @@
 //! Clients choose the model names they send; a route with a glob rule
 //! forwards any name that matches. So a name becomes a label value only if
 //! the configuration names it: an exact rule pattern, an alias (its name or
-//! target), a backend reference's `model`, or a model the route's backends
-//! declare (listed name or provider id). Any other name is reported as the
-//! glob pattern of configuration that matched it (an alias pattern first,
-//! then a rule's), and as [`OTHER_MODEL`] when only a catch-all (`*`, or a
-//! rule without patterns) did. The number of series is therefore bounded by
+//! target), a backend reference's `model`, a model the route's backends
+//! declare (listed name or provider id), or a `pricing` entry. Any other
+//! name is reported as the glob pattern of configuration that matched it
+//! (an alias pattern first, then a rule's, then a price's), and as
+//! [`OTHER_MODEL`] when only a catch-all (`*`, or a rule without patterns)
+//! did. The number of series is therefore bounded by
 //! the configuration, whatever clients send.
 
 use std::collections::HashSet;
@@ -25,6 +26,7 @@ pub struct ModelLabels {
     exact: HashSet<String>,
     aliases: PatternTable<String>,
     rules: PatternTable<String>,
+    prices: PatternTable<String>,
 }
 
 impl ModelLabels {
@@ -39,6 +41,9 @@ impl ModelLabels {
         for a in &r.aliases {
             keep(&a.pattern);
             keep(&a.target);
+        }
+        for p in &r.pricing {
+            keep(&p.model);
         }
         for rule in &r.rules {
             for m in &rule.models {
@@ -71,6 +76,7 @@ impl ModelLabels {
             exact,
             aliases: globs(r.aliases.iter().map(|a| &a.pattern).collect()),
             rules: globs(r.rules.iter().flat_map(|r| &r.models).collect()),
+            prices: globs(r.pricing.iter().map(|p| &p.model).collect()),
         }
     }
 
@@ -79,19 +85,20 @@ impl ModelLabels {
         if let Some(name) = self.exact.get(model) {
             return name;
         }
-        match self
-            .aliases
-            .lookup(model)
-            .or_else(|| self.rules.lookup(model))
-        {
-            Some(pattern) if pattern.chars().any(|c| c != '*') => pattern,
-            _ => OTHER_MODEL,
+        fn specific<'a>(t: &'a PatternTable<String>, model: &str) -> Option<&'a str> {
+            t.lookup(model)
+                .filter(|p| p.chars().any(|c| c != '*'))
+                .map(String::as_str)
         }
+        specific(&self.aliases, model)
+            .or_else(|| specific(&self.rules, model))
+            .or_else(|| specific(&self.prices, model))
+            .unwrap_or(OTHER_MODEL)
     }
 
     /// How many distinct values [`Self::label`] can return (for tests).
     pub fn bound(&self) -> usize {
-        self.exact.len() + self.aliases.len() + self.rules.len() + 1
+        self.exact.len() + self.aliases.len() + self.rules.len() + self.prices.len() + 1
     }
 }
 
@@ -137,6 +144,16 @@ mod tests {
                     context_fallback: vec![],
                 },
             ],
+            pricing: vec![
+                pb::ModelPrice {
+                    model: "priced".into(),
+                    ..Default::default()
+                },
+                pb::ModelPrice {
+                    model: "llama-*".into(),
+                    ..Default::default()
+                },
+            ],
             ..Default::default()
         }
     }
@@ -167,8 +184,10 @@ mod tests {
         }
         assert_eq!(l.label("claude-opus-9"), "claude-*");
         assert_eq!(l.label("gpt-4o-2024-08-06"), "gpt-4o-*");
-        // Only the catch-all rule matches.
-        assert_eq!(l.label("llama-3"), OTHER_MODEL);
+        // Only the catch-all rule matches; a price names or matches it.
+        assert_eq!(l.label("mistral-3"), OTHER_MODEL);
+        assert_eq!(l.label("priced"), "priced");
+        assert_eq!(l.label("llama-3"), "llama-*");
         assert_eq!(l.label(&"x".repeat(900_000)), OTHER_MODEL);
     }
 

@@ -181,7 +181,10 @@ impl TeamContext {
     /// request is answered 429 like any limit.
     pub async fn reserve(&self, estimate: Estimate) -> Result<(), RequestError> {
         let party = &self.membership.party;
-        if party.tokens_per_day == 0 && party.budget.is_none() {
+        // Admitted unchecked (the store failed, fail open): no reservation.
+        if (party.tokens_per_day == 0 && party.budget.is_none())
+            || self.admission.store_error.is_some()
+        {
             return Ok(());
         }
         match self.limiter.reserve(party, estimate).await {
