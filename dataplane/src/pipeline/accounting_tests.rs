@@ -400,3 +400,240 @@ async fn concurrent_streams_overshoot_the_token_quota_by_one_request_at_most() {
     );
     assert!(admitted >= 1, "{admitted}");
 }
+
+// ---- Defect 6: records that agree with what happened ----
+
+/// Two OpenAI backends in priority order serving `gpt-test`, team `payments`.
+fn pair_metered() -> Harness {
+    let r = json!({
+        "apiVersion": "switchboard.dev/v1alpha1",
+        "kind": "AIRoute",
+        "metadata": {"name": "main"},
+        "spec": {
+            "pathPrefix": "/",
+            "auth": {"apiKeys": [{"name": "test", "secretRef": {"name": "keys", "key": "client"}}]},
+            "rules": [{"models": ["gpt-test"], "backends": [
+                {"name": "primary", "priority": 0}, {"name": "secondary", "priority": 1}]}],
+            "retry": {"backoff": "10ms"},
+            "teams": payments(),
+            "tiers": [{"name": "metered", "requestsPerMinute": 0, "tokensPerDay": 1_000_000_000u64}],
+        }
+    });
+    Harness::new(&[
+        backend("primary", "OpenAI", &["gpt-test"]),
+        backend("secondary", "OpenAI", &["gpt-test"]),
+        r,
+    ])
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_translated_answer_that_reached_the_client_as_502_is_recorded_as_502() {
+    // A Messages client, an OpenAI backend whose 200 cannot be translated.
+    let h = metered("OpenAI", "claude-x", 1_000_000);
+    h.upstream
+        .set_default("up", Reply::json(200, &json!({"choices": "not a list"})));
+    let (logs, _guard) = super::testing::capture_logs();
+    let (status, _, _) = h
+        .post("/v1/messages", &super::testing::messages("claude-x", false))
+        .await;
+    assert_eq!(status, 502);
+    let m = h.metrics();
+    assert_eq!(
+        metric(&m, "switchboard_requests_total", &[("status", "502")]),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "switchboard_requests_total", &[("status", "200")]),
+        0.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "switchboard_team_requests_total", &[("status", "502")]),
+        1.0
+    );
+    assert_eq!(logs.finished()[0]["status"], 502);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_upstream_that_closes_after_its_headers_is_not_logged_as_client_gone() {
+    let events = chat_stream(3, 10, 20);
+    for pair in [false, true] {
+        let h = if pair {
+            pair_metered()
+        } else {
+            metered("OpenAI", "gpt-test", 1_000_000)
+        };
+        let first = if pair { "primary" } else { "up" };
+        // Headers and one content event, then the connection breaks.
+        let mut reply = sse_reply(&events[..2]);
+        if let Reply::Respond { body, .. } = &mut reply {
+            body.push(crate::upstream::fake::Step::Cut);
+        }
+        h.upstream.set_default(first, reply);
+        if pair {
+            h.upstream.set_default("secondary", Reply::status(503));
+        }
+        let (logs, _guard) = super::testing::capture_logs();
+        let (status, _, body) = h
+            .post("/v1/chat/completions", &chat("gpt-test", true))
+            .await;
+        assert_eq!(status, 200);
+        assert!(
+            String::from_utf8_lossy(&body).contains("error"),
+            "pair {pair}"
+        );
+        super::testing::eventually("recorded", || !logs.finished().is_empty()).await;
+        // One record, of the stream the client got (not of the failed
+        // search for a continuation).
+        let lines = logs.finished();
+        assert_eq!(lines.len(), 1, "pair {pair}: {lines:?}");
+        assert_eq!(
+            lines[0]["outcome"], "upstream_error",
+            "pair {pair}: {lines:?}"
+        );
+        assert_eq!(lines[0]["status"], 200);
+        let m = h.metrics();
+        assert_eq!(metric(&m, "switchboard_requests_total", &[]), 1.0, "{m}");
+        // Headers and no body at all: a failed try, not a client that left.
+        let h = metered("OpenAI", "gpt-test", 1_000_000);
+        h.upstream.set_default(
+            "up",
+            Reply::Respond {
+                status: 200,
+                headers: vec![("content-type", "text/event-stream".into())],
+                body: vec![crate::upstream::fake::Step::Cut],
+            },
+        );
+        let (logs, _guard) = super::testing::capture_logs();
+        let (status, _, _) = h
+            .post("/v1/chat/completions", &chat("gpt-test", true))
+            .await;
+        assert!(status.is_server_error(), "{status}");
+        let lines = logs.lines();
+        assert!(
+            lines.iter().all(|l| l["outcome"] != "client_gone"),
+            "{lines:?}"
+        );
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn gzip_answers_are_charged_and_reach_the_client_decoded() {
+    let h = metered("OpenAI", "gpt-test", 1_000_000);
+    let answer = chat_answer("gpt-test", 100, 23);
+    h.upstream.set_default(
+        "up",
+        Reply::Respond {
+            status: 200,
+            headers: vec![
+                ("content-type", "application/json".into()),
+                ("content-encoding", "gzip".into()),
+            ],
+            body: vec![crate::upstream::fake::Step::Data(bytes::Bytes::from(gzip(
+                answer.to_string().as_bytes(),
+            )))],
+        },
+    );
+    let (status, headers, body) = h
+        .post("/v1/chat/completions", &chat("gpt-test", false))
+        .await;
+    assert_eq!(status, 200);
+    assert!(headers.get("content-encoding").is_none());
+    let v: Value = serde_json::from_slice(&body).expect("the client gets plain JSON");
+    assert_eq!(v["usage"]["completion_tokens"], 23);
+    assert_eq!(team_tokens(&h), 123.0);
+    // A gzip stream too, cut anywhere.
+    let h = metered("OpenAI", "gpt-test", 1_000_000);
+    let packed = gzip(chat_stream(5, 10, 40).concat().as_bytes());
+    let (a, b) = packed.split_at(packed.len() / 3);
+    h.upstream.set_default(
+        "up",
+        Reply::Respond {
+            status: 200,
+            headers: vec![
+                ("content-type", "text/event-stream".into()),
+                ("content-encoding", "gzip".into()),
+            ],
+            body: vec![
+                crate::upstream::fake::Step::Data(bytes::Bytes::copy_from_slice(a)),
+                crate::upstream::fake::Step::Data(bytes::Bytes::copy_from_slice(b)),
+            ],
+        },
+    );
+    let (status, _, body) = h
+        .post("/v1/chat/completions", &chat("gpt-test", true))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        super::testing::chat_stream_text(&body),
+        "tok tok tok tok tok "
+    );
+    super::testing::eventually("charged", || team_tokens(&h) > 0.0).await;
+    assert_eq!(team_tokens(&h), 50.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn answers_over_8_mib_and_with_unexpected_content_types_are_charged() {
+    // A same-format answer of 9 MiB.
+    let h = metered("OpenAI", "gpt-test", 1_000_000);
+    let mut big = chat_answer("gpt-test", 7, 3);
+    big["choices"][0]["message"]["content"] = json!("x".repeat(9 << 20));
+    h.upstream.set_default("up", Reply::json(200, &big));
+    let (status, _, body) = h
+        .post("/v1/chat/completions", &chat("gpt-test", false))
+        .await;
+    assert_eq!(status, 200);
+    assert!(body.len() > 9 << 20);
+    assert_eq!(team_tokens(&h), 10.0);
+    // JSON labelled text/plain; a stream labelled application/json or in
+    // another case.
+    for (content_type, stream) in [
+        ("text/plain", false),
+        ("application/json", true),
+        ("Text/Event-Stream; charset=utf-8", true),
+    ] {
+        let h = metered("OpenAI", "gpt-test", 1_000_000);
+        let body = if stream {
+            chat_stream(2, 5, 6).concat()
+        } else {
+            chat_answer("gpt-test", 5, 6).to_string()
+        };
+        h.upstream.set_default(
+            "up",
+            Reply::Respond {
+                status: 200,
+                headers: vec![("content-type", content_type.into())],
+                body: vec![crate::upstream::fake::Step::Data(bytes::Bytes::from(body))],
+            },
+        );
+        let (status, _, _) = h
+            .post("/v1/chat/completions", &chat("gpt-test", stream))
+            .await;
+        assert_eq!(status, 200, "{content_type}");
+        super::testing::eventually("charged", || team_tokens(&h) > 0.0).await;
+        assert_eq!(team_tokens(&h), 11.0, "{content_type}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_streamed_request_refused_with_400_is_logged_as_a_stream() {
+    let h = metered("OpenAI", "gpt-test", 1_000_000);
+    h.upstream.set_default("up", Reply::status(400));
+    let (logs, _guard) = super::testing::capture_logs();
+    let (status, _, _) = h
+        .post("/v1/chat/completions", &chat("gpt-test", true))
+        .await;
+    assert_eq!(status, 400);
+    let lines = logs.finished();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["stream"], true, "{:?}", lines[0]);
+    assert_eq!(lines[0]["status"], 400);
+}

@@ -222,11 +222,11 @@ impl Chain {
                     Taken::Candidate(c) => c,
                     Taken::Answer(resp) => return Next::Answer(resp),
                     Taken::Error(e) => return Next::Failed(Err(e)),
-                    Taken::None => return Next::Failed(self.exhausted()),
+                    Taken::None => return Next::Failed(self.exhausted(purpose)),
                 },
             };
             if self.attempts_left == 0 {
-                return Next::Failed(self.exhausted());
+                return Next::Failed(self.exhausted(purpose));
             }
             self.attempts_left -= 1;
             self.tried += 1;
@@ -437,8 +437,15 @@ impl Chain {
     }
 
     /// The answer when no candidate answered.
-    fn exhausted(&mut self) -> Result<Response<ResponseBody>, RequestError> {
+    fn exhausted(&mut self, purpose: &Purpose) -> Result<Response<ResponseBody>, RequestError> {
         let x = &self.x;
+        if matches!(purpose, Purpose::Continue(_)) {
+            // The client has its stream (200) and gets its in-band error;
+            // the request is recorded once, by the stream.
+            return Err(RequestError::NoHealthyBackend {
+                model: x.requested_model.clone(),
+            });
+        }
         if self.tried == 0 {
             if self.skips.format > 0 && self.skips.model == 0 {
                 return Err(RequestError::UnsupportedFormat {
