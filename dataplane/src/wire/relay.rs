@@ -20,7 +20,9 @@
 //! | client drops the body first                | —                                   | `client_gone`    |
 //!
 //! A fake terminal event is never appended. `on_finish` runs exactly once,
-//! when the outcome is decided (or on drop).
+//! when the outcome is decided, or on drop — after reading the upstream on
+//! in the background for its usage when [`Relay::draining_on_hangup`] says
+//! so (the summary then carries the usage of the whole upstream answer).
 //!
 //! Cost per event (untranslated streams): the events completed by one
 //! upstream chunk are forwarded as the one buffer they arrived in (copied
