@@ -359,8 +359,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let _ = traffic_task.await;
     let _ = admin_task.await;
     // Requests cut at the end of the grace period were charged in the
-    // background: wait for those charges (bounded by the store timeout).
-    let left = state.limiter.flush(state.limiter.timeout() * 2).await;
+    // background, and hang-ups just before may still read their upstream:
+    // wait for those records and charges (bounded).
+    let within = state.limiter.timeout() * 2 + crate::pipeline::HANGUP_DRAIN_TIME;
+    let left = state.limiter.flush(within).await;
     if left > 0 {
         tracing::warn!(
             charges = left,

@@ -166,7 +166,8 @@ pub struct Limiter {
     pending: Arc<Pending>,
 }
 
-/// Settlements running in the background.
+/// Settlements running in the background (and relays still to report,
+/// see `pipeline::respond::build_relay`).
 #[derive(Default)]
 struct Pending {
     count: std::sync::atomic::AtomicUsize,
@@ -214,9 +215,9 @@ impl Limiter {
         PendingGuard(self.pending.clone())
     }
 
-    /// Waits until no settlement is in progress, or `within` passed;
-    /// returns how many are still running (at shutdown: charges that would
-    /// be lost).
+    /// Waits until no settlement (or relay still to report) is in
+    /// progress, or `within` passed; returns how many are still running (at
+    /// shutdown: records and charges that would be lost).
     pub async fn flush(&self, within: Duration) -> usize {
         let wait = async {
             loop {

@@ -63,6 +63,7 @@ use crate::state::AppState;
 
 pub use endpoint::Endpoint;
 pub use exchange::{ClientAddr, Exchange, Rejection};
+pub use respond::HANGUP_DRAIN_TIME;
 
 /// The body of a client request, boxed once at the server edge so every
 /// stage (and every in-process test) uses one concrete type.

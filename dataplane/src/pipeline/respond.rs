@@ -144,6 +144,13 @@ where
         bytes: HANGUP_DRAIN_BYTES,
         unless: state.cut.clone(),
     };
+    // Counted until the relay has reported (it may read on after a
+    // hang-up), so shutdown waits for its record and charge.
+    let pending = state.limiter.pending();
+    let on_finish: wire::relay::OnFinish = Box::new(move |summary| {
+        on_finish(summary);
+        drop(pending);
+    });
     let relay = match prepared.translation {
         Some((t, session)) => wire::relay::Relay::translating(
             body,
