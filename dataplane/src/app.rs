@@ -277,6 +277,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             args.sessions_per_team,
             args.session_window,
         )),
+        cut: Arc::default(),
     });
 
     // The configuration source: local files (loaded now, failing the start
@@ -398,6 +399,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let _ = traffic_task.await;
     let _ = admin_task.await;
+    // Requests cut at the end of the grace period were charged in the
+    // background, and hang-ups just before may still read their upstream:
+    // wait for those records and charges (bounded).
+    let within = state.limiter.timeout() * 2 + crate::pipeline::HANGUP_DRAIN_TIME;
+    let left = state.limiter.flush(within).await;
+    if left > 0 {
+        tracing::warn!(
+            charges = left,
+            "usage of requests still running could not be charged before exit"
+        );
+    }
     Ok(())
 }
 

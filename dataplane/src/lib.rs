@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod guards;
 pub mod limits;
+pub mod log_fields;
 pub mod log_writer;
 pub mod metrics;
 pub mod pipeline;

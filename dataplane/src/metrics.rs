@@ -1,8 +1,9 @@
 //! Prometheus metrics of the data plane (see `docs/metrics.md`).
 //!
-//! Label values are bounded: routes, backends and models come from the
-//! configuration (a requested model that no rule routes is reported as
-//! `unrouted`), statuses and reasons are small enums.
+//! Label values are bounded: routes, backends, teams and models come from
+//! the configuration (a model name that configuration does not name is
+//! reported as the pattern that matched it, or `other`: see
+//! [`crate::runtime::model_labels`]), statuses and reasons are small enums.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -18,7 +19,9 @@ pub struct RequestLabels {
     pub route: String,
     /// Client API (`chat_completions`, `messages`, `count_tokens`, `models`).
     pub api: &'static str,
-    /// Routed model name.
+    /// Label of the model the client asked for (see `docs/metrics.md`).
+    pub requested_model: String,
+    /// Label of the model that answered.
     pub model: String,
     /// Backend that answered (`none` when the gateway answered itself).
     pub backend: String,
@@ -35,7 +38,7 @@ pub struct TokenLabels {
     pub backend: String,
     /// Provider family.
     pub provider: &'static str,
-    /// Routed model name.
+    /// Label of the model that answered.
     pub model: String,
     /// `input`, `output`, `cache_read`, `cache_write` or `reasoning`.
     pub kind: &'static str,

@@ -28,4 +28,15 @@ pub struct AppState {
     pub stream_keepalive: std::time::Duration,
     /// Per-session usage, bounded ([`crate::sessions`]).
     pub sessions: Arc<crate::sessions::SessionTable>,
+    /// Set when the server cuts the requests still running at the end of
+    /// its shutdown grace period: they are recorded as `shutdown`, charged
+    /// with what was seen, and their upstreams are not read on.
+    pub cut: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl AppState {
+    /// Whether requests still running are being cut (see [`AppState::cut`]).
+    pub fn cutting(&self) -> bool {
+        self.cut.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }

@@ -105,19 +105,28 @@ pub fn init(
                     .with_writer(writer),
             )
             .try_init()?,
-        LogFormat::Text => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    // Colours only on a terminal (never in log files or collectors), and never with NO_COLOR.
-                    .with_ansi(
-                        std::io::IsTerminal::is_terminal(&std::io::stderr())
-                            && std::env::var_os("NO_COLOR").is_none(),
-                    )
-                    .with_writer(writer),
-            )
-            .try_init()?,
+        LogFormat::Text => {
+            // Colours only on a terminal (never in log files or collectors), and never with NO_COLOR.
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none();
+            registry.with(text_layer(writer, ansi)).try_init()?
+        }
     }
     Ok((Telemetry { provider }, guard))
+}
+
+/// The text-format log layer writing to `writer`: every field value has its
+/// control characters escaped ([`crate::log_fields`]), so a client-chosen
+/// value cannot start a fake line; `ansi` turns colours on.
+pub fn text_layer<S, W>(writer: W, ansi: bool) -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .fmt_fields(crate::log_fields::EscapedFields)
+        .with_ansi(ansi)
+        .with_writer(writer)
 }
 
 /// The span of one API request, named `<operation> <model>` (disabled

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::clock::WallClock;
-use super::store::{CounterStore, StoreError};
+use super::store::{CounterStore, Draw, Reserved, Settle, StoreError};
 use super::window::{Window, WindowSpan};
 
 /// What to do when the counter store fails.
@@ -103,6 +103,9 @@ pub struct Refusal {
     pub admission: Admission,
     /// The budget period name (`day`, `week`, `month`) for budget refusals.
     pub period: &'static str,
+    /// Held by requests in progress (tokens, micro-USD) when they are what
+    /// fills the limit.
+    pub in_progress: u64,
 }
 
 impl Refusal {
@@ -123,7 +126,18 @@ impl Refusal {
                     "RPM limit for this client address exceeded ({used}/{limit} requests per minute)"
                 )
             }
+            LimitKind::Tokens if used < limit => format!(
+                "token limit reached: {used} of {limit} tokens per day used and {} reserved by requests in progress",
+                self.in_progress
+            ),
             LimitKind::Tokens => format!("token limit exceeded ({used}/{limit} tokens per day)"),
+            LimitKind::Budget if used < limit => format!(
+                "budget reached: ${:.2} of ${:.2} per {} spent and ${:.2} reserved by requests in progress",
+                used as f64 / 1e6,
+                limit as f64 / 1e6,
+                self.period,
+                self.in_progress as f64 / 1e6
+            ),
             LimitKind::Budget => format!(
                 "budget exceeded (${:.2}/${:.2} per {})",
                 used as f64 / 1e6,
@@ -149,6 +163,31 @@ pub struct Limiter {
     clock: WallClock,
     fail_mode: FailMode,
     timeout: Duration,
+    pending: Arc<Pending>,
+}
+
+/// Settlements running in the background (and relays still to report,
+/// see `pipeline::respond::build_relay`).
+#[derive(Default)]
+struct Pending {
+    count: std::sync::atomic::AtomicUsize,
+    zero: tokio::sync::Notify,
+}
+
+/// Counts one settlement in progress until dropped ([`Limiter::flush`] waits for it).
+pub struct PendingGuard(Arc<Pending>);
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        if self
+            .0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            == 1
+        {
+            self.0.zero.notify_waiters();
+        }
+    }
 }
 
 impl Limiter {
@@ -164,7 +203,38 @@ impl Limiter {
             clock,
             fail_mode,
             timeout,
+            pending: Arc::default(),
         }
+    }
+
+    /// Marks a settlement in progress (held by the task that settles).
+    pub fn pending(&self) -> PendingGuard {
+        self.pending
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        PendingGuard(self.pending.clone())
+    }
+
+    /// Waits until no settlement (or relay still to report) is in
+    /// progress, or `within` passed; returns how many are still running (at
+    /// shutdown: records and charges that would be lost).
+    pub async fn flush(&self, within: Duration) -> usize {
+        let wait = async {
+            loop {
+                let notified = self.pending.zero.notified();
+                if self.pending.count.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        let _ = tokio::time::timeout(within, wait).await;
+        self.pending.count.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Each store call's timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The store's kind (`memory`, `redis`).
@@ -319,6 +389,199 @@ impl Limiter {
         }
         Ok(out)
     }
+
+    /// Holds `estimate` on the party's token and budget counters (see
+    /// [`super::store::Draw`] for the rule): refused when a counter is
+    /// full, or when the estimate does not fit and another request holds
+    /// the counter's overdraft.
+    pub async fn reserve(
+        &self,
+        party: &Party,
+        estimate: Estimate,
+    ) -> Result<Reservation, AdmitError> {
+        let id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        let now = self.clock.now_ms();
+        let mut draws = Vec::new();
+        let mut kinds = Vec::new();
+        let day = Window::Day.span(now);
+        if party.tokens_per_day > 0 {
+            draws.push(Draw {
+                key: format!("{}:tpd:{}", party.key, day.id),
+                limit: party.tokens_per_day,
+                estimate: estimate.tokens,
+                ttl: ttl(&day, now),
+            });
+            kinds.push((LimitKind::Tokens, day.clone(), ""));
+        }
+        if let Some((limit, window)) = party.budget {
+            let span = window.span(now);
+            draws.push(Draw {
+                key: format!("{}:usd:{}", party.key, span.id),
+                limit,
+                estimate: estimate.micro_usd,
+                ttl: ttl(&span, now),
+            });
+            kinds.push((LimitKind::Budget, span, period_name(window)));
+        }
+        if draws.is_empty() {
+            return Ok(Reservation {
+                id,
+                ..Reservation::default()
+            });
+        }
+        let keys: Vec<String> = draws.iter().map(|d| d.key.clone()).collect();
+        let limits: Vec<u64> = draws.iter().map(|d| d.limit).collect();
+        let answer = self
+            .timed(self.store.reserve(id.clone(), draws, now, HOLD_TTL))
+            .await;
+        match answer {
+            Ok(Reserved::Granted(held)) => {
+                let mut r = Reservation {
+                    id,
+                    ..Reservation::default()
+                };
+                for ((key, h), (kind, ..)) in keys.into_iter().zip(held).zip(&kinds) {
+                    let hold = Some(Hold {
+                        key,
+                        amount: h.amount,
+                        overdraft: h.overdraft,
+                    });
+                    match kind {
+                        LimitKind::Tokens => r.tokens = hold,
+                        _ => r.budget = hold,
+                    }
+                }
+                Ok(r)
+            }
+            Ok(Reserved::Refused { index, used, held }) => {
+                let (kind, span, period) = kinds[index].clone();
+                let limit = limits[index];
+                // Full with settled usage: wait for the window. Full with
+                // requests in progress: they end soon.
+                let reset_secs = if used >= limit {
+                    span.remaining_secs(now)
+                } else {
+                    IN_PROGRESS_RETRY_SECS.min(span.remaining_secs(now))
+                };
+                Err(AdmitError::Refused(Box::new(Refusal {
+                    kind,
+                    quota: Quota {
+                        limit,
+                        used,
+                        reset_secs,
+                    },
+                    admission: Admission::default(),
+                    period,
+                    in_progress: held,
+                })))
+            }
+            Err(e) => match self.fail_mode {
+                FailMode::Open => Ok(Reservation {
+                    id,
+                    store_error: Some(e),
+                    ..Reservation::default()
+                }),
+                FailMode::Closed => Err(AdmitError::Unavailable(e)),
+            },
+        }
+    }
+
+    /// Ends `reservation`: releases what it holds and charges the true
+    /// usage to the current windows; returns the counters after.
+    pub async fn settle(
+        &self,
+        party: &Party,
+        reservation: &Reservation,
+        tokens: u64,
+        micro_usd: u64,
+    ) -> Result<Charged, StoreError> {
+        let now = self.clock.now_ms();
+        let mut settles = Vec::new();
+        let mut out = Charged::default();
+        let day = Window::Day.span(now);
+        let tokens_key = format!("{}:tpd:{}", party.key, day.id);
+        if party.tokens_per_day > 0 {
+            settles.push(Settle {
+                reserved_key: reservation
+                    .tokens
+                    .as_ref()
+                    .map_or_else(|| tokens_key.clone(), |h| h.key.clone()),
+                key: tokens_key,
+                amount: tokens,
+                ttl: ttl(&day, now),
+            });
+        }
+        if let Some((_, window)) = party.budget {
+            let span = window.span(now);
+            let key = format!("{}:usd:{}", party.key, span.id);
+            settles.push(Settle {
+                reserved_key: reservation
+                    .budget
+                    .as_ref()
+                    .map_or_else(|| key.clone(), |h| h.key.clone()),
+                key,
+                amount: micro_usd,
+                ttl: ttl(&span, now),
+            });
+        }
+        if settles.is_empty() {
+            return Ok(out);
+        }
+        let after = self
+            .timed(self.store.settle(reservation.id.clone(), settles))
+            .await?;
+        let mut after = after.into_iter();
+        if party.tokens_per_day > 0 {
+            out.tokens_used = after.next();
+        }
+        if party.budget.is_some() {
+            out.spent_micro_usd = after.next();
+        }
+        Ok(out)
+    }
+}
+
+/// `Retry-After` of a refusal because requests in progress hold what is
+/// left of a limit (they settle soon, usually for less).
+pub const IN_PROGRESS_RETRY_SECS: u64 = 2;
+
+/// How long a reservation may stay open before it lapses (the process that
+/// made it is presumed dead): longer than the default maximum stream
+/// duration (1 h).
+pub const HOLD_TTL: Duration = Duration::from_secs(75 * 60);
+
+/// What one request is expected to use, held at admission.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Estimate {
+    /// Tokens (input and output).
+    pub tokens: u64,
+    /// Cost in micro-USD.
+    pub micro_usd: u64,
+}
+
+/// One counter's part of a [`Reservation`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    /// The counter the reservation was made on.
+    pub key: String,
+    /// What it holds.
+    pub amount: u64,
+    /// Whether it is the counter's overdraft.
+    pub overdraft: bool,
+}
+
+/// The open reservation of one admitted request, ended by
+/// [`Limiter::settle`] (with the true usage, or 0 to release it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reservation {
+    /// Unique id of the reservation.
+    pub id: String,
+    /// On the tokens-per-day counter.
+    pub tokens: Option<Hold>,
+    /// On the budget counter.
+    pub budget: Option<Hold>,
+    /// The store failed and nothing is held (fail open).
+    pub store_error: Option<StoreError>,
 }
 
 /// Counter values after a charge.
@@ -341,6 +604,7 @@ fn refused(
         quota,
         admission,
         period,
+        in_progress: 0,
     }))
 }
 
@@ -360,7 +624,7 @@ pub fn period_name(w: Window) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::limits::MemoryStore;
 
@@ -385,7 +649,7 @@ mod tests {
         }
     }
 
-    fn refusal(r: Result<Admission, AdmitError>) -> Refusal {
+    fn refusal<T: std::fmt::Debug>(r: Result<T, AdmitError>) -> Refusal {
         match r {
             Err(AdmitError::Refused(r)) => *r,
             other => panic!("expected a refusal, got {other:?}"),
@@ -502,6 +766,113 @@ mod tests {
         assert_eq!(a.budget.unwrap().used, 350);
     }
 
+    /// `tasks` concurrent requests spread over `limiters` (replicas sharing
+    /// one store, or one): each reserves `estimate` tokens and, when
+    /// admitted, yields a while, then settles `actual`. Returns how many were
+    /// admitted and the tokens charged in all.
+    pub(crate) async fn hammer(
+        limiters: &[Arc<Limiter>],
+        party: &Party,
+        tasks: usize,
+        estimate: u64,
+        actual: u64,
+    ) -> (u64, u64) {
+        let mut handles = Vec::new();
+        for i in 0..tasks {
+            let (l, p) = (limiters[i % limiters.len()].clone(), party.clone());
+            handles.push(tokio::spawn(async move {
+                let est = Estimate {
+                    tokens: estimate,
+                    micro_usd: 0,
+                };
+                match l.reserve(&p, est).await {
+                    Ok(r) => {
+                        assert!(r.store_error.is_none(), "{r:?}");
+                        for _ in 0..fastrand::usize(0..20) {
+                            tokio::task::yield_now().await;
+                        }
+                        l.settle(&p, &r, actual, 0).await.unwrap();
+                        (1, actual)
+                    }
+                    Err(AdmitError::Refused(r)) => {
+                        assert_eq!(r.kind, LimitKind::Tokens);
+                        (0, 0)
+                    }
+                    Err(e) => panic!("{e:?}"),
+                }
+            }));
+        }
+        let mut out = (0, 0);
+        for h in handles {
+            let (a, c) = h.await.unwrap();
+            out.0 += a;
+            out.1 += c;
+        }
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_streams_overshoot_a_token_quota_by_one_request_at_most() {
+        // 20 concurrent 300-token answers on a 1,000 tokens/day team: without
+        // reservations every one was admitted and 6,000 charged.
+        let clock = WallClock::system();
+        let l = Arc::new(Limiter::new(
+            Arc::new(MemoryStore::new(clock)),
+            clock,
+            FailMode::Closed,
+            Duration::from_secs(5),
+        ));
+        for round in 0..20 {
+            let p = Party {
+                key: format!("team:r:race{round}"),
+                ..party(0, 1000, None)
+            };
+            let (admitted, charged) = hammer(std::slice::from_ref(&l), &p, 20, 310, 300).await;
+            assert!(charged <= 1000 + 300, "round {round}: {charged} charged");
+            assert!(admitted >= 3, "round {round}: {admitted} admitted");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reservation_refused_by_requests_in_progress_says_so_and_retries_soon() {
+        let l = limiter(T0 + 3_600_000);
+        let p = party(0, 1000, Some((1_000_000, Window::Month)));
+        let est = Estimate {
+            tokens: 600,
+            micro_usd: 1000,
+        };
+        let first = l.reserve(&p, est).await.unwrap();
+        assert_eq!(
+            first.tokens.as_ref().map(|h| (h.amount, h.overdraft)),
+            Some((600, false))
+        );
+        let second = l.reserve(&p, est).await.unwrap();
+        assert_eq!(
+            second.tokens.as_ref().map(|h| (h.amount, h.overdraft)),
+            Some((400, true))
+        );
+        let r = refusal(l.reserve(&p, est).await);
+        assert_eq!(r.kind, LimitKind::Tokens);
+        assert_eq!(r.retry_after_secs(), IN_PROGRESS_RETRY_SECS);
+        assert_eq!(
+            r.message(),
+            "token limit reached: 0 of 1000 tokens per day used and 1000 reserved by requests in progress"
+        );
+        // Settled for less, released: room again.
+        l.settle(&p, &first, 500, 900).await.unwrap();
+        l.settle(&p, &second, 0, 0).await.unwrap();
+        let third = l.reserve(&p, est).await.unwrap();
+        assert_eq!(third.tokens.as_ref().map(|h| h.amount), Some(500));
+        // Used up by settled usage: wait for the day to end.
+        l.settle(&p, &third, 700, 0).await.unwrap();
+        let r = refusal(l.reserve(&p, est).await);
+        assert_eq!(
+            r.message(),
+            "token limit exceeded (1200/1000 tokens per day)"
+        );
+        assert_eq!(r.retry_after_secs(), 23 * 3600);
+    }
+
     struct Broken;
     impl CounterStore for Broken {
         fn incr(
@@ -522,6 +893,22 @@ mod tests {
             _: u64,
             _: Duration,
         ) -> futures_util::future::BoxFuture<'_, Result<(bool, u64), StoreError>> {
+            Box::pin(async { Err(StoreError::Unavailable("down".into())) })
+        }
+        fn reserve(
+            &self,
+            _: String,
+            _: Vec<Draw>,
+            _: u64,
+            _: Duration,
+        ) -> futures_util::future::BoxFuture<'_, Result<Reserved, StoreError>> {
+            Box::pin(async { Err(StoreError::Unavailable("down".into())) })
+        }
+        fn settle(
+            &self,
+            _: String,
+            _: Vec<Settle>,
+        ) -> futures_util::future::BoxFuture<'_, Result<Vec<u64>, StoreError>> {
             Box::pin(async { Err(StoreError::Unavailable("down".into())) })
         }
         fn kind(&self) -> &'static str {

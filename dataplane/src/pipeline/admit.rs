@@ -1,5 +1,8 @@
 //! Stage: admit. The route's request guards (blocked patterns, webhook,
-//! removed fields), then its AITeam's, and the caller's team limits.
+//! removed fields), then its AITeam's, and the caller's team limits: counted before the body
+//! is read, then, once it is, what the request is expected to use is
+//! reserved on the team's token and budget counters (settled to the true
+//! usage when the answer ends, released if none comes).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -49,4 +52,15 @@ pub async fn inspect(
         }
     }
     Ok(json)
+}
+
+/// Reserves what the request is expected to use on its team's counters
+/// ([`crate::teams::estimate`]), priced as the routed model.
+pub async fn reserve(
+    team: &TeamContext,
+    json: &RequestJson,
+    routed_model: &str,
+) -> Result<(), RequestError> {
+    let estimate = crate::teams::estimate::estimate(json, team.prices(), routed_model);
+    team.reserve(estimate).await
 }

@@ -57,6 +57,8 @@ struct Skips {
 /// The candidate being tried (kept across a same-backend retry).
 struct Current {
     backend: Arc<BackendRuntime>,
+    /// The model this candidate answers as (charged and labelled).
+    model: String,
     provider_model: String,
     prepared: Prepared,
     strategy: Option<Strategy>,
@@ -75,6 +77,8 @@ pub enum Purpose {
 pub struct Started {
     /// The backend that answered.
     pub backend: Arc<BackendRuntime>,
+    /// The model that answered (the backend reference's `model`, else the routed name).
+    pub model: String,
     /// How its answer must be read.
     pub prepared: Prepared,
     /// Its status and headers.
@@ -215,11 +219,11 @@ impl Chain {
                     Taken::Candidate(c) => c,
                     Taken::Answer(resp) => return Next::Answer(resp),
                     Taken::Error(e) => return Next::Failed(Err(e)),
-                    Taken::None => return Next::Failed(self.exhausted()),
+                    Taken::None => return Next::Failed(self.exhausted(purpose)),
                 },
             };
             if self.attempts_left == 0 {
-                return Next::Failed(self.exhausted());
+                return Next::Failed(self.exhausted(purpose));
             }
             self.attempts_left -= 1;
             self.tried += 1;
@@ -230,6 +234,7 @@ impl Chain {
                         &self.state,
                         &self.x,
                         &backend,
+                        &cur.model,
                         &cur.provider_model,
                         self.tried,
                     )
@@ -255,6 +260,7 @@ impl Chain {
                             self.record_attempt(&backend, "ok");
                             return Next::Stream(Box::new(Started {
                                 backend,
+                                model: cur.model,
                                 prepared: cur.prepared,
                                 parts,
                                 body: Prefixed::new(prefix, rest),
@@ -288,6 +294,7 @@ impl Chain {
                         &self.state,
                         &self.x,
                         &backend,
+                        &cur.model,
                         parts,
                         body,
                         self.tried,
@@ -343,11 +350,13 @@ impl Chain {
                             });
                             self.index = 0;
                         }
-                        _ => return Next::Answer(self.upstream_error_answer(&backend)),
+                        _ => {
+                            return Next::Answer(self.upstream_error_answer(&backend, &cur.model));
+                        }
                     }
                 }
                 Decision::ReturnToClient => {
-                    return Next::Answer(self.upstream_error_answer(&backend));
+                    return Next::Answer(self.upstream_error_answer(&backend, &cur.model));
                 }
             }
         }
@@ -366,6 +375,12 @@ impl Chain {
                 self.skips.format += 1;
                 continue;
             }
+            // Charged and labelled as the model it answers as.
+            let model = candidate
+                .model
+                .clone()
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| self.x.routed_model.clone());
             let provider_model = match candidate.model.as_deref() {
                 Some(m) if !m.is_empty() => m.to_string(),
                 _ => match backend.provider_model(&self.x.routed_model) {
@@ -381,6 +396,7 @@ impl Chain {
                     &self.state,
                     &self.x,
                     &backend,
+                    &model,
                     &provider_model,
                     self.tried,
                 ) {
@@ -407,6 +423,7 @@ impl Chain {
             };
             return Taken::Candidate(Current {
                 backend,
+                model,
                 provider_model,
                 prepared,
                 strategy,
@@ -417,8 +434,15 @@ impl Chain {
     }
 
     /// The answer when no candidate answered.
-    fn exhausted(&mut self) -> Result<Response<ResponseBody>, RequestError> {
+    fn exhausted(&mut self, purpose: &Purpose) -> Result<Response<ResponseBody>, RequestError> {
         let x = &self.x;
+        if matches!(purpose, Purpose::Continue(_)) {
+            // The client has its stream (200) and gets its in-band error;
+            // the request is recorded once, by the stream.
+            return Err(RequestError::NoHealthyBackend {
+                model: x.requested_model.clone(),
+            });
+        }
         if self.tried == 0 {
             if self.skips.format > 0 && self.skips.model == 0 {
                 return Err(RequestError::UnsupportedFormat {
@@ -464,11 +488,16 @@ impl Chain {
         })
     }
 
-    fn upstream_error_answer(&mut self, backend: &BackendRuntime) -> Response<ResponseBody> {
+    fn upstream_error_answer(
+        &mut self,
+        backend: &BackendRuntime,
+        model: &str,
+    ) -> Response<ResponseBody> {
         respond::upstream_error_answer(
             &self.state,
             &self.x,
             backend,
+            model,
             self.last_upstream.take(),
             self.tried,
         )

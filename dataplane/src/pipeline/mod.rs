@@ -35,6 +35,8 @@ mod send;
 mod stream;
 
 #[cfg(test)]
+mod accounting_tests;
+#[cfg(test)]
 mod body_tests;
 #[cfg(test)]
 mod failure_classes;
@@ -64,6 +66,7 @@ use crate::state::AppState;
 
 pub use endpoint::Endpoint;
 pub use exchange::{ClientAddr, Exchange, Rejection};
+pub use respond::HANGUP_DRAIN_TIME;
 
 /// The body of a client request, boxed once at the server edge so every
 /// stage (and every in-process test) uses one concrete type.
@@ -244,6 +247,11 @@ async fn serve_api(
         };
         let team_guards = membership.as_ref().and_then(|m| m.guards.as_deref());
         let json = admit::inspect(state, route, team_guards, read.json, &summary).await?;
+        if let Some(team) = &team
+            && format != ApiFormat::CountTokens
+        {
+            admit::reserve(team, &json, &routed.routed_model).await?;
+        }
         let exchange = Exchange {
             cfg: cfg.clone(),
             route_index,

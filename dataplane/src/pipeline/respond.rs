@@ -21,26 +21,36 @@ use crate::translate::errors as translate_errors;
 use crate::wire;
 use crate::wire::Dialect;
 
+/// The accounting of `x` answered by `model` at `backend` (the model and
+/// backend that answered are charged, labelled and logged).
 pub fn accounting(
     state: &AppState,
     x: &Exchange,
     backend: &BackendRuntime,
+    model: &str,
     status: u16,
     attempts: u32,
 ) -> Accounting {
+    let labels = &x.route().model_labels;
     Accounting {
         metrics: state.metrics.clone(),
         request_id: x.request_id(),
         route: x.route().id.clone(),
         api: x.format.label(),
         requested_model: x.requested_model.clone(),
-        model: x.routed_model.clone(),
+        requested_label: labels.label(&x.requested_model).to_owned(),
+        model: model.to_owned(),
+        model_label: labels.label(model).to_owned(),
         backend: backend.id.clone(),
         provider: backend.provider.label(),
         subject: x.identity.subject.clone(),
         status,
         started: x.started,
         attempts,
+        stream: x.stream,
+        input_estimate: (x.json.bytes().len() as u64)
+            .div_ceil(crate::teams::estimate::BYTES_PER_TOKEN),
+        cut: state.cut.clone(),
         team: x.team.clone(),
         span: x.span.clone(),
         session: x.session.clone(),
@@ -59,6 +69,7 @@ pub fn relay_stream(
         state,
         x,
         &backend,
+        &started.model,
         started.parts.status.as_u16(),
         started.attempts,
     );
@@ -69,9 +80,20 @@ pub fn relay_stream(
         if let Some(at) = summary.first_byte_at {
             acct.first_byte(at);
         }
-        acct.finish(Some(&summary.usage), summary.outcome.label(), true);
+        acct.finish_stream(
+            &summary.usage,
+            summary.content_events,
+            summary.outcome.label(),
+        );
     });
-    let relay = build_relay(x, &backend, started.prepared, started.body, on_finish);
+    let relay = build_relay(
+        state,
+        x,
+        &backend,
+        started.prepared,
+        started.body,
+        on_finish,
+    );
     let relay = super::keepalive::KeepAlive::new(relay, x.format.dialect(), state.stream_keepalive);
     stream_response(&started.parts.headers, relay.boxed_unsync())
 }
@@ -92,21 +114,46 @@ pub fn count_malformed(
     }
 }
 
+/// How long the upstream of a client that hung up is read on, to learn
+/// the usage it reports at the end (see `docs/teams.md`).
+pub const HANGUP_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Most upstream bytes read after a hang-up.
+pub const HANGUP_DRAIN_BYTES: u64 = 1 << 20;
+
 /// The relay of one upstream stream for `x`'s client: byte for byte, or
-/// through the candidate's stream translator.
+/// through the candidate's stream translator. When the client hangs up
+/// first, the upstream is read on briefly for its usage.
 pub fn build_relay<B>(
+    state: &AppState,
     x: &Exchange,
     backend: &BackendRuntime,
     prepared: Prepared,
     body: B,
     on_finish: wire::relay::OnFinish,
-) -> wire::relay::Relay<B> {
+) -> wire::relay::Relay<B>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<crate::response::BoxError>,
+{
     let dialect = x.format.dialect();
     let limits = wire::relay::StreamLimits {
         idle: backend.timeouts.stream_idle,
         max_duration: backend.timeouts.max_stream,
     };
-    match prepared.translation {
+    let drain = wire::relay::HangupDrain {
+        time: HANGUP_DRAIN_TIME,
+        bytes: HANGUP_DRAIN_BYTES,
+        unless: state.cut.clone(),
+    };
+    // Counted until the relay has reported (it may read on after a
+    // hang-up), so shutdown waits for its record and charge.
+    let pending = state.limiter.pending();
+    let on_finish: wire::relay::OnFinish = Box::new(move |summary| {
+        on_finish(summary);
+        drop(pending);
+    });
+    let relay = match prepared.translation {
         Some((t, session)) => wire::relay::Relay::translating(
             body,
             prepared.upstream,
@@ -124,7 +171,8 @@ pub fn build_relay<B>(
             on_finish,
         ),
         None => wire::relay::Relay::new(body, dialect, limits, on_finish),
-    }
+    };
+    relay.draining_on_hangup(drain)
 }
 
 /// A streaming response: the provider headers the client may see, SSE
@@ -144,17 +192,19 @@ pub fn stream_response(upstream: &http::HeaderMap, body: ResponseBody) -> Respon
 /// Gives a whole 2xx upstream answer to the client: as it is when the
 /// backend speaks the client's format, translated otherwise. Usage is read
 /// from the upstream's own body.
+#[allow(clippy::too_many_arguments)]
 pub fn whole_answer(
     state: &AppState,
     x: &Exchange,
     backend: &BackendRuntime,
+    model: &str,
     parts: http::response::Parts,
     body: bytes::Bytes,
     attempts: u32,
     prepared: Prepared,
 ) -> Response<ResponseBody> {
-    let acct = accounting(state, x, backend, parts.status.as_u16(), attempts);
-    let usage = wire::relay::usage_from_json_response(prepared.upstream, &body).map(|(u, _)| u);
+    let mut acct = accounting(state, x, backend, model, parts.status.as_u16(), attempts);
+    let usage = wire::relay::usage_from_whole_body(prepared.upstream, &body).map(|(u, _)| u);
     let mut out_headers = client_headers(&parts.headers);
     let mut resp = match prepared.translation {
         Some((t, session)) => {
@@ -168,8 +218,11 @@ pub fn whole_answer(
                 }
                 Err(e) => {
                     tracing::warn!(backend = %backend.id, error = %e, "upstream answer could not be translated");
-                    acct.finish(usage.as_ref(), "upstream_error", false);
-                    return response::error(x.format.dialect(), &RequestError::Untranslatable(e));
+                    // Recorded with the status the client gets, not the upstream's 200.
+                    let err = RequestError::Untranslatable(e);
+                    acct.status = err.status().as_u16();
+                    acct.finish(usage.as_ref(), "untranslatable", false);
+                    return response::error(x.format.dialect(), &err);
                 }
             }
         }
@@ -200,12 +253,13 @@ pub fn upstream_error_answer(
     state: &AppState,
     x: &Exchange,
     backend: &BackendRuntime,
+    model: &str,
     upstream: Option<UpstreamError>,
     attempts: u32,
 ) -> Response<ResponseBody> {
     match upstream {
         Some(u) => {
-            let acct = accounting(state, x, backend, u.status.as_u16(), attempts);
+            let acct = accounting(state, x, backend, model, u.status.as_u16(), attempts);
             acct.finish(None, "upstream_error", false);
             error_response_from(u, x.format.dialect())
         }
@@ -231,19 +285,23 @@ pub fn error_passthrough(
         .get_or_create(&crate::metrics::RequestLabels {
             route: x.route().id.clone(),
             api: x.format.label(),
-            model: x.routed_model.clone(),
+            requested_model: x.route().model_labels.label(&x.requested_model).to_owned(),
+            model: x.route().model_labels.label(&x.routed_model).to_owned(),
             backend: "none".into(),
             status: u.status.as_u16(),
         })
         .inc();
     tracing::info!(
         target: "switchboard::access",
+        request_id = %x.request_id(),
         route = %x.route().id,
+        team = x.team.as_ref().map_or("", |t| t.label.as_str()),
         session = x.session.as_ref().map_or("", |s| &*s.id),
-        requested_model = %x.requested_model,
-        model = %x.routed_model,
+        requested_model = %super::accounting::for_log(&x.requested_model),
+        model = %super::accounting::for_log(&x.routed_model),
         status = u.status.as_u16(),
         outcome,
+        stream = x.stream,
         attempts,
         latency_ms = x.started.elapsed().as_millis() as u64,
         "request finished"
@@ -282,6 +340,7 @@ pub fn count_answer(
     state: &AppState,
     x: &Exchange,
     backend: &BackendRuntime,
+    model: &str,
     provider_model: &str,
     attempts: u32,
 ) -> Result<Response<ResponseBody>, RequestError> {
@@ -291,7 +350,7 @@ pub fn count_answer(
     let body: serde_json::Value = serde_json::from_slice(&chat.body)
         .map_err(|e| RequestError::Internal(format!("re-parsing the translated request: {e}")))?;
     let count = crate::tokens::count_chat(&body, provider_model);
-    accounting(state, x, backend, 200, attempts).finish(None, "counted", false);
+    accounting(state, x, backend, model, 200, attempts).finish(None, "counted", false);
     let mut resp = response::json(
         StatusCode::OK,
         format!("{{\"input_tokens\":{}}}", count.tokens),
@@ -312,6 +371,7 @@ pub async fn mock_answer(
     state: &AppState,
     x: &Exchange,
     backend: &BackendRuntime,
+    model: &str,
     provider_model: &str,
     attempts: u32,
 ) -> Response<ResponseBody> {
@@ -324,14 +384,14 @@ pub async fn mock_answer(
             .unwrap_or(serde_json::Value::Null);
     if x.format == ApiFormat::CountTokens {
         let n = wire::mock::count_tokens(&request);
-        let acct = accounting(state, x, backend, 200, attempts);
+        let acct = accounting(state, x, backend, model, 200, attempts);
         acct.finish(None, "completed", false);
         return response::json(StatusCode::OK, format!("{{\"input_tokens\":{n}}}"));
     }
     let settings = wire::mock::MockReply {
         reply: backend.mock_reply.clone(),
     };
-    let acct = accounting(state, x, backend, 200, attempts);
+    let acct = accounting(state, x, backend, model, 200, attempts);
     let answer = if x.format == ApiFormat::Responses {
         match crate::translate::responses::mock::respond_responses(&request, &settings, unix_now())
         {
@@ -358,7 +418,11 @@ pub async fn mock_answer(
             );
             let body = http_body_util::StreamBody::new(stream);
             let on_finish = Box::new(move |summary: wire::relay::RelaySummary| {
-                acct.finish(Some(&summary.usage), summary.outcome.label(), true);
+                acct.finish_stream(
+                    &summary.usage,
+                    summary.content_events,
+                    summary.outcome.label(),
+                );
             });
             let limits = wire::relay::StreamLimits {
                 idle: backend.timeouts.stream_idle,

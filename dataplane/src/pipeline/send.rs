@@ -92,6 +92,15 @@ pub async fn send(backend: &BackendRuntime, x: &Exchange, prepared: &Prepared) -
         }
         Ok(Ok(resp)) => resp,
     };
+    // Compressed despite `accept-encoding: identity`: decoded here, so usage
+    // is read and the client gets bytes it can read.
+    let resp = match crate::upstream::decode::decoded(resp) {
+        Ok(resp) => resp,
+        Err(e) => {
+            tracing::warn!(backend = %backend.id, error = %e, "upstream answer cannot be decoded");
+            return failed(AttemptOutcome::ServerError { status: 502 }, "undecodable");
+        }
+    };
     if resp.status().is_success() {
         if is_event_stream(resp.headers()) {
             return Attempt::Stream(resp);
@@ -153,12 +162,14 @@ fn redacted(backend: &BackendRuntime, body: Bytes) -> Bytes {
     )
 }
 
-/// Whether a response is a Server-Sent Events stream.
+/// Whether a response is a Server-Sent Events stream (media types are
+/// case-insensitive: `Text/Event-Stream; charset=utf-8` is one).
 pub fn is_event_stream(headers: &HeaderMap) -> bool {
     headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/event-stream"))
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|ct| ct.trim().eq_ignore_ascii_case("text/event-stream"))
 }
 
 /// Why a whole answer could not be read.

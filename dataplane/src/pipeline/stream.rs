@@ -91,7 +91,21 @@ pub fn held(x: Arc<Exchange>, state: &Arc<AppState>, walk: Walk) -> Response<Res
     resp
 }
 
-type Slot = Arc<Mutex<Option<RelaySummary>>>;
+/// Where a relay leaves its summary. The summary can come after the relay
+/// was dropped (it reads on after a hang-up, see
+/// [`crate::wire::relay::Relay::draining_on_hangup`]): then it goes to
+/// `then`, left by the stream that is gone.
+#[derive(Default)]
+struct Handoff {
+    summary: Option<RelaySummary>,
+    then: Option<Box<dyn FnOnce(RelaySummary) + Send>>,
+}
+
+type Slot = Arc<Mutex<Handoff>>;
+
+fn lock(slot: &Slot) -> std::sync::MutexGuard<'_, Handoff> {
+    slot.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 enum Phase {
     /// Waiting for the chain (a first stream, or a continuation).
@@ -125,7 +139,11 @@ struct ClientStream {
     pending_error: Option<Bytes>,
     /// The backend whose answer the client has (last one that streamed).
     backend: Option<Arc<BackendRuntime>>,
+    /// The model that backend answered as.
+    model: String,
     usage: Usage,
+    /// Content events of every relay so far.
+    content_events: u64,
     first_byte_at: Option<Instant>,
     outcome: &'static str,
     accounted: bool,
@@ -144,7 +162,9 @@ impl ClientStream {
             content_sent: false,
             pending_error: None,
             backend: None,
+            model: String::new(),
             usage: Usage::default(),
+            content_events: 0,
             first_byte_at: None,
             outcome: "client_gone",
             accounted: false,
@@ -156,12 +176,30 @@ impl ClientStream {
         let slot: Slot = Arc::default();
         let sink = slot.clone();
         let on_finish = Box::new(move |summary: RelaySummary| {
-            *sink.lock().unwrap_or_else(|e| e.into_inner()) = Some(summary);
+            let then = {
+                let mut h = lock(&sink);
+                match h.then.take() {
+                    Some(then) => Some(then),
+                    None => {
+                        h.summary = Some(summary.clone());
+                        None
+                    }
+                }
+            };
+            if let Some(then) = then {
+                then(summary);
+            }
         });
         let backend = started.backend.clone();
-        let relay =
-            respond::build_relay(&self.x, &backend, started.prepared, started.body, on_finish)
-                .handing_off();
+        let relay = respond::build_relay(
+            &self.state,
+            &self.x,
+            &backend,
+            started.prepared,
+            started.body,
+            on_finish,
+        )
+        .handing_off();
         let splice = match started.strategy {
             Some(strategy) if self.content_sent => Some(Box::new((
                 Splicer::new(self.dialect, &self.sent, &strategy),
@@ -170,6 +208,7 @@ impl ClientStream {
             _ => None,
         };
         self.backend = Some(backend.clone());
+        self.model = started.model;
         self.phase = Phase::Relaying {
             relay: Box::new(relay),
             backend,
@@ -270,10 +309,7 @@ impl ClientStream {
     ) {
         if let Some(s) = &summary {
             respond::count_malformed(&self.state.metrics, &backend.id, s);
-            self.usage.add(&s.usage);
-            if self.first_byte_at.is_none() {
-                self.first_byte_at = s.first_byte_at;
-            }
+            self.absorb(s);
         }
         let Some(error) = error else {
             self.outcome = summary.as_ref().map_or("completed", |s| s.outcome.label());
@@ -331,22 +367,49 @@ impl ClientStream {
             .inc();
     }
 
+    /// Adds what one relay saw.
+    fn absorb(&mut self, s: &RelaySummary) {
+        self.usage.add(&s.usage);
+        self.content_events += s.content_events;
+        if self.first_byte_at.is_none() {
+            self.first_byte_at = s.first_byte_at;
+        }
+    }
+
     /// Records the request once: usage of every stream that served it, on
-    /// the backend that served last.
+    /// the backend (and model) that served last.
     fn account(&mut self) {
+        if let Some(record) = self.recorder() {
+            record(None);
+        }
+    }
+
+    /// What records the request, given the summary of a relay still
+    /// reading on (`None` once every relay reported); `None` when already
+    /// recorded or nothing streamed (then it was recorded as a rejection or
+    /// upstream error).
+    fn recorder(&mut self) -> Option<impl FnOnce(Option<RelaySummary>) + Send + 'static> {
         if self.accounted {
-            return;
+            return None;
         }
         self.accounted = true;
-        let Some(backend) = self.backend.clone() else {
-            return; // nothing streamed: recorded as a rejection or upstream error
-        };
+        let backend = self.backend.clone()?;
         let attempts = self.chain.as_ref().map_or(1, Chain::attempts);
-        let acct = respond::accounting(&self.state, &self.x, &backend, 200, attempts);
-        if let Some(at) = self.first_byte_at {
-            acct.first_byte(at);
-        }
-        acct.finish(Some(&self.usage), self.outcome, true);
+        let acct = respond::accounting(&self.state, &self.x, &backend, &self.model, 200, attempts);
+        let (mut usage, mut events, mut first) =
+            (self.usage, self.content_events, self.first_byte_at);
+        let outcome = self.outcome;
+        Some(move |last: Option<RelaySummary>| {
+            if let Some(s) = last {
+                usage.add(&s.usage);
+                events += s.content_events;
+                first = first.or(s.first_byte_at);
+            }
+            if let Some(at) = first {
+                acct.first_byte(at);
+            }
+            acct.finish_stream(&usage, events, outcome);
+        })
     }
 
     fn emit(&mut self, data: Bytes) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
@@ -369,16 +432,23 @@ fn is_event_stream(resp: &Response<ResponseBody>) -> bool {
 impl Drop for ClientStream {
     fn drop(&mut self) {
         // A relay still running reports what it saw (`client_gone`) through
-        // its slot when it is dropped: drop it first, then read the slot.
+        // its slot when it is dropped, at once or after reading on for the
+        // usage: drop it first, then record now or when it reports.
         if let Phase::Relaying { slot, .. } = &self.phase {
             let slot = slot.clone();
             self.phase = Phase::Done;
-            if let Some(s) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                self.usage.add(&s.usage);
-                if self.first_byte_at.is_none() {
-                    self.first_byte_at = s.first_byte_at;
+            let Some(record) = self.recorder() else {
+                return;
+            };
+            let mut h = lock(&slot);
+            match h.summary.take() {
+                Some(s) => {
+                    drop(h);
+                    record(Some(s));
                 }
+                None => h.then = Some(Box::new(move |s| record(Some(s)))),
             }
+            return;
         }
         self.account();
     }
@@ -443,7 +513,7 @@ impl Body for ClientStream {
                     }
                     Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
                     Poll::Ready(None) => {
-                        let summary = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+                        let summary = lock(slot).summary.take();
                         let error = relay.take_pending_error();
                         let backend = backend.clone();
                         let pending_splice = splice.as_ref().is_some_and(|j| j.0.pending());

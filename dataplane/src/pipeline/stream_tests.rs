@@ -584,6 +584,11 @@ async fn a_client_that_leaves_a_continuable_stream_is_accounted_once() {
     let first = body.frame().await.unwrap().unwrap();
     assert!(first.is_data());
     drop(body);
+    // The upstream is read on briefly for its usage before the request is recorded.
+    super::testing::eventually("the request is recorded", || {
+        metric(&h.metrics(), "switchboard_requests_total", &[]) > 0.0
+    })
+    .await;
     let m = h.metrics();
     assert_eq!(
         metric(

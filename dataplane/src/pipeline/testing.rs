@@ -129,6 +129,7 @@ impl Harness {
             allow_empty_config: false,
             stream_keepalive: super::keepalive::DEFAULT_INTERVAL,
             sessions: Arc::new(crate::sessions::SessionTable::default()),
+            cut: Arc::default(),
         };
         edit(&mut state);
         let h = Self {
@@ -268,4 +269,71 @@ pub fn chat_stream_text(body: &[u8]) -> String {
         }
     }
     out
+}
+
+/// A log sink shared with a test.
+#[derive(Clone, Default)]
+pub struct LogBuf(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuf {
+    /// Every line logged so far, parsed (the JSON log format).
+    pub fn lines(&self) -> Vec<Value> {
+        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The access-log lines of finished requests.
+    pub fn finished(&self) -> Vec<Value> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l["message"] == "request finished")
+            .collect()
+    }
+}
+
+/// Captures this thread's log lines in the JSON format until the guard is
+/// dropped (`#[tokio::test]` runs every task on the test's thread).
+pub fn capture_logs() -> (LogBuf, tracing::subscriber::DefaultGuard) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let buf = LogBuf::default();
+    let sink = buf.clone();
+    let subscriber = tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_writer(move || sink.clone()),
+    );
+    (buf, tracing::subscriber::set_default(subscriber))
+}
+
+/// Waits (yielding, then advancing the paused clock in small steps, up to a
+/// minute of it) until `done` holds; panics with `what` if it never does.
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    for i in 0..2000 {
+        if done() {
+            return;
+        }
+        if i < 1000 {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+        }
+    }
+    panic!("never happened: {what}");
 }

@@ -8,6 +8,7 @@
 //! building.
 
 mod backend;
+pub mod model_labels;
 mod route;
 
 use std::collections::HashMap;

@@ -29,6 +29,8 @@ pub struct RouteRuntime {
     pub model_names: Vec<String>,
     /// What `GET /v1/models` lists.
     pub catalog: crate::catalog::ModelCatalog,
+    /// The `model` label values of the route's metrics.
+    pub model_labels: super::model_labels::ModelLabels,
     /// Teams and their limits; `None`: no limits.
     pub teams: Option<crate::teams::TeamTable>,
     /// Model prices for budgets.
@@ -98,6 +100,7 @@ impl RouteRuntime {
             },
             model_names,
             catalog,
+            model_labels: super::model_labels::ModelLabels::new(r, backends),
             teams: r
                 .teams
                 .as_ref()
@@ -129,6 +132,7 @@ impl RouteRuntime {
             model_names: Vec::new(),
             // Lists nothing: the placeholder has no rules.
             catalog: crate::catalog::ModelCatalog::build(&pb::Route::default(), &[]),
+            model_labels: super::model_labels::ModelLabels::default(),
             teams: None,
             prices: std::sync::Arc::new(crate::teams::PriceTable::new(&[])),
             guards: crate::guards::RouteGuards::new(None)?,

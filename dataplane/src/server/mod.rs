@@ -15,7 +15,10 @@
 //!
 //! Both listeners accept HTTP/1.1 and cleartext HTTP/2 on one socket. On
 //! shutdown the listener stops accepting and open connections are drained
-//! (in-flight requests and streams finish) up to the grace period.
+//! (in-flight requests and streams finish) up to the grace period. What
+//! still runs then is cut: [`AppState::cut`] is set and every connection is
+//! closed, so each cut stream is recorded (outcome `shutdown`) and charged
+//! with the usage seen, before `serve` returns.
 
 mod admin;
 pub mod conn;
@@ -143,6 +146,7 @@ pub async fn serve<H, F>(
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
     let live = Arc::new(Live::default());
     let (drain_tx, drain_rx) = watch::channel(false);
+    let (cut_tx, cut_rx) = watch::channel(false);
     let labels = ListenerLabels {
         listener: limits.listener,
     };
@@ -197,6 +201,7 @@ pub async fn serve<H, F>(
             .into_owned();
         let live = live.clone();
         let mut drain = drain_rx.clone();
+        let mut cut = cut_rx.clone();
         let metrics = state.metrics.clone();
         let open = open.clone();
         live.count.fetch_add(1, Ordering::SeqCst);
@@ -215,6 +220,7 @@ pub async fn serve<H, F>(
                         }
                         break;
                     }
+                    _ = cut.wait_for(|c| *c) => break, // the grace period is over
                     changed = drain.changed(), if closing_until.is_none() => {
                         if changed.is_err() || *drain.borrow() {
                             conn.as_mut().graceful_shutdown();
@@ -253,10 +259,33 @@ pub async fn serve<H, F>(
     drop(listener);
     let _ = drain_tx.send(true);
     tokio::select! {
-        () = live.wait_zero() => tracing::info!(listener = limits.listener, "all connections drained"),
-        () = tokio::time::sleep(grace) => tracing::warn!(listener = limits.listener, ?grace, "grace period over; closing remaining connections"),
+        () = live.wait_zero() => {
+            tracing::info!(listener = limits.listener, "all connections drained");
+            return;
+        }
+        () = tokio::time::sleep(grace) => tracing::warn!(listener = limits.listener, ?grace, "grace period over; cutting remaining connections"),
+    }
+    // Dropping a connection drops its requests and streams, which record
+    // (and charge) themselves as cut.
+    // (The admin listener serves no model requests: its cut says nothing
+    // about theirs.)
+    if limits.listener != ConnLimits::admin().listener {
+        state.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    let _ = cut_tx.send(true);
+    if tokio::time::timeout(CUT_WAIT, live.wait_zero())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            listener = limits.listener,
+            "connections still open after the cut"
+        );
     }
 }
+
+/// Longest wait for connections to close once cut.
+const CUT_WAIT: Duration = Duration::from_secs(2);
 
 /// The answer to a connection beyond the cap, in a shape both OpenAI and
 /// Anthropic clients read (`error.message`; `type: error` with an

@@ -313,3 +313,108 @@ async fn a_large_unread_body_closes_the_connection_explicitly() {
     );
     let _ = CLIENT_KEY;
 }
+
+#[tokio::test]
+async fn streams_cut_at_the_end_of_the_grace_period_are_logged_and_charged() {
+    use crate::upstream::fake::{Reply, Step};
+    let mut r = route(&["gpt-*"], &["primary"]);
+    r["spec"]["teams"] = serde_json::json!({"teams": [{"name": "payments", "tier": "metered", "apiKeys": ["test"]}]});
+    r["spec"]["tiers"] = serde_json::json!([{"name": "metered", "tokensPerDay": 1_000_000}]);
+    let h = Harness::new(&[backend("primary", "OpenAI", &["gpt-test"]), r]);
+    // Forty one-token deltas, then the upstream goes on thinking forever.
+    let chunk = |content: &str| {
+        let c = serde_json::json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": null}]});
+        Step::Data(Bytes::from(format!("data: {c}\n\n")))
+    };
+    let mut body = vec![chunk("")];
+    body.extend((0..40).map(|_| chunk("tok ")));
+    body.push(Step::Stall);
+    h.upstream.set_default(
+        "primary",
+        Reply::Respond {
+            status: 200,
+            headers: vec![("content-type", "text/event-stream".into())],
+            body,
+        },
+    );
+    let (logs, _guard) = crate::pipeline::testing::capture_logs();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(
+        listener,
+        ConnLimits {
+            first_byte_timeout: PATIENCE,
+            idle_timeout: PATIENCE,
+            ..quick("traffic")
+        },
+        h.state.clone(),
+        |s, r: Request<Incoming>| crate::pipeline::handle(s, r.map(crate::pipeline::request_body)),
+        async {
+            let _ = stop_rx.await;
+        },
+        Duration::from_millis(200),
+    ));
+    let request = serde_json::json!({"model": "gpt-test", "stream": true,
+        "messages": [{"role": "user", "content": "hi"}]})
+    .to_string();
+    let mut clients = Vec::new();
+    for _ in 0..10 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(
+            format!(
+                "POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\nx-api-key: {CLIENT_KEY}\r\n\
+                 content-type: application/json\r\ncontent-length: {}\r\n\r\n{request}",
+                request.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        // Wait until the forty deltas reached this client.
+        let mut seen = Vec::new();
+        let mut chunk = [0u8; 8192];
+        while String::from_utf8_lossy(&seen).matches("tok ").count() < 40 {
+            let n = tokio::time::timeout(PATIENCE, s.read(&mut chunk))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(n > 0, "closed early");
+            seen.extend_from_slice(&chunk[..n]);
+        }
+        clients.push(s);
+    }
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(PATIENCE, server)
+        .await
+        .expect("serve returns after the grace period")
+        .unwrap();
+    assert_eq!(h.state.limiter.flush(PATIENCE).await, 0);
+    let finished = logs.finished();
+    assert_eq!(finished.len(), 10, "{finished:?}");
+    for line in &finished {
+        assert_eq!(line["outcome"], "shutdown", "{line}");
+        assert!(line["output_tokens"].as_u64().unwrap() >= 40, "{line}");
+    }
+    let m = h.metrics();
+    assert_eq!(
+        crate::pipeline::testing::metric(
+            &m,
+            "switchboard_streams_total",
+            &[("outcome", "shutdown")]
+        ),
+        10.0,
+        "{m}"
+    );
+    let charged = crate::pipeline::testing::metric(
+        &m,
+        "switchboard_team_tokens_total",
+        &[("team", "payments"), ("kind", "output")],
+    );
+    assert!(charged >= 400.0, "{m}");
+    // The clients saw the connection close.
+    for mut c in clients {
+        read_to_close(&mut c).await;
+    }
+}

@@ -12,7 +12,9 @@ use super::pricing::PriceTable;
 use super::table::Membership;
 use crate::auth::Identity;
 use crate::error::RequestError;
-use crate::limits::{Admission, AdmitError, Charged, FailMode, Limiter, Window};
+use crate::limits::{
+    Admission, AdmitError, Charged, Estimate, FailMode, Limiter, Reservation, Window,
+};
 use crate::runtime::RouteRuntime;
 use crate::state::AppState;
 use crate::wire::usage::Usage;
@@ -32,6 +34,19 @@ pub struct TeamContext {
     metrics: Arc<crate::metrics::Metrics>,
     prices: Arc<PriceTable>,
     usage: Arc<super::UsageBook>,
+    /// What the request holds on its team's counters until it finishes
+    /// ([`TeamContext::reserve`]); released when the request ends unanswered.
+    reservation: std::sync::Mutex<Option<Reservation>>,
+}
+
+impl Drop for TeamContext {
+    /// A request that ends without an answer (refused by a guard, every
+    /// backend failed) releases what it reserved.
+    fn drop(&mut self) {
+        if let Some(r) = self.take_reservation() {
+            self.settle(r, 0, 0);
+        }
+    }
 }
 
 /// Counts a request of an AITeam member in the live usage (`refused`: by one
@@ -141,6 +156,7 @@ pub async fn admit(
                 metrics: state.metrics.clone(),
                 prices: route.prices.clone(),
                 usage: state.usage.clone(),
+                reservation: std::sync::Mutex::new(None),
             })))
         }
         Err(AdmitError::Refused(r)) => {
@@ -180,6 +196,67 @@ pub async fn admit(
 }
 
 impl TeamContext {
+    /// The route's price table.
+    pub fn prices(&self) -> &PriceTable {
+        &self.prices
+    }
+
+    /// Reserves `estimate` on the team's token and budget counters until
+    /// the request finishes (see [`Limiter::reserve`]). Refused: the
+    /// request is answered 429 like any limit.
+    pub async fn reserve(&self, estimate: Estimate) -> Result<(), RequestError> {
+        let party = &self.membership.party;
+        // Admitted unchecked (the store failed, fail open): no reservation.
+        if (party.tokens_per_day == 0 && party.budget.is_none())
+            || self.admission.store_error.is_some()
+        {
+            return Ok(());
+        }
+        match self.limiter.reserve(party, estimate).await {
+            Ok(r) => {
+                if let Some(e) = &r.store_error {
+                    tracing::warn!(route = %self.route, team = %self.label, error = %e, "counter store failed; admitting without a reservation (fail open)");
+                    self.store_error("open");
+                }
+                *self.reservation.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                Ok(())
+            }
+            Err(AdmitError::Refused(r)) => {
+                let err = RequestError::LimitExceeded(r);
+                self.metrics
+                    .team
+                    .reject(&self.route, &self.label, err.metric_label());
+                Err(err)
+            }
+            Err(AdmitError::Unavailable(e)) => {
+                tracing::error!(route = %self.route, team = %self.label, error = %e, "counter store failed; refusing (fail closed)");
+                self.store_error("closed");
+                self.metrics
+                    .team
+                    .reject(&self.route, &self.label, "limiter_unavailable");
+                Err(RequestError::LimiterUnavailable)
+            }
+        }
+    }
+
+    fn store_error(&self, mode: &'static str) {
+        self.metrics
+            .team
+            .store_errors
+            .get_or_create(&super::metrics::StoreErrorLabels {
+                store: self.limiter.store_kind(),
+                mode,
+            })
+            .inc();
+    }
+
+    fn take_reservation(&self) -> Option<Reservation> {
+        self.reservation
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
     fn labels(&self) -> TeamLabels {
         TeamLabels {
             route: self.route.clone(),
@@ -189,13 +266,21 @@ impl TeamContext {
 
     /// Records a finished request and charges its true usage to the team's
     /// counters (in the background: this runs when a body ends or is dropped).
-    pub fn finish(&self, model: &str, status: u16, usage: Option<&Usage>, started: Instant) {
+    /// `model` is the model that answered (priced), `label` its metric label.
+    pub fn finish(
+        &self,
+        model: &str,
+        label: &str,
+        status: u16,
+        usage: Option<&Usage>,
+        started: Instant,
+    ) {
         let m = &self.metrics.team;
         m.requests
             .get_or_create(&TeamRequestLabels {
                 route: self.route.clone(),
                 team: self.label.clone(),
-                model: model.to_string(),
+                model: label.to_string(),
                 status,
             })
             .inc();
@@ -214,7 +299,7 @@ impl TeamContext {
                     .get_or_create(&TeamTokenLabels {
                         route: self.route.clone(),
                         team: self.label.clone(),
-                        model: model.to_string(),
+                        model: label.to_string(),
                         kind,
                     })
                     .inc_by(value);
@@ -227,7 +312,7 @@ impl TeamContext {
                 .get_or_create(&TeamModelLabels {
                     route: self.route.clone(),
                     team: self.label.clone(),
-                    model: model.to_string(),
+                    model: label.to_string(),
                 })
                 .inc_by(cost as f64 / 1e6);
         }
@@ -236,9 +321,17 @@ impl TeamContext {
             self.usage.charged(team, period, tokens, cost);
         }
         let party = &self.membership.party;
-        if (party.tokens_per_day == 0 || tokens == 0) && party.budget.is_none() {
+        let reservation = self.take_reservation();
+        if party.tokens_per_day == 0 && party.budget.is_none() {
             return;
         }
+        self.settle(reservation.unwrap_or_default(), tokens, cost);
+    }
+
+    /// Settles `reservation` with the true usage in the background (this
+    /// runs when a body ends or is dropped).
+    fn settle(&self, reservation: Reservation, tokens: u64, cost: u64) {
+        let party = &self.membership.party;
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             tracing::warn!(team = %self.label, tokens, "no runtime to charge usage on");
             return;
@@ -249,8 +342,11 @@ impl TeamContext {
             self.metrics.clone(),
             self.labels(),
         );
+        // Awaited at shutdown (`Limiter::flush`), so cut requests are charged.
+        let pending = limiter.pending();
         handle.spawn(async move {
-            match limiter.charge(&party, tokens, cost).await {
+            let _pending = pending;
+            match limiter.settle(&party, &reservation, tokens, cost).await {
                 Ok(Charged {
                     tokens_used,
                     spent_micro_usd,

@@ -27,7 +27,7 @@ pub struct TeamRequestLabels {
     pub route: String,
     /// Team name or `unknown`.
     pub team: String,
-    /// Routed model.
+    /// Label of the model that answered (see `docs/metrics.md`).
     pub model: String,
     /// HTTP status sent to the client.
     pub status: u16,
@@ -40,7 +40,7 @@ pub struct TeamTokenLabels {
     pub route: String,
     /// Team name or `unknown`.
     pub team: String,
-    /// Routed model.
+    /// Label of the model that answered (see `docs/metrics.md`).
     pub model: String,
     /// `input`, `output`, `cache_read` or `cache_write`.
     pub kind: &'static str,
@@ -53,7 +53,7 @@ pub struct TeamModelLabels {
     pub route: String,
     /// Team name or `unknown`.
     pub team: String,
-    /// Routed model.
+    /// Label of the model that answered (see `docs/metrics.md`).
     pub model: String,
 }
 

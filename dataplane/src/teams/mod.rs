@@ -4,6 +4,7 @@
 //! usage of AITeams ([`UsageBook`]).
 
 mod context;
+pub mod estimate;
 pub mod headers;
 pub mod metrics;
 pub mod pricing;

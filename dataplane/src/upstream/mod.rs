@@ -8,6 +8,7 @@
 //!   across configuration reloads. The JWKS fetcher uses the same TLS roots
 //!   ([`tls`]), so an operator-added CA works for both.
 
+pub mod decode;
 pub mod http;
 pub mod tls;
 

@@ -20,7 +20,9 @@
 //! | client drops the body first                | —                                   | `client_gone`    |
 //!
 //! A fake terminal event is never appended. `on_finish` runs exactly once,
-//! when the outcome is decided (or on drop).
+//! when the outcome is decided, or on drop — after reading the upstream on
+//! in the background for its usage when [`Relay::draining_on_hangup`] says
+//! so (the summary then carries the usage of the whole upstream answer).
 //!
 //! Cost per event (untranslated streams): the events completed by one
 //! upstream chunk are forwarded as the one buffer they arrived in (copied
@@ -44,6 +46,8 @@
 
 use std::error::Error as StdError;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -107,6 +111,9 @@ pub struct RelaySummary {
     pub bytes: u64,
     /// When the first non-empty data frame arrived.
     pub first_byte_at: Option<Instant>,
+    /// Upstream events that carried answer content (see
+    /// [`UsageTracker::content_events`]).
+    pub content_events: u64,
 }
 
 /// Callback receiving the summary; runs exactly once.
@@ -131,9 +138,36 @@ impl From<Duration> for StreamLimits {
     }
 }
 
+/// Reading on after the client hung up, to learn the usage the upstream
+/// reports at the end ([`Relay::draining_on_hangup`]).
+#[derive(Clone, Debug)]
+pub struct HangupDrain {
+    /// Longest time spent reading.
+    pub time: Duration,
+    /// Most upstream bytes read.
+    pub bytes: u64,
+    /// When set, nothing is read: the summary is given at once (the process
+    /// is cutting what is left at the end of its shutdown grace period).
+    pub unless: Arc<AtomicBool>,
+}
+
+/// The task that reads a relay's upstream on after a hang-up.
+type Drainer<B> = fn(Pin<Box<B>>, Draining);
+
+/// What a drain carries on from the relay.
+pub struct Draining {
+    splitter: EventSplitter,
+    tracker: UsageTracker,
+    summary: RelaySummary,
+    on_finish: OnFinish,
+    limits: HangupDrain,
+}
+
 /// Relays an upstream SSE body; see the module docs.
 pub struct Relay<B> {
-    inner: Pin<Box<B>>,
+    /// The upstream body; taken by a drain on hang-up.
+    inner: Option<Pin<Box<B>>>,
+    drain: Option<(Drainer<B>, HangupDrain)>,
     /// The client's dialect (appended error events).
     dialect: Dialect,
     /// Translates upstream events for the client; `None` forwards bytes.
@@ -212,7 +246,8 @@ impl<B> Relay<B> {
         let deadline =
             (!max_duration.is_zero()).then(|| Box::pin(tokio::time::sleep(max_duration)));
         Self {
-            inner: Box::pin(body),
+            inner: Some(Box::pin(body)),
+            drain: None,
             dialect: client,
             transform,
             splitter: EventSplitter::new(DEFAULT_MAX_EVENT_BYTES),
@@ -234,6 +269,19 @@ impl<B> Relay<B> {
             pending_error: None,
             appended_terminal: false,
         }
+    }
+
+    /// When the client goes away before the end, the upstream is read on in
+    /// the background (within `drain`'s time and bytes, nothing forwarded)
+    /// until its terminal event, so the usage it reports at the end is
+    /// known; the summary (`client_gone`) is given when that reading ends.
+    pub fn draining_on_hangup(mut self, drain: HangupDrain) -> Self
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.drain = Some((spawn_drain::<B>, drain));
+        self
     }
 
     /// A broken, truncated or stalled upstream ends the relayed body without
@@ -385,16 +433,54 @@ impl<B> Relay<B> {
         }
     }
 
+    fn summary(&self, outcome: RelayOutcome) -> RelaySummary {
+        RelaySummary {
+            usage: self.tracker.usage(),
+            stop_reason: self.tracker.stop_reason().map(str::to_owned),
+            outcome,
+            malformed_events: self.malformed,
+            bytes: self.bytes,
+            first_byte_at: self.first_byte_at,
+            content_events: self.tracker.content_events(),
+        }
+    }
+
     fn finish(&mut self, outcome: RelayOutcome) {
         if let Some(f) = self.on_finish.take() {
-            f(RelaySummary {
-                usage: self.tracker.usage(),
-                stop_reason: self.tracker.stop_reason().map(str::to_owned),
-                outcome,
-                malformed_events: self.malformed,
-                bytes: self.bytes,
-                first_byte_at: self.first_byte_at,
-            });
+            f(self.summary(outcome));
+        }
+    }
+
+    /// The client hung up: read on in the background if configured and the
+    /// upstream has not ended, else give the summary now.
+    fn hang_up(&mut self) {
+        let Some(on_finish) = self.on_finish.take() else {
+            return;
+        };
+        let summary = self.summary(RelayOutcome::ClientGone);
+        let ended = self.done || self.saw_terminal || self.saw_error;
+        match (self.drain.take(), self.inner.take()) {
+            (Some((drainer, limits)), Some(body))
+                if !ended
+                    && !limits.unless.load(Ordering::SeqCst)
+                    && tokio::runtime::Handle::try_current().is_ok() =>
+            {
+                let draining = Draining {
+                    splitter: std::mem::replace(
+                        &mut self.splitter,
+                        EventSplitter::new(DEFAULT_MAX_EVENT_BYTES),
+                    ),
+                    tracker: std::mem::replace(
+                        &mut self.tracker,
+                        UsageTracker::new(Dialect::OpenAI),
+                    ),
+                    summary,
+                    on_finish,
+                    limits,
+                };
+                drainer(body, draining);
+            }
+            _ => on_finish(summary),
         }
     }
 
@@ -517,8 +603,54 @@ impl<B> Relay<B> {
 
 impl<B> Drop for Relay<B> {
     fn drop(&mut self) {
-        self.finish(RelayOutcome::ClientGone);
+        self.hang_up();
     }
+}
+
+/// Spawns the reading of `body` on after a hang-up (see [`HangupDrain`]).
+fn spawn_drain<B>(body: Pin<Box<B>>, d: Draining)
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    tokio::spawn(drain(body, d));
+}
+
+/// Reads `body` until its terminal event, an error, or the drain's bounds;
+/// then gives the summary with the usage seen in all.
+async fn drain<B>(mut body: Pin<Box<B>>, mut d: Draining)
+where
+    B: Body<Data = Bytes>,
+{
+    use http_body_util::BodyExt as _;
+    let deadline = Instant::now() + d.limits.time;
+    let mut read = 0u64;
+    'read: while read < d.limits.bytes {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => frame,
+            _ => break,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        read += data.len() as u64;
+        for raw in d.splitter.push(&data).events {
+            if let WholeEvent::Event(e) = parse_whole(&raw)
+                && matches!(
+                    d.tracker.observe_data(e.event, &e.data),
+                    EventClass::Terminal | EventClass::Error
+                )
+            {
+                break 'read;
+            }
+        }
+    }
+    d.summary.usage = d.tracker.usage();
+    d.summary.content_events = d.tracker.content_events();
+    if d.summary.stop_reason.is_none() {
+        d.summary.stop_reason = d.tracker.stop_reason().map(str::to_owned);
+    }
+    (d.on_finish)(d.summary);
 }
 
 impl<B> Body for Relay<B>
@@ -550,7 +682,10 @@ where
             );
         }
         loop {
-            match this.inner.as_mut().poll_frame(cx) {
+            let Some(inner) = this.inner.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match inner.as_mut().poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     this.last_frame_at = Instant::now();
                     let Some(data) = frame.data_ref() else {
@@ -613,6 +748,32 @@ where
 /// [`usage::from_json_response`]).
 pub fn usage_from_json_response(dialect: Dialect, body: &[u8]) -> Option<(Usage, Option<String>)> {
     usage::from_json_response(dialect, body)
+}
+
+/// Usage and stop reason of a whole answer whatever its declared content
+/// type: a JSON answer, or an event stream received whole (an upstream
+/// that labels its stream `application/json` or `text/plain`). `None` when
+/// neither carries usage.
+pub fn usage_from_whole_body(dialect: Dialect, body: &[u8]) -> Option<(Usage, Option<String>)> {
+    if let Some(found) = usage::from_json_response(dialect, body) {
+        return Some(found);
+    }
+    let mut splitter = EventSplitter::new(DEFAULT_MAX_EVENT_BYTES);
+    let mut tracker = UsageTracker::new(dialect);
+    let split = splitter.push(body);
+    for raw in split
+        .events
+        .iter()
+        .map(|e| e.to_vec())
+        .chain(splitter.finish().map(|b| b.to_vec()))
+    {
+        if let WholeEvent::Event(e) = parse_whole(&raw) {
+            tracker.observe_data(e.event, &e.data);
+        }
+    }
+    tracker
+        .saw_usage()
+        .then(|| (tracker.usage(), tracker.stop_reason().map(str::to_owned)))
 }
 
 #[cfg(test)]

@@ -161,6 +161,9 @@ pub struct UsageTracker {
     /// OpenAI Chat: choices (by index, below 64) seen, and those finished.
     choices_seen: u64,
     choices_finished: u64,
+    /// Events that carried (or may carry) answer content: OpenAI chunks
+    /// with choices, Anthropic `content_block_delta`, Responses `*.delta`.
+    content_events: u64,
 }
 
 impl UsageTracker {
@@ -173,7 +176,14 @@ impl UsageTracker {
             saw_usage: false,
             choices_seen: 0,
             choices_finished: 0,
+            content_events: 0,
         }
+    }
+
+    /// Events that carried answer content so far (each is at least one
+    /// output token: the floor of an estimate when no usage came).
+    pub fn content_events(&self) -> u64 {
+        self.content_events
     }
 
     /// OpenAI Chat: at least one choice was seen and every choice seen has
@@ -215,6 +225,9 @@ impl UsageTracker {
             || (self.dialect == Dialect::Anthropic
                 && name.is_some_and(|n| !matches!(n, "message_start" | "message_delta")));
         if only_validate {
+            if name == Some("content_block_delta") {
+                self.content_events += 1;
+            }
             return match serde_json::from_str::<IgnoredAny>(data) {
                 Err(_) => EventClass::Malformed,
                 Ok(_) if name == Some("error") => EventClass::Error,
@@ -237,6 +250,9 @@ impl UsageTracker {
         if let Some(kind) = e.kind.as_deref()
             && (kind.starts_with("response.") || kind == "error")
         {
+            if kind.ends_with(".delta") {
+                self.content_events += 1;
+            }
             return match kind {
                 // Terminal Responses events carry the usage: read them whole.
                 "response.completed" | "response.incomplete" => {
@@ -256,6 +272,9 @@ impl UsageTracker {
             self.saw_usage = true;
         }
         if let Some(choices) = e.choices {
+            if !choices.seen.is_empty() {
+                self.content_events += 1;
+            }
             if let Some(r) = choices.last {
                 self.stop_reason = Some(r);
             }
@@ -287,6 +306,10 @@ impl UsageTracker {
             }
             Some("message_stop") => EventClass::Terminal,
             Some("error") => EventClass::Error,
+            Some("content_block_delta") => {
+                self.content_events += 1;
+                EventClass::Data
+            }
             _ => EventClass::Data,
         }
     }
@@ -319,6 +342,9 @@ impl UsageTracker {
             self.saw_usage = true;
         }
         if let Some(choices) = json.get("choices").and_then(Value::as_array) {
+            if !choices.is_empty() {
+                self.content_events += 1;
+            }
             for (i, c) in choices.iter().enumerate() {
                 let reason = c.get("finish_reason").and_then(Value::as_str);
                 if let Some(r) = reason {
@@ -332,6 +358,9 @@ impl UsageTracker {
     }
 
     fn observe_responses(&mut self, kind: &str, json: &Value) -> EventClass {
+        if kind.ends_with(".delta") && json.is_object() {
+            self.content_events += 1;
+        }
         match kind {
             "response.completed" | "response.incomplete" => {
                 if let Some(u) = json.pointer("/response/usage").filter(|u| u.is_object()) {
@@ -376,6 +405,10 @@ impl UsageTracker {
             }
             Some("message_stop") => EventClass::Terminal,
             Some("error") => EventClass::Error,
+            Some("content_block_delta") => {
+                self.content_events += 1;
+                EventClass::Data
+            }
             _ => EventClass::Data,
         }
     }
