@@ -34,6 +34,8 @@ mod send;
 mod stream;
 
 #[cfg(test)]
+mod bedrock_tests;
+#[cfg(test)]
 mod body_tests;
 #[cfg(test)]
 mod failure_classes;

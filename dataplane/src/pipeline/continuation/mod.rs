@@ -75,8 +75,7 @@ pub fn for_candidate(
     backend: &BackendRuntime,
     prepared: Prepared,
 ) -> Option<(Prepared, Strategy)> {
-    let _ = backend;
-    if prepared.upstream == Dialect::Anthropic
+    if backend.provider.accepts_prefill(&prepared)
         && let Some((body, trimmed)) = with_prefill(&prepared.body, &plan.text)
     {
         return Some((Prepared { body, ..prepared }, Strategy::Prefill { trimmed }));
