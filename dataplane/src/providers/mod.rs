@@ -41,15 +41,29 @@
 //!
 //! # Adding a provider
 //!
-//! A new module implementing [`Provider`] (its settings read from the
-//! snapshot in its own constructor), one arm in [`build`], the variant of
-//! [`ProviderKind`] and of the API's `Provider` enum, and golden fixtures
-//! for its translations. Nothing in the pipeline changes. A provider whose
-//! native format is not one of [`crate::translate::UpstreamFormat`]'s can
-//! still reuse the tables: translate to the nearest one in
-//! [`Provider::prepare`] and shape the final body in [`Provider::request`],
-//! as Bedrock does for Converse (Messages → Converse on the way out, and
-//! Converse → Anthropic SSE in its [`Answer`]).
+//! 1. A module implementing [`Provider`]: its settings read from the
+//!    snapshot in its own constructor, [`Provider::plan`] and
+//!    [`Provider::prepare`] (reuse [`prepare::translate`] towards the
+//!    nearest [`crate::translate::UpstreamFormat`], then shape the final
+//!    body; keep what the answer needs in [`Prepared::state`]),
+//!    [`Provider::request`] with its [`Answer`] (decode streams into SSE of
+//!    [`Prepared::upstream`]'s dialect, e.g. with a
+//!    [`crate::wire::eventstream::FrameTranslator`] or a
+//!    [`crate::translate::StreamTranslator`]), [`Provider::classify`] and
+//!    [`Provider::error_answer`] when its errors are not Anthropic's or
+//!    OpenAI's, and [`Provider::emulate`] so a Mock can stand in for it.
+//! 2. One arm in [`build`] and one in [`mock`]'s `emulated` (the Mock's
+//!    `emulate` setting), the variant of [`ProviderKind`], the proto enum
+//!    and the API's `Provider` enum (with its settings block).
+//! 3. Golden fixtures: `testdata/<provider>/<case>.in.json` for the upstream
+//!    requests it builds (`golden_tests.rs`), and translation fixtures under
+//!    `crate::translate` for any new format.
+//!
+//! Nothing in the pipeline changes. Bedrock is the worked example of a
+//! provider whose wire format is none of the translation tables': it
+//! translates to Messages in `prepare`, shapes InvokeModel or Converse
+//! bodies there, signs in `request`, and turns event-stream answers into
+//! Anthropic SSE in its `Answer`.
 
 pub mod anthropic;
 pub mod bedrock;
@@ -59,6 +73,9 @@ pub mod mock;
 pub mod openai;
 pub mod openai_compatible;
 pub mod prepare;
+
+#[cfg(test)]
+mod golden_tests;
 
 use std::sync::Arc;
 

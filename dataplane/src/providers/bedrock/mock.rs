@@ -12,7 +12,7 @@
 //! or event-stream messages (`chunk`s for InvokeModel, typed events for
 //! Converse) through the front-door stream translators. A Mock backend
 //! with `mock.emulate: Bedrock` answers with it
-//! ([`super::Bedrock::emulate`]).
+//! (`Provider::emulate` of [`super::Bedrock`]).
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};

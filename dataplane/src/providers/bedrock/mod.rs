@@ -21,7 +21,7 @@
 //! credentials come from the cached, refreshed providers of
 //! [`crate::aws`]). Nothing of the client's request headers is copied.
 //!
-//! Answers are decoded by [`BedrockAnswer`] into what the translation layer
+//! Answers are decoded by its `Answer` into what the translation layer
 //! reads: the event-stream body becomes Anthropic SSE
 //! ([`crate::wire::eventstream::body::SseFromFrames`] with
 //! [`crate::translate::bedrock::frame_translator`]: InvokeModel `chunk`s
