@@ -44,6 +44,9 @@ pub mod backend;
 pub mod classify;
 pub mod mock;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 use std::sync::Arc;
 use std::time::Duration;
 
