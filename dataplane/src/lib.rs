@@ -3,7 +3,6 @@
 
 pub mod auth;
 pub mod aws;
-pub mod bedrock;
 pub mod body;
 pub mod bounds;
 pub mod catalog;

@@ -78,6 +78,85 @@ pub fn frame(headers: &[(&str, &str)], payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// One decoded event-stream message: its string headers and payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// String headers (other value types are skipped), in wire order.
+    pub headers: Vec<(String, String)>,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+impl Frame {
+    /// The value of string header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The payload as JSON (`Null` when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.payload).unwrap_or(Value::Null)
+    }
+}
+
+/// Decodes a whole event-stream body, checking both CRCs; an error names
+/// the first problem (a client of the gateway's front door reads with this).
+pub fn decode_frames(mut bytes: &[u8]) -> Result<Vec<Frame>, String> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        if bytes.len() < 16 {
+            return Err(format!("{} bytes left: a truncated message", bytes.len()));
+        }
+        let total = u32::from_be_bytes(bytes[0..4].try_into().unwrap()) as usize;
+        let headers_len = u32::from_be_bytes(bytes[4..8].try_into().unwrap()) as usize;
+        let prelude_crc = u32::from_be_bytes(bytes[8..12].try_into().unwrap());
+        if crc32fast::hash(&bytes[..8]) != prelude_crc {
+            return Err("prelude CRC mismatch".into());
+        }
+        if total < 16 + headers_len || total > bytes.len() {
+            return Err(format!("bad lengths: total {total}, headers {headers_len}"));
+        }
+        let crc = u32::from_be_bytes(bytes[total - 4..total].try_into().unwrap());
+        if crc32fast::hash(&bytes[..total - 4]) != crc {
+            return Err("message CRC mismatch".into());
+        }
+        let mut h = &bytes[12..12 + headers_len];
+        let mut headers = Vec::new();
+        while !h.is_empty() {
+            let n = h[0] as usize;
+            let name = String::from_utf8_lossy(&h[1..1 + n]).into_owned();
+            let kind = h[1 + n];
+            h = &h[2 + n..];
+            let skip = match kind {
+                0 | 1 => 0,
+                2 => 1,
+                3 => 2,
+                4 => 4,
+                5 | 8 => 8,
+                9 => 16,
+                6 | 7 => {
+                    let len = u16::from_be_bytes([h[0], h[1]]) as usize;
+                    if kind == 7 {
+                        headers.push((name, String::from_utf8_lossy(&h[2..2 + len]).into_owned()));
+                    }
+                    2 + len
+                }
+                other => return Err(format!("unknown header type {other}")),
+            };
+            h = &h[skip..];
+        }
+        out.push(Frame {
+            headers,
+            payload: bytes[12 + headers_len..total - 4].to_vec(),
+        });
+        bytes = &bytes[total..];
+    }
+    Ok(out)
+}
+
 /// An `event` message with a JSON payload.
 pub fn event(event_type: &str, payload: &Value) -> Vec<u8> {
     frame(

@@ -303,6 +303,7 @@ fn every_example_in_examples_and_docs_is_accepted() {
     for expected in [
         "examples/quickstart.yaml",
         "examples/teams.yaml",
+        "examples/bedrock-first.yaml",
         "resources.md",
     ] {
         assert!(

@@ -160,9 +160,28 @@ pub(crate) fn render_backend(cx: &mut Ctx<'_>, spec: &AIBackendSpec) -> pb::Back
                 format!("only used by provider Mock, not {provider:?}"),
             );
         }
+        if m.emulate == Some(Provider::Mock) {
+            cx.problem("spec.mock.emulate", "the Mock cannot emulate itself");
+        }
+        if m.fail_on.as_deref().is_some_and(str::is_empty) {
+            cx.problem("spec.mock.failOn", "must not be empty when set");
+        }
+        if let Some(s) = m.fail_status
+            && !(400..=599).contains(&s)
+        {
+            cx.problem(
+                "spec.mock.failStatus",
+                format!("{s} is not an error status (400-599)"),
+            );
+        }
         pb::MockSettings {
             reply: m.reply.clone().unwrap_or_default(),
             latency_ms: cx.duration_ms("spec.mock.latency", m.latency.as_ref()),
+            emulate: m
+                .emulate
+                .map_or(pb::ProviderKind::Unspecified, provider_kind) as i32,
+            fail_on: m.fail_on.clone().unwrap_or_default(),
+            fail_status: m.fail_status.map_or(0, u32::from),
         }
     });
 

@@ -119,7 +119,8 @@ fn renders_a_full_configuration() {
         mock.mock,
         Some(pb::MockSettings {
             reply: "hi".into(),
-            latency_ms: 250
+            latency_ms: 250,
+            ..Default::default()
         })
     );
     assert!(mock.credential.is_none());

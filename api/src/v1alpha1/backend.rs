@@ -359,4 +359,20 @@ pub struct MockSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = DURATION_MAX), transform = rules::cel([duration()]))]
     pub latency: Option<String>,
+    /// Answer as this provider's upstream would, in its exact wire format
+    /// (requests are built as for that provider, e.g. `Bedrock`: InvokeModel
+    /// and Converse bodies, event-stream answers), so offline setups run the
+    /// gateway's real decoding and failover. Unset: the client's own format.
+    /// Not `Mock`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emulate: Option<Provider>,
+    /// Answer with an error (in the emulated provider's shape) when the
+    /// request body contains this text, to show failover offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = TEXT_MAX))]
+    pub fail_on: Option<String>,
+    /// The HTTP status of the `failOn` error. Default 503.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 400, max = 599))]
+    pub fail_status: Option<u16>,
 }

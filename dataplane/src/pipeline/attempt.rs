@@ -37,12 +37,12 @@ use crate::error::RequestError;
 use crate::metrics::{AttemptLabels, BreakerTransitionLabels, FailoverLabels};
 use crate::pipeline::Exchange;
 use crate::pipeline::continuation::{self, Strategy};
-use crate::providers::{self, Prepared};
+use crate::providers::Prepared;
 use crate::response::ResponseBody;
 use crate::routing::{
     AttemptOutcome, Candidate, Decision, Transition, counts_as_breaker_failure, decide,
 };
-use crate::runtime::{BackendRuntime, ProviderKind};
+use crate::runtime::BackendRuntime;
 use crate::state::AppState;
 use crate::translate::Plan;
 use crate::upstream::UpstreamBody;
@@ -59,7 +59,6 @@ struct Current {
     backend: Arc<BackendRuntime>,
     /// The model this candidate answers as (charged and labelled).
     model: String,
-    provider_model: String,
     prepared: Prepared,
     strategy: Option<Strategy>,
     retried_same: bool,
@@ -228,19 +227,6 @@ impl Chain {
             self.attempts_left -= 1;
             self.tried += 1;
             let backend = cur.backend.clone();
-            if backend.provider == ProviderKind::Mock {
-                return Next::Answer(
-                    respond::mock_answer(
-                        &self.state,
-                        &self.x,
-                        &backend,
-                        &cur.model,
-                        &cur.provider_model,
-                        self.tried,
-                    )
-                    .await,
-                );
-            }
             let failure = match send::send(&backend, &self.x, &cur.prepared).await {
                 Attempt::Stream(resp) => {
                     let timeouts = backend.timeouts;
@@ -274,11 +260,10 @@ impl Chain {
                         }
                         Err(HoldError::Broken) => (AttemptOutcome::Reset, None, "reset"),
                         Err(HoldError::Empty) => (AttemptOutcome::Reset, None, "empty_stream"),
-                        Err(HoldError::ErrorEvent) => (
-                            AttemptOutcome::ServerError { status: 502 },
-                            None,
-                            "stream_error",
-                        ),
+                        Err(HoldError::ErrorEvent(data)) => {
+                            let (outcome, error) = send::stream_error(cur.prepared.upstream, data);
+                            (outcome, Some(error), "stream_error")
+                        }
                     }
                 }
                 Attempt::Whole { parts, body } => {
@@ -370,7 +355,7 @@ impl Chain {
             let Some(backend) = self.x.cfg.backends.get(&candidate.backend).cloned() else {
                 continue;
             };
-            let plan = providers::plan_for(self.x.format, &backend);
+            let plan = backend.provider.plan(self.x.format);
             if matches!(plan, Plan::Unsupported) {
                 self.skips.format += 1;
                 continue;
@@ -404,7 +389,9 @@ impl Chain {
                     Err(e) => Taken::Error(e),
                 };
             }
-            let prepared = match providers::prepare(&self.x.call(), &backend, &provider_model, plan)
+            let prepared = match backend
+                .provider
+                .prepare(&self.x.call(), &provider_model, plan)
             {
                 Ok(p) => p,
                 Err(e) => return Taken::Error(e),
@@ -412,9 +399,6 @@ impl Chain {
             let (prepared, strategy) = match purpose {
                 Purpose::Answer => (prepared, None),
                 Purpose::Continue(plan) => {
-                    if backend.provider == ProviderKind::Mock {
-                        continue;
-                    }
                     match continuation::for_candidate(plan, &backend, prepared) {
                         Some((prepared, strategy)) => (prepared, Some(strategy)),
                         None => continue,
@@ -424,7 +408,6 @@ impl Chain {
             return Taken::Candidate(Current {
                 backend,
                 model,
-                provider_model,
                 prepared,
                 strategy,
                 retried_same: false,
@@ -457,7 +440,7 @@ impl Chain {
             }
         }
         if let Some(upstream) = self.last_upstream.take() {
-            if matches!(upstream.status.as_u16(), 401 | 403) {
+            if upstream.gateway_fault {
                 // The provider refused the gateway's credential. Passing that 401
                 // on would tell the client its own token is bad (Claude Code and
                 // Codex would refresh it and retry); it is a gateway-side outage.

@@ -34,14 +34,25 @@ fn endpoint(method: &Method, path: &str) -> Option<Endpoint> {
         (&Method::POST, "/v1/messages/count_tokens") => Some(Endpoint::Api(ApiFormat::CountTokens)),
         (&Method::POST, "/v1/responses") => Some(Endpoint::Api(ApiFormat::Responses)),
         (&Method::GET, "/v1/models") => Some(Endpoint::Models),
+        // The Bedrock front door: served as Messages (see `super::front`).
+        (&Method::POST, p)
+            if p.starts_with("/model/")
+                && crate::translate::bedrock::parse_front_path(p).is_some() =>
+        {
+            Some(Endpoint::Api(ApiFormat::Messages))
+        }
         _ => None,
     }
 }
 
 /// The dialect to answer in before the endpoint is known: Anthropic for
-/// Messages paths or when the client sent `anthropic-version`, else OpenAI.
+/// Messages and Bedrock paths (the front door re-shapes Anthropic errors)
+/// or when the client sent `anthropic-version`, else OpenAI.
 pub fn guess_dialect(path: &str, headers: &HeaderMap) -> Dialect {
-    if path.contains("/messages") || headers.contains_key("anthropic-version") {
+    if path.contains("/messages")
+        || path.contains("/model/")
+        || headers.contains_key("anthropic-version")
+    {
         Dialect::Anthropic
     } else {
         Dialect::OpenAI

@@ -33,7 +33,7 @@ use crate::wire::sse::{DEFAULT_MAX_EVENT_BYTES, WholeEvent, parse_whole};
 const HOLD_LIMIT: usize = 1 << 20;
 
 /// Why a held stream never showed content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HoldError {
     /// No content event before the deadline.
     Timeout,
@@ -41,9 +41,9 @@ pub enum HoldError {
     Broken,
     /// The stream ended cleanly without any content event.
     Empty,
-    /// The first content event is an error: nothing reached the client yet,
-    /// so the attempt failed like an error status.
-    ErrorEvent,
+    /// The first content event is an error (its data): nothing reached the
+    /// client yet, so the attempt failed like an error status.
+    ErrorEvent(Bytes),
 }
 
 /// Reads `body` until its first content event or `deadline`; returns the
@@ -79,7 +79,7 @@ pub async fn first_content(
         }
         if let Some(first) = split.events.iter().find(|e| is_content(dialect, e)) {
             if is_error(dialect, first) {
-                return Err(HoldError::ErrorEvent);
+                return Err(HoldError::ErrorEvent(error_data(first)));
             }
             return Ok((read.freeze(), body));
         }
@@ -156,6 +156,14 @@ fn is_error(dialect: Dialect, raw: &[u8]) -> bool {
                 v.get("error").is_some_and(|e| !e.is_null())
                     || v.get("type").and_then(Value::as_str) == Some("error")
             })
+}
+
+/// The data of an error event.
+fn error_data(raw: &[u8]) -> Bytes {
+    match parse_whole(raw) {
+        WholeEvent::Event(e) => Bytes::copy_from_slice(e.data.trim().as_bytes()),
+        _ => Bytes::new(),
+    }
 }
 
 /// A body that yields `prefix` first, then `inner`.

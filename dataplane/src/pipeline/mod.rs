@@ -12,6 +12,10 @@
 //! | attempt | [`attempt`] | the backend chain with classified failover ([`send`] is one try) |
 //! | respond | [`respond`] | relay or translate the answer, account usage ([`accounting`]) |
 //!
+//! Bedrock-format clients (`/model/{id}/…`) are served as Messages requests
+//! between the two edges of [`front`]: their body is converted after it is
+//! read, and every answer is re-shaped for Bedrock on its way out.
+//!
 //! Errors of any stage are [`RequestError`]s answered by [`reject`] in the
 //! client's dialect. The stages are generic over the request body, so tests
 //! drive the whole path in-process (see `tests/`) with a scripted
@@ -25,6 +29,7 @@ mod body;
 mod continuation;
 mod endpoint;
 mod exchange;
+mod front;
 mod hold;
 pub mod keepalive;
 pub mod models;
@@ -37,9 +42,13 @@ mod stream;
 #[cfg(test)]
 mod accounting_tests;
 #[cfg(test)]
+mod bedrock_tests;
+#[cfg(test)]
 mod body_tests;
 #[cfg(test)]
 mod failure_classes;
+#[cfg(test)]
+mod front_tests;
 #[cfg(test)]
 mod keepalive_tests;
 #[cfg(test)]
@@ -86,7 +95,14 @@ pub async fn handle(state: Arc<AppState>, req: Request<RequestBody>) -> Response
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let mut body = Some(body);
-    let mut resp = dispatch(&state, &parts, &mut body, started).await;
+    // A Bedrock-format client is answered in Bedrock's shape (see `front`).
+    let front = (parts.method == Method::POST)
+        .then(|| front::detect(parts.uri.path()))
+        .flatten();
+    let mut resp = dispatch(&state, &parts, &mut body, started, front.as_ref()).await;
+    if let Some(f) = &front {
+        resp = front::encode(f.op, resp).await;
+    }
     // HTTP/1: a request answered before its body was read must leave the
     // connection usable or say that it closes (see `body::drain`).
     if parts.version <= http::Version::HTTP_11 {
@@ -114,6 +130,7 @@ async fn dispatch(
     parts: &http::request::Parts,
     body: &mut Option<RequestBody>,
     started: Instant,
+    front: Option<&front::FrontDoor>,
 ) -> Response<ResponseBody> {
     if parts.uri.path() == "/" && (parts.method == Method::GET || parts.method == Method::HEAD) {
         return response::text(StatusCode::OK, "ok\n");
@@ -165,6 +182,7 @@ async fn dispatch(
                 parts,
                 body,
                 started,
+                front,
             )
             .await;
             match result {
@@ -186,6 +204,7 @@ async fn dispatch(
 }
 
 /// Serves one model API request on a matched route: the stages in order.
+#[allow(clippy::too_many_arguments)] // the request's parts, each used by one stage
 async fn serve_api(
     state: &Arc<AppState>,
     cfg: Arc<RuntimeConfig>,
@@ -194,6 +213,7 @@ async fn serve_api(
     parts: &http::request::Parts,
     body: &mut Option<RequestBody>,
     started: Instant,
+    front: Option<&front::FrontDoor>,
 ) -> Result<Response<ResponseBody>, Rejection> {
     use tracing::Instrument as _;
     let route = &cfg.routes[route_index];
@@ -216,9 +236,14 @@ async fn serve_api(
             team.as_ref(),
         ));
     };
-    let read = body::read(route, &state.bounds, &parts.headers, unread)
+    let mut read = body::read(route, &state.bounds, &parts.headers, unread)
         .await
         .map_err(|e| with_team(e, team.as_ref()))?;
+    let mut headers = parts.headers.clone();
+    if let Some(f) = front {
+        read.json = front::to_messages(f, read.json, &mut headers)
+            .map_err(|e| with_team(e, team.as_ref()))?;
+    }
     let routed =
         route::resolve(route, format, &read.json).map_err(|e| with_team(e, team.as_ref()))?;
 
@@ -257,7 +282,7 @@ async fn serve_api(
             route_index,
             format,
             query: parts.uri.query().map(str::to_owned),
-            headers: parts.headers.clone(),
+            headers,
             identity,
             json,
             body_reserved: read.reserved,

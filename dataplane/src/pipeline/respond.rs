@@ -1,8 +1,7 @@
 //! Stage: respond. Shapes what the client receives from an upstream answer:
 //! 2xx bodies relayed (streams event by event, with usage tapped) or
 //! translated into the client's format; upstream errors returned in the
-//! client's dialect; local answers (count_tokens estimates, the Mock
-//! provider). Every answered request is accounted exactly once
+//! client's dialect; local count_tokens estimates. Every answered request is accounted exactly once
 //! ([`Accounting`]).
 
 use http::{HeaderValue, Response, StatusCode, header};
@@ -15,7 +14,7 @@ use crate::pipeline::Exchange;
 use crate::providers::Prepared;
 use crate::providers::headers::client_headers;
 use crate::response::{self, ResponseBody};
-use crate::runtime::{ApiFormat, BackendRuntime};
+use crate::runtime::BackendRuntime;
 use crate::state::AppState;
 use crate::translate::errors as translate_errors;
 use crate::wire;
@@ -364,84 +363,4 @@ pub fn count_answer(
             .insert("x-switchboard-estimate", HeaderValue::from_static("true"));
     }
     Ok(resp)
-}
-
-/// Answers from the built-in mock provider.
-pub async fn mock_answer(
-    state: &AppState,
-    x: &Exchange,
-    backend: &BackendRuntime,
-    model: &str,
-    provider_model: &str,
-    attempts: u32,
-) -> Response<ResponseBody> {
-    if !backend.mock_latency.is_zero() {
-        tokio::time::sleep(backend.mock_latency).await;
-    }
-    let dialect = x.format.dialect();
-    let request: serde_json::Value =
-        serde_json::from_slice(&x.json.with_string("model", provider_model))
-            .unwrap_or(serde_json::Value::Null);
-    if x.format == ApiFormat::CountTokens {
-        let n = wire::mock::count_tokens(&request);
-        let acct = accounting(state, x, backend, model, 200, attempts);
-        acct.finish(None, "completed", false);
-        return response::json(StatusCode::OK, format!("{{\"input_tokens\":{n}}}"));
-    }
-    let settings = wire::mock::MockReply {
-        reply: backend.mock_reply.clone(),
-    };
-    let acct = accounting(state, x, backend, model, 200, attempts);
-    let answer = if x.format == ApiFormat::Responses {
-        match crate::translate::responses::mock::respond_responses(&request, &settings, unix_now())
-        {
-            Ok(a) => a.response,
-            Err(e) => {
-                acct.finish(None, "untranslatable", false);
-                return response::error(dialect, &RequestError::Untranslatable(e.into()));
-            }
-        }
-    } else {
-        wire::mock::respond(dialect, &request, &settings)
-    };
-    match answer {
-        wire::mock::MockResponse::Json(bytes) => {
-            let usage = wire::relay::usage_from_json_response(dialect, &bytes).map(|(u, _)| u);
-            acct.finish(usage.as_ref(), "completed", false);
-            response::json(StatusCode::OK, bytes)
-        }
-        wire::mock::MockResponse::Sse(events) => {
-            let stream = futures_util::stream::iter(
-                events
-                    .into_iter()
-                    .map(|e| Ok::<_, std::convert::Infallible>(http_body::Frame::data(e))),
-            );
-            let body = http_body_util::StreamBody::new(stream);
-            let on_finish = Box::new(move |summary: wire::relay::RelaySummary| {
-                acct.finish_stream(
-                    &summary.usage,
-                    summary.content_events,
-                    summary.outcome.label(),
-                );
-            });
-            let limits = wire::relay::StreamLimits {
-                idle: backend.timeouts.stream_idle,
-                max_duration: backend.timeouts.max_stream,
-            };
-            let relay = wire::relay::Relay::new(body, dialect, limits, on_finish);
-            let mut resp = Response::new(relay.boxed_unsync());
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            );
-            response::mark_streaming(&mut resp);
-            resp
-        }
-    }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

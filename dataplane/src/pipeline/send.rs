@@ -1,6 +1,9 @@
-//! One try of one request at one HTTP backend: send, wait for the response
-//! head within the backend's timeout, read a non-streaming answer whole
-//! within the same deadlines, and classify what came back.
+//! One try of one request at one backend: the provider builds the request
+//! ([`crate::providers::Provider::request`]), the backend's transport sends
+//! it; wait for the response head within the backend's timeout, read a
+//! non-streaming answer whole within the same deadlines, decode the answer
+//! with the provider's [`crate::providers::Answer`], and classify what came
+//! back with the provider's rules.
 //!
 //! Deadlines of one try (the backend's `timeouts`):
 //! - response head: `firstByte` for streaming requests, `request` otherwise;
@@ -37,6 +40,9 @@ pub struct UpstreamError {
     pub headers: HeaderMap,
     /// Its body (at most [`ERROR_BODY_LIMIT`] bytes).
     pub body: Bytes,
+    /// The provider refused the gateway's own credential or configuration
+    /// (not the caller's fault: never passed on as it is).
+    pub gateway_fault: bool,
 }
 
 /// How a try ended.
@@ -69,10 +75,16 @@ fn failed(outcome: AttemptOutcome, label: &'static str) -> Attempt {
     }
 }
 
-/// Sends the prepared request to `backend`.
+/// Sends the prepared request to `backend`: the provider builds it (and
+/// decodes its answer), the backend's transport carries it.
 pub async fn send(backend: &BackendRuntime, x: &Exchange, prepared: &Prepared) -> Attempt {
-    let Some(req) = crate::providers::request(&x.call(), backend, prepared) else {
-        return failed(AttemptOutcome::ConnectError, "connect_error");
+    let call = x.call();
+    let outgoing = match backend.provider.request(&call, prepared).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!(backend = %backend.id, error = %e, "no upstream request could be made");
+            return failed(AttemptOutcome::ConnectError, "connect_error");
+        }
     };
     let header_timeout = if x.stream {
         backend.timeouts.first_byte
@@ -81,17 +93,19 @@ pub async fn send(backend: &BackendRuntime, x: &Exchange, prepared: &Prepared) -
     };
     let started = tokio::time::Instant::now();
     let deadline = started + header_timeout;
-    let resp = match tokio::time::timeout_at(deadline, backend.transport.send(req)).await {
-        Err(_) => return failed(AttemptOutcome::Timeout, "timeout"),
-        Ok(Err(e)) => {
-            tracing::debug!(backend = %backend.id, error = %e, "upstream request failed");
-            return match e {
-                SendError::Connect(_) => failed(AttemptOutcome::ConnectError, "connect_error"),
-                SendError::Failed(_) => failed(AttemptOutcome::Reset, "reset"),
-            };
-        }
-        Ok(Ok(resp)) => resp,
-    };
+    let answer = outgoing.answer;
+    let resp =
+        match tokio::time::timeout_at(deadline, backend.transport.send(outgoing.request)).await {
+            Err(_) => return failed(AttemptOutcome::Timeout, "timeout"),
+            Ok(Err(e)) => {
+                tracing::debug!(backend = %backend.id, error = %e, "upstream request failed");
+                return match e {
+                    SendError::Connect(_) => failed(AttemptOutcome::ConnectError, "connect_error"),
+                    SendError::Failed(_) => failed(AttemptOutcome::Reset, "reset"),
+                };
+            }
+            Ok(Ok(resp)) => resp,
+        };
     // Compressed despite `accept-encoding: identity`: decoded here, so usage
     // is read and the client gets bytes it can read.
     let resp = match crate::upstream::decode::decoded(resp) {
@@ -102,13 +116,20 @@ pub async fn send(backend: &BackendRuntime, x: &Exchange, prepared: &Prepared) -
         }
     };
     if resp.status().is_success() {
-        if is_event_stream(resp.headers()) {
-            return Attempt::Stream(resp);
-        }
         let (parts, body) = resp.into_parts();
+        if answer.is_stream(&parts.headers) {
+            let body = answer.stream(&parts.headers, body);
+            return Attempt::Stream(Response::from_parts(parts, body));
+        }
         let end = started + backend.timeouts.request;
         return match read_whole(body, end, backend.timeouts.stream_idle, ANSWER_LIMIT).await {
-            Ok(body) => Attempt::Whole { parts, body },
+            Ok(body) => match answer.whole(&parts.headers, body) {
+                Ok(body) => Attempt::Whole { parts, body },
+                Err(e) => {
+                    tracing::warn!(backend = %backend.id, error = %e, "upstream answer could not be decoded");
+                    failed(AttemptOutcome::ServerError { status: 502 }, "undecodable")
+                }
+            },
             Err(WholeError::Timeout) => {
                 tracing::debug!(backend = %backend.id, "upstream answer body timed out");
                 failed(AttemptOutcome::Timeout, "timeout")
@@ -127,49 +148,72 @@ pub async fn send(backend: &BackendRuntime, x: &Exchange, prepared: &Prepared) -
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(_)) | Err(_) => Bytes::new(),
     };
-    let outcome = classify_status_body(parts.status.as_u16(), &body, &parts.headers);
+    let outcome = backend
+        .provider
+        .classify(parts.status.as_u16(), &parts.headers, &body);
     let label = match parts.status.as_u16() {
         429 => "status_429",
         s if s >= 500 => "status_5xx",
         _ => "status_4xx",
     };
+    let (status, headers, body) = backend
+        .provider
+        .error_answer(parts.status, parts.headers, body);
     Attempt::Failed {
-        outcome,
         upstream: Some(UpstreamError {
             dialect: prepared.upstream,
-            status: parts.status,
-            headers: parts.headers,
-            body: redacted(backend, body),
+            status,
+            headers,
+            body: backend.error_redaction.apply(body),
+            gateway_fault: matches!(outcome, AttemptOutcome::Unauthorized),
         }),
+        outcome,
         label,
     }
 }
 
-/// An error body without the backend's credential and internal URLs
-/// ([`crate::wire::redact`]); it may reach the client.
-fn redacted(backend: &BackendRuntime, body: Bytes) -> Bytes {
-    let secret = backend.credential.as_ref().and_then(|v| v.to_str().ok());
-    let secret = secret.map(|s| s.strip_prefix("Bearer ").unwrap_or(s));
-    let secrets: Vec<&str> = secret.into_iter().collect();
-    let endpoint = backend.endpoint.as_ref();
-    crate::wire::redact::error_body(
-        body,
-        &crate::wire::redact::Redaction {
-            secrets: &secrets,
-            host: endpoint.map(|e| e.authority.host()),
-            authority: endpoint.map(|e| e.authority.as_str()),
-        },
-    )
-}
-
-/// Whether a response is a Server-Sent Events stream (media types are
-/// case-insensitive: `Text/Event-Stream; charset=utf-8` is one).
-pub fn is_event_stream(headers: &HeaderMap) -> bool {
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|ct| ct.split(';').next())
-        .is_some_and(|ct| ct.trim().eq_ignore_ascii_case("text/event-stream"))
+/// An error event that came before any content of a stream: classified
+/// like the error answer it stands for (its `error.type` gives the status:
+/// `rate_limit_error` a 429, `overloaded_error` a 503 (retried once like a
+/// 5xx), `invalid_request_error` about the context length a 400 that goes
+/// to the context fallback, anything else a 502), and kept as that answer.
+pub fn stream_error(dialect: Dialect, data: Bytes) -> (AttemptOutcome, UpstreamError) {
+    let kind = serde_json::from_slice::<serde_json::Value>(&data)
+        .ok()
+        .and_then(|v| {
+            let e = v.get("error")?;
+            e.get("type")
+                .or_else(|| e.get("code"))
+                .and_then(|t| t.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    let status = match kind.as_str() {
+        "rate_limit_error" | "rate_limit_exceeded" => 429,
+        "overloaded_error" => 503,
+        "invalid_request_error" => 400,
+        _ => 502,
+    };
+    let headers = HeaderMap::new();
+    let outcome = match classify_status_body(status, &data, &headers) {
+        // Anything else about the request is the stream's failure, not the client's.
+        AttemptOutcome::ClientError { .. } | AttemptOutcome::ContentPolicy => {
+            AttemptOutcome::ServerError { status: 502 }
+        }
+        o => o,
+    };
+    let status = match outcome {
+        AttemptOutcome::ServerError { status } => status,
+        _ => status,
+    };
+    let error = UpstreamError {
+        dialect,
+        status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+        headers,
+        body: data,
+        gateway_fault: false,
+    };
+    (outcome, error)
 }
 
 /// Why a whole answer could not be read.

@@ -1,9 +1,14 @@
-//! The upstream body of a candidate (translated or passed through) and what
-//! its answer needs (the translator, its session, whether to strip a usage
-//! chunk).
+//! The body of a candidate in its provider's native format (translated or
+//! passed through) and what its answer needs (the translator, its session,
+//! whether to strip a usage chunk): the default of
+//! [`super::Provider::prepare`], and the body adjustments providers share.
 //!
 //! Which translation applies is one table lookup,
-//! [`crate::translate::plan`]`(client format, backend's native format)`.
+//! [`crate::translate::plan`]`(client format, native format)`, made by
+//! [`super::Provider::plan`].
+
+use std::any::Any;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -11,7 +16,7 @@ use serde_json::Value;
 
 use crate::body::RequestJson;
 use crate::error::RequestError;
-use crate::runtime::{ApiFormat, BackendRuntime, ProviderKind};
+use crate::runtime::ApiFormat;
 use crate::translate::{self, Plan, Session, TargetOptions, Translator};
 use crate::wire::Dialect;
 
@@ -31,31 +36,25 @@ pub struct ClientCall<'a> {
     pub forward: &'a [(HeaderName, HeaderValue)],
 }
 
-/// The upstream request for one candidate, and how to read its answer.
+/// The upstream body for one candidate, and how to read its answer.
 pub struct Prepared {
-    /// The body sent upstream.
+    /// The body in the provider's native format (the provider may shape it
+    /// further when it builds the request).
     pub body: Bytes,
-    /// The API path the upstream is called on.
+    /// The provider's model id.
+    pub model: String,
+    /// The API path the body is for (a client API's path).
     pub path: ApiFormat,
-    /// The dialect of the upstream's answers and errors.
+    /// The dialect of the decoded answers and errors.
     pub upstream: Dialect,
     /// Set when the answer must be translated for the client.
     pub translation: Option<(Translator, Session)>,
     /// The gateway added `stream_options.include_usage` for its own
     /// accounting; the usage chunk must not reach the client.
     pub strip_usage_chunk: bool,
-}
-
-/// The plan for a candidate backend: the mock answers in the client's format.
-pub fn plan_for(format: ApiFormat, backend: &BackendRuntime) -> Plan {
-    // OpenAI itself serves the Responses API: relay it unchanged.
-    if format == ApiFormat::Responses && backend.provider == ProviderKind::OpenAI {
-        return Plan::Passthrough;
-    }
-    match backend.provider.native_format() {
-        None => Plan::Passthrough,
-        Some(native) => translate::plan(format, native),
-    }
+    /// What the provider keeps about this request for building it and
+    /// reading its answer (its own type; e.g. Bedrock's API and tool names).
+    pub state: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 fn now() -> u64 {
@@ -64,31 +63,65 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// An Anthropic request with `role: "system"` messages for an Anthropic
-/// backend that will not receive the beta announcing them: the messages are
-/// folded into the top-level `system` (see
-/// [`translate::system_messages`]). `None` leaves the body as it is.
-fn fold_system_messages(
+/// The body for `model` under `plan`: translated from the raw body in
+/// bounded memory ([`translate::bounded`]; every parse error is the
+/// client's, a 400), or the client's body with the provider's model id.
+pub fn translate(
     x: &ClientCall<'_>,
-    backend: &BackendRuntime,
-    body: &Bytes,
-) -> Result<Option<Bytes>, RequestError> {
+    model: &str,
+    plan: Plan,
+    opts: &TargetOptions,
+) -> Result<Prepared, RequestError> {
+    match plan {
+        Plan::Translate(t) => {
+            let translated = (t.request)(x.json, model, opts, now())?;
+            Ok(Prepared {
+                body: translated.body,
+                model: model.to_string(),
+                path: t.upstream.api_path(),
+                upstream: t.upstream.dialect(),
+                translation: Some((t, translated.session)),
+                strip_usage_chunk: false,
+                state: None,
+            })
+        }
+        _ => Ok(Prepared {
+            body: x.json.with_string("model", model),
+            model: model.to_string(),
+            path: x.format,
+            upstream: x.format.dialect(),
+            translation: None,
+            strip_usage_chunk: false,
+            state: None,
+        }),
+    }
+}
+
+/// A passed-through Anthropic request with `role: "system"` messages, for
+/// a provider that does not forward the beta announcing them (`betas`):
+/// the messages are folded into the top-level `system` (see
+/// [`translate::system_messages`]).
+pub fn fold_system_messages(
+    x: &ClientCall<'_>,
+    betas: &[String],
+    prepared: &mut Prepared,
+) -> Result<(), RequestError> {
     use translate::system_messages::{
         MID_CONVERSATION_BETA, fold_into_system, may_hold_system_messages,
     };
     let anthropic_request = matches!(x.format, ApiFormat::Messages | ApiFormat::CountTokens);
-    if backend.provider != ProviderKind::Anthropic || !anthropic_request {
-        return Ok(None);
+    if prepared.translation.is_some() || !anthropic_request {
+        return Ok(());
     }
     let Some(raw) = x
         .json
         .raw("messages")
         .filter(|r| may_hold_system_messages(r))
     else {
-        return Ok(None);
+        return Ok(());
     };
-    if super::headers::forwards_beta(x.headers, backend, MID_CONVERSATION_BETA) {
-        return Ok(None);
+    if betas.iter().any(|b| b == MID_CONVERSATION_BETA) {
+        return Ok(());
     }
     let messages: Value = serde_json::from_str(raw)
         .map_err(|e| RequestError::Internal(format!("re-parsing messages: {e}")))?;
@@ -100,72 +133,33 @@ fn fold_system_messages(
         None => None,
     };
     let Some((system, messages)) = fold_into_system(system.as_ref(), &messages)? else {
-        return Ok(None);
+        return Ok(());
     };
-    let json = crate::body::RequestJson::parse(body.clone())?;
-    let json = crate::body::RequestJson::parse(json.with_raw("system", &system.to_string()))?;
-    Ok(Some(json.with_raw("messages", &messages.to_string())))
+    let json = RequestJson::parse(prepared.body.clone())?;
+    let json = RequestJson::parse(json.with_raw("system", &system.to_string()))?;
+    prepared.body = json.with_raw("messages", &messages.to_string());
+    Ok(())
 }
 
-/// Builds the upstream request for `backend` asking for `provider_model`.
-pub fn prepare(
-    x: &ClientCall<'_>,
-    backend: &BackendRuntime,
-    provider_model: &str,
-    plan: Plan,
-) -> Result<Prepared, RequestError> {
-    let client = x.format.dialect();
-    match plan {
-        Plan::Translate(t) => {
-            let opts = TargetOptions {
-                legacy_max_tokens: backend.provider == ProviderKind::OpenAICompatible,
-                default_max_tokens: translate::DEFAULT_MAX_TOKENS,
-            };
-            // Translated from the raw body in bounded memory (translate::bounded);
-            // every parse error is the client's (400), never a 500.
-            let translated = (t.request)(x.json, provider_model, &opts, now())?;
-            Ok(Prepared {
-                body: translated.body,
-                path: t.upstream.api_path(),
-                upstream: t.upstream.dialect(),
-                translation: Some((t, translated.session)),
-                strip_usage_chunk: false,
-            })
-        }
-        _ => {
-            let mut body = x.json.with_string("model", provider_model);
-            if let Some(folded) = fold_system_messages(x, backend, &body)? {
-                body = folded;
-            }
-            let mut strip_usage_chunk = false;
-            let openai_upstream = backend
-                .provider
-                .native_format()
-                .is_some_and(|f| f == translate::UpstreamFormat::ChatCompletions);
-            if x.stream && x.format == ApiFormat::ChatCompletions && openai_upstream {
-                // Ask for usage so accounting sees it; strip it again if
-                // the client did not ask.
-                let mut options: serde_json::Map<String, Value> = x
-                    .json
-                    .decode("stream_options", "an object")
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default();
-                let asked = options.get("include_usage").and_then(Value::as_bool) == Some(true);
-                if !asked {
-                    options.insert("include_usage".into(), Value::Bool(true));
-                    let json = crate::body::RequestJson::parse(body.clone())?;
-                    body = json.with_raw("stream_options", &Value::Object(options).to_string());
-                    strip_usage_chunk = true;
-                }
-            }
-            Ok(Prepared {
-                body,
-                path: x.format,
-                upstream: client,
-                translation: None,
-                strip_usage_chunk,
-            })
-        }
+/// A passed-through streaming Chat Completions request asks for the usage
+/// chunk (`stream_options.include_usage`) so accounting sees the usage;
+/// when the client did not ask, the chunk is stripped again.
+pub fn ask_for_usage(x: &ClientCall<'_>, prepared: &mut Prepared) -> Result<(), RequestError> {
+    if !x.stream || x.format != ApiFormat::ChatCompletions || prepared.translation.is_some() {
+        return Ok(());
     }
+    let mut options: serde_json::Map<String, Value> = x
+        .json
+        .decode("stream_options", "an object")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if options.get("include_usage").and_then(Value::as_bool) == Some(true) {
+        return Ok(());
+    }
+    options.insert("include_usage".into(), Value::Bool(true));
+    let json = RequestJson::parse(prepared.body.clone())?;
+    prepared.body = json.with_raw("stream_options", &Value::Object(options).to_string());
+    prepared.strip_usage_chunk = true;
+    Ok(())
 }

@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 use switchboard_proto as pb;
 
-pub use backend::{ApiFormat, BackendRuntime, Endpoint, ProviderKind, Timeouts};
+pub use crate::providers::ProviderKind;
+pub use backend::{ApiFormat, BackendRuntime, Timeouts};
 pub use route::RouteRuntime;
 
 use crate::auth::JwksStore;

@@ -118,7 +118,7 @@ fn backend_summaries(cfg: &crate::runtime::RuntimeConfig) -> Vec<serde_json::Val
             serde_json::json!({
                 "id": b.id,
                 "provider": b.provider.label(),
-                "credential": if b.credential.is_some() { "<redacted>" } else { "none" },
+                "credential": if b.provider.has_credential() { "<redacted>" } else { "none" },
             })
         })
         .collect();

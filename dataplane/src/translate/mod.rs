@@ -25,11 +25,13 @@
 //! Adding a client format (e.g. the Responses API) means: a variant of
 //! [`ApiFormat`], one arm per upstream format in [`plan`] returning a
 //! [`Translator`] (its request, response and stream functions, and the
-//! client's [`Dialect`] for errors), and nothing in the proxy: it calls
-//! `plan(client, backend's native format)` for every candidate, sends
-//! [`Translator::request`]'s body to [`UpstreamFormat::api_path`], and runs
-//! [`Translator::response`] or [`Translator::stream`] on the answer. A new
-//! backend format is a variant of [`UpstreamFormat`] plus its arms.
+//! client's [`Dialect`] for errors), and nothing in the pipeline: every
+//! provider's `plan` (`crate::providers::Provider::plan`) calls
+//! `plan(client, its native format)`, its request goes to
+//! [`UpstreamFormat::api_path`] with [`Translator::request`]'s body, and
+//! [`Translator::response`] or [`Translator::stream`] runs on the answer. A
+//! new backend format is a variant of [`UpstreamFormat`] plus its arms, or a
+//! provider that shapes one of these formats further (as Bedrock does).
 
 pub mod bedrock;
 pub mod bounded;

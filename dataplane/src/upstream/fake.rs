@@ -7,7 +7,9 @@
 //! `http://secondary`, …). A host answers the replies queued with
 //! [`FakeUpstream::script`] first, then its default
 //! ([`FakeUpstream::set_default`], else [`Reply::ok`]). Every request is
-//! recorded ([`FakeUpstream::requests`]).
+//! recorded ([`FakeUpstream::requests`]). [`Reply::Ok`] answers in the
+//! wire format of the request's path: Anthropic (`/messages`), Bedrock
+//! (`/model/{id}/…`, event-stream framing for streams) or OpenAI.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -235,6 +237,9 @@ fn provider_answer(
     text: &str,
     shape: fn(Vec<Step>) -> Vec<Step>,
 ) -> Response<super::UpstreamBody> {
+    if let Some((model, op)) = crate::translate::bedrock::parse_front_path(path) {
+        return bedrock_answer(&model, op, request, text, shape);
+    }
     let dialect = if path.contains("/messages") {
         Dialect::Anthropic
     } else {
@@ -253,6 +258,51 @@ fn provider_answer(
             200,
             &[("content-type", "text/event-stream".into())],
             shape(events.into_iter().map(Step::Data).collect()),
+        ),
+    }
+}
+
+/// Bedrock's answer (InvokeModel or Converse, JSON or event stream) for
+/// `request`, as the Mock emulating Bedrock gives it.
+fn bedrock_answer(
+    model: &str,
+    op: crate::translate::bedrock::FrontOp,
+    request: &Value,
+    text: &str,
+    shape: fn(Vec<Step>) -> Vec<Step>,
+) -> Response<super::UpstreamBody> {
+    use crate::providers::bedrock::mock::{BedrockMockResponse, respond_bedrock};
+    use crate::translate::bedrock::{BedrockApi, FrontOp};
+    let api = match op {
+        FrontOp::Invoke | FrontOp::InvokeStream => BedrockApi::InvokeModel,
+        FrontOp::Converse | FrontOp::ConverseStream => BedrockApi::Converse,
+    };
+    let settings = MockReply {
+        reply: text.to_string(),
+    };
+    match respond_bedrock(api, request, model, op.streams(), &settings) {
+        Ok(BedrockMockResponse::Json(bytes)) => respond(
+            200,
+            &[("content-type", "application/json".into())],
+            shape(vec![Step::Data(bytes)]),
+        ),
+        Ok(BedrockMockResponse::EventStream(frames)) => respond(
+            200,
+            &[(
+                "content-type",
+                crate::wire::eventstream::CONTENT_TYPE.into(),
+            )],
+            shape(frames.into_iter().map(Step::Data).collect()),
+        ),
+        Err(e) => respond(
+            400,
+            &[
+                ("content-type", "application/json".into()),
+                ("x-amzn-errortype", "ValidationException".into()),
+            ],
+            vec![Step::Data(Bytes::from(
+                serde_json::json!({"message": e.to_string()}).to_string(),
+            ))],
         ),
     }
 }

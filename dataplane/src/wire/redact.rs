@@ -54,6 +54,52 @@ pub struct Redaction<'a> {
     pub authority: Option<&'a str>,
 }
 
+/// A backend's [`Redaction`] in owned form, built with its runtime (the
+/// provider key from the snapshot, the host of its endpoint).
+#[derive(Clone, Default)]
+pub struct BackendRedaction {
+    secrets: Vec<String>,
+    host: Option<String>,
+    authority: Option<String>,
+}
+
+impl std::fmt::Debug for BackendRedaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackendRedaction")
+            .field("secrets", &self.secrets.len())
+            .field("host", &self.host)
+            .finish()
+    }
+}
+
+impl BackendRedaction {
+    /// What to take out of the error bodies of a backend whose key is
+    /// `secret` (as configured, without `Bearer `) and whose base URL is
+    /// `endpoint` (empty: the provider's public default).
+    pub fn new(secret: Option<&str>, endpoint: &str) -> Self {
+        let uri = endpoint.parse::<http::Uri>().ok();
+        let authority = uri.as_ref().and_then(|u| u.authority());
+        Self {
+            secrets: secret.map(str::to_owned).into_iter().collect(),
+            host: authority.map(|a| a.host().to_owned()),
+            authority: authority.map(|a| a.as_str().to_owned()),
+        }
+    }
+
+    /// `body` without the backend's secret and internal URLs.
+    pub fn apply(&self, body: Bytes) -> Bytes {
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        error_body(
+            body,
+            &Redaction {
+                secrets: &secrets,
+                host: self.host.as_deref(),
+                authority: self.authority.as_deref(),
+            },
+        )
+    }
+}
+
 /// `body` without secrets and internal URLs (see the module docs).
 pub fn error_body(body: Bytes, r: &Redaction<'_>) -> Bytes {
     let text = String::from_utf8_lossy(&body);

@@ -209,6 +209,16 @@ pub struct MockSettings {
     /// Delay before the response headers, ms.
     #[prost(uint64, tag = "2")]
     pub latency_ms: u64,
+    /// Answer in this provider's wire format (requests are built as for it).
+    /// Unspecified: in the client's own format.
+    #[prost(enumeration = "ProviderKind", tag = "3")]
+    pub emulate: i32,
+    /// A request whose body contains this text gets an error (empty: never).
+    #[prost(string, tag = "4")]
+    pub fail_on: ::prost::alloc::string::String,
+    /// The status of that error; 0 means 503.
+    #[prost(uint32, tag = "5")]
+    pub fail_status: u32,
 }
 /// How requests on one path prefix are authenticated and routed (an AIRoute).
 #[derive(Clone, PartialEq, ::prost::Message)]

@@ -32,7 +32,6 @@ use crate::body::RequestJson;
 use crate::providers::Prepared;
 use crate::runtime::BackendRuntime;
 use crate::translate::bounded::for_each;
-use crate::wire::Dialect;
 
 /// What a continuation must extend.
 #[derive(Debug, Clone)]
@@ -75,8 +74,7 @@ pub fn for_candidate(
     backend: &BackendRuntime,
     prepared: Prepared,
 ) -> Option<(Prepared, Strategy)> {
-    let _ = backend;
-    if prepared.upstream == Dialect::Anthropic
+    if backend.provider.accepts_prefill(&prepared)
         && let Some((body, trimmed)) = with_prefill(&prepared.body, &plan.text)
     {
         return Some((Prepared { body, ..prepared }, Strategy::Prefill { trimmed }));

@@ -10,16 +10,20 @@
 //! Anthropic answer becomes a Converse answer
 //! ([`crate::translate::bedrock::converse_response::response_from_messages`]),
 //! or event-stream messages (`chunk`s for InvokeModel, typed events for
-//! Converse) through the front-door stream translators. Phase B selects it
-//! for a Mock backend configured to emulate Bedrock.
+//! Converse) through the front-door stream translators. A Mock backend
+//! with `mock.emulate: Bedrock` answers with it
+//! (`Provider::emulate` of [`super::Bedrock`]).
 
 use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
 use serde_json::Value;
 
 use crate::translate::StreamTranslator;
 use crate::translate::TranslateError;
+use crate::translate::bedrock::errors::front_error;
 use crate::translate::bedrock::front_stream::{MessagesToConverseFrames, MessagesToInvokeFrames};
 use crate::translate::bedrock::{BedrockApi, converse_response, front_request, invoke};
+use crate::upstream::UpstreamBody;
 use crate::wire::Dialect;
 use crate::wire::mock::{MockReply, MockResponse, respond};
 use crate::wire::sse::SseParser;
@@ -76,6 +80,17 @@ pub fn respond_bedrock(
             Ok(BedrockMockResponse::EventStream(out))
         }
     }
+}
+
+/// A Bedrock error answer for `status`: the exception Bedrock names for it
+/// in `x-amzn-ErrorType` and `{"message": …}`.
+pub fn error_response(status: StatusCode, message: &str) -> Response<UpstreamBody> {
+    let kind = crate::providers::mock::kind_of_status(status);
+    let (_, name, body) = front_error(kind, message);
+    let mut resp = crate::providers::mock::json_response(status, Bytes::from(body));
+    resp.headers_mut()
+        .insert("x-amzn-errortype", HeaderValue::from_static(name));
+    resp
 }
 
 #[cfg(test)]

@@ -1,64 +1,6 @@
-//! The Amazon Bedrock provider: what a Bedrock backend is at run time and
-//! how one upstream request to it is built, authorised and classified.
-//! Phase B of issue 14 moves this module to `providers/bedrock` behind the
-//! provider interface proposed below; nothing here knows the pipeline.
-//!
-//! - [`BedrockBackend`]: the backend's region, API choice, beta allowlist
-//!   and credential ([`crate::aws::Auth`]), built once per snapshot;
-//! - [`BedrockBackend::request`]: the signed upstream request;
-//! - [`classify`]: failures → failover classes;
-//! - [`mock`]: the `Mock` provider answering Bedrock requests in Bedrock's
-//!   framing (offline examples and tests of the decoding path);
-//! - the formats themselves live in [`crate::translate::bedrock`] and
-//!   [`crate::wire::eventstream`].
-//!
-//! # The provider interface proposed for phase B
-//!
-//! One trait object (or enum) per backend in `providers/`, each provider in
-//! its own module, with the pipeline's attempt stage calling only this:
-//!
-//! ```text
-//! trait Provider: Send + Sync {
-//!     /// Label for metrics ("bedrock").
-//!     fn label(&self) -> &'static str;
-//!     /// How a client format is served: passthrough, translate, estimate, unsupported.
-//!     fn plan(&self, client: ApiFormat, model: &str) -> Plan;
-//!     /// The upstream HTTP request (URI, headers incl. credential/signature,
-//!     /// body) and the state its answer needs (session, tool names, api).
-//!     async fn prepare(&self, call: &ClientCall, model: &str, plan: Plan)
-//!         -> Result<(Request<Full<Bytes>>, AnswerState), RequestError>;
-//!     /// A non-2xx answer → failover class.
-//!     fn classify(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> AttemptOutcome;
-//!     /// A 2xx streaming body → the internal event stream (Anthropic or
-//!     /// OpenAI SSE bytes) the relay and translators read. Bedrock wraps it
-//!     /// in `SseFromFrames` with `translate::bedrock::frame_translator`;
-//!     /// SSE providers return it unchanged.
-//!     fn decode_stream(&self, body: UpstreamBody, state: &AnswerState) -> UpstreamBody;
-//!     /// A whole 2xx answer → the client's body (Bedrock: Converse →
-//!     /// Anthropic → client via `translate::bedrock::response`).
-//!     fn decode_whole(&self, body: &[u8], state: &AnswerState) -> Result<Value, TranslateError>;
-//!     /// A non-2xx answer → the client's error body (Bedrock: exception name
-//!     /// and message → `wire::error_body` in the client's dialect).
-//!     fn client_error(&self, dialect: Dialect, status: u16, headers: &HeaderMap, body: &[u8]) -> (StatusCode, Bytes);
-//!     /// Usage of a whole answer (streams: the relay reads the internal SSE).
-//!     fn usage(&self, body: &[u8], state: &AnswerState) -> Option<Usage>;
-//!     /// `anthropic-beta` flags forwarded and body fields stripped.
-//!     fn betas(&self, headers: &HeaderMap, body_betas: Option<&Value>) -> Vec<String>;
-//! }
-//! ```
-//!
-//! Bedrock's implementation of each is here or in `translate::bedrock`:
-//! `plan` = [`crate::translate::bedrock::BedrockApi::for_model`] with the
-//! client table of [`crate::translate::bedrock::request`]; `prepare` =
-//! `translate::bedrock::request` + [`BedrockBackend::request`]; `classify` =
-//! [`classify::classify`]; `decode_stream` = `SseFromFrames` +
-//! `frame_translator`, then `translate::bedrock::client_stream`;
-//! `decode_whole` = `translate::bedrock::response`; `client_error` =
-//! [`client_error`]; `usage` = the relay's Anthropic reader on the decoded
-//! answer; `betas` = [`BedrockBackend::betas`].
-
-pub mod classify;
-pub mod mock;
+//! A Bedrock backend at run time: its region, API choice, beta allowlist
+//! and credential ([`crate::aws::Auth`]), built once per snapshot, and the
+//! signed upstream request of one try ([`BedrockBackend::request`]).
 
 use std::sync::Arc;
 
@@ -248,4 +190,5 @@ pub fn client_error(
 }
 
 #[cfg(test)]
+#[path = "backend_tests.rs"]
 mod tests;
