@@ -20,12 +20,14 @@
 //! an object the API server refuses is refused here with the same field path
 //! (`api/tests/fixtures/validation/invalid.yaml` is the table that proves it).
 
+mod azure;
 mod backend;
 mod bedrock;
 mod bounds;
 mod check;
 pub mod claims;
 mod duration;
+mod google;
 pub mod resolve;
 mod route;
 mod teams;

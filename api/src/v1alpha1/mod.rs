@@ -6,14 +6,18 @@
 //! the same again plus what the schema cannot express, and reports every
 //! problem with its field path.
 
+mod azure;
 mod backend;
+mod google;
 mod guards;
 mod route;
 pub mod rules;
 mod status;
 mod teams;
 
+pub use azure::*;
 pub use backend::*;
+pub use google::*;
 pub use guards::*;
 pub use route::*;
 pub use status::*;
