@@ -20,7 +20,11 @@
 //! - [`mapping`]: stop reasons and usage;
 //! - [`responses`]: the OpenAI Responses API to and from both formats;
 //! - [`bedrock`]: Amazon Bedrock (InvokeModel, Converse, the event-stream
-//!   answers) as an upstream and as a front door.
+//!   answers) as an upstream and as a front door;
+//! - [`gemini`]: Google Gemini `generateContent` (Gemini API and Vertex AI)
+//!   as an upstream;
+//! - [`vertex`]: Claude on Vertex AI (`rawPredict` bodies and betas);
+//! - [`azure`]: Azure OpenAI URLs and its content-filter answers.
 //!
 //! Adding a client format (e.g. the Responses API) means: a variant of
 //! [`ApiFormat`], one arm per upstream format in [`plan`] returning a
@@ -31,11 +35,13 @@
 //! [`Translator::response`] or [`Translator::stream`] on the answer. A new
 //! backend format is a variant of [`UpstreamFormat`] plus its arms.
 
+pub mod azure;
 pub mod bedrock;
 pub mod bounded;
 pub mod chat_to_messages;
 pub mod deferred_tools;
 pub mod errors;
+pub mod gemini;
 pub mod mapping;
 pub mod messages_to_chat;
 pub mod names;
@@ -45,6 +51,7 @@ pub mod stream_chat_to_messages;
 pub mod stream_messages_to_chat;
 pub mod strip_usage;
 pub mod system_messages;
+pub mod vertex;
 
 #[cfg(test)]
 mod golden_tests;
