@@ -1,5 +1,5 @@
 //! The Google wire formats spoken by the Gemini- and Vertex-flavoured mock upstreams
-//! (`reference/protocols.md` §5): the Gemini API (`/v1beta/models/{model}:{method}`, key in
+//! (`reference/protocols.md` §5): the Gemini API (`/v1beta/models/{model}:{method}`, or `/v1/…`, key in
 //! `x-goog-api-key`), Vertex AI (`/v1/projects/{p}/locations/{l}/publishers/{publisher}/models/{model}:{method}`,
 //! an OAuth2 bearer token), `generateContent` answers and `streamGenerateContent?alt=sse`
 //! streams (data-only SSE, no `[DONE]`), Claude on Vertex (`rawPredict` / `streamRawPredict`
@@ -92,7 +92,15 @@ fn decode(s: &str) -> String {
 /// Parses a Gemini API or Vertex path (the query is not part of `path`).
 pub fn parse_path(path: &str) -> Option<GooglePath> {
     let (head, method) = path.rsplit_once(':')?;
-    if let Some(rest) = head.split("/v1beta/").nth(1) {
+    // The Gemini API under `/v1beta/` (what the gateway uses) or `/v1/` (google-genai 3).
+    let gemini_api = head
+        .split_once("/v1beta/")
+        .or_else(|| {
+            head.split_once("/v1/")
+                .filter(|(_, r)| r.starts_with("models/") || r.starts_with("tunedModels/"))
+        })
+        .map(|(_, rest)| rest);
+    if let Some(rest) = gemini_api {
         let model = rest
             .strip_prefix("models/")
             .or_else(|| rest.strip_prefix("tunedModels/"))?;
@@ -111,7 +119,10 @@ pub fn parse_path(path: &str) -> Option<GooglePath> {
             method,
         });
     }
-    let rest = head.split("/v1/projects/").nth(1)?;
+    let rest = head
+        .split("/v1/projects/")
+        .nth(1)
+        .or_else(|| head.split("/v1beta1/projects/").nth(1))?;
     let parts: Vec<&str> = rest.split('/').collect();
     let [_, "locations", _, "publishers", _, "models", _] = parts.as_slice() else {
         return None;
@@ -504,13 +515,15 @@ pub fn refuse_body(service: Service, body: &Value) -> Option<String> {
     None
 }
 
-/// What Vertex refuses in a Claude `rawPredict` body (Anthropic's own error message), if anything.
+/// What Vertex refuses in a Claude `rawPredict` body (Anthropic's own error message), if anything:
+/// a missing `anthropic_version` (the platform's is `vertex-2023-10-16`; the `anthropic` SDK
+/// sends a dated one of its own, which Vertex takes too), `model` in a prediction body, no
+/// `model` in a token count.
 pub fn refuse_claude_body(body: &Value, count_tokens: bool) -> Option<String> {
     let obj: &Map<String, Value> = body.as_object()?;
     match obj.get("anthropic_version").and_then(Value::as_str) {
-        Some("vertex-2023-10-16") => {}
-        Some(other) => return Some(format!("anthropic_version: invalid value {other:?}")),
-        None => return Some("anthropic_version: field required".into()),
+        Some(v) if !v.trim().is_empty() => {}
+        _ => return Some("anthropic_version: field required".into()),
     }
     if !count_tokens && obj.contains_key("model") {
         return Some("model: Extra inputs are not permitted".into());
