@@ -13,6 +13,8 @@
 //! - [`service_account`], [`metadata`]: the OAuth2 token sources (a
 //!   service-account key, the GCE / GKE metadata server), cached and
 //!   refreshed by [`crate::oauth::TokenProvider`];
+//! - [`mock`]: the `Mock` provider answering Gemini and Claude-on-Vertex
+//!   requests in their framing;
 //! - [`classify`]: Google error answers → failover classes and client
 //!   errors;
 //! - the formats live in [`crate::translate::gemini`] (Gemini
@@ -29,6 +31,7 @@
 
 pub mod classify;
 pub mod metadata;
+pub mod mock;
 pub mod service_account;
 pub mod vertex;
 
