@@ -4,7 +4,7 @@
 //!
 //! | Messages | Gemini |
 //! |---|---|
-//! | `system` string / text blocks | `systemInstruction: {parts: [{text}]}` |
+//! | `system` string / text blocks, `role: "system"` turns inside `messages` | `systemInstruction: {parts: [{text}]}` (Claude Code's billing line dropped; system turns appended in order) |
 //! | role `user` / `assistant` | role `user` / `model` (every content has its role: Vertex requires it) |
 //! | `text` | `{text}` (empty text dropped) |
 //! | `image` base64 | `{inlineData: {mimeType, data}}` (URL images are refused: Gemini takes bytes or its own file URIs) |
@@ -37,6 +37,7 @@ use serde_json::{Map, Value, json};
 use super::ids::{Signatures, decode};
 use super::schema::to_gemini;
 use crate::translate::names::{OPENAI_NAME_MAX, ToolNames};
+use crate::translate::system_messages::{fold_into_system, strip_billing_header};
 use crate::translate::{DEFAULT_MAX_TOKENS, TranslateError};
 
 const TARGET: &str = "Gemini";
@@ -323,11 +324,11 @@ fn merge_turns(contents: Vec<Value>) -> Vec<Value> {
 fn system_instruction(system: &Value) -> Result<Option<Value>, TranslateError> {
     let parts: Vec<Value> = match system {
         Value::Null => Vec::new(),
-        Value::String(s) => vec![json!({"text": s})],
+        Value::String(s) => vec![json!({"text": strip_billing_header(s)})],
         Value::Array(blocks) => blocks
             .iter()
             .filter_map(|b| b.get("text").and_then(Value::as_str))
-            .map(|t| json!({"text": t}))
+            .map(|t| json!({"text": strip_billing_header(t)}))
             .collect(),
         _ => {
             return Err(TranslateError::invalid(
@@ -475,9 +476,22 @@ pub fn request_from_messages(
     let tool_config = body
         .get("tool_choice")
         .and_then(|c| tool_config(c, &mut names));
-    let messages = body
-        .get("messages")
-        .and_then(Value::as_array)
+    // Claude Code on a non-Claude model name puts `role: "system"` turns
+    // inside `messages`; Gemini has no such role: they join the system
+    // instruction, in order.
+    let folded = fold_into_system(
+        body.get("system"),
+        body.get("messages").unwrap_or(&Value::Null),
+    )?;
+    let (system, messages) = match &folded {
+        Some((system, messages)) => (system, messages),
+        None => (
+            body.get("system").unwrap_or(&Value::Null),
+            body.get("messages").unwrap_or(&Value::Null),
+        ),
+    };
+    let messages = messages
+        .as_array()
         .ok_or_else(|| TranslateError::invalid("messages", "must be an array"))?;
     let mut builder = Builder {
         names: &mut names,
@@ -498,7 +512,7 @@ pub fn request_from_messages(
     }
     let mut out = Map::new();
     out.insert("contents".into(), Value::Array(contents));
-    if let Some(s) = system_instruction(body.get("system").unwrap_or(&Value::Null))? {
+    if let Some(s) = system_instruction(system)? {
         out.insert("systemInstruction".into(), s);
     }
     if let Some(t) = tools {
