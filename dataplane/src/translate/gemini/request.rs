@@ -15,7 +15,8 @@
 //! | `max_tokens`, `temperature`, `top_p`, `top_k`, `stop_sequences` | `generationConfig.{maxOutputTokens, temperature, topP, topK, stopSequences}` (at most 5 stop sequences) |
 //! | `thinking` enabled (`budget_tokens`) / adaptive | `generationConfig.thinkingConfig {thinkingBudget: N / -1, includeThoughts: true}` |
 //! | `output_config.format` JSON schema | `generationConfig.{responseMimeType: application/json, responseSchema}` |
-//! | `tools` | `tools: [{functionDeclarations: [{name, description, parameters}]}]` (schema converted by [`super::schema`]) |
+//! | `tools` | `tools: [{functionDeclarations: [{name, description, parameters}]}]` (schema converted by [`super::schema`]; a `defer_loading` tool only once the conversation loaded it, as for OpenAI backends) |
+//! | `tool_reference` in a tool result | its text, as for OpenAI backends |
 //! | `tool_choice` auto / any / tool / none | `toolConfig.functionCallingConfig {mode: AUTO / ANY / ANY + allowedFunctionNames / NONE}` |
 //!
 //! Function calls and responses carry no `id` (Vertex refuses it; both
@@ -36,6 +37,7 @@ use serde_json::{Map, Value, json};
 
 use super::ids::{Signatures, decode};
 use super::schema::to_gemini;
+use crate::translate::deferred_tools;
 use crate::translate::names::{OPENAI_NAME_MAX, ToolNames};
 use crate::translate::system_messages::{fold_into_system, strip_billing_header};
 use crate::translate::{DEFAULT_MAX_TOKENS, TranslateError};
@@ -159,6 +161,8 @@ impl Builder<'_> {
                         }
                         Some("image") => extra.push(self.image(&p, item)?),
                         Some("document") => extra.push(self.document(&p, item)?),
+                        // The tool is declared in `tools` (see `deferred_tools`).
+                        Some("tool_reference") => texts.push(deferred_tools::reference_text(item)),
                         other => {
                             return Err(unsupported(p, format!("tool result block {other:?}")));
                         }
@@ -348,8 +352,19 @@ fn tools(body: &Value, names: &mut ToolNames) -> Result<Option<Value>, Translate
     let Some(list) = body.get("tools").and_then(Value::as_array) else {
         return Ok(None);
     };
+    let loaded = deferred_tools::loaded_tools(body);
     let mut decls = Vec::new();
     for (i, t) in list.iter().enumerate() {
+        // Gemini has no tool search: a deferred tool is declared once the
+        // conversation loaded it, as Anthropic would show it.
+        if deferred_tools::is_deferred(t)
+            && !t
+                .get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| loaded.contains(n))
+        {
+            continue;
+        }
         match t.get("type").and_then(Value::as_str) {
             None | Some("custom") => {}
             Some(other) => {
