@@ -3,17 +3,20 @@
 
 pub mod auth;
 pub mod aws;
+pub mod azure;
 pub mod body;
 pub mod bounds;
 pub mod catalog;
 pub mod check;
 pub mod config;
 pub mod error;
+pub mod google;
 pub mod guards;
 pub mod limits;
 pub mod log_fields;
 pub mod log_writer;
 pub mod metrics;
+pub mod oauth;
 pub mod pipeline;
 pub mod providers;
 pub mod response;

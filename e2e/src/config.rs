@@ -15,6 +15,9 @@ pub fn provider_name(flavor: Flavor) -> &'static str {
         Flavor::OpenAI => "OpenAI",
         Flavor::Anthropic => "Anthropic",
         Flavor::Bedrock => "Bedrock",
+        Flavor::Gemini => "Gemini",
+        Flavor::Vertex => "VertexAI",
+        Flavor::Azure => "AzureOpenAI",
     }
 }
 

@@ -1,8 +1,9 @@
 //! End-to-end test support for Switchboard: mock provider upstreams speaking the OpenAI,
-//! Anthropic and Bedrock wire formats, a JWT issuer with a JWKS, a process harness for the real gateway
+//! Anthropic, Bedrock, Gemini, Vertex AI and Azure OpenAI wire formats, a JWT issuer with a JWKS, a process harness for the real gateway
 //! and controller binaries, and small HTTP/SSE client helpers.
 
 pub mod agents;
+pub mod azure_wire;
 pub mod bedrock_wire;
 pub mod behaviour;
 pub mod chart;
@@ -15,6 +16,7 @@ pub mod client;
 pub mod config;
 pub mod controller;
 pub mod dashboard;
+pub mod google_wire;
 pub mod harness;
 pub mod jwt_issuer;
 pub mod kube;

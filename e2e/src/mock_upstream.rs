@@ -1,4 +1,5 @@
-//! A scriptable mock provider upstream (OpenAI, Anthropic or Bedrock wire format) on `127.0.0.1:0`.
+//! A scriptable mock provider upstream (OpenAI, Anthropic, Bedrock, Gemini, Vertex AI or Azure
+//! OpenAI wire format) on `127.0.0.1:0`.
 //!
 //! Every request is recorded. Generation and `count_tokens` requests consume one scripted
 //! [`Behaviour`] each (falling back to the default); `GET …/models` always answers. A small
@@ -25,7 +26,9 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 
+mod azure;
 mod bedrock;
+mod google;
 
 use crate::behaviour::{Behaviour, DEFAULT_TEXT};
 use crate::wire::{self, Flavor, Reply, SseFrame, Usage};
@@ -320,16 +323,15 @@ fn json_response(status: u16, body: &Value, flavor: Flavor) -> Response<MockBody
 }
 
 fn add_request_id(headers: &mut HeaderMap, flavor: Flavor) {
-    match flavor {
-        Flavor::OpenAI => headers.insert("x-request-id", HeaderValue::from_static("req_mock_0001")),
-        Flavor::Anthropic => {
-            headers.insert("request-id", HeaderValue::from_static("req_mock_0001"))
-        }
-        Flavor::Bedrock => headers.insert(
-            "x-amzn-requestid",
-            HeaderValue::from_static("00000000-0000-4000-8000-000000000001"),
-        ),
+    let (name, value) = match flavor {
+        Flavor::OpenAI => ("x-request-id", "req_mock_0001"),
+        Flavor::Anthropic => ("request-id", "req_mock_0001"),
+        Flavor::Bedrock => ("x-amzn-requestid", "00000000-0000-4000-8000-000000000001"),
+        // Google names no request id; `x-goog-…` headers only carry diagnostics.
+        Flavor::Gemini | Flavor::Vertex => ("x-goog-mock-request", "0001"),
+        Flavor::Azure => ("apim-request-id", "00000000-0000-4000-8000-000000000001"),
     };
+    headers.insert(name, HeaderValue::from_static(value));
 }
 
 /// How the stream should misbehave after some events.
@@ -364,7 +366,11 @@ fn sse_response(
                 if ping {
                     let keepalive = match flavor {
                         Flavor::Anthropic => "event: ping\ndata: {\"type\": \"ping\"}\n\n",
-                        Flavor::OpenAI | Flavor::Bedrock => ": keep-alive\n\n",
+                        Flavor::OpenAI
+                        | Flavor::Bedrock
+                        | Flavor::Gemini
+                        | Flavor::Vertex
+                        | Flavor::Azure => ": keep-alive\n\n",
                     };
                     if send(keepalive.to_string()).await.is_err() {
                         return;
@@ -385,9 +391,11 @@ fn sse_response(
             }
             if i == 0 && matches!(end, StreamEnd::Malformed) {
                 let bad = match flavor {
-                    Flavor::OpenAI | Flavor::Bedrock => {
-                        "data: {\"id\": \"broken\", this is not json\n\n"
-                    }
+                    Flavor::OpenAI
+                    | Flavor::Bedrock
+                    | Flavor::Gemini
+                    | Flavor::Vertex
+                    | Flavor::Azure => "data: {\"id\": \"broken\", this is not json\n\n",
                     Flavor::Anthropic => {
                         "event: content_block_delta\ndata: {\"type\": broken not json\n\n"
                     }
@@ -434,6 +442,8 @@ fn sse_response(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
     Bedrock(crate::bedrock_wire::Op),
+    Google,
+    Azure,
     ChatCompletions,
     Messages,
     CountTokens,
@@ -451,6 +461,15 @@ fn endpoint(flavor: Flavor, method: &Method, path: &str) -> Endpoint {
         };
     }
     match (flavor, method) {
+        (Flavor::Gemini | Flavor::Vertex, &Method::POST)
+            if crate::google_wire::parse_path(path).is_some() =>
+        {
+            Endpoint::Google
+        }
+        (Flavor::Azure, &Method::POST) if crate::azure_wire::parse_path(path).is_some() => {
+            Endpoint::Azure
+        }
+        (Flavor::Gemini | Flavor::Vertex | Flavor::Azure, &Method::POST) => Endpoint::Unknown,
         (Flavor::OpenAI, &Method::POST) if path.ends_with("/chat/completions") => {
             Endpoint::ChatCompletions
         }
@@ -501,6 +520,8 @@ async fn handle(
         let count = inner.requests.len();
         let behaviour = match endpoint {
             Endpoint::Bedrock(_)
+            | Endpoint::Google
+            | Endpoint::Azure
             | Endpoint::ChatCompletions
             | Endpoint::Messages
             | Endpoint::CountTokens
@@ -529,6 +550,24 @@ async fn handle(
         };
         return Ok(bedrock::answer(shared, kill, op, request, behaviour).await);
     }
+    if endpoint == Endpoint::Google {
+        let request = google::Received {
+            path: &path,
+            query: parts.uri.query(),
+            headers: &headers,
+            body: &body,
+        };
+        return Ok(google::answer(shared, kill, request, behaviour).await);
+    }
+    if endpoint == Endpoint::Azure {
+        let request = azure::Received {
+            path: &path,
+            query: parts.uri.query(),
+            headers: &headers,
+            body: &body,
+        };
+        return Ok(azure::answer(shared, kill, request, behaviour).await);
+    }
     Ok(answer(shared, kill, endpoint, &body, behaviour).await)
 }
 
@@ -541,6 +580,11 @@ fn models_body(flavor: Flavor) -> Value {
             "created_at": "2025-01-01T00:00:00Z"}], "has_more": false, "first_id": "mock-claude", "last_id": "mock-claude"})
         }
         Flavor::Bedrock => json!({"modelSummaries": []}),
+        Flavor::Gemini | Flavor::Vertex => json!({"models": [{"name": "models/gemini-2.5-pro",
+            "displayName": "Gemini 2.5 Pro", "supportedGenerationMethods": ["generateContent", "countTokens"]}]}),
+        Flavor::Azure => {
+            json!({"object": "list", "data": [{"id": "gpt-4o", "object": "model", "created": wire::CREATED, "owned_by": "system"}]})
+        }
     }
 }
 
@@ -675,8 +719,8 @@ async fn answer(
             Flavor::OpenAI if endpoint == Endpoint::Responses => {
                 crate::responses_wire::responses_stream(&model, &reply, usage)
             }
-            // Bedrock requests are answered by `bedrock::answer` before this point.
-            Flavor::OpenAI | Flavor::Bedrock => {
+            // Bedrock, Google and Azure requests are answered by their modules before this point.
+            Flavor::OpenAI | Flavor::Bedrock | Flavor::Gemini | Flavor::Vertex | Flavor::Azure => {
                 let include_usage = body
                     .pointer("/stream_options/include_usage")
                     .and_then(Value::as_bool)
@@ -691,7 +735,9 @@ async fn answer(
         Flavor::OpenAI if endpoint == Endpoint::Responses => {
             crate::responses_wire::responses_body(&model, &reply, usage)
         }
-        Flavor::OpenAI | Flavor::Bedrock => wire::openai_completion(&model, &reply, usage),
+        Flavor::OpenAI | Flavor::Bedrock | Flavor::Gemini | Flavor::Vertex | Flavor::Azure => {
+            wire::openai_completion(&model, &reply, usage)
+        }
         Flavor::Anthropic => wire::anthropic_message(&model, &reply, usage),
     };
     match end {

@@ -13,6 +13,16 @@ pub enum Flavor {
     /// Amazon Bedrock Runtime (`/model/{id}/converse[-stream]`, `/model/{id}/invoke[-with-response-stream]`,
     /// binary event-stream answers, SigV4-checked requests; see [`crate::bedrock_wire`]).
     Bedrock,
+    /// The Gemini API (`/v1beta/models/{model}:generateContent`, `:streamGenerateContent?alt=sse`,
+    /// `x-goog-api-key`; see [`crate::google_wire`]).
+    Gemini,
+    /// Vertex AI (`/v1/projects/{p}/locations/{l}/publishers/{google|anthropic}/models/{model}:…`:
+    /// Gemini's `generateContent` and Claude's `rawPredict`, a bearer token; see
+    /// [`crate::google_wire`]).
+    Vertex,
+    /// Azure OpenAI (`/openai/v1/…` and `/openai/deployments/{d}/…?api-version=`, `api-key`,
+    /// content-filter annotations; see [`crate::azure_wire`]).
+    Azure,
 }
 
 /// What the assistant answers with.
@@ -339,6 +349,11 @@ pub fn anthropic_error(kind: &str, message: &str) -> Value {
 /// The error body a real provider of `flavor` sends for `status`.
 pub fn default_error_body(flavor: Flavor, status: u16) -> Value {
     match flavor {
+        Flavor::Gemini | Flavor::Vertex if status == 429 => crate::google_wire::quota_body(1),
+        Flavor::Gemini | Flavor::Vertex => {
+            crate::google_wire::error_body(status, &format!("mock upstream error {status}"))
+        }
+        Flavor::Azure => crate::azure_wire::error_body(status),
         Flavor::Bedrock => {
             crate::bedrock_wire::error_body(&format!("mock upstream error {status}"))
         }
@@ -381,6 +396,15 @@ pub fn stream_error_frame(flavor: Flavor, exception: &str, message: &str) -> Sse
     };
     match flavor {
         Flavor::Anthropic => event("error", anthropic_error(kind, message)),
+        Flavor::Gemini | Flavor::Vertex => {
+            let status = match exception {
+                "throttlingException" => 429,
+                "serviceUnavailableException" | "modelNotReadyException" => 503,
+                "validationException" => 400,
+                _ => 500,
+            };
+            crate::google_wire::stream_error(status, message)
+        }
         _ => SseFrame {
             event: None,
             data: openai_error(message, kind, None).to_string(),
@@ -391,10 +415,13 @@ pub fn stream_error_frame(flavor: Flavor, exception: &str, message: &str) -> Sse
 /// The 400 body a provider sends when the prompt exceeds the model's context window.
 pub fn context_length_body(flavor: Flavor) -> Value {
     match flavor {
+        Flavor::Gemini | Flavor::Vertex => {
+            crate::google_wire::error_body(400, crate::google_wire::context_length_message())
+        }
         Flavor::Bedrock => {
             crate::bedrock_wire::error_body(crate::bedrock_wire::context_length_message())
         }
-        Flavor::OpenAI => openai_error(
+        Flavor::OpenAI | Flavor::Azure => openai_error(
             "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.",
             "invalid_request_error",
             Some("context_length_exceeded"),
@@ -409,6 +436,11 @@ pub fn context_length_body(flavor: Flavor) -> Value {
 /// The 400 body a provider sends when content policy blocks the request.
 pub fn content_policy_body(flavor: Flavor) -> Value {
     match flavor {
+        Flavor::Gemini | Flavor::Vertex => crate::google_wire::error_body(
+            400,
+            "The request was blocked by the safety filters (PROHIBITED_CONTENT).",
+        ),
+        Flavor::Azure => crate::azure_wire::content_filter_body(),
         Flavor::Bedrock => crate::bedrock_wire::error_body(
             "The request was blocked by content filtering policy (safety).",
         ),

@@ -331,7 +331,16 @@ fn every_example_in_examples_and_docs_is_accepted() {
 fn maximal_objects_are_accepted_by_the_api_server_and_the_renderer() {
     let Some(cluster) = cluster() else { return };
     let ns = cluster.namespace("maximal");
-    let backends = ["OpenAICompatible", "Anthropic", "Mock", "Bedrock"].map(maximal::backend);
+    let backends = [
+        "OpenAICompatible",
+        "Anthropic",
+        "Mock",
+        "Bedrock",
+        "VertexAI",
+        "Gemini",
+        "AzureOpenAI",
+    ]
+    .map(maximal::backend);
     let route = maximal::route();
 
     // The API server evaluates every CEL rule on them within its per-request cost budget

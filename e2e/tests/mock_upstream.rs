@@ -297,9 +297,7 @@ async fn cut_stream_ends_with_transport_error() {
                 format!("{}/v1/chat/completions", mock.url()),
                 chat(true, true),
             ),
-            Flavor::Anthropic | Flavor::Bedrock => {
-                (format!("{}/v1/messages", mock.url()), messages(true))
-            }
+            _ => (format!("{}/v1/messages", mock.url()), messages(true)),
         };
         let result = post_stream_partial(&url, &[], &body, Duration::from_secs(10))
             .await

@@ -76,9 +76,9 @@ fn type_errors_name_the_field_path() {
 
 #[test]
 fn unknown_provider_is_named() {
-    let p = problems(&BACKEND.replace("Mock", "Gemini"));
+    let p = problems(&BACKEND.replace("Mock", "Gemeni"));
     assert!(
-        p[0].contains("spec.provider: unknown variant `Gemini`"),
+        p[0].contains("spec.provider: unknown variant `Gemeni`"),
         "{p:?}"
     );
 }

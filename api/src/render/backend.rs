@@ -5,8 +5,10 @@ use std::collections::BTreeSet;
 use switchboard_proto as pb;
 
 use super::Ctx;
+use super::azure::render_azure;
 use super::bedrock::{bedrock_endpoint, is_aws_region, render_bedrock};
 use super::check::{endpoint_url, is_valid_env_name};
+use super::google::{is_gcp_region, render_vertex, vertex_endpoint};
 use crate::v1alpha1::{AIBackendSpec, Credentials, Provider};
 
 /// Endpoints used when a backend sets none.
@@ -16,8 +18,11 @@ pub(crate) fn default_endpoint(provider: Provider) -> Option<&'static str> {
         Provider::OpenAI => Some("https://api.openai.com"),
         Provider::OpenAICompatible => None,
         Provider::Mock => Some("mock://local"),
-        // Depends on the region: see `bedrock_endpoint`.
-        Provider::Bedrock => None,
+        Provider::Gemini => Some("https://generativelanguage.googleapis.com"),
+        // Depend on the region: see `bedrock_endpoint` and `vertex_endpoint`.
+        Provider::Bedrock | Provider::VertexAI => None,
+        // The resource's own endpoint: required.
+        Provider::AzureOpenAI => None,
     }
 }
 
@@ -28,12 +33,17 @@ fn provider_kind(provider: Provider) -> pb::ProviderKind {
         Provider::OpenAICompatible => pb::ProviderKind::OpenaiCompatible,
         Provider::Mock => pb::ProviderKind::Mock,
         Provider::Bedrock => pb::ProviderKind::Bedrock,
+        Provider::VertexAI => pb::ProviderKind::VertexAi,
+        Provider::Gemini => pb::ProviderKind::Gemini,
+        Provider::AzureOpenAI => pb::ProviderKind::AzureOpenai,
     }
 }
 
 pub(crate) fn render_backend(cx: &mut Ctx<'_>, spec: &AIBackendSpec) -> pb::Backend {
     let provider = spec.provider;
     let bedrock = render_bedrock(cx, spec);
+    let vertex = render_vertex(cx, spec);
+    let azure = render_azure(cx, spec);
     let endpoint = match (&spec.endpoint, default_endpoint(provider)) {
         (Some(e), _) => endpoint_url(e).unwrap_or_else(|msg| {
             cx.problem("spec.endpoint", msg);
@@ -44,6 +54,11 @@ pub(crate) fn render_backend(cx: &mut Ctx<'_>, spec: &AIBackendSpec) -> pb::Back
             .as_ref()
             .filter(|b| is_aws_region(&b.region))
             .map(|b| bedrock_endpoint(&b.region))
+            .unwrap_or_default(),
+        (None, None) if provider == Provider::VertexAI => vertex
+            .as_ref()
+            .filter(|v| is_gcp_region(&v.region))
+            .map(|v| vertex_endpoint(&v.region))
             .unwrap_or_default(),
         (None, None) => {
             cx.problem(
@@ -197,21 +212,30 @@ pub(crate) fn render_backend(cx: &mut Ctx<'_>, spec: &AIBackendSpec) -> pb::Back
         openai,
         mock,
         bedrock,
+        vertex,
+        azure,
     }
 }
 
 fn credential(cx: &mut Ctx<'_>, c: &Credentials) -> Option<pb::Credential> {
     use pb::credential::Source;
-    let sources = [c.secret_ref.is_some(), c.env.is_some(), c.aws.is_some()];
+    let sources = [
+        c.secret_ref.is_some(),
+        c.env.is_some(),
+        c.aws.is_some(),
+        c.gcp.is_some(),
+        c.azure.is_some(),
+    ];
     if sources.iter().filter(|s| **s).count() != 1 {
         cx.problem(
             "spec.credentials",
-            "set exactly one of secretRef, env and aws",
+            "set exactly one of secretRef, env, aws, gcp and azure",
         );
         return None;
     }
     let source = match (&c.secret_ref, &c.env) {
-        // AWS credentials are rendered into `bedrock.aws`.
+        // AWS, Google and Entra credentials are rendered into the
+        // provider's settings (`bedrock.aws`, `vertex.gcp`, `azure.entra`).
         (None, None) | (Some(_), Some(_)) => return None,
         (Some(r), None) => Source::Value(cx.secret_value("spec.credentials.secretRef", r)?),
         (None, Some(name)) => {

@@ -21,12 +21,14 @@
 //! (`api/tests/fixtures/validation/invalid.yaml` is the table that proves it).
 
 mod aiteam;
+mod azure;
 mod backend;
 mod bedrock;
 mod bounds;
 mod check;
 pub mod claims;
 mod duration;
+mod google;
 pub mod resolve;
 mod route;
 mod teams;

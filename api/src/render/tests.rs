@@ -265,11 +265,11 @@ fn credentials_need_exactly_one_source() {
             "c",
             "{provider: OpenAI, credentials: {env: A, secretRef: {name: s}}}",
         ),
-        "AIBackend default/c: spec.credentials: set exactly one of secretRef, env and aws",
+        "AIBackend default/c: spec.credentials: set exactly one of secretRef, env, aws, gcp and azure",
     );
     assert_one(
         &backend("c", "{provider: OpenAI, credentials: {}}"),
-        "AIBackend default/c: spec.credentials: set exactly one of secretRef, env and aws",
+        "AIBackend default/c: spec.credentials: set exactly one of secretRef, env, aws, gcp and azure",
     );
 }
 

@@ -7,7 +7,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::rules::{self, *};
-use super::{ResourceStatus, SecretKeyRef};
+use super::{
+    AzureCredentials, AzureSettings, GcpCredentials, ResourceStatus, SecretKeyRef, VertexSettings,
+};
 
 /// One AI provider endpoint: which provider, where, with which credential,
 /// the models it serves and how the data plane treats it when it fails.
@@ -21,7 +23,7 @@ use super::{ResourceStatus, SecretKeyRef};
     category = "switchboard",
     namespaced,
     status = "ResourceStatus",
-    doc = "An AI provider endpoint (Anthropic, OpenAI, Amazon Bedrock, an OpenAI-compatible server or the built-in mock) that AIRoutes send requests to.",
+    doc = "An AI provider endpoint (Anthropic, OpenAI, Amazon Bedrock, Google Vertex AI, the Gemini API, Azure OpenAI, an OpenAI-compatible server or the built-in mock) that AIRoutes send requests to.",
     printcolumn(name = "Provider", type_ = "string", json_path = ".spec.provider"),
     printcolumn(
         name = "Accepted",
@@ -48,6 +50,13 @@ use super::{ResourceStatus, SecretKeyRef};
     settings_only_for("bedrock", &["Bedrock"]),
     bedrock_settings_required(),
     aws_credentials_only_for_bedrock(),
+    settings_only_for("vertex", &["VertexAI"]),
+    vertex_settings_required(),
+    gcp_credentials_only_for_vertex(),
+    vertex_without_api_key(),
+    settings_only_for("azure", &["AzureOpenAI"]),
+    azure_endpoint_required(),
+    azure_credentials_only_for_azure(),
 ]))]
 pub struct AIBackendSpec {
     /// The provider's wire format and authentication style.
@@ -55,8 +64,13 @@ pub struct AIBackendSpec {
     /// Base URL of the provider without the API path, e.g.
     /// `https://api.anthropic.com` (must be http or https). Defaults to the
     /// provider's public endpoint (for `Bedrock`,
-    /// `https://bedrock-runtime.{region}.amazonaws.com`; set it for a VPC
-    /// endpoint); required for `OpenAICompatible`; ignored by `Mock`.
+    /// `https://bedrock-runtime.{region}.amazonaws.com`, set it for a VPC
+    /// endpoint; for `VertexAI`, `https://{region}-aiplatform.googleapis.com`,
+    /// `https://aiplatform.googleapis.com` for the `global` region and
+    /// `https://aiplatform.{us|eu}.rep.googleapis.com` for the multi-regions;
+    /// for `Gemini`, `https://generativelanguage.googleapis.com`); required for
+    /// `OpenAICompatible` and `AzureOpenAI` (the resource's endpoint, e.g.
+    /// `https://my-resource.openai.azure.com`); ignored by `Mock`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = URL_MAX), transform = rules::cel([http_url()]))]
     pub endpoint: Option<String>,
@@ -89,15 +103,22 @@ pub struct AIBackendSpec {
     /// Settings of the `Bedrock` provider (required for it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bedrock: Option<BedrockSettings>,
+    /// Settings of the `VertexAI` provider (required for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vertex: Option<VertexSettings>,
+    /// Settings of the `AzureOpenAI` provider (optional: the defaults use
+    /// the v1 API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure: Option<AzureSettings>,
 }
 
 /// The provider family of a backend.
 ///
-/// New providers (Bedrock, Gemini, VertexAI, AzureOpenAI) are added as new
-/// variants, each with its own optional settings block on the spec (like
-/// `anthropic` and `openai` today, e.g. a future `bedrock: {region}`), so
-/// adding one never changes the meaning of an existing resource. Code
-/// matching on this enum must therefore not assume the list is closed.
+/// New providers are added as new variants, each with its own optional
+/// settings block on the spec (like `anthropic`, `openai`, `bedrock`,
+/// `vertex` and `azure`), so adding one never changes the meaning of an
+/// existing resource. Code matching on this enum must therefore not assume
+/// the list is closed.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
 #[non_exhaustive]
 pub enum Provider {
@@ -112,15 +133,32 @@ pub enum Provider {
     /// Amazon Bedrock Runtime: Claude models through InvokeModel, other
     /// models through Converse. Needs `bedrock.region`.
     Bedrock,
+    /// Google Vertex AI: Claude models through `rawPredict` /
+    /// `streamRawPredict` (publisher `anthropic`), Gemini models through
+    /// `generateContent` / `streamGenerateContent` (publisher `google`).
+    /// Needs `vertex.project` and `vertex.region`; authenticates with
+    /// `credentials.gcp`.
+    VertexAI,
+    /// The Gemini API (`generativelanguage.googleapis.com`, Google AI
+    /// Studio): `generateContent` / `streamGenerateContent`, the API key of
+    /// `credentials` sent as `x-goog-api-key`.
+    Gemini,
+    /// Azure OpenAI (Azure AI Foundry): the v1 API or the deployment URLs
+    /// (`azure.api`), the API key of `credentials` sent as `api-key`, or a
+    /// Microsoft Entra token (`credentials.azure`). Needs `endpoint`.
+    AzureOpenAI,
 }
 
 /// Where the provider credential comes from. Set exactly one of
-/// `secretRef`, `env` (standalone mode only) and `aws` (Bedrock only). For
-/// `Bedrock`, `secretRef` / `env` hold a Bedrock API key (sent as a bearer
-/// token instead of SigV4).
+/// `secretRef`, `env` (standalone mode only), `aws` (Bedrock only), `gcp`
+/// (VertexAI only) and `azure` (AzureOpenAI only). For `Bedrock`,
+/// `secretRef` / `env` hold a Bedrock API key (sent as a bearer token
+/// instead of SigV4); for `Gemini`, the API key sent as `x-goog-api-key`;
+/// for `AzureOpenAI`, the API key sent as `api-key`. `VertexAI` takes no
+/// API key: use `gcp`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(transform = rules::cel([exactly_one_of(&["secretRef", "env", "aws"]), no_env_in_cluster()]))]
+#[schemars(transform = rules::cel([exactly_one_of(&["secretRef", "env", "aws", "gcp", "azure"]), no_env_in_cluster()]))]
 pub struct Credentials {
     /// A key of a Secret in the backend's namespace holding the API key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,6 +171,14 @@ pub struct Credentials {
     /// AWS credentials for SigV4 (`Bedrock` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsCredentials>,
+    /// Google Cloud credentials: OAuth2 access tokens for Vertex AI
+    /// (`VertexAI` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp: Option<GcpCredentials>,
+    /// Microsoft Entra ID credentials: bearer tokens for Azure OpenAI
+    /// instead of an API key (`AzureOpenAI` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure: Option<AzureCredentials>,
 }
 
 /// Where the AWS credentials of a Bedrock backend come from. Set exactly

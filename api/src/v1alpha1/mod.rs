@@ -7,7 +7,9 @@
 //! problem with its field path.
 
 mod aiteam;
+mod azure;
 mod backend;
+mod google;
 mod guards;
 mod route;
 pub mod rules;
@@ -15,7 +17,9 @@ mod status;
 mod teams;
 
 pub use aiteam::*;
+pub use azure::*;
 pub use backend::*;
+pub use google::*;
 pub use guards::*;
 pub use route::*;
 pub use status::*;

@@ -121,6 +121,22 @@ pub const AWS_REGION_RE: &str = "^[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}$";
 pub const ROLE_ARN_RE: &str = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$";
 /// An STS `RoleSessionName`.
 pub const ROLE_SESSION_NAME_RE: &str = "^[A-Za-z0-9+=,.@_-]{2,64}$";
+/// A Google Cloud project id (6-30 lowercase letters, digits and hyphens,
+/// starting with a letter), optionally domain-scoped (`example.com:my-project`).
+pub const GCP_PROJECT_RE: &str = "^([a-z0-9][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$";
+/// A Vertex AI location: a region (`us-east5`, `europe-west1`), `global`,
+/// or a multi-region (`us`, `eu`).
+pub const GCP_REGION_RE: &str = "^(global|us|eu|[a-z]+-[a-z]+[0-9]{1,2})$";
+/// A Google service account on the metadata server: `default` or an email.
+pub const GCP_SERVICE_ACCOUNT_RE: &str = "^[A-Za-z0-9._%+-]+(@[A-Za-z0-9.-]+)?$";
+/// A GUID (Azure client and tenant ids).
+pub const AZURE_GUID_RE: &str =
+    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+/// An Azure tenant: a GUID or a domain name (`contoso.onmicrosoft.com`).
+pub const AZURE_TENANT_RE: &str = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?([.][A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+)$";
+/// An Azure OpenAI `api-version`: dated (`2024-10-21`, `2025-04-01-preview`),
+/// `preview` or `latest`.
+pub const AZURE_API_VERSION_RE: &str = "^(preview|latest|[0-9]{4}-[0-9]{2}-[0-9]{2}(-preview)?)$";
 /// A dotted field path: non-empty segments separated by `.`.
 pub const FIELD_PATH_RE: &str = r"^[^.]+(\.[^.]+)*$";
 
@@ -377,6 +393,54 @@ pub fn aws_region() -> Rule {
     )
 }
 
+/// A Google Cloud project id.
+pub fn gcp_project() -> Rule {
+    rule(
+        format!("self.matches('{GCP_PROJECT_RE}')"),
+        "must be a Google Cloud project id like my-project-123456 (6-30 lowercase letters, digits or hyphens, starting with a letter)",
+    )
+}
+
+/// A Vertex AI location.
+pub fn gcp_region() -> Rule {
+    rule(
+        format!("self.matches('{GCP_REGION_RE}')"),
+        "must be a Vertex AI location like us-east5 or europe-west1, global, us or eu",
+    )
+}
+
+/// A service account on the metadata server.
+pub fn gcp_service_account() -> Rule {
+    rule(
+        format!("self.matches('{GCP_SERVICE_ACCOUNT_RE}')"),
+        "must be default or a service account email like gateway@my-project.iam.gserviceaccount.com",
+    )
+}
+
+/// A GUID.
+pub fn azure_guid() -> Rule {
+    rule(
+        format!("self.matches('{AZURE_GUID_RE}')"),
+        "must be a GUID like 00000000-0000-0000-0000-000000000000",
+    )
+}
+
+/// An Azure tenant.
+pub fn azure_tenant() -> Rule {
+    rule(
+        format!("self.matches('{AZURE_TENANT_RE}')"),
+        "must be a tenant GUID or a domain like contoso.onmicrosoft.com",
+    )
+}
+
+/// An Azure OpenAI `api-version`.
+pub fn azure_api_version() -> Rule {
+    rule(
+        format!("self.matches('{AZURE_API_VERSION_RE}')"),
+        "must be a dated api-version like 2024-10-21 or 2025-04-01-preview, preview or latest",
+    )
+}
+
 /// An IAM role ARN.
 pub fn role_arn() -> Rule {
     rule(
@@ -486,6 +550,66 @@ pub fn aws_credentials_only_for_bedrock() -> Rule {
     )
     .field_path(".credentials.aws")
     .reason(Reason::FieldValueForbidden)
+}
+
+/// A `VertexAI` backend has `vertex` settings.
+pub fn vertex_settings_required() -> Rule {
+    rule(
+        "self.provider != 'VertexAI' || has(self.vertex)",
+        "vertex settings (project and region) are required for provider VertexAI",
+    )
+    .field_path(".vertex")
+    .reason(Reason::FieldValueRequired)
+}
+
+/// `credentials.gcp` is used only by `VertexAI` backends.
+pub fn gcp_credentials_only_for_vertex() -> Rule {
+    rule(
+        "!has(self.credentials) || !has(self.credentials.gcp) || self.provider == 'VertexAI'",
+        "gcp credentials are only used by provider VertexAI",
+    )
+    .field_path(".credentials.gcp")
+    .reason(Reason::FieldValueForbidden)
+}
+
+/// A `VertexAI` backend authenticates with `credentials.gcp`, not an API key.
+pub fn vertex_without_api_key() -> Rule {
+    rule(
+        "self.provider != 'VertexAI' || !has(self.credentials) || has(self.credentials.gcp)",
+        "provider VertexAI authenticates with credentials.gcp (a service-account key or workload identity), not an API key",
+    )
+    .field_path(".credentials")
+    .reason(Reason::FieldValueForbidden)
+}
+
+/// `endpoint` is required for an `AzureOpenAI` backend.
+pub fn azure_endpoint_required() -> Rule {
+    rule(
+        "self.provider != 'AzureOpenAI' || has(self.endpoint)",
+        "endpoint is required for provider AzureOpenAI, e.g. https://my-resource.openai.azure.com",
+    )
+    .field_path(".endpoint")
+    .reason(Reason::FieldValueRequired)
+}
+
+/// `credentials.azure` is used only by `AzureOpenAI` backends.
+pub fn azure_credentials_only_for_azure() -> Rule {
+    rule(
+        "!has(self.credentials) || !has(self.credentials.azure) || self.provider == 'AzureOpenAI'",
+        "azure credentials are only used by provider AzureOpenAI",
+    )
+    .field_path(".credentials.azure")
+    .reason(Reason::FieldValueForbidden)
+}
+
+/// `azure.apiVersion` fits `azure.api`: dated with `Deployments`, `preview`
+/// or `latest` with `V1`.
+pub fn azure_api_version_for_api() -> Rule {
+    rule(
+        "!has(self.apiVersion) || ((has(self.api) && self.api == 'Deployments') == !(self.apiVersion in ['preview', 'latest']))",
+        "apiVersion must be a dated version like 2024-10-21 with api Deployments, and preview or latest with api V1",
+    )
+    .field_path(".apiVersion")
 }
 
 /// `env` credentials are for standalone mode; the API server refuses them.

@@ -2,7 +2,10 @@
 //! Secrets), with the field path of each, so status can say which one is
 //! missing.
 
-use switchboard_api::v1alpha1::{AIBackendSpec, AIRouteSpec, AITeamSpec, BackendRef, SecretKeyRef};
+use switchboard_api::v1alpha1::{
+    AIBackendSpec, AIRouteSpec, AITeamSpec, BackendRef, DEFAULT_AZURE_SECRET_KEY, DEFAULT_GCP_KEY,
+    SecretKeyRef,
+};
 
 /// What a reference points at.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -55,6 +58,40 @@ pub fn backend_refs(spec: &AIBackendSpec) -> Vec<Ref> {
                 },
             });
         }
+    }
+    // Vertex AI service-account key: one key of one Secret (problems are
+    // reported at `.secretName` or `.key`, both under this path).
+    if let Some(k) = spec
+        .credentials
+        .as_ref()
+        .and_then(|c| c.gcp.as_ref())
+        .and_then(|g| g.service_account_key.as_ref())
+    {
+        out.push(Ref {
+            path: "spec.credentials.gcp.serviceAccountKey".to_string(),
+            target: Target::Secret {
+                name: k.secret_name.clone(),
+                key: k.key.clone().unwrap_or_else(|| DEFAULT_GCP_KEY.to_string()),
+            },
+        });
+    }
+    // Azure OpenAI Entra client secret.
+    if let Some(s) = spec
+        .credentials
+        .as_ref()
+        .and_then(|c| c.azure.as_ref())
+        .and_then(|a| a.client_secret.as_ref())
+    {
+        out.push(Ref {
+            path: "spec.credentials.azure.clientSecret".to_string(),
+            target: Target::Secret {
+                name: s.secret_name.clone(),
+                key: s
+                    .key
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_AZURE_SECRET_KEY.to_string()),
+            },
+        });
     }
     out
 }
@@ -171,6 +208,48 @@ mod tests {
         )
         .unwrap();
         assert!(backend_refs(&irsa).is_empty());
+    }
+
+    #[test]
+    fn google_and_azure_credentials_reference_their_secrets() {
+        let spec: AIBackendSpec = serde_json::from_str(
+            r#"{"provider": "VertexAI", "vertex": {"project": "my-project", "region": "global"}, "credentials": {"gcp": {"serviceAccountKey": {"secretName": "gcp"}}}}"#,
+        )
+        .unwrap();
+        let refs = backend_refs(&spec);
+        assert_eq!(
+            refs,
+            [Ref {
+                path: "spec.credentials.gcp.serviceAccountKey".into(),
+                target: Target::Secret {
+                    name: "gcp".into(),
+                    key: "key.json".into()
+                }
+            }]
+        );
+        assert!(covers(
+            &refs[0].path,
+            "spec.credentials.gcp.serviceAccountKey.secretName"
+        ));
+        let spec: AIBackendSpec = serde_json::from_str(
+            r#"{"provider": "AzureOpenAI", "endpoint": "https://r.openai.azure.com", "credentials": {"azure": {"clientSecret": {"tenantId": "contoso.onmicrosoft.com", "clientId": "00000000-0000-0000-0000-000000000001", "secretName": "entra", "key": "s"}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            backend_refs(&spec),
+            [Ref {
+                path: "spec.credentials.azure.clientSecret".into(),
+                target: Target::Secret {
+                    name: "entra".into(),
+                    key: "s".into()
+                }
+            }]
+        );
+        let wi: AIBackendSpec = serde_json::from_str(
+            r#"{"provider": "VertexAI", "vertex": {"project": "my-project", "region": "global"}, "credentials": {"gcp": {"workloadIdentity": {}}}}"#,
+        )
+        .unwrap();
+        assert!(backend_refs(&wi).is_empty());
     }
 
     #[test]

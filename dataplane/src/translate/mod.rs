@@ -20,7 +20,11 @@
 //! - [`mapping`]: stop reasons and usage;
 //! - [`responses`]: the OpenAI Responses API to and from both formats;
 //! - [`bedrock`]: Amazon Bedrock (InvokeModel, Converse, the event-stream
-//!   answers) as an upstream and as a front door.
+//!   answers) as an upstream and as a front door;
+//! - [`gemini`]: Google Gemini `generateContent` (Gemini API and Vertex AI)
+//!   as an upstream;
+//! - [`vertex`]: Claude on Vertex AI (`rawPredict` bodies and betas);
+//! - [`azure`]: Azure OpenAI URLs and its content-filter answers.
 //!
 //! Adding a client format (e.g. the Responses API) means: a variant of
 //! [`ApiFormat`], one arm per upstream format in [`plan`] returning a
@@ -33,11 +37,13 @@
 //! new backend format is a variant of [`UpstreamFormat`] plus its arms, or a
 //! provider that shapes one of these formats further (as Bedrock does).
 
+pub mod azure;
 pub mod bedrock;
 pub mod bounded;
 pub mod chat_to_messages;
 pub mod deferred_tools;
 pub mod errors;
+pub mod gemini;
 pub mod mapping;
 pub mod messages_to_chat;
 pub mod names;
@@ -47,6 +53,7 @@ pub mod stream_chat_to_messages;
 pub mod stream_messages_to_chat;
 pub mod strip_usage;
 pub mod system_messages;
+pub mod vertex;
 
 #[cfg(test)]
 mod golden_tests;

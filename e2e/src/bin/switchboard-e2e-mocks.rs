@@ -16,6 +16,12 @@ enum FlavorArg {
     Anthropic,
     /// Amazon Bedrock Runtime (Converse, InvokeModel, event-stream framing).
     Bedrock,
+    /// The Gemini API (generateContent, streamGenerateContent SSE, x-goog-api-key).
+    Gemini,
+    /// Vertex AI (Gemini generateContent and Claude rawPredict, bearer token).
+    Vertex,
+    /// Azure OpenAI (v1 and deployment URLs, api-key, content-filter annotations).
+    Azure,
 }
 
 /// Command line.
@@ -53,6 +59,9 @@ async fn main() -> anyhow::Result<()> {
         FlavorArg::Openai => Flavor::OpenAI,
         FlavorArg::Anthropic => Flavor::Anthropic,
         FlavorArg::Bedrock => Flavor::Bedrock,
+        FlavorArg::Gemini => Flavor::Gemini,
+        FlavorArg::Vertex => Flavor::Vertex,
+        FlavorArg::Azure => Flavor::Azure,
     };
     let mock = MockUpstream::start(flavor).await;
     mock.set_bedrock_auth(&args.aws_region, args.aws_secret.as_deref());

@@ -77,8 +77,34 @@ pub fn backend(provider: &str) -> Value {
             "api": "InvokeModel",
             "allowedBetas": list(SHORT_LIST_MAX, |i| json!(padded(&format!("beta-{i}-"), 'x', TOKEN_MAX))),
         }}),
+        "VertexAI" => json!({"vertex": {
+            "project": padded("p", 'a', 30),
+            "region": "northamerica-northeast1",
+            "allowedBetas": list(SHORT_LIST_MAX, |i| json!(padded(&format!("beta-{i}-"), 'x', TOKEN_MAX))),
+        }}),
+        "AzureOpenAI" => {
+            json!({"azure": {"api": "Deployments", "apiVersion": "2025-04-01-preview"}})
+        }
+        "Gemini" => json!({}),
         _ => json!({"openai": {"organization": padded("org-", 'o', TOKEN_MAX)}}),
     };
+    // Vertex takes no API key; Azure's Entra credentials are the longer form.
+    match provider {
+        "VertexAI" => {
+            let account = format!("{}@{}", "a".repeat(100), padded("p.", 'b', NAME_MAX - 101));
+            spec["credentials"] = json!({"gcp": {"workloadIdentity": {"serviceAccount": account}}});
+        }
+        "AzureOpenAI" => {
+            spec["credentials"] = json!({"azure": {"clientSecret": {
+                "tenantId": format!("{}.com", padded("t", 'a', NAME_MAX - 4)),
+                "clientId": "00000000-0000-0000-0000-000000000001",
+                "secretName": long_name(),
+                "key": long_name(),
+                "authorityHost": url("https://login.example.com/"),
+            }}});
+        }
+        _ => {}
+    }
     if let (Some(spec), Value::Object(settings)) = (spec.as_object_mut(), settings) {
         spec.extend(settings);
     }

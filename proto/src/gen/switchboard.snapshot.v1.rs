@@ -44,6 +44,12 @@ pub struct Backend {
     /// Set for (and only for) Bedrock backends.
     #[prost(message, optional, tag = "11")]
     pub bedrock: ::core::option::Option<BedrockSettings>,
+    /// Set for (and only for) Vertex AI backends.
+    #[prost(message, optional, tag = "12")]
+    pub vertex: ::core::option::Option<VertexSettings>,
+    /// Set for (and only for) Azure OpenAI backends.
+    #[prost(message, optional, tag = "13")]
+    pub azure: ::core::option::Option<AzureSettings>,
 }
 /// A provider credential. Secret values are resolved by the renderer;
 /// environment variables are resolved by the data plane (standalone mode only).
@@ -200,6 +206,115 @@ pub struct AwsWebIdentity {
 /// EKS Pod Identity (everything comes from the pod environment).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct AwsPodIdentity {}
+/// Google Vertex AI settings.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct VertexSettings {
+    /// Google Cloud project id.
+    #[prost(string, tag = "1")]
+    pub project: ::prost::alloc::string::String,
+    /// Vertex AI location: a region, "global", "us" or "eu".
+    #[prost(string, tag = "2")]
+    pub region: ::prost::alloc::string::String,
+    /// anthropic-beta flags forwarded to Claude models; unset: the data plane's default list.
+    #[prost(message, optional, tag = "3")]
+    pub allowed_betas: ::core::option::Option<BetaList>,
+    /// Where OAuth2 access tokens come from. Unset: requests go without a credential.
+    #[prost(message, optional, tag = "4")]
+    pub gcp: ::core::option::Option<GcpCredentials>,
+}
+/// Where a Vertex AI backend's Google Cloud credentials come from.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GcpCredentials {
+    #[prost(oneof = "gcp_credentials::Source", tags = "1, 2")]
+    pub source: ::core::option::Option<gcp_credentials::Source>,
+}
+/// Nested message and enum types in `GcpCredentials`.
+pub mod gcp_credentials {
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum Source {
+        /// A service-account key resolved from a Secret by the renderer.
+        #[prost(message, tag = "1")]
+        ServiceAccountKey(super::GcpServiceAccountKey),
+        /// The GCE / GKE metadata server (GKE Workload Identity).
+        #[prost(message, tag = "2")]
+        WorkloadIdentity(super::GcpWorkloadIdentity),
+    }
+}
+/// The fields of a service-account key file the data plane uses (secret values).
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GcpServiceAccountKey {
+    /// The service account's email (the JWT's issuer).
+    #[prost(string, tag = "1")]
+    pub client_email: ::prost::alloc::string::String,
+    /// PEM-encoded RSA private key (PKCS#8 or PKCS#1).
+    #[prost(string, tag = "2")]
+    pub private_key: ::prost::alloc::string::String,
+    /// Id of the key (the JWT's kid); may be empty.
+    #[prost(string, tag = "3")]
+    pub private_key_id: ::prost::alloc::string::String,
+    /// The OAuth2 token endpoint, e.g. "<https://oauth2.googleapis.com/token".>
+    #[prost(string, tag = "4")]
+    pub token_uri: ::prost::alloc::string::String,
+}
+/// Tokens from the metadata server.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GcpWorkloadIdentity {
+    /// Service account whose token is asked for; empty: "default".
+    #[prost(string, tag = "1")]
+    pub service_account: ::prost::alloc::string::String,
+}
+/// Azure OpenAI settings.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AzureSettings {
+    #[prost(enumeration = "AzureApi", tag = "1")]
+    pub api: i32,
+    /// api-version query parameter; empty: none (V1) or the data plane's default (Deployments).
+    #[prost(string, tag = "2")]
+    pub api_version: ::prost::alloc::string::String,
+    /// Microsoft Entra ID credentials. Unset: the backend's `credential` is an
+    /// API key sent as `api-key` (or there is no credential at all).
+    #[prost(message, optional, tag = "3")]
+    pub entra: ::core::option::Option<AzureCredentials>,
+}
+/// Where an Azure OpenAI backend's Entra tokens come from.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AzureCredentials {
+    #[prost(oneof = "azure_credentials::Source", tags = "1, 2")]
+    pub source: ::core::option::Option<azure_credentials::Source>,
+}
+/// Nested message and enum types in `AzureCredentials`.
+pub mod azure_credentials {
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum Source {
+        /// Client credentials grant with a client secret resolved from a Secret.
+        #[prost(message, tag = "1")]
+        ClientSecret(super::AzureClientSecret),
+        /// AKS workload identity: AZURE_FEDERATED_TOKEN_FILE exchanged as a client assertion.
+        #[prost(message, tag = "2")]
+        WorkloadIdentity(super::AzureWorkloadIdentity),
+    }
+}
+/// An app registration's client secret (a secret value).
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AzureClientSecret {
+    #[prost(string, tag = "1")]
+    pub tenant_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub client_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub client_secret: ::prost::alloc::string::String,
+    /// Entra authority, e.g. "<https://login.microsoftonline.com";> empty: that default.
+    #[prost(string, tag = "4")]
+    pub authority_host: ::prost::alloc::string::String,
+}
+/// AKS workload identity; empty fields take the pod environment's values.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AzureWorkloadIdentity {
+    #[prost(string, tag = "1")]
+    pub client_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub tenant_id: ::prost::alloc::string::String,
+}
 /// Settings of the built-in mock provider.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct MockSettings {
@@ -666,6 +781,12 @@ pub enum ProviderKind {
     Mock = 4,
     /// Amazon Bedrock Runtime (InvokeModel for Claude models, Converse for others).
     Bedrock = 5,
+    /// Google Vertex AI (rawPredict for Claude models, generateContent for Gemini models).
+    VertexAi = 6,
+    /// The Gemini API (generativelanguage.googleapis.com), x-goog-api-key.
+    Gemini = 7,
+    /// Azure OpenAI (v1 API or deployment URLs), api-key or Microsoft Entra token.
+    AzureOpenai = 8,
 }
 impl ProviderKind {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -680,6 +801,9 @@ impl ProviderKind {
             Self::OpenaiCompatible => "PROVIDER_KIND_OPENAI_COMPATIBLE",
             Self::Mock => "PROVIDER_KIND_MOCK",
             Self::Bedrock => "PROVIDER_KIND_BEDROCK",
+            Self::VertexAi => "PROVIDER_KIND_VERTEX_AI",
+            Self::Gemini => "PROVIDER_KIND_GEMINI",
+            Self::AzureOpenai => "PROVIDER_KIND_AZURE_OPENAI",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -691,6 +815,9 @@ impl ProviderKind {
             "PROVIDER_KIND_OPENAI_COMPATIBLE" => Some(Self::OpenaiCompatible),
             "PROVIDER_KIND_MOCK" => Some(Self::Mock),
             "PROVIDER_KIND_BEDROCK" => Some(Self::Bedrock),
+            "PROVIDER_KIND_VERTEX_AI" => Some(Self::VertexAi),
+            "PROVIDER_KIND_GEMINI" => Some(Self::Gemini),
+            "PROVIDER_KIND_AZURE_OPENAI" => Some(Self::AzureOpenai),
             _ => None,
         }
     }
@@ -722,6 +849,35 @@ impl BedrockApi {
             "BEDROCK_API_AUTO" => Some(Self::Auto),
             "BEDROCK_API_INVOKE_MODEL" => Some(Self::InvokeModel),
             "BEDROCK_API_CONVERSE" => Some(Self::Converse),
+            _ => None,
+        }
+    }
+}
+/// The Azure OpenAI URL family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum AzureApi {
+    /// /openai/v1/..., the deployment in the body's model.
+    V1 = 0,
+    /// /openai/deployments/{deployment}/...?api-version=...
+    Deployments = 1,
+}
+impl AzureApi {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::V1 => "AZURE_API_V1",
+            Self::Deployments => "AZURE_API_DEPLOYMENTS",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "AZURE_API_V1" => Some(Self::V1),
+            "AZURE_API_DEPLOYMENTS" => Some(Self::Deployments),
             _ => None,
         }
     }
