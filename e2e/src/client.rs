@@ -14,8 +14,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
-/// Upper bound for a whole non-streaming exchange.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Upper bound for a whole non-streaming exchange: a hang guard, not a speed assertion, so it is
+/// generous (a debug gateway translating a 30 MiB body on a loaded 2-core machine takes tens of
+/// seconds).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default idle bound between two stream frames in [`post_stream`].
 pub const STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
