@@ -224,7 +224,7 @@ impl ClientStream {
         match next {
             Next::Stream(started) => self.start(*started),
             Next::Answer(resp) if !continuing && is_event_stream(&resp) => {
-                // The mock provider's stream: forward it as it is.
+                // An event stream given as a whole answer: forward it as it is.
                 self.outcome = "completed";
                 self.phase = Phase::Forwarding(resp.into_body());
             }

@@ -71,6 +71,9 @@ pub fn backend(provider: &str) -> Value {
         "Mock" => json!({"mock": {
             "reply": padded("", 'r', REPLY_MAX),
             "latency": LONGEST_DURATION,
+            "emulate": "Bedrock",
+            "failOn": padded("", 'f', TEXT_MAX),
+            "failStatus": 599,
         }}),
         "Bedrock" => json!({"bedrock": {
             "region": format!("{}-1", padded("us-", 'a', LABEL_MAX - 2)),
