@@ -38,6 +38,8 @@ mod body_tests;
 #[cfg(test)]
 mod failure_classes;
 #[cfg(test)]
+mod prefix_tests;
+#[cfg(test)]
 mod stream_tests;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -139,11 +141,16 @@ async fn dispatch(
     };
     let route = &cfg.routes[matched.route_index];
     match matched.endpoint {
-        Endpoint::Models => {
+        Endpoint::Models(surface) => {
             let listed = match route.auth.authenticate(&parts.headers).await {
-                Ok(identity) => {
-                    models::list_models(state, route, &identity, parts.uri.query(), &parts.headers)
-                }
+                Ok(identity) => models::list_models(
+                    state,
+                    route,
+                    &identity,
+                    surface,
+                    parts.uri.query(),
+                    &parts.headers,
+                ),
                 Err(e) => Err(RequestError::Unauthenticated(e)),
             };
             listed.unwrap_or_else(|e| reject::reject(state, dialect, &route.id, None, &e))
