@@ -15,6 +15,7 @@ pub mod log_writer;
 pub mod metrics;
 pub mod pipeline;
 pub mod providers;
+pub mod proxy;
 pub mod response;
 pub mod routing;
 pub mod runtime;
@@ -30,4 +31,4 @@ pub mod wire;
 
 mod app;
 
-pub use app::{Args, LimitsFailMode, LogFormat, run};
+pub use app::{Args, Command, LimitsFailMode, LogFormat, run, run_command};

@@ -6,6 +6,15 @@ use switchboard_dataplane::{Args, run, telemetry};
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if let Some(command) = &args.command {
+        return match switchboard_dataplane::run_command(command) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("switchboard-dataplane: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
