@@ -41,7 +41,7 @@ pub enum LogFormat {
     subcommand_negates_reqs = true
 )]
 pub struct Args {
-    /// A tool instead of the gateway (`check`).
+    /// A tool instead of the gateway (`check`, `proxy-ca`).
     #[command(subcommand)]
     pub command: Option<Command>,
     /// Standalone mode: a YAML file or folder of AIBackend, AIRoute and
@@ -178,6 +178,58 @@ pub struct Args {
     /// the current and the previous one).
     #[arg(long, default_value = "1h", value_parser = parse_duration, env = "SWITCHBOARD_SESSION_WINDOW")]
     pub session_window: Duration,
+    /// Proxy mode (off by default): the address of an HTTP CONNECT proxy
+    /// listener that intercepts the model API hosts (docs/proxy-mode.md).
+    /// Needs --proxy-ca-cert and --proxy-ca-key.
+    #[arg(long, env = "SWITCHBOARD_PROXY_LISTEN", requires_all = ["proxy_ca_cert", "proxy_ca_key"])]
+    pub proxy_listen: Option<SocketAddr>,
+    /// Proxy mode: the CA certificate (PEM) leaf certificates are minted
+    /// with; clients must trust it.
+    #[arg(long, env = "SWITCHBOARD_PROXY_CA_CERT", value_name = "PATH")]
+    pub proxy_ca_cert: Option<PathBuf>,
+    /// Proxy mode: the CA's private key (unencrypted PKCS#8 PEM).
+    #[arg(long, env = "SWITCHBOARD_PROXY_CA_KEY", value_name = "PATH")]
+    pub proxy_ca_key: Option<PathBuf>,
+    /// Proxy mode: hosts whose TLS is terminated and served by the gateway
+    /// (comma-separated or repeated; `*.example.com` for subdomains).
+    /// Replaces the default list (OpenAI, Anthropic, GitHub Copilot APIs).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_PROXY_INTERCEPT",
+        value_delimiter = ',',
+        value_name = "HOST"
+    )]
+    pub proxy_intercept: Vec<String>,
+    /// Proxy mode: what happens to every other CONNECT target.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "tunnel",
+        env = "SWITCHBOARD_PROXY_OTHER_HOSTS"
+    )]
+    pub proxy_other_hosts: OtherHostsArg,
+    /// Proxy mode: ports tunnels may reach (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "443",
+        env = "SWITCHBOARD_PROXY_TUNNEL_PORTS"
+    )]
+    pub proxy_tunnel_ports: Vec<u16>,
+    /// Proxy mode: whether a CONNECT must carry Proxy-Authorization with a
+    /// gateway token (`optional`: only for trusted networks; a token that is
+    /// sent is still checked).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "required",
+        env = "SWITCHBOARD_PROXY_AUTH"
+    )]
+    pub proxy_auth: ProxyAuthArg,
+    /// Proxy mode: open proxy connections at most. 0: half of the automatic
+    /// cap (the traffic port then gets the other half).
+    #[arg(long, default_value_t = 0, env = "SWITCHBOARD_PROXY_MAX_CONNECTIONS")]
+    pub proxy_max_connections: usize,
 }
 
 /// What `switchboard-dataplane` runs instead of the gateway.
@@ -187,6 +239,90 @@ pub enum Command {
     /// Codex, OpenCode / OpenAI SDKs, Anthropic SDK) and print a pass/fail
     /// table per agent; exits 0 when every check passed, 1 otherwise.
     Check(crate::check::CheckArgs),
+    /// The proxy-mode certificate authority.
+    ProxyCa {
+        /// What to do.
+        #[command(subcommand)]
+        action: ProxyCaAction,
+    },
+}
+
+/// `proxy-ca` actions.
+#[derive(clap::Subcommand, Debug)]
+pub enum ProxyCaAction {
+    /// Creates a CA (ECDSA P-256, 5 years) as `ca.crt` and `ca.key` (0600)
+    /// in a folder; existing files are never replaced.
+    Create {
+        /// Folder to write into.
+        #[arg(long, default_value = ".")]
+        out_dir: PathBuf,
+        /// The CA's common name.
+        #[arg(long, default_value = "Switchboard proxy CA")]
+        name: String,
+    },
+}
+
+/// `--proxy-other-hosts`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OtherHostsArg {
+    /// Tunnel bytes untouched.
+    Tunnel,
+    /// Answer 403.
+    Refuse,
+}
+
+/// `--proxy-auth`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProxyAuthArg {
+    /// Every CONNECT needs a gateway token (unless a route is open).
+    Required,
+    /// A CONNECT may come without one.
+    Optional,
+}
+
+/// Runs a `proxy-ca` command.
+pub fn run_proxy_ca(action: &ProxyCaAction) -> anyhow::Result<()> {
+    match action {
+        ProxyCaAction::Create { out_dir, name } => {
+            crate::proxy::ca::create_files(out_dir, name)?;
+            println!(
+                "wrote {} (give it to clients) and {} (secret; mode 0600)",
+                out_dir.join("ca.crt").display(),
+                out_dir.join("ca.key").display()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// The proxy mode settings the arguments ask for (`None`: off).
+fn proxy_options(
+    args: &Args,
+    limits: crate::server::ConnLimits,
+) -> anyhow::Result<Option<crate::proxy::ProxyOptions>> {
+    use crate::proxy::{HostList, OtherHosts, ProxyAuth, ProxyOptions};
+    if args.proxy_listen.is_none() {
+        return Ok(None);
+    }
+    let intercept = if args.proxy_intercept.is_empty() {
+        HostList::defaults()
+    } else {
+        HostList::parse(&args.proxy_intercept)?
+    };
+    Ok(Some(ProxyOptions {
+        intercept,
+        other_hosts: match args.proxy_other_hosts {
+            OtherHostsArg::Tunnel => OtherHosts::Tunnel,
+            OtherHostsArg::Refuse => OtherHosts::Refuse,
+        },
+        tunnel_ports: args.proxy_tunnel_ports.clone(),
+        auth: match args.proxy_auth {
+            ProxyAuthArg::Required => ProxyAuth::Required,
+            ProxyAuthArg::Optional => ProxyAuth::Optional,
+        },
+        limits,
+        connect_timeout: crate::proxy::DEFAULT_CONNECT_TIMEOUT,
+    }))
 }
 
 /// Behaviour when the counter store fails.
@@ -329,8 +465,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
 
     let nofile = crate::server::fd_limit::raise();
+    // With proxy mode on, the automatic cap is shared: half for each listener.
+    let auto_cap = crate::server::fd_limit::auto_max_connections(nofile);
+    let shares = if args.proxy_listen.is_some() { 2 } else { 1 };
     let max_connections = if args.max_connections == 0 {
-        crate::server::fd_limit::auto_max_connections(nofile)
+        (auto_cap / shares).max(16)
     } else {
         args.max_connections
     };
@@ -346,6 +485,45 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         idle_timeout: args.client_idle_timeout,
         header_read_timeout: args.header_read_timeout,
         ..crate::server::ConnLimits::admin()
+    };
+    let proxy = match proxy_options(
+        &args,
+        crate::server::ConnLimits {
+            listener: "proxy",
+            max_connections: if args.proxy_max_connections == 0 {
+                (auto_cap / 2).max(16)
+            } else {
+                args.proxy_max_connections
+            },
+            ..traffic_limits
+        },
+    )? {
+        None => None,
+        Some(options) => {
+            let (Some(cert), Some(key)) = (&args.proxy_ca_cert, &args.proxy_ca_key) else {
+                anyhow::bail!("--proxy-listen needs --proxy-ca-cert and --proxy-ca-key");
+            };
+            let ca = crate::proxy::ca::ProxyCa::load(cert, key)?;
+            let addr = args.proxy_listen.unwrap_or(args.listen);
+            let listener = crate::server::bind(addr)
+                .await
+                .with_context(|| format!("binding proxy listener {addr}"))?;
+            tracing::info!(
+                proxy = %listener.local_addr()?,
+                intercept = ?options.intercept.describe(),
+                ca_sha256 = ca.fingerprint(),
+                max_connections = options.limits.max_connections,
+                "proxy mode on"
+            );
+            Some((
+                listener,
+                Arc::new(crate::proxy::Proxy {
+                    state: state.clone(),
+                    options,
+                    leaves: Arc::new(crate::proxy::LeafCache::new(ca)),
+                }),
+            ))
+        }
     };
     let traffic = crate::server::bind(args.listen)
         .await
@@ -386,6 +564,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Duration::from_secs(1),
     ));
     let mut watch_task = tokio::spawn(source);
+    let mut proxy_task = match proxy {
+        Some((listener, proxy)) => tokio::spawn(crate::proxy::listener::serve(
+            listener,
+            proxy,
+            stopped(stop_rx.clone()),
+            args.shutdown_grace,
+        )),
+        None => tokio::spawn(std::future::pending::<()>()),
+    };
 
     tokio::select! {
         () = shutdown_signal() => {
@@ -394,6 +581,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         r = &mut traffic_task => anyhow::bail!("traffic listener ended unexpectedly: {r:?}"),
         r = &mut admin_task => anyhow::bail!("admin listener ended unexpectedly: {r:?}"),
         r = &mut watch_task => anyhow::bail!("configuration source ended unexpectedly: {r:?}"),
+        r = &mut proxy_task => anyhow::bail!("proxy listener ended unexpectedly: {r:?}"),
     }
     watch_task.abort();
     let _ = stop_tx.send(true);
@@ -409,6 +597,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             charges = left,
             "usage of requests still running could not be charged before exit"
         );
+    }
+    if args.proxy_listen.is_some() {
+        let _ = proxy_task.await;
+    } else {
+        proxy_task.abort();
     }
     Ok(())
 }

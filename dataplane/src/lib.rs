@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod pipeline;
 pub mod providers;
+pub mod proxy;
 pub mod response;
 pub mod routing;
 pub mod runtime;
@@ -35,4 +36,4 @@ pub mod wire;
 
 mod app;
 
-pub use app::{Args, Command, LimitsFailMode, LogFormat, run};
+pub use app::{Args, Command, LimitsFailMode, LogFormat, run, run_proxy_ca};

@@ -9,6 +9,15 @@ fn main() -> std::process::ExitCode {
     if let Some(Command::Check(check_args)) = args.command.take() {
         return run_check(check_args);
     }
+    if let Some(Command::ProxyCa { action }) = &args.command {
+        return match switchboard_dataplane::run_proxy_ca(action) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("switchboard-dataplane: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -179,6 +179,8 @@ pub struct Metrics {
     pub config_last_apply: Gauge<i64, AtomicU64Wrapper>,
     /// Per-team metrics (`switchboard_team_*`).
     pub team: crate::teams::TeamMetrics,
+    /// Proxy mode's families.
+    pub proxy: crate::proxy::ProxyMetrics,
     snapshot_version: std::sync::Mutex<String>,
 }
 
@@ -320,6 +322,7 @@ impl Metrics {
             continuations.clone(),
         );
         let team = crate::teams::TeamMetrics::register(&mut registry);
+        let proxy = crate::proxy::ProxyMetrics::register(&mut registry);
         Self {
             breaker_transitions,
             continuations,
@@ -328,6 +331,7 @@ impl Metrics {
             connections_closed,
             registry,
             team,
+            proxy,
             requests,
             request_duration,
             time_to_first_token,

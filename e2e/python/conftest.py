@@ -175,7 +175,7 @@ def build_config(mocks: dict[str, Mock]) -> list[dict]:
 
 
 class GatewayProcess:
-    def __init__(self, config_dir: Path, env: dict[str, str]):
+    def __init__(self, config_dir: Path, env: dict[str, str], extra_args: list[str] | None = None):
         self.port = free_port()
         self.admin_port = free_port()
         self.log_path = config_dir / "gateway.log"
@@ -187,6 +187,7 @@ class GatewayProcess:
                 "--listen", f"127.0.0.1:{self.port}",
                 "--admin-listen", f"127.0.0.1:{self.admin_port}",
                 "--reload-interval", "200ms",
+                *(extra_args or []),
             ],
             env={**os.environ, **env},
             stdout=self.log,

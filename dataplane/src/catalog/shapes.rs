@@ -47,6 +47,21 @@ pub enum Shape {
 }
 
 impl Shape {
+    /// The shape for a request on a provider-prefixed path: `/anthropic/v1/models`
+    /// is always the Anthropic list; `/openai/v1/models` never is (Codex's
+    /// list when the query asks for it, else OpenAI's). Unprefixed: [`Shape::of`].
+    pub fn on_surface(
+        surface: Option<crate::wire::Dialect>,
+        query: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Shape {
+        match (surface, Shape::of(query, headers)) {
+            (Some(crate::wire::Dialect::Anthropic), _) => Shape::Anthropic,
+            (Some(crate::wire::Dialect::OpenAI), Shape::Anthropic) => Shape::OpenAI,
+            (_, shape) => shape,
+        }
+    }
+
     /// The shape asked for by a request with this query and these headers.
     pub fn of(query: Option<&str>, headers: &HeaderMap) -> Shape {
         if query_param(query, "client_version").is_some() {
@@ -179,6 +194,26 @@ mod tests {
         assert_eq!(Shape::of(Some("limit=1000"), &anthropic), Shape::Anthropic);
         assert_eq!(Shape::of(None, &HeaderMap::new()), Shape::OpenAI);
         assert_eq!(Shape::of(Some("limit=5"), &HeaderMap::new()), Shape::OpenAI);
+    }
+
+    #[test]
+    fn a_provider_prefix_fixes_the_shape() {
+        use crate::wire::Dialect;
+        let mut anthropic = HeaderMap::new();
+        anthropic.insert("anthropic-version", "2023-06-01".parse().unwrap());
+        let none = HeaderMap::new();
+        let on = Shape::on_surface;
+        assert_eq!(on(Some(Dialect::Anthropic), None, &none), Shape::Anthropic);
+        assert_eq!(
+            on(Some(Dialect::Anthropic), Some("client_version=1"), &none),
+            Shape::Anthropic
+        );
+        assert_eq!(on(Some(Dialect::OpenAI), None, &anthropic), Shape::OpenAI);
+        assert_eq!(
+            on(Some(Dialect::OpenAI), Some("client_version=1"), &none),
+            Shape::Codex
+        );
+        assert_eq!(on(None, None, &anthropic), Shape::Anthropic);
     }
 
     #[test]

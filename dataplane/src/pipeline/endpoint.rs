@@ -1,6 +1,20 @@
 //! Which route and which API a request is for: host and path against the
 //! configuration's routes, then the method and path below the route prefix.
 //! Query strings (Claude Code's `?beta=true`) are ignored here.
+//!
+//! Below the route prefix, an optional **provider prefix** names one
+//! surface, for tools configured for gateways that lay their APIs out per
+//! provider (`docs/operations.md`, "Provider-prefixed base URLs"):
+//!
+//! | path below the route prefix | serves |
+//! |---|---|
+//! | `/v1/...` | every endpoint |
+//! | `/openai/v1/...` | the OpenAI surface: chat completions, responses, models (OpenAI or Codex shape) |
+//! | `/anthropic/v1/...` | the Anthropic surface: messages, count_tokens, models (Anthropic shape) |
+//!
+//! The route prefix is stripped first (`{pathPrefix}/openai/v1/...`), so a
+//! route whose own prefix is `/openai` owns `/openai/v1/...` as plain
+//! `/v1/...` paths.
 
 use http::{HeaderMap, Method, Uri};
 
@@ -13,8 +27,8 @@ use crate::wire::Dialect;
 pub enum Endpoint {
     /// A model API.
     Api(ApiFormat),
-    /// `GET /v1/models`.
-    Models,
+    /// `GET /v1/models`; the dialect a provider prefix fixed, if any.
+    Models(Option<Dialect>),
 }
 
 /// A matched route and endpoint.
@@ -26,29 +40,65 @@ pub struct Matched {
     pub endpoint: Endpoint,
 }
 
+/// The provider prefixes: the path segment and the surface it names.
+const PROVIDER_PREFIXES: [(&str, Dialect); 2] = [
+    ("/openai", Dialect::OpenAI),
+    ("/anthropic", Dialect::Anthropic),
+];
+
+/// Splits a provider prefix off a path below the route prefix:
+/// `/openai/v1/x` → (`Some(OpenAI)`, `/v1/x`); `/v1/x` → (`None`, `/v1/x`).
+fn split_provider_prefix(path: &str) -> (Option<Dialect>, &str) {
+    for (prefix, dialect) in PROVIDER_PREFIXES {
+        if let Some(rest) = path.strip_prefix(prefix)
+            && (rest.is_empty() || rest.starts_with('/'))
+        {
+            return (Some(dialect), rest);
+        }
+    }
+    (None, path)
+}
+
 fn endpoint(method: &Method, path: &str) -> Option<Endpoint> {
+    let (surface, path) = split_provider_prefix(path);
     let path = path.trim_end_matches('/');
-    match (method, path) {
-        (&Method::POST, "/v1/chat/completions") => Some(Endpoint::Api(ApiFormat::ChatCompletions)),
-        (&Method::POST, "/v1/messages") => Some(Endpoint::Api(ApiFormat::Messages)),
-        (&Method::POST, "/v1/messages/count_tokens") => Some(Endpoint::Api(ApiFormat::CountTokens)),
-        (&Method::POST, "/v1/responses") => Some(Endpoint::Api(ApiFormat::Responses)),
-        (&Method::GET, "/v1/models") => Some(Endpoint::Models),
+    let found = match (method, path) {
+        (&Method::POST, "/v1/chat/completions") => Endpoint::Api(ApiFormat::ChatCompletions),
+        (&Method::POST, "/v1/messages") => Endpoint::Api(ApiFormat::Messages),
+        (&Method::POST, "/v1/messages/count_tokens") => Endpoint::Api(ApiFormat::CountTokens),
+        (&Method::POST, "/v1/responses") => Endpoint::Api(ApiFormat::Responses),
+        (&Method::GET, "/v1/models") => Endpoint::Models(surface),
         // The Bedrock front door: served as Messages (see `super::front`).
         (&Method::POST, p)
-            if p.starts_with("/model/")
+            if surface.is_none()
+                && p.starts_with("/model/")
                 && crate::translate::bedrock::parse_front_path(p).is_some() =>
         {
-            Some(Endpoint::Api(ApiFormat::Messages))
+            Endpoint::Api(ApiFormat::Messages)
         }
-        _ => None,
+        _ => return None,
+    };
+    match (surface, found) {
+        (Some(surface), Endpoint::Api(format)) if format.dialect() != surface => None,
+        _ => Some(found),
     }
 }
 
-/// The dialect to answer in before the endpoint is known: Anthropic for
-/// Messages and Bedrock paths (the front door re-shapes Anthropic errors)
-/// or when the client sent `anthropic-version`, else OpenAI.
+/// The dialect to answer in before the endpoint is known: the surface a
+/// provider prefix names (`/openai/v1/`, `/anthropic/v1/` anywhere in the
+/// path, as route prefixes come first), else Anthropic for Messages and
+/// Bedrock paths (the front door re-shapes Anthropic errors) or when the
+/// client sent `anthropic-version`, else OpenAI.
 pub fn guess_dialect(path: &str, headers: &HeaderMap) -> Dialect {
+    for (prefix, dialect) in PROVIDER_PREFIXES {
+        let names_it = path.match_indices(prefix).any(|(at, _)| {
+            let rest = &path[at + prefix.len()..];
+            rest.is_empty() || rest.starts_with('/')
+        });
+        if names_it {
+            return dialect;
+        }
+    }
     if path.contains("/messages")
         || path.contains("/model/")
         || headers.contains_key("anthropic-version")
@@ -97,5 +147,51 @@ pub fn resolve(
                 path: api_path.to_owned(),
             },
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_prefixes_name_a_surface() {
+        let post = Method::POST;
+        assert_eq!(
+            endpoint(&post, "/openai/v1/chat/completions"),
+            Some(Endpoint::Api(ApiFormat::ChatCompletions))
+        );
+        assert_eq!(
+            endpoint(&post, "/anthropic/v1/messages/count_tokens/"),
+            Some(Endpoint::Api(ApiFormat::CountTokens))
+        );
+        assert_eq!(endpoint(&post, "/openai/v1/messages"), None);
+        assert_eq!(endpoint(&post, "/anthropic/v1/responses"), None);
+        assert_eq!(endpoint(&post, "/openaiv1/chat/completions"), None);
+        assert_eq!(
+            endpoint(&Method::GET, "/anthropic/v1/models"),
+            Some(Endpoint::Models(Some(Dialect::Anthropic)))
+        );
+        assert_eq!(
+            endpoint(&Method::GET, "/v1/models"),
+            Some(Endpoint::Models(None))
+        );
+    }
+
+    #[test]
+    fn the_dialect_guess_follows_a_provider_prefix() {
+        let none = HeaderMap::new();
+        assert_eq!(
+            guess_dialect("/team/openai/v1/messages", &none),
+            Dialect::OpenAI
+        );
+        assert_eq!(
+            guess_dialect("/anthropic/v1/chat/completions", &none),
+            Dialect::Anthropic
+        );
+        assert_eq!(
+            guess_dialect("/openaix/v1/messages", &none),
+            Dialect::Anthropic
+        );
     }
 }

@@ -52,6 +52,8 @@ mod front_tests;
 #[cfg(test)]
 mod keepalive_tests;
 #[cfg(test)]
+mod prefix_tests;
+#[cfg(test)]
 mod stream_tests;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -162,11 +164,16 @@ async fn dispatch(
     };
     let route = &cfg.routes[matched.route_index];
     match matched.endpoint {
-        Endpoint::Models => {
+        Endpoint::Models(surface) => {
             let listed = match route.auth.authenticate(&parts.headers).await {
-                Ok(identity) => {
-                    models::list_models(state, route, &identity, parts.uri.query(), &parts.headers)
-                }
+                Ok(identity) => models::list_models(
+                    state,
+                    route,
+                    &identity,
+                    surface,
+                    parts.uri.query(),
+                    &parts.headers,
+                ),
                 Err(e) => Err(RequestError::Unauthenticated(e)),
             };
             listed.unwrap_or_else(|e| reject::reject(state, dialect, &route.id, None, &e))

@@ -1,7 +1,8 @@
 //! `GET /v1/models`: the route's model catalog in the caller's shape (see
 //! [`crate::catalog::shapes`]: Codex's metadata list when the query has
 //! `client_version`, the Anthropic paginated list when the request carries
-//! `anthropic-version`, the OpenAI list otherwise). The caller must be
+//! `anthropic-version`, the OpenAI list otherwise; a provider prefix fixes
+//! the shape, see [`Shape::on_surface`]). The caller must be
 //! allowed on the route: a route that refuses callers outside its teams
 //! refuses them here too.
 
@@ -19,10 +20,12 @@ pub fn list_models(
     state: &AppState,
     route: &RouteRuntime,
     identity: &Identity,
+    surface: Option<crate::wire::Dialect>,
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Response<ResponseBody>, RequestError> {
     crate::teams::membership(state, route, identity)?;
-    let body = render(&route.catalog, Shape::of(query, headers), query)?;
+    let shape = Shape::on_surface(surface, query, headers);
+    let body = render(&route.catalog, shape, query)?;
     Ok(response::json(StatusCode::OK, body.to_string()))
 }
