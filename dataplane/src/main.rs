@@ -6,17 +6,18 @@ use switchboard_dataplane::{Args, Command, check, run, telemetry};
 
 fn main() -> std::process::ExitCode {
     let mut args = Args::parse();
-    if let Some(Command::Check(check_args)) = args.command.take() {
-        return run_check(check_args);
-    }
-    if let Some(Command::ProxyCa { action }) = &args.command {
-        return match switchboard_dataplane::run_proxy_ca(action) {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("switchboard-dataplane: {e:#}");
-                std::process::ExitCode::FAILURE
-            }
-        };
+    match args.command.take() {
+        Some(Command::Check(check_args)) => return run_check(check_args),
+        Some(Command::ProxyCa { action }) => {
+            return match switchboard_dataplane::run_proxy_ca(&action) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("switchboard-dataplane: {e:#}");
+                    std::process::ExitCode::FAILURE
+                }
+            };
+        }
+        None => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
