@@ -2,8 +2,10 @@
 //! Gemini API or Vertex) or Claude on Vertex would give to a request body,
 //! in its exact framing, so a Mock backend can stand in for them offline
 //! and the gateway's Gemini decoding runs on real bytes (issue 14 §1: the
-//! Mock emulates every provider's wire format). Phase B selects it for a
-//! Mock backend configured to emulate Google.
+//! Mock emulates every provider's wire format): a Mock backend with
+//! `mock.emulate: VertexAI` or `Gemini` answers through it
+//! ([`crate::providers::vertex`], [`crate::providers::gemini`]), errors and
+//! `countTokens` included.
 //!
 //! It is the Anthropic mock ([`crate::wire::mock::respond`]) behind two
 //! small converters: a `generateContent` body is read as an Anthropic
@@ -256,6 +258,44 @@ pub fn respond_vertex_claude(
     ))
 }
 
+/// Google's canonical status name of an HTTP error status.
+pub fn status_name(status: u16) -> &'static str {
+    match status {
+        400 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        409 => "ABORTED",
+        429 => "RESOURCE_EXHAUSTED",
+        499 => "CANCELLED",
+        500 => "INTERNAL",
+        501 => "UNIMPLEMENTED",
+        503 => "UNAVAILABLE",
+        504 => "DEADLINE_EXCEEDED",
+        _ => "UNKNOWN",
+    }
+}
+
+/// Google's error body for `status` with `message`
+/// (`{"error": {"code", "message", "status"}}`), as Gemini and Vertex send
+/// it (also for Claude models when the quota or the service refuses).
+pub fn error_body(status: u16, message: &str) -> Bytes {
+    Bytes::from(
+        json!({"error": {"code": status, "message": message, "status": status_name(status)}})
+            .to_string(),
+    )
+}
+
+/// Answers a `countTokens` body (Vertex's top-level `contents`, or the
+/// Gemini API's `generateContentRequest`): `{"totalTokens": N}` with the
+/// Anthropic mock's estimate of the text.
+pub fn respond_count_tokens(body: &Value) -> Result<Bytes, TranslateError> {
+    let inner = body.get("generateContentRequest").unwrap_or(body);
+    let request = to_messages(inner, "count", false)?;
+    let n = crate::wire::mock::count_tokens(&request);
+    Ok(Bytes::from(json!({"totalTokens": n}).to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,6 +361,26 @@ mod tests {
             assert!(text.contains("thoughtSignature"), "{text}");
         }
         assert!(respond_gemini(&json!({}), "m", false, &MockReply::default()).is_err());
+    }
+
+    #[test]
+    fn errors_and_token_counts_in_googles_shape() {
+        let e: Value = serde_json::from_slice(&error_body(429, "quota")).unwrap();
+        assert_eq!(
+            e,
+            json!({"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED"}})
+        );
+        assert_eq!(status_name(503), "UNAVAILABLE");
+        let contents = json!({"contents": [{"role": "user", "parts": [{"text": "hello there"}]}]});
+        let vertex: Value =
+            serde_json::from_slice(&respond_count_tokens(&contents).unwrap()).unwrap();
+        let api: Value = serde_json::from_slice(
+            &respond_count_tokens(&json!({"generateContentRequest": contents})).unwrap(),
+        )
+        .unwrap();
+        assert!(vertex["totalTokens"].as_u64().unwrap() > 0);
+        assert_eq!(vertex, api);
+        assert!(respond_count_tokens(&json!({})).is_err());
     }
 
     #[test]

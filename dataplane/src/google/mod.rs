@@ -2,32 +2,24 @@
 //! `rawPredict`, Gemini through `generateContent`) and the Gemini API
 //! (`provider: Gemini`). What a backend is at run time, how one upstream
 //! request to it is built and authorised, and how its failures are
-//! classified. Phase B of issue 15 moves this behind the provider interface
-//! of `providers/` (the one sketched in [`crate::bedrock`]); nothing here
-//! knows the pipeline.
+//! classified; the providers of the request pipeline
+//! ([`crate::providers::vertex`], [`crate::providers::gemini`]) are built
+//! on it. Nothing here knows the pipeline.
 //!
 //! - [`VertexBackend`] / [`GeminiBackend`]: built once per snapshot;
 //!   `request` makes the authorised upstream request;
-//! - [`vertex`]: the Vertex URL of a model and operation, the publisher of a
-//!   model id, Claude model ids (`claude-x@YYYYMMDD`);
+//! - [`vertex`]: the Vertex URL of a model and operation (and its parse,
+//!   for the Mock), the publisher of a model id, Claude model ids
+//!   (`claude-x@YYYYMMDD`);
 //! - [`service_account`], [`metadata`]: the OAuth2 token sources (a
 //!   service-account key, the GCE / GKE metadata server), cached and
 //!   refreshed by [`crate::oauth::TokenProvider`];
-//! - [`mock`]: the `Mock` provider answering Gemini and Claude-on-Vertex
-//!   requests in their framing;
+//! - [`mock`]: Gemini and Claude-on-Vertex answers in their framing, as
+//!   the `Mock` provider emulating `VertexAI` or `Gemini` gives them;
 //! - [`classify`]: Google error answers → failover classes and client
 //!   errors;
 //! - the formats live in [`crate::translate::gemini`] (Gemini
 //!   `generateContent`) and [`crate::translate::vertex`] (Claude on Vertex).
-//!
-//! The provider interface's methods map onto this module as for Bedrock:
-//! `plan` = [`vertex::Publisher::of`] (Claude: the Anthropic body,
-//! Gemini: the Gemini translation); `prepare` = `translate::vertex` /
-//! `translate::gemini::request` + `request`; `classify` =
-//! [`classify::classify`] (a Claude answer on Vertex is Anthropic-shaped:
-//! the Anthropic classification applies); `decode_stream` = the Gemini SSE
-//! translator (Claude: the Anthropic SSE unchanged); `decode_whole` =
-//! `translate::gemini::response`; `client_error` = [`classify::client_error`].
 
 pub mod classify;
 pub mod metadata;
@@ -248,6 +240,11 @@ impl GeminiBackend {
             base: base_url(endpoint, "Gemini API")?,
             api_key,
         })
+    }
+
+    /// Whether requests carry an API key.
+    pub fn has_key(&self) -> bool {
+        self.api_key.is_some()
     }
 
     /// The URI of `op` on `model_id`.

@@ -1,7 +1,7 @@
 //! The Google backends from their snapshot form, their token sources
 //! against a local token endpoint and metadata server, their upstream
-//! requests, and the data plane refusing the new providers until they are
-//! wired into the pipeline.
+//! requests, and the data plane building them (and still refusing Azure
+//! OpenAI until it is wired into the pipeline).
 
 use std::sync::Arc;
 
@@ -260,39 +260,77 @@ fn gemini_api_requests_carry_the_key_header() {
     assert!(!format!("{b:?}").contains("AIza"));
 }
 
-#[test]
-fn the_data_plane_refuses_the_new_providers_until_they_are_wired() {
-    use crate::runtime::{RuntimeConfig, SharedState};
-    let shared = SharedState {
+fn shared() -> crate::runtime::SharedState {
+    crate::runtime::SharedState {
         upstreams: crate::upstream::Upstreams::new(Arc::new(crate::upstream::tls::client_config())),
         breakers: crate::routing::BreakerRegistry::default(),
         jwks: crate::auth::JwksStore::new(Arc::new(crate::auth::HttpJwksFetcher::new(Arc::new(
             crate::upstream::tls::client_config(),
         )))),
-    };
-    for (kind, name) in [
-        (pb::ProviderKind::VertexAi, "VertexAI"),
-        (pb::ProviderKind::Gemini, "Gemini"),
-        (pb::ProviderKind::AzureOpenai, "AzureOpenAI"),
-    ] {
-        let snapshot = pb::Snapshot {
-            version: "v".into(),
-            backends: vec![pb::Backend {
-                id: "ns/b".into(),
-                provider: kind as i32,
-                endpoint: "https://example.com".into(),
-                ..Default::default()
-            }],
-            routes: vec![],
-        };
-        let Err(problems) = RuntimeConfig::build(&snapshot, &shared, &|_| None) else {
-            panic!("{name} was accepted");
-        };
-        assert_eq!(
-            problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            [format!(
-                "AIBackend/ns/b: provider {name} is not served by this data plane yet"
-            )]
-        );
     }
+}
+
+fn one_backend(b: pb::Backend) -> pb::Snapshot {
+    pb::Snapshot {
+        version: "v".into(),
+        backends: vec![b],
+        routes: vec![],
+    }
+}
+
+#[test]
+fn the_data_plane_serves_vertex_and_gemini_backends() {
+    use crate::runtime::RuntimeConfig;
+    let vertex = pb::Backend {
+        id: "ns/vertex".into(),
+        provider: pb::ProviderKind::VertexAi as i32,
+        endpoint: "https://aiplatform.googleapis.com".into(),
+        vertex: Some(pb::VertexSettings {
+            region: "global".into(),
+            ..settings(None)
+        }),
+        ..Default::default()
+    };
+    let gemini = pb::Backend {
+        id: "ns/gemini".into(),
+        provider: pb::ProviderKind::Gemini as i32,
+        endpoint: "https://generativelanguage.googleapis.com".into(),
+        ..Default::default()
+    };
+    for b in [vertex.clone(), gemini] {
+        let id = b.id.clone();
+        if let Err(problems) = RuntimeConfig::build(&one_backend(b), &shared(), &|_| None) {
+            panic!("{id}: {problems:?}");
+        }
+    }
+    let no_settings = pb::Backend {
+        vertex: None,
+        ..vertex
+    };
+    let Err(problems) = RuntimeConfig::build(&one_backend(no_settings), &shared(), &|_| None)
+    else {
+        panic!("a Vertex backend without settings was accepted");
+    };
+    assert_eq!(
+        problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["AIBackend/ns/vertex: a VertexAI backend needs its vertex settings"]
+    );
+}
+
+#[test]
+fn the_data_plane_refuses_azure_openai_until_it_is_wired() {
+    use crate::runtime::RuntimeConfig;
+    let snapshot = one_backend(pb::Backend {
+        id: "ns/b".into(),
+        provider: pb::ProviderKind::AzureOpenai as i32,
+        endpoint: "https://example.com".into(),
+        ..Default::default()
+    });
+    let Err(problems) = RuntimeConfig::build(&snapshot, &shared(), &|_| None) else {
+        panic!("AzureOpenAI was accepted");
+    };
+    assert_eq!(
+        problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["AIBackend/ns/b: provider AzureOpenAI is not served by this data plane yet"]
+    );
 }

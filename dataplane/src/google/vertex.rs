@@ -170,6 +170,75 @@ pub fn gemini_api_path(model_id: &str, op: GeminiOp) -> String {
     format!("/v1beta/{collection}/{}{}", encode_segment(id), op.suffix())
 }
 
+/// Percent-decodes a path segment (the inverse of [`encode_segment`]);
+/// `None` when the result is not UTF-8.
+fn decode_segment(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The model id (percent-decoded) and operation of a Vertex path built by
+/// [`path`] (without its query); `None` for any other path. The Mock's
+/// Vertex emulation reads requests with it.
+pub fn parse_path(path: &str) -> Option<(String, VertexOp)> {
+    let rest = path.strip_prefix("/v1/projects/")?;
+    let (_project, rest) = rest.split_once("/locations/")?;
+    let (_location, rest) = rest.split_once("/publishers/")?;
+    let (publisher, rest) = rest.split_once("/models/")?;
+    let (model, method) = rest.rsplit_once(':')?;
+    let model = decode_segment(model)?;
+    let op = match (publisher, method) {
+        ("anthropic", "rawPredict") if model == "count-tokens" => VertexOp::CountTokens,
+        ("anthropic", "rawPredict") => VertexOp::RawPredict,
+        ("anthropic", "streamRawPredict") => VertexOp::StreamRawPredict,
+        ("google", "generateContent") => VertexOp::GenerateContent,
+        ("google", "streamGenerateContent") => VertexOp::StreamGenerateContent,
+        ("google", "countTokens") => VertexOp::CountGeminiTokens,
+        _ => return None,
+    };
+    Some((model, op))
+}
+
+/// The model id (percent-decoded, `tunedModels/` kept) and operation of a
+/// Gemini API path built by [`gemini_api_path`] (without its query);
+/// `None` for any other path.
+pub fn parse_gemini_api_path(path: &str) -> Option<(String, GeminiOp)> {
+    let rest = path.strip_prefix("/v1beta/")?;
+    let (collection, rest) = rest.split_once('/')?;
+    let (model, method) = rest.rsplit_once(':')?;
+    let model = decode_segment(model)?;
+    let model = match collection {
+        "models" => model,
+        "tunedModels" => format!("tunedModels/{model}"),
+        _ => return None,
+    };
+    let op = match method {
+        "generateContent" => GeminiOp::GenerateContent,
+        "streamGenerateContent" => GeminiOp::StreamGenerateContent,
+        "countTokens" => GeminiOp::CountTokens,
+        _ => return None,
+    };
+    Some((model, op))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +312,43 @@ mod tests {
             "/v1/projects/p/locations/global/publishers/google/models/odd%2Fid%3Ax:generateContent"
         );
         assert!(VertexOp::StreamRawPredict.streams() && !VertexOp::CountTokens.streams());
+    }
+
+    #[test]
+    fn paths_parse_back() {
+        for (model, stream, count) in [
+            ("claude-sonnet-4-20250514", false, false),
+            ("claude-sonnet-4@20250514", true, false),
+            ("claude-opus-4-6", false, true),
+            ("gemini-2.5-flash", true, false),
+            ("gemini-2.5-pro", false, false),
+            ("gemini-2.5-pro", false, true),
+            ("google/odd/id:x", false, false),
+        ] {
+            let op = VertexOp::for_model(model, stream, count);
+            let p = path("p", "global", model, op);
+            let p = p.split('?').next().unwrap();
+            let want = match op {
+                VertexOp::CountTokens => "count-tokens".to_string(),
+                _ => vertex_model_id(model),
+            };
+            assert_eq!(parse_path(p), Some((want, op)), "{p}");
+        }
+        assert_eq!(parse_path("/v1/messages"), None);
+        assert_eq!(
+            parse_path("/v1/projects/p/locations/l/publishers/google/models/m:rawPredict"),
+            None
+        );
+        for (model, op) in [
+            ("gemini-2.5-pro", GeminiOp::GenerateContent),
+            ("gemini-2.5-flash", GeminiOp::StreamGenerateContent),
+            ("tunedModels/my-model-1", GeminiOp::CountTokens),
+        ] {
+            let p = gemini_api_path(model, op);
+            let p = p.split('?').next().unwrap();
+            assert_eq!(parse_gemini_api_path(p), Some((model.to_string(), op)));
+        }
+        assert_eq!(parse_gemini_api_path("/v1beta/files/x:get"), None);
     }
 
     #[test]

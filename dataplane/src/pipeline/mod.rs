@@ -50,6 +50,8 @@ mod failure_classes;
 #[cfg(test)]
 mod front_tests;
 #[cfg(test)]
+mod google_tests;
+#[cfg(test)]
 mod keepalive_tests;
 #[cfg(test)]
 mod prefix_tests;

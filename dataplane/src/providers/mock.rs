@@ -94,6 +94,8 @@ fn emulated(kind: i32) -> Result<Option<Arc<dyn Provider>>, String> {
             Some(Arc::new(super::openai::OpenAi::compatible_emulator()))
         }
         Ok(pb::ProviderKind::Bedrock) => Some(Arc::new(super::bedrock::Bedrock::emulator())),
+        Ok(pb::ProviderKind::VertexAi) => Some(Arc::new(super::vertex::Vertex::emulator())),
+        Ok(pb::ProviderKind::Gemini) => Some(Arc::new(super::gemini::Gemini::emulator())),
         _ => return Err(format!("the Mock cannot emulate provider kind {kind}")),
     })
 }

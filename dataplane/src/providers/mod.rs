@@ -37,6 +37,8 @@
 //! | [`openai`] | `OpenAI` | Chat Completions (Responses passed through) | bearer key, organization |
 //! | [`openai_compatible`] | `OpenAICompatible` | Chat Completions | `max_tokens` instead of `max_completion_tokens` |
 //! | [`bedrock`] | `Bedrock` | Messages, shaped into InvokeModel or Converse | SigV4 or API key, event-stream answers |
+//! | [`vertex`] | `VertexAI` | Messages, shaped into `rawPredict` (Claude) or `generateContent` (Gemini) | OAuth2 bearer token, Gemini SSE decoded |
+//! | [`gemini`] | `Gemini` | Messages, shaped into `generateContent` | `x-goog-api-key`, Gemini SSE decoded ([`sse_body`]) |
 //! | [`mock`] | `Mock` | the client's, or the one it emulates | in-process transport |
 //!
 //! # Adding a provider
@@ -68,11 +70,14 @@
 pub mod anthropic;
 pub mod bedrock;
 pub mod endpoint;
+pub mod gemini;
 pub mod headers;
 pub mod mock;
 pub mod openai;
 pub mod openai_compatible;
 pub mod prepare;
+pub mod sse_body;
+pub mod vertex;
 
 #[cfg(test)]
 mod golden_tests;
@@ -109,6 +114,10 @@ pub enum ProviderKind {
     Mock,
     /// Amazon Bedrock Runtime.
     Bedrock,
+    /// Google Vertex AI.
+    VertexAi,
+    /// The Gemini API.
+    Gemini,
 }
 
 impl ProviderKind {
@@ -120,6 +129,8 @@ impl ProviderKind {
             ProviderKind::OpenAICompatible => "openai_compatible",
             ProviderKind::Mock => "mock",
             ProviderKind::Bedrock => "bedrock",
+            ProviderKind::VertexAi => "vertex_ai",
+            ProviderKind::Gemini => "gemini",
         }
     }
 }
@@ -308,9 +319,9 @@ pub fn build(b: &pb::Backend, ctx: &BuildContext<'_>) -> Result<Arc<dyn Provider
             Arc::new(bedrock::Bedrock::from_proto(b, credential, ctx)?)
         }
         Ok(pb::ProviderKind::Mock) => Arc::new(mock::Mock::from_proto(b)?),
+        Ok(pb::ProviderKind::VertexAi) => Arc::new(vertex::Vertex::from_proto(b, ctx)?),
+        Ok(pb::ProviderKind::Gemini) => Arc::new(gemini::Gemini::from_proto(b, credential)?),
         // In the API and the snapshot, not yet in the request pipeline (issue 15).
-        Ok(pb::ProviderKind::VertexAi) => return Err(not_wired("VertexAI")),
-        Ok(pb::ProviderKind::Gemini) => return Err(not_wired("Gemini")),
         Ok(pb::ProviderKind::AzureOpenai) => return Err(not_wired("AzureOpenAI")),
         _ => return Err(format!("unsupported provider kind {}", b.provider)),
     })

@@ -9,7 +9,9 @@
 //! ([`FakeUpstream::set_default`], else [`Reply::ok`]). Every request is
 //! recorded ([`FakeUpstream::requests`]). [`Reply::Ok`] answers in the
 //! wire format of the request's path: Anthropic (`/messages`), Bedrock
-//! (`/model/{id}/…`, event-stream framing for streams) or OpenAI.
+//! (`/model/{id}/…`, event-stream framing for streams), Vertex AI
+//! (`/v1/projects/…/publishers/…`: Claude's or Gemini's), the Gemini API
+//! (`/v1beta/models/…`) or OpenAI.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -240,6 +242,9 @@ fn provider_answer(
     if let Some((model, op)) = crate::translate::bedrock::parse_front_path(path) {
         return bedrock_answer(&model, op, request, text, shape);
     }
+    if let Some(answer) = google_answer(path, request, text, shape) {
+        return answer;
+    }
     let dialect = if path.contains("/messages") {
         Dialect::Anthropic
     } else {
@@ -305,6 +310,72 @@ fn bedrock_answer(
             ))],
         ),
     }
+}
+
+/// Vertex AI's or the Gemini API's answer for `request` at `path`, as
+/// the Mock emulating them gives it; `None` for another path.
+fn google_answer(
+    path: &str,
+    request: &Value,
+    text: &str,
+    shape: fn(Vec<Step>) -> Vec<Step>,
+) -> Option<Response<super::UpstreamBody>> {
+    use crate::google::VertexOp;
+    use crate::google::mock::{respond_count_tokens, respond_gemini, respond_vertex_claude};
+    use crate::google::vertex::{parse_gemini_api_path, parse_path};
+    let path = path.split('?').next().unwrap_or_default();
+    let settings = MockReply {
+        reply: text.to_string(),
+    };
+    let json = |bytes: Bytes| {
+        respond(
+            200,
+            &[("content-type", "application/json".into())],
+            shape(vec![Step::Data(bytes)]),
+        )
+    };
+    let answered = if let Some((model, op)) = parse_path(path) {
+        match op {
+            VertexOp::CountTokens => Ok(MockResponse::Json(Bytes::from(
+                serde_json::json!({"input_tokens": crate::wire::mock::count_tokens(request)})
+                    .to_string(),
+            ))),
+            VertexOp::CountGeminiTokens => respond_count_tokens(request).map(MockResponse::Json),
+            VertexOp::RawPredict | VertexOp::StreamRawPredict => {
+                respond_vertex_claude(request, &model, op.streams(), &settings)
+            }
+            _ => respond_gemini(request, &model, op.streams(), &settings),
+        }
+    } else {
+        let (model, op) = parse_gemini_api_path(path)?;
+        match op {
+            crate::google::GeminiOp::CountTokens => {
+                respond_count_tokens(request).map(MockResponse::Json)
+            }
+            op => respond_gemini(
+                request,
+                &model,
+                op == crate::google::GeminiOp::StreamGenerateContent,
+                &settings,
+            ),
+        }
+    };
+    Some(match answered {
+        Ok(MockResponse::Json(bytes)) => json(bytes),
+        Ok(MockResponse::Sse(events)) => respond(
+            200,
+            &[("content-type", "text/event-stream".into())],
+            shape(events.into_iter().map(Step::Data).collect()),
+        ),
+        Err(e) => respond(
+            400,
+            &[("content-type", "application/json".into())],
+            vec![Step::Data(crate::google::mock::error_body(
+                400,
+                &e.to_string(),
+            ))],
+        ),
+    })
 }
 
 fn respond(

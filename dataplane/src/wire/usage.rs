@@ -13,7 +13,9 @@
 //!   both INCLUDE reasoning/thinking tokens.
 //! - `reasoning_tokens`: the reasoning part of `output_tokens` where the
 //!   provider breaks it out (OpenAI
-//!   `completion_tokens_details.reasoning_tokens`); 0 otherwise.
+//!   `completion_tokens_details.reasoning_tokens`; Gemini
+//!   `thoughtsTokenCount`, carried through the internal Anthropic events as
+//!   [`ANTHROPIC_REASONING_TOKENS`]); 0 otherwise.
 //!
 //! The whole prompt is `input_tokens + cache_read_tokens + cache_write_tokens`.
 //!
@@ -47,6 +49,14 @@ use serde_json::Value;
 
 use super::Dialect;
 use super::sse::SseEvent;
+
+/// The gateway's own field of an Anthropic `usage` object: the reasoning
+/// part of `output_tokens`. Anthropic sends no such count; a provider
+/// decoding its answers into Anthropic events for an OpenAI-format client
+/// (Gemini's `thoughtsTokenCount`) sets it so the client translations
+/// report `reasoning_tokens`. It never reaches an Anthropic-format client
+/// (those providers leave it out for them).
+pub const ANTHROPIC_REASONING_TOKENS: &str = "reasoning_tokens";
 
 /// Token counts of one answer. See the module docs for the exact meaning.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,6 +139,9 @@ impl Usage {
         }
         if let Some(n) = num(u, &["cache_creation_input_tokens"]) {
             self.cache_write_tokens = n;
+        }
+        if let Some(n) = num(u, &[ANTHROPIC_REASONING_TOKENS]) {
+            self.reasoning_tokens = n;
         }
     }
 
@@ -646,6 +659,22 @@ mod tests {
         assert_eq!(
             t.observe(&named("error", json!({"message":"x"}))),
             EventClass::Error
+        );
+    }
+
+    #[test]
+    fn the_gateways_reasoning_count_in_anthropic_usage_is_read() {
+        let mut t = UsageTracker::new(Dialect::Anthropic);
+        t.observe(&named(
+            "message_delta",
+            json!({"type":"message_delta","delta":{"stop_reason":"end_turn"},
+                   "usage":{"output_tokens":150,"reasoning_tokens":120}}),
+        ));
+        assert_eq!(t.usage().output_tokens, 150);
+        assert_eq!(t.usage().reasoning_tokens, 120);
+        assert_eq!(
+            Usage::from_anthropic(&json!({"output_tokens": 9})).reasoning_tokens,
+            0
         );
     }
 

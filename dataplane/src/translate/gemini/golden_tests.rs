@@ -161,10 +161,15 @@ fn golden_responses() {
     }
 }
 
-/// A Gemini SSE text through the Gemini stage, in 7-byte pieces.
-fn anthropic_sse(wire: &str, req: &GeminiRequest) -> Vec<u8> {
+/// A Gemini SSE text through the Gemini stage, in 7-byte pieces (with the
+/// thinking tokens in the usage for OpenAI-format clients, as the provider
+/// does).
+fn anthropic_sse(wire: &str, req: &GeminiRequest, client: ApiFormat) -> Vec<u8> {
     let mut parser = SseParser::default();
     let mut t = stream::GeminiToAnthropic::new(MODEL, req.names.clone());
+    if client_stream(client, req.session.clone()).is_some() {
+        t = t.with_reasoning_usage();
+    }
     let mut out = Vec::new();
     for piece in wire.as_bytes().chunks(7) {
         for event in parser.feed(piece) {
@@ -186,7 +191,7 @@ async fn golden_streams() {
         for case in cases(&dir, ".in.sse") {
             let wire = std::fs::read_to_string(dir.join(format!("{case}.in.sse"))).unwrap();
             let req = prepared(&dir, &case, client);
-            let anthropic = anthropic_sse(&wire, &req);
+            let anthropic = anthropic_sse(&wire, &req, client);
             let chunks: Vec<_> = anthropic
                 .chunks(7)
                 .map(|c| Ok::<_, Infallible>(Frame::data(Bytes::copy_from_slice(c))))

@@ -140,30 +140,18 @@ pub fn response(
     req: &GeminiRequest,
     model: &str,
 ) -> Result<Value, TranslateError> {
-    let message = response::response_to_messages(upstream, &req.names, model)?;
-    // Anthropic's usage has no reasoning count: OpenAI-format clients get
-    // Gemini's `thoughtsTokenCount` put back.
-    let reasoning = upstream
-        .pointer("/usageMetadata/thoughtsTokenCount")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    let mut out = match client {
-        ApiFormat::Messages | ApiFormat::CountTokens => return Ok(message),
+    let mut message = response::response_to_messages(upstream, &req.names, model)?;
+    match client {
+        ApiFormat::Messages | ApiFormat::CountTokens => Ok(message),
         ApiFormat::ChatCompletions => {
-            crate::translate::response::messages_to_chat(&message, &req.session)?
+            response::add_reasoning_usage(&mut message, upstream);
+            crate::translate::response::messages_to_chat(&message, &req.session)
         }
-        ApiFormat::Responses => responses::plan::messages_response(&message, &req.session)?,
-    };
-    let pointer = match client {
-        ApiFormat::ChatCompletions => "/usage/completion_tokens_details",
-        _ => "/usage/output_tokens_details",
-    };
-    if reasoning > 0
-        && let Some(details) = out.pointer_mut(pointer).and_then(Value::as_object_mut)
-    {
-        details.insert("reasoning_tokens".into(), json!(reasoning));
+        ApiFormat::Responses => {
+            response::add_reasoning_usage(&mut message, upstream);
+            responses::plan::messages_response(&message, &req.session)
+        }
     }
-    Ok(out)
 }
 
 /// The client translation of the Anthropic SSE that
@@ -185,10 +173,13 @@ pub fn stream_translator(
     req: &GeminiRequest,
     model: &str,
 ) -> Box<dyn StreamTranslator> {
-    let gemini = stream::GeminiToAnthropic::boxed(model, req.names.clone());
+    let gemini = stream::GeminiToAnthropic::new(model, req.names.clone());
     match client_stream(client, req.session.clone()) {
-        None => gemini,
-        Some(second) => Box::new(Chained::new(gemini, second)),
+        None => Box::new(gemini),
+        Some(second) => Box::new(Chained::new(
+            Box::new(gemini.with_reasoning_usage()),
+            second,
+        )),
     }
 }
 

@@ -23,7 +23,7 @@ use super::ids;
 use crate::translate::TranslateError;
 use crate::translate::mapping::anthropic_usage;
 use crate::translate::names::ToolNames;
-use crate::wire::usage::Usage;
+use crate::wire::usage::{ANTHROPIC_REASONING_TOKENS, Usage};
 
 /// Finish reasons of the safety family.
 pub const SAFETY_REASONS: &[&str] = &[
@@ -61,6 +61,21 @@ pub fn usage_from_gemini(meta: &Value) -> Usage {
         cache_read_tokens: cached,
         cache_write_tokens: 0,
         reasoning_tokens: thoughts,
+    }
+}
+
+/// Puts Gemini's `thoughtsTokenCount` into an Anthropic message's usage as
+/// the gateway's [`ANTHROPIC_REASONING_TOKENS`], for the OpenAI-format
+/// client translations (`reasoning_tokens`); nothing when it is 0.
+pub fn add_reasoning_usage(message: &mut Value, upstream: &Value) {
+    let thoughts = upstream
+        .pointer("/usageMetadata/thoughtsTokenCount")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    if thoughts > 0
+        && let Some(usage) = message.get_mut("usage").and_then(Value::as_object_mut)
+    {
+        usage.insert(ANTHROPIC_REASONING_TOKENS.into(), json!(thoughts));
     }
 }
 

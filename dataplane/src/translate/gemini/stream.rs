@@ -10,7 +10,7 @@
 //! | part `{text, thought: true}` | (`content_block_start` thinking) `thinking_delta` |
 //! | part `{text}` | (`content_block_start` text) `text_delta` |
 //! | part `{functionCall}` (always complete) | `content_block_start` tool_use (id of [`super::ids`]), one `input_json_delta` with the whole arguments, `content_block_stop` |
-//! | `finishReason` | `content_block_stop`, `message_delta` (stop reason of [`super::response::stop_reason`], usage), `message_stop` |
+//! | `finishReason` | `content_block_stop`, `message_delta` (stop reason of [`super::response::stop_reason`], usage; with [`GeminiToAnthropic::with_reasoning_usage`] also the thinking tokens), `message_stop` |
 //! | `promptFeedback.blockReason`, no candidate | `message_delta` (`refusal`), `message_stop` |
 //! | `{"error": {…}}` | `event: error` (kind of the Google status), nothing after it |
 //! | data that is not JSON | `event: error` (`api_error`), nothing after it |
@@ -29,6 +29,7 @@ use crate::translate::mapping::anthropic_usage;
 use crate::translate::names::ToolNames;
 use crate::wire::ErrorKind;
 use crate::wire::sse::SseEvent;
+use crate::wire::usage::ANTHROPIC_REASONING_TOKENS;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Open {
@@ -50,6 +51,9 @@ pub struct GeminiToAnthropic {
     /// Function calls seen (also the index of the next one).
     calls: usize,
     usage: Value,
+    /// Put Gemini's `thoughtsTokenCount` in the usage as the gateway's
+    /// [`ANTHROPIC_REASONING_TOKENS`] (for OpenAI-format clients).
+    reasoning_usage: bool,
 }
 
 fn sse(out: &mut Vec<u8>, event: &str, data: &Value) {
@@ -73,7 +77,17 @@ impl GeminiToAnthropic {
             next_index: 0,
             calls: 0,
             usage: Value::Null,
+            reasoning_usage: false,
         }
+    }
+
+    /// Also reports the thinking tokens in the final usage, as the
+    /// gateway's [`ANTHROPIC_REASONING_TOKENS`], which the OpenAI-format
+    /// client translations read (`reasoning_tokens`); an Anthropic client
+    /// gets Anthropic's usage fields only.
+    pub fn with_reasoning_usage(mut self) -> Self {
+        self.reasoning_usage = true;
+        self
     }
 
     /// Boxed, for the relay.
@@ -184,12 +198,16 @@ impl GeminiToAnthropic {
     fn finish(&mut self, stop: &str, out: &mut Vec<u8>) {
         self.close(out);
         let usage = usage_from_gemini(&self.usage);
+        let mut delta_usage = anthropic_usage(&usage);
+        if self.reasoning_usage && usage.reasoning_tokens > 0 {
+            delta_usage[ANTHROPIC_REASONING_TOKENS] = json!(usage.reasoning_tokens);
+        }
         sse(
             out,
             "message_delta",
             &json!({"type": "message_delta",
                 "delta": {"stop_reason": stop, "stop_sequence": null},
-                "usage": anthropic_usage(&usage)}),
+                "usage": delta_usage}),
         );
         sse(out, "message_stop", &json!({"type": "message_stop"}));
         self.finished = true;
