@@ -195,6 +195,17 @@ pub fn usage_metadata(usage: Usage) -> Value {
     m
 }
 
+/// The access token the Vertex mock's metadata server hands out.
+pub const METADATA_TOKEN: &str = "ya29.mock-metadata-token";
+
+/// Whether `path` is the GCE metadata server's token endpoint
+/// (`/computeMetadata/v1/instance/service-accounts/{account}/token`).
+pub fn is_metadata_token_path(path: &str) -> bool {
+    path.strip_prefix("/computeMetadata/v1/instance/service-accounts/")
+        .and_then(|rest| rest.strip_suffix("/token"))
+        .is_some_and(|account| !account.is_empty() && !account.contains('/'))
+}
+
 /// The fixed thought signature the mock puts on function calls (base64, as Gemini sends one).
 pub const THOUGHT_SIGNATURE: &str = "bW9jay10aG91Z2h0LXNpZ25hdHVyZQ==";
 

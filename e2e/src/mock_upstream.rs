@@ -449,6 +449,8 @@ enum Endpoint {
     CountTokens,
     Responses,
     Models,
+    /// Vertex flavour: the GCE metadata server's token endpoint (GKE Workload Identity).
+    MetadataToken,
     Unknown,
 }
 
@@ -461,6 +463,9 @@ fn endpoint(flavor: Flavor, method: &Method, path: &str) -> Endpoint {
         };
     }
     match (flavor, method) {
+        (Flavor::Vertex, &Method::GET) if crate::google_wire::is_metadata_token_path(path) => {
+            Endpoint::MetadataToken
+        }
         (Flavor::Gemini | Flavor::Vertex, &Method::POST)
             if crate::google_wire::parse_path(path).is_some() =>
         {
@@ -529,7 +534,7 @@ async fn handle(
                 let default = inner.default.clone();
                 Some(inner.script.pop_front().unwrap_or(default))
             }
-            Endpoint::Models | Endpoint::Unknown => None,
+            Endpoint::Models | Endpoint::MetadataToken | Endpoint::Unknown => None,
         };
         drop(inner);
         shared.count.send_replace(count);
@@ -538,6 +543,7 @@ async fn handle(
     let Some(behaviour) = behaviour else {
         return Ok(match endpoint {
             Endpoint::Models => json_response(200, &models_body(flavor), flavor),
+            Endpoint::MetadataToken => google::metadata_token(&headers),
             _ => json_response(404, &wire::default_error_body(flavor, 404), flavor),
         });
     };

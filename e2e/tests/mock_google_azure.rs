@@ -1,7 +1,7 @@
 //! The Gemini, Vertex and Azure mock upstreams: what they check and how they answer, and the
-//! data plane's provider requests and translations (phase A of issue 15: built, not yet wired
-//! into the pipeline) against them, so the gateway's Google and Azure code meets a second,
-//! independent implementation of each wire format.
+//! data plane's provider requests and translations against them, so the gateway's Google and
+//! Azure code meets a second, independent implementation of each wire format (the real binary
+//! serving through them: `gateway_google.rs`).
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -137,6 +137,20 @@ async fn the_vertex_mock_serves_gemini_and_claude_with_a_bearer_token() {
     assert_eq!(
         json_body(&body)["error"]["message"],
         "model: Extra inputs are not permitted"
+    );
+    // The Vertex mock is also the metadata server (GKE Workload Identity).
+    let token_url = format!(
+        "{}/computeMetadata/v1/instance/service-accounts/default/token",
+        mock.url()
+    );
+    let (status, _, _) = switchboard_e2e::client::get(&token_url, &[]).await;
+    assert_eq!(status, 403, "Metadata-Flavor is required");
+    let (status, _, body) =
+        switchboard_e2e::client::get(&token_url, &[("metadata-flavor", "Google")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        json_body(&body)["access_token"],
+        switchboard_e2e::google_wire::METADATA_TOKEN
     );
     let count = json!({"anthropic_version": "vertex-2023-10-16", "model": "claude-sonnet-4@20250514",
         "messages": [{"role": "user", "content": "hi there"}]});

@@ -2,7 +2,11 @@
 //! what Google checks:
 //!
 //! 1. authentication: the Gemini API wants `x-goog-api-key` (or `?key=`), else 403
-//!    `PERMISSION_DENIED`; Vertex wants `Authorization: Bearer …`, else 401 `UNAUTHENTICATED`;
+//!    `PERMISSION_DENIED`; Vertex wants `Authorization: Bearer …`, else 401 `UNAUTHENTICATED`
+//!    (the Vertex flavour is also a GCE metadata server: `GET
+//!    /computeMetadata/v1/instance/service-accounts/{account}/token` with `Metadata-Flavor:
+//!    Google` answers [`gw::METADATA_TOKEN`], so a gateway with `GCE_METADATA_HOST` pointed at
+//!    the mock gets its Workload Identity token from it);
 //! 2. the body: what Gemini refuses ([`gw::refuse_body`]: unknown fields and schema keys, a
 //!    Vertex content without a role, ids on Vertex function calls, more than 5 stop sequences)
 //!    is a 400 `INVALID_ARGUMENT`; a Claude body on Vertex without
@@ -34,6 +38,22 @@ pub(super) struct Received<'a> {
     pub headers: &'a HeaderMap,
     /// The body as JSON (`Null` when empty).
     pub body: &'a Value,
+}
+
+/// The metadata server's token answer (403 without `Metadata-Flavor: Google`, as GCE does).
+pub(super) fn metadata_token(headers: &HeaderMap) -> Response<MockBody> {
+    if headers.get("metadata-flavor").map(HeaderValue::as_bytes) != Some(b"Google") {
+        return super::json_response(
+            403,
+            &json!({"error": "Missing required header: Metadata-Flavor"}),
+            Flavor::Vertex,
+        );
+    }
+    json_response(
+        200,
+        &json!({"access_token": gw::METADATA_TOKEN, "expires_in": 3599, "token_type": "Bearer"}),
+        Flavor::Vertex,
+    )
 }
 
 fn google_error(status: u16, message: &str, flavor: Flavor) -> Response<MockBody> {
