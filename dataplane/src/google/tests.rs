@@ -273,7 +273,6 @@ fn the_data_plane_refuses_the_new_providers_until_they_are_wired() {
     for (kind, name) in [
         (pb::ProviderKind::VertexAi, "VertexAI"),
         (pb::ProviderKind::Gemini, "Gemini"),
-        (pb::ProviderKind::AzureOpenai, "AzureOpenAI"),
     ] {
         let snapshot = pb::Snapshot {
             version: "v".into(),

@@ -94,6 +94,9 @@ fn emulated(kind: i32) -> Result<Option<Arc<dyn Provider>>, String> {
             Some(Arc::new(super::openai::OpenAi::compatible_emulator()))
         }
         Ok(pb::ProviderKind::Bedrock) => Some(Arc::new(super::bedrock::Bedrock::emulator())),
+        Ok(pb::ProviderKind::AzureOpenai) => {
+            Some(Arc::new(super::azure_openai::AzureOpenAi::emulator()))
+        }
         _ => return Err(format!("the Mock cannot emulate provider kind {kind}")),
     })
 }
