@@ -722,7 +722,8 @@ async fn answer(
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     if stream {
         let frames = match flavor {
-            Flavor::OpenAI if endpoint == Endpoint::Responses => {
+            // Azure serves OpenAI's Responses API (`/openai/v1/responses`, `/openai/responses`).
+            Flavor::OpenAI | Flavor::Azure if endpoint == Endpoint::Responses => {
                 crate::responses_wire::responses_stream(&model, &reply, usage)
             }
             // Bedrock, Google and Azure requests are answered by their modules before this point.
@@ -738,7 +739,7 @@ async fn answer(
         return sse_response(frames, end, flavor, shared);
     }
     let json = match flavor {
-        Flavor::OpenAI if endpoint == Endpoint::Responses => {
+        Flavor::OpenAI | Flavor::Azure if endpoint == Endpoint::Responses => {
             crate::responses_wire::responses_body(&model, &reply, usage)
         }
         Flavor::OpenAI | Flavor::Bedrock | Flavor::Gemini | Flavor::Vertex | Flavor::Azure => {

@@ -1,7 +1,7 @@
 //! The Azure OpenAI provider (`provider: AzureOpenAI`): what a backend is at
 //! run time, its request URLs, how a request is authorised and how its
-//! failures are classified. Phase B of issue 15 moves this behind the
-//! provider interface of `providers/`; nothing here knows the pipeline.
+//! failures are classified; [`crate::providers::azure_openai`] puts it
+//! behind the provider interface. Nothing here knows the pipeline.
 //!
 //! Azure speaks OpenAI's formats (Chat Completions, Responses), so the
 //! OpenAI translations apply; what differs is here:
@@ -32,7 +32,7 @@ mod tests;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Uri, header};
+use http::{HeaderMap, HeaderValue, Method, Request, Uri, header};
 use http_body_util::Full;
 use switchboard_proto as pb;
 
@@ -207,6 +207,15 @@ impl AzureBackend {
                 "application/json"
             }),
         );
+        self.authorize(headers).await?;
+        Ok(req)
+    }
+
+    /// Adds the credential to `headers`: `api-key`, or `Authorization:
+    /// Bearer` with a cached Entra token (fetched or refreshed when it
+    /// expires within [`crate::oauth::REFRESH_BEFORE`]). Both values are
+    /// marked sensitive.
+    pub async fn authorize(&self, headers: &mut HeaderMap) -> Result<(), AzureRequestError> {
         match &self.auth {
             None => {}
             Some(AzureAuth::ApiKey(v)) => {
@@ -214,13 +223,29 @@ impl AzureBackend {
             }
             Some(AzureAuth::Entra(p)) => {
                 let token = p.token().await?;
-                req.headers_mut()
-                    .insert(header::AUTHORIZATION, token.bearer()?);
+                headers.insert(header::AUTHORIZATION, token.bearer()?);
             }
         }
-        Ok(req)
+        Ok(())
+    }
+
+    /// Whether the backend serves the Responses API: always on the v1 API;
+    /// on deployment URLs only from `api-version` `2025-03-01-preview` on
+    /// (the GA versions have no Responses API, so Responses requests are
+    /// translated to Chat Completions there).
+    pub fn serves_responses(&self) -> bool {
+        match self.api {
+            AzureApi::V1 => true,
+            AzureApi::Deployments => self
+                .api_version
+                .strip_suffix("-preview")
+                .is_some_and(|date| date >= RESPONSES_SINCE),
+        }
     }
 }
+
+/// The first (preview) `api-version` of deployment URLs with the Responses API.
+pub const RESPONSES_SINCE: &str = "2025-03-01";
 
 /// Why no upstream request could be made (a gateway-side failure).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

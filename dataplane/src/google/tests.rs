@@ -316,21 +316,3 @@ fn the_data_plane_serves_vertex_and_gemini_backends() {
         ["AIBackend/ns/vertex: a VertexAI backend needs its vertex settings"]
     );
 }
-
-#[test]
-fn the_data_plane_refuses_azure_openai_until_it_is_wired() {
-    use crate::runtime::RuntimeConfig;
-    let snapshot = one_backend(pb::Backend {
-        id: "ns/b".into(),
-        provider: pb::ProviderKind::AzureOpenai as i32,
-        endpoint: "https://example.com".into(),
-        ..Default::default()
-    });
-    let Err(problems) = RuntimeConfig::build(&snapshot, &shared(), &|_| None) else {
-        panic!("AzureOpenAI was accepted");
-    };
-    assert_eq!(
-        problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        ["AIBackend/ns/b: provider AzureOpenAI is not served by this data plane yet"]
-    );
-}

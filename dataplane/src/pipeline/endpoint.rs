@@ -76,6 +76,10 @@ fn endpoint(method: &Method, path: &str) -> Option<Endpoint> {
         {
             Endpoint::Api(ApiFormat::Messages)
         }
+        // The Vertex front door: served as Messages or count_tokens (see `super::vertex_front`).
+        (&Method::POST, p) if surface.is_none() && p.starts_with("/v1/projects/") => {
+            Endpoint::Api(super::vertex_front::parse_path(p)?.op.format())
+        }
         _ => return None,
     };
     match (surface, found) {
@@ -86,9 +90,10 @@ fn endpoint(method: &Method, path: &str) -> Option<Endpoint> {
 
 /// The dialect to answer in before the endpoint is known: the surface a
 /// provider prefix names (`/openai/v1/`, `/anthropic/v1/` anywhere in the
-/// path, as route prefixes come first), else Anthropic for Messages and
-/// Bedrock paths (the front door re-shapes Anthropic errors) or when the
-/// client sent `anthropic-version`, else OpenAI.
+/// path, as route prefixes come first), else Anthropic for Messages,
+/// Bedrock and Vertex Claude paths (the Bedrock front door re-shapes
+/// Anthropic errors; Vertex answers Claude errors in Anthropic's shape) or
+/// when the client sent `anthropic-version`, else OpenAI.
 pub fn guess_dialect(path: &str, headers: &HeaderMap) -> Dialect {
     for (prefix, dialect) in PROVIDER_PREFIXES {
         let names_it = path.match_indices(prefix).any(|(at, _)| {
@@ -101,6 +106,7 @@ pub fn guess_dialect(path: &str, headers: &HeaderMap) -> Dialect {
     }
     if path.contains("/messages")
         || path.contains("/model/")
+        || path.contains("/publishers/anthropic/")
         || headers.contains_key("anthropic-version")
     {
         Dialect::Anthropic

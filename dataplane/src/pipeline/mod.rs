@@ -14,7 +14,10 @@
 //!
 //! Bedrock-format clients (`/model/{id}/…`) are served as Messages requests
 //! between the two edges of [`front`]: their body is converted after it is
-//! read, and every answer is re-shaped for Bedrock on its way out.
+//! read, and every answer is re-shaped for Bedrock on its way out. Vertex
+//! clients (`/v1/projects/…/publishers/anthropic/models/{model}:rawPredict`)
+//! are served the same way by [`vertex_front`], whose answers need no
+//! re-shaping (Vertex answers Claude requests in Anthropic's format).
 //!
 //! Errors of any stage are [`RequestError`]s answered by [`reject`] in the
 //! client's dialect. The stages are generic over the request body, so tests
@@ -38,6 +41,7 @@ mod respond;
 mod route;
 mod send;
 mod stream;
+mod vertex_front;
 
 #[cfg(test)]
 mod accounting_tests;
@@ -63,6 +67,8 @@ pub(crate) mod testing;
 mod tests;
 #[cfg(test)]
 mod translation_tests;
+#[cfg(test)]
+mod vertex_front_tests;
 
 use std::sync::Arc;
 
@@ -101,10 +107,10 @@ pub async fn handle(state: Arc<AppState>, req: Request<RequestBody>) -> Response
     let mut body = Some(body);
     // A Bedrock-format client is answered in Bedrock's shape (see `front`).
     let front = (parts.method == Method::POST)
-        .then(|| front::detect(parts.uri.path()))
+        .then(|| FrontDoor::detect(parts.uri.path()))
         .flatten();
     let mut resp = dispatch(&state, &parts, &mut body, started, front.as_ref()).await;
-    if let Some(f) = &front {
+    if let Some(FrontDoor::Bedrock(f)) = &front {
         resp = front::encode(f.op, resp).await;
     }
     // HTTP/1: a request answered before its body was read must leave the
@@ -124,6 +130,24 @@ pub async fn handle(state: Arc<AppState>, req: Request<RequestBody>) -> Response
     resp
 }
 
+/// A request in another provider's shape, served as an Anthropic request
+/// between the edges of its front door.
+#[derive(Debug)]
+enum FrontDoor {
+    /// Bedrock's InvokeModel / Converse ([`front`]).
+    Bedrock(front::FrontDoor),
+    /// Claude on Vertex AI ([`vertex_front`]).
+    Vertex(vertex_front::VertexCall),
+}
+
+impl FrontDoor {
+    fn detect(path: &str) -> Option<Self> {
+        vertex_front::detect(path)
+            .map(Self::Vertex)
+            .or_else(|| front::detect(path).map(Self::Bedrock))
+    }
+}
+
 /// Marks an answer given while the request body was partly read.
 #[derive(Clone, Copy, Debug)]
 struct BodyLeftUnread;
@@ -134,7 +158,7 @@ async fn dispatch(
     parts: &http::request::Parts,
     body: &mut Option<RequestBody>,
     started: Instant,
-    front: Option<&front::FrontDoor>,
+    front: Option<&FrontDoor>,
 ) -> Response<ResponseBody> {
     if parts.uri.path() == "/" && (parts.method == Method::GET || parts.method == Method::HEAD) {
         return response::text(StatusCode::OK, "ok\n");
@@ -222,7 +246,7 @@ async fn serve_api(
     parts: &http::request::Parts,
     body: &mut Option<RequestBody>,
     started: Instant,
-    front: Option<&front::FrontDoor>,
+    front: Option<&FrontDoor>,
 ) -> Result<Response<ResponseBody>, Rejection> {
     use tracing::Instrument as _;
     let route = &cfg.routes[route_index];
@@ -249,9 +273,16 @@ async fn serve_api(
         .await
         .map_err(|e| with_team(e, team.as_ref()))?;
     let mut headers = parts.headers.clone();
-    if let Some(f) = front {
-        read.json = front::to_messages(f, read.json, &mut headers)
-            .map_err(|e| with_team(e, team.as_ref()))?;
+    match front {
+        Some(FrontDoor::Bedrock(f)) => {
+            read.json = front::to_messages(f, read.json, &mut headers)
+                .map_err(|e| with_team(e, team.as_ref()))?;
+        }
+        Some(FrontDoor::Vertex(v)) => {
+            read.json = vertex_front::to_anthropic(v, route, read.json, &mut headers)
+                .map_err(|e| with_team(e, team.as_ref()))?;
+        }
+        None => {}
     }
     let routed =
         route::resolve(route, format, &read.json).map_err(|e| with_team(e, team.as_ref()))?;

@@ -96,6 +96,9 @@ fn emulated(kind: i32) -> Result<Option<Arc<dyn Provider>>, String> {
         Ok(pb::ProviderKind::Bedrock) => Some(Arc::new(super::bedrock::Bedrock::emulator())),
         Ok(pb::ProviderKind::VertexAi) => Some(Arc::new(super::vertex::Vertex::emulator())),
         Ok(pb::ProviderKind::Gemini) => Some(Arc::new(super::gemini::Gemini::emulator())),
+        Ok(pb::ProviderKind::AzureOpenai) => {
+            Some(Arc::new(super::azure_openai::AzureOpenAi::emulator()))
+        }
         _ => return Err(format!("the Mock cannot emulate provider kind {kind}")),
     })
 }

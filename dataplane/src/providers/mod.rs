@@ -39,6 +39,7 @@
 //! | [`bedrock`] | `Bedrock` | Messages, shaped into InvokeModel or Converse | SigV4 or API key, event-stream answers |
 //! | [`vertex`] | `VertexAI` | Messages, shaped into `rawPredict` (Claude) or `generateContent` (Gemini) | OAuth2 bearer token, Gemini SSE decoded |
 //! | [`gemini`] | `Gemini` | Messages, shaped into `generateContent` | `x-goog-api-key`, Gemini SSE decoded ([`sse_body`]) |
+//! | [`azure_openai`] | `AzureOpenAI` | Chat Completions (Responses passed through where served) | `api-key` or Entra bearer token, v1 or deployment URLs |
 //! | [`mock`] | `Mock` | the client's, or the one it emulates | in-process transport |
 //!
 //! # Adding a provider
@@ -68,6 +69,7 @@
 //! Anthropic SSE in its `Answer`.
 
 pub mod anthropic;
+pub mod azure_openai;
 pub mod bedrock;
 pub mod endpoint;
 pub mod gemini;
@@ -118,6 +120,8 @@ pub enum ProviderKind {
     VertexAi,
     /// The Gemini API.
     Gemini,
+    /// Azure OpenAI.
+    AzureOpenAI,
 }
 
 impl ProviderKind {
@@ -131,6 +135,7 @@ impl ProviderKind {
             ProviderKind::Bedrock => "bedrock",
             ProviderKind::VertexAi => "vertex_ai",
             ProviderKind::Gemini => "gemini",
+            ProviderKind::AzureOpenAI => "azure_openai",
         }
     }
 }
@@ -321,16 +326,11 @@ pub fn build(b: &pb::Backend, ctx: &BuildContext<'_>) -> Result<Arc<dyn Provider
         Ok(pb::ProviderKind::Mock) => Arc::new(mock::Mock::from_proto(b)?),
         Ok(pb::ProviderKind::VertexAi) => Arc::new(vertex::Vertex::from_proto(b, ctx)?),
         Ok(pb::ProviderKind::Gemini) => Arc::new(gemini::Gemini::from_proto(b, credential)?),
-        // In the API and the snapshot, not yet in the request pipeline (issue 15).
-        Ok(pb::ProviderKind::AzureOpenai) => return Err(not_wired("AzureOpenAI")),
+        Ok(pb::ProviderKind::AzureOpenai) => {
+            Arc::new(azure_openai::AzureOpenAi::from_proto(b, credential, ctx)?)
+        }
         _ => return Err(format!("unsupported provider kind {}", b.provider)),
     })
-}
-
-/// Why a backend of a provider the API accepts but the request pipeline
-/// does not serve yet is refused.
-fn not_wired(provider: &str) -> String {
-    format!("provider {provider} is not served by this data plane yet")
 }
 
 /// The backend's credential value (a Secret's, or an environment
