@@ -76,8 +76,16 @@ pub fn parse_answer(body: &[u8]) -> Result<Verdict, String> {
 /// reset), so an agent stops instead of retrying a refusal that will not
 /// change within a minute.
 pub fn retry_at(now_ms: u64, retry_after: Option<u64>) -> RetryAt {
-    let secs = retry_after.unwrap_or_else(|| Window::Day.span(now_ms).remaining_secs(now_ms));
-    RetryAt::after(now_ms, secs.max(1))
+    match retry_after {
+        Some(secs) => RetryAt::after(now_ms, secs.max(1)),
+        None => {
+            let day = Window::Day.span(now_ms);
+            RetryAt {
+                secs: day.remaining_secs(now_ms),
+                at_ms: day.end_ms,
+            }
+        }
+    }
 }
 
 impl Webhook {
@@ -156,6 +164,11 @@ mod tests {
         );
         let r = retry_at(now, None);
         assert_eq!(r.secs, 3 * 3600 + 12 * 60);
+        // Mid-second, the instant is still midnight, not the second after.
+        assert_eq!(
+            retry_at(now + 400, None).at_ms,
+            now + 3 * 3_600_000 + 12 * 60_000
+        );
         assert_eq!(r.suffix(), "; retry after 2026-12-08T00:00:00Z (in 3h12m)");
     }
 }
