@@ -402,6 +402,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         usage: Arc::new(crate::teams::UsageBook::new(
             crate::limits::WallClock::system(),
         )),
+        first_refusals: Default::default(),
         bounds: crate::bounds::Bounds {
             body_idle_timeout: args.body_idle_timeout,
             body_read_timeout: args.body_read_timeout,

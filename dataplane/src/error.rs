@@ -10,6 +10,7 @@ use http::StatusCode;
 
 use crate::auth::AuthError;
 use crate::body::BodyError;
+use crate::limits::reset::RetryAt;
 use crate::limits::{LimitKind, Refusal};
 use crate::translate::TranslateError;
 use crate::wire::ErrorKind;
@@ -111,12 +112,14 @@ pub enum RequestError {
         message: String,
     },
     /// The request webhook rejected the request.
-    #[error("request rejected by policy: {reason}")]
+    #[error("request rejected by policy: {reason}{}", .retry.map(|r| r.suffix()).unwrap_or_default())]
     WebhookRejected {
         /// The webhook's reason.
         reason: String,
         /// The configured status.
         status: StatusCode,
+        /// When to retry (rejections answered 429).
+        retry: Option<RetryAt>,
     },
     /// The request webhook failed and the route fails closed.
     #[error("the request policy service is unavailable; retry shortly")]

@@ -107,9 +107,13 @@ pub fn error(dialect: Dialect, err: &RequestError) -> Response<ResponseBody> {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         RequestError::LimitExceeded(r) => {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(r.retry_after_secs()));
-            crate::teams::headers::add_ratelimit_headers(resp.headers_mut(), &r.admission);
+            crate::teams::headers::add_retry_after(resp.headers_mut(), r.retry_after_secs());
+            crate::teams::headers::add_ratelimit_headers(resp.headers_mut(), dialect, &r.limits());
+        }
+        RequestError::WebhookRejected {
+            retry: Some(retry), ..
+        } => {
+            crate::teams::headers::add_retry_after(resp.headers_mut(), retry.secs);
         }
         _ => {}
     }

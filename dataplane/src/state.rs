@@ -18,6 +18,8 @@ pub struct AppState {
     pub limiter: Arc<crate::limits::Limiter>,
     /// Live usage of the AITeams this process served.
     pub usage: Arc<crate::teams::UsageBook>,
+    /// Callers already refused once (their first refusal is logged).
+    pub first_refusals: crate::teams::FirstRefusals,
     /// Bounds on request bodies (deadlines, bytes buffered at once).
     pub bounds: crate::bounds::Bounds,
     /// Apply configurations without any route (`--allow-empty-config`).

@@ -95,7 +95,7 @@ async fn an_aiteam_in_its_own_file_limits_its_callers_and_shows_its_usage() {
         body["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("3/2 requests per minute"),
+            .contains("rate limit of 2 requests per minute exceeded (3 this minute); resets at "),
         "{body}"
     );
     // The route's own key belongs to no team, and the route refuses such callers.

@@ -52,9 +52,12 @@ async fn start_hook() -> Hook {
                             .map(|b| b.to_bytes())
                             .unwrap_or_default();
                         let summary: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                        let reject = summary.to_string().contains("forbidden");
+                        let text = summary.to_string();
                         recorded.lock().unwrap().push(summary);
-                        let answer = if reject {
+                        // An external budget says when it resets; a policy does not.
+                        let answer = if text.contains("over budget") {
+                            json!({"action": "reject", "reason": "budget of $50.00 per month exhausted", "retryAfter": 3600})
+                        } else if text.contains("forbidden") {
                             json!({"action": "reject", "reason": "forbidden topic"})
                         } else {
                             json!({"action": "allow"})
@@ -232,14 +235,19 @@ async fn the_webhook_allows_rejects_and_fails_open_or_closed() {
     )
     .await;
     assert_eq!(status, 429);
+    // Without a `retryAfter`, a 429 rejection lasts until the UTC day ends:
+    // an agent stops rather than retrying a refusal that will not change.
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=86_400).contains(&retry), "{retry}");
+    let message = assert_error(&body, true, "rate_limit_error");
     assert!(
-        headers.get("retry-after").is_none(),
-        "a policy refusal has no retry time"
+        message.starts_with("request rejected by policy: forbidden topic; retry after ")
+            && message.contains("T00:00:00Z (in "),
+        "{message}"
     );
-    assert_eq!(
-        assert_error(&body, true, "rate_limit_error"),
-        "request rejected by policy: forbidden topic"
-    );
+    if retry > 60 {
+        assert_eq!(headers["x-should-retry"], "false");
+    }
     let (status, _, body) = post_json(
         &env.url("/hook", MESSAGES),
         &[],
@@ -248,13 +256,39 @@ async fn the_webhook_allows_rejects_and_fails_open_or_closed() {
     .await;
     assert_eq!(status, 429);
     assert_error(&body, false, "rate_limit_error");
-    let (status, _, body) = post_json(
+    // A budget webhook's `retryAfter` is the Retry-After, in both dialects.
+    for (path, body, openai) in [
+        (CHAT, chat_body("gpt-4o", false), true),
+        (MESSAGES, messages_body("claude-x", false), false),
+    ] {
+        let (status, headers, body) = post_json(
+            &env.url("/hook", path),
+            &[],
+            &with_prompt(body, "I am over budget"),
+        )
+        .await;
+        assert_eq!(status, 429);
+        assert_eq!(headers["retry-after"], "3600");
+        assert_eq!(headers["x-should-retry"], "false");
+        let message = assert_error(&body, openai, "rate_limit_error");
+        assert!(
+            message.starts_with(
+                "request rejected by policy: budget of $50.00 per month exhausted; retry after "
+            ) && message.ends_with("Z (in 1h)"),
+            "{message}"
+        );
+    }
+    let (status, headers, body) = post_json(
         &env.url("/hook403", MESSAGES),
         &[],
         &with_prompt(messages_body("claude-x", false), forbidden),
     )
     .await;
     assert_eq!(status, 403);
+    assert!(
+        headers.get("retry-after").is_none(),
+        "only 429 rejections say when to retry"
+    );
     assert_error(&body, false, "permission_error");
     assert_eq!(
         env.metric(
@@ -262,7 +296,7 @@ async fn the_webhook_allows_rejects_and_fails_open_or_closed() {
             &[("reason", "webhook_rejected")]
         )
         .await,
-        3.0
+        5.0
     );
 
     let (status, headers, body) = post_json(

@@ -149,6 +149,12 @@ async fn assert_refusals_counted(g: &Gateway, team: &str, reason: &str, expected
 #[tokio::test]
 async fn the_21st_request_in_a_minute_of_a_sandbox_team_is_refused_in_both_dialects() {
     let (g, _dir) = start(route(standard_teams()), &[]).await;
+    // `/config` shows what callers without a team get: the default tier.
+    let (_, _, body) = switchboard_e2e::get(&format!("{}/config", g.admin_url()), &[]).await;
+    assert_eq!(
+        json_body(&body)["routes"][0]["unmappedCallers"],
+        json!({"refused": false, "defaultTier": "sandbox", "requestsPerMinute": 20, "tokensPerDay": 100_000})
+    );
     early_in_a_minute(20).await;
     let auth = key("alpha");
     let h = [("authorization", auth.as_str())];
@@ -180,12 +186,21 @@ async fn the_21st_request_in_a_minute_of_a_sandbox_team_is_refused_in_both_diale
     let (status, headers, body) = post_json(&url(&g, CHAT), &h, &chat_body("gpt-4o", false)).await;
     assert_eq!(status, 429);
     let v = assert_openai_error(&body, "rate_limit_error", Some("rate_limit_exceeded"));
-    assert_eq!(
-        v["error"]["message"],
-        "RPM limit exceeded (21/20 requests per minute)"
-    );
+    let message = v["error"]["message"].as_str().unwrap();
     let retry: u64 = header(&headers, "retry-after").parse().unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
+    // Whose limit, its size, and when it resets (the next minute).
+    assert!(
+        message.starts_with(
+            "team alpha: rate limit of 20 requests per minute exceeded (21 this minute); resets at "
+        ) && message.contains(":00Z (in "),
+        "{message}"
+    );
+    assert!(headers.get("x-should-retry").is_none());
+    assert!(
+        headers.get("anthropic-ratelimit-requests-limit").is_none(),
+        "OpenAI clients get OpenAI's headers only"
+    );
     assert_eq!(header(&headers, "x-ratelimit-remaining-requests"), "0");
     assert_eq!(header(&headers, "x-ratelimit-limit-requests"), "20");
 
@@ -197,11 +212,26 @@ async fn the_21st_request_in_a_minute_of_a_sandbox_team_is_refused_in_both_diale
     .await;
     assert_eq!(status, 429);
     let v = assert_anthropic_error(&body, "rate_limit_error");
-    assert_eq!(
-        v["error"]["message"],
-        "RPM limit exceeded (22/20 requests per minute)"
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "team alpha: rate limit of 20 requests per minute exceeded (22 this minute); resets at "
+        ),
+        "{message}"
     );
     assert!(header(&headers, "retry-after").parse::<u64>().is_ok());
+    // Anthropic's headers beside OpenAI's: the reset is the next minute, RFC 3339.
+    assert_eq!(header(&headers, "anthropic-ratelimit-requests-limit"), "20");
+    assert_eq!(
+        header(&headers, "anthropic-ratelimit-requests-remaining"),
+        "0"
+    );
+    let reset = header(&headers, "anthropic-ratelimit-requests-reset");
+    assert!(reset.ends_with(":00Z") && reset.len() == 20, "{reset}");
+    assert!(
+        message.contains(&format!("resets at {reset} (in ")),
+        "{message}"
+    );
 
     assert_refusals_counted(&g, "alpha", "rate_limit_requests", 2.0).await;
     assert_eq!(
@@ -288,11 +318,17 @@ async fn a_team_over_budget_is_refused_until_the_period_ends() {
     let v = assert_openai_error(&body, "rate_limit_error", Some("insufficient_quota"));
     let message = v["error"]["message"].as_str().unwrap();
     assert!(
-        message.starts_with("budget exceeded ($") && message.ends_with("/$1.00 per day)"),
+        message.starts_with("team beta: budget of $1.00 per day exhausted ($")
+            && message.contains(" spent); resets at ")
+            && message.contains("T00:00:00Z (in "),
         "{message}"
     );
     let retry: u64 = header(&headers, "retry-after").parse().unwrap();
     assert!((1..=86_400).contains(&retry), "{retry}");
+    // A wait past a minute: agents stop instead of retrying.
+    if retry > 60 {
+        assert_eq!(header(&headers, "x-should-retry"), "false");
+    }
 
     let (status, _, body) = post_json(
         &url(&g, MESSAGES),
@@ -362,9 +398,20 @@ async fn streamed_usage_is_charged_to_the_team_and_exhausts_its_token_quota() {
     .await;
     assert_eq!(status, 429);
     let v = assert_anthropic_error(&body, "rate_limit_error");
-    let expected = format!("token limit exceeded ({}/1 tokens per day)", input + output);
-    assert_eq!(v["error"]["message"], expected);
+    let expected = format!(
+        "team gamma: token quota of 1 token per day exhausted ({} used); resets at ",
+        input + output
+    );
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with(&expected), "{message}");
+    assert!(message.contains("T00:00:00Z (in "), "{message}");
     assert_eq!(header(&headers, "x-ratelimit-remaining-tokens"), "0");
+    assert_eq!(header(&headers, "anthropic-ratelimit-tokens-limit"), "1");
+    assert_eq!(
+        header(&headers, "anthropic-ratelimit-tokens-remaining"),
+        "0"
+    );
+    assert!(header(&headers, "anthropic-ratelimit-tokens-reset").ends_with("T00:00:00Z"));
     assert!(header(&headers, "retry-after").parse::<u64>().unwrap() <= 86_400);
     let (status, _, body) = post_json(&url(&g, CHAT), &h, &chat_body("gpt-4o", false)).await;
     assert_eq!(status, 429);
@@ -388,6 +435,11 @@ async fn jwt_claims_map_to_teams_and_unknown_callers_are_refused_when_configured
         }
     });
     let (g, _dir) = start(spec, &[]).await;
+    let (_, _, body) = switchboard_e2e::get(&format!("{}/config", g.admin_url()), &[]).await;
+    assert_eq!(
+        json_body(&body)["routes"][0]["unmappedCallers"],
+        json!({"refused": true})
+    );
     let member = format!(
         "Bearer {}",
         issuer.mint(json!({"sub": "svc", "groups": ["eng", "grp-payments"]}))
@@ -592,9 +644,12 @@ async fn the_client_ip_limit_applies_across_teams_in_both_dialects() {
     let (status, headers, body) = post_json(&url(&g, CHAT), &h, &chat_body("gpt-4o", false)).await;
     assert_eq!(status, 429);
     let v = assert_openai_error(&body, "rate_limit_error", Some("rate_limit_exceeded"));
-    assert_eq!(
-        v["error"]["message"],
-        "RPM limit for this client address exceeded (4/3 requests per minute)"
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "client address 127.0.0.1: rate limit of 3 requests per minute exceeded (4 this minute); resets at "
+        ),
+        "{message}"
     );
     assert!(header(&headers, "retry-after").parse::<u64>().unwrap() <= 60);
     let (status, _, body) = post_json(

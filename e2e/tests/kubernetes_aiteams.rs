@@ -3,6 +3,8 @@
 //! on a real data plane, its conditions, and its live usage in
 //! `status.usage` and in the columns of `kubectl get aiteams`. A route whose
 //! team reference does not resolve stays served, with `ResolvedRefs=False`.
+//! With two controller replicas, each with a data plane of its own, the
+//! status shows the sum of both data planes' usage.
 //!
 //! Run like the rest of the Kubernetes suite (see `kubernetes.rs`); skipped
 //! without a cluster unless `SWITCHBOARD_TEST_REQUIRE_KUBE=1`.
@@ -10,10 +12,10 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use switchboard_e2e::kube::{Cluster, KubeController, KubeControllerOptions};
+use switchboard_e2e::kube::{Cluster, KubeController, KubeControllerOptions, WAIT};
 use switchboard_e2e::kube_scenario::{list, wait_reason};
 use switchboard_e2e::stack::chat_body;
-use switchboard_e2e::{Gateway, post_json};
+use switchboard_e2e::{Gateway, post_json, wait_until};
 
 fn platform(ns: &str, team_ns: &str, extra_refs: &[Value]) -> Vec<Value> {
     let mut refs = vec![json!({"name": "payments", "namespace": team_ns})];
@@ -239,4 +241,121 @@ async fn an_aiteams_limits_are_enforced_and_its_usage_shows_in_kubectl() {
     );
     let log = controller.log();
     assert!(!log.to_lowercase().contains("forbidden"), "{log}");
+}
+
+/// An AITeam's tokens today as one data plane counted them (its admin `/usage`).
+async fn tokens_on(g: &Gateway) -> u64 {
+    let (_, _, body) = switchboard_e2e::get(&format!("{}/usage", g.admin_url()), &[]).await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    v["teams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tokensToday"].as_u64().unwrap())
+        .sum()
+}
+
+#[tokio::test]
+async fn usage_from_data_planes_on_two_controller_replicas_is_summed_in_the_status() {
+    let Some(cluster) = Cluster::get() else {
+        return;
+    };
+    cluster.install_crds();
+    let platform_ns = cluster.namespace("aiteam-sum-platform");
+    let team_ns = cluster.namespace("aiteam-sum-payments");
+    let mut items = platform(&platform_ns, &team_ns, &[]);
+    items.extend(team(&team_ns));
+    cluster.apply(&list(items));
+
+    // Two replicas sharing one Lease, each with a data plane of its own: the
+    // leader sums what both replicas' data planes report.
+    let options = |identity: &str| KubeControllerOptions {
+        namespaces: vec![platform_ns.clone(), team_ns.clone()],
+        identity: Some(format!("{platform_ns}-{identity}")),
+        args: [
+            "--usage-status-interval",
+            "500ms",
+            "--lease-duration",
+            "4s",
+            "--lease-renew-deadline",
+            "3s",
+            "--lease-retry-period",
+            "500ms",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..Default::default()
+    };
+    let a = KubeController::start(&cluster, &options("a"));
+    let b = KubeController::start(&cluster, &options("b"));
+    let log = || format!("A:\n{}\nB:\n{}", a.log_tail(), b.log_tail());
+    let report = ["--usage-report-interval", "200ms"];
+    let dp_a = a.start_dataplane(&report, true).await;
+    let dp_b = b.start_dataplane(&report, true).await;
+    cluster.wait_for(
+        &team_ns,
+        "condition=Programmed=True",
+        &["aiteam/payments"],
+        log,
+    );
+
+    // The route's default tier is explicit in the stored object and its status.
+    let stored = cluster.must(
+        &[
+            "get",
+            "-n",
+            &platform_ns,
+            "airoute/main",
+            "-o",
+            "jsonpath={.spec.teams.defaultTier}",
+        ],
+        None,
+    );
+    assert_eq!(stored, "sandbox");
+    let accepted = cluster.condition(&platform_ns, "airoute/main", "Accepted", "message");
+    assert!(
+        accepted.ends_with(
+            "callers that map to no team get the default tier sandbox (20 requests per minute, 100000 tokens per day, each caller on its own)"
+        ),
+        "{accepted}"
+    );
+
+    // Each data plane counts the team's 2 a minute on its own (memory store):
+    // three requests on each, the third refused.
+    early_in_a_minute(40).await;
+    for g in [&dp_a, &dp_b] {
+        for i in 0..3 {
+            let (status, body) = chat(g, "sb-payments-ci").await;
+            assert_eq!(status, if i < 2 { 200 } else { 429 }, "{body}");
+        }
+    }
+    for (field, value) in [
+        ("dataPlanes", "2"),
+        ("requestsThisMinute", "6"),
+        ("refusalsToday", "2"),
+    ] {
+        cluster.wait_for(
+            &team_ns,
+            &format!("jsonpath={{.status.usage.{field}}}={value}"),
+            &["aiteam/payments"],
+            log,
+        );
+    }
+    // Tokens are charged as each answer ends: the status converges on the sum.
+    wait_until(WAIT, "status.usage.tokensToday is the sum", || async {
+        let (on_a, on_b) = (tokens_on(&dp_a).await, tokens_on(&dp_b).await);
+        let shown = cluster.must(
+            &[
+                "get",
+                "-n",
+                &team_ns,
+                "aiteam/payments",
+                "-o",
+                "jsonpath={.status.usage.tokensToday}",
+            ],
+            None,
+        );
+        on_a > 0 && on_b > 0 && shown.trim() == (on_a + on_b).to_string()
+    })
+    .await;
 }

@@ -41,7 +41,7 @@ pub use resolve::{
     Accepted, AcceptedSpec, LastAccepted, Outcome, Resolution, Served, last_accepted_from_status,
     resolve,
 };
-pub use teams::{BUILTIN_TIERS, DEFAULT_TIER};
+pub use teams::{BUILTIN_TIERS, DEFAULT_TIER, UnmappedCallers, unmapped_callers};
 
 #[cfg(test)]
 pub(crate) use check::is_url_char;

@@ -20,6 +20,82 @@ pub const BUILTIN_TIERS: &[(&str, u64, u64)] = &[
 /// Tier of callers that map to no team when `defaultTier` is unset.
 pub const DEFAULT_TIER: &str = "sandbox";
 
+/// How a route treats callers that map to no team.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnmappedCallers {
+    /// Refused with 403 (`refuseUnknown`).
+    Refused,
+    /// Each counted on its own at the default tier.
+    Tier {
+        /// The tier's name (`defaultTier`, else [`DEFAULT_TIER`]).
+        name: String,
+        /// Its requests per minute (0: unlimited).
+        requests_per_minute: u64,
+        /// Its tokens per day (0: unlimited).
+        tokens_per_day: u64,
+    },
+}
+
+impl std::fmt::Display for UnmappedCallers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let limit = |n: u64, what: &str| {
+            if n == 0 {
+                format!("unlimited {what}")
+            } else {
+                format!("{n} {what}")
+            }
+        };
+        match self {
+            UnmappedCallers::Refused => {
+                write!(f, "callers that map to no team are refused (refuseUnknown)")
+            }
+            UnmappedCallers::Tier {
+                name,
+                requests_per_minute,
+                tokens_per_day,
+            } => write!(
+                f,
+                "callers that map to no team get the default tier {name} ({}, {}, each caller on its own)",
+                limit(*requests_per_minute, "requests per minute"),
+                limit(*tokens_per_day, "tokens per day")
+            ),
+        }
+    }
+}
+
+/// How `spec` treats callers that map to no team; `None` when it has no
+/// teams (no limits at all) or its default tier is unknown (a problem the
+/// renderer reports).
+pub fn unmapped_callers(spec: &AIRouteSpec) -> Option<UnmappedCallers> {
+    let t = spec.teams.as_ref()?;
+    if t.refuse_unknown {
+        return Some(UnmappedCallers::Refused);
+    }
+    let name = t
+        .default_tier
+        .clone()
+        .unwrap_or_else(|| DEFAULT_TIER.to_string());
+    let builtin = BUILTIN_TIERS
+        .iter()
+        .find(|(n, ..)| *n == name)
+        .map(|(_, rpm, tpd)| (*rpm, *tpd));
+    let (rpm, tpd) = match spec.tiers.iter().rfind(|x| x.name == name) {
+        Some(x) => {
+            let (rpm, tpd) = builtin.unwrap_or_default();
+            (
+                x.requests_per_minute.unwrap_or(rpm),
+                x.tokens_per_day.unwrap_or(tpd),
+            )
+        }
+        None => builtin?,
+    };
+    Some(UnmappedCallers::Tier {
+        name,
+        requests_per_minute: rpm,
+        tokens_per_day: tpd,
+    })
+}
+
 /// The tier table of a route: built-ins overridden and extended by `spec.tiers`.
 fn tier_table(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> BTreeMap<String, pb::Limits> {
     let mut tiers: BTreeMap<String, pb::Limits> = BUILTIN_TIERS

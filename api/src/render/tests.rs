@@ -591,3 +591,72 @@ fn conflicting_claims_are_a_problem_of_the_route_that_does_not_take_precedence()
         ]
     );
 }
+
+#[test]
+fn unmapped_callers_get_the_default_tier_with_its_limits_or_are_refused() {
+    let spec =
+        |teams: serde_json::Value, tiers: serde_json::Value| -> crate::v1alpha1::AIRouteSpec {
+            serde_json::from_value(serde_json::json!({
+                "rules": [{"backends": [{"name": "b"}]}],
+                "teams": teams,
+                "tiers": tiers,
+            }))
+            .unwrap()
+        };
+    let none = serde_json::json!([]);
+    assert_eq!(
+        unmapped_callers(&spec(serde_json::json!({}), none.clone())),
+        Some(UnmappedCallers::Tier {
+            name: DEFAULT_TIER.into(),
+            requests_per_minute: 20,
+            tokens_per_day: 100_000
+        })
+    );
+    assert_eq!(
+        unmapped_callers(&spec(serde_json::json!({}), none.clone()))
+            .unwrap()
+            .to_string(),
+        "callers that map to no team get the default tier sandbox (20 requests per minute, 100000 tokens per day, each caller on its own)"
+    );
+    // A route's tier overrides a built-in field by field, or defines a new one.
+    let tiers = serde_json::json!([{"name": "sandbox", "requestsPerMinute": 5}, {"name": "lab"}]);
+    assert_eq!(
+        unmapped_callers(&spec(serde_json::json!({}), tiers.clone())),
+        Some(UnmappedCallers::Tier {
+            name: "sandbox".into(),
+            requests_per_minute: 5,
+            tokens_per_day: 100_000
+        })
+    );
+    assert_eq!(
+        unmapped_callers(&spec(serde_json::json!({"defaultTier": "lab"}), tiers))
+            .unwrap()
+            .to_string(),
+        "callers that map to no team get the default tier lab (unlimited requests per minute, unlimited tokens per day, each caller on its own)"
+    );
+    assert_eq!(
+        unmapped_callers(&spec(
+            serde_json::json!({"refuseUnknown": true}),
+            none.clone()
+        )),
+        Some(UnmappedCallers::Refused)
+    );
+    assert_eq!(
+        unmapped_callers(&spec(serde_json::json!({"defaultTier": "nope"}), none)),
+        None
+    );
+    let no_teams: crate::v1alpha1::AIRouteSpec =
+        serde_json::from_value(serde_json::json!({"rules": [{"backends": [{"name": "b"}]}]}))
+            .unwrap();
+    assert_eq!(unmapped_callers(&no_teams), None);
+}
+
+#[test]
+fn the_crd_defaults_the_default_tier_to_the_renderers_default() {
+    use kube::CustomResourceExt as _;
+    let crd = serde_json::to_value(crate::v1alpha1::AIRoute::crd()).unwrap();
+    let default = crd
+        .pointer("/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/teams/properties/defaultTier/default")
+        .cloned();
+    assert_eq!(default, Some(serde_json::json!(DEFAULT_TIER)));
+}

@@ -27,10 +27,13 @@ pub struct TeamsSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(transform = rules::string_map(MAPPING_MAX, LABEL_MAX))]
     pub mapping: BTreeMap<String, String>,
-    /// Tier of callers that map to no team: a built-in tier or one of
-    /// `spec.tiers`. Unset: `sandbox`.
+    /// Tier of callers that map to no team (each counted on its own): a
+    /// built-in tier or one of `spec.tiers`. Default `sandbox`; the API
+    /// server writes the default into the stored object, so it is always
+    /// visible. Unused with `refuseUnknown`. Each caller's first refusal is
+    /// logged by the data plane.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = LABEL_MAX))]
+    #[schemars(length(max = LABEL_MAX), extend("default" = "sandbox"))]
     pub default_tier: Option<String>,
     /// Refuse callers that map to no team (403) instead of giving them the
     /// default tier.

@@ -153,7 +153,7 @@ pub fn desired_conditions(
             conditions::ACCEPTED,
             status::TRUE,
             reason::VALID,
-            "the spec is valid".to_string(),
+            format!("the spec is valid{}", unmapped_note(key, inputs)),
         )
     };
 
@@ -406,6 +406,22 @@ fn list(problems: &[&Problem]) -> String {
         parts.push(format!("and {} more", problems.len() - MAX_LISTED));
     }
     parts.join("; ")
+}
+
+/// For an AIRoute with teams, how it treats callers that map to no team
+/// (`; callers that map to no team get the default tier sandbox (...)`), so
+/// the default tier is explicit in its status.
+fn unmapped_note(key: &ObjectKey, inputs: &StatusInputs) -> String {
+    let (kind, ns, name) = key;
+    if *kind != ObjectKind::Route {
+        return String::new();
+    }
+    inputs
+        .inventory
+        .route(ns, name)
+        .and_then(|r| switchboard_api::render::unmapped_callers(&r.spec))
+        .map(|u| format!("; {u}"))
+        .unwrap_or_default()
 }
 
 /// The status for `desired` at `generation` with `last_accepted`, keeping

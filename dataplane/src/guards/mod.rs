@@ -148,10 +148,18 @@ impl RouteGuards {
                 let client = state.shared.upstreams.http_client(w.timeout);
                 match w.ask(&client, &body).await {
                     Ok(Verdict::Allow) => {}
-                    Ok(Verdict::Reject(reason)) => {
+                    Ok(Verdict::Reject {
+                        reason,
+                        retry_after,
+                    }) => {
+                        let retry =
+                            (w.reject_status == http::StatusCode::TOO_MANY_REQUESTS).then(|| {
+                                webhook::retry_at(state.limiter.clock().now_ms(), retry_after)
+                            });
                         return Err(RequestError::WebhookRejected {
                             reason,
                             status: w.reject_status,
+                            retry,
                         });
                     }
                     Err(e) if w.fail_open => {

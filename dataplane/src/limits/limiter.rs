@@ -68,8 +68,10 @@ pub struct Quota {
     pub limit: u64,
     /// Used in the current window (this request included for requests).
     pub used: u64,
-    /// Seconds until the window resets.
+    /// Seconds until the window resets (rounded up, at least 1).
     pub reset_secs: u64,
+    /// Unix time in milliseconds at which the window resets.
+    pub reset_at_ms: u64,
 }
 
 impl Quota {
@@ -106,45 +108,99 @@ pub struct Refusal {
     /// Held by requests in progress (tokens, micro-USD) when they are what
     /// fills the limit.
     pub in_progress: u64,
+    /// Whose limit it is, first in the message: `team payments`, `client
+    /// address 10.0.0.7`; empty when unknown.
+    pub who: String,
 }
 
 impl Refusal {
-    /// Seconds until the refused limit resets.
-    pub fn retry_after_secs(&self) -> u64 {
-        self.quota.reset_secs.max(1)
+    /// Whether requests in progress, not settled usage, fill the limit
+    /// (they settle soon, usually for less than they hold).
+    pub fn held_in_progress(&self) -> bool {
+        matches!(self.kind, LimitKind::Tokens | LimitKind::Budget)
+            && self.quota.used < self.quota.limit
     }
 
-    /// The client-facing message, e.g. `RPM limit exceeded (101/100 requests per minute)`.
-    pub fn message(&self) -> String {
-        let Quota { used, limit, .. } = self.quota;
+    /// The `Retry-After` seconds: until the refused limit resets, or
+    /// [`IN_PROGRESS_RETRY_SECS`] when requests in progress fill it.
+    pub fn retry_after_secs(&self) -> u64 {
+        if self.held_in_progress() {
+            IN_PROGRESS_RETRY_SECS.min(self.quota.reset_secs).max(1)
+        } else {
+            self.quota.reset_secs.max(1)
+        }
+    }
+
+    /// The limits to show in the rate-limit headers: the admission's, with
+    /// the refused one as the refusal saw it.
+    pub fn limits(&self) -> Admission {
+        let mut a = self.admission.clone();
         match self.kind {
-            LimitKind::Requests => {
-                format!("RPM limit exceeded ({used}/{limit} requests per minute)")
-            }
-            LimitKind::ClientIp => {
-                format!(
-                    "RPM limit for this client address exceeded ({used}/{limit} requests per minute)"
-                )
-            }
-            LimitKind::Tokens if used < limit => format!(
-                "token limit reached: {used} of {limit} tokens per day used and {} reserved by requests in progress",
-                self.in_progress
+            LimitKind::Requests => a.requests = Some(self.quota),
+            LimitKind::Tokens => a.tokens = Some(self.quota),
+            LimitKind::Budget => a.budget = Some(self.quota),
+            LimitKind::ClientIp => {}
+        }
+        a
+    }
+
+    /// The client-facing message: whose limit, which one, its size, and
+    /// when it resets, e.g. `team payments: token quota of 100000 tokens
+    /// per day exhausted (100200 used); resets at 2026-12-08T00:00:00Z (in
+    /// 3h12m)`.
+    pub fn message(&self) -> String {
+        let Quota {
+            used,
+            limit,
+            reset_secs,
+            reset_at_ms,
+        } = self.quota;
+        let resets = super::reset::resets_at(reset_at_ms, reset_secs);
+        let usd = |micro: u64| format!("${:.2}", micro as f64 / 1e6);
+        let what = match self.kind {
+            LimitKind::Requests | LimitKind::ClientIp => format!(
+                "rate limit of {} per minute exceeded ({used} this minute); {resets}",
+                count(limit, "request")
             ),
-            LimitKind::Tokens => format!("token limit exceeded ({used}/{limit} tokens per day)"),
-            LimitKind::Budget if used < limit => format!(
-                "budget reached: ${:.2} of ${:.2} per {} spent and ${:.2} reserved by requests in progress",
-                used as f64 / 1e6,
-                limit as f64 / 1e6,
+            LimitKind::Tokens if self.held_in_progress() => format!(
+                "token quota of {} per day held by requests in progress ({used} used, {} reserved); retry in {}s; the quota {resets}",
+                count(limit, "token"),
+                self.in_progress,
+                self.retry_after_secs()
+            ),
+            LimitKind::Tokens => format!(
+                "token quota of {} per day exhausted ({used} used); {resets}",
+                count(limit, "token")
+            ),
+            LimitKind::Budget if self.held_in_progress() => format!(
+                "budget of {} per {} held by requests in progress ({} spent, {} reserved); retry in {}s; the budget {resets}",
+                usd(limit),
                 self.period,
-                self.in_progress as f64 / 1e6
+                usd(used),
+                usd(self.in_progress),
+                self.retry_after_secs()
             ),
             LimitKind::Budget => format!(
-                "budget exceeded (${:.2}/${:.2} per {})",
-                used as f64 / 1e6,
-                limit as f64 / 1e6,
-                self.period
+                "budget of {} per {} exhausted ({} spent); {resets}",
+                usd(limit),
+                self.period,
+                usd(used)
             ),
+        };
+        if self.who.is_empty() {
+            what
+        } else {
+            format!("{}: {what}", self.who)
         }
+    }
+}
+
+/// `1 request`, `20 requests`.
+fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 
@@ -232,6 +288,11 @@ impl Limiter {
         self.pending.count.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// The wall clock the windows are read from.
+    pub fn clock(&self) -> WallClock {
+        self.clock
+    }
+
     /// Each store call's timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout
@@ -295,9 +356,14 @@ impl Limiter {
                 limit,
                 used,
                 reset_secs: minute.remaining_secs(now),
+                reset_at_ms: minute.end_ms,
             };
             if used > limit {
-                return Ok(Err(refused(LimitKind::ClientIp, quota, adm, "")));
+                let mut err = refused(LimitKind::ClientIp, quota, adm, "");
+                if let AdmitError::Refused(r) = &mut err {
+                    r.who = format!("client address {ip}");
+                }
+                return Ok(Err(err));
             }
         }
         if party.requests_per_minute > 0 {
@@ -312,6 +378,7 @@ impl Limiter {
                 limit: party.requests_per_minute,
                 used,
                 reset_secs: minute.remaining_secs(now),
+                reset_at_ms: minute.end_ms,
             };
             adm.requests = Some(quota);
             if used > party.requests_per_minute {
@@ -327,6 +394,7 @@ impl Limiter {
                 limit: party.tokens_per_day,
                 used,
                 reset_secs: day.remaining_secs(now),
+                reset_at_ms: day.end_ms,
             };
             adm.tokens = Some(quota);
             if used >= party.tokens_per_day {
@@ -342,6 +410,7 @@ impl Limiter {
                 limit,
                 used,
                 reset_secs: span.remaining_secs(now),
+                reset_at_ms: span.end_ms,
             };
             adm.budget = Some(quota);
             if used >= limit {
@@ -456,23 +525,20 @@ impl Limiter {
             Ok(Reserved::Refused { index, used, held }) => {
                 let (kind, span, period) = kinds[index].clone();
                 let limit = limits[index];
-                // Full with settled usage: wait for the window. Full with
-                // requests in progress: they end soon.
-                let reset_secs = if used >= limit {
-                    span.remaining_secs(now)
-                } else {
-                    IN_PROGRESS_RETRY_SECS.min(span.remaining_secs(now))
-                };
+                // Full with requests in progress: they end soon (see
+                // `Refusal::retry_after_secs`).
                 Err(AdmitError::Refused(Box::new(Refusal {
                     kind,
                     quota: Quota {
                         limit,
                         used,
-                        reset_secs,
+                        reset_secs: span.remaining_secs(now),
+                        reset_at_ms: span.end_ms,
                     },
                     admission: Admission::default(),
                     period,
                     in_progress: held,
+                    who: String::new(),
                 })))
             }
             Err(e) => match self.fail_mode {
@@ -605,6 +671,7 @@ fn refused(
         admission,
         period,
         in_progress: 0,
+        who: String::new(),
     }))
 }
 
@@ -668,7 +735,7 @@ pub(crate) mod tests {
         assert_eq!(r.kind, LimitKind::Requests);
         assert_eq!(
             r.message(),
-            "RPM limit exceeded (21/20 requests per minute)"
+            "rate limit of 20 requests per minute exceeded (21 this minute); resets at 2025-11-30T00:01:00Z (in 30s)"
         );
         assert_eq!(r.retry_after_secs(), 30);
         // One millisecond before the edge: still refused; at the edge: a new window.
@@ -692,7 +759,7 @@ pub(crate) mod tests {
         assert_eq!(r.kind, LimitKind::Tokens);
         assert_eq!(
             r.message(),
-            "token limit exceeded (1200/1000 tokens per day)"
+            "token quota of 1000 tokens per day exhausted (1200 used); resets at 2025-12-01T00:00:00Z (in 1h)"
         );
         assert_eq!(r.retry_after_secs(), 3600);
         tokio::time::advance(Duration::from_secs(3600)).await;
@@ -711,7 +778,10 @@ pub(crate) mod tests {
         l.charge(&p, 0, 2).await.unwrap();
         let r = refusal(l.admit(&p, None).await);
         assert_eq!(r.kind, LimitKind::Budget);
-        assert_eq!(r.message(), "budget exceeded ($5.00/$5.00 per day)");
+        assert_eq!(
+            r.message(),
+            "budget of $5.00 per day exhausted ($5.00 spent); resets at 2025-12-01T00:00:00Z (in 1d)"
+        );
         tokio::time::advance(Duration::from_secs(86_400)).await;
         assert!(l.admit(&p, None).await.is_ok());
     }
@@ -728,6 +798,11 @@ pub(crate) mod tests {
         l.admit(&b, Some(("10.0.0.1", 2))).await.unwrap();
         let r = refusal(l.admit(&a, Some(("10.0.0.1", 2))).await);
         assert_eq!(r.kind, LimitKind::ClientIp);
+        assert_eq!(
+            r.message(),
+            "client address 10.0.0.1: rate limit of 2 requests per minute exceeded (3 this minute); resets at 2025-11-30T00:01:00Z (in 1m)"
+        );
+        assert_eq!(r.retry_after_secs(), 60);
         assert!(l.admit(&a, Some(("10.0.0.2", 2))).await.is_ok());
     }
 
@@ -856,7 +931,7 @@ pub(crate) mod tests {
         assert_eq!(r.retry_after_secs(), IN_PROGRESS_RETRY_SECS);
         assert_eq!(
             r.message(),
-            "token limit reached: 0 of 1000 tokens per day used and 1000 reserved by requests in progress"
+            "token quota of 1000 tokens per day held by requests in progress (0 used, 1000 reserved); retry in 2s; the quota resets at 2025-12-01T00:00:00Z (in 23h)"
         );
         // Settled for less, released: room again.
         l.settle(&p, &first, 500, 900).await.unwrap();
@@ -868,7 +943,7 @@ pub(crate) mod tests {
         let r = refusal(l.reserve(&p, est).await);
         assert_eq!(
             r.message(),
-            "token limit exceeded (1200/1000 tokens per day)"
+            "token quota of 1000 tokens per day exhausted (1200 used); resets at 2025-12-01T00:00:00Z (in 23h)"
         );
         assert_eq!(r.retry_after_secs(), 23 * 3600);
     }

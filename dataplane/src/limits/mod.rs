@@ -11,6 +11,7 @@ mod clock;
 mod limiter;
 mod memory;
 mod redis;
+pub mod reset;
 mod store;
 pub mod window;
 

@@ -202,7 +202,9 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
     for (name, value) in from {
         let n = name.as_str();
         if n == "retry-after"
+            || n == "x-should-retry"
             || n.starts_with("x-ratelimit-")
+            || n.starts_with("anthropic-ratelimit-")
             || n.starts_with("x-switchboard-")
             || n == "request-id"
             || n == "x-request-id"

@@ -60,6 +60,8 @@ mod keepalive_tests;
 #[cfg(test)]
 mod prefix_tests;
 #[cfg(test)]
+mod refusal_tests;
+#[cfg(test)]
 mod stream_tests;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -223,8 +225,22 @@ async fn dispatch(
                 Err(r) => {
                     let mut resp =
                         reject::reject(state, dialect, &route_id, r.team.as_deref(), &r.error);
-                    if let Some(a) = &r.admission {
-                        crate::teams::headers::add_ratelimit_headers(resp.headers_mut(), a);
+                    // The limits as admission saw them, the refused one as
+                    // the refusal saw it.
+                    let mut limits = r.admission.clone();
+                    if let RequestError::LimitExceeded(refusal) = &r.error {
+                        let seen = refusal.limits();
+                        let a = limits.get_or_insert_with(Default::default);
+                        a.requests = seen.requests.or(a.requests);
+                        a.tokens = seen.tokens.or(a.tokens);
+                        a.budget = seen.budget.or(a.budget);
+                    }
+                    if let Some(a) = &limits {
+                        crate::teams::headers::add_ratelimit_headers(
+                            resp.headers_mut(),
+                            dialect,
+                            a,
+                        );
                     }
                     if r.error.leaves_body_unread() {
                         resp.extensions_mut().insert(BodyLeftUnread);
@@ -252,12 +268,16 @@ async fn serve_api(
     let route = &cfg.routes[route_index];
     let (identity, membership) = authenticate::run(state, route, &parts.headers).await?;
     let team_label = membership.as_ref().map(|m| m.label.clone());
-    let with_team =
-        |error: RequestError, admitted: Option<&Arc<crate::teams::TeamContext>>| Rejection {
+    let with_team = |error: RequestError, admitted: Option<&Arc<crate::teams::TeamContext>>| {
+        if let Some(m) = &membership {
+            state.first_refusals.note(&route.id, m, &error);
+        }
+        Rejection {
             error,
             team: team_label.clone(),
             admission: admitted.map(|t| t.admission.clone()),
-        };
+        }
+    };
     let client_ip = parts.extensions.get::<ClientAddr>().map(|a| a.0.ip());
     // Limits before the body: a refused caller costs no buffering.
     let team = admit::limits(state, route, membership.clone(), client_ip)
@@ -336,7 +356,11 @@ async fn serve_api(
         };
         let mut resp = attempt::run(state, exchange).await?;
         if let Some(team) = &team {
-            crate::teams::headers::add_ratelimit_headers(resp.headers_mut(), &team.admission);
+            crate::teams::headers::add_ratelimit_headers(
+                resp.headers_mut(),
+                format.dialect(),
+                &team.admission,
+            );
         }
         let resp = route.guards.mask_response(resp, format.dialect());
         Ok(match team_guards {

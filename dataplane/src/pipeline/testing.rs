@@ -125,6 +125,7 @@ impl Harness {
             },
             limiter: Arc::new(limiter),
             usage: Arc::new(crate::teams::UsageBook::new(clock)),
+            first_refusals: Default::default(),
             bounds: crate::bounds::Bounds::default(),
             allow_empty_config: false,
             stream_keepalive: super::keepalive::DEFAULT_INTERVAL,

@@ -159,7 +159,10 @@ pub async fn admit(
                 reservation: std::sync::Mutex::new(None),
             })))
         }
-        Err(AdmitError::Refused(r)) => {
+        Err(AdmitError::Refused(mut r)) => {
+            if r.who.is_empty() {
+                r.who = m.describe();
+            }
             let err = RequestError::LimitExceeded(r);
             team.reject(&route.id, &m.label, err.metric_label());
             if let RequestError::LimitExceeded(r) = &err {
@@ -221,7 +224,8 @@ impl TeamContext {
                 *self.reservation.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
                 Ok(())
             }
-            Err(AdmitError::Refused(r)) => {
+            Err(AdmitError::Refused(mut r)) => {
+                r.who = self.membership.describe();
                 let err = RequestError::LimitExceeded(r);
                 self.metrics
                     .team

@@ -32,6 +32,29 @@ pub struct Membership {
     pub aiteam: Option<String>,
     /// The AITeam's own guards, run after the route's.
     pub guards: Option<Arc<RouteGuards>>,
+    /// Who the caller is: the API key's name, the JWT claim's first value,
+    /// or the subject (for logs; never a credential).
+    pub caller: String,
+}
+
+impl Membership {
+    /// Whose limits these are, as refusals name them: `team payments`, or
+    /// `caller ci-bot (no team; default tier sandbox)`.
+    pub fn describe(&self) -> String {
+        if self.label == UNKNOWN_TEAM && self.aiteam.is_none() {
+            format!(
+                "caller {} (no team; default tier {})",
+                self.caller, self.tier
+            )
+        } else {
+            format!("team {}", self.label)
+        }
+    }
+
+    /// Whether the caller belongs to no team (it has the default tier).
+    pub fn is_unmapped(&self) -> bool {
+        self.label == UNKNOWN_TEAM && self.aiteam.is_none()
+    }
 }
 
 /// Guards compare by identity (one table builds each once).
@@ -46,6 +69,7 @@ impl PartialEq for Membership {
             && self.tier == other.tier
             && self.party == other.party
             && self.aiteam == other.aiteam
+            && self.caller == other.caller
             && same_guards
     }
 }
@@ -143,6 +167,21 @@ impl TeamTable {
         })
     }
 
+    /// How callers that map to no team are treated, for `/config`:
+    /// `{"refused": true}`, or the default tier and its limits per caller
+    /// (0: unlimited).
+    pub fn unmapped_callers(&self) -> serde_json::Value {
+        if self.refuse_unknown {
+            return serde_json::json!({"refused": true});
+        }
+        serde_json::json!({
+            "refused": false,
+            "defaultTier": self.default_tier,
+            "requestsPerMinute": self.default_limits.requests_per_minute,
+            "tokensPerDay": self.default_limits.tokens_per_day,
+        })
+    }
+
     /// Configured team names (for metric label bounds).
     pub fn team_names(&self) -> impl Iterator<Item = &str> {
         self.teams.keys().map(String::as_str)
@@ -189,6 +228,7 @@ impl TeamTable {
                 party: t.party.clone(),
                 aiteam: t.aiteam.clone(),
                 guards: t.guards.clone(),
+                caller,
             });
         }
         if self.refuse_unknown {
@@ -206,6 +246,7 @@ impl TeamTable {
             },
             aiteam: None,
             guards: None,
+            caller,
         })
     }
 }
@@ -312,6 +353,8 @@ mod tests {
         assert_eq!((m.label.as_str(), m.tier.as_str()), ("payments", "premium"));
         assert_eq!(m.party.key, "sb:ns/main:team:payments");
         assert_eq!(m.party.budget, Some((5, Window::Week)));
+        assert_eq!(m.describe(), "team payments");
+        assert_eq!(m.caller, "3abc");
         // A value equal to a team name maps without an entry.
         assert_eq!(
             t.resolve(&jwt(json!({"client_id": "search"})))
@@ -394,7 +437,14 @@ mod tests {
             t.resolve(&Identity::anonymous()).unwrap().label,
             UNKNOWN_TEAM
         );
+        assert_eq!(a.describe(), "caller x (no team; default tier sandbox)");
+        assert!(a.is_unmapped());
+        assert_eq!(
+            t.unmapped_callers(),
+            json!({"refused": false, "defaultTier": "sandbox", "requestsPerMinute": 20, "tokensPerDay": 100_000})
+        );
         let t = table("client_id", true);
+        assert_eq!(t.unmapped_callers(), json!({"refused": true}));
         assert!(t.resolve(&jwt(json!({"client_id": "x"}))).is_none());
         assert!(t.resolve(&jwt(json!({"client_id": "3abc"}))).is_some());
     }

@@ -98,6 +98,28 @@ fn find<'a>(
 }
 
 #[test]
+fn a_routes_accepted_message_names_what_callers_without_a_team_get() {
+    let mut h = VersionHistory::default();
+    let i = inputs(&[BACKEND, SECRET, ROUTE], &mut h);
+    let c = conds(&i, &h, &route_key());
+    assert_eq!(find(&c, "Accepted").3, "the spec is valid");
+    let with_teams = format!("{ROUTE}  teams:\n    teams: [{{name: payments}}]\n");
+    let i = inputs(&[BACKEND, SECRET, &with_teams], &mut h);
+    let c = conds(&i, &h, &route_key());
+    assert_eq!(
+        find(&c, "Accepted").3,
+        "the spec is valid; callers that map to no team get the default tier sandbox (20 requests per minute, 100000 tokens per day, each caller on its own)"
+    );
+    let refusing = format!("{ROUTE}  teams:\n    refuseUnknown: true\n");
+    let i = inputs(&[BACKEND, SECRET, &refusing], &mut h);
+    let c = conds(&i, &h, &route_key());
+    assert_eq!(
+        find(&c, "Accepted").3,
+        "the spec is valid; callers that map to no team are refused (refuseUnknown)"
+    );
+}
+
+#[test]
 fn valid_objects_without_data_planes_are_accepted_resolved_and_unknown() {
     let mut h = VersionHistory::default();
     let i = inputs(&[BACKEND, SECRET, ROUTE], &mut h);
