@@ -53,6 +53,7 @@ pub fn accounting(
         team: x.team.clone(),
         span: x.span.clone(),
         session: x.session.clone(),
+        caller_key: x.caller_key.is_some(),
     }
 }
 

@@ -69,6 +69,7 @@ pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Response<Respon
                         "pathPrefix": if r.path_prefix.is_empty() { "/" } else { r.path_prefix.as_str() },
                         "hostnames": r.hostnames,
                         "models": r.model_names,
+                        "byok": r.byok.label(),
                     })).collect::<Vec<_>>(),
                     "backends": backend_summaries(&cfg),
                 }),
