@@ -4,14 +4,18 @@ receive on `Optional` and `Required` routes; `Off` strips it; a required key tha
 and a gateway token sent as the key a 400, both in the SDK's own error type and before any upstream
 call; a provider refusing the caller's key is the caller's error, without the key in it. The caller
 is still identified and counted by its gateway token (team metrics), and the key is never logged.
+Through proxy mode, the SDKs' own API keys are the callers' keys and Proxy-Authorization the token.
 """
 
 from __future__ import annotations
 
+import ssl
+import subprocess
 import tempfile
 from pathlib import Path
 
 import anthropic
+import httpx2 as httpx
 import openai
 import pytest
 import yaml
@@ -23,6 +27,8 @@ from conftest import (
     OPENAI_KEY_ENV,
     GatewayProcess,
     backend,
+    binary,
+    free_port,
     resource,
 )
 
@@ -188,3 +194,47 @@ def test_the_key_is_never_logged(byok_gateway):
     assert '"byok":true' in log
     for secret in (OWN_OPENAI, OWN_ANTHROPIC):
         assert secret not in log
+
+
+@pytest.fixture(scope="module")
+def byok_proxy(mocks):
+    work = Path(tempfile.mkdtemp(prefix="switchboard-py-byok-proxy-"))
+    created = subprocess.run([str(binary("switchboard-dataplane")), "proxy-ca", "create", "--out-dir", str(work)],
+                             capture_output=True, text=True)
+    assert created.returncode == 0, created.stderr
+    docs = [
+        backend("openai-primary", "OpenAI", mocks["openai_primary"], OPENAI_KEY_ENV, ["gpt-test"]),
+        backend("anthropic", "Anthropic", mocks["anthropic"], ANTHROPIC_KEY_ENV, ["claude-test"]),
+        route("proxied", "/", "Optional"),
+    ]
+    (work / "config.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    port = free_port()
+    gw = GatewayProcess(
+        work,
+        {TOKEN_ENV: TOKEN, OPENAI_KEY_ENV: OPENAI_KEY, ANTHROPIC_KEY_ENV: ANTHROPIC_KEY},
+        ["--proxy-listen", f"127.0.0.1:{port}", "--proxy-ca-cert", str(work / "ca.crt"),
+         "--proxy-ca-key", str(work / "ca.key")],
+    )
+    yield gw, port, work / "ca.crt"
+    gw.stop()
+
+
+def test_through_the_proxy_the_sdks_own_keys_are_the_callers_keys(byok_proxy, mocks):
+    gw, port, ca = byok_proxy
+    http_client = lambda: httpx.Client(  # noqa: E731
+        proxy=f"http://switchboard:{TOKEN}@127.0.0.1:{port}", verify=ssl.create_default_context(cafile=str(ca)))
+    before = gw.metrics()
+    oai = openai.OpenAI(api_key=OWN_OPENAI, http_client=http_client(), max_retries=0, timeout=20)
+    assert str(oai.base_url).startswith("https://api.openai.com/")
+    oai.chat.completions.create(model="gpt-test", messages=MESSAGES)
+    ant = anthropic.Anthropic(api_key=OWN_ANTHROPIC, http_client=http_client(), max_retries=0, timeout=20)
+    ant.messages.create(model="claude-test", max_tokens=64, messages=MESSAGES)
+    [chat] = mocks["openai_primary"].generation_requests()
+    [claude] = mocks["anthropic"].generation_requests()
+    assert chat["headers"]["authorization"] == f"Bearer {OWN_OPENAI}"
+    assert claude["headers"]["x-api-key"] == OWN_ANTHROPIC
+    for request in (chat, claude):
+        assert TOKEN not in str(request["headers"]), "the proxy token never goes upstream"
+        assert OPENAI_KEY not in str(request["headers"]) and ANTHROPIC_KEY not in str(request["headers"])
+    requests = lambda t: metric(t, "switchboard_team_requests_total", team="team-proxied", status="200")  # noqa: E731
+    assert requests(gw.metrics()) - requests(before) == 2, "counted for the proxy token's team"
