@@ -318,8 +318,12 @@ async fn backends_that_cannot_carry_a_key_are_skipped_and_the_mock_accepts_one()
     assert_eq!(status, 200);
 }
 
+/// The key stays out of error bodies and of every log line captured here. (Which lines reach a
+/// thread-local subscriber while other tests run in parallel is not reliable, so that the access
+/// log has `byok=true` and never the key is asserted on the real binary's whole log, in
+/// `e2e/python/test_byok.py`.)
 #[tokio::test]
-async fn the_key_never_reaches_the_logs_and_the_caller_is_the_gateway_tokens() {
+async fn the_key_never_reaches_error_bodies_or_logs() {
     let (logs, _guard) = capture_logs();
     let h = gateway(Some("Optional"));
     h.upstream.set_default(
@@ -333,18 +337,8 @@ async fn the_key_never_reaches_the_logs_and_the_caller_is_the_gateway_tokens() {
     assert_eq!(status, 200);
     let (status, _, body) = post(&h, CHAT, &chat("gpt-test", false), Some(OWN)).await;
     assert!(status.is_server_error(), "{status}");
-    assert!(!String::from_utf8_lossy(&body).contains(OWN));
-    super::testing::eventually("the served request is logged", || {
-        logs.finished().iter().any(|l| l["status"] == 200)
-    })
-    .await;
-    let finished = logs.finished();
-    let served = finished.iter().find(|l| l["status"] == 200).unwrap();
-    assert_eq!(
-        served["subject"], "test",
-        "identified by the gateway token: {served}"
-    );
-    assert_eq!(served["byok"], true, "{served}");
+    let text = String::from_utf8_lossy(&body);
+    assert!(!text.contains(OWN) && text.contains("[redacted]"), "{text}");
     let all: String = logs.lines().iter().map(Value::to_string).collect();
     assert!(!all.contains(OWN), "{all}");
 }

@@ -303,6 +303,7 @@ pub fn error_passthrough(
         outcome,
         stream = x.stream,
         attempts,
+        byok = x.caller_key.is_some(),
         latency_ms = x.started.elapsed().as_millis() as u64,
         "request finished"
     );
