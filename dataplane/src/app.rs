@@ -586,25 +586,36 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     watch_task.abort();
     let _ = stop_tx.send(true);
-    let _ = traffic_task.await;
-    let _ = admin_task.await;
-    // Requests cut at the end of the grace period were charged in the
-    // background, and hang-ups just before may still read their upstream:
-    // wait for those records and charges (bounded).
-    let within = state.limiter.timeout() * 2 + crate::pipeline::HANGUP_DRAIN_TIME;
-    let left = state.limiter.flush(within).await;
+    let mut listeners = vec![traffic_task, admin_task];
+    if args.proxy_listen.is_some() {
+        listeners.push(proxy_task);
+    } else {
+        proxy_task.abort();
+    }
+    let left = drain(listeners, &state.limiter).await;
     if left > 0 {
         tracing::warn!(
             charges = left,
             "usage of requests still running could not be charged before exit"
         );
     }
-    if args.proxy_listen.is_some() {
-        let _ = proxy_task.await;
-    } else {
-        proxy_task.abort();
-    }
     Ok(())
+}
+
+/// The end of a shutdown: every listener drains (each within the grace
+/// period, all started by the same signal, so they drain side by side), and
+/// only then are the usage charges awaited: requests cut at the end of the
+/// grace period were charged in the background, and hang-ups just before
+/// may still read their upstream (bounded). Returns the charges left.
+async fn drain(
+    listeners: Vec<tokio::task::JoinHandle<()>>,
+    limiter: &crate::limits::Limiter,
+) -> usize {
+    for listener in listeners {
+        let _ = listener.await;
+    }
+    let within = limiter.timeout() * 2 + crate::pipeline::HANGUP_DRAIN_TIME;
+    limiter.flush(within).await
 }
 
 async fn shutdown_signal() {
@@ -630,8 +641,48 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_duration, parse_size};
+    use super::{drain, parse_duration, parse_size};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Duration;
+
+    /// A proxied request that finishes late in the grace period is charged
+    /// before the process ends: the charge its end starts is awaited, since
+    /// the charges are flushed only after every listener drained.
+    #[tokio::test(start_paused = true)]
+    async fn charges_of_requests_a_listener_finishes_while_draining_are_awaited() {
+        use crate::limits::{FailMode, Limiter, MemoryStore, WallClock};
+        let clock = WallClock::system();
+        let limiter = Arc::new(Limiter::new(
+            Arc::new(MemoryStore::new(clock)),
+            clock,
+            FailMode::Open,
+            Duration::from_millis(250),
+        ));
+        let charged = Arc::new(AtomicBool::new(false));
+        // The traffic port drains at once; the proxy's last request ends
+        // after 5 s of its grace period and charges in the background.
+        let traffic = tokio::spawn(async {});
+        let proxy = {
+            let limiter = limiter.clone();
+            let charged = charged.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                let pending = limiter.pending();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    charged.store(true, Ordering::SeqCst);
+                    drop(pending);
+                });
+            })
+        };
+        let left = drain(vec![traffic, proxy], &limiter).await;
+        assert_eq!(left, 0);
+        assert!(
+            charged.load(Ordering::SeqCst),
+            "the proxied request's charge was awaited"
+        );
+    }
 
     #[test]
     fn sizes() {

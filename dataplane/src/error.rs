@@ -93,6 +93,22 @@ pub enum RequestError {
         /// The requested model name.
         model: String,
     },
+    /// The route requires the caller's own provider key and none was sent.
+    #[error(
+        "this route needs your own provider key: send it in the x-switchboard-provider-key header"
+    )]
+    ProviderKeyMissing,
+    /// The caller's provider key cannot be used (malformed, or a gateway
+    /// credential, which must never go upstream).
+    #[error("{0}")]
+    ProviderKeyRefused(&'static str),
+    /// The caller sent a provider key and no backend for the model can use
+    /// one (their credential is not an API key, e.g. Bedrock).
+    #[error("no backend for model `{model}` can use the caller's provider key")]
+    ProviderKeyUnusable {
+        /// The requested model name.
+        model: String,
+    },
     /// A gateway bug or resource failure; details are logged, not sent.
     #[error("internal gateway error")]
     Internal(String),
@@ -148,6 +164,9 @@ impl RequestError {
             RequestError::Untranslatable(TranslateError::Upstream(_)) => StatusCode::BAD_GATEWAY,
             RequestError::Untranslatable(_) => StatusCode::BAD_REQUEST,
             RequestError::NoHealthyBackend { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            RequestError::ProviderKeyMissing => StatusCode::UNAUTHORIZED,
+            RequestError::ProviderKeyRefused(_) => StatusCode::BAD_REQUEST,
+            RequestError::ProviderKeyUnusable { .. } => StatusCode::BAD_REQUEST,
             RequestError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             RequestError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             RequestError::UnknownTeam => StatusCode::FORBIDDEN,
@@ -178,6 +197,9 @@ impl RequestError {
             RequestError::Untranslatable(TranslateError::Upstream(_)) => ErrorKind::Api,
             RequestError::Untranslatable(_) => ErrorKind::InvalidRequest,
             RequestError::NoHealthyBackend { .. } => ErrorKind::Unavailable,
+            RequestError::ProviderKeyMissing => ErrorKind::Authentication,
+            RequestError::ProviderKeyRefused(_) => ErrorKind::InvalidRequest,
+            RequestError::ProviderKeyUnusable { .. } => ErrorKind::InvalidRequest,
             RequestError::UpstreamTimeout { .. } => ErrorKind::Timeout,
             RequestError::Internal(_) => ErrorKind::Api,
             RequestError::UnknownTeam => ErrorKind::PermissionDenied,
@@ -237,6 +259,9 @@ impl RequestError {
             RequestError::UnsupportedFormat { .. } => "unsupported_format",
             RequestError::Untranslatable(_) => "untranslatable",
             RequestError::NoHealthyBackend { .. } => "no_healthy_backend",
+            RequestError::ProviderKeyMissing => "provider_key_missing",
+            RequestError::ProviderKeyRefused(_) => "provider_key_refused",
+            RequestError::ProviderKeyUnusable { .. } => "provider_key_unusable",
             RequestError::UpstreamTimeout { .. } => "upstream_timeout",
             RequestError::Internal(_) => "internal",
             RequestError::UnknownTeam => "unknown_team",

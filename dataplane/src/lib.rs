@@ -6,6 +6,7 @@ pub mod aws;
 pub mod azure;
 pub mod body;
 pub mod bounds;
+pub mod byok;
 pub mod catalog;
 pub mod check;
 pub mod config;

@@ -436,6 +436,107 @@ fn pod_monitors_and_an_existing_secret_are_options_too() {
 }
 
 #[test]
+fn proxy_mode_adds_its_listener_ca_and_ports_and_is_off_by_default() {
+    let Some(helm) = Helm::get() else { return };
+    let off = render(&helm, &[], &["networkPolicy.enabled=true"]);
+    let dataplane = find(&off, "Deployment", "switchboard-dataplane");
+    assert!(
+        container_args(dataplane)
+            .iter()
+            .all(|(f, _)| !f.starts_with("--proxy")),
+        "proxy mode is off by default"
+    );
+    assert!(!off.iter().any(|o| o.to_string().contains("proxy-ca")));
+
+    let objects = render(
+        &helm,
+        &[],
+        &[
+            "dataplane.proxy.enabled=true",
+            "dataplane.proxy.caSecret=switchboard-proxy-ca",
+            "dataplane.proxy.interceptHosts={api.openai.com,*.githubcopilot.com}",
+            "dataplane.proxy.otherHosts=refuse",
+            "dataplane.proxy.tunnelPorts={443,8443}",
+            "dataplane.proxy.maxConnections=500",
+            "dataplane.proxy.servicePort=3128",
+            "networkPolicy.enabled=true",
+        ],
+    );
+    let dataplane = find(&objects, "Deployment", "switchboard-dataplane");
+    assert_restricted(dataplane);
+    assert_eq!(arg(dataplane, "--proxy-listen"), "0.0.0.0:8080");
+    assert_eq!(
+        arg(dataplane, "--proxy-ca-cert"),
+        "/etc/switchboard/proxy-ca/tls.crt"
+    );
+    assert_eq!(
+        arg(dataplane, "--proxy-ca-key"),
+        "/etc/switchboard/proxy-ca/tls.key"
+    );
+    assert_eq!(
+        arg(dataplane, "--proxy-intercept"),
+        "api.openai.com,*.githubcopilot.com"
+    );
+    assert_eq!(arg(dataplane, "--proxy-other-hosts"), "refuse");
+    assert_eq!(arg(dataplane, "--proxy-tunnel-ports"), "443,8443");
+    assert_eq!(arg(dataplane, "--proxy-auth"), "required");
+    assert_eq!(arg(dataplane, "--proxy-max-connections"), "500");
+    let pod = &dataplane["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    let port = container["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .find(|p| p["name"] == "proxy")
+        .expect("a proxy container port");
+    assert_eq!(port["containerPort"], 8080);
+    // The CA comes from the kubernetes.io/tls Secret, mounted read-only where the flags point.
+    let mount = container["volumeMounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .find(|m| m["name"] == "proxy-ca")
+        .expect("the CA is mounted");
+    assert_eq!(mount["mountPath"], "/etc/switchboard/proxy-ca");
+    assert_eq!(mount["readOnly"], true);
+    let volume = pod["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["name"] == "proxy-ca")
+        .expect("a CA volume");
+    assert_eq!(volume["secret"]["secretName"], "switchboard-proxy-ca");
+    assert_eq!(volume["secret"]["defaultMode"], 0o440);
+    let keys: Vec<&str> = volume["secret"]["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["key"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(keys, ["tls.crt", "tls.key"]);
+    let service = find(&objects, "Service", "switchboard-dataplane");
+    let proxy_port = service["spec"]["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .find(|p| p["name"] == "proxy")
+        .expect("a proxy Service port");
+    assert_eq!(proxy_port["port"], 3128);
+    assert_eq!(proxy_port["targetPort"], "proxy");
+    // The NetworkPolicy admits `trafficFrom` to the proxy port too.
+    let policy = find(&objects, "NetworkPolicy", "switchboard-dataplane");
+    assert!(
+        policy["spec"]["ingress"][0]["ports"]
+            .as_array()
+            .expect("ports")
+            .iter()
+            .any(|p| p["port"] == "proxy"),
+        "{policy}"
+    );
+    assert_no_wildcards(&objects);
+}
+
+#[test]
 fn values_that_break_the_schema_are_refused_with_a_message() {
     let Some(helm) = Helm::get() else { return };
     let dir = repo_root().join("e2e/tests/fixtures/chart/bad-values");

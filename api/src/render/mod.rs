@@ -41,6 +41,7 @@ pub use resolve::{
     Accepted, AcceptedSpec, LastAccepted, Outcome, Resolution, Served, last_accepted_from_status,
     resolve,
 };
+pub use route::PROVIDER_KEY_HEADER;
 pub use teams::{BUILTIN_TIERS, DEFAULT_TIER, UnmappedCallers, unmapped_callers};
 
 #[cfg(test)]

@@ -8,8 +8,11 @@ use super::Ctx;
 use super::check::{glob_error, is_valid_env_name, is_valid_header_name, jwks_url};
 use crate::v1alpha1::rules::is_reserved_claim_header;
 use crate::v1alpha1::{
-    AIRouteSpec, ApiKey, BackendRef, ClientAuth, JwtAuth, RetryPolicy, StreamContinuation,
+    AIRouteSpec, ApiKey, BackendRef, Byok, ClientAuth, JwtAuth, RetryPolicy, StreamContinuation,
 };
+
+/// The request header callers send their own provider key in (`docs/byok.md`).
+pub const PROVIDER_KEY_HEADER: &str = "x-switchboard-provider-key";
 
 pub(crate) fn render_route(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> pb::Route {
     let prefix = &spec.path_prefix;
@@ -117,6 +120,12 @@ pub(crate) fn render_route(cx: &mut Ctx<'_>, spec: &AIRouteSpec) -> pb::Route {
         pricing,
         guards,
         unavailable: String::new(),
+        byok: match spec.byok {
+            None => pb::Byok::Unspecified,
+            Some(Byok::Off) => pb::Byok::Off,
+            Some(Byok::Optional) => pb::Byok::Optional,
+            Some(Byok::Required) => pb::Byok::Required,
+        } as i32,
     }
 }
 
@@ -272,13 +281,18 @@ fn jwt(cx: &mut Ctx<'_>, j: &JwtAuth) -> pb::JwtAuth {
             Some(Keys::InlineJwks(doc.clone()))
         }
     };
-    if let Some(h) = &j.token_header
-        && !is_valid_header_name(h)
-    {
-        cx.problem(
-            format!("{p}.tokenHeader"),
-            format!("invalid header name {h:?}"),
-        );
+    if let Some(h) = &j.token_header {
+        if !is_valid_header_name(h) {
+            cx.problem(
+                format!("{p}.tokenHeader"),
+                format!("invalid header name {h:?}"),
+            );
+        } else if h.eq_ignore_ascii_case(PROVIDER_KEY_HEADER) {
+            cx.problem(
+                format!("{p}.tokenHeader"),
+                format!("{PROVIDER_KEY_HEADER} carries callers' provider keys, not gateway tokens"),
+            );
+        }
     }
     let leeway_ms = cx.duration_ms(&format!("{p}.leeway"), j.leeway.as_ref());
     let leeway_seconds = u32::try_from(leeway_ms.div_ceil(1000)).unwrap_or_else(|_| {

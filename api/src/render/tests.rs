@@ -448,6 +448,30 @@ fn max_attempts_range() {
 }
 
 #[test]
+fn byok_modes_render_and_the_key_header_is_no_token_header() {
+    let mode = |byok: &str| {
+        let yaml = backend("mock", MOCK) + &route("main", &format!("{byok}{RULES}"));
+        standalone(&yaml).unwrap().routes[0].byok
+    };
+    assert_eq!(mode(""), pb::Byok::Unspecified as i32);
+    assert_eq!(mode("  byok: Off\n"), pb::Byok::Off as i32);
+    assert_eq!(mode("  byok: Optional\n"), pb::Byok::Optional as i32);
+    assert_eq!(mode("  byok: Required\n"), pb::Byok::Required as i32);
+    let unknown = backend("mock", MOCK) + &route("main", &format!("  byok: Always\n{RULES}"));
+    assert!(parse_documents(&unknown, "test.yaml").is_err());
+    assert_one(
+        &(backend("mock", MOCK)
+            + &route(
+                "main",
+                &format!(
+                    "  auth:\n    jwt: {{issuer: https://idp, jwksUri: 'https://idp/jwks', tokenHeader: X-Switchboard-Provider-Key}}\n{RULES}"
+                ),
+            )),
+        "AIRoute default/main: spec.auth.jwt.tokenHeader: x-switchboard-provider-key carries callers' provider keys, not gateway tokens",
+    );
+}
+
+#[test]
 fn provider_settings_must_match_the_provider() {
     assert_one(
         &backend(

@@ -96,6 +96,31 @@ pub struct AIRouteSpec {
     /// Request and response guards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guards: Option<GuardsSpec>,
+    /// Bring-your-own-key: whether callers may send their own provider key
+    /// in the `x-switchboard-provider-key` header, used upstream instead of
+    /// the backend's credential (Anthropic, OpenAI and OpenAICompatible
+    /// backends). The caller is still identified, limited and counted by its
+    /// gateway credential. Unset: `Off` (see `docs/byok.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub byok: Option<Byok>,
+}
+
+/// Bring-your-own-key: whether callers may send their own provider key in the
+/// `x-switchboard-provider-key` header, used upstream instead of the
+/// backend's credential (Anthropic, OpenAI and OpenAICompatible backends;
+/// `docs/byok.md`). Unset: `Off`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum Byok {
+    /// Callers' keys are ignored: the header is removed and every backend
+    /// uses its own credential.
+    #[default]
+    Off,
+    /// A caller's key, when sent, replaces the backend's credential; a
+    /// request without one is served with the backend's credential.
+    Optional,
+    /// Every request must carry a caller's key (401 otherwise); the
+    /// backend's credential is never used.
+    Required,
 }
 
 fn default_path_prefix() -> String {

@@ -104,6 +104,12 @@ impl Authenticator {
         }
     }
 
+    /// The credential the request presents (the first present, in the
+    /// documented header order), whether or not it is valid.
+    pub fn presented<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        self.credential(headers).ok().flatten()
+    }
+
     /// The first credential present, in the documented header order.
     fn credential<'h>(&self, headers: &'h HeaderMap) -> Result<Option<&'h str>, AuthError> {
         if let Some(v) = headers.get(AUTHORIZATION) {

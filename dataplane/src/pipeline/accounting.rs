@@ -49,6 +49,9 @@ pub struct Accounting {
     pub span: tracing::Span,
     /// The agent session, whose usage is counted too.
     pub session: Option<crate::sessions::Session>,
+    /// The upstream request carried the caller's own provider key (logged
+    /// as `byok=true`; the key itself never is).
+    pub caller_key: bool,
 }
 
 /// The usage charged for a stream: what the upstream reported, and where
@@ -195,6 +198,7 @@ impl Accounting {
             outcome,
             stream = self.stream,
             attempts = self.attempts,
+            byok = self.caller_key,
             input_tokens = u.input_tokens,
             output_tokens = u.output_tokens,
             cache_read_tokens = u.cache_read_tokens,

@@ -20,6 +20,9 @@
 //! client (200, event-stream headers) and kept alive with the client's own
 //! keep-alives while the walk goes on.
 //!
+//! A request carrying the caller's own provider key (`docs/byok.md`) skips
+//! backends whose provider cannot use one ([`crate::providers::Provider::caller_key_slot`]).
+//!
 //! Circuit breakers: a failure that opens a backend's breaker (or a failed
 //! half-open probe) never retries that backend; transitions are logged and
 //! counted; requests that skip a backend whose breaker is open count as a
@@ -52,6 +55,8 @@ use crate::upstream::UpstreamBody;
 struct Skips {
     format: usize,
     model: usize,
+    /// The request carries a caller's key this backend cannot use.
+    caller_key: usize,
 }
 
 /// The candidate being tried (kept across a same-backend retry).
@@ -389,6 +394,12 @@ impl Chain {
                     Err(e) => Taken::Error(e),
                 };
             }
+            // A caller's key is never silently ignored: backends whose
+            // credential it cannot replace are left out (docs/byok.md).
+            if self.x.caller_key.is_some() && backend.provider.caller_key_slot().is_none() {
+                self.skips.caller_key += 1;
+                continue;
+            }
             let prepared = match backend
                 .provider
                 .prepare(&self.x.call(), &provider_model, plan)
@@ -427,6 +438,11 @@ impl Chain {
             });
         }
         if self.tried == 0 {
+            if self.skips.caller_key > 0 {
+                return Err(RequestError::ProviderKeyUnusable {
+                    model: x.requested_model.clone(),
+                });
+            }
             if self.skips.format > 0 && self.skips.model == 0 {
                 return Err(RequestError::UnsupportedFormat {
                     model: x.requested_model.clone(),

@@ -49,6 +49,9 @@ pub struct Exchange {
     pub span: tracing::Span,
     /// The agent session the request belongs to, when the client names one.
     pub session: Option<crate::sessions::Session>,
+    /// The caller's own provider key, used upstream instead of the
+    /// backend's credential (`docs/byok.md`).
+    pub caller_key: Option<crate::byok::CallerKey>,
 }
 
 impl Exchange {

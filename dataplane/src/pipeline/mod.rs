@@ -6,6 +6,7 @@
 //! | accept | [`crate::server`] | connection caps, first-byte and idle timeouts, header timeout |
 //! | endpoint | [`endpoint`] | route by host and path prefix, API by method and path |
 //! | authenticate | [`authenticate`] | the caller's credential, then its team |
+//! | byok | [`byok`] | the caller's own provider key, when the route allows one |
 //! | admit | [`admit`] | team and client-address limits; request guards on the body |
 //! | read body | [`body`] | bounded read of the body, parsed into top-level members |
 //! | route | [`route`] | requested model, stream flag, alias resolution |
@@ -29,6 +30,7 @@ mod admit;
 mod attempt;
 mod authenticate;
 mod body;
+mod byok;
 mod continuation;
 mod endpoint;
 mod exchange;
@@ -49,6 +51,8 @@ mod accounting_tests;
 mod bedrock_tests;
 #[cfg(test)]
 mod body_tests;
+#[cfg(test)]
+mod byok_tests;
 #[cfg(test)]
 mod failure_classes;
 #[cfg(test)]
@@ -278,6 +282,11 @@ async fn serve_api(
             admission: admitted.map(|t| t.admission.clone()),
         }
     };
+    // The caller's own provider key leaves the headers here, whatever the route's mode.
+    let mut headers = parts.headers.clone();
+    let caller_key = byok::run(route, &mut headers)
+        .await
+        .map_err(|e| with_team(e, None))?;
     let client_ip = parts.extensions.get::<ClientAddr>().map(|a| a.0.ip());
     // Limits before the body: a refused caller costs no buffering.
     let team = admit::limits(state, route, membership.clone(), client_ip)
@@ -292,7 +301,6 @@ async fn serve_api(
     let mut read = body::read(route, &state.bounds, &parts.headers, unread)
         .await
         .map_err(|e| with_team(e, team.as_ref()))?;
-    let mut headers = parts.headers.clone();
     match front {
         Some(FrontDoor::Bedrock(f)) => {
             read.json = front::to_messages(f, read.json, &mut headers)
@@ -353,6 +361,7 @@ async fn serve_api(
             team: team.clone(),
             span: span.clone(),
             session,
+            caller_key,
         };
         let mut resp = attempt::run(state, exchange).await?;
         if let Some(team) = &team {

@@ -53,6 +53,7 @@ pub fn accounting(
         team: x.team.clone(),
         span: x.span.clone(),
         session: x.session.clone(),
+        caller_key: x.caller_key.is_some(),
     }
 }
 
@@ -302,6 +303,7 @@ pub fn error_passthrough(
         outcome,
         stream = x.stream,
         attempts,
+        byok = x.caller_key.is_some(),
         latency_ms = x.started.elapsed().as_millis() as u64,
         "request finished"
     );

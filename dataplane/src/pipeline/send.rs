@@ -5,6 +5,12 @@
 //! with the provider's [`crate::providers::Answer`], and classify what came
 //! back with the provider's rules.
 //!
+//! A request with the caller's own provider key (`docs/byok.md`) has it put
+//! in place of the backend's credential once the provider built the request;
+//! a 401/403 answer to it is then the caller's (returned, no failover, no
+//! breaker failure), and the key is redacted from error bodies like the
+//! backend's own.
+//!
 //! Deadlines of one try (the backend's `timeouts`):
 //! - response head: `firstByte` for streaming requests, `request` otherwise;
 //! - the body of a non-streaming (non-SSE) 2xx answer: read whole before
@@ -79,13 +85,26 @@ fn failed(outcome: AttemptOutcome, label: &'static str) -> Attempt {
 /// decodes its answer), the backend's transport carries it.
 pub async fn send(backend: &BackendRuntime, x: &Exchange, prepared: &Prepared) -> Attempt {
     let call = x.call();
-    let outgoing = match backend.provider.request(&call, prepared).await {
+    let mut outgoing = match backend.provider.request(&call, prepared).await {
         Ok(o) => o,
         Err(e) => {
             tracing::warn!(backend = %backend.id, error = %e, "no upstream request could be made");
             return failed(AttemptOutcome::ConnectError, "connect_error");
         }
     };
+    // The caller's own key replaces the backend's credential (docs/byok.md).
+    let caller_key = x.caller_key.as_ref();
+    if let Some(key) = caller_key {
+        let applied = backend
+            .provider
+            .caller_key_slot()
+            .is_some_and(|slot| crate::byok::apply(outgoing.request.headers_mut(), &slot, key));
+        if !applied {
+            // The attempt stage skips such backends; never send the gateway's credential instead.
+            tracing::warn!(backend = %backend.id, "the caller's provider key cannot be used with this backend");
+            return failed(AttemptOutcome::ConnectError, "connect_error");
+        }
+    }
     let header_timeout = if x.stream {
         backend.timeouts.first_byte
     } else {
@@ -148,9 +167,17 @@ pub async fn send(backend: &BackendRuntime, x: &Exchange, prepared: &Prepared) -
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(_)) | Err(_) => Bytes::new(),
     };
-    let outcome = backend
+    let outcome = match backend
         .provider
-        .classify(parts.status.as_u16(), &parts.headers, &body);
+        .classify(parts.status.as_u16(), &parts.headers, &body)
+    {
+        // The caller's own key was refused: the caller's fault, not the
+        // backend's (no failover, no breaker), and its answer is theirs to see.
+        AttemptOutcome::Unauthorized if caller_key.is_some() => AttemptOutcome::ClientError {
+            status: parts.status.as_u16(),
+        },
+        o => o,
+    };
     let label = match parts.status.as_u16() {
         429 => "status_429",
         s if s >= 500 => "status_5xx",
@@ -164,7 +191,9 @@ pub async fn send(backend: &BackendRuntime, x: &Exchange, prepared: &Prepared) -
             dialect: prepared.upstream,
             status,
             headers,
-            body: backend.error_redaction.apply(body),
+            body: backend
+                .error_redaction
+                .apply_with(body, caller_key.map(crate::byok::CallerKey::expose)),
             gateway_fault: matches!(outcome, AttemptOutcome::Unauthorized),
         }),
         outcome,

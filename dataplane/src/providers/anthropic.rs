@@ -159,4 +159,10 @@ impl Provider for Anthropic {
     fn has_credential(&self) -> bool {
         self.key.is_some()
     }
+
+    fn caller_key_slot(&self) -> Option<crate::byok::KeySlot> {
+        Some(crate::byok::KeySlot::Header(HeaderName::from_static(
+            "x-api-key",
+        )))
+    }
 }

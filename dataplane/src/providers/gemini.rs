@@ -304,6 +304,14 @@ impl Provider for Gemini {
     fn has_credential(&self) -> bool {
         self.backend.has_key()
     }
+
+    /// A caller's Gemini API key goes in `x-goog-api-key`, in place of the
+    /// backend's.
+    fn caller_key_slot(&self) -> Option<crate::byok::KeySlot> {
+        Some(crate::byok::KeySlot::Header(http::HeaderName::from_static(
+            "x-goog-api-key",
+        )))
+    }
 }
 
 /// A request-building failure as the provider interface's error.

@@ -202,6 +202,11 @@ impl Provider for Mock {
     fn has_credential(&self) -> bool {
         false
     }
+
+    /// Nothing leaves the process: a caller's key is accepted and unused.
+    fn caller_key_slot(&self) -> Option<crate::byok::KeySlot> {
+        Some(crate::byok::KeySlot::Unused)
+    }
 }
 
 /// The Mock's in-process upstream: the emulators answer every request.

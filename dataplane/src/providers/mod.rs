@@ -299,6 +299,14 @@ pub trait Provider: Send + Sync {
 
     /// Whether requests carry a provider credential (for `/config`).
     fn has_credential(&self) -> bool;
+
+    /// Where a caller's own provider key (`docs/byok.md`) goes in this
+    /// provider's requests; `None` (the default) when its credential is not
+    /// an API key a caller could hold (Bedrock's AWS credentials): such
+    /// backends are skipped for requests that carry a caller's key.
+    fn caller_key_slot(&self) -> Option<crate::byok::KeySlot> {
+        None
+    }
 }
 
 /// What building a provider may need besides the backend's snapshot.

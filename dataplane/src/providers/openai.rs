@@ -188,4 +188,8 @@ impl Provider for OpenAi {
     fn has_credential(&self) -> bool {
         self.key.is_some()
     }
+
+    fn caller_key_slot(&self) -> Option<crate::byok::KeySlot> {
+        Some(crate::byok::KeySlot::Bearer)
+    }
 }

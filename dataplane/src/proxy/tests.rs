@@ -210,6 +210,93 @@ async fn an_intercepted_request_is_served_by_the_pipeline_as_the_proxy_caller() 
     );
 }
 
+/// One request through an intercepted tunnel to `host`, with the tool's own
+/// credential header; returns the status.
+async fn through_the_proxy(
+    p: &Running,
+    host: &str,
+    path: &str,
+    credential: (&str, &str),
+    body: serde_json::Value,
+) -> http::StatusCode {
+    let (s, head) = connect(p.addr, &format!("{host}:443"), Some(&bearer())).await;
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    let tls = tls(s, host, &p.ca).await.expect("the minted leaf verifies");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::post(path)
+        .header("host", host)
+        .header(credential.0, credential.1)
+        .header("anthropic-version", "2023-06-01")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let status = resp.status();
+    let _ = resp.into_body().collect().await;
+    status
+}
+
+#[tokio::test]
+async fn on_a_byok_route_the_tools_own_credential_is_the_callers_provider_key() {
+    let mut r = route(&["gpt-*"], &["openai"]);
+    r["spec"]["byok"] = serde_json::json!("Required");
+    r["spec"]["rules"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"models": ["claude-*"], "backends": [{"name": "anthropic"}]}));
+    let h = Harness::new(&[
+        backend("openai", "OpenAI", &["gpt-test"]),
+        backend("anthropic", "Anthropic", &["claude-test"]),
+        r,
+    ]);
+    let p = start(&h, options()).await;
+    let status = through_the_proxy(
+        &p,
+        "api.openai.com",
+        "/v1/chat/completions",
+        ("authorization", "Bearer sk-tools-own-openai-key"),
+        chat("gpt-test", false),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let status = through_the_proxy(
+        &p,
+        "api.anthropic.com",
+        "/v1/messages",
+        ("x-api-key", "sk-ant-tools-own-key"),
+        crate::pipeline::testing::messages("claude-test", false),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // The proxy token is a gateway credential: the request is served as it
+    // is, and a Required route wants a provider key it does not have.
+    let status = through_the_proxy(
+        &p,
+        "api.openai.com",
+        "/v1/chat/completions",
+        ("authorization", &bearer()),
+        chat("gpt-test", false),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let sent = h.upstream.requests();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        sent[0].headers["authorization"],
+        "Bearer sk-tools-own-openai-key"
+    );
+    assert_eq!(sent[1].headers["x-api-key"], "sk-ant-tools-own-key");
+    let all = format!("{:?}{:?}", sent[0].headers, sent[1].headers);
+    assert!(
+        !all.contains(CLIENT_KEY) && !all.contains("sk-provider-test"),
+        "neither the gateway token nor the backend's key went up: {all}"
+    );
+}
+
 #[tokio::test]
 async fn a_tls_client_asking_for_another_name_gets_no_certificate() {
     let h = gateway();

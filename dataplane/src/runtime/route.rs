@@ -40,6 +40,8 @@ pub struct RouteRuntime {
     /// Set on a fail-closed placeholder: every request it matches is
     /// answered 503 with this message.
     pub unavailable: Option<String>,
+    /// Whether callers' own provider keys are used (`docs/byok.md`).
+    pub byok: crate::byok::ByokMode,
 }
 
 impl RouteRuntime {
@@ -109,6 +111,7 @@ impl RouteRuntime {
             prices: std::sync::Arc::new(crate::teams::PriceTable::new(&r.pricing)),
             guards,
             unavailable: None,
+            byok: crate::byok::ByokMode::from_proto(r.byok),
         })
     }
 
@@ -137,6 +140,7 @@ impl RouteRuntime {
             prices: std::sync::Arc::new(crate::teams::PriceTable::new(&[])),
             guards: crate::guards::RouteGuards::new(None)?,
             unavailable: Some(r.unavailable.clone()),
+            byok: crate::byok::ByokMode::Off,
         })
     }
 

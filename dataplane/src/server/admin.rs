@@ -70,6 +70,7 @@ pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Response<Respon
                         "hostnames": r.hostnames,
                         "models": r.model_names,
                         "unmappedCallers": r.teams.as_ref().map(|t| t.unmapped_callers()),
+                        "byok": r.byok.label(),
                     })).collect::<Vec<_>>(),
                     "backends": backend_summaries(&cfg),
                 }),

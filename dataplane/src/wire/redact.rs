@@ -5,7 +5,8 @@
 //! Claude Code match on their wording), so redaction is surgical: only the
 //! offending text is replaced, the rest of the body keeps its bytes.
 //!
-//! - Every occurrence of a secret (the provider key) becomes `[redacted]`.
+//! - Every occurrence of a secret (the provider key, and the caller's own
+//!   key on bring-your-own-key requests) becomes `[redacted]`.
 //! - A URL (`http://` or `https://`, also JSON-escaped as `http:\/\/`)
 //!   whose host is internal becomes `[redacted-url]`, up to the first
 //!   character that cannot be part of it (whitespace, quotes, `<>()[]{}`,
@@ -88,7 +89,18 @@ impl BackendRedaction {
 
     /// `body` without the backend's secret and internal URLs.
     pub fn apply(&self, body: Bytes) -> Bytes {
-        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        self.apply_with(body, None)
+    }
+
+    /// [`Self::apply`], also taking out `extra` (the caller's own provider
+    /// key when the request carried one).
+    pub fn apply_with(&self, body: Bytes, extra: Option<&str>) -> Bytes {
+        let secrets: Vec<&str> = self
+            .secrets
+            .iter()
+            .map(String::as_str)
+            .chain(extra)
+            .collect();
         error_body(
             body,
             &Redaction {

@@ -377,6 +377,10 @@ pub struct Route {
     /// path_prefix and hostnames are set next to it.
     #[prost(string, tag = "12")]
     pub unavailable: ::prost::alloc::string::String,
+    /// Whether callers may send their own provider key (x-switchboard-provider-key)
+    /// to be used upstream instead of the backend's credential.
+    #[prost(enumeration = "Byok", tag = "13")]
+    pub byok: i32,
 }
 /// How callers become teams, with every team's limits resolved from its tier.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -878,6 +882,42 @@ impl AzureApi {
         match value {
             "AZURE_API_V1" => Some(Self::V1),
             "AZURE_API_DEPLOYMENTS" => Some(Self::Deployments),
+            _ => None,
+        }
+    }
+}
+/// Bring-your-own-key mode of a route (unspecified: off).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum Byok {
+    Unspecified = 0,
+    /// The caller's key header is removed; backends use their own credential.
+    Off = 1,
+    /// A caller's key, when sent, replaces the backend's credential.
+    Optional = 2,
+    /// Every request must carry a caller's key (401 otherwise).
+    Required = 3,
+}
+impl Byok {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "BYOK_UNSPECIFIED",
+            Self::Off => "BYOK_OFF",
+            Self::Optional => "BYOK_OPTIONAL",
+            Self::Required => "BYOK_REQUIRED",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "BYOK_UNSPECIFIED" => Some(Self::Unspecified),
+            "BYOK_OFF" => Some(Self::Off),
+            "BYOK_OPTIONAL" => Some(Self::Optional),
+            "BYOK_REQUIRED" => Some(Self::Required),
             _ => None,
         }
     }

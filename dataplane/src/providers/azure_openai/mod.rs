@@ -184,6 +184,14 @@ impl Provider for AzureOpenAi {
     fn has_credential(&self) -> bool {
         self.backend.auth.is_some()
     }
+
+    /// A caller's Azure key goes in `api-key`, in place of the backend's key
+    /// or Entra token (Azure accepts either).
+    fn caller_key_slot(&self) -> Option<crate::byok::KeySlot> {
+        Some(crate::byok::KeySlot::Header(http::HeaderName::from_static(
+            "api-key",
+        )))
+    }
 }
 
 /// A Chat Completions answer: streams filtered ([`filter`]), whole
