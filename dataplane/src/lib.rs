@@ -9,6 +9,7 @@ pub mod bounds;
 pub mod catalog;
 pub mod check;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod google;
 pub mod guards;
