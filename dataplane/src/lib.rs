@@ -35,6 +35,9 @@ pub mod translate;
 pub mod upstream;
 pub mod wire;
 
+#[cfg(test)]
+pub(crate) mod testing;
+
 mod app;
 
 pub use app::{Args, Command, LimitsFailMode, LogFormat, run, run_proxy_ca};
