@@ -98,6 +98,23 @@ struct Shared {
 }
 
 impl Shared {
+    /// The state of a fresh mock: nothing recorded or scripted, the default behaviour.
+    fn new(flavor: Flavor) -> Self {
+        Shared {
+            flavor,
+            inner: Mutex::new(Inner {
+                requests: Vec::new(),
+                script: VecDeque::new(),
+                default: Behaviour::default(),
+                aws_region: "us-east-1".to_string(),
+                aws_secret: None,
+            }),
+            count: watch::channel(0).0,
+            shutdown: watch::channel(false).0,
+            release: Semaphore::new(0),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner
             .lock()
@@ -119,19 +136,7 @@ impl MockUpstream {
             .await
             .expect("bind mock upstream");
         let addr = listener.local_addr().expect("mock upstream local addr");
-        let shared = Arc::new(Shared {
-            flavor,
-            inner: Mutex::new(Inner {
-                requests: Vec::new(),
-                script: VecDeque::new(),
-                default: Behaviour::default(),
-                aws_region: "us-east-1".to_string(),
-                aws_secret: None,
-            }),
-            count: watch::channel(0).0,
-            shutdown: watch::channel(false).0,
-            release: Semaphore::new(0),
-        });
+        let shared = Arc::new(Shared::new(flavor));
         tokio::spawn(accept_loop(listener, shared.clone()));
         MockUpstream { addr, shared }
     }

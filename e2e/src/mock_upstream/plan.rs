@@ -152,31 +152,14 @@ pub(super) fn with_headers(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::VecDeque;
     use std::pin::{Pin, pin};
-    use std::sync::Mutex;
     use std::task::{Context, Poll, Waker};
 
-    use tokio::sync::{Semaphore, watch};
-
-    use super::super::Inner;
     use super::*;
     use crate::wire::Flavor;
 
     fn shared() -> Shared {
-        Shared {
-            flavor: Flavor::OpenAI,
-            inner: Mutex::new(Inner {
-                requests: Vec::new(),
-                script: VecDeque::new(),
-                default: Behaviour::default(),
-                aws_region: "us-east-1".to_string(),
-                aws_secret: None,
-            }),
-            count: watch::channel(0).0,
-            shutdown: watch::channel(false).0,
-            release: Semaphore::new(0),
-        }
+        Shared::new(Flavor::OpenAI)
     }
 
     /// Polls `f` once: its output if it is ready.
