@@ -10,6 +10,7 @@ pub mod byok;
 pub mod catalog;
 pub mod check;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod google;
 pub mod guards;
@@ -34,6 +35,9 @@ pub mod tokens;
 pub mod translate;
 pub mod upstream;
 pub mod wire;
+
+#[cfg(test)]
+pub(crate) mod testing;
 
 mod app;
 

@@ -29,9 +29,11 @@ use tokio::sync::{Notify, Semaphore, mpsc, watch};
 mod azure;
 mod bedrock;
 mod google;
+mod plan;
 
 use crate::behaviour::{Behaviour, DEFAULT_TEXT};
-use crate::wire::{self, Flavor, Reply, SseFrame, Usage};
+use crate::wire::{self, Flavor, Reply, SseFrame};
+use plan::Plan;
 
 /// How long [`MockUpstream::wait_for_requests`] waits before panicking.
 pub const WAIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -96,6 +98,23 @@ struct Shared {
 }
 
 impl Shared {
+    /// The state of a fresh mock: nothing recorded or scripted, the default behaviour.
+    fn new(flavor: Flavor) -> Self {
+        Shared {
+            flavor,
+            inner: Mutex::new(Inner {
+                requests: Vec::new(),
+                script: VecDeque::new(),
+                default: Behaviour::default(),
+                aws_region: "us-east-1".to_string(),
+                aws_secret: None,
+            }),
+            count: watch::channel(0).0,
+            shutdown: watch::channel(false).0,
+            release: Semaphore::new(0),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner
             .lock()
@@ -117,19 +136,7 @@ impl MockUpstream {
             .await
             .expect("bind mock upstream");
         let addr = listener.local_addr().expect("mock upstream local addr");
-        let shared = Arc::new(Shared {
-            flavor,
-            inner: Mutex::new(Inner {
-                requests: Vec::new(),
-                script: VecDeque::new(),
-                default: Behaviour::default(),
-                aws_region: "us-east-1".to_string(),
-                aws_secret: None,
-            }),
-            count: watch::channel(0).0,
-            shutdown: watch::channel(false).0,
-            release: Semaphore::new(0),
-        });
+        let shared = Arc::new(Shared::new(flavor));
         tokio::spawn(accept_loop(listener, shared.clone()));
         MockUpstream { addr, shared }
     }
@@ -335,7 +342,7 @@ fn add_request_id(headers: &mut HeaderMap, flavor: Flavor) {
 }
 
 /// How the stream should misbehave after some events.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StreamEnd {
     Complete,
     Cut(usize),
@@ -602,8 +609,8 @@ async fn answer(
     behaviour: Behaviour,
 ) -> Response<MockBody> {
     let flavor = shared.flavor;
-    let (reply, usage, end) = match behaviour {
-        Behaviour::Status {
+    let (reply, usage, end) = match plan::plan(behaviour, &shared, &kill).await {
+        Plan::Status {
             status,
             body: error_body,
             headers,
@@ -613,76 +620,10 @@ async fn answer(
             } else {
                 error_body
             };
-            let mut response = json_response(status, &error_body, flavor);
-            for (name, value) in headers {
-                if let (Ok(name), Ok(value)) = (
-                    http::HeaderName::try_from(name),
-                    HeaderValue::try_from(value),
-                ) {
-                    response.headers_mut().insert(name, value);
-                }
-            }
-            return response;
+            return plan::with_headers(json_response(status, &error_body, flavor), headers);
         }
-        Behaviour::Reset => {
-            kill.notify_one();
-            return std::future::pending().await;
-        }
-        Behaviour::Silence => {
-            let mut shutdown = shared.shutdown.subscribe();
-            let _ = shutdown.wait_for(|stop| *stop).await;
-            kill.notify_one();
-            return std::future::pending().await;
-        }
-        Behaviour::SlowFirstByte { ms } => {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            (
-                Reply::Text(DEFAULT_TEXT.to_string()),
-                None,
-                StreamEnd::Complete,
-            )
-        }
-        Behaviour::Ok { text } => (Reply::Text(text), None, StreamEnd::Complete),
-        Behaviour::OkWithUsage {
-            text,
-            input,
-            output,
-            cached,
-        } => (
-            Reply::Text(text),
-            Some(Usage {
-                input,
-                output,
-                cached,
-            }),
-            StreamEnd::Complete,
-        ),
-        Behaviour::ToolCall { name, arguments } => (
-            Reply::ToolCall { name, arguments },
-            None,
-            StreamEnd::Complete,
-        ),
-        Behaviour::CutStream { after_events } => (
-            Reply::Text(DEFAULT_TEXT.to_string()),
-            None,
-            StreamEnd::Cut(after_events),
-        ),
-        Behaviour::StallStream { after_events } => (
-            Reply::Text(DEFAULT_TEXT.to_string()),
-            None,
-            StreamEnd::Stall(after_events),
-        ),
-        Behaviour::HeldStream { after_events, ping } => (
-            Reply::Text(DEFAULT_TEXT.to_string()),
-            None,
-            StreamEnd::Held(after_events, ping),
-        ),
-        Behaviour::MalformedEvent => (
-            Reply::Text(DEFAULT_TEXT.to_string()),
-            None,
-            StreamEnd::Malformed,
-        ),
-        Behaviour::StreamException {
+        Plan::Answer { reply, usage, end } => (reply, usage, end),
+        Plan::Exception {
             after_events,
             exception,
             message,

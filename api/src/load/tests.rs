@@ -147,3 +147,34 @@ fn invalid_yaml_is_a_problem_not_a_panic() {
         assert!(parse_documents(text, "f").is_err(), "{text:?}");
     }
 }
+
+/// The limit fields of AITeams and of a route's inline teams are declared
+/// in both structs rather than shared through `#[serde(flatten)]`: flattened
+/// fields lose their name in type errors (`spec: invalid type` instead of
+/// `spec.requestsPerMinute: invalid type`).
+#[test]
+fn type_errors_in_team_limits_name_the_field() {
+    let team = |spec: &str| {
+        format!(
+            "apiVersion: switchboard.dev/v1alpha1\nkind: AITeam\nmetadata: {{name: t}}\nspec: {spec}\n"
+        )
+    };
+    let p = problems(&team("{tier: standard, requestsPerMinute: abc}"));
+    assert!(
+        p[0].ends_with("spec.requestsPerMinute: invalid type: string \"abc\", expected u64"),
+        "{p:?}"
+    );
+    let p = problems(&team("{budget: {usd: x}}"));
+    assert!(
+        p[0].ends_with("spec.budget.usd: invalid type: string \"x\", expected f64"),
+        "{p:?}"
+    );
+    let route = "apiVersion: switchboard.dev/v1alpha1\nkind: AIRoute\nmetadata: {name: r}\nspec:\n  rules: [{backends: [{name: mock}]}]\n  teams:\n    teams:\n    - {name: a, tokensPerDay: x}\n";
+    let p = problems(route);
+    assert!(
+        p[0].ends_with(
+            "spec.teams.teams[0].tokensPerDay: invalid type: string \"x\", expected u64"
+        ),
+        "{p:?}"
+    );
+}

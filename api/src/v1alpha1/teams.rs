@@ -59,6 +59,10 @@ pub struct TeamsSpec {
 }
 
 /// One team.
+// `tier`, `requestsPerMinute`, `tokensPerDay` and `budget` repeat fields of
+// `AITeamSpec` on purpose: sharing them through `#[serde(flatten)]` keeps the
+// CRD schema but loses the field path in the loader's type errors (see
+// `load::tests::type_errors_in_team_limits_name_the_field`).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TeamSpec {

@@ -12,29 +12,24 @@
 //! runs at a time (callers share it; no lock is held across the fetch). A
 //! failed fetch is not retried for [`RETRY_AFTER_FAILURE`]; meanwhile, and
 //! while the refresh keeps failing, the old credentials are used until
-//! [`MIN_REMAINING`] before they expire. The token files are read again on
-//! every fetch (they are rotated). Nothing here logs a secret: errors name
+//! [`MIN_REMAINING`] before they expire (the state machine is
+//! [`crate::credentials::refresh`], shared with the OAuth2 token providers).
+//! The token files are read again on every fetch (they are rotated). Nothing here logs a secret: errors name
 //! files, URIs and AWS error codes only.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use arc_swap::ArcSwapOption;
-use futures_util::FutureExt;
-use futures_util::future::Shared;
 use http::Uri;
 
 use super::container;
 use super::credentials::{Credentials, Secret};
 use super::fetch::{BoxFuture, Fetch};
 use super::sts;
+use crate::credentials::read_token_file;
+use crate::credentials::refresh::{self, Fetched, Refreshing};
+pub use crate::credentials::refresh::{Clock, MIN_REMAINING, REFRESH_BEFORE, RETRY_AFTER_FAILURE};
 
-/// Start refreshing this long before the credentials expire.
-pub const REFRESH_BEFORE: Duration = Duration::from_secs(300);
-/// Stop using credentials this long before they expire.
-pub const MIN_REMAINING: Duration = Duration::from_secs(15);
-/// Wait this long after a failed fetch before trying again.
-pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
 /// Default `RoleSessionName` of the IRSA session.
 pub const DEFAULT_SESSION_NAME: &str = "switchboard";
 
@@ -180,32 +175,43 @@ pub struct CredentialError {
     pub reason: String,
 }
 
-/// The wall clock (replaceable in tests).
-pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
-
-type Refresh = Shared<BoxFuture<'static, Result<Arc<Credentials>, CredentialError>>>;
-
-struct Inner {
+/// The fetches of one [`CredentialSource`], for the refreshing cache.
+struct AwsSource {
     source: CredentialSource,
     fetch: Arc<dyn Fetch>,
-    clock: Clock,
-    cached: ArcSwapOption<Credentials>,
-    /// When the last fetch failed.
-    failed_at: ArcSwapOption<(SystemTime, CredentialError)>,
-    /// The fetch in flight, shared by every caller waiting for it.
-    inflight: tokio::sync::Mutex<Option<Refresh>>,
+}
+
+impl refresh::Source for AwsSource {
+    type Value = Credentials;
+    type Error = CredentialError;
+    const WHAT: &'static str = "AWS credentials";
+
+    fn label(&self) -> &'static str {
+        self.source.label()
+    }
+
+    fn fetch(
+        &self,
+        _now: SystemTime,
+    ) -> BoxFuture<'_, Result<Fetched<Credentials>, CredentialError>> {
+        Box::pin(async move {
+            let creds = fetch_once(self).await?;
+            let expires_at = creds.expires_at;
+            Ok((creds, expires_at))
+        })
+    }
 }
 
 /// Cached, refreshed credentials of one source.
 #[derive(Clone)]
 pub struct CredentialProvider {
-    inner: Arc<Inner>,
+    cache: Refreshing<AwsSource>,
 }
 
 impl std::fmt::Debug for CredentialProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CredentialProvider")
-            .field("source", &self.inner.source.label())
+            .field("source", &self.label())
             .finish_non_exhaustive()
     }
 }
@@ -218,92 +224,28 @@ impl CredentialProvider {
 
     /// [`CredentialProvider::new`] with a clock.
     pub fn with_clock(source: CredentialSource, fetch: Arc<dyn Fetch>, clock: Clock) -> Self {
-        let cached = match &source {
-            CredentialSource::Static(c) => Some(Arc::new(c.clone())),
-            _ => None,
+        let cache = match &source {
+            CredentialSource::Static(c) => {
+                let value = (c.clone(), c.expires_at);
+                Refreshing::with_value(AwsSource { source, fetch }, clock, value)
+            }
+            _ => Refreshing::new(AwsSource { source, fetch }, clock),
         };
-        Self {
-            inner: Arc::new(Inner {
-                source,
-                fetch,
-                clock,
-                cached: ArcSwapOption::new(cached),
-                failed_at: ArcSwapOption::empty(),
-                inflight: tokio::sync::Mutex::new(None),
-            }),
-        }
+        Self { cache }
     }
 
     /// The source's label.
     pub fn label(&self) -> &'static str {
-        self.inner.source.label()
+        self.cache.source().source.label()
     }
 
     /// Credentials valid for at least a while (see the module docs).
     pub async fn credentials(&self) -> Result<Arc<Credentials>, CredentialError> {
-        let now = (self.inner.clock)();
-        let cached = self.inner.cached.load_full();
-        if let Some(c) = &cached
-            && !c.expire_within(now, REFRESH_BEFORE)
-        {
-            return Ok(c.clone());
-        }
-        let usable = cached.filter(|c| !c.expire_within(now, MIN_REMAINING));
-        if let Some(f) = self.inner.failed_at.load_full()
-            && now < f.0 + RETRY_AFTER_FAILURE
-        {
-            return usable.ok_or_else(|| f.1.clone());
-        }
-        let refresh = {
-            let mut slot = self.inner.inflight.lock().await;
-            match slot.as_ref() {
-                Some(r) => r.clone(),
-                None => {
-                    let inner = self.inner.clone();
-                    let r = async move { refresh(inner).await }.boxed().shared();
-                    *slot = Some(r.clone());
-                    r
-                }
-            }
-        };
-        match refresh.await {
-            Ok(c) => Ok(c),
-            Err(e) => usable.ok_or(e),
-        }
+        self.cache.get().await
     }
 }
 
-/// One fetch: stores the result and frees the in-flight slot.
-async fn refresh(inner: Arc<Inner>) -> Result<Arc<Credentials>, CredentialError> {
-    let result = fetch_once(&inner).await;
-    let now = (inner.clock)();
-    match &result {
-        Ok(c) => {
-            inner.cached.store(Some(c.clone()));
-            inner.failed_at.store(None);
-            tracing::debug!(source = inner.source.label(), "AWS credentials refreshed");
-        }
-        Err(e) => {
-            inner.failed_at.store(Some(Arc::new((now, e.clone()))));
-            tracing::warn!(source = inner.source.label(), error = %e, "AWS credentials refresh failed");
-        }
-    }
-    *inner.inflight.lock().await = None;
-    result
-}
-
-async fn read_token(path: &std::path::Path) -> Result<Secret, String> {
-    let text = tokio::fs::read_to_string(path)
-        .await
-        .map_err(|e| format!("reading the token file {}: {e}", path.display()))?;
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(format!("the token file {} is empty", path.display()));
-    }
-    Ok(Secret::new(text))
-}
-
-async fn fetch_once(inner: &Inner) -> Result<Arc<Credentials>, CredentialError> {
+async fn fetch_once(inner: &AwsSource) -> Result<Credentials, CredentialError> {
     let fail = |reason: String| CredentialError {
         source_label: inner.source.label(),
         reason,
@@ -316,7 +258,7 @@ async fn fetch_once(inner: &Inner) -> Result<Arc<Credentials>, CredentialError> 
             session_name,
             sts_endpoint,
         } => {
-            let token = read_token(token_file).await.map_err(fail)?;
+            let token = read_token_file(token_file).await.map_err(fail)?;
             let req = sts::request(sts_endpoint, role_arn, session_name, &token)
                 .map_err(|e| fail(format!("building the STS request: {e}")))?;
             let (status, body) = inner
@@ -329,7 +271,7 @@ async fn fetch_once(inner: &Inner) -> Result<Arc<Credentials>, CredentialError> 
         CredentialSource::Container { uri, token } => {
             let token = match token {
                 ContainerToken::None => None,
-                ContainerToken::File(path) => Some(read_token(path).await.map_err(fail)?),
+                ContainerToken::File(path) => Some(read_token_file(path).await.map_err(fail)?),
                 ContainerToken::Value(v) => Some(v.clone()),
             };
             let req = container::request(uri, token.as_ref()).map_err(|_| {
@@ -343,7 +285,7 @@ async fn fetch_once(inner: &Inner) -> Result<Arc<Credentials>, CredentialError> 
             container::parse_response(status.as_u16(), &body).map_err(fail)?
         }
     };
-    Ok(Arc::new(creds))
+    Ok(creds)
 }
 
 #[cfg(test)]

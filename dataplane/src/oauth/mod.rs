@@ -6,8 +6,8 @@
 //! The sources are pure request builders and answer parsers
 //! ([`crate::google`], [`crate::azure::entra`]); the HTTP edge is
 //! [`crate::aws::fetch::Fetch`] (one request, a bounded answer), shared with
-//! the AWS credential providers. The cache follows
-//! [`crate::aws::provider::CredentialProvider`]:
+//! the AWS credential providers, and so is the cache
+//! ([`crate::credentials::refresh`]):
 //!
 //! - a cached token is used until [`REFRESH_BEFORE`] before it expires;
 //! - one fetch runs at a time, every caller waiting for it shares it, and no
@@ -24,22 +24,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use arc_swap::ArcSwapOption;
-use futures_util::FutureExt;
-use futures_util::future::Shared;
 use http::HeaderValue;
 
 use crate::aws::Secret;
 use crate::aws::fetch::{BoxFuture, Fetch};
+use crate::credentials::refresh::{self, Fetched, Refreshing};
 
+pub use crate::credentials::read_token_file;
+pub use crate::credentials::refresh::{Clock, MIN_REMAINING, REFRESH_BEFORE, RETRY_AFTER_FAILURE};
 pub use response::{TokenAnswer, parse_token_response};
-
-/// Start refreshing this long before the token expires.
-pub const REFRESH_BEFORE: Duration = Duration::from_secs(300);
-/// Stop using a token this long before it expires.
-pub const MIN_REMAINING: Duration = Duration::from_secs(15);
-/// Wait this long after a failed fetch before trying again.
-pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
 
 /// A bearer access token and when it expires.
 #[derive(Clone, PartialEq, Eq)]
@@ -103,32 +96,47 @@ pub trait TokenSource: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'a, Result<AccessToken, String>>;
 }
 
-/// The wall clock (replaceable in tests).
-pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
-
-type Refresh = Shared<BoxFuture<'static, Result<Arc<AccessToken>, TokenError>>>;
-
-struct Inner {
+/// The exchanges of one [`TokenSource`], for the refreshing cache.
+struct OAuthSource {
     source: Box<dyn TokenSource>,
     fetch: Arc<dyn Fetch>,
-    clock: Clock,
-    cached: ArcSwapOption<AccessToken>,
-    /// When the last fetch failed, and why.
-    failed_at: ArcSwapOption<(SystemTime, TokenError)>,
-    /// The fetch in flight, shared by every caller waiting for it.
-    inflight: tokio::sync::Mutex<Option<Refresh>>,
+}
+
+impl refresh::Source for OAuthSource {
+    type Value = AccessToken;
+    type Error = TokenError;
+    const WHAT: &'static str = "access token";
+
+    fn label(&self) -> &'static str {
+        self.source.label()
+    }
+
+    fn fetch(&self, now: SystemTime) -> BoxFuture<'_, Result<Fetched<AccessToken>, TokenError>> {
+        Box::pin(async move {
+            match self.source.fetch(self.fetch.as_ref(), now).await {
+                Ok(token) => {
+                    let expires_at = token.expires_at;
+                    Ok((token, Some(expires_at)))
+                }
+                Err(reason) => Err(TokenError {
+                    source_label: self.source.label(),
+                    reason,
+                }),
+            }
+        })
+    }
 }
 
 /// The cached, refreshed token of one source.
 #[derive(Clone)]
 pub struct TokenProvider {
-    inner: Arc<Inner>,
+    cache: Refreshing<OAuthSource>,
 }
 
 impl fmt::Debug for TokenProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenProvider")
-            .field("source", &self.inner.source.label())
+            .field("source", &self.label())
             .finish_non_exhaustive()
     }
 }
@@ -145,84 +153,24 @@ impl TokenProvider {
         fetch: Arc<dyn Fetch>,
         clock: Clock,
     ) -> Self {
+        let source = OAuthSource {
+            source: Box::new(source),
+            fetch,
+        };
         Self {
-            inner: Arc::new(Inner {
-                source: Box::new(source),
-                fetch,
-                clock,
-                cached: ArcSwapOption::empty(),
-                failed_at: ArcSwapOption::empty(),
-                inflight: tokio::sync::Mutex::new(None),
-            }),
+            cache: Refreshing::new(source, clock),
         }
     }
 
     /// The source's label.
     pub fn label(&self) -> &'static str {
-        self.inner.source.label()
+        self.cache.source().source.label()
     }
 
     /// A token valid for at least a while (see the module docs).
     pub async fn token(&self) -> Result<Arc<AccessToken>, TokenError> {
-        let now = (self.inner.clock)();
-        let cached = self.inner.cached.load_full();
-        if let Some(t) = &cached
-            && !t.expires_within(now, REFRESH_BEFORE)
-        {
-            return Ok(t.clone());
-        }
-        let usable = cached.filter(|t| !t.expires_within(now, MIN_REMAINING));
-        if let Some(f) = self.inner.failed_at.load_full()
-            && now < f.0 + RETRY_AFTER_FAILURE
-        {
-            return usable.ok_or_else(|| f.1.clone());
-        }
-        let refresh = {
-            let mut slot = self.inner.inflight.lock().await;
-            match slot.as_ref() {
-                Some(r) => r.clone(),
-                None => {
-                    let inner = self.inner.clone();
-                    let r = async move { refresh(inner).await }.boxed().shared();
-                    *slot = Some(r.clone());
-                    r
-                }
-            }
-        };
-        match refresh.await {
-            Ok(t) => Ok(t),
-            Err(e) => usable.ok_or(e),
-        }
+        self.cache.get().await
     }
-}
-
-/// One fetch: stores the result and frees the in-flight slot.
-async fn refresh(inner: Arc<Inner>) -> Result<Arc<AccessToken>, TokenError> {
-    let label = inner.source.label();
-    let now = (inner.clock)();
-    let result = inner
-        .source
-        .fetch(inner.fetch.as_ref(), now)
-        .await
-        .map(Arc::new)
-        .map_err(|reason| TokenError {
-            source_label: label,
-            reason,
-        });
-    match &result {
-        Ok(t) => {
-            inner.cached.store(Some(t.clone()));
-            inner.failed_at.store(None);
-            tracing::debug!(source = label, "access token refreshed");
-        }
-        Err(e) => {
-            let failed = (inner.clock)();
-            inner.failed_at.store(Some(Arc::new((failed, e.clone()))));
-            tracing::warn!(source = label, error = %e, "access token refresh failed");
-        }
-    }
-    *inner.inflight.lock().await = None;
-    result
 }
 
 /// `application/x-www-form-urlencoded` encoding of one value.
@@ -245,19 +193,6 @@ pub fn form(pairs: &[(&str, &str)]) -> String {
         .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
         .collect::<Vec<_>>()
         .join("&")
-}
-
-/// Reads a token file (a projected service-account token), again for every
-/// fetch: it is rotated.
-pub async fn read_token_file(path: &std::path::Path) -> Result<Secret, String> {
-    let text = tokio::fs::read_to_string(path)
-        .await
-        .map_err(|e| format!("reading the token file {}: {e}", path.display()))?;
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(format!("the token file {} is empty", path.display()));
-    }
-    Ok(Secret::new(text))
 }
 
 #[cfg(test)]

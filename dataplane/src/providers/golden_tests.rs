@@ -6,8 +6,6 @@
 //! folder here. `UPDATE_GOLDEN=1 cargo test -p switchboard-dataplane
 //! providers::golden` rewrites the expected files; review the diff.
 
-use std::path::{Path, PathBuf};
-
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use http_body_util::BodyExt;
@@ -15,21 +13,11 @@ use serde_json::{Map, Value, json};
 
 use super::{BuildContext, ClientCall};
 use crate::body::RequestJson;
-use crate::runtime::ApiFormat;
+use crate::testing::golden::{Golden, cases, client_format, read_json, subdirs};
 use crate::translate::Plan;
 
-fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src/providers/testdata")
-}
-
-fn format(name: &str) -> ApiFormat {
-    match name {
-        "chat" => ApiFormat::ChatCompletions,
-        "messages" => ApiFormat::Messages,
-        "count_tokens" => ApiFormat::CountTokens,
-        "responses" => ApiFormat::Responses,
-        other => panic!("unknown format {other}"),
-    }
+fn golden() -> Golden {
+    Golden::new("src/providers/testdata")
 }
 
 /// The snapshot form of an AIBackend spec (its Secret `keys` holds `provider: sk-golden`).
@@ -70,7 +58,7 @@ async fn run(case: &Value) -> Value {
     }
     let json = RequestJson::parse(Bytes::from(case["body"].to_string())).unwrap();
     let call = ClientCall {
-        format: format(case["format"].as_str().unwrap()),
+        format: client_format(case["format"].as_str().unwrap()),
         json: &json,
         stream: case["body"]["stream"].as_bool().unwrap_or(false),
         query: case["query"].as_str(),
@@ -117,33 +105,15 @@ async fn run(case: &Value) -> Value {
 
 #[tokio::test]
 async fn golden_upstream_requests() {
+    let golden = golden();
+    let root = golden.path("");
     let mut count = 0;
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(testdata())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    dirs.sort();
-    for dir in dirs {
-        let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.to_string_lossy().ends_with(".in.json"))
-            .collect();
-        cases.sort();
-        for input in cases {
-            let case: Value =
-                serde_json::from_str(&std::fs::read_to_string(&input).unwrap()).unwrap();
-            let mut actual = serde_json::to_string_pretty(&run(&case).await).unwrap();
-            actual.push('\n');
-            let expected = PathBuf::from(input.to_string_lossy().replace(".in.json", ".out.json"));
-            if std::env::var_os("UPDATE_GOLDEN").is_some() {
-                std::fs::write(&expected, &actual).unwrap();
-            } else {
-                let want = std::fs::read_to_string(&expected).unwrap_or_else(|e| {
-                    panic!("{}: {e} (run with UPDATE_GOLDEN=1)", expected.display())
-                });
-                assert_eq!(actual, want, "golden mismatch: {}", expected.display());
-            }
+    for provider in subdirs(&root) {
+        let dir = root.join(provider);
+        for case in cases(&dir, ".in.json") {
+            let input = read_json(&dir.join(format!("{case}.in.json")));
+            let actual = run(&input).await;
+            golden.check_json(&dir.join(format!("{case}.out.json")), &actual);
             count += 1;
         }
     }

@@ -16,58 +16,20 @@
 //! `UPDATE_GOLDEN=1 cargo test -p switchboard-dataplane golden` rewrites the
 //! expected files; review the diff.
 
-use std::convert::Infallible;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body::Frame;
-use http_body_util::{BodyExt, StreamBody};
+use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::testing::golden::{Golden, cases, in_pieces, read_json};
 use crate::wire::relay::Relay;
 
 const CREATED: u64 = 1_700_000_000;
 
-fn testdata(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("src/translate/testdata")
-        .join(rel)
-}
-
-/// Case names in `dir` with inputs ending in `suffix`, sorted.
-fn cases(dir: &Path, suffix: &str) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter_map(|n| n.strip_suffix(suffix).map(str::to_owned))
-        .collect();
-    names.sort();
-    assert!(!names.is_empty(), "no cases in {}", dir.display());
-    names
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// Compares `actual` with the expected file, or rewrites it with UPDATE_GOLDEN=1.
-fn check(expected: &Path, actual: &str) {
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(expected, actual).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(expected)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", expected.display()));
-    assert_eq!(actual, want, "golden mismatch: {}", expected.display());
-}
-
-fn pretty(v: &Value) -> String {
-    let mut s = serde_json::to_string_pretty(v).unwrap();
-    s.push('\n');
-    s
+fn golden() -> Golden {
+    Golden::new("src/translate/testdata")
 }
 
 /// A request translation on trees (the golden files are trees).
@@ -122,7 +84,7 @@ const PAIRS: [&str; 2] = ["chat_to_messages", "messages_to_chat"];
 #[test]
 fn golden_requests() {
     for pair in PAIRS {
-        let dir = testdata(&format!("request/{pair}"));
+        let dir = golden().path(&format!("request/{pair}"));
         for case in cases(&dir, ".in.json") {
             let input = read_json(&dir.join(format!("{case}.in.json")));
             let out = match (request_fn(pair))(
@@ -139,7 +101,7 @@ fn golden_requests() {
                 out.get("error").is_some(),
                 "{pair}/{case}: {out}"
             );
-            check(&dir.join(format!("{case}.out.json")), &pretty(&out));
+            golden().check_json(&dir.join(format!("{case}.out.json")), &out);
         }
     }
 }
@@ -147,12 +109,12 @@ fn golden_requests() {
 #[test]
 fn golden_responses() {
     for pair in PAIRS {
-        let dir = testdata(&format!("response/{pair}"));
+        let dir = golden().path(&format!("response/{pair}"));
         let t = translator(request_pair(pair));
         for case in cases(&dir, ".in.json") {
             let input = read_json(&dir.join(format!("{case}.in.json")));
             let out = (t.response)(&input, &session(&dir, &case, pair)).unwrap();
-            check(&dir.join(format!("{case}.out.json")), &pretty(&out));
+            golden().check_json(&dir.join(format!("{case}.out.json")), &out);
         }
     }
 }
@@ -160,16 +122,12 @@ fn golden_responses() {
 #[tokio::test]
 async fn golden_streams() {
     for pair in PAIRS {
-        let dir = testdata(&format!("stream/{pair}"));
+        let dir = golden().path(&format!("stream/{pair}"));
         let t = translator(request_pair(pair));
         for case in cases(&dir, ".in.sse") {
             let input = std::fs::read(dir.join(format!("{case}.in.sse"))).unwrap();
             // Cut into small pieces, as a network would.
-            let chunks: Vec<_> = input
-                .chunks(7)
-                .map(|c| Ok::<_, Infallible>(Frame::data(Bytes::copy_from_slice(c))))
-                .collect();
-            let body = StreamBody::new(futures_util::stream::iter(chunks));
+            let body = in_pieces(&input, 7);
             let relay = Relay::translating(
                 body,
                 t.upstream.dialect(),
@@ -179,7 +137,7 @@ async fn golden_streams() {
                 Box::new(|_| {}),
             );
             let out = relay.collect().await.unwrap().to_bytes();
-            check(
+            golden().check(
                 &dir.join(format!("{case}.out.sse")),
                 std::str::from_utf8(&out).unwrap(),
             );
@@ -189,7 +147,7 @@ async fn golden_streams() {
 
 #[test]
 fn golden_errors() {
-    let dir = testdata("error");
+    let dir = golden().path("error");
     for case in cases(&dir, ".in.json") {
         let input = read_json(&dir.join(format!("{case}.in.json")));
         let client = match input["client"].as_str() {
@@ -199,6 +157,6 @@ fn golden_errors() {
         let status = input["status"].as_u64().unwrap() as u16;
         let body = input["body"].as_str().unwrap().as_bytes();
         let out: Value = serde_json::from_slice(&errors::to_client(client, status, body)).unwrap();
-        check(&dir.join(format!("{case}.out.json")), &pretty(&out));
+        golden().check_json(&dir.join(format!("{case}.out.json")), &out);
     }
 }

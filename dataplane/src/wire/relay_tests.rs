@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 use super::tests_support::{CAPTURES, capture_path};
 use super::*;
+use crate::testing::golden::in_pieces;
 
 type Summaries = Arc<Mutex<Vec<RelaySummary>>>;
 
@@ -36,17 +37,6 @@ fn channel_body() -> (
     let (tx, mut rx) = mpsc::unbounded_channel::<ChanItem>();
     let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
     (tx, StreamBody::new(stream))
-}
-
-fn chunked_body(
-    bytes: &[u8],
-    size: usize,
-) -> StreamBody<impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>>> {
-    let chunks: Vec<_> = bytes
-        .chunks(size)
-        .map(|c| Ok::<_, Infallible>(Frame::data(Bytes::copy_from_slice(c))))
-        .collect();
-    StreamBody::new(futures_util::stream::iter(chunks))
 }
 
 async fn next_data<B>(relay: &mut Relay<B>) -> Option<Bytes>
@@ -102,7 +92,7 @@ async fn golden_captures() {
         for size in [1, 7, 64, input.len()] {
             let (seen, on_finish) = recorder();
             let relay = Relay::new(
-                chunked_body(&input, size),
+                in_pieces(&input, size),
                 dialect,
                 Duration::from_secs(60),
                 on_finish,
@@ -233,7 +223,7 @@ async fn truncated_stream_gets_error_event_and_no_fake_done() {
     let cut = text.find("data: {\"id\":\"chatcmpl-Bx9a7TQ2\",\"object\":\"chat.completion.chunk\",\"created\":1754000000,\"model\":\"gpt-4o-2024-08-06\",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_07871e2ad8\",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}]").unwrap();
     let (seen, on_finish) = recorder();
     let relay = Relay::new(
-        chunked_body(&input[..cut], 50),
+        in_pieces(&input[..cut], 50),
         Dialect::OpenAI,
         Duration::from_secs(60),
         on_finish,
@@ -254,7 +244,7 @@ async fn a_chat_stream_complete_but_for_done_is_completed_not_truncated() {
     let cut = input.len() - "data: [DONE]\n\n".len();
     let (seen, on_finish) = recorder();
     let relay = Relay::new(
-        chunked_body(&input[..cut], 50),
+        in_pieces(&input[..cut], 50),
         Dialect::OpenAI,
         Duration::from_secs(60),
         on_finish,
@@ -279,7 +269,7 @@ async fn a_cut_partial_event_is_dropped_and_an_error_event_sent() {
     let input = b"event: message_start\ndata: {\"type\":\"message_st";
     let (seen, on_finish) = recorder();
     let relay = Relay::new(
-        chunked_body(input, 100),
+        in_pieces(input, 100),
         Dialect::Anthropic,
         Duration::from_secs(60),
         on_finish,
@@ -342,7 +332,7 @@ async fn malformed_events_are_counted_and_dropped() {
     let input = b"data: {\"choices\":[]}\n\ndata: not json\n\ndata: [DONE]\n\n";
     let (seen, on_finish) = recorder();
     let out = collect(Relay::new(
-        chunked_body(input, 3),
+        in_pieces(input, 3),
         Dialect::OpenAI,
         Duration::from_secs(60),
         on_finish,
@@ -360,7 +350,7 @@ async fn upstream_error_event_wins_over_a_later_terminal_event() {
         b"data: {\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}\n\ndata: [DONE]\n\n";
     let (seen, on_finish) = recorder();
     let out = collect(Relay::new(
-        chunked_body(input, 5),
+        in_pieces(input, 5),
         Dialect::OpenAI,
         Duration::from_secs(60),
         on_finish,
@@ -390,7 +380,7 @@ async fn upstream_error_then_silence_appends_nothing() {
 async fn zero_idle_timeout_disables_stall_detection() {
     let (seen, on_finish) = recorder();
     let out = collect(Relay::new(
-        chunked_body(b"data: [DONE]\n\n", 4),
+        in_pieces(b"data: [DONE]\n\n", 4),
         Dialect::OpenAI,
         Duration::ZERO,
         on_finish,
@@ -461,7 +451,7 @@ async fn translated_relay_reports_the_upstreams_own_usage() {
     let t = translator(ApiFormat::ChatCompletions, UpstreamFormat::Messages);
     let (seen, on_finish) = recorder();
     let relay = Relay::translating(
-        chunked_body(&input, 5),
+        in_pieces(&input, 5),
         Dialect::Anthropic,
         (t.stream)(Session::default()),
         Dialect::OpenAI,
@@ -528,7 +518,7 @@ async fn an_upstream_keep_alive_reaches_an_anthropic_client_as_a_ping() {
     let t = translator(ApiFormat::Messages, UpstreamFormat::ChatCompletions);
     let input = b": OPENROUTER PROCESSING\n\ndata: {\"id\":\"c\",\"model\":\"g\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n: keep-alive\n\ndata: {\"id\":\"c\",\"model\":\"g\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
     let relay = Relay::translating(
-        chunked_body(input, 7),
+        in_pieces(input, 7),
         Dialect::OpenAI,
         (t.stream)(Session::default()),
         Dialect::Anthropic,
@@ -550,7 +540,7 @@ async fn an_upstream_keep_alive_reaches_an_anthropic_client_as_a_ping() {
     let t = translator(ApiFormat::ChatCompletions, UpstreamFormat::Messages);
     let input = std::fs::read(capture_path("anthropic_tool_use_cache")).unwrap();
     let relay = Relay::translating(
-        chunked_body(&input, 5),
+        in_pieces(&input, 5),
         Dialect::Anthropic,
         (t.stream)(Session::default()),
         Dialect::OpenAI,

@@ -11,10 +11,11 @@ use http::{HeaderMap, Response};
 use serde_json::Value;
 use tokio::sync::Notify;
 
+use super::plan::plain_reply;
 use super::{Endpoint, MockBody, Shared, json_response, sse_response};
 use crate::azure_wire::{self as aw, AzureOp};
 use crate::behaviour::Behaviour;
-use crate::wire::{self, Reply, Usage};
+use crate::wire;
 
 /// What the handler read of the request.
 pub(super) struct Received<'a> {
@@ -48,29 +49,9 @@ pub(super) async fn answer(
         return super::answer(shared, kill, Endpoint::Responses, req.body, behaviour).await;
     }
     // Chat Completions: the OpenAI answer with Azure's annotations.
-    let (reply, usage) = match &behaviour {
-        Behaviour::Ok { text } => (Reply::Text(text.clone()), None),
-        Behaviour::OkWithUsage {
-            text,
-            input,
-            output,
-            cached,
-        } => (
-            Reply::Text(text.clone()),
-            Some(Usage {
-                input: *input,
-                output: *output,
-                cached: *cached,
-            }),
-        ),
-        Behaviour::ToolCall { name, arguments } => (
-            Reply::ToolCall {
-                name: name.clone(),
-                arguments: arguments.clone(),
-            },
-            None,
-        ),
-        _ => {
+    let (reply, usage) = match plain_reply(behaviour) {
+        Ok(plain) => plain,
+        Err(behaviour) => {
             return super::answer(shared, kill, Endpoint::ChatCompletions, req.body, behaviour)
                 .await;
         }

@@ -13,7 +13,6 @@
 //!    whose CRC does not match.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
@@ -22,10 +21,11 @@ use hyper::body::Frame;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc};
 
-use super::{ChannelBody, MockBody, Shared, add_request_id, full};
+use super::plan::{Plan, plan, with_headers};
+use super::{ChannelBody, MockBody, Shared, StreamEnd, add_request_id, full};
 use crate::bedrock_wire::{self as bw, Op};
 use crate::behaviour::{Behaviour, DEFAULT_TEXT};
-use crate::wire::{self, Flavor, Reply, Usage};
+use crate::wire::{self, Flavor, Reply};
 
 /// What the handler read of the request.
 pub(super) struct Received<'a> {
@@ -189,9 +189,8 @@ pub(super) async fn answer(
     if let Some(refused) = refuse(&shared, op, &req) {
         return refused;
     }
-    let text = || Reply::Text(DEFAULT_TEXT.to_string());
-    let (reply, usage, end) = match behaviour {
-        Behaviour::Status {
+    let (reply, usage, end) = match plan(behaviour, &shared, &kill).await {
+        Plan::Status {
             status,
             body,
             headers,
@@ -203,60 +202,24 @@ pub(super) async fn answer(
                     .and_then(Value::as_str)
                     .map_or_else(|| body.to_string(), str::to_string)
             };
-            let mut response = error(status, bw::error_type(status), &message);
-            for (name, value) in headers {
-                if let (Ok(name), Ok(value)) = (
-                    http::HeaderName::try_from(name),
-                    HeaderValue::try_from(value),
-                ) {
-                    response.headers_mut().insert(name, value);
-                }
-            }
-            return response;
+            return with_headers(error(status, bw::error_type(status), &message), headers);
         }
-        Behaviour::Reset => {
-            kill.notify_one();
-            return std::future::pending().await;
+        Plan::Answer { reply, usage, end } => {
+            let end = match end {
+                StreamEnd::Complete => End::Complete,
+                StreamEnd::Cut(n) => End::Cut(n),
+                // Not released on this flavour: it stalls.
+                StreamEnd::Stall(n) | StreamEnd::Held(n, _) => End::Stall(n),
+                StreamEnd::Malformed => End::Corrupt,
+            };
+            (reply, usage, end)
         }
-        Behaviour::Silence => {
-            let mut shutdown = shared.shutdown.subscribe();
-            let _ = shutdown.wait_for(|stop| *stop).await;
-            kill.notify_one();
-            return std::future::pending().await;
-        }
-        Behaviour::SlowFirstByte { ms } => {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            (text(), None, End::Complete)
-        }
-        Behaviour::Ok { text } => (Reply::Text(text), None, End::Complete),
-        Behaviour::OkWithUsage {
-            text,
-            input,
-            output,
-            cached,
-        } => (
-            Reply::Text(text),
-            Some(Usage {
-                input,
-                output,
-                cached,
-            }),
-            End::Complete,
-        ),
-        Behaviour::ToolCall { name, arguments } => {
-            (Reply::ToolCall { name, arguments }, None, End::Complete)
-        }
-        Behaviour::CutStream { after_events } => (text(), None, End::Cut(after_events)),
-        Behaviour::StallStream { after_events } => (text(), None, End::Stall(after_events)),
-        // Not released on this flavour: it stalls.
-        Behaviour::HeldStream { after_events, .. } => (text(), None, End::Stall(after_events)),
-        Behaviour::MalformedEvent => (text(), None, End::Corrupt),
-        Behaviour::StreamException {
+        Plan::Exception {
             after_events,
             exception,
             message,
         } => (
-            text(),
+            Reply::Text(DEFAULT_TEXT.to_string()),
             None,
             End::Exception(after_events, exception, message),
         ),

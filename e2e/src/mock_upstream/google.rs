@@ -17,16 +17,16 @@
 //!    `{"error": …}` (Anthropic's `event: error` for Claude).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Response};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+use super::plan::{Plan, plan, with_headers};
 use super::{MockBody, Shared, StreamEnd, full, json_response, sse_response};
 use crate::behaviour::{Behaviour, DEFAULT_TEXT};
 use crate::google_wire::{self as gw, Method, Service};
-use crate::wire::{self, Flavor, Reply, Usage};
+use crate::wire::{self, Flavor, Reply};
 
 /// What the handler read of the request.
 pub(super) struct Received<'a> {
@@ -119,9 +119,8 @@ pub(super) async fn answer(
         return refused;
     }
     let claude = p.publisher == "anthropic";
-    let text = || Reply::Text(DEFAULT_TEXT.to_string());
-    let (reply, usage, end, exception) = match behaviour {
-        Behaviour::Status {
+    let (reply, usage, end, exception) = match plan(behaviour, &shared, &kill).await {
+        Plan::Status {
             status,
             body,
             headers,
@@ -131,68 +130,22 @@ pub(super) async fn answer(
                 (true, true) => wire::default_error_body(Flavor::Anthropic, status),
                 (true, false) => wire::default_error_body(flavor, status),
             };
-            let mut response = json_response(status, &body, flavor);
-            for (name, value) in headers {
-                if let (Ok(name), Ok(value)) = (
-                    http::HeaderName::try_from(name),
-                    HeaderValue::try_from(value),
-                ) {
-                    response.headers_mut().insert(name, value);
-                }
-            }
-            return response;
+            return with_headers(json_response(status, &body, flavor), headers);
         }
-        Behaviour::Reset => {
-            kill.notify_one();
-            return std::future::pending().await;
+        Plan::Answer { reply, usage, end } => {
+            let end = match end {
+                // Not released on this flavour: it stalls.
+                StreamEnd::Held(n, _) => StreamEnd::Stall(n),
+                other => other,
+            };
+            (reply, usage, end, None)
         }
-        Behaviour::Silence => {
-            let mut shutdown = shared.shutdown.subscribe();
-            let _ = shutdown.wait_for(|stop| *stop).await;
-            kill.notify_one();
-            return std::future::pending().await;
-        }
-        Behaviour::SlowFirstByte { ms } => {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            (text(), None, StreamEnd::Complete, None)
-        }
-        Behaviour::Ok { text } => (Reply::Text(text), None, StreamEnd::Complete, None),
-        Behaviour::OkWithUsage {
-            text,
-            input,
-            output,
-            cached,
-        } => (
-            Reply::Text(text),
-            Some(Usage {
-                input,
-                output,
-                cached,
-            }),
-            StreamEnd::Complete,
-            None,
-        ),
-        Behaviour::ToolCall { name, arguments } => (
-            Reply::ToolCall { name, arguments },
-            None,
-            StreamEnd::Complete,
-            None,
-        ),
-        Behaviour::CutStream { after_events } => (text(), None, StreamEnd::Cut(after_events), None),
-        Behaviour::StallStream { after_events } => {
-            (text(), None, StreamEnd::Stall(after_events), None)
-        }
-        // Not released on this flavour: it stalls.
-        Behaviour::HeldStream { after_events, .. } => {
-            (text(), None, StreamEnd::Stall(after_events), None)
-        }
-        Behaviour::MalformedEvent => (text(), None, StreamEnd::Malformed, None),
-        Behaviour::StreamException {
+        Plan::Exception {
             after_events,
             exception,
             message,
         } => (
-            text(),
+            Reply::Text(DEFAULT_TEXT.to_string()),
             None,
             StreamEnd::Complete,
             Some((after_events, exception, message)),

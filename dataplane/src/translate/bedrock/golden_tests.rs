@@ -22,18 +22,16 @@
 //! - `front/stream/<op>/<case>.in.sse` → `<case>.out.json`: Anthropic SSE
 //!   and the event-stream messages the client receives, decoded.
 
-use std::convert::Infallible;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use bytes::Bytes;
-use http_body::Frame;
-use http_body_util::{BodyExt, StreamBody};
+use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::testing::golden::{Golden, cases, client_format, in_pieces, read_json, subdirs};
 use crate::wire::Dialect;
 use crate::wire::eventstream::body::SseFromFrames;
 use crate::wire::eventstream::{
@@ -46,69 +44,8 @@ const CREATED: u64 = 1_700_000_000;
 const MODEL: &str = "upstream-model";
 const ID: &str = "msg_bdrk_01";
 
-fn testdata(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("src/translate/bedrock/testdata")
-        .join(rel)
-}
-
-fn cases(dir: &Path, suffix: &str) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter_map(|n| n.strip_suffix(suffix).map(str::to_owned))
-        .collect();
-    names.sort();
-    assert!(!names.is_empty(), "no cases in {}", dir.display());
-    names
-}
-
-fn subdirs(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
-    names.sort();
-    names
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn check(expected: &Path, actual: &str) {
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(expected, actual).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(expected)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", expected.display()));
-    assert_eq!(actual, want, "golden mismatch: {}", expected.display());
-}
-
-fn pretty(v: &Value) -> String {
-    let mut s = serde_json::to_string_pretty(v).unwrap();
-    s.push('\n');
-    s
-}
-
-fn client_of(name: &str) -> ApiFormat {
-    match name {
-        "messages" => ApiFormat::Messages,
-        "chat" => ApiFormat::ChatCompletions,
-        "responses" => ApiFormat::Responses,
-        other => panic!("unknown client {other}"),
-    }
-}
-
-fn dialect_of(client: ApiFormat) -> Dialect {
-    match client {
-        ApiFormat::Messages | ApiFormat::CountTokens => Dialect::Anthropic,
-        ApiFormat::ChatCompletions | ApiFormat::Responses => Dialect::OpenAI,
-    }
+fn golden() -> Golden {
+    Golden::new("src/translate/bedrock/testdata")
 }
 
 fn api_of(name: &str) -> BedrockApi {
@@ -133,14 +70,14 @@ fn options(dir: &Path, case: &str) -> BedrockOptions {
 
 #[test]
 fn golden_requests() {
-    let root = testdata("request");
+    let root = golden().path("request");
     for pair in subdirs(&root) {
         let (client, api) = pair.split_once("_to_").unwrap();
         let dir = root.join(&pair);
         for case in cases(&dir, ".in.json") {
             let input = read_json(&dir.join(format!("{case}.in.json")));
             let out = match request(
-                client_of(client),
+                client_format(client),
                 api_of(api),
                 &input,
                 MODEL,
@@ -164,7 +101,7 @@ fn golden_requests() {
                 out.get("error").is_some(),
                 "{pair}/{case}: {out}"
             );
-            check(&dir.join(format!("{case}.out.json")), &pretty(&out));
+            golden().check_json(&dir.join(format!("{case}.out.json")), &out);
         }
     }
 }
@@ -184,16 +121,16 @@ fn prepared(dir: &Path, case: &str, client: ApiFormat, api: BedrockApi) -> Bedro
 
 #[test]
 fn golden_responses() {
-    let root = testdata("response");
+    let root = golden().path("response");
     for pair in subdirs(&root) {
         let (api, client) = pair.split_once("_to_").unwrap();
-        let (api, client) = (api_of(api), client_of(client));
+        let (api, client) = (api_of(api), client_format(client));
         let dir = root.join(&pair);
         for case in cases(&dir, ".in.json") {
             let input = read_json(&dir.join(format!("{case}.in.json")));
             let req = prepared(&dir, &case, client, api);
             let out = response(client, api, &input, &req, ID, MODEL).unwrap();
-            check(&dir.join(format!("{case}.out.json")), &pretty(&out));
+            golden().check_json(&dir.join(format!("{case}.out.json")), &out);
         }
     }
 }
@@ -222,20 +159,16 @@ fn frames(list: &Value) -> Vec<u8> {
 
 #[tokio::test]
 async fn golden_streams() {
-    let root = testdata("stream");
+    let root = golden().path("stream");
     for pair in subdirs(&root) {
         let (api, client) = pair.split_once("_to_").unwrap();
-        let (api, client) = (api_of(api), client_of(client));
+        let (api, client) = (api_of(api), client_format(client));
         let dir = root.join(&pair);
         for case in cases(&dir, ".in.json") {
             let wire = frames(&read_json(&dir.join(format!("{case}.in.json"))));
             let req = prepared(&dir, &case, client, api);
-            let chunks: Vec<_> = wire
-                .chunks(7)
-                .map(|c| Ok::<_, Infallible>(Frame::data(Bytes::copy_from_slice(c))))
-                .collect();
             let adapter = SseFromFrames::new(
-                StreamBody::new(futures_util::stream::iter(chunks)),
+                in_pieces(&wire, 7),
                 frame_translator(api, ID, MODEL, req.converse_names.clone()),
                 DEFAULT_MAX_MESSAGE,
             );
@@ -245,7 +178,7 @@ async fn golden_streams() {
                         adapter,
                         Dialect::Anthropic,
                         t,
-                        dialect_of(client),
+                        client.dialect(),
                         Duration::ZERO,
                         Box::new(|_| {}),
                     )
@@ -264,7 +197,7 @@ async fn golden_streams() {
                 }
             };
             let out = out.unwrap().to_bytes();
-            check(
+            golden().check(
                 &dir.join(format!("{case}.out.sse")),
                 std::str::from_utf8(&out).unwrap(),
             );
@@ -274,7 +207,7 @@ async fn golden_streams() {
 
 #[test]
 fn golden_front_requests() {
-    let root = testdata("front/request");
+    let root = golden().path("front/request");
     for op in subdirs(&root) {
         let dir = root.join(&op);
         for case in cases(&dir, ".in.json") {
@@ -297,18 +230,18 @@ fn golden_front_requests() {
                 out.get("error").is_some(),
                 "{op}/{case}: {out}"
             );
-            check(&dir.join(format!("{case}.out.json")), &pretty(&out));
+            golden().check_json(&dir.join(format!("{case}.out.json")), &out);
         }
     }
 }
 
 #[test]
 fn golden_front_responses() {
-    let dir = testdata("front/response");
+    let dir = golden().path("front/response");
     for case in cases(&dir, ".in.json") {
         let input = read_json(&dir.join(format!("{case}.in.json")));
         let out = converse_response::response_from_messages(&input).unwrap();
-        check(&dir.join(format!("{case}.out.json")), &pretty(&out));
+        golden().check_json(&dir.join(format!("{case}.out.json")), &out);
     }
 }
 
@@ -343,7 +276,7 @@ fn decode_all(wire: &[u8]) -> Value {
 
 #[test]
 fn golden_front_streams() {
-    let root = testdata("front/stream");
+    let root = golden().path("front/stream");
     for op in subdirs(&root) {
         let dir = root.join(&op);
         for case in cases(&dir, ".in.sse") {
@@ -369,10 +302,7 @@ fn golden_front_streams() {
                     &mut wire,
                 );
             }
-            check(
-                &dir.join(format!("{case}.out.json")),
-                &pretty(&decode_all(&wire)),
-            );
+            golden().check_json(&dir.join(format!("{case}.out.json")), &decode_all(&wire));
         }
     }
 }

@@ -14,16 +14,14 @@
 //!   [`stream::GeminiToAnthropic`] and the real relay with the client's
 //!   translation.
 
-use std::convert::Infallible;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body::Frame;
-use http_body_util::{BodyExt, StreamBody};
-use serde_json::{Value, json};
+use http_body_util::BodyExt;
+use serde_json::json;
 
 use super::*;
+use crate::testing::golden::{Golden, cases, client_format, in_pieces, read_json, subdirs};
 use crate::wire::Dialect;
 use crate::wire::relay::Relay;
 use crate::wire::sse::SseParser;
@@ -32,69 +30,8 @@ const CREATED: u64 = 1_700_000_000;
 const MODEL: &str = "gemini-2.5-pro";
 const MODEL_3: &str = "gemini-3-pro-preview";
 
-fn testdata(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("src/translate/gemini/testdata")
-        .join(rel)
-}
-
-fn cases(dir: &Path, suffix: &str) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter_map(|n| n.strip_suffix(suffix).map(str::to_owned))
-        .collect();
-    names.sort();
-    assert!(!names.is_empty(), "no cases in {}", dir.display());
-    names
-}
-
-fn subdirs(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
-    names.sort();
-    names
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn check(expected: &Path, actual: &str) {
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(expected, actual).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(expected)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", expected.display()));
-    assert_eq!(actual, want, "golden mismatch: {}", expected.display());
-}
-
-fn pretty(v: &Value) -> String {
-    let mut s = serde_json::to_string_pretty(v).unwrap();
-    s.push('\n');
-    s
-}
-
-fn client_of(name: &str) -> ApiFormat {
-    match name {
-        "messages" => ApiFormat::Messages,
-        "chat" => ApiFormat::ChatCompletions,
-        "responses" => ApiFormat::Responses,
-        other => panic!("unknown client {other}"),
-    }
-}
-
-fn dialect_of(client: ApiFormat) -> Dialect {
-    match client {
-        ApiFormat::Messages | ApiFormat::CountTokens => Dialect::Anthropic,
-        ApiFormat::ChatCompletions | ApiFormat::Responses => Dialect::OpenAI,
-    }
+fn golden() -> Golden {
+    Golden::new("src/translate/gemini/testdata")
 }
 
 fn model_and_options(case: &str) -> (&'static str, GeminiOptions) {
@@ -114,13 +51,13 @@ fn model_and_options(case: &str) -> (&'static str, GeminiOptions) {
 
 #[test]
 fn golden_requests() {
-    let root = testdata("request");
+    let root = golden().path("request");
     for client in subdirs(&root) {
         let dir = root.join(&client);
         for case in cases(&dir, ".in.json") {
             let input = read_json(&dir.join(format!("{case}.in.json")));
             let (model, opts) = model_and_options(&case);
-            let out = match request(client_of(&client), &input, model, &opts, CREATED) {
+            let out = match request(client_format(&client), &input, model, &opts, CREATED) {
                 Ok(r) => {
                     let mut out = json!({"body": r.body});
                     if !r.names.is_empty() {
@@ -135,7 +72,7 @@ fn golden_requests() {
                 out.get("error").is_some(),
                 "{client}/{case}: {out}"
             );
-            check(&dir.join(format!("{case}.out.json")), &pretty(&out));
+            golden().check_json(&dir.join(format!("{case}.out.json")), &out);
         }
     }
 }
@@ -148,15 +85,15 @@ fn prepared(dir: &Path, case: &str, client: ApiFormat) -> GeminiRequest {
 
 #[test]
 fn golden_responses() {
-    let root = testdata("response");
+    let root = golden().path("response");
     for name in subdirs(&root) {
-        let client = client_of(&name);
+        let client = client_format(&name);
         let dir = root.join(&name);
         for case in cases(&dir, ".in.json") {
             let input = read_json(&dir.join(format!("{case}.in.json")));
             let req = prepared(&dir, &case, client);
             let out = response(client, &input, &req, MODEL).unwrap();
-            check(&dir.join(format!("{case}.out.json")), &pretty(&out));
+            golden().check_json(&dir.join(format!("{case}.out.json")), &out);
         }
     }
 }
@@ -184,26 +121,22 @@ fn anthropic_sse(wire: &str, req: &GeminiRequest, client: ApiFormat) -> Vec<u8> 
 
 #[tokio::test]
 async fn golden_streams() {
-    let root = testdata("stream");
+    let root = golden().path("stream");
     for name in subdirs(&root) {
-        let client = client_of(&name);
+        let client = client_format(&name);
         let dir = root.join(&name);
         for case in cases(&dir, ".in.sse") {
             let wire = std::fs::read_to_string(dir.join(format!("{case}.in.sse"))).unwrap();
             let req = prepared(&dir, &case, client);
             let anthropic = anthropic_sse(&wire, &req, client);
-            let chunks: Vec<_> = anthropic
-                .chunks(7)
-                .map(|c| Ok::<_, Infallible>(Frame::data(Bytes::copy_from_slice(c))))
-                .collect();
-            let body = StreamBody::new(futures_util::stream::iter(chunks));
+            let body = in_pieces(&anthropic, 7);
             let out = match client_stream(client, req.session.clone()) {
                 Some(t) => {
                     Relay::translating(
                         body,
                         Dialect::Anthropic,
                         t,
-                        dialect_of(client),
+                        client.dialect(),
                         Duration::ZERO,
                         Box::new(|_| {}),
                     )
@@ -217,7 +150,7 @@ async fn golden_streams() {
                 }
             };
             let out = out.unwrap().to_bytes();
-            check(
+            golden().check(
                 &dir.join(format!("{case}.out.sse")),
                 std::str::from_utf8(&out).unwrap(),
             );
@@ -228,7 +161,7 @@ async fn golden_streams() {
 /// The one-translator form gives the client what the two stages give.
 #[test]
 fn the_chained_translator_matches_the_two_stages() {
-    let dir = testdata("stream/chat");
+    let dir = golden().path("stream/chat");
     let case = "text_tool_usage";
     let wire = std::fs::read_to_string(dir.join(format!("{case}.in.sse"))).unwrap();
     let req = prepared(&dir, case, ApiFormat::ChatCompletions);

@@ -13,39 +13,33 @@ use serde_json::Value;
 
 use super::emit::ResponsesEvent;
 use super::*;
+use crate::testing::golden::{Golden, read_json as read_json_file};
 use crate::wire::sse::{SseEvent, SseParser};
 
 const CREATED_AT: u64 = 1_764_000_000;
 
+/// The Responses fixtures, rewritten with `SWITCHBOARD_UPDATE_GOLDEN=1`.
+fn golden() -> Golden {
+    Golden::with_update_var(
+        "src/translate/responses/testdata",
+        "SWITCHBOARD_UPDATE_GOLDEN",
+    )
+}
+
 fn path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("src/translate/responses/testdata")
-        .join(name)
+    golden().path(name)
 }
 
 fn read_json(name: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(path(name)).unwrap()).unwrap()
+    read_json_file(&path(name))
 }
 
-fn golden(name: &str, actual: &str) {
-    let p = path(name);
-    if std::env::var_os("SWITCHBOARD_UPDATE_GOLDEN").is_some() {
-        std::fs::write(&p, actual).unwrap();
-        return;
-    }
-    let expected =
-        std::fs::read_to_string(&p).unwrap_or_else(|_| panic!("missing golden file {name}"));
-    assert_eq!(
-        expected, actual,
-        "golden file {name} differs (SWITCHBOARD_UPDATE_GOLDEN=1 rewrites it)"
-    );
+fn golden_text(name: &str, actual: &str) {
+    golden().check(&path(name), actual);
 }
 
 fn golden_json(name: &str, actual: &Value) {
-    golden(
-        name,
-        &(serde_json::to_string_pretty(actual).unwrap() + "\n"),
-    );
+    golden().check_json(&path(name), actual);
 }
 
 fn codex_context() -> ResponseContext {
@@ -228,7 +222,7 @@ fn chat_streams_to_responses_events() {
     ] {
         let (events, _) = translate_chat_stream(name);
         check_invariants(name, &events);
-        golden(&format!("{name}.events.sse"), &sse_text(&events));
+        golden_text(&format!("{name}.events.sse"), &sse_text(&events));
     }
 }
 
@@ -242,7 +236,7 @@ fn messages_streams_to_responses_events() {
     ] {
         let (events, _) = translate_messages_stream(name);
         check_invariants(name, &events);
-        golden(&format!("{name}.events.sse"), &sse_text(&events));
+        golden_text(&format!("{name}.events.sse"), &sse_text(&events));
     }
 }
 

@@ -1,0 +1,3 @@
+//! Helpers shared by the data plane's unit tests (compiled for tests only).
+
+pub mod golden;
