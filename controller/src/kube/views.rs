@@ -331,12 +331,16 @@ pub async fn publish(
             }
         };
         tokio::select! {
+            // Shutdown first: at shutdown the fleet may close at the same time.
+            biased;
+            () = async { drop(shutdown.wait_for(|s| *s).await) } => break,
             changed = fleet.changed() => {
-                if changed.is_err() { return }
+                // The fleet closes when the gRPC service goes away (at
+                // shutdown): the view is withdrawn then too.
+                if changed.is_err() { break }
                 tokio::time::sleep(DEBOUNCE).await;
             }
             () = tokio::time::sleep(wait) => {}
-            () = async { drop(shutdown.wait_for(|s| *s).await) } => break,
         }
     }
     withdraw(client, &cfg).await;
@@ -449,6 +453,83 @@ fn shutdown_requested(shutdown: &watch::Receiver<bool>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fake API server for the view Lease: no view exists at first, a
+    /// create is echoed, a delete succeeds. Returns `(method, path)` of every
+    /// request once every client is dropped; `created` fires on the create.
+    fn fake_lease_api(
+        created: tokio::sync::oneshot::Sender<()>,
+    ) -> (Client, tokio::task::JoinHandle<Vec<(String, String)>>) {
+        use ::kube::client::Body;
+        use http::{Request, Response};
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let server = tokio::spawn(async move {
+            let mut created = Some(created);
+            let mut seen = Vec::new();
+            while let Some((request, send)) = handle.next_request().await {
+                let method = request.method().to_string();
+                let path = request.uri().path().to_string();
+                let body = request.into_body().collect_bytes().await.unwrap();
+                let (status, reply) = match method.as_str() {
+                    "GET" => (
+                        404,
+                        serde_json::json!({"apiVersion": "v1", "kind": "Status", "status": "Failure",
+                                           "reason": "NotFound", "code": 404, "metadata": {}}),
+                    ),
+                    "DELETE" => (
+                        200,
+                        serde_json::json!({"apiVersion": "v1", "kind": "Status", "status": "Success",
+                                           "code": 200, "metadata": {}}),
+                    ),
+                    _ => {
+                        if let Some(c) = created.take() {
+                            let _ = c.send(());
+                        }
+                        (201, serde_json::from_slice(&body).unwrap())
+                    }
+                };
+                send.send_response(
+                    Response::builder()
+                        .status(status)
+                        .body(Body::from(serde_json::to_vec(&reply).unwrap()))
+                        .unwrap(),
+                );
+                seen.push((method, path));
+            }
+            seen
+        });
+        (Client::new(service, "default"), server)
+    }
+
+    #[tokio::test]
+    async fn a_view_is_withdrawn_when_the_fleet_closes_too() {
+        // At shutdown the gRPC service (the fleet's sender) may go away before
+        // the publisher sees the shutdown signal: the view is deleted either way.
+        let (created_tx, created) = tokio::sync::oneshot::channel();
+        let (client, server) = fake_lease_api(created_tx);
+        let cfg = ViewConfig {
+            namespace: "ns".into(),
+            group: "switchboard-controller".into(),
+            identity: "a".into(),
+            duration: Duration::from_secs(60),
+        };
+        let (fleet_tx, fleet) = watch::channel(FleetView::default());
+        let (_shutdown_tx, shutdown) = watch::channel(false);
+        let publisher = tokio::spawn(publish(
+            client,
+            cfg.clone(),
+            fleet,
+            SharedLedger::default(),
+            shutdown,
+        ));
+        created.await.unwrap();
+        drop(fleet_tx);
+        publisher.await.unwrap();
+        let seen = server.await.unwrap();
+        let last = seen.last().unwrap();
+        assert_eq!(last.0, "DELETE", "{seen:?}");
+        assert!(last.1.ends_with(&cfg.lease_name()), "{seen:?}");
+    }
 
     fn view(entries: &[(&str, Option<&str>)]) -> FleetView {
         FleetView {
