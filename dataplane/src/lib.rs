@@ -16,6 +16,7 @@ pub mod google;
 pub mod guards;
 pub mod limits;
 pub mod log_fields;
+pub mod log_json;
 pub mod log_writer;
 pub mod metrics;
 pub mod oauth;

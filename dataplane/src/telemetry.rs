@@ -98,10 +98,7 @@ pub fn init(
         LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(false)
-                    .with_span_list(false)
+                    .event_format(crate::log_json::JsonLines)
                     .with_writer(writer),
             )
             .try_init()?,

@@ -316,8 +316,7 @@ pub fn capture_logs() -> (LogBuf, tracing::subscriber::DefaultGuard) {
     let sink = buf.clone();
     let subscriber = tracing_subscriber::registry().with(
         tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
+            .event_format(crate::log_json::JsonLines)
             .with_writer(move || sink.clone()),
     );
     (buf, tracing::subscriber::set_default(subscriber))
