@@ -348,7 +348,7 @@ impl Answer for GeminiAnswer {
         if self.shaped.reasoning_usage {
             translator = translator.with_reasoning_usage();
         }
-        TranslatedSse::new(body, Box::new(translator)).boxed_unsync()
+        TranslatedSse::translating(body, Box::new(translator)).boxed_unsync()
     }
 
     fn whole(self: Box<Self>, _headers: &HeaderMap, body: Bytes) -> Result<Bytes, TranslateError> {

@@ -1,15 +1,18 @@
-//! An HTTP body adapter: upstream SSE in, translated SSE out, for a
-//! provider whose stream is SSE of another dialect than the translation
-//! layer reads (Gemini's `streamGenerateContent?alt=sse` → Anthropic SSE).
+//! An HTTP body adapter for upstream SSE streams: every upstream data
+//! frame is fed to an [`SseParser`] and each whole event goes through an
+//! [`SseRewriter`], whose output is yielded as one frame (nothing is yielded
+//! for a chunk that completed no event). Body errors pass through. Two
+//! rewriters use it:
 //!
-//! Every upstream data frame is fed to an [`SseParser`]; each whole event
-//! goes through the [`StreamTranslator`], whose output is yielded as one
-//! frame (nothing is yielded for a chunk that completed no event). An event
-//! larger than the parser's limit yields the translator's in-band error and
-//! ends the body (the upstream is dropped). When the upstream ends, an
-//! event whose lines were complete is still translated; nothing else is
-//! added, so a stream cut short reaches the relay above without its
-//! terminal event and is reported as truncated. Body errors pass through.
+//! - [`TranslatedSse`]: SSE of another dialect than the translation layer
+//!   reads, translated by a [`StreamTranslator`] (Gemini's
+//!   `streamGenerateContent?alt=sse` → Anthropic SSE). An event larger than
+//!   the parser's limit yields the translator's in-band error and ends the
+//!   body (the upstream is dropped). When the upstream ends, an event whose
+//!   lines were complete is still translated; nothing else is added, so a
+//!   stream cut short reaches the relay above without its terminal event and
+//!   is reported as truncated.
+//! - Azure OpenAI's annotation filter (`azure_openai::filter`).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -20,48 +23,43 @@ use http_body::{Body, Frame, SizeHint};
 use crate::translate::StreamTranslator;
 use crate::upstream::{BodyError, UpstreamBody};
 use crate::wire::ErrorKind;
-use crate::wire::sse::SseParser;
+use crate::wire::sse::{SseError, SseEvent, SseParser};
 
-/// See the module docs.
-pub struct TranslatedSse {
-    inner: Option<UpstreamBody>,
-    parser: SseParser,
-    translator: Box<dyn StreamTranslator>,
+/// What an [`SseBody`] does with the events of its upstream.
+pub trait SseRewriter: Send {
+    /// Writes what one whole event becomes into `out`.
+    fn event(&mut self, event: &SseEvent, out: &mut Vec<u8>);
+    /// An event the parser refused (too large): `Ok` after writing an
+    /// in-band error into `out` (the body then ends after `out`), or the
+    /// error the body ends with (what is in `out` is dropped).
+    fn refused(&mut self, error: &SseError, out: &mut Vec<u8>) -> Result<(), BodyError>;
+    /// The event still open when the upstream ended (no blank line after it).
+    fn last(&mut self, event: &SseEvent, out: &mut Vec<u8>);
 }
 
-impl TranslatedSse {
-    /// Wraps `body`, translating its events with `translator`.
-    pub fn new(body: UpstreamBody, translator: Box<dyn StreamTranslator>) -> Self {
+/// Upstream SSE rewritten event by event (see the module docs).
+pub struct SseBody<R> {
+    inner: Option<UpstreamBody>,
+    parser: SseParser,
+    rewriter: R,
+}
+
+impl<R: SseRewriter> SseBody<R> {
+    /// Wraps `body`, rewriting its events with `rewriter`.
+    pub fn new(body: UpstreamBody, rewriter: R) -> Self {
         Self {
             inner: Some(body),
             parser: SseParser::default(),
-            translator,
+            rewriter,
         }
-    }
-
-    /// Translates the events of `data` into `out`; `false` when an event
-    /// could not be parsed (the body ends after the in-band error).
-    fn feed(&mut self, data: &[u8], out: &mut Vec<u8>) -> bool {
-        for event in self.parser.feed(data) {
-            match event {
-                Ok(e) => self.translator.event(&e, out),
-                Err(e) => {
-                    tracing::warn!(error = %e, "upstream SSE event refused");
-                    if !self
-                        .translator
-                        .error_event(ErrorKind::Api, &e.to_string(), out)
-                    {
-                        tracing::debug!("the translator has no in-band error event");
-                    }
-                    return false;
-                }
-            }
-        }
-        true
     }
 }
 
-impl Body for TranslatedSse {
+fn frame(out: Vec<u8>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+    Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))))
+}
+
+impl<R: SseRewriter + Unpin> Body for SseBody<R> {
     type Data = Bytes;
     type Error = BodyError;
 
@@ -80,26 +78,35 @@ impl Body for TranslatedSse {
                     this.inner = None;
                     return Poll::Ready(Some(Err(e)));
                 }
-                Poll::Ready(Some(Ok(frame))) => {
-                    let Ok(data) = frame.into_data() else {
+                Poll::Ready(Some(Ok(data))) => {
+                    let Ok(data) = data.into_data() else {
                         continue;
                     };
                     let mut out = Vec::new();
-                    if !this.feed(&data, &mut out) {
-                        this.inner = None;
+                    for event in this.parser.feed(&data) {
+                        match event {
+                            Ok(event) => this.rewriter.event(&event, &mut out),
+                            Err(e) => {
+                                this.inner = None;
+                                match this.rewriter.refused(&e, &mut out) {
+                                    Ok(()) => break,
+                                    Err(e) => return Poll::Ready(Some(Err(e))),
+                                }
+                            }
+                        }
                     }
                     if !out.is_empty() {
-                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
+                        return frame(out);
                     }
                 }
                 Poll::Ready(None) => {
                     this.inner = None;
                     let mut out = Vec::new();
                     if let Some(Ok(event)) = this.parser.finish() {
-                        this.translator.event(&event, &mut out);
+                        this.rewriter.last(&event, &mut out);
                     }
                     if !out.is_empty() {
-                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
+                        return frame(out);
                     }
                     return Poll::Ready(None);
                 }
@@ -116,12 +123,42 @@ impl Body for TranslatedSse {
     }
 }
 
+/// Events translated by a [`StreamTranslator`].
+pub struct Translating(Box<dyn StreamTranslator>);
+
+impl SseRewriter for Translating {
+    fn event(&mut self, event: &SseEvent, out: &mut Vec<u8>) {
+        self.0.event(event, out);
+    }
+
+    fn refused(&mut self, error: &SseError, out: &mut Vec<u8>) -> Result<(), BodyError> {
+        tracing::warn!(error = %error, "upstream SSE event refused");
+        if !self.0.error_event(ErrorKind::Api, &error.to_string(), out) {
+            tracing::debug!("the translator has no in-band error event");
+        }
+        Ok(())
+    }
+
+    fn last(&mut self, event: &SseEvent, out: &mut Vec<u8>) {
+        self.0.event(event, out);
+    }
+}
+
+/// Upstream SSE translated by a [`StreamTranslator`] (see the module docs).
+pub type TranslatedSse = SseBody<Translating>;
+
+impl TranslatedSse {
+    /// Wraps `body`, translating its events with `translator`.
+    pub fn translating(body: UpstreamBody, translator: Box<dyn StreamTranslator>) -> Self {
+        SseBody::new(body, Translating(translator))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use http_body_util::{BodyExt, StreamBody};
 
     use super::*;
-    use crate::wire::sse::SseEvent;
 
     /// Writes `name:data` per event; errors as `error:message`.
     struct Echo;
@@ -160,7 +197,7 @@ mod tests {
 
     #[tokio::test]
     async fn events_split_across_chunks_are_translated_once_whole() {
-        let b = TranslatedSse::new(
+        let b = TranslatedSse::translating(
             body(vec![
                 Ok(b"data: {\"a\":"),
                 Ok(b"1}\r\n\r\ndata: 2\r\n\r\n"),
@@ -175,7 +212,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_oversized_event_ends_the_body_with_the_in_band_error() {
-        let mut t = TranslatedSse::new(
+        let mut t = TranslatedSse::translating(
             body(vec![Ok(b"data: 1\n\n"), Ok(b"data: xxxxxxxxxxxxxxxx\n\n")]),
             Box::new(Echo),
         );
@@ -186,7 +223,7 @@ mod tests {
 
     #[tokio::test]
     async fn body_errors_pass_through() {
-        let b = TranslatedSse::new(
+        let b = TranslatedSse::translating(
             body(vec![
                 Ok(b"data: 1\n\n"),
                 Err(BodyError::new(std::io::Error::other("reset"))),

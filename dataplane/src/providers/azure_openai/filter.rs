@@ -11,34 +11,39 @@
 //! the body with an error (the relay reports the stream as broken) rather
 //! than silently missing from the answer.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
-
 use crate::response::BodyError;
 use crate::translate::StreamTranslator;
 use crate::translate::azure::AzureChunks;
 use crate::upstream::UpstreamBody;
-use crate::wire::sse::{SseEvent, SseParser};
+use crate::wire::sse::{SseError, SseEvent};
 
-/// See the module docs.
-pub struct FilteredChunks {
-    inner: Option<UpstreamBody>,
-    parser: SseParser,
-    filter: AzureChunks,
-}
+use super::super::sse_body::{SseBody, SseRewriter};
 
-impl FilteredChunks {
-    /// Wraps an Azure Chat Completions stream.
-    pub fn new(body: UpstreamBody) -> Self {
-        Self {
-            inner: Some(body),
-            parser: SseParser::default(),
-            filter: AzureChunks,
+/// Azure's annotation chunks dropped (see the module docs).
+pub struct Filtering(AzureChunks);
+
+impl SseRewriter for Filtering {
+    fn event(&mut self, event: &SseEvent, out: &mut Vec<u8>) {
+        self.0.event(event, out);
+    }
+
+    fn refused(&mut self, error: &SseError, _: &mut Vec<u8>) -> Result<(), BodyError> {
+        Err(BodyError::new(error.clone()))
+    }
+
+    fn last(&mut self, event: &SseEvent, out: &mut Vec<u8>) {
+        if complete(event) {
+            self.0.event(event, out);
         }
     }
+}
+
+/// See the module docs.
+pub type FilteredChunks = SseBody<Filtering>;
+
+/// Wraps an Azure Chat Completions stream.
+pub fn filtered(body: UpstreamBody) -> FilteredChunks {
+    SseBody::new(body, Filtering(AzureChunks))
 }
 
 /// Whether an event left open at the end of the stream is whole.
@@ -47,71 +52,10 @@ fn complete(event: &SseEvent) -> bool {
     data == "[DONE]" || serde_json::from_str::<serde::de::IgnoredAny>(data).is_ok()
 }
 
-impl Body for FilteredChunks {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let this = self.get_mut();
-        loop {
-            let Some(inner) = this.inner.as_mut() else {
-                return Poll::Ready(None);
-            };
-            match Pin::new(inner).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Err(e))) => {
-                    this.inner = None;
-                    return Poll::Ready(Some(Err(e)));
-                }
-                Poll::Ready(Some(Ok(frame))) => {
-                    let Ok(data) = frame.into_data() else {
-                        continue;
-                    };
-                    let mut out = Vec::new();
-                    for event in this.parser.feed(&data) {
-                        match event {
-                            Ok(event) => this.filter.event(&event, &mut out),
-                            Err(e) => {
-                                this.inner = None;
-                                return Poll::Ready(Some(Err(BodyError::new(e))));
-                            }
-                        }
-                    }
-                    if !out.is_empty() {
-                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
-                    }
-                }
-                Poll::Ready(None) => {
-                    this.inner = None;
-                    let mut out = Vec::new();
-                    if let Some(Ok(event)) = this.parser.finish()
-                        && complete(&event)
-                    {
-                        this.filter.event(&event, &mut out);
-                    }
-                    if !out.is_empty() {
-                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
-                    }
-                    return Poll::Ready(None);
-                }
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_none()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+    use http_body::Frame;
     use http_body_util::{BodyExt, StreamBody};
 
     use super::*;
@@ -125,11 +69,7 @@ mod tests {
     }
 
     async fn read(chunks: &[&'static str]) -> String {
-        let out = FilteredChunks::new(body(chunks))
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes();
+        let out = filtered(body(chunks)).collect().await.unwrap().to_bytes();
         String::from_utf8(out.to_vec()).unwrap()
     }
 

@@ -204,7 +204,7 @@ impl Answer for AzureChatAnswer {
     }
 
     fn stream(self: Box<Self>, _headers: &HeaderMap, body: UpstreamBody) -> UpstreamBody {
-        filter::FilteredChunks::new(body).boxed_unsync()
+        filter::filtered(body).boxed_unsync()
     }
 
     fn whole(
