@@ -12,13 +12,12 @@
 use std::collections::HashSet;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use switchboard_proto as pb;
 
 use super::{
     BoxFuture, ClientCall, EmulatedRequest, Endpoint, Outgoing, Prepared, Provider, ProviderError,
-    ProviderKind, SseAnswer, headers, prepare,
+    ProviderKind, headers, prepare,
 };
 use crate::error::RequestError;
 use crate::runtime::ApiFormat;
@@ -116,14 +115,7 @@ impl Provider for Anthropic {
             if let Some(key) = &self.key {
                 h.insert(HeaderName::from_static("x-api-key"), key.clone());
             }
-            let mut req = Request::new(Full::new(prepared.body.clone()));
-            *req.method_mut() = Method::POST;
-            *req.uri_mut() = uri;
-            *req.headers_mut() = h;
-            Ok(Outgoing {
-                request: req,
-                answer: Box::new(SseAnswer),
-            })
+            Ok(Outgoing::sse(uri, h, prepared.body.clone()))
         })
     }
 

@@ -23,13 +23,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, StreamBody};
 use switchboard_proto as pb;
 
 use super::{
     BoxFuture, ClientCall, EmulatedRequest, Outgoing, Prepared, Provider, ProviderError,
-    ProviderKind, SseAnswer, headers, prepare,
+    ProviderKind, headers, prepare,
 };
 use crate::error::RequestError;
 use crate::runtime::ApiFormat;
@@ -149,14 +149,11 @@ impl Provider for Mock {
             let uri: http::Uri = format!("{MOCK_BASE}/v1{}", prepared.path.path_suffix())
                 .parse()
                 .map_err(|e: http::uri::InvalidUri| ProviderError::Uri(e.to_string()))?;
-            let mut req = Request::new(Full::new(prepared.body.clone()));
-            *req.method_mut() = Method::POST;
-            *req.uri_mut() = uri;
-            *req.headers_mut() = headers::base(call.headers, true, call.forward);
-            Ok(Outgoing {
-                request: req,
-                answer: Box::new(SseAnswer),
-            })
+            Ok(Outgoing::sse(
+                uri,
+                headers::base(call.headers, true, call.forward),
+                prepared.body.clone(),
+            ))
         })
     }
 

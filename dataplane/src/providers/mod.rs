@@ -161,6 +161,26 @@ pub struct Outgoing {
     pub answer: Box<dyn Answer>,
 }
 
+impl Outgoing {
+    /// A POST of `body` to `uri` with `headers`, its answer read as SSE in
+    /// the prepared dialect or a whole JSON body ([`SseAnswer`]).
+    pub fn sse(uri: http::Uri, headers: HeaderMap, body: Bytes) -> Self {
+        Outgoing {
+            request: post(uri, headers, body),
+            answer: Box::new(SseAnswer),
+        }
+    }
+}
+
+/// A POST of `body` to `uri` with `headers`.
+pub fn post(uri: http::Uri, headers: HeaderMap, body: Bytes) -> Request<Full<Bytes>> {
+    let mut req = Request::new(Full::new(body));
+    *req.method_mut() = http::Method::POST;
+    *req.uri_mut() = uri;
+    *req.headers_mut() = headers;
+    req
+}
+
 /// Decodes a 2xx answer into what the translation layer reads: SSE in the
 /// prepared dialect, or a whole JSON body in the native format.
 pub trait Answer: Send {

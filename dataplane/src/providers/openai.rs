@@ -10,13 +10,12 @@
 //! `Authorization: Bearer` and `OpenAI-Organization` when configured; no
 //! `anthropic-beta` flag is forwarded.
 
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, header};
-use http_body_util::Full;
+use http::{HeaderMap, HeaderName, HeaderValue, Response, header};
 use switchboard_proto as pb;
 
 use super::{
     BoxFuture, ClientCall, EmulatedRequest, Endpoint, Outgoing, Prepared, Provider, ProviderError,
-    ProviderKind, SseAnswer, headers, prepare,
+    ProviderKind, headers, prepare,
 };
 use crate::error::RequestError;
 use crate::runtime::ApiFormat;
@@ -132,14 +131,7 @@ impl Provider for OpenAi {
             if let Some(org) = &self.organization {
                 h.insert(HeaderName::from_static("openai-organization"), org.clone());
             }
-            let mut req = Request::new(Full::new(prepared.body.clone()));
-            *req.method_mut() = Method::POST;
-            *req.uri_mut() = uri;
-            *req.headers_mut() = h;
-            Ok(Outgoing {
-                request: req,
-                answer: Box::new(SseAnswer),
-            })
+            Ok(Outgoing::sse(uri, h, prepared.body.clone()))
         })
     }
 

@@ -41,8 +41,8 @@ mod tests;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderMap, Method, Request, Response};
-use http_body_util::{BodyExt, Full};
+use http::{HeaderMap, Response};
+use http_body_util::BodyExt;
 use switchboard_proto as pb;
 
 use super::{
@@ -154,10 +154,7 @@ impl Provider for AzureOpenAi {
                 AzureRequestError::Uri(u) => ProviderError::Uri(u),
                 AzureRequestError::Token(t) => ProviderError::Credentials(t.to_string()),
             })?;
-            let mut req = Request::new(Full::new(prepared.body.clone()));
-            *req.method_mut() = Method::POST;
-            *req.uri_mut() = uri;
-            *req.headers_mut() = h;
+            let req = super::post(uri, h, prepared.body.clone());
             let answer: Box<dyn Answer> = match op {
                 AzureOp::ChatCompletions => Box::new(AzureChatAnswer),
                 AzureOp::Responses => Box::new(SseAnswer),

@@ -137,11 +137,7 @@ impl BedrockBackend {
         if let Some(auth) = &self.auth {
             auth.apply(&Method::POST, &uri, &mut headers, &body).await?;
         }
-        let mut req = Request::new(Full::new(body));
-        *req.method_mut() = Method::POST;
-        *req.uri_mut() = uri;
-        *req.headers_mut() = headers;
-        Ok(req)
+        Ok(crate::providers::post(uri, headers, body))
     }
 }
 
