@@ -206,47 +206,35 @@ async fn a_vertex_only_alias_keeps_the_vertex_id() {
 #[tokio::test(start_paused = true)]
 async fn errors_are_anthropic_errors() {
     let h = harness();
-    let path = format!("{BASE}/claude-sonnet-4@20250514:rawPredict");
-    let (status, _, out) = call(&h, &path, &vertex_body(false), None).await;
-    assert_eq!(status, 401);
-    let v: Value = serde_json::from_slice(&out).unwrap();
-    assert_eq!(v["type"], "error", "{v}");
-    assert_eq!(v["error"]["type"], "authentication_error");
-
-    let (status, _, out) = call(&h, &path, &vertex_body(false), Some("wrong")).await;
-    assert_eq!(status, 401);
-    assert_eq!(
-        serde_json::from_slice::<Value>(&out).unwrap()["type"],
-        "error"
-    );
-
-    // A model no rule serves: reported in its Anthropic spelling.
-    let (status, _, out) = call(
-        &h,
-        &format!("{BASE}/mistral-large@2407:rawPredict"),
-        &vertex_body(false),
-        Some(CLIENT_KEY),
-    )
-    .await;
-    assert_eq!(status, 404, "{}", String::from_utf8_lossy(&out));
-    assert_eq!(
-        serde_json::from_slice::<Value>(&out).unwrap()["type"],
-        "error"
-    );
-
-    // Not a Claude operation: an unknown endpoint, in Anthropic's shape.
-    let (status, _, out) = call(
-        &h,
-        &format!("{BASE}/claude-sonnet-4@20250514:predict"),
-        &vertex_body(false),
-        Some(CLIENT_KEY),
-    )
-    .await;
-    assert_eq!(status, 404);
-    assert_eq!(
-        serde_json::from_slice::<Value>(&out).unwrap()["type"],
-        "error"
-    );
+    let claude = format!("{BASE}/claude-sonnet-4@20250514:rawPredict");
+    let cases = [
+        // No gateway credential, a wrong one.
+        (claude.clone(), None, 401, Some("authentication_error")),
+        (claude, Some("wrong"), 401, Some("authentication_error")),
+        // A model no rule serves: reported in its Anthropic spelling.
+        (
+            format!("{BASE}/mistral-large@2407:rawPredict"),
+            Some(CLIENT_KEY),
+            404,
+            None,
+        ),
+        // Not a Claude operation: an unknown endpoint, in Anthropic's shape.
+        (
+            format!("{BASE}/claude-sonnet-4@20250514:predict"),
+            Some(CLIENT_KEY),
+            404,
+            None,
+        ),
+    ];
+    for (path, key, want, error_type) in cases {
+        let (status, _, out) = call(&h, &path, &vertex_body(false), key).await;
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(status, want, "{path} {key:?}: {v}");
+        assert_eq!(v["type"], "error", "{path} {key:?}: {v}");
+        if let Some(t) = error_type {
+            assert_eq!(v["error"]["type"], t, "{path} {key:?}: {v}");
+        }
+    }
     assert!(h.upstream.requests().is_empty());
 }
 
