@@ -1,6 +1,7 @@
 //! Process harness for the real `switchboard-dataplane` binary: free ports, log capture, readiness
 //! polling, kill on drop; plus atomic config writes and condition polling.
 
+use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -62,16 +63,20 @@ const PORT_RANGE_END: u16 = 32_000;
 /// The port is released before the process binds it, so another socket could take it in
 /// between. Ports are therefore drawn at random from below the kernel's ephemeral range: the
 /// many outgoing test connections (whose source ports come from that range) can never take
-/// them, and two tests starting processes at the same moment pick the same port only with
-/// negligible probability. The port is checked by binding it once.
+/// them. A port is handed out at most once per test process (two tests starting processes at
+/// the same moment would otherwise draw the same port now and then: a few hundred draws from
+/// 12,000 ports collide more often than not), and it is checked by binding it once.
 pub fn free_port() -> u16 {
     use std::hash::{BuildHasher, Hasher};
-    for attempt in 0u64..1_000 {
+    static HANDED_OUT: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    for attempt in 0u64..10_000 {
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
         hasher.write_u64(attempt);
         let span = u64::from(PORT_RANGE_END - PORT_RANGE_START);
         let port = PORT_RANGE_START + u16::try_from(hasher.finish() % span).unwrap_or(0);
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if !handed_out.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.insert(port);
             return port;
         }
     }
@@ -472,6 +477,19 @@ mod tests {
         assert_eq!(metric_sum(text, "req_total", &[]), 6.0);
         assert_eq!(metric_sum(text, "req_total", &[("route", "a")]), 2.0);
         assert_eq!(metric_sum(text, "req_total", &[("status", "500")]), 0.0);
+    }
+
+    /// Parallel tests each start a few processes: no two may be handed the same port.
+    #[test]
+    fn a_port_is_handed_out_once_per_process() {
+        let ports: Vec<u16> = (0..1_000).map(|_| free_port()).collect();
+        let distinct: BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len());
+        assert!(
+            ports
+                .iter()
+                .all(|p| (PORT_RANGE_START..PORT_RANGE_END).contains(p))
+        );
     }
 
     #[test]

@@ -145,6 +145,23 @@ impl Cluster {
         self.must(&["apply", "-f", "-"], Some(yaml))
     }
 
+    /// Server-side apply of `yaml` with `--force-conflicts`: one idempotent PATCH per object,
+    /// for objects that tests running in parallel share (cluster-wide RBAC). A client-side
+    /// `apply` reads and then creates, so two parallel first applies race to `AlreadyExists`.
+    pub fn apply_shared(&self, yaml: &str) -> String {
+        self.must(
+            &[
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "--field-manager=switchboard-e2e",
+                "-f",
+                "-",
+            ],
+            Some(yaml),
+        )
+    }
+
     /// Applies the CRDs from `crds/` (once per test process) and waits until they are served.
     pub fn install_crds(&self) {
         static DONE: OnceLock<()> = OnceLock::new();
@@ -213,7 +230,7 @@ impl Cluster {
                 "name: switchboard-controller\n",
                 &format!("name: {objects_role}\n"),
             );
-        self.apply(&roles);
+        self.apply_shared(&roles);
         // One token per cluster, account and process: `token-for` rewrites the file, which a
         // controller starting in a parallel test could read half-written.
         type Tokens = Vec<((PathBuf, String), PathBuf)>;
@@ -271,7 +288,7 @@ impl Cluster {
                 &tokenreviews_role,
             ));
         }
-        self.apply(
+        self.apply_shared(
             &serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string(),
         );
         kubeconfig

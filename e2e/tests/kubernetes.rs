@@ -175,3 +175,44 @@ async fn a_missing_permission_stops_the_controller_naming_it() {
         "{log}"
     );
 }
+
+/// Tests in one process set up the controller's RBAC in parallel, and the first setup of a
+/// ServiceAccount creates cluster-wide objects (ClusterRoles, ClusterRoleBindings) that every
+/// test shares: sixteen threads setting up the same fresh account at once must all succeed.
+/// (A client-side `kubectl apply` reads, then creates: all but one lost with `AlreadyExists`.)
+#[test]
+fn parallel_rbac_setups_of_one_account_all_succeed() {
+    let Some(cluster) = Cluster::get() else {
+        return;
+    };
+    let suffix = format!("-parallel-{}", std::process::id());
+    let fixture = rbac_fixture();
+    let kubeconfigs = std::thread::scope(|scope| {
+        let setups: Vec<_> = (0..16)
+            .map(|_| {
+                scope
+                    .spawn(|| cluster.controller_kubeconfig_with(&fixture, &suffix, &[], "default"))
+            })
+            .collect();
+        setups
+            .into_iter()
+            .map(|setup| setup.join().expect("an RBAC setup failed"))
+            .collect::<Vec<_>>()
+    });
+    assert!(kubeconfigs.windows(2).all(|w| w[0] == w[1]));
+    let binding = format!("switchboard-controller-tokenreviews{suffix}-e2e");
+    let roles = cluster.must(
+        &[
+            "get",
+            "clusterrolebinding",
+            &binding,
+            "-o",
+            "jsonpath={.roleRef.name}",
+        ],
+        None,
+    );
+    assert_eq!(
+        roles,
+        format!("switchboard-controller-tokenreviews{suffix}")
+    );
+}
