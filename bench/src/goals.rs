@@ -9,6 +9,10 @@ use crate::report::{
 pub struct GoalInputs<'a> {
     /// Same-format chat with JWT at concurrency 16.
     pub passthrough: Option<&'a LoadRow>,
+    /// Same-format chat with JWT at concurrency 64 (full runs only).
+    pub passthrough_64: Option<&'a LoadRow>,
+    /// Same-format chat with JWT and 100 KiB of history at concurrency 16.
+    pub history: Option<&'a LoadRow>,
     /// OpenAI → Anthropic chat with JWT at concurrency 16.
     pub translation: Option<&'a LoadRow>,
     /// Streamed Anthropic messages under load.
@@ -54,6 +58,12 @@ pub fn check_goals(inputs: &GoalInputs<'_>) -> Vec<GoalCheck> {
     let cpu_ratio = pass.and_then(|(_, b, g)| {
         Some(g.cpu_per_request?.as_secs_f64() / b.cpu_per_request?.as_secs_f64())
     });
+    let pass_64 = measured(inputs.passthrough_64);
+    let rps_ratio_64 = pass_64.map(|(_, b, g)| g.rps / b.rps);
+    let cpu_ratio_64 = pass_64.and_then(|(_, b, g)| {
+        Some(g.cpu_per_request?.as_secs_f64() / b.cpu_per_request?.as_secs_f64())
+    });
+    let history_ratio = measured(inputs.history).map(|(_, b, g)| g.rps / b.rps);
     let stream_ratio = measured(inputs.streaming).map(|(_, b, g)| g.rps / b.rps);
     let ttfb_gap = inputs
         .ttfb
@@ -83,6 +93,24 @@ pub fn check_goals(inputs: &GoalInputs<'_>) -> Vec<GoalCheck> {
             cpu_ratio,
             times,
             |x| x <= 1.6,
+        ),
+        check(
+            "JWT passthrough, c=64: RPS ≥ 0.70× bare proxy's",
+            rps_ratio_64,
+            times,
+            |x| x >= 0.7,
+        ),
+        check(
+            "JWT passthrough, c=64: CPU/request ≤ 1.6× bare proxy's",
+            cpu_ratio_64,
+            times,
+            |x| x <= 1.6,
+        ),
+        check(
+            "100 KiB history, c=16: RPS ≥ 0.80× bare proxy's",
+            history_ratio,
+            times,
+            |x| x >= 0.8,
         ),
         check(
             "streaming (50 events), c=16: RPS ≥ 0.90× bare proxy's",
@@ -123,6 +151,10 @@ mod tests {
     use std::time::Duration;
 
     fn row(bare_rps: f64, gw_rps: f64) -> LoadRow {
+        row_at(16, bare_rps, gw_rps)
+    }
+
+    fn row_at(concurrency: usize, bare_rps: f64, gw_rps: f64) -> LoadRow {
         let s = |rps: f64, p50: u64, cpu: Option<u64>| LoadStats {
             rps,
             p50: Duration::from_micros(p50),
@@ -132,7 +164,7 @@ mod tests {
         };
         LoadRow {
             scenario: "x".into(),
-            concurrency: 16,
+            concurrency,
             outcome: LoadOutcome::Measured {
                 direct: s(50_000.0, 100, None),
                 bare: s(bare_rps, 200, Some(20)),
@@ -152,13 +184,16 @@ mod tests {
         };
         let goals = check_goals(&GoalInputs {
             passthrough: Some(&pass),
+            passthrough_64: None,
+            history: None,
             translation: None,
             streaming: None,
             ttfb: None,
             memory: &memory,
         });
         let met: Vec<Option<bool>> = goals.iter().map(|g| g.met).collect();
-        // added p50 3×, RPS 0.75×, CPU 2×, no streaming, no ttfb, no translation, idle ok, streams too big
+        // added p50 3×, RPS 0.75×, CPU 2×, no c=64, no history, no streaming, no ttfb,
+        // no translation, idle ok, streams too big
         assert_eq!(
             met,
             vec![
@@ -168,10 +203,49 @@ mod tests {
                 None,
                 None,
                 None,
+                None,
+                None,
+                None,
                 Some(true),
                 Some(false)
             ]
         );
         assert_eq!(goals[0].measured, "3.00×");
+    }
+
+    /// The c=64 passthrough and the 100 KiB history rows have goals of their own.
+    #[test]
+    fn concurrency_64_and_history_goals() {
+        let pass = row(40_000.0, 30_000.0);
+        let pass_64 = row_at(64, 50_000.0, 30_000.0);
+        let history = row(10_000.0, 8_500.0);
+        let memory = MemoryReport::default();
+        let goals = check_goals(&GoalInputs {
+            passthrough: Some(&pass),
+            passthrough_64: Some(&pass_64),
+            history: Some(&history),
+            translation: None,
+            streaming: None,
+            ttfb: None,
+            memory: &memory,
+        });
+        let by_name = |name: &str| {
+            goals
+                .iter()
+                .find(|g| g.goal.starts_with(name))
+                .unwrap_or_else(|| panic!("no goal {name}"))
+        };
+        let rps_64 = by_name("JWT passthrough, c=64: RPS");
+        assert_eq!(
+            (rps_64.measured.as_str(), rps_64.met),
+            ("0.60×", Some(false))
+        );
+        let cpu_64 = by_name("JWT passthrough, c=64: CPU");
+        assert_eq!(
+            (cpu_64.measured.as_str(), cpu_64.met),
+            ("2.00×", Some(false))
+        );
+        let hist = by_name("100 KiB history");
+        assert_eq!((hist.measured.as_str(), hist.met), ("0.85×", Some(true)));
     }
 }

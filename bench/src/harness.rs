@@ -628,13 +628,16 @@ pub fn run(opts: &Options) -> anyhow::Result<String> {
     let (passthrough_stream, translated_stream) = run_translated_ttfb(&rt, &stack, &plan, &jwt)?;
     let memory = run_memory(&stack, &plan, &opts.work_dir, &anthropic, idle)?;
 
-    let find = |name: &str| {
+    let find_at = |name: &str, concurrency: usize| {
         rows.iter()
-            .find(|r| r.scenario.starts_with(name) && r.concurrency == 16)
+            .find(|r| r.scenario.starts_with(name) && r.concurrency == concurrency)
     };
+    let find = |name: &str| find_at(name, 16);
     let timing = |t: Target| ttfb.iter().find(|(x, _)| *x == t).map(|(_, s)| *s);
     let goals = check_goals(&GoalInputs {
         passthrough: find("chat, same format, JWT"),
+        passthrough_64: find_at("chat, same format, JWT", 64),
+        history: find("chat, 100 KiB history"),
         translation: find("chat, OpenAI → Anthropic"),
         streaming: find("messages stream"),
         ttfb: timing(Target::Bare).zip(timing(Target::Gateway)),
