@@ -208,13 +208,10 @@ pub fn whole_answer(
     let mut out_headers = client_headers(&parts.headers);
     let mut resp = match prepared.translation {
         Some((t, session)) => {
-            let translated = serde_json::from_slice::<serde_json::Value>(&body)
-                .map_err(|e| crate::translate::TranslateError::Upstream(e.to_string()))
-                .and_then(|v| (t.response)(&v, &session));
-            match translated {
+            match (t.response)(&body, &session) {
                 Ok(v) => {
                     acct.finish(usage.as_ref(), "completed", false);
-                    response::json(StatusCode::OK, v.to_string())
+                    response::json(StatusCode::OK, v)
                 }
                 Err(e) => {
                     tracing::warn!(backend = %backend.id, error = %e, "upstream answer could not be translated");

@@ -6,6 +6,7 @@
 
 use serde_json::{Value, json};
 
+use super::answer_wire::{AnthropicUsageOut, OpenAiUsageOut};
 use crate::wire::usage::Usage;
 
 /// Anthropic `stop_reason` → OpenAI `finish_reason`.
@@ -33,18 +34,7 @@ pub fn stop_reason_from_openai(finish: Option<&str>) -> &'static str {
 /// (cached and cache writes included); cache writes, which OpenAI has no
 /// standard field for, are also given as `prompt_tokens_details.cache_write_tokens`.
 pub fn openai_usage(u: &Usage) -> Value {
-    let prompt = u.total_input();
-    let mut details = json!({"cached_tokens": u.cache_read_tokens});
-    if u.cache_write_tokens > 0 {
-        details["cache_write_tokens"] = json!(u.cache_write_tokens);
-    }
-    json!({
-        "prompt_tokens": prompt,
-        "completion_tokens": u.output_tokens,
-        "total_tokens": prompt + u.output_tokens,
-        "prompt_tokens_details": details,
-        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens}
-    })
+    json!(OpenAiUsageOut::from(u))
 }
 
 /// Usage from an OpenAI `usage` object, including the non-standard
@@ -62,12 +52,7 @@ pub fn usage_from_openai(v: &Value) -> Usage {
 
 /// An Anthropic `usage` object.
 pub fn anthropic_usage(u: &Usage) -> Value {
-    json!({
-        "input_tokens": u.input_tokens,
-        "output_tokens": u.output_tokens,
-        "cache_creation_input_tokens": u.cache_write_tokens,
-        "cache_read_input_tokens": u.cache_read_tokens
-    })
+    json!(AnthropicUsageOut::from(u))
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@
 //! locally by [`crate::tokens`]).
 //!
 //! - [`chat_to_messages`] / [`messages_to_chat`]: request bodies;
-//! - [`response`]: whole (non-streaming) answers;
+//! - [`response`]: whole (non-streaming) answers, read and written through the typed
+//!   views of [`answer_wire`];
 //! - [`stream_messages_to_chat`] / [`stream_chat_to_messages`]: the
 //!   streaming state machines, one per direction, event by event;
 //! - [`errors`]: upstream error bodies into the client's dialect;
@@ -37,6 +38,7 @@
 //! new backend format is a variant of [`UpstreamFormat`] plus its arms, or a
 //! provider that shapes one of these formats further (as Bedrock does).
 
+pub mod answer_wire;
 pub mod azure;
 pub mod bedrock;
 pub mod bounded;
@@ -240,8 +242,8 @@ pub type RequestFn = fn(
     &TargetOptions,
     u64,
 ) -> Result<TranslatedBody, TranslateError>;
-/// Whole-answer translation: upstream body → client body.
-pub type ResponseFn = fn(&Value, &Session) -> Result<Value, TranslateError>;
+/// Whole-answer translation: upstream body → client body, as JSON text.
+pub type ResponseFn = fn(&[u8], &Session) -> Result<Vec<u8>, TranslateError>;
 /// Builds a streaming translator for one answer.
 pub type StreamFn = fn(Session) -> Box<dyn StreamTranslator>;
 
@@ -293,14 +295,14 @@ pub fn plan(client: ApiFormat, upstream: UpstreamFormat) -> Plan {
             upstream,
             client: Dialect::OpenAI,
             request: chat_to_messages::translate_json,
-            response: response::messages_to_chat,
+            response: response::messages_to_chat_json,
             stream: stream_messages_to_chat::boxed,
         }),
         (ApiFormat::Messages, U::ChatCompletions) => Plan::Translate(Translator {
             upstream,
             client: Dialect::Anthropic,
             request: messages_to_chat::translate_json,
-            response: response::chat_to_messages,
+            response: response::chat_to_messages_json,
             stream: stream_chat_to_messages::boxed,
         }),
         (ApiFormat::CountTokens, U::ChatCompletions) => Plan::Estimate,
@@ -308,14 +310,14 @@ pub fn plan(client: ApiFormat, upstream: UpstreamFormat) -> Plan {
             upstream,
             client: Dialect::OpenAI,
             request: responses::plan::request_to_chat_json,
-            response: responses::plan::chat_response,
+            response: responses::plan::chat_response_json,
             stream: responses::plan::chat_stream,
         }),
         (ApiFormat::Responses, U::Messages) => Plan::Translate(Translator {
             upstream,
             client: Dialect::OpenAI,
             request: responses::plan::request_to_messages_json,
-            response: responses::plan::messages_response,
+            response: responses::plan::messages_response_json,
             stream: responses::plan::messages_stream,
         }),
     }

@@ -1,11 +1,15 @@
 //! Whole (non-streaming) answers between the dialects (§3.3).
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::mapping::{
-    anthropic_usage, finish_reason_from_anthropic, openai_usage, stop_reason_from_openai,
-    usage_from_openai,
+use super::answer_wire::{
+    AnthropicBlockOut, AnthropicMessageIn, AnthropicMessageOut, AnthropicUsageOut, ChatChoiceOut,
+    ChatCompletionIn, ChatCompletionOut, ChatMessageOut, FunctionOut, OpenAiUsageOut, ToolCallOut,
 };
+use super::mapping::{finish_reason_from_anthropic, stop_reason_from_openai, usage_from_openai};
 use super::{Session, TranslateError};
 use crate::wire::usage::Usage;
 
@@ -15,63 +19,96 @@ use crate::wire::usage::Usage;
 /// in `reasoning_signature`, which a client may echo back to keep thinking
 /// replayable.
 pub fn messages_to_chat(body: &Value, session: &Session) -> Result<Value, TranslateError> {
-    let blocks = body
-        .get("content")
-        .and_then(Value::as_array)
+    let answer = AnthropicMessageIn::deserialize(body).map_err(upstream)?;
+    serde_json::to_value(chat_completion(answer, session)?).map_err(upstream)
+}
+
+/// [`messages_to_chat`] from and to JSON text, without a tree of either.
+pub fn messages_to_chat_json(body: &[u8], session: &Session) -> Result<Vec<u8>, TranslateError> {
+    let answer: AnthropicMessageIn = serde_json::from_slice(body).map_err(upstream)?;
+    serde_json::to_vec(&chat_completion(answer, session)?).map_err(upstream)
+}
+
+fn upstream(e: serde_json::Error) -> TranslateError {
+    TranslateError::Upstream(e.to_string())
+}
+
+fn chat_completion<'a>(
+    answer: AnthropicMessageIn<'a>,
+    session: &'a Session,
+) -> Result<ChatCompletionOut<'a>, TranslateError> {
+    let blocks = answer
+        .content
         .ok_or_else(|| TranslateError::Upstream("Anthropic message without content".into()))?;
     let mut text = String::new();
     let mut reasoning = String::new();
     let mut signature = String::new();
     let mut calls = Vec::new();
     for b in blocks {
-        match b.get("type").and_then(Value::as_str) {
-            Some("text") => text.push_str(b["text"].as_str().unwrap_or_default()),
+        match b.kind.as_deref() {
+            Some("text") => text.push_str(b.text.as_deref().unwrap_or_default()),
             Some("thinking") => {
-                reasoning.push_str(b["thinking"].as_str().unwrap_or_default());
-                if let Some(s) = b["signature"].as_str() {
-                    signature = s.to_string();
+                reasoning.push_str(b.thinking.as_deref().unwrap_or_default());
+                if let Some(s) = b.signature {
+                    signature = s.into_owned();
                 }
             }
             Some("tool_use") => {
-                let name = b["name"].as_str().unwrap_or_default();
-                let args = serde_json::to_string(b.get("input").unwrap_or(&json!({})))
-                    .map_err(|e| TranslateError::Upstream(e.to_string()))?;
-                calls.push(json!({
-                    "id": b["id"], "type": "function",
-                    "function": {"name": session.tool_names.to_client(name), "arguments": args}
-                }));
+                let arguments = match &b.input {
+                    Some(input) => serde_json::to_string(input).map_err(upstream)?,
+                    None => "{}".to_owned(),
+                };
+                let name = match b.name {
+                    Some(Cow::Borrowed(name)) => Cow::Borrowed(session.tool_names.to_client(name)),
+                    Some(Cow::Owned(name)) => {
+                        Cow::Owned(session.tool_names.to_client(&name).to_owned())
+                    }
+                    None => Cow::Borrowed(""),
+                };
+                calls.push(ToolCallOut {
+                    function: FunctionOut { arguments, name },
+                    id: b.id.unwrap_or(Value::Null),
+                    kind: "function",
+                });
             }
             _ => {}
         }
     }
-    let mut message = json!({
-        "role": "assistant",
-        "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { json!(text) },
-        "refusal": null,
-        "annotations": []
-    });
-    if !calls.is_empty() {
-        message["tool_calls"] = Value::Array(calls);
-    }
-    if !reasoning.is_empty() {
-        message["reasoning_content"] = json!(reasoning);
-        if !signature.is_empty() {
-            message["reasoning_signature"] = json!(signature);
-        }
-    }
-    let stop = body
-        .get("stop_reason")
-        .and_then(Value::as_str)
-        .unwrap_or("end_turn");
-    let usage = Usage::from_anthropic(body.get("usage").unwrap_or(&Value::Null));
-    Ok(json!({
-        "id": body.get("id").cloned().unwrap_or_else(|| json!("chatcmpl-switchboard")),
-        "object": "chat.completion",
-        "created": session.created,
-        "model": body.get("model").cloned().unwrap_or(Value::Null),
-        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason_from_anthropic(stop), "logprobs": null}],
-        "usage": openai_usage(&usage)
-    }))
+    let content = (!(text.is_empty() && !calls.is_empty())).then_some(text);
+    let (reasoning_content, reasoning_signature) = if reasoning.is_empty() {
+        (None, None)
+    } else {
+        (
+            Some(reasoning),
+            (!signature.is_empty()).then_some(signature),
+        )
+    };
+    let usage = Usage::from_anthropic(answer.usage.as_ref().unwrap_or(&Value::Null));
+    Ok(ChatCompletionOut {
+        choices: [ChatChoiceOut {
+            finish_reason: finish_reason_from_anthropic(
+                answer.stop_reason.as_deref().unwrap_or("end_turn"),
+            ),
+            index: 0,
+            logprobs: (),
+            message: ChatMessageOut {
+                annotations: [],
+                content,
+                reasoning_content,
+                reasoning_signature,
+                refusal: (),
+                role: "assistant",
+                tool_calls: calls,
+            },
+        }],
+        created: session.created,
+        id: answer
+            .id
+            .unwrap_or_else(|| Value::from("chatcmpl-switchboard")),
+        model: answer.model.unwrap_or(Value::Null),
+        object: "chat.completion",
+        usage: OpenAiUsageOut::from(&usage),
+    })
 }
 
 /// OpenAI chat completion → Anthropic message. `content` becomes one text
@@ -79,54 +116,77 @@ pub fn messages_to_chat(body: &Value, session: &Session) -> Result<Value, Transl
 /// `{}`, names restored); `reasoning_content` becomes a thinking block with
 /// an empty signature (it cannot be replayed to Anthropic).
 pub fn chat_to_messages(body: &Value, session: &Session) -> Result<Value, TranslateError> {
-    let choice = body
-        .pointer("/choices/0")
+    let answer = ChatCompletionIn::deserialize(body).map_err(upstream)?;
+    serde_json::to_value(anthropic_message(answer, session)?).map_err(upstream)
+}
+
+/// [`chat_to_messages`] from and to JSON text, without a tree of either.
+pub fn chat_to_messages_json(body: &[u8], session: &Session) -> Result<Vec<u8>, TranslateError> {
+    let answer: ChatCompletionIn = serde_json::from_slice(body).map_err(upstream)?;
+    serde_json::to_vec(&anthropic_message(answer, session)?).map_err(upstream)
+}
+
+fn anthropic_message<'a>(
+    answer: ChatCompletionIn<'a>,
+    session: &'a Session,
+) -> Result<AnthropicMessageOut<'a>, TranslateError> {
+    let choice = answer
+        .choices
+        .and_then(|c| c.into_iter().next())
         .ok_or_else(|| TranslateError::Upstream("OpenAI completion without choices".into()))?;
-    let message = choice.get("message").unwrap_or(&Value::Null);
     let mut content = Vec::new();
-    if let Some(r) = message
-        .get("reasoning_content")
-        .or_else(|| message.get("reasoning"))
-        .and_then(Value::as_str)
-        .filter(|r| !r.is_empty())
-    {
-        content.push(json!({"type": "thinking", "thinking": r, "signature": ""}));
-    }
-    for key in ["content", "refusal"] {
-        if let Some(t) = message
-            .get(key)
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
+    let finish = choice.finish_reason;
+    if let Some(message) = choice.message {
+        if let Some(r) = message
+            .reasoning_content
+            .or(message.reasoning)
+            .filter(|r| !r.is_empty())
         {
-            content.push(json!({"type": "text", "text": t}));
+            content.push(AnthropicBlockOut::Thinking {
+                signature: "",
+                thinking: r,
+                kind: "thinking",
+            });
+        }
+        for t in [message.content, message.refusal].into_iter().flatten() {
+            if !t.is_empty() {
+                content.push(AnthropicBlockOut::Text {
+                    text: t,
+                    kind: "text",
+                });
+            }
+        }
+        for c in message.tool_calls {
+            let (name, args) = match c.function {
+                Some(f) => (f.name, f.arguments),
+                None => (None, None),
+            };
+            let name = match name {
+                Some(Cow::Borrowed(name)) => Cow::Borrowed(session.tool_names.to_client(name)),
+                Some(Cow::Owned(name)) => {
+                    Cow::Owned(session.tool_names.to_client(&name).to_owned())
+                }
+                None => Cow::Borrowed(""),
+            };
+            content.push(AnthropicBlockOut::ToolUse {
+                id: c.id.unwrap_or(Value::Null),
+                input: parse_arguments(args.as_deref().unwrap_or("")),
+                name,
+                kind: "tool_use",
+            });
         }
     }
-    if let Some(calls) = message.get("tool_calls").and_then(Value::as_array) {
-        for c in calls {
-            let name = c
-                .pointer("/function/name")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let args = c
-                .pointer("/function/arguments")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            let input = parse_arguments(args);
-            content.push(json!({"type": "tool_use", "id": c["id"], "name": session.tool_names.to_client(name), "input": input}));
-        }
-    }
-    let finish = choice.get("finish_reason").and_then(Value::as_str);
-    let usage = usage_from_openai(body.get("usage").unwrap_or(&Value::Null));
-    Ok(json!({
-        "id": body.get("id").cloned().unwrap_or_else(|| json!("msg_switchboard")),
-        "type": "message",
-        "role": "assistant",
-        "model": body.get("model").cloned().unwrap_or(Value::Null),
-        "content": content,
-        "stop_reason": stop_reason_from_openai(finish),
-        "stop_sequence": null,
-        "usage": anthropic_usage(&usage)
-    }))
+    let usage = usage_from_openai(answer.usage.as_ref().unwrap_or(&Value::Null));
+    Ok(AnthropicMessageOut {
+        content,
+        id: answer.id.unwrap_or_else(|| Value::from("msg_switchboard")),
+        model: answer.model.unwrap_or(Value::Null),
+        role: "assistant",
+        stop_reason: stop_reason_from_openai(finish.as_deref()),
+        stop_sequence: (),
+        kind: "message",
+        usage: AnthropicUsageOut::from(&usage),
+    })
 }
 
 /// Tool arguments as an object: `""` is `{}`; text that is not JSON is kept
@@ -136,4 +196,100 @@ pub fn parse_arguments(args: &str) -> Value {
         return json!({});
     }
     serde_json::from_str(args).unwrap_or_else(|_| json!(args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chat(answer: Value) -> Result<Value, TranslateError> {
+        let bytes = messages_to_chat_json(answer.to_string().as_bytes(), &Session::default())?;
+        let from_text: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            messages_to_chat(&answer, &Session::default())?,
+            from_text,
+            "the tree and text entry points agree"
+        );
+        Ok(from_text)
+    }
+
+    fn messages(answer: Value) -> Result<Value, TranslateError> {
+        let bytes = chat_to_messages_json(answer.to_string().as_bytes(), &Session::default())?;
+        let from_text: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(chat_to_messages(&answer, &Session::default())?, from_text);
+        Ok(from_text)
+    }
+
+    /// Members of unexpected types read as absent, as the tree walk read them;
+    /// ids and models are copied whatever they are, `null` included.
+    #[test]
+    fn anthropic_answers_are_read_leniently() {
+        let out = chat(json!({
+            "id": null, "model": 7,
+            "content": [
+                5, "x", {"type": "text", "text": 3}, {"type": "text", "text": "a\"bé"},
+                {"type": "thinking", "thinking": ["no"], "signature": "s1"},
+                {"type": "tool_use", "name": "t", "input": null},
+                {"type": "tool_use", "id": "tu_1", "name": {"x": 1}}
+            ],
+            "stop_reason": 42, "usage": "none"
+        }))
+        .unwrap();
+        assert_eq!(out["id"], Value::Null);
+        assert_eq!(out["model"], 7);
+        let m = &out["choices"][0]["message"];
+        assert_eq!(m["content"], "a\"bé");
+        assert_eq!(
+            m.get("reasoning_content"),
+            None,
+            "empty thinking is dropped"
+        );
+        assert_eq!(m["tool_calls"][0]["function"]["arguments"], "null");
+        assert_eq!(m["tool_calls"][0]["id"], Value::Null);
+        assert_eq!(m["tool_calls"][1]["function"]["arguments"], "{}");
+        assert_eq!(m["tool_calls"][1]["function"]["name"], "");
+        assert_eq!(out["choices"][0]["finish_reason"], "stop");
+        assert_eq!(out["usage"]["total_tokens"], 0);
+        assert_eq!(
+            chat(json!({"id": "m"})).unwrap_err().to_string(),
+            chat(json!({"content": {"type": "text"}}))
+                .unwrap_err()
+                .to_string(),
+            "no content list: the same error"
+        );
+        assert!(chat(json!({"content": []})).unwrap()["id"] == "chatcmpl-switchboard");
+    }
+
+    #[test]
+    fn openai_answers_are_read_leniently() {
+        let out = messages(json!({
+            "choices": [{
+                "message": {
+                    "reasoning": "why", "content": ["part"], "refusal": "no",
+                    "tool_calls": [3, {"id": 9, "function": {"name": "f\"é", "arguments": ""}},
+                                   {"function": "x"}]
+                },
+                "finish_reason": "tool_calls"
+            }],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 2}
+        }))
+        .unwrap();
+        assert_eq!(out["id"], "msg_switchboard");
+        assert_eq!(out["model"], Value::Null);
+        assert_eq!(
+            out["content"],
+            json!([
+                {"type": "thinking", "thinking": "why", "signature": ""},
+                {"type": "text", "text": "no"},
+                {"type": "tool_use", "id": 9, "name": "f\"é", "input": {}},
+                {"type": "tool_use", "id": null, "name": "", "input": {}}
+            ])
+        );
+        assert_eq!(out["stop_reason"], "tool_use");
+        assert_eq!(out["usage"]["input_tokens"], 10);
+        assert!(messages(json!({"choices": []})).is_err());
+        assert!(messages(json!({"choices": "x"})).is_err());
+        assert!(messages_to_chat_json(b"[1]", &Session::default()).is_err());
+        assert!(chat_to_messages_json(b"{", &Session::default()).is_err());
+    }
 }

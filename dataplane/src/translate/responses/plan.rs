@@ -125,9 +125,27 @@ pub fn chat_response(body: &Value, s: &Session) -> Result<Value, TranslateError>
     Ok(from_chat_response(body, context(s)?, s.created))
 }
 
+/// [`chat_response`] from and to JSON text.
+pub fn chat_response_json(body: &[u8], s: &Session) -> Result<Vec<u8>, TranslateError> {
+    Ok(chat_response(&parse_answer(body)?, s)?
+        .to_string()
+        .into_bytes())
+}
+
 /// Anthropic Messages answer → Responses object.
 pub fn messages_response(body: &Value, s: &Session) -> Result<Value, TranslateError> {
     Ok(from_messages_response(body, context(s)?, s.created))
+}
+
+/// [`messages_response`] from and to JSON text.
+pub fn messages_response_json(body: &[u8], s: &Session) -> Result<Vec<u8>, TranslateError> {
+    Ok(messages_response(&parse_answer(body)?, s)?
+        .to_string()
+        .into_bytes())
+}
+
+fn parse_answer(body: &[u8]) -> Result<Value, TranslateError> {
+    serde_json::from_slice(body).map_err(|e| TranslateError::Upstream(e.to_string()))
 }
 
 fn write(events: Vec<ResponsesEvent>, out: &mut Vec<u8>) {
