@@ -16,6 +16,7 @@
 
 pub mod error;
 pub mod eventstream;
+pub mod lenient;
 pub mod mock;
 pub mod redact;
 pub mod relay;

@@ -48,6 +48,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Dialect;
+use super::lenient::{count, lenient_object, lenient_str, list_or_not};
 use super::sse::SseEvent;
 
 /// The gateway's own field of an Anthropic `usage` object: the reasoning
@@ -73,12 +74,100 @@ pub struct Usage {
     pub reasoning_tokens: u64,
 }
 
-fn num(v: &Value, path: &[&str]) -> Option<u64> {
-    let mut cur = v;
-    for key in path {
-        cur = cur.get(key)?;
+/// The counts of a `usage` object of any dialect, read leniently (a count
+/// that is not a non-negative integer is absent, as `Value::as_u64` reads
+/// it; see [`super::lenient`]): from a tree with [`UsageCounts::of`], or
+/// straight from an answer's text as part of its summary.
+#[derive(Debug, Default, Deserialize)]
+struct UsageCounts {
+    #[serde(default, deserialize_with = "count")]
+    prompt_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "count")]
+    completion_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_object")]
+    prompt_tokens_details: Option<CountDetails>,
+    #[serde(default, deserialize_with = "lenient_object")]
+    completion_tokens_details: Option<CountDetails>,
+    #[serde(default, deserialize_with = "count")]
+    input_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "count")]
+    output_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_object")]
+    input_tokens_details: Option<CountDetails>,
+    #[serde(default, deserialize_with = "lenient_object")]
+    output_tokens_details: Option<CountDetails>,
+    #[serde(default, deserialize_with = "count")]
+    cache_read_input_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "count")]
+    cache_creation_input_tokens: Option<u64>,
+    /// [`ANTHROPIC_REASONING_TOKENS`].
+    #[serde(default, deserialize_with = "count")]
+    reasoning_tokens: Option<u64>,
+}
+
+/// `*_tokens_details`.
+#[derive(Debug, Default, Deserialize)]
+struct CountDetails {
+    #[serde(default, deserialize_with = "count")]
+    cached_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "count")]
+    reasoning_tokens: Option<u64>,
+}
+
+impl UsageCounts {
+    /// The counts of a `usage` tree (none when it is not an object).
+    fn of(u: &Value) -> UsageCounts {
+        UsageCounts::deserialize(u).unwrap_or_default()
     }
-    cur.as_u64()
+
+    fn detail(d: &Option<CountDetails>, pick: fn(&CountDetails) -> Option<u64>) -> u64 {
+        d.as_ref().and_then(pick).unwrap_or(0)
+    }
+
+    /// An OpenAI Chat Completions `usage`.
+    fn openai(&self) -> Usage {
+        let prompt = self.prompt_tokens.unwrap_or(0);
+        let cached = Self::detail(&self.prompt_tokens_details, |d| d.cached_tokens);
+        Usage {
+            input_tokens: prompt.saturating_sub(cached),
+            output_tokens: self.completion_tokens.unwrap_or(0),
+            cache_read_tokens: cached,
+            cache_write_tokens: 0,
+            reasoning_tokens: Self::detail(&self.completion_tokens_details, |d| d.reasoning_tokens),
+        }
+    }
+
+    /// An OpenAI Responses `usage`.
+    fn responses(&self) -> Usage {
+        let input = self.input_tokens.unwrap_or(0);
+        let cached = Self::detail(&self.input_tokens_details, |d| d.cached_tokens);
+        Usage {
+            input_tokens: input.saturating_sub(cached),
+            output_tokens: self.output_tokens.unwrap_or(0),
+            cache_read_tokens: cached,
+            cache_write_tokens: 0,
+            reasoning_tokens: Self::detail(&self.output_tokens_details, |d| d.reasoning_tokens),
+        }
+    }
+
+    /// An Anthropic `usage`: the counts present replace those of `usage`.
+    fn merge_anthropic_into(&self, usage: &mut Usage) {
+        let fields = [
+            (self.input_tokens, &mut usage.input_tokens),
+            (self.output_tokens, &mut usage.output_tokens),
+            (self.cache_read_input_tokens, &mut usage.cache_read_tokens),
+            (
+                self.cache_creation_input_tokens,
+                &mut usage.cache_write_tokens,
+            ),
+            (self.reasoning_tokens, &mut usage.reasoning_tokens),
+        ];
+        for (count, field) in fields {
+            if let Some(n) = count {
+                *field = n;
+            }
+        }
+    }
 }
 
 impl Usage {
@@ -93,29 +182,12 @@ impl Usage {
 
     /// Usage from an OpenAI `usage` object.
     pub fn from_openai(u: &Value) -> Usage {
-        let prompt = num(u, &["prompt_tokens"]).unwrap_or(0);
-        let cached = num(u, &["prompt_tokens_details", "cached_tokens"]).unwrap_or(0);
-        Usage {
-            input_tokens: prompt.saturating_sub(cached),
-            output_tokens: num(u, &["completion_tokens"]).unwrap_or(0),
-            cache_read_tokens: cached,
-            cache_write_tokens: 0,
-            reasoning_tokens: num(u, &["completion_tokens_details", "reasoning_tokens"])
-                .unwrap_or(0),
-        }
+        UsageCounts::of(u).openai()
     }
 
     /// Usage from an OpenAI Responses `usage` object.
     pub fn from_responses(u: &Value) -> Usage {
-        let input = num(u, &["input_tokens"]).unwrap_or(0);
-        let cached = num(u, &["input_tokens_details", "cached_tokens"]).unwrap_or(0);
-        Usage {
-            input_tokens: input.saturating_sub(cached),
-            output_tokens: num(u, &["output_tokens"]).unwrap_or(0),
-            cache_read_tokens: cached,
-            cache_write_tokens: 0,
-            reasoning_tokens: num(u, &["output_tokens_details", "reasoning_tokens"]).unwrap_or(0),
-        }
+        UsageCounts::of(u).responses()
     }
 
     /// Usage from an Anthropic `usage` object.
@@ -128,21 +200,7 @@ impl Usage {
     /// Applies an Anthropic `usage` object: every count present replaces the
     /// current value (counts are cumulative), absent counts are kept.
     pub fn merge_anthropic(&mut self, u: &Value) {
-        if let Some(n) = num(u, &["input_tokens"]) {
-            self.input_tokens = n;
-        }
-        if let Some(n) = num(u, &["output_tokens"]) {
-            self.output_tokens = n;
-        }
-        if let Some(n) = num(u, &["cache_read_input_tokens"]) {
-            self.cache_read_tokens = n;
-        }
-        if let Some(n) = num(u, &["cache_creation_input_tokens"]) {
-            self.cache_write_tokens = n;
-        }
-        if let Some(n) = num(u, &[ANTHROPIC_REASONING_TOKENS]) {
-            self.reasoning_tokens = n;
-        }
+        UsageCounts::of(u).merge_anthropic_into(self);
     }
 
     /// Every input token, cached or not.
@@ -528,28 +586,29 @@ impl<'de> Deserialize<'de> for LastFinishReason {
 
 /// The parts of a complete JSON answer that accounting reads. The parser
 /// skips everything else (the answer itself, usually most of the body)
-/// without building it, which a full [`Value`] would.
+/// without building it, which a full [`Value`] would; strings are borrowed
+/// from the body.
 #[derive(Deserialize)]
-struct AnswerSummary {
-    #[serde(default)]
-    usage: Option<Value>,
+struct AnswerSummary<'a> {
+    #[serde(default, deserialize_with = "lenient_object")]
+    usage: Option<UsageCounts>,
     /// OpenAI: the stop reason is the first choice's `finish_reason`.
-    #[serde(default)]
-    choices: Option<Vec<ChoiceSummary>>,
+    #[serde(default, borrow, deserialize_with = "list_or_not")]
+    choices: Option<Vec<ChoiceSummary<'a>>>,
     /// Anthropic.
-    #[serde(default)]
-    stop_reason: Option<Value>,
+    #[serde(default, borrow, deserialize_with = "lenient_str")]
+    stop_reason: Option<Cow<'a, str>>,
     /// OpenAI Responses API: `object` is `"response"` and the stop reason is `status`.
-    #[serde(default)]
-    object: Option<Value>,
-    #[serde(default)]
-    status: Option<Value>,
+    #[serde(default, borrow, deserialize_with = "lenient_str")]
+    object: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient_str")]
+    status: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
-struct ChoiceSummary {
-    #[serde(default)]
-    finish_reason: Option<Value>,
+struct ChoiceSummary<'a> {
+    #[serde(default, borrow, deserialize_with = "lenient_str")]
+    finish_reason: Option<Cow<'a, str>>,
 }
 
 /// Usage and stop reason of a complete (non-streaming) JSON response.
@@ -560,22 +619,45 @@ pub fn from_json_response(dialect: Dialect, body: &[u8]) -> Option<(Usage, Optio
     if body.trim_ascii_start().first() != Some(&b'{') {
         return None;
     }
-    let answer: AnswerSummary = serde_json::from_slice(body).ok()?;
-    let u = answer.usage.filter(Value::is_object)?;
-    let is_response = answer.object.as_ref().and_then(Value::as_str) == Some("response");
+    let answer: AnswerSummary = match serde_json::from_slice(body) {
+        Ok(answer) => answer,
+        // Valid JSON the typed view cannot take (a member named twice): read
+        // the tree, as a tree keeps the last of the two.
+        Err(_) => return from_json_tree(dialect, &serde_json::from_slice(body).ok()?),
+    };
+    let u = answer.usage?;
+    let is_response = answer.object.as_deref() == Some("response");
     let (usage, stop) = match dialect {
-        Dialect::OpenAI if is_response => (Usage::from_responses(&u), answer.status),
+        Dialect::OpenAI if is_response => (u.responses(), answer.status),
         Dialect::OpenAI => (
-            Usage::from_openai(&u),
+            u.openai(),
             answer
                 .choices
                 .and_then(|c| c.into_iter().next())
                 .and_then(|c| c.finish_reason),
         ),
-        Dialect::Anthropic => (Usage::from_anthropic(&u), answer.stop_reason),
+        Dialect::Anthropic => {
+            let mut usage = Usage::default();
+            u.merge_anthropic_into(&mut usage);
+            (usage, answer.stop_reason)
+        }
     };
-    let stop = stop.as_ref().and_then(Value::as_str).map(str::to_owned);
-    Some((usage, stop))
+    Some((usage, stop.map(Cow::into_owned)))
+}
+
+/// [`from_json_response`] of an answer already read as a tree.
+fn from_json_tree(dialect: Dialect, answer: &Value) -> Option<(Usage, Option<String>)> {
+    let u = answer.get("usage").filter(|u| u.is_object())?;
+    let is_response = answer.get("object").and_then(Value::as_str) == Some("response");
+    let (usage, stop) = match dialect {
+        Dialect::OpenAI if is_response => (Usage::from_responses(u), answer.get("status")),
+        Dialect::OpenAI => (
+            Usage::from_openai(u),
+            answer.pointer("/choices/0/finish_reason"),
+        ),
+        Dialect::Anthropic => (Usage::from_anthropic(u), answer.get("stop_reason")),
+    };
+    Some((usage, stop.and_then(Value::as_str).map(str::to_owned)))
 }
 
 #[cfg(test)]
@@ -761,6 +843,40 @@ mod tests {
         let (u, stop) = from_json_response(Dialect::OpenAI, body.to_string().as_bytes()).unwrap();
         assert_eq!((u.input_tokens, u.cache_read_tokens), (200, 1000));
         assert_eq!(stop.as_deref(), Some("incomplete"));
+    }
+
+    /// A whole answer read through the typed summary gives what reading it
+    /// as a tree gives, odd members included; a member named twice (which
+    /// the typed view refuses) is read from the tree, last one kept.
+    #[test]
+    fn whole_answers_read_typed_match_the_tree() {
+        let bodies = [
+            r#"{"choices":[{"finish_reason":"stop","message":{"content":"x"}}],"usage":{"prompt_tokens":12,"completion_tokens":7,"prompt_tokens_details":{"cached_tokens":2},"completion_tokens_details":{"reasoning_tokens":3}}}"#,
+            r#"{"choices":[{"finish_reason":null}],"usage":{"prompt_tokens":1.5,"completion_tokens":-2,"prompt_tokens_details":"x"}}"#,
+            r#"{"choices":"none","usage":{"prompt_tokens":4}}"#,
+            r#"{"choices":[],"usage":[1]}"#,
+            r#"{"usage":null,"stop_reason":"end_turn"}"#,
+            r#"{"stop_reason":"tool_use","usage":{"input_tokens":5,"output_tokens":6,"cache_read_input_tokens":7,"cache_creation_input_tokens":8,"reasoning_tokens":2}}"#,
+            r#"{"stop_reason":{"x":1},"usage":{"input_tokens":"5"}}"#,
+            r#"{"object":"response","status":"completed","usage":{"input_tokens":50,"output_tokens":9,"input_tokens_details":{"cached_tokens":20},"output_tokens_details":{"reasoning_tokens":4}}}"#,
+            r#"{"object":7,"status":"completed","usage":{"input_tokens":50}}"#,
+            r#"{"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":9}}"#,
+            r#"{"choices":[{"finish_reason":"a","finish_reason":"b"}],"usage":{}}"#,
+        ];
+        for body in bodies {
+            let tree: Value = serde_json::from_str(body).unwrap();
+            for dialect in [Dialect::OpenAI, Dialect::Anthropic] {
+                assert_eq!(
+                    from_json_response(dialect, body.as_bytes()),
+                    from_json_tree(dialect, &tree),
+                    "{dialect:?} {body}"
+                );
+            }
+        }
+        let (u, _) = from_json_response(Dialect::OpenAI, bodies[9].as_bytes()).unwrap();
+        assert_eq!(u.input_tokens, 9, "the last of two members, as in a tree");
+        assert_eq!(from_json_response(Dialect::OpenAI, b"[1]"), None);
+        assert_eq!(from_json_response(Dialect::OpenAI, b"{\"usage\":"), None);
     }
 
     /// The typed views and the validate-only events decide exactly as the

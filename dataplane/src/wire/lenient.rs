@@ -1,0 +1,203 @@
+//! Lenient typed reading of JSON answers: members of an unexpected type read
+//! as absent instead of failing the whole parse, as a walk over a
+//! `serde_json::Value` tree reads them, without building the tree.
+//!
+//! Used with `#[serde(default, deserialize_with = "…")]` on the members of
+//! the typed views of answers ([`crate::wire::usage`],
+//! [`crate::translate::answer_wire`]). One difference to a tree: a member
+//! named twice in one object fails the parse (a tree keeps the last).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+/// The visit methods of booleans, numbers and `null`, each answering `$none`.
+macro_rules! scalars_are {
+    ($none:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+    };
+}
+
+/// The visit method of strings, answering `$none`.
+macro_rules! strings_are {
+    ($none:expr) => {
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+    };
+}
+
+/// The visit method of lists, skipping the list and answering `$none`.
+macro_rules! lists_are {
+    ($none:expr) => {
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok($none)
+        }
+    };
+}
+
+/// The visit method of objects, skipping the object and answering `$none`.
+macro_rules! objects_are {
+    ($none:expr) => {
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok($none)
+        }
+    };
+}
+
+/// A string member, or `None` when it is absent or not a string.
+pub fn lenient_str<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    struct Text;
+    impl<'de> Visitor<'de> for Text {
+        type Value = Option<Cow<'de, str>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(v)))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_owned())))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v)))
+        }
+        scalars_are!(None);
+        lists_are!(None);
+        objects_are!(None);
+    }
+    d.deserialize_any(Text)
+}
+
+/// A member kept as it is: `Some` whenever it is present, `null` included
+/// (serde's `Option` would read `null` as absent).
+pub fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// A list of objects, or `None` for any other JSON value; elements that are
+/// not objects are skipped (the tree walk read them as `null`).
+struct ListOrNot<T>(Option<Vec<T>>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ListOrNot<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct List<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for List<T> {
+            type Value = ListOrNot<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ListOrNot<T>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = seq.next_element::<ObjectOrNot<T>>()? {
+                    out.extend(item.0);
+                }
+                Ok(ListOrNot(Some(out)))
+            }
+            scalars_are!(ListOrNot(None));
+            strings_are!(ListOrNot(None));
+            objects_are!(ListOrNot(None));
+        }
+        d.deserialize_any(List(std::marker::PhantomData))
+    }
+}
+
+/// An object, or `None` for any other JSON value.
+struct ObjectOrNot<T>(Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOrNot<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Object<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Object<T> {
+            type Value = ObjectOrNot<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ObjectOrNot<T>, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|t| ObjectOrNot(Some(t)))
+            }
+            scalars_are!(ObjectOrNot(None));
+            strings_are!(ObjectOrNot(None));
+            lists_are!(ObjectOrNot(None));
+        }
+        d.deserialize_any(Object(std::marker::PhantomData))
+    }
+}
+
+/// A list member of objects, or empty when it is absent or not a list.
+pub fn lenient_list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(ListOrNot::<T>::deserialize(d)?.0.unwrap_or_default())
+}
+
+/// A list member of objects, or `None` when it is not a list.
+pub fn list_or_not<'de, D, T>(d: D) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(ListOrNot::<T>::deserialize(d)?.0)
+}
+
+/// An object member, or `None` when it is not an object.
+pub fn lenient_object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(ObjectOrNot::<T>::deserialize(d)?.0)
+}
+
+/// A token count: a non-negative integer, or `None` for anything else (as
+/// `Value::as_u64` reads it).
+pub fn count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    struct Count;
+    impl<'de> Visitor<'de> for Count {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(u64::try_from(v).ok())
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        strings_are!(None);
+        lists_are!(None);
+        objects_are!(None);
+    }
+    d.deserialize_any(Count)
+}
