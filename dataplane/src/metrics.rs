@@ -5,26 +5,101 @@
 //! reported as the pattern that matched it, or `other`: see
 //! [`crate::runtime::model_labels`]), statuses and reasons are small enums.
 
-use prometheus_client::encoding::EncodeLabelSet;
+use std::sync::Arc;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+/// A label value taken from configuration (a route, backend or model
+/// name): shared, so labelling a request's series copies no text.
+#[derive(Clone, Debug, Default, Hash, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Label(Arc<str>);
+
+impl Label {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Label {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Label {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Label {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Label {
+    fn from(s: &str) -> Self {
+        Label(Arc::from(s))
+    }
+}
+
+impl From<String> for Label {
+    fn from(s: String) -> Self {
+        Label(Arc::from(s))
+    }
+}
+
+impl std::fmt::Display for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for Label {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Label {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl serde::Serialize for Label {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl EncodeLabelValue for Label {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.as_str(), encoder)
+    }
+}
+
 /// Labels of a finished client request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     /// Route id.
-    pub route: String,
+    pub route: Label,
     /// Client API (`chat_completions`, `messages`, `count_tokens`, `models`).
     pub api: &'static str,
     /// Label of the model the client asked for (see `docs/metrics.md`).
-    pub requested_model: String,
+    pub requested_model: Label,
     /// Label of the model that answered.
-    pub model: String,
+    pub model: Label,
     /// Backend that answered (`none` when the gateway answered itself).
-    pub backend: String,
+    pub backend: Label,
     /// HTTP status sent to the client.
     pub status: u16,
 }
@@ -33,13 +108,13 @@ pub struct RequestLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TokenLabels {
     /// Route id.
-    pub route: String,
+    pub route: Label,
     /// Backend id.
-    pub backend: String,
+    pub backend: Label,
     /// Provider family.
     pub provider: &'static str,
     /// Label of the model that answered.
-    pub model: String,
+    pub model: Label,
     /// `input`, `output`, `cache_read`, `cache_write` or `reasoning`.
     pub kind: &'static str,
 }
@@ -48,7 +123,7 @@ pub struct TokenLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AttemptLabels {
     /// Backend id.
-    pub backend: String,
+    pub backend: Label,
     /// Provider family.
     pub provider: &'static str,
     /// `ok`, `status_4xx`, `status_429`, `status_5xx`, `connect_error`, `reset`, `timeout`.
@@ -59,9 +134,9 @@ pub struct AttemptLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FailoverLabels {
     /// Route id.
-    pub route: String,
+    pub route: Label,
     /// Backend that failed.
-    pub from_backend: String,
+    pub from_backend: Label,
     /// Why it was left.
     pub reason: &'static str,
 }
@@ -70,14 +145,14 @@ pub struct FailoverLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BackendLabels {
     /// Backend id.
-    pub backend: String,
+    pub backend: Label,
 }
 
 /// Labels of gateway-side rejections.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RejectionLabels {
     /// Route id (`none` before a route matched).
-    pub route: String,
+    pub route: Label,
     /// Low-cardinality reason (see `RequestError::metric_label`).
     pub reason: &'static str,
 }
@@ -86,7 +161,7 @@ pub struct RejectionLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StreamLabels {
     /// Backend id.
-    pub backend: String,
+    pub backend: Label,
     /// `completed`, `truncated`, `stalled`, `upstream_error`, `client_gone`.
     pub outcome: &'static str,
 }
@@ -95,7 +170,7 @@ pub struct StreamLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DurationLabels {
     /// Route id.
-    pub route: String,
+    pub route: Label,
     /// Client API.
     pub api: &'static str,
     /// How the request ended (`completed`, `client_gone`, a stream outcome, `upstream_error`).
@@ -122,7 +197,7 @@ pub struct ConnClosedLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BreakerTransitionLabels {
     /// Backend id.
-    pub backend: String,
+    pub backend: Label,
     /// `open` or `closed`.
     pub to: &'static str,
 }
@@ -131,7 +206,7 @@ pub struct BreakerTransitionLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ContinuationLabels {
     /// Route id.
-    pub route: String,
+    pub route: Label,
     /// `prefill`, `restart`, or `none` when no candidate could continue.
     pub strategy: &'static str,
     /// `completed`, `diverged`, `failed`.

@@ -8,6 +8,8 @@
 
 use std::sync::Arc;
 
+use crate::metrics::Label;
+
 use tokio::time::Instant;
 
 use crate::metrics::{
@@ -19,18 +21,18 @@ use crate::wire::usage::Usage;
 pub struct Accounting {
     pub metrics: Arc<Metrics>,
     pub request_id: String,
-    pub route: String,
+    pub route: Label,
     pub api: &'static str,
     /// The model the client asked for (as sent; logs only).
     pub requested_model: String,
     /// Its metric label ([`crate::runtime::model_labels`]).
-    pub requested_label: String,
+    pub requested_label: Label,
     /// The model that answered: the backend reference's `model`, else the
     /// routed name. Priced, logged and labelled.
     pub model: String,
     /// Its metric label.
-    pub model_label: String,
-    pub backend: String,
+    pub model_label: Label,
+    pub backend: Label,
     pub provider: &'static str,
     pub subject: String,
     pub status: u16,

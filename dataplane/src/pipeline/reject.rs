@@ -28,7 +28,7 @@ pub fn record(state: &AppState, route: &str, team: Option<&str>, err: &RequestEr
         .metrics
         .rejections
         .get_or_create(&RejectionLabels {
-            route: route.to_owned(),
+            route: route.into(),
             reason: err.metric_label(),
         })
         .inc();

@@ -37,9 +37,9 @@ pub fn accounting(
         route: x.route().id.clone(),
         api: x.format.label(),
         requested_model: x.requested_model.clone(),
-        requested_label: labels.label(&x.requested_model).to_owned(),
+        requested_label: labels.label(&x.requested_model).clone(),
         model: model.to_owned(),
-        model_label: labels.label(model).to_owned(),
+        model_label: labels.label(model).clone(),
         backend: backend.id.clone(),
         provider: backend.provider.label(),
         subject: x.identity.subject.clone(),
@@ -108,7 +108,7 @@ pub fn count_malformed(
         metrics
             .malformed_events
             .get_or_create(&crate::metrics::BackendLabels {
-                backend: backend.to_owned(),
+                backend: backend.into(),
             })
             .inc_by(summary.malformed_events);
     }

@@ -119,8 +119,8 @@ impl Timeouts {
 
 /// Everything the request path needs about one backend.
 pub struct BackendRuntime {
-    /// `namespace/name`.
-    pub id: String,
+    /// `namespace/name` (also its metric label).
+    pub id: crate::metrics::Label,
     /// The provider: how requests to this backend are built and its answers read.
     pub provider: Arc<dyn Provider>,
     /// Routed name → provider model id. Empty with `serves_any`.
@@ -187,7 +187,7 @@ impl BackendRuntime {
             .transport()
             .unwrap_or_else(|| upstreams.transport(timeouts.connect));
         Ok(Self {
-            id: b.id.clone(),
+            id: b.id.as_str().into(),
             provider,
             serves_any: models.is_empty(),
             models,

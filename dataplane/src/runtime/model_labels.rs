@@ -15,18 +15,32 @@ use std::collections::HashSet;
 
 use switchboard_proto as pb;
 
+use crate::metrics::Label;
 use crate::routing::{PatternTable, is_glob};
 
 /// The label of a model name that no configuration names or matches.
 pub const OTHER_MODEL: &str = "other";
 
 /// The model label values of one route.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ModelLabels {
-    exact: HashSet<String>,
-    aliases: PatternTable<String>,
-    rules: PatternTable<String>,
-    prices: PatternTable<String>,
+    exact: HashSet<Label>,
+    aliases: PatternTable<Label>,
+    rules: PatternTable<Label>,
+    prices: PatternTable<Label>,
+    other: Label,
+}
+
+impl Default for ModelLabels {
+    fn default() -> Self {
+        Self {
+            exact: HashSet::new(),
+            aliases: PatternTable::default(),
+            rules: PatternTable::default(),
+            prices: PatternTable::default(),
+            other: Label::from(OTHER_MODEL),
+        }
+    }
 }
 
 impl ModelLabels {
@@ -35,7 +49,7 @@ impl ModelLabels {
         let mut exact = HashSet::new();
         let mut keep = |name: &str| {
             if !name.is_empty() && !is_glob(name) {
-                exact.insert(name.to_owned());
+                exact.insert(Label::from(name));
             }
         };
         for a in &r.aliases {
@@ -69,7 +83,7 @@ impl ModelLabels {
                 patterns
                     .into_iter()
                     .filter(|p| is_glob(p))
-                    .map(|p| (p.clone(), p.clone())),
+                    .map(|p| (p.clone(), Label::from(p.as_str()))),
             )
         };
         Self {
@@ -77,23 +91,22 @@ impl ModelLabels {
             aliases: globs(r.aliases.iter().map(|a| &a.pattern).collect()),
             rules: globs(r.rules.iter().flat_map(|r| &r.models).collect()),
             prices: globs(r.pricing.iter().map(|p| &p.model).collect()),
+            other: Label::from(OTHER_MODEL),
         }
     }
 
-    /// The label value of a model name.
-    pub fn label(&self, model: &str) -> &str {
+    /// The label value of a model name (shared: cloning it copies no text).
+    pub fn label(&self, model: &str) -> &Label {
         if let Some(name) = self.exact.get(model) {
             return name;
         }
-        fn specific<'a>(t: &'a PatternTable<String>, model: &str) -> Option<&'a str> {
-            t.lookup(model)
-                .filter(|p| p.chars().any(|c| c != '*'))
-                .map(String::as_str)
+        fn specific<'a>(t: &'a PatternTable<Label>, model: &str) -> Option<&'a Label> {
+            t.lookup(model).filter(|p| p.chars().any(|c| c != '*'))
         }
         specific(&self.aliases, model)
             .or_else(|| specific(&self.rules, model))
             .or_else(|| specific(&self.prices, model))
-            .unwrap_or(OTHER_MODEL)
+            .unwrap_or(&self.other)
     }
 
     /// How many distinct values [`Self::label`] can return (for tests).

@@ -9,8 +9,8 @@ use crate::routing::{AliasTable, RetryPolicyRuntime, RuleSet};
 
 /// Everything the request path needs about one route.
 pub struct RouteRuntime {
-    /// `namespace/name`.
-    pub id: String,
+    /// `namespace/name` (also its metric label).
+    pub id: crate::metrics::Label,
     /// Path prefix without a trailing slash (`""` for the root prefix).
     pub path_prefix: String,
     /// Host names; empty matches any.
@@ -71,7 +71,7 @@ impl RouteRuntime {
         let catalog = crate::catalog::ModelCatalog::build(r, backends);
         let model_names = catalog.ids();
         Ok(Self {
-            id: r.id.clone(),
+            id: r.id.as_str().into(),
             path_prefix: r.path_prefix.trim_end_matches('/').to_string(),
             hostnames: r.hostnames.clone(),
             auth,
@@ -118,7 +118,7 @@ impl RouteRuntime {
     /// A fail-closed placeholder: it only claims its hostnames and prefix.
     fn placeholder(r: &pb::Route, jwks: &JwksStore) -> Result<Self, String> {
         Ok(Self {
-            id: r.id.clone(),
+            id: r.id.as_str().into(),
             path_prefix: r.path_prefix.trim_end_matches('/').to_string(),
             hostnames: r.hostnames.clone(),
             auth: Authenticator::from_config(&pb::ClientAuth::default(), jwks)

@@ -48,7 +48,9 @@ pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Response<Respon
                 state
                     .metrics
                     .breaker_state
-                    .get_or_create(&crate::metrics::BackendLabels { backend })
+                    .get_or_create(&crate::metrics::BackendLabels {
+                        backend: backend.into(),
+                    })
                     .set(breaker_state.metric_value());
             }
             let mut resp = Response::new(response::full(state.metrics.encode()));

@@ -114,7 +114,7 @@ pub async fn admit(
         .map(|ip| (ip, table.client_ip_requests_per_minute));
     let team = &state.metrics.team;
     let labels = TeamLabels {
-        route: route.id.clone(),
+        route: route.id.to_string(),
         team: m.label.clone(),
     };
     let admitted = limiter.admit(&m.party, ip_limit).await;
@@ -147,7 +147,7 @@ pub async fn admit(
                     .set(q.remaining() as f64 / 1e6);
             }
             Ok(Some(Arc::new(TeamContext {
-                route: route.id.clone(),
+                route: route.id.to_string(),
                 label: m.label.clone(),
                 tier: m.tier.clone(),
                 admission,
