@@ -74,7 +74,7 @@ fn chat_completion<'a>(
             _ => {}
         }
     }
-    let content = (!(text.is_empty() && !calls.is_empty())).then_some(text);
+    let content = (!text.is_empty() || calls.is_empty()).then_some(text);
     let (reasoning_content, reasoning_signature) = if reasoning.is_empty() {
         (None, None)
     } else {
