@@ -5,7 +5,8 @@
 use serde_json::{Value, json};
 
 use super::testing::{Harness, backend, chat, metric};
-use crate::upstream::fake::Reply;
+use crate::upstream::fake::{Reply, Step};
+use std::time::Duration;
 
 /// A Chat Completions answer with this usage.
 pub fn chat_answer(model: &str, prompt: u64, completion: u64) -> Value {
@@ -233,8 +234,23 @@ fn messages_stream(n: usize, input: u64, output: u64) -> Vec<String> {
     events
 }
 
+/// An SSE answer whose events come 2 ms apart, as a model streams them (the
+/// events of a burst reach the client together, see `pipeline::coalesce`).
 fn sse_reply(events: &[String]) -> Reply {
-    Reply::sse(&events.iter().map(String::as_str).collect::<Vec<_>>())
+    let body = events
+        .iter()
+        .flat_map(|e| {
+            [
+                Step::Wait(Duration::from_millis(2)),
+                Step::Data(bytes::Bytes::copy_from_slice(e.as_bytes())),
+            ]
+        })
+        .collect();
+    Reply::Respond {
+        status: 200,
+        headers: vec![("content-type", "text/event-stream".into())],
+        body,
+    }
 }
 
 /// One backend `up` of `provider` serving `model`, team `payments` on a tier

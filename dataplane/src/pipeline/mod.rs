@@ -31,6 +31,7 @@ mod attempt;
 mod authenticate;
 mod body;
 mod byok;
+mod coalesce;
 mod continuation;
 mod endpoint;
 mod exchange;

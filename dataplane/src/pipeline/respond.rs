@@ -176,8 +176,10 @@ where
 }
 
 /// A streaming response: the provider headers the client may see, SSE
-/// content type, no buffering by proxies in front.
+/// content type, no buffering by proxies in front; the events of a burst
+/// written together ([`super::coalesce`]).
 pub fn stream_response(upstream: &http::HeaderMap, body: ResponseBody) -> Response<ResponseBody> {
+    let body = super::coalesce::Coalesce::new(body).boxed_unsync();
     let mut out_headers = client_headers(upstream);
     out_headers.insert(
         header::CONTENT_TYPE,

@@ -81,6 +81,7 @@ pub fn held(x: Arc<Exchange>, state: &Arc<AppState>, walk: Walk) -> Response<Res
     let body = ClientStream::new(state.clone(), x, Phase::Waiting(walk));
     // The client has heard nothing since it asked: a keep-alive right away.
     let body = KeepAlive::new(body, dialect, state.stream_keepalive).first_at(Instant::now());
+    let body = super::coalesce::Coalesce::new(body.boxed_unsync());
     let mut resp = Response::new(body.boxed_unsync());
     *resp.status_mut() = StatusCode::OK;
     resp.headers_mut().insert(
