@@ -25,12 +25,37 @@ pub fn messages_to_chat(body: &Value, session: &Session) -> Result<Value, Transl
 
 /// [`messages_to_chat`] from and to JSON text, without a tree of either.
 pub fn messages_to_chat_json(body: &[u8], session: &Session) -> Result<Vec<u8>, TranslateError> {
-    let answer: AnthropicMessageIn = serde_json::from_slice(body).map_err(upstream)?;
+    let answer: AnthropicMessageIn = match serde_json::from_slice(body) {
+        Ok(answer) => answer,
+        Err(e) => return from_tree(body, e, messages_to_chat, session),
+    };
     serde_json::to_vec(&chat_completion(answer, session)?).map_err(upstream)
 }
 
 fn upstream(e: serde_json::Error) -> TranslateError {
     TranslateError::Upstream(e.to_string())
+}
+
+/// Valid JSON the typed views cannot take (a member named twice) is
+/// translated from its tree, as before the views: the tree keeps the last.
+fn from_tree(
+    body: &[u8],
+    e: serde_json::Error,
+    translate: fn(&Value, &Session) -> Result<Value, TranslateError>,
+    session: &Session,
+) -> Result<Vec<u8>, TranslateError> {
+    let tree: Value = serde_json::from_slice(body).map_err(|_| upstream(e))?;
+    Ok(translate(&tree, session)?.to_string().into_bytes())
+}
+
+/// The client's name of a tool the upstream called (names shortened for the
+/// upstream are restored).
+fn client_tool_name<'a>(session: &'a Session, name: Option<Cow<'a, str>>) -> Cow<'a, str> {
+    match name {
+        Some(Cow::Borrowed(name)) => Cow::Borrowed(session.tool_names.to_client(name)),
+        Some(Cow::Owned(name)) => Cow::Owned(session.tool_names.to_client(&name).to_owned()),
+        None => Cow::Borrowed(""),
+    }
 }
 
 fn chat_completion<'a>(
@@ -58,15 +83,11 @@ fn chat_completion<'a>(
                     Some(input) => serde_json::to_string(input).map_err(upstream)?,
                     None => "{}".to_owned(),
                 };
-                let name = match b.name {
-                    Some(Cow::Borrowed(name)) => Cow::Borrowed(session.tool_names.to_client(name)),
-                    Some(Cow::Owned(name)) => {
-                        Cow::Owned(session.tool_names.to_client(&name).to_owned())
-                    }
-                    None => Cow::Borrowed(""),
-                };
                 calls.push(ToolCallOut {
-                    function: FunctionOut { arguments, name },
+                    function: FunctionOut {
+                        arguments,
+                        name: client_tool_name(session, b.name),
+                    },
                     id: b.id.unwrap_or(Value::Null),
                     kind: "function",
                 });
@@ -122,7 +143,10 @@ pub fn chat_to_messages(body: &Value, session: &Session) -> Result<Value, Transl
 
 /// [`chat_to_messages`] from and to JSON text, without a tree of either.
 pub fn chat_to_messages_json(body: &[u8], session: &Session) -> Result<Vec<u8>, TranslateError> {
-    let answer: ChatCompletionIn = serde_json::from_slice(body).map_err(upstream)?;
+    let answer: ChatCompletionIn = match serde_json::from_slice(body) {
+        Ok(answer) => answer,
+        Err(e) => return from_tree(body, e, chat_to_messages, session),
+    };
     serde_json::to_vec(&anthropic_message(answer, session)?).map_err(upstream)
 }
 
@@ -161,17 +185,10 @@ fn anthropic_message<'a>(
                 Some(f) => (f.name, f.arguments),
                 None => (None, None),
             };
-            let name = match name {
-                Some(Cow::Borrowed(name)) => Cow::Borrowed(session.tool_names.to_client(name)),
-                Some(Cow::Owned(name)) => {
-                    Cow::Owned(session.tool_names.to_client(&name).to_owned())
-                }
-                None => Cow::Borrowed(""),
-            };
             content.push(AnthropicBlockOut::ToolUse {
                 id: c.id.unwrap_or(Value::Null),
                 input: parse_arguments(args.as_deref().unwrap_or("")),
-                name,
+                name: client_tool_name(session, name),
                 kind: "tool_use",
             });
         }
@@ -290,6 +307,18 @@ mod tests {
         assert!(messages(json!({"choices": []})).is_err());
         assert!(messages(json!({"choices": "x"})).is_err());
         assert!(messages_to_chat_json(b"[1]", &Session::default()).is_err());
+        // A member named twice: read as a tree, the last one kept.
+        let twice =
+            br#"{"content":[{"type":"text","text":"a"}],"content":[{"type":"text","text":"b"}]}"#;
+        let out: Value =
+            serde_json::from_slice(&messages_to_chat_json(twice, &Session::default()).unwrap())
+                .unwrap();
+        assert_eq!(out["choices"][0]["message"]["content"], "b");
+        let twice = br#"{"choices":[{"message":{"content":"a","content":"b"}}]}"#;
+        let out: Value =
+            serde_json::from_slice(&chat_to_messages_json(twice, &Session::default()).unwrap())
+                .unwrap();
+        assert_eq!(out["content"][0]["text"], "b");
         assert!(chat_to_messages_json(b"{", &Session::default()).is_err());
     }
 }

@@ -5,7 +5,8 @@
 //! Used with `#[serde(default, deserialize_with = "…")]` on the members of
 //! the typed views of answers ([`crate::wire::usage`],
 //! [`crate::translate::answer_wire`]). One difference to a tree: a member
-//! named twice in one object fails the parse (a tree keeps the last).
+//! named twice in one object fails the parse (a tree keeps the last), so
+//! their callers read such a body as a tree instead.
 
 use std::borrow::Cow;
 use std::fmt;
