@@ -47,6 +47,17 @@ fn check(
     }
 }
 
+/// The gateway's RPS over the bare proxy's.
+fn rps_vs_bare(row: Option<&LoadRow>) -> Option<f64> {
+    measured(row).map(|(_, b, g)| g.rps / b.rps)
+}
+
+/// The gateway's CPU per request over the bare proxy's.
+fn cpu_vs_bare(row: Option<&LoadRow>) -> Option<f64> {
+    let (_, b, g) = measured(row)?;
+    Some(g.cpu_per_request?.as_secs_f64() / b.cpu_per_request?.as_secs_f64())
+}
+
 /// Every goal of the issue, in its order.
 pub fn check_goals(inputs: &GoalInputs<'_>) -> Vec<GoalCheck> {
     let pass = measured(inputs.passthrough);
@@ -54,17 +65,12 @@ pub fn check_goals(inputs: &GoalInputs<'_>) -> Vec<GoalCheck> {
         let bare = added_p50(b, d);
         (bare > 0.0).then(|| added_p50(g, d) / bare)
     });
-    let rps_ratio = pass.map(|(_, b, g)| g.rps / b.rps);
-    let cpu_ratio = pass.and_then(|(_, b, g)| {
-        Some(g.cpu_per_request?.as_secs_f64() / b.cpu_per_request?.as_secs_f64())
-    });
-    let pass_64 = measured(inputs.passthrough_64);
-    let rps_ratio_64 = pass_64.map(|(_, b, g)| g.rps / b.rps);
-    let cpu_ratio_64 = pass_64.and_then(|(_, b, g)| {
-        Some(g.cpu_per_request?.as_secs_f64() / b.cpu_per_request?.as_secs_f64())
-    });
-    let history_ratio = measured(inputs.history).map(|(_, b, g)| g.rps / b.rps);
-    let stream_ratio = measured(inputs.streaming).map(|(_, b, g)| g.rps / b.rps);
+    let rps_ratio = rps_vs_bare(inputs.passthrough);
+    let cpu_ratio = cpu_vs_bare(inputs.passthrough);
+    let rps_ratio_64 = rps_vs_bare(inputs.passthrough_64);
+    let cpu_ratio_64 = cpu_vs_bare(inputs.passthrough_64);
+    let history_ratio = rps_vs_bare(inputs.history);
+    let stream_ratio = rps_vs_bare(inputs.streaming);
     let ttfb_gap = inputs
         .ttfb
         .map(|(b, g)| (g.ttfb_p50.as_secs_f64() - b.ttfb_p50.as_secs_f64()) * 1e3);
