@@ -7,6 +7,7 @@ pub mod azure;
 pub mod body;
 pub mod bounds;
 pub mod byok;
+pub mod calendar;
 pub mod catalog;
 pub mod check;
 pub mod config;

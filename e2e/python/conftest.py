@@ -117,6 +117,18 @@ class Mock:
             self.proc.wait()
 
 
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples of metric `name` in a Prometheus text whose series carry `labels`."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        series, _, value = line.rpartition(" ")
+        if series.split("{", 1)[0] == name and all(f'{k}="{v}"' in series for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
 def resource(kind: str, name: str, spec: dict) -> dict:
     return {"apiVersion": "switchboard.dev/v1alpha1", "kind": kind, "metadata": {"name": name}, "spec": spec}
 

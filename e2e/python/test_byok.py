@@ -29,6 +29,7 @@ from conftest import (
     backend,
     binary,
     free_port,
+    metric,
     resource,
 )
 
@@ -85,19 +86,6 @@ def anthropic_client(gw: GatewayProcess, prefix: str, key: str | None) -> anthro
     headers = {HEADER: key} if key else {}
     return anthropic.Anthropic(base_url=f"{gw.base_url}{prefix}", api_key=TOKEN, default_headers=headers,
                                max_retries=0, timeout=20)
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith("#") or not line.startswith(name):
-            continue
-        series, value = line.rsplit(" ", 1)
-        if series.split("{", 1)[0] != name:
-            continue
-        if all(f'{k}="{v}"' in series for k, v in labels.items()):
-            total += float(value)
-    return total
 
 
 def test_optional_sends_the_callers_key_in_each_providers_header(byok_gateway, mocks):

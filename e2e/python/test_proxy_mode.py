@@ -30,6 +30,7 @@ from conftest import (
     backend,
     binary,
     free_port,
+    metric,
     resource,
 )
 
@@ -145,19 +146,6 @@ def proxied(mocks):
     yield ProxyGateway(gw, proxy_port, work / "ca.crt", tunnel)
     gw.stop()
     tunnel.stop()
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith("#") or not line.startswith(name):
-            continue
-        series, value = line.rsplit(" ", 1)
-        if series.split("{", 1)[0] != name:
-            continue
-        if all(f'{k}="{v}"' in series for k, v in labels.items()):
-            total += float(value)
-    return total
 
 
 def test_openai_sdk_with_only_https_proxy_and_ssl_cert_file(proxied, mocks, monkeypatch):

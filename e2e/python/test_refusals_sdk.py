@@ -22,22 +22,12 @@ from conftest import (
     CLIENT_KEY_ENV,
     GatewayProcess,
     backend,
+    metric,
     resource,
 )
 
 MESSAGES = [{"role": "user", "content": "Say hello"}]
 RETRIES = 3
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        series, _, value = line.rpartition(" ")
-        if series.split("{", 1)[0] == name and all(f'{k}="{v}"' in series for k, v in labels.items()):
-            total += float(value)
-    return total
 
 
 @pytest.fixture

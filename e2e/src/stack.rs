@@ -18,6 +18,12 @@ use crate::wire::Flavor;
 
 /// Env var holding the OpenAI upstream key.
 pub const OPENAI_KEY_ENV: &str = "SWITCHBOARD_E2E_OPENAI_KEY";
+
+/// The backend most tests route to: an OpenAI-format mock at `endpoint`
+/// serving `gpt-test`, with its key from [`OPENAI_KEY_ENV`].
+pub fn gpt_test_backend(endpoint: &str) -> serde_json::Value {
+    backend_spec(Flavor::OpenAI, endpoint, OPENAI_KEY_ENV, &["gpt-test"])
+}
 /// The OpenAI upstream key the gateway must send.
 pub const OPENAI_KEY: &str = "sk-upstream-openai-e2e";
 /// Env var holding the Anthropic upstream key.
@@ -82,10 +88,7 @@ pub fn standard_backends(
                 &["gpt-test", "small-model"],
             ),
         )
-        .backend(
-            "secondary",
-            backend_spec(Flavor::OpenAI, secondary, OPENAI_KEY_ENV, &["gpt-test"]),
-        )
+        .backend("secondary", gpt_test_backend(secondary))
         .backend(
             "anthropic",
             backend_spec(

@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use serde_json::json;
-use switchboard_e2e::config::{ConfigBuilder, backend_spec, rule};
+use switchboard_e2e::config::{ConfigBuilder, rule};
 use switchboard_e2e::harness::temp_dir;
+use switchboard_e2e::stack::gpt_test_backend;
 use switchboard_e2e::stack::{OPENAI_KEY, OPENAI_KEY_ENV, chat_body};
 use switchboard_e2e::{Flavor, Gateway, MockUpstream, post_json, wait_until, write_config};
 use tokio::io::AsyncReadExt;
@@ -20,15 +21,7 @@ const IDLE: usize = 243;
 async fn idle_connections_cannot_take_the_ports_down_under_a_small_descriptor_limit() {
     let upstream = MockUpstream::start(Flavor::OpenAI).await;
     let config = ConfigBuilder::new()
-        .backend(
-            "primary",
-            backend_spec(
-                Flavor::OpenAI,
-                &upstream.url(),
-                OPENAI_KEY_ENV,
-                &["gpt-test"],
-            ),
-        )
+        .backend("primary", gpt_test_backend(&upstream.url()))
         .route(
             "main",
             json!({"pathPrefix": "/", "rules": [rule(&["gpt-*"], &["primary"])]}),

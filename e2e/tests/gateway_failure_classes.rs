@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use switchboard_e2e::client::json_body;
 use switchboard_e2e::config::{ConfigBuilder, backend_spec};
 use switchboard_e2e::harness::temp_dir;
+use switchboard_e2e::stack::gpt_test_backend;
 use switchboard_e2e::stack::{
     ANTHROPIC_KEY, ANTHROPIC_KEY_ENV, CLIENT_KEY, CLIENT_KEY_ENV, OPENAI_KEY, OPENAI_KEY_ENV,
     chat_body, messages_body,
@@ -60,24 +61,11 @@ fn two_backend_rules() -> Value {
 async fn pair(primary_spec: impl FnOnce(&mut Value)) -> Pair {
     let primary = MockUpstream::start(Flavor::OpenAI).await;
     let secondary = MockUpstream::start(Flavor::OpenAI).await;
-    let mut p = backend_spec(
-        Flavor::OpenAI,
-        &primary.url(),
-        OPENAI_KEY_ENV,
-        &["gpt-test"],
-    );
+    let mut p = gpt_test_backend(&primary.url());
     primary_spec(&mut p);
     let config = ConfigBuilder::new()
         .backend("primary", p)
-        .backend(
-            "secondary",
-            backend_spec(
-                Flavor::OpenAI,
-                &secondary.url(),
-                OPENAI_KEY_ENV,
-                &["gpt-test"],
-            ),
-        )
+        .backend("secondary", gpt_test_backend(&secondary.url()))
         .route("main", route("/", two_backend_rules()));
     let dir = temp_dir("failure-classes");
     let path = write_config(&dir, &config.to_yaml());
@@ -301,15 +289,7 @@ async fn unreachable_backends_give_503_in_the_client_dialect() {
 async fn unknown_route_is_404_in_the_client_dialect_and_reaches_no_upstream() {
     let upstream = MockUpstream::start(Flavor::OpenAI).await;
     let config = ConfigBuilder::new()
-        .backend(
-            "only",
-            backend_spec(
-                Flavor::OpenAI,
-                &upstream.url(),
-                OPENAI_KEY_ENV,
-                &["gpt-test"],
-            ),
-        )
+        .backend("only", gpt_test_backend(&upstream.url()))
         .route(
             "team-a",
             route(

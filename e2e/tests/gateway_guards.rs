@@ -14,8 +14,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use switchboard_e2e::client::json_body;
-use switchboard_e2e::config::{ConfigBuilder, backend_spec};
+use switchboard_e2e::config::ConfigBuilder;
 use switchboard_e2e::harness::temp_dir;
+use switchboard_e2e::stack::gpt_test_backend;
 use switchboard_e2e::stack::{OPENAI_KEY, OPENAI_KEY_ENV, chat_body, messages_body};
 use switchboard_e2e::{Flavor, Gateway, MockUpstream, post_json, post_stream, write_config};
 use tokio::net::TcpListener;
@@ -84,7 +85,7 @@ fn config(hook: &Hook, upstream: &MockUpstream) -> String {
     let teams = json!({"teams": [{"name": "web", "tier": "enterprise"}], "claim": "client_id"});
     ConfigBuilder::new()
         .backend("mock", json!({"provider": "Mock", "mock": {"reply": SECRET_REPLY}}))
-        .backend("openai", backend_spec(Flavor::OpenAI, &upstream.url(), OPENAI_KEY_ENV, &["gpt-test"]))
+        .backend("openai", gpt_test_backend(&upstream.url()))
         .route(
             "block",
             json!({"pathPrefix": "/block", "rules": mock_rules(), "teams": teams, "guards": {

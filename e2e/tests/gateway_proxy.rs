@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::json;
-use switchboard_e2e::config::{ConfigBuilder, backend_spec, rule};
+use switchboard_e2e::config::{ConfigBuilder, rule};
 use switchboard_e2e::harness::{binary_path, free_port, temp_dir};
+use switchboard_e2e::stack::gpt_test_backend;
 use switchboard_e2e::stack::{CLIENT_KEY, CLIENT_KEY_ENV, OPENAI_KEY, OPENAI_KEY_ENV, chat_body};
 use switchboard_e2e::{Flavor, Gateway, MockUpstream, post_json, wait_until, write_config};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -45,15 +46,7 @@ fn create_ca(dir: &Path) {
 async fn start(label: &str, args: &[&str], nofile: Option<u32>) -> Proxied {
     let upstream = MockUpstream::start(Flavor::OpenAI).await;
     let config = ConfigBuilder::new()
-        .backend(
-            "primary",
-            backend_spec(
-                Flavor::OpenAI,
-                &upstream.url(),
-                OPENAI_KEY_ENV,
-                &["gpt-test"],
-            ),
-        )
+        .backend("primary", gpt_test_backend(&upstream.url()))
         .route(
             "main",
             json!({

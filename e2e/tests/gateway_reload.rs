@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 use switchboard_e2e::config::{ConfigBuilder, backend_spec, rule};
 use switchboard_e2e::harness::{temp_dir, write_config, write_file_atomic};
+use switchboard_e2e::stack::gpt_test_backend;
 use switchboard_e2e::stack::{OPENAI_KEY_ENV, chat_body, standard_env, standard_route};
 use switchboard_e2e::{Behaviour, Flavor, Gateway, JwtIssuer, Stack, post_json, wait_until};
 
@@ -89,15 +90,7 @@ async fn config_directory_is_read_and_reloaded() {
     let issuer = JwtIssuer::start().await;
     let dir = temp_dir("dir-config");
     let backend = ConfigBuilder::new()
-        .backend(
-            "primary",
-            backend_spec(
-                Flavor::OpenAI,
-                &primary.url(),
-                OPENAI_KEY_ENV,
-                &["gpt-test"],
-            ),
-        )
+        .backend("primary", gpt_test_backend(&primary.url()))
         .to_yaml();
     write_file_atomic(&dir.join("10-backends.yaml"), &backend);
     let mut route = standard_route(&issuer);

@@ -4,9 +4,10 @@
 
 use serde_json::json;
 use switchboard_e2e::client::json_body;
-use switchboard_e2e::config::{ConfigBuilder, backend_spec, rule};
+use switchboard_e2e::config::{ConfigBuilder, rule};
 use switchboard_e2e::harness::temp_dir;
 use switchboard_e2e::jwt_issuer::tls_ca_path;
+use switchboard_e2e::stack::gpt_test_backend;
 use switchboard_e2e::stack::{OPENAI_KEY, OPENAI_KEY_ENV, chat_body};
 use switchboard_e2e::{Flavor, Gateway, JwtIssuer, MockUpstream, post_json, write_config};
 
@@ -16,15 +17,7 @@ async fn a_jwks_endpoint_behind_a_private_ca_is_trusted_like_upstreams() {
     assert!(issuer.jwks_uri().starts_with("https://"));
     let upstream = MockUpstream::start(Flavor::OpenAI).await;
     let config = ConfigBuilder::new()
-        .backend(
-            "primary",
-            backend_spec(
-                Flavor::OpenAI,
-                &upstream.url(),
-                OPENAI_KEY_ENV,
-                &["gpt-test"],
-            ),
-        )
+        .backend("primary", gpt_test_backend(&upstream.url()))
         .route(
             "main",
             json!({

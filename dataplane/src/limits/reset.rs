@@ -2,7 +2,7 @@
 //! instant (`2026-12-08T00:00:00Z`, the form of Anthropic's
 //! `anthropic-ratelimit-*-reset` headers) and a short duration (`3h12m`).
 
-use super::window::civil_from_days;
+use crate::calendar::civil_from_days;
 
 /// `unix_ms` as an RFC 3339 UTC instant with second precision, rounded up
 /// (a reset is never shown earlier than it happens).
