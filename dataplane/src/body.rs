@@ -10,7 +10,10 @@
 use std::fmt;
 
 use bytes::Bytes;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use std::borrow::Cow;
+use std::ops::Range;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 /// Why a request body is not an acceptable JSON object.
@@ -36,8 +39,15 @@ pub enum BodyError {
 /// kept as raw JSON text borrowed from the body.
 pub struct RequestJson {
     body: Bytes,
-    /// (key, value) ranges into `body`; keys are unescaped copies.
-    members: Vec<(String, std::ops::Range<usize>)>,
+    /// (key, value range in `body`), in document order.
+    members: Vec<(Key, Range<usize>)>,
+}
+
+/// A member's key: where it is in the body, or, when it is written with
+/// escapes there, its unescaped text (the only case that allocates).
+enum Key {
+    InBody(Range<usize>),
+    Unescaped(Box<str>),
 }
 
 impl fmt::Debug for RequestJson {
@@ -54,20 +64,23 @@ impl RequestJson {
     pub fn parse(body: Bytes) -> Result<Self, BodyError> {
         let text = std::str::from_utf8(&body)
             .map_err(|e| BodyError::Malformed(format!("invalid UTF-8: {e}")))?;
-        let base = text.as_ptr() as usize;
         let mut de = serde_json::Deserializer::from_str(text);
-        let raw: Vec<(String, &RawValue)> = de
-            .deserialize_map(MembersVisitor)
+        let members = de
+            .deserialize_map(MembersVisitor {
+                base: text.as_ptr() as usize,
+            })
             .map_err(|e| BodyError::Malformed(e.to_string()))?;
         de.end().map_err(|e| BodyError::Malformed(e.to_string()))?;
-        let members = raw
-            .into_iter()
-            .map(|(k, v)| {
-                let start = v.get().as_ptr() as usize - base;
-                (k, start..start + v.get().len())
-            })
-            .collect();
         Ok(Self { body, members })
+    }
+
+    /// The text of `key`.
+    fn key<'a>(&'a self, key: &'a Key) -> &'a str {
+        match key {
+            // A range of the validated body that a borrowed `str` came from.
+            Key::InBody(r) => std::str::from_utf8(&self.body[r.clone()]).unwrap_or_default(),
+            Key::Unescaped(k) => k,
+        }
     }
 
     /// The original body.
@@ -81,11 +94,16 @@ impl RequestJson {
         self.members
             .iter()
             .enumerate()
-            .filter(|(i, (k, _))| !self.members[i + 1..].iter().any(|(later, _)| later == k))
-            .filter_map(|(_, (k, r))| {
+            .map(|(i, (k, r))| (i, self.key(k), r))
+            .filter(|(i, k, _)| {
+                !self.members[i + 1..]
+                    .iter()
+                    .any(|(later, _)| self.key(later) == *k)
+            })
+            .filter_map(|(_, k, r)| {
                 std::str::from_utf8(&self.body[r.clone()])
                     .ok()
-                    .map(|raw| (k.as_str(), raw))
+                    .map(|raw| (k, raw))
             })
     }
 
@@ -100,7 +118,7 @@ impl RequestJson {
         self.members
             .iter()
             .rev()
-            .find(|(k, _)| k == key)
+            .find(|(k, _)| self.key(k) == key)
             .and_then(|(_, r)| std::str::from_utf8(&self.body[r.clone()]).ok())
     }
 
@@ -165,6 +183,7 @@ impl RequestJson {
         out.push(b'{');
         let mut first = true;
         for (k, range) in &self.members {
+            let k = self.key(k);
             if k != key {
                 push_member(&mut out, &mut first, k, &self.body[range.clone()]);
             }
@@ -180,6 +199,7 @@ impl RequestJson {
         let mut first = true;
         let mut replaced = false;
         for (k, range) in &self.members {
+            let k = self.key(k);
             if k == key {
                 if replaced {
                     continue;
@@ -203,33 +223,70 @@ fn push_member(out: &mut Vec<u8>, first: &mut bool, key: &str, value: &[u8]) {
         out.push(b',');
     }
     *first = false;
-    // Keys were unescaped on parse; re-escape them.
-    let key = serde_json::to_string(key).unwrap_or_else(|_| String::from("\"\""));
-    out.extend_from_slice(key.as_bytes());
+    // Keys were unescaped on parse; re-escape them (a `str` always serializes).
+    let _ = serde_json::to_writer(&mut *out, key);
     out.push(b':');
     out.extend_from_slice(value);
 }
 
-struct MembersVisitor;
+/// Reads the members of the body that starts at address `base`.
+struct MembersVisitor {
+    base: usize,
+}
 
 impl<'de> Visitor<'de> for MembersVisitor {
-    type Value = Vec<(String, &'de RawValue)>;
+    type Value = Vec<(Key, Range<usize>)>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(16));
-        while let Some(key) = map.next_key::<String>()? {
+        let span = |text: &str| {
+            let start = text.as_ptr() as usize - self.base;
+            start..start + text.len()
+        };
+        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
+        while let Some(key) = map.next_key_seed(KeySeed)? {
             let value: &'de RawValue = map.next_value()?;
-            members.push((key, value));
+            let key = match key {
+                Cow::Borrowed(k) => Key::InBody(span(k)),
+                Cow::Owned(k) => Key::Unescaped(k.into_boxed_str()),
+            };
+            members.push((key, span(value.get())));
         }
         Ok(members)
     }
 
     fn visit_seq<A: de::SeqAccess<'de>>(self, _seq: A) -> Result<Self::Value, A::Error> {
         Err(de::Error::custom("expected a JSON object, found an array"))
+    }
+}
+
+/// A key, borrowed from the body unless it has escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
     }
 }
 
@@ -272,6 +329,23 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["a\"b"], 1);
         assert_eq!(v["stream_options"]["include_usage"], true);
+    }
+
+    #[test]
+    fn escaped_keys_are_the_same_members_as_plain_ones() {
+        let r = parse(r#"{"model":"a","mod\u0065l":"b","str\u00e9am":true,"x":1}"#);
+        assert_eq!(r.required_str("model").unwrap(), "b", "the last one wins");
+        assert_eq!(r.raw("stréam"), Some("true"));
+        let members: Vec<_> = r.members().collect();
+        assert_eq!(
+            members,
+            [("model", r#""b""#), ("stréam", "true"), ("x", "1")]
+        );
+        let out = r.without("x");
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"{"model":"a","model":"b","stréam":true}"#
+        );
     }
 
     #[test]

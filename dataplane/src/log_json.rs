@@ -12,6 +12,7 @@
 //! into the buffer. A test formats the same events with both and compares
 //! the lines.
 
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -27,6 +28,11 @@ use tracing_subscriber::registry::LookupSpan;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonLines;
 
+thread_local! {
+    /// The line being formatted, reused by every event of the thread.
+    static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
 impl<S, N> FormatEvent<S, N> for JsonLines
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -38,86 +44,107 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let meta = event.metadata();
-        writer.write_str("{\"timestamp\":\"")?;
-        write_timestamp(&mut writer, SystemTime::now())?;
-        writer.write_str("\",\"level\":\"")?;
-        writer.write_str(meta.level().as_str())?;
-        writer.write_char('"')?;
-        let mut fields = Fields {
-            out: &mut writer,
-            scratch: String::new(),
-            result: Ok(()),
-        };
-        event.record(&mut fields);
-        fields.result?;
-        writer.write_str(",\"target\":")?;
-        write_escaped(&mut writer, meta.target())?;
-        writer.write_str("}\n")
+        // The line is built in a plain `String` (direct pushes, no dynamic
+        // `fmt::Write` call per piece) and handed over in one piece.
+        LINE.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut line) => {
+                line.clear();
+                format_line(&mut line, event, SystemTime::now())?;
+                writer.write_str(&line)
+            }
+            // A field's `Debug` that logs: format that event on its own.
+            Err(_) => {
+                let mut line = String::new();
+                format_line(&mut line, event, SystemTime::now())?;
+                writer.write_str(&line)
+            }
+        })
     }
 }
 
+/// `event` as one JSON line, with its newline.
+fn format_line(out: &mut String, event: &Event<'_>, at: SystemTime) -> fmt::Result {
+    let meta = event.metadata();
+    out.push_str("{\"timestamp\":\"");
+    write_timestamp(out, at);
+    out.push_str("\",\"level\":\"");
+    out.push_str(meta.level().as_str());
+    out.push('"');
+    let mut fields = Fields {
+        out,
+        scratch: String::new(),
+        result: Ok(()),
+    };
+    event.record(&mut fields);
+    fields.result?;
+    out.push_str(",\"target\":");
+    write_escaped(out, meta.target());
+    out.push_str("}\n");
+    Ok(())
+}
+
 /// Writes each field as `,"name":value`.
-struct Fields<'a, 'w> {
-    out: &'a mut Writer<'w>,
+struct Fields<'a> {
+    out: &'a mut String,
     /// Reused for values formatted with `Debug` / `Display`.
     scratch: String,
     result: fmt::Result,
 }
 
-impl Fields<'_, '_> {
-    fn key(&mut self, field: &Field) -> fmt::Result {
-        self.out.write_char(',')?;
-        write_escaped(self.out, field.name())?;
-        self.out.write_char(':')
-    }
-
-    fn entry(&mut self, field: &Field, value: impl FnOnce(&mut Self) -> fmt::Result) {
-        if self.result.is_ok() {
-            self.result = self.key(field).and_then(|()| value(self));
-        }
+impl Fields<'_> {
+    fn key(&mut self, field: &Field) {
+        self.out.push(',');
+        write_escaped(self.out, field.name());
+        self.out.push(':');
     }
 }
 
-impl Visit for Fields<'_, '_> {
+impl Visit for Fields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.entry(field, |f| write_escaped(f.out, value));
+        self.key(field);
+        write_escaped(self.out, value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.entry(field, |f| {
-            f.out.write_str(if value { "true" } else { "false" })
-        });
+        self.key(field);
+        self.out.push_str(if value { "true" } else { "false" });
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.entry(field, |f| write!(f.out, "{value}"));
+        self.key(field);
+        self.out.push_str(itoa::Buffer::new().format(value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.entry(field, |f| write!(f.out, "{value}"));
+        self.key(field);
+        self.out.push_str(itoa::Buffer::new().format(value));
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
+        self.key(field);
         // As serde_json: finite numbers in their shortest form, others null.
-        self.entry(field, |f| match serde_json::Number::from_f64(value) {
-            Some(n) => write!(f.out, "{n}"),
-            None => f.out.write_str("null"),
-        });
+        match serde_json::Number::from_f64(value) {
+            Some(n) => {
+                let _ = write!(self.out, "{n}");
+            }
+            None => self.out.push_str("null"),
+        }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.entry(field, |f| {
-            f.scratch.clear();
-            write!(f.scratch, "{value:?}")?;
-            write_escaped(f.out, &f.scratch)
-        });
+        if self.result.is_err() {
+            return;
+        }
+        self.key(field);
+        self.scratch.clear();
+        self.result = write!(self.scratch, "{value:?}");
+        write_escaped(self.out, &self.scratch);
     }
 }
 
 /// `s` as a JSON string, escaped as `serde_json` does.
-fn write_escaped(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
-    out.write_char('"')?;
+fn write_escaped(out: &mut String, s: &str) {
+    out.push('"');
     let bytes = s.as_bytes();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
@@ -132,32 +159,50 @@ fn write_escaped(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
             0x00..=0x1f => "",
             _ => continue,
         };
-        out.write_str(&s[start..i])?;
+        out.push_str(&s[start..i]);
         if escape.is_empty() {
-            write!(out, "\\u{b:04x}")?;
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
         } else {
-            out.write_str(escape)?;
+            out.push_str(escape);
         }
         start = i + 1;
     }
-    out.write_str(&s[start..])?;
-    out.write_char('"')
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
 /// `at` as RFC 3339 in UTC with microseconds: `2026-12-07T03:49:30.167303Z`.
-fn write_timestamp(out: &mut impl fmt::Write, at: SystemTime) -> fmt::Result {
+fn write_timestamp(out: &mut String, at: SystemTime) {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     let (days, rest) = (secs / 86_400, secs % 86_400);
     let (year, month, day) = civil_from_days(days as i64);
-    write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60,
-        since.subsec_micros()
-    )
+    let pieces: [(u64, usize, char); 7] = [
+        (u64::try_from(year).unwrap_or(0), 4, '-'),
+        (u64::from(month), 2, '-'),
+        (u64::from(day), 2, 'T'),
+        (rest / 3600, 2, ':'),
+        (rest / 60 % 60, 2, ':'),
+        (rest % 60, 2, '.'),
+        (u64::from(since.subsec_micros()), 6, 'Z'),
+    ];
+    for (value, width, then) in pieces {
+        push_padded(out, value, width);
+        out.push(then);
+    }
+}
+
+/// `value` in decimal, zero-padded to at least `width` digits.
+fn push_padded(out: &mut String, value: u64, width: usize) {
+    let mut buf = itoa::Buffer::new();
+    let digits = buf.format(value);
+    for _ in digits.len()..width {
+        out.push('0');
+    }
+    out.push_str(digits);
 }
 
 #[cfg(test)]
@@ -276,7 +321,7 @@ mod tests {
     #[test]
     fn timestamps_are_rfc3339_utc_with_microseconds() {
         let mut s = String::new();
-        write_timestamp(&mut s, UNIX_EPOCH).unwrap();
+        write_timestamp(&mut s, UNIX_EPOCH);
         assert_eq!(s, "1970-01-01T00:00:00.000000Z");
         for (secs, micros, want) in [
             (951_782_400, 5, "2000-02-29T00:00:00.000005Z"),
@@ -285,7 +330,7 @@ mod tests {
         ] {
             s.clear();
             let at = UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_micros(micros);
-            write_timestamp(&mut s, at).unwrap();
+            write_timestamp(&mut s, at);
             assert_eq!(s, want);
         }
     }

@@ -6,9 +6,11 @@
 //! key its `kid` names (a JWK's `alg` and type must match the token's), then
 //! the signature, then `exp` (required), `nbf`, `iss` (required) and `aud`.
 //!
-//! Verified tokens are remembered by SHA-256 of the whole token until their
-//! `exp`, in a small bounded cache, so an agent's repeated requests skip
-//! signature checks. A key removed from the JWKS therefore stops working for
+//! Verified tokens are remembered (the whole token, compared in full) until
+//! their `exp`, in a small bounded cache, so an agent's repeated requests skip
+//! signature checks. The cache is looked up with a fast keyed hash, not a
+//! digest: only verified tokens are ever inserted, so a client cannot choose
+//! its keys, and the full comparison leaves nothing to a collision. A key removed from the JWKS therefore stops working for
 //! already-seen tokens only when they expire.
 
 use std::collections::HashMap;
@@ -21,7 +23,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use switchboard_proto as pb;
 use switchboard_proto::jwt_auth::Keys;
 
@@ -143,9 +144,8 @@ impl JwtVerifier {
 
     /// Verifies `token` and returns the client's identity.
     pub async fn verify(&self, token: &str) -> Result<Identity, AuthError> {
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = jsonwebtoken::get_current_timestamp();
-        if let Some(identity) = self.verified.get(&digest, now) {
+        if let Some(identity) = self.verified.get(token, now) {
             return Ok(identity);
         }
         let header = TokenHeader::parse(token)?;
@@ -175,7 +175,7 @@ impl JwtVerifier {
             .and_then(|c| c.get("exp"))
             .and_then(as_seconds)
         {
-            self.verified.insert(digest, exp, identity.clone(), now);
+            self.verified.insert(token, exp, identity.clone(), now);
         }
         Ok(identity)
     }
@@ -275,26 +275,27 @@ fn map_error(e: jsonwebtoken::errors::Error) -> AuthError {
     }
 }
 
-/// Verified tokens by digest, until their `exp`.
+/// Verified tokens, until their `exp`: at most [`TOKEN_CACHE_CAPACITY`]
+/// of them (about 4 MiB for 1 KiB tokens).
 #[derive(Default)]
 struct TokenCache {
-    entries: Mutex<HashMap<[u8; 32], (u64, Identity)>>,
+    entries: Mutex<HashMap<Box<str>, (u64, Identity), foldhash::fast::RandomState>>,
 }
 
 impl TokenCache {
-    fn get(&self, digest: &[u8; 32], now: u64) -> Option<Identity> {
+    fn get(&self, token: &str, now: u64) -> Option<Identity> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        match entries.get(digest) {
+        match entries.get(token) {
             Some((exp, identity)) if *exp > now => Some(identity.clone()),
             Some(_) => {
-                entries.remove(digest);
+                entries.remove(token);
                 None
             }
             None => None,
         }
     }
 
-    fn insert(&self, digest: [u8; 32], exp: u64, identity: Identity, now: u64) {
+    fn insert(&self, token: &str, exp: u64, identity: Identity, now: u64) {
         if exp <= now {
             return;
         }
@@ -305,7 +306,7 @@ impl TokenCache {
                 entries.clear();
             }
         }
-        entries.insert(digest, (exp, identity));
+        entries.insert(token.into(), (exp, identity));
     }
 
     #[cfg(test)]

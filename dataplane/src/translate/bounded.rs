@@ -148,6 +148,12 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) {
     let _ = serde_json::to_writer(&mut *out, v);
 }
 
+/// Appends `s` as a JSON string to `out`.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a `str` into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
 /// Writes a JSON object member by member. Arrays can be opened and filled
 /// element by element, so a translated body never exists as a tree.
 pub struct ObjectWriter {
@@ -175,7 +181,7 @@ impl ObjectWriter {
             self.out.push(b',');
         }
         self.members += 1;
-        write_value(&mut self.out, &Value::String(key.to_owned()));
+        write_str(&mut self.out, key);
         self.out.push(b':');
     }
 
@@ -183,6 +189,12 @@ impl ObjectWriter {
     pub fn value(&mut self, key: &str, v: &Value) {
         self.key(key);
         write_value(&mut self.out, v);
+    }
+
+    /// Writes `key: "s"`.
+    pub fn string(&mut self, key: &str, s: &str) {
+        self.key(key);
+        write_str(&mut self.out, s);
     }
 
     /// Writes `key` with raw JSON text (already valid JSON).
@@ -243,11 +255,16 @@ pub struct ArrayBytes {
 impl ArrayBytes {
     /// Appends an element.
     pub fn push(&mut self, v: &Value) {
+        self.push_with(|buf| write_value(buf, v));
+    }
+
+    /// Appends an element written by `write`.
+    pub fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
         if self.len > 0 {
             self.buf.push(b',');
         }
         self.len += 1;
-        write_value(&mut self.buf, v);
+        write(&mut self.buf);
     }
 
     /// Appends every element of `other`, emptying it.

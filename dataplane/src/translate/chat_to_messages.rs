@@ -24,9 +24,12 @@
 //! `functions`/`function_call`, tool-call arguments that are not a JSON
 //! object, and unknown top-level fields.
 
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use super::bounded::{ArrayBytes, ObjectWriter, for_each, parse_value};
+use super::bounded::{ArrayBytes, ObjectWriter, for_each, parse_value, write_str};
 use super::names::{ANTHROPIC_NAME_MAX, anthropic_id};
 use super::{
     DEFAULT_MAX_TOKENS, Session, TargetOptions, TranslateError, TranslatedBody, TranslatedRequest,
@@ -180,7 +183,7 @@ pub fn translate_json(
     }
 
     let mut out = ObjectWriter::with_capacity(json.bytes().len() + json.bytes().len() / 4 + 1024);
-    out.value("model", &json!(model));
+    out.string("model", model);
     let history = messages(json.raw("messages"), &mut out)?;
 
     let mut has_tools = false;
@@ -548,6 +551,15 @@ struct History {
 /// any, `system`) members. Consecutive tool results and user content are
 /// merged into one user turn, results first, kept as serialized blocks.
 fn messages(messages: Option<&str>, out: &mut ObjectWriter) -> Result<History, TranslateError> {
+    translate_messages(messages, out, true)
+}
+
+/// [`messages`], with the plain-message path (`plain`) or the tree walk only.
+fn translate_messages(
+    messages: Option<&str>,
+    out: &mut ObjectWriter,
+    plain: bool,
+) -> Result<History, TranslateError> {
     let list = messages
         .filter(|raw| *raw != "null")
         .ok_or_else(|| TranslateError::invalid("messages", "must be an array"))?;
@@ -572,6 +584,19 @@ fn messages(messages: Option<&str>, out: &mut ObjectWriter) -> Result<History, T
     };
     out.open_array("messages");
     for_each(list, "messages", |i, raw| {
+        // Most turns of a conversation are plain text: those are written
+        // straight from the body, without a tree.
+        if let Some(message) = plain.then(|| PlainMessage::read(raw)).flatten() {
+            match message {
+                PlainMessage::System(text) => system.push_with(|b| text_block(b, &text)),
+                PlainMessage::User(text) => content.push_with(|b| text_block(b, &text)),
+                PlainMessage::ToolResult { id, text } => {
+                    results.push_with(|b| tool_result_block(b, &id, &text));
+                }
+                PlainMessage::Empty => {}
+            }
+            return Ok(());
+        }
         let path = format!("messages[{i}]");
         let m = parse_value(raw, &path)?;
         let role = m.get("role").and_then(Value::as_str).unwrap_or_default();
@@ -645,9 +670,127 @@ fn messages(messages: Option<&str>, out: &mut ObjectWriter) -> Result<History, T
     Ok(history)
 }
 
+/// A message whose content is one string, read without a tree: what the
+/// tree walk of [`messages`] makes of it, for the roles it knows. Anything
+/// else (other roles, content parts, a member given twice, a missing
+/// `tool_call_id`) is left to the tree walk, which also names the errors.
+#[derive(Debug, PartialEq)]
+enum PlainMessage<'a> {
+    /// A system or developer message with text.
+    System(Cow<'a, str>),
+    /// A user message with text.
+    User(Cow<'a, str>),
+    /// A tool result (its text may be empty: the block is sent without it).
+    ToolResult {
+        id: Cow<'a, str>,
+        text: Cow<'a, str>,
+    },
+    /// A system, developer or user message with only whitespace: dropped.
+    Empty,
+}
+
+impl<'a> PlainMessage<'a> {
+    fn read(raw: &'a str) -> Option<Self> {
+        #[derive(serde::Deserialize)]
+        struct Members<'a> {
+            #[serde(borrow)]
+            role: Cow<'a, str>,
+            #[serde(borrow)]
+            content: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            tool_call_id: Option<Cow<'a, str>>,
+        }
+        let m: Members<'a> = serde_json::from_str(raw).ok()?;
+        let text = string_text(m.content?)?;
+        Some(match (&*m.role, m.tool_call_id) {
+            ("system" | "developer" | "user", _) if !text_nonempty(&text) => Self::Empty,
+            ("system" | "developer", _) => Self::System(text),
+            ("user", _) => Self::User(text),
+            ("tool", Some(id)) => Self::ToolResult { id, text },
+            _ => return None,
+        })
+    }
+}
+
+/// The text of a JSON string, borrowed unless it has escapes.
+fn string_text(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let raw = raw.get();
+    if !raw.starts_with('"') {
+        return None;
+    }
+    match serde_json::from_str::<&str>(raw) {
+        Ok(s) => Some(Cow::Borrowed(s)),
+        Err(_) => serde_json::from_str::<String>(raw).ok().map(Cow::Owned),
+    }
+}
+
+/// `{"text":…,"type":"text"}`, as the tree walk writes it (members sorted).
+fn text_block(out: &mut Vec<u8>, text: &str) {
+    out.extend_from_slice(br#"{"text":"#);
+    write_str(out, text);
+    out.extend_from_slice(br#","type":"text"}"#);
+}
+
+/// A `tool_result` block, as the tree walk writes it (members sorted;
+/// `content` only with text).
+fn tool_result_block(out: &mut Vec<u8>, id: &str, text: &str) {
+    out.push(b'{');
+    if text_nonempty(text) {
+        out.extend_from_slice(br#""content":"#);
+        write_str(out, text);
+        out.push(b',');
+    }
+    out.extend_from_slice(br#""tool_use_id":"#);
+    write_str(out, &anthropic_id(id));
+    out.extend_from_slice(br#","type":"tool_result"}"#);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The plain-message path writes what the tree walk writes.
+    #[test]
+    fn plain_messages_translate_as_the_tree_walk_does() {
+        let messages = json!([
+            {"role": "system", "content": "Be brief."},
+            {"role": "developer", "content": "  "},
+            {"role": "user", "content": "Hi \"there\" é\n", "name": "ann"},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call 1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+            ]},
+            {"role": "tool", "tool_call_id": "call 1", "content": "42"},
+            {"role": "tool", "tool_call_id": "call 1", "content": ""},
+            {"role": "user", "content": "next"},
+        ]);
+        let raw = messages.to_string();
+        let mut fast = ObjectWriter::with_capacity(0);
+        translate_messages(Some(&raw), &mut fast, true).unwrap();
+        let mut tree = ObjectWriter::with_capacity(0);
+        translate_messages(Some(&raw), &mut tree, false).unwrap();
+        assert_eq!(
+            String::from_utf8(fast.finish()).unwrap(),
+            String::from_utf8(tree.finish()).unwrap()
+        );
+    }
+
+    #[test]
+    fn only_plain_string_messages_take_the_plain_path() {
+        let read = |v: Value| PlainMessage::read(&v.to_string()).map(|_| ());
+        assert!(read(json!({"role": "user", "content": "x"})).is_some());
+        for other in [
+            json!({"role": "user", "content": [{"type": "text", "text": "x"}]}),
+            json!({"role": "user", "content": null}),
+            json!({"role": "user"}),
+            json!({"role": "assistant", "content": "x"}),
+            json!({"role": "tool", "content": "x"}),
+            json!({"role": "function", "content": "x"}),
+            json!({"role": 7, "content": "x"}),
+        ] {
+            assert!(read(other.clone()).is_none(), "{other}");
+        }
+        assert!(PlainMessage::read(r#"{"role":"user","content":"a","content":"b"}"#).is_none());
+    }
 
     fn tr(v: Value) -> Value {
         translate(&v, "claude-x", &TargetOptions::default(), 0)

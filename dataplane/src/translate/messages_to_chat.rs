@@ -77,7 +77,7 @@ pub fn translate_json(
         ..Session::default()
     };
     let mut out = ObjectWriter::with_capacity(json.bytes().len() + json.bytes().len() / 8 + 1024);
-    out.value("model", &json!(model));
+    out.string("model", model);
     let mut system = None;
     for (key, raw) in json.members() {
         if raw == "null" {

@@ -318,6 +318,26 @@ async fn tampered_payload_fails_the_signature() {
 }
 
 #[tokio::test]
+async fn a_cached_token_vouches_for_no_other_token() {
+    let v = verifier(&inline_jwt());
+    let t = sign(Algorithm::RS256, Some("rsa-1"), &claims());
+    v.verify(&t).await.unwrap();
+    assert_eq!(v.verified.len(), 1);
+    // Its header and signature with another payload.
+    let mut parts: Vec<&str> = t.split('.').collect();
+    let forged = URL_SAFE_NO_PAD.encode(claims_with("sub", json!("admin")).to_string());
+    parts[1] = &forged;
+    assert_eq!(
+        v.verify(&parts.join(".")).await.err(),
+        Some(AuthError::InvalidSignature)
+    );
+    // The token with one more character, and a prefix of it.
+    assert!(v.verify(&format!("{t}A")).await.is_err());
+    assert!(v.verify(&t[..t.len() - 1]).await.is_err());
+    assert_eq!(v.verified.len(), 1);
+}
+
+#[tokio::test]
 async fn unknown_kid_with_inline_keys() {
     let t = sign(Algorithm::RS256, Some("other"), &claims());
     assert_eq!(
@@ -438,15 +458,12 @@ async fn verified_tokens_are_cached_until_exp() {
 fn token_cache_is_bounded_and_drops_expired_entries() {
     let cache = TokenCache::default();
     for i in 0..TOKEN_CACHE_CAPACITY + 10 {
-        let mut d = [0u8; 32];
-        d[..8].copy_from_slice(&(i as u64).to_le_bytes());
-        cache.insert(d, 1_000, Identity::anonymous(), 10);
+        cache.insert(&format!("token-{i}"), 1_000, Identity::anonymous(), 10);
     }
     assert!(cache.len() <= TOKEN_CACHE_CAPACITY);
-    let mut d = [0u8; 32];
-    d[..8].copy_from_slice(&((TOKEN_CACHE_CAPACITY + 9) as u64).to_le_bytes());
-    assert!(cache.get(&d, 999).is_some());
-    assert!(cache.get(&d, 1_000).is_none(), "expired at exp");
+    let last = format!("token-{}", TOKEN_CACHE_CAPACITY + 9);
+    assert!(cache.get(&last, 999).is_some());
+    assert!(cache.get(&last, 1_000).is_none(), "expired at exp");
 }
 
 #[test]
