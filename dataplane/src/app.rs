@@ -550,8 +550,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         traffic,
         traffic_limits,
         state.clone(),
-        |s, r: http::Request<hyper::body::Incoming>| {
-            crate::pipeline::handle(s, r.map(crate::pipeline::request_body))
+        |s, r: http::Request<hyper::body::Incoming>, peer| {
+            crate::pipeline::handle_from(s, r.map(crate::pipeline::request_body), Some(peer))
         },
         stopped(stop_rx.clone()),
         args.shutdown_grace,
@@ -560,7 +560,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         admin,
         admin_limits,
         state.clone(),
-        crate::server::handle_admin,
+        |s, r, _peer| crate::server::handle_admin(s, r),
         stopped(stop_rx.clone()),
         Duration::from_secs(1),
     ));

@@ -28,9 +28,19 @@ use tracing_subscriber::registry::LookupSpan;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonLines;
 
+/// The buffers of one thread's lines, reused by every event.
+#[derive(Default)]
+struct Buffers {
+    /// The line being formatted.
+    line: String,
+    /// Values formatted with `Debug` / `Display`, before they are escaped.
+    scratch: String,
+}
+
 thread_local! {
-    /// The line being formatted, reused by every event of the thread.
-    static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+    static BUFFERS: RefCell<Buffers> = const {
+        RefCell::new(Buffers { line: String::new(), scratch: String::new() })
+    };
 }
 
 impl<S, N> FormatEvent<S, N> for JsonLines
@@ -46,24 +56,30 @@ where
     ) -> fmt::Result {
         // The line is built in a plain `String` (direct pushes, no dynamic
         // `fmt::Write` call per piece) and handed over in one piece.
-        LINE.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut line) => {
+        BUFFERS.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut buffers) => {
+                let Buffers { line, scratch } = &mut *buffers;
                 line.clear();
-                format_line(&mut line, event, SystemTime::now())?;
-                writer.write_str(&line)
+                format_line(line, scratch, event, SystemTime::now())?;
+                writer.write_str(line)
             }
             // A field's `Debug` that logs: format that event on its own.
             Err(_) => {
-                let mut line = String::new();
-                format_line(&mut line, event, SystemTime::now())?;
-                writer.write_str(&line)
+                let Buffers { line, scratch } = &mut Buffers::default();
+                format_line(line, scratch, event, SystemTime::now())?;
+                writer.write_str(line)
             }
         })
     }
 }
 
 /// `event` as one JSON line, with its newline.
-fn format_line(out: &mut String, event: &Event<'_>, at: SystemTime) -> fmt::Result {
+fn format_line(
+    out: &mut String,
+    scratch: &mut String,
+    event: &Event<'_>,
+    at: SystemTime,
+) -> fmt::Result {
     let meta = event.metadata();
     out.push_str("{\"timestamp\":\"");
     write_timestamp(out, at);
@@ -72,7 +88,7 @@ fn format_line(out: &mut String, event: &Event<'_>, at: SystemTime) -> fmt::Resu
     out.push('"');
     let mut fields = Fields {
         out,
-        scratch: String::new(),
+        scratch,
         result: Ok(()),
     };
     event.record(&mut fields);
@@ -87,7 +103,7 @@ fn format_line(out: &mut String, event: &Event<'_>, at: SystemTime) -> fmt::Resu
 struct Fields<'a> {
     out: &'a mut String,
     /// Reused for values formatted with `Debug` / `Display`.
-    scratch: String,
+    scratch: &'a mut String,
     result: fmt::Result,
 }
 
@@ -138,7 +154,7 @@ impl Visit for Fields<'_> {
         self.key(field);
         self.scratch.clear();
         self.result = write!(self.scratch, "{value:?}");
-        write_escaped(self.out, &self.scratch);
+        write_escaped(self.out, self.scratch);
     }
 }
 

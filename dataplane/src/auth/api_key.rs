@@ -81,7 +81,7 @@ mod tests {
     #[test]
     fn matching_key_names_the_subject() {
         let id = keys().verify("sk-alice-456").unwrap();
-        assert_eq!(id.subject, "alice");
+        assert_eq!(&*id.subject, "alice");
         assert_eq!(id.method, AuthMethod::ApiKey);
         assert!(id.forward_headers.is_empty());
     }

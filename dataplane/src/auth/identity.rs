@@ -29,8 +29,9 @@ pub enum AuthMethod {
 /// An authenticated client.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Identity {
-    /// `sub` of a JWT, the name of an API key, or `anonymous`.
-    pub subject: String,
+    /// `sub` of a JWT, the name of an API key, or `anonymous` (shared:
+    /// every request of a cached token uses the same one).
+    pub subject: Arc<str>,
     /// How the client authenticated.
     pub method: AuthMethod,
     /// Headers to add to every upstream request for this client.
@@ -43,7 +44,7 @@ impl Identity {
     /// The identity of a request on an open route.
     pub fn anonymous() -> Self {
         Self {
-            subject: "anonymous".to_string(),
+            subject: "anonymous".into(),
             method: AuthMethod::Anonymous,
             forward_headers: Vec::new(),
             claims: None,
@@ -53,7 +54,7 @@ impl Identity {
     /// The identity of a request using the API key called `name`.
     pub fn api_key(name: &str) -> Self {
         Self {
-            subject: name.to_string(),
+            subject: name.into(),
             method: AuthMethod::ApiKey,
             forward_headers: Vec::new(),
             claims: None,

@@ -185,7 +185,7 @@ impl JwtVerifier {
             .iter()
             .find_map(|c| claims.get(*c).and_then(Value::as_str))
             .unwrap_or("unknown")
-            .to_string();
+            .into();
         let forward_headers = self
             .forward
             .iter()

@@ -34,7 +34,7 @@ pub struct Accounting {
     pub model_label: Label,
     pub backend: Label,
     pub provider: &'static str,
-    pub subject: String,
+    pub subject: Arc<str>,
     pub status: u16,
     pub started: Instant,
     pub attempts: u32,

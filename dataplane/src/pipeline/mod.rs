@@ -107,8 +107,20 @@ where
     body.map_err(BodyError::new).boxed_unsync()
 }
 
-/// Handles one request on the traffic port.
+/// Handles one request on the traffic port; the client's address, if
+/// known, is read from the request's [`ClientAddr`] extension.
 pub async fn handle(state: Arc<AppState>, req: Request<RequestBody>) -> Response<ResponseBody> {
+    let client = req.extensions().get::<ClientAddr>().map(|a| a.0);
+    handle_from(state, req, client).await
+}
+
+/// Handles one request from `client` on the traffic port (what the server
+/// calls: the address is passed along, not stored in the request).
+pub async fn handle_from(
+    state: Arc<AppState>,
+    req: Request<RequestBody>,
+    client: Option<std::net::SocketAddr>,
+) -> Response<ResponseBody> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let mut body = Some(body);
@@ -116,7 +128,7 @@ pub async fn handle(state: Arc<AppState>, req: Request<RequestBody>) -> Response
     let front = (parts.method == Method::POST)
         .then(|| FrontDoor::detect(parts.uri.path()))
         .flatten();
-    let mut resp = dispatch(&state, &parts, &mut body, started, front.as_ref()).await;
+    let mut resp = dispatch(&state, &parts, &mut body, started, front.as_ref(), client).await;
     if let Some(FrontDoor::Bedrock(f)) = &front {
         resp = front::encode(f.op, resp).await;
     }
@@ -166,6 +178,7 @@ async fn dispatch(
     body: &mut Option<RequestBody>,
     started: Instant,
     front: Option<&FrontDoor>,
+    client: Option<std::net::SocketAddr>,
 ) -> Response<ResponseBody> {
     if parts.uri.path() == "/" && (parts.method == Method::GET || parts.method == Method::HEAD) {
         return response::text(StatusCode::OK, "ok\n");
@@ -223,6 +236,7 @@ async fn dispatch(
                 body,
                 started,
                 front,
+                client,
             )
             .await;
             match result {
@@ -268,6 +282,7 @@ async fn serve_api(
     body: &mut Option<RequestBody>,
     started: Instant,
     front: Option<&FrontDoor>,
+    client: Option<std::net::SocketAddr>,
 ) -> Result<Response<ResponseBody>, Rejection> {
     use tracing::Instrument as _;
     let route = &cfg.routes[route_index];
@@ -288,7 +303,7 @@ async fn serve_api(
     let caller_key = byok::run(route, &mut headers)
         .await
         .map_err(|e| with_team(e, None))?;
-    let client_ip = parts.extensions.get::<ClientAddr>().map(|a| a.0.ip());
+    let client_ip = client.map(|a| a.ip());
     // Limits before the body: a refused caller costs no buffering.
     let team = admit::limits(state, route, membership.clone(), client_ip)
         .await

@@ -49,8 +49,14 @@ impl Endpoint {
 
     /// The upstream URI for an API format, with an optional query string.
     pub fn uri(&self, format: ApiFormat, query: Option<&str>) -> Result<http::Uri, http::Error> {
-        let mut path = format!("{}{}", self.api_base, format.path_suffix());
-        if let Some(q) = query.filter(|q| !q.is_empty()) {
+        let suffix = format.path_suffix();
+        let query = query.filter(|q| !q.is_empty());
+        let mut path = String::with_capacity(
+            self.api_base.len() + suffix.len() + query.map_or(0, |q| 1 + q.len()),
+        );
+        path.push_str(&self.api_base);
+        path.push_str(suffix);
+        if let Some(q) = query {
             path.push('?');
             path.push_str(q);
         }

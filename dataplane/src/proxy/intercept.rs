@@ -21,7 +21,6 @@ use tokio::sync::watch;
 use super::Proxy;
 use super::leaves::ConnectionResolver;
 use crate::metrics::ConnClosedLabels;
-use crate::pipeline::ClientAddr;
 use crate::server::conn::{Activity, CLOSE_GRACE, TrackedBody, TrackedIo};
 
 /// The rustls server configuration for one intercepted host.
@@ -79,13 +78,12 @@ pub async fn serve<S>(
             let token = token.clone();
             async move {
                 let (mut parts, body) = req.into_parts();
-                parts.extensions.insert(ClientAddr(peer));
                 super::inner::retarget(&mut parts, &host);
                 if let Some(cfg) = state.store.load() {
                     super::inner::identify(&cfg, &mut parts, token.as_deref()).await;
                 }
                 let req = Request::from_parts(parts, crate::pipeline::request_body(body));
-                let resp = crate::pipeline::handle(state, req).await;
+                let resp = crate::pipeline::handle_from(state, req, Some(peer)).await;
                 Ok::<_, Infallible>(resp.map(|b| TrackedBody::new(b, in_flight)))
             }
         })

@@ -43,7 +43,6 @@ use tokio::sync::{Notify, Semaphore, watch};
 pub use admin::handle as handle_admin;
 
 use crate::metrics::{ConnClosedLabels, ListenerLabels};
-use crate::pipeline::ClientAddr;
 use crate::response::ResponseBody;
 use crate::state::AppState;
 use conn::{Activity, CLOSE_GRACE, TrackedBody, TrackedIo};
@@ -128,7 +127,7 @@ pub async fn serve<H, F>(
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) where
-    H: Fn(Arc<AppState>, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    H: Fn(Arc<AppState>, Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<ResponseBody>> + Send + 'static,
 {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -185,10 +184,9 @@ pub async fn serve<H, F>(
             let state = state.clone();
             let handler = handler.clone();
             let activity = activity.clone();
-            service_fn(move |mut req: Request<Incoming>| {
+            service_fn(move |req: Request<Incoming>| {
                 let in_flight = activity.request_started();
-                req.extensions_mut().insert(ClientAddr(peer));
-                let fut = handler(state.clone(), req);
+                let fut = handler(state.clone(), req, peer);
                 async move {
                     let resp = fut.await;
                     Ok::<_, Infallible>(resp.map(|b| TrackedBody::new(b, in_flight)))

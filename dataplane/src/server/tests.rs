@@ -34,7 +34,9 @@ async fn start(h: &Harness, limits: ConnLimits) -> SocketAddr {
         listener,
         limits,
         h.state.clone(),
-        |s, r: Request<Incoming>| crate::pipeline::handle(s, r.map(crate::pipeline::request_body)),
+        |s, r: Request<Incoming>, peer| {
+            crate::pipeline::handle_from(s, r.map(crate::pipeline::request_body), Some(peer))
+        },
         std::future::pending(),
         Duration::from_secs(1),
     ));
@@ -146,7 +148,7 @@ async fn connections_beyond_the_cap_get_a_503_while_the_admin_port_answers() {
             listener,
             ConnLimits::admin(),
             h.state.clone(),
-            super::handle_admin,
+            |s, r, _peer| super::handle_admin(s, r),
             std::future::pending(),
             Duration::from_secs(1),
         ));
@@ -350,7 +352,9 @@ async fn streams_cut_at_the_end_of_the_grace_period_are_logged_and_charged() {
             ..quick("traffic")
         },
         h.state.clone(),
-        |s, r: Request<Incoming>| crate::pipeline::handle(s, r.map(crate::pipeline::request_body)),
+        |s, r: Request<Incoming>, peer| {
+            crate::pipeline::handle_from(s, r.map(crate::pipeline::request_body), Some(peer))
+        },
         async {
             let _ = stop_rx.await;
         },

@@ -201,8 +201,8 @@ impl TeamTable {
     pub fn resolve(&self, id: &Identity) -> Option<Membership> {
         let (team, caller) = match id.method {
             AuthMethod::ApiKey => (
-                self.by_api_key.get(&id.subject).map(String::as_str),
-                id.subject.clone(),
+                self.by_api_key.get(&*id.subject).map(String::as_str),
+                id.subject.to_string(),
             ),
             AuthMethod::Jwt => {
                 let values = id
@@ -214,10 +214,10 @@ impl TeamTable {
                 let caller = values
                     .into_iter()
                     .next()
-                    .unwrap_or_else(|| id.subject.clone());
+                    .unwrap_or_else(|| id.subject.to_string());
                 (team, caller)
             }
-            AuthMethod::Anonymous => (None, id.subject.clone()),
+            AuthMethod::Anonymous => (None, id.subject.to_string()),
         };
         if let Some(name) = team
             && let Some(t) = self.teams.get(name)

@@ -29,7 +29,15 @@ pub fn messages_to_chat_json(body: &[u8], session: &Session) -> Result<Vec<u8>, 
         Ok(answer) => answer,
         Err(e) => return from_tree(body, e, messages_to_chat, session),
     };
-    serde_json::to_vec(&chat_completion(answer, session)?).map_err(upstream)
+    to_vec_like(body, &chat_completion(answer, session)?)
+}
+
+/// `answer` serialized into a buffer sized for the answer it came from
+/// (one allocation instead of a growing one).
+fn to_vec_like(body: &[u8], answer: &impl serde::Serialize) -> Result<Vec<u8>, TranslateError> {
+    let mut out = Vec::with_capacity(body.len() + body.len() / 4 + 128);
+    serde_json::to_writer(&mut out, answer).map_err(upstream)?;
+    Ok(out)
 }
 
 fn upstream(e: serde_json::Error) -> TranslateError {
@@ -147,7 +155,7 @@ pub fn chat_to_messages_json(body: &[u8], session: &Session) -> Result<Vec<u8>, 
         Ok(answer) => answer,
         Err(e) => return from_tree(body, e, chat_to_messages, session),
     };
-    serde_json::to_vec(&anthropic_message(answer, session)?).map_err(upstream)
+    to_vec_like(body, &anthropic_message(answer, session)?)
 }
 
 fn anthropic_message<'a>(

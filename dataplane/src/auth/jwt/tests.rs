@@ -29,7 +29,7 @@ async fn valid_rs256_token() {
     )
     .await
     .unwrap();
-    assert_eq!(id.subject, "alice");
+    assert_eq!(&*id.subject, "alice");
     assert_eq!(id.method, AuthMethod::Jwt);
     assert_eq!(id.claims.unwrap()["email"], "alice@example.com");
 }
