@@ -28,19 +28,9 @@ use tracing_subscriber::registry::LookupSpan;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonLines;
 
-/// The buffers of one thread's lines, reused by every event.
-#[derive(Default)]
-struct Buffers {
-    /// The line being formatted.
-    line: String,
-    /// Values formatted with `Debug` / `Display`, before they are escaped.
-    scratch: String,
-}
-
 thread_local! {
-    static BUFFERS: RefCell<Buffers> = const {
-        RefCell::new(Buffers { line: String::new(), scratch: String::new() })
-    };
+    /// The line being formatted, reused by every event of the thread.
+    static LINE: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
 impl<S, N> FormatEvent<S, N> for JsonLines
@@ -56,30 +46,24 @@ where
     ) -> fmt::Result {
         // The line is built in a plain `String` (direct pushes, no dynamic
         // `fmt::Write` call per piece) and handed over in one piece.
-        BUFFERS.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut buffers) => {
-                let Buffers { line, scratch } = &mut *buffers;
+        LINE.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut line) => {
                 line.clear();
-                format_line(line, scratch, event, SystemTime::now())?;
-                writer.write_str(line)
+                format_line(&mut line, event, SystemTime::now())?;
+                writer.write_str(&line)
             }
             // A field's `Debug` that logs: format that event on its own.
             Err(_) => {
-                let Buffers { line, scratch } = &mut Buffers::default();
-                format_line(line, scratch, event, SystemTime::now())?;
-                writer.write_str(line)
+                let mut line = String::new();
+                format_line(&mut line, event, SystemTime::now())?;
+                writer.write_str(&line)
             }
         })
     }
 }
 
 /// `event` as one JSON line, with its newline.
-fn format_line(
-    out: &mut String,
-    scratch: &mut String,
-    event: &Event<'_>,
-    at: SystemTime,
-) -> fmt::Result {
+fn format_line(out: &mut String, event: &Event<'_>, at: SystemTime) -> fmt::Result {
     let meta = event.metadata();
     out.push_str("{\"timestamp\":\"");
     write_timestamp(out, at);
@@ -88,7 +72,6 @@ fn format_line(
     out.push('"');
     let mut fields = Fields {
         out,
-        scratch,
         result: Ok(()),
     };
     event.record(&mut fields);
@@ -102,8 +85,6 @@ fn format_line(
 /// Writes each field as `,"name":value`.
 struct Fields<'a> {
     out: &'a mut String,
-    /// Reused for values formatted with `Debug` / `Display`.
-    scratch: &'a mut String,
     result: fmt::Result,
 }
 
@@ -152,43 +133,74 @@ impl Visit for Fields<'_> {
             return;
         }
         self.key(field);
-        self.scratch.clear();
-        self.result = write!(self.scratch, "{value:?}");
-        write_escaped(self.out, self.scratch);
+        self.out.push('"');
+        self.result = write!(Escaping(self.out), "{value:?}");
+        self.out.push('"');
     }
 }
 
 /// `s` as a JSON string, escaped as `serde_json` does.
 fn write_escaped(out: &mut String, s: &str) {
     out.push('"');
+    push_escaped(out, s);
+    out.push('"');
+}
+
+/// Escapes what is formatted into it, as [`write_escaped`] does (without
+/// the quotes), so `Debug` and `Display` values need no copy.
+struct Escaping<'a>(&'a mut String);
+
+impl fmt::Write for Escaping<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        push_escaped(self.0, s);
+        Ok(())
+    }
+}
+
+/// The content of `s` as a JSON string, without the quotes.
+fn push_escaped(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escape: &str = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0x00..=0x1f => "",
-            _ => continue,
-        };
+    // Runs that need no escape (nearly every string) are copied whole.
+    while let Some(offset) = bytes[start..]
+        .iter()
+        .position(|&b| NEEDS_ESCAPE[usize::from(b)])
+    {
+        let i = start + offset;
         out.push_str(&s[start..i]);
-        if escape.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.push_str("\\u00");
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        } else {
-            out.push_str(escape);
+        let b = bytes[i];
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u00");
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 0xf)]));
+            }
         }
         start = i + 1;
     }
     out.push_str(&s[start..]);
-    out.push('"');
 }
+
+/// The bytes JSON strings escape: control characters, `"` and `\`.
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
 
 /// `at` as RFC 3339 in UTC with microseconds: `2026-12-07T03:49:30.167303Z`.
 fn write_timestamp(out: &mut String, at: SystemTime) {
