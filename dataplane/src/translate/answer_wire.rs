@@ -5,7 +5,8 @@
 //! `serde_json::Value` tree of it. They are as lenient as the tree walk they
 //! replace (see [`crate::wire::lenient`]): a member of an unexpected type
 //! reads as absent, and the few members that are copied to the client as
-//! they are (ids, models, tool input, usage) are kept as JSON values.
+//! they are (ids, models, tool input, OpenAI usage) are kept as JSON values.
+//! An Anthropic `usage` is read into its counts.
 //!
 //! The outgoing structs declare their members in alphabetical order, the
 //! order a `serde_json::Value` object (a sorted map) serializes in, so the
@@ -17,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::wire::lenient::{lenient_list, lenient_object, lenient_str, list_or_not, present};
-use crate::wire::usage::Usage;
+use crate::wire::usage::{AnthropicUsageIn, Usage};
 
 // ---- Anthropic message (in) -------------------------------------------------
 
@@ -36,9 +37,9 @@ pub struct AnthropicMessageIn<'a> {
     /// `stop_reason`.
     #[serde(default, borrow, deserialize_with = "lenient_str")]
     pub stop_reason: Option<Cow<'a, str>>,
-    /// `usage`.
-    #[serde(default)]
-    pub usage: Option<Value>,
+    /// `usage` (not an object: absent).
+    #[serde(default, deserialize_with = "lenient_object")]
+    pub usage: Option<AnthropicUsageIn>,
 }
 
 /// One content block of an Anthropic message.

@@ -182,7 +182,7 @@ pub fn translate_json(
         }
     }
 
-    let mut out = ObjectWriter::with_capacity(json.bytes().len() + json.bytes().len() / 4 + 1024);
+    let mut out = ObjectWriter::with_capacity(json.bytes().len() + json.bytes().len() / 4 + 256);
     out.string("model", model);
     let history = messages(json.raw("messages"), &mut out)?;
 

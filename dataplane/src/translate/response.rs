@@ -11,7 +11,6 @@ use super::answer_wire::{
 };
 use super::mapping::{finish_reason_from_anthropic, stop_reason_from_openai, usage_from_openai};
 use super::{Session, TranslateError};
-use crate::wire::usage::Usage;
 
 /// Anthropic message → OpenAI chat completion. Text blocks are joined into
 /// `content`; `tool_use` blocks become `tool_calls` (names restored);
@@ -112,7 +111,7 @@ fn chat_completion<'a>(
             (!signature.is_empty()).then_some(signature),
         )
     };
-    let usage = Usage::from_anthropic(answer.usage.as_ref().unwrap_or(&Value::Null));
+    let usage = answer.usage.map(|u| u.usage()).unwrap_or_default();
     Ok(ChatCompletionOut {
         choices: [ChatChoiceOut {
             finish_reason: finish_reason_from_anthropic(
@@ -283,6 +282,14 @@ mod tests {
             "no content list: the same error"
         );
         assert!(chat(json!({"content": []})).unwrap()["id"] == "chatcmpl-switchboard");
+        // Usage counts of odd types read as absent (`chat` compares both readings).
+        let out = chat(json!({"content": [], "usage": {
+            "input_tokens": "5", "output_tokens": 3, "cache_read_input_tokens": 2,
+            "cache_creation_input_tokens": -1
+        }}))
+        .unwrap();
+        assert_eq!(out["usage"]["completion_tokens"], 3);
+        assert_eq!(out["usage"]["prompt_tokens"], 2);
     }
 
     #[test]

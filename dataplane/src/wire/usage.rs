@@ -170,6 +170,21 @@ impl UsageCounts {
     }
 }
 
+/// An Anthropic `usage` object read without a tree (a member of an
+/// answer's typed view): the counts [`Usage::from_anthropic`] reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(transparent)]
+pub struct AnthropicUsageIn(UsageCounts);
+
+impl AnthropicUsageIn {
+    /// The usage it reports.
+    pub fn usage(&self) -> Usage {
+        let mut usage = Usage::default();
+        self.0.merge_anthropic_into(&mut usage);
+        usage
+    }
+}
+
 impl Usage {
     /// Adds `other` (two upstream answers serving one request).
     pub fn add(&mut self, other: &Usage) {
@@ -877,6 +892,24 @@ mod tests {
         assert_eq!(u.input_tokens, 9, "the last of two members, as in a tree");
         assert_eq!(from_json_response(Dialect::OpenAI, b"[1]"), None);
         assert_eq!(from_json_response(Dialect::OpenAI, b"{\"usage\":"), None);
+    }
+
+    /// An Anthropic `usage` read through its typed view counts what the
+    /// tree reading counts, odd members included.
+    #[test]
+    fn anthropic_usage_read_typed_matches_the_tree() {
+        for usage in [
+            r#"{"input_tokens":5,"output_tokens":6,"cache_read_input_tokens":7,"cache_creation_input_tokens":8,"reasoning_tokens":2}"#,
+            r#"{"input_tokens":"5","output_tokens":-1,"cache_read_input_tokens":1.5,"x":{"y":[1]}}"#,
+            r#"{"output_tokens":3,"input_tokens_details":"x"}"#,
+            r#"{}"#,
+        ] {
+            let tree: Value = serde_json::from_str(usage).unwrap();
+            let typed: AnthropicUsageIn = serde_json::from_str(usage).unwrap();
+            assert_eq!(typed.usage(), Usage::from_anthropic(&tree), "{usage}");
+            let from_tree = AnthropicUsageIn::deserialize(&tree).unwrap();
+            assert_eq!(from_tree.usage(), Usage::from_anthropic(&tree), "{usage}");
+        }
     }
 
     /// The typed views and the validate-only events decide exactly as the
