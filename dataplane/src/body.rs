@@ -7,12 +7,11 @@
 //! turned into a tree. Rewriting a member (the provider's model id) re-emits
 //! the other members byte for byte, so unknown fields always survive.
 
-use std::fmt;
-
-use bytes::Bytes;
 use std::borrow::Cow;
+use std::fmt;
 use std::ops::Range;
 
+use bytes::Bytes;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 

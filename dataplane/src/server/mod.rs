@@ -118,7 +118,8 @@ impl Live {
 }
 
 /// Serves `handler` on `listener` until `shutdown` resolves, then drains
-/// open connections for at most `grace`.
+/// open connections for at most `grace`. `handler` gets each request with
+/// the address of the connection's peer.
 pub async fn serve<H, F>(
     listener: TcpListener,
     limits: ConnLimits,
