@@ -33,6 +33,10 @@ thread_local! {
     static LINE: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
+/// The most a thread's line buffer keeps between events: a rare long line
+/// (a large error) is not held for the life of the thread.
+const LINE_KEPT: usize = 16 * 1024;
+
 impl<S, N> FormatEvent<S, N> for JsonLines
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -49,8 +53,12 @@ where
         LINE.with(|cell| match cell.try_borrow_mut() {
             Ok(mut line) => {
                 line.clear();
-                format_line(&mut line, event, SystemTime::now())?;
-                writer.write_str(&line)
+                let written = format_line(&mut line, event, SystemTime::now())
+                    .and_then(|()| writer.write_str(&line));
+                if line.capacity() > LINE_KEPT {
+                    *line = String::new();
+                }
+                written
             }
             // A field's `Debug` that logs: format that event on its own.
             Err(_) => {
@@ -306,6 +314,25 @@ mod tests {
         let ts = v["timestamp"].as_str().unwrap().to_owned();
         let prefix = format!("{{\"timestamp\":\"{ts}\"");
         (ts, line.strip_prefix(&prefix).unwrap().to_owned())
+    }
+
+    #[test]
+    fn a_long_line_is_written_whole_and_its_buffer_not_kept() {
+        let out = Buf::default();
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .event_format(JsonLines)
+                .with_writer(out.clone()),
+        );
+        let big = "x".repeat(100_000);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(big = %big, "long");
+            tracing::info!("short");
+        });
+        let lines = out.lines();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].contains(&format!("\"big\":\"{big}\"")));
+        assert!(LINE.with(|l| l.borrow().capacity()) <= LINE_KEPT);
     }
 
     #[test]
