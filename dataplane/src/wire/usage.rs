@@ -126,27 +126,33 @@ impl UsageCounts {
 
     /// An OpenAI Chat Completions `usage`.
     fn openai(&self) -> Usage {
-        let prompt = self.prompt_tokens.unwrap_or(0);
-        let cached = Self::detail(&self.prompt_tokens_details, |d| d.cached_tokens);
-        Usage {
-            input_tokens: prompt.saturating_sub(cached),
-            output_tokens: self.completion_tokens.unwrap_or(0),
-            cache_read_tokens: cached,
-            cache_write_tokens: 0,
-            reasoning_tokens: Self::detail(&self.completion_tokens_details, |d| d.reasoning_tokens),
-        }
+        Self::cached_within_input(
+            (self.prompt_tokens, &self.prompt_tokens_details),
+            (self.completion_tokens, &self.completion_tokens_details),
+        )
     }
 
     /// An OpenAI Responses `usage`.
     fn responses(&self) -> Usage {
-        let input = self.input_tokens.unwrap_or(0);
-        let cached = Self::detail(&self.input_tokens_details, |d| d.cached_tokens);
+        Self::cached_within_input(
+            (self.input_tokens, &self.input_tokens_details),
+            (self.output_tokens, &self.output_tokens_details),
+        )
+    }
+
+    /// OpenAI's shape of usage, whatever the members are called: the input
+    /// count includes the cached tokens, the output count the reasoning ones.
+    fn cached_within_input(
+        (input, input_details): (Option<u64>, &Option<CountDetails>),
+        (output, output_details): (Option<u64>, &Option<CountDetails>),
+    ) -> Usage {
+        let cached = Self::detail(input_details, |d| d.cached_tokens);
         Usage {
-            input_tokens: input.saturating_sub(cached),
-            output_tokens: self.output_tokens.unwrap_or(0),
+            input_tokens: input.unwrap_or(0).saturating_sub(cached),
+            output_tokens: output.unwrap_or(0),
             cache_read_tokens: cached,
             cache_write_tokens: 0,
-            reasoning_tokens: Self::detail(&self.output_tokens_details, |d| d.reasoning_tokens),
+            reasoning_tokens: Self::detail(output_details, |d| d.reasoning_tokens),
         }
     }
 
