@@ -77,12 +77,25 @@ pub async fn probe(
     headers: &[(String, String)],
     body: Bytes,
 ) -> anyhow::Result<http::StatusCode> {
+    send_once(addr, http::Method::POST, path, headers, body).await
+}
+
+/// Sends one request on a new connection and reads its answer to the end.
+pub async fn send_once(
+    addr: SocketAddr,
+    method: http::Method,
+    path: &str,
+    headers: &[(String, String)],
+    body: Bytes,
+) -> anyhow::Result<http::StatusCode> {
     let stream = TcpStream::connect(addr)
         .await
         .with_context(|| format!("connecting to {addr}"))?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let mut req = Request::post(path)
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
         .header("host", addr.to_string())
         .header("content-type", "application/json");
     for (name, value) in headers {

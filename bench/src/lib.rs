@@ -4,10 +4,14 @@
 //! renders markdown tables ([`report`]). Entry point: `bench/run`.
 //! The propagation benchmark ([`propagation`]) measures how fast a
 //! configuration change reaches every data plane (`bench/run --propagation`).
+//! The function order the data plane is linked with is profiled by
+//! [`function_order_run`] (`bench/run --function-order`).
 
 pub mod bare;
 pub mod bodies;
 pub mod client;
+pub mod function_order;
+pub mod function_order_run;
 pub mod gateway_config;
 pub mod goals;
 pub mod harness;
