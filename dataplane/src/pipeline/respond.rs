@@ -207,13 +207,19 @@ pub fn whole_answer(
 ) -> Response<ResponseBody> {
     let mut acct = accounting(state, x, backend, model, parts.status.as_u16(), attempts);
     let usage = wire::relay::usage_from_whole_body(prepared.upstream, &body).map(|(u, _)| u);
-    let mut out_headers = client_headers(&parts.headers);
+    // The answer's headers: the provider's that the client may see, with
+    // the content type of what is sent.
+    let mut headers = client_headers(&parts.headers);
     let mut resp = match prepared.translation {
         Some((t, session)) => {
             match (t.response)(&body, &session) {
                 Ok(v) => {
                     acct.finish(usage.as_ref(), "completed", false);
-                    response::json(StatusCode::OK, v)
+                    headers.insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
+                    Response::new(response::full(v))
                 }
                 Err(e) => {
                     tracing::warn!(backend = %backend.id, error = %e, "upstream answer could not be translated");
@@ -232,17 +238,10 @@ pub fn whole_answer(
             resp
         }
     };
-    if resp.headers().contains_key(header::CONTENT_TYPE) {
-        out_headers.remove(header::CONTENT_TYPE);
-    }
-    for (name, value) in &out_headers {
-        resp.headers_mut()
-            .entry(name)
-            .or_insert_with(|| value.clone());
-    }
-    resp.headers_mut()
+    headers
         .entry(header::CONTENT_TYPE)
         .or_insert(HeaderValue::from_static("application/json"));
+    *resp.headers_mut() = headers;
     resp
 }
 

@@ -48,3 +48,66 @@ async fn a_stream_is_relayed_through_the_pipeline() {
     assert_eq!(chat_stream_text(&body), "streamed words here");
     assert!(String::from_utf8_lossy(&body).contains("data: [DONE]"));
 }
+
+/// A whole answer carries the provider's headers the client may see (every
+/// value), never the others; a translated one is JSON whatever the
+/// provider's content type.
+#[tokio::test(start_paused = true)]
+async fn whole_answers_carry_the_returned_provider_headers() {
+    use crate::upstream::fake::Step;
+    let h = Harness::new(&[
+        backend("openai", "OpenAI", &["gpt-test"]),
+        backend("anthropic", "Anthropic", &["claude-test"]),
+        route(&["gpt-*", "claude-*"], &["openai", "anthropic"]),
+    ]);
+    let headers = |content_type: &str| {
+        vec![
+            ("content-type", content_type.to_owned()),
+            ("request-id", "req_1".to_owned()),
+            ("x-request-id", "a".to_owned()),
+            ("x-request-id", "b".to_owned()),
+            ("set-cookie", "provider=1".to_owned()),
+            ("server", "provider".to_owned()),
+        ]
+    };
+    let chat_answer = serde_json::json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-test",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+    });
+    let anthropic_answer = serde_json::json!({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-test",
+        "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn",
+        "usage": {"input_tokens": 1, "output_tokens": 1}
+    });
+    h.upstream.set_default(
+        "openai",
+        Reply::Respond {
+            status: 200,
+            headers: headers("application/json; charset=utf-8"),
+            body: vec![Step::Data(chat_answer.to_string().into())],
+        },
+    );
+    h.upstream.set_default(
+        "anthropic",
+        Reply::Respond {
+            status: 200,
+            headers: headers("text/plain"),
+            body: vec![Step::Data(anthropic_answer.to_string().into())],
+        },
+    );
+    for (model, content_type) in [
+        ("gpt-test", "application/json; charset=utf-8"),
+        ("claude-test", "application/json"),
+    ] {
+        let (status, headers, body) = h.post("/v1/chat/completions", &chat(model, false)).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(headers["content-type"], content_type, "{model}");
+        assert_eq!(headers.get_all("content-type").iter().count(), 1, "{model}");
+        assert_eq!(headers["request-id"], "req_1", "{model}");
+        let ids: Vec<_> = headers.get_all("x-request-id").iter().collect();
+        assert_eq!(ids, ["a", "b"], "{model}");
+        assert!(headers.get("set-cookie").is_none(), "{model}");
+        assert!(headers.get("server").is_none(), "{model}");
+    }
+}

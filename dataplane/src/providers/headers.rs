@@ -19,14 +19,14 @@ const FORWARDED: &[&str] = &["accept", "user-agent", "openai-beta", "idempotency
 const FORWARDED_PREFIXES: &[&str] = &["x-stainless-"];
 
 /// Provider response headers copied to the client.
-const RETURNED: &[&str] = &[
-    "content-type",
-    "retry-after",
-    "retry-after-ms",
-    "request-id",
-    "x-request-id",
-    "openai-processing-ms",
-    "x-should-retry",
+static RETURNED: [HeaderName; 7] = [
+    header::CONTENT_TYPE,
+    header::RETRY_AFTER,
+    HeaderName::from_static("retry-after-ms"),
+    HeaderName::from_static("request-id"),
+    HeaderName::from_static("x-request-id"),
+    HeaderName::from_static("openai-processing-ms"),
+    HeaderName::from_static("x-should-retry"),
 ];
 
 /// The upstream request headers every HTTP provider starts from: the
@@ -81,13 +81,51 @@ pub fn anthropic_betas(client: &HeaderMap, allowed: Option<&HashSet<String>>) ->
     flags
 }
 
-/// Copies the provider response headers the client may see.
+/// Copies the provider response headers the client may see, in the
+/// provider's order (one pass over its headers, no lookups by name).
 pub fn client_headers(upstream: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(8);
-    for name in RETURNED {
-        for value in upstream.get_all(*name) {
-            out.append(HeaderName::from_static(name), value.clone());
+    for (name, value) in upstream {
+        if RETURNED.contains(name) {
+            out.append(name.clone(), value.clone());
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_headers_keep_the_returned_ones_with_every_value_in_the_providers_order() {
+        let mut upstream = HeaderMap::new();
+        for (name, value) in [
+            ("set-cookie", "session=1"),
+            ("x-request-id", "first"),
+            ("content-type", "application/json"),
+            ("server", "provider/1.0"),
+            ("content-length", "42"),
+            ("x-request-id", "second"),
+            ("retry-after", "3"),
+            ("openai-organization", "org-123"),
+        ] {
+            upstream.append(name, HeaderValue::from_static(value));
+        }
+        let kept: Vec<(String, String)> = client_headers(&upstream)
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+            .collect();
+        let expected = [
+            ("x-request-id", "first"),
+            ("x-request-id", "second"),
+            ("content-type", "application/json"),
+            ("retry-after", "3"),
+        ];
+        assert_eq!(
+            kept,
+            expected.map(|(n, v)| (n.to_owned(), v.to_owned())),
+            "values of one name stay together, names in the provider's order"
+        );
+    }
 }
