@@ -16,6 +16,7 @@ use crate::providers::headers::client_headers;
 use crate::response::{self, ResponseBody};
 use crate::runtime::BackendRuntime;
 use crate::state::AppState;
+use crate::translate::TranslatedAnswer;
 use crate::translate::errors as translate_errors;
 use crate::wire;
 use crate::wire::Dialect;
@@ -193,7 +194,8 @@ pub fn stream_response(upstream: &http::HeaderMap, body: ResponseBody) -> Respon
 
 /// Gives a whole 2xx upstream answer to the client: as it is when the
 /// backend speaks the client's format, translated otherwise. Usage is read
-/// from the upstream's own body.
+/// from the upstream's own body (by the translation, when it reads it on
+/// the way).
 #[allow(clippy::too_many_arguments)]
 pub fn whole_answer(
     state: &AppState,
@@ -206,20 +208,29 @@ pub fn whole_answer(
     prepared: Prepared,
 ) -> Response<ResponseBody> {
     let mut acct = accounting(state, x, backend, model, parts.status.as_u16(), attempts);
-    let usage = wire::relay::usage_from_whole_body(prepared.upstream, &body).map(|(u, _)| u);
+    let translated = prepared
+        .translation
+        .map(|(t, session)| (t.response)(&body, &session));
+    // Read from the upstream's body, unless the translation read it already.
+    let usage = match &translated {
+        Some(Ok(TranslatedAnswer {
+            usage: Some(usage), ..
+        })) => Some(*usage),
+        _ => wire::relay::usage_from_whole_body(prepared.upstream, &body).map(|(u, _)| u),
+    };
     // The answer's headers: the provider's that the client may see, with
     // the content type of what is sent.
     let mut headers = client_headers(&parts.headers);
-    let mut resp = match prepared.translation {
-        Some((t, session)) => {
-            match (t.response)(&body, &session) {
-                Ok(v) => {
+    let mut resp = match translated {
+        Some(translated) => {
+            match translated {
+                Ok(answer) => {
                     acct.finish(usage.as_ref(), "completed", false);
                     headers.insert(
                         header::CONTENT_TYPE,
                         HeaderValue::from_static("application/json"),
                     );
-                    Response::new(response::full(v))
+                    Response::new(response::full(answer.body))
                 }
                 Err(e) => {
                     tracing::warn!(backend = %backend.id, error = %e, "upstream answer could not be translated");

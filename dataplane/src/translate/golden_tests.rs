@@ -113,8 +113,9 @@ fn golden_responses() {
         let t = translator(request_pair(pair));
         for case in cases(&dir, ".in.json") {
             let input = read_json(&dir.join(format!("{case}.in.json")));
-            let out =
-                (t.response)(input.to_string().as_bytes(), &session(&dir, &case, pair)).unwrap();
+            let out = (t.response)(input.to_string().as_bytes(), &session(&dir, &case, pair))
+                .unwrap()
+                .body;
             let parsed: Value = serde_json::from_slice(&out).unwrap();
             golden().check_json(&dir.join(format!("{case}.out.json")), &parsed);
             // Byte for byte what serializing the answer as a tree gave (the

@@ -243,7 +243,25 @@ pub type RequestFn = fn(
     u64,
 ) -> Result<TranslatedBody, TranslateError>;
 /// Whole-answer translation: upstream body → client body, as JSON text.
-pub type ResponseFn = fn(&[u8], &Session) -> Result<Vec<u8>, TranslateError>;
+pub type ResponseFn = fn(&[u8], &Session) -> Result<TranslatedAnswer, TranslateError>;
+
+/// A whole answer translated for the client.
+#[derive(Debug)]
+pub struct TranslatedAnswer {
+    /// The client's body (JSON text).
+    pub body: Vec<u8>,
+    /// The upstream's usage, when the translation read it on the way (the
+    /// same counts [`crate::wire::usage::from_json_response`] reads, so the
+    /// answer is not parsed twice); `None` leaves reading it to the caller.
+    pub usage: Option<crate::wire::usage::Usage>,
+}
+
+impl TranslatedAnswer {
+    /// A translated body whose usage the caller reads itself.
+    pub fn body_only(body: Vec<u8>) -> Self {
+        Self { body, usage: None }
+    }
+}
 /// Builds a streaming translator for one answer.
 pub type StreamFn = fn(Session) -> Box<dyn StreamTranslator>;
 
@@ -295,14 +313,14 @@ pub fn plan(client: ApiFormat, upstream: UpstreamFormat) -> Plan {
             upstream,
             client: Dialect::OpenAI,
             request: chat_to_messages::translate_json,
-            response: response::messages_to_chat_json,
+            response: response::messages_to_chat_answer,
             stream: stream_messages_to_chat::boxed,
         }),
         (ApiFormat::Messages, U::ChatCompletions) => Plan::Translate(Translator {
             upstream,
             client: Dialect::Anthropic,
             request: messages_to_chat::translate_json,
-            response: response::chat_to_messages_json,
+            response: |b, s| response::chat_to_messages_json(b, s).map(TranslatedAnswer::body_only),
             stream: stream_chat_to_messages::boxed,
         }),
         (ApiFormat::CountTokens, U::ChatCompletions) => Plan::Estimate,
@@ -310,14 +328,18 @@ pub fn plan(client: ApiFormat, upstream: UpstreamFormat) -> Plan {
             upstream,
             client: Dialect::OpenAI,
             request: responses::plan::request_to_chat_json,
-            response: responses::plan::chat_response_json,
+            response: |b, s| {
+                responses::plan::chat_response_json(b, s).map(TranslatedAnswer::body_only)
+            },
             stream: responses::plan::chat_stream,
         }),
         (ApiFormat::Responses, U::Messages) => Plan::Translate(Translator {
             upstream,
             client: Dialect::OpenAI,
             request: responses::plan::request_to_messages_json,
-            response: responses::plan::messages_response_json,
+            response: |b, s| {
+                responses::plan::messages_response_json(b, s).map(TranslatedAnswer::body_only)
+            },
             stream: responses::plan::messages_stream,
         }),
     }

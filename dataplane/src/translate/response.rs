@@ -10,7 +10,8 @@ use super::answer_wire::{
     ChatCompletionIn, ChatCompletionOut, ChatMessageOut, FunctionOut, OpenAiUsageOut, ToolCallOut,
 };
 use super::mapping::{finish_reason_from_anthropic, stop_reason_from_openai, usage_from_openai};
-use super::{Session, TranslateError};
+use super::{Session, TranslateError, TranslatedAnswer};
+use crate::wire::usage::AnthropicUsageIn;
 
 /// Anthropic message → OpenAI chat completion. Text blocks are joined into
 /// `content`; `tool_use` blocks become `tool_calls` (names restored);
@@ -24,11 +25,29 @@ pub fn messages_to_chat(body: &Value, session: &Session) -> Result<Value, Transl
 
 /// [`messages_to_chat`] from and to JSON text, without a tree of either.
 pub fn messages_to_chat_json(body: &[u8], session: &Session) -> Result<Vec<u8>, TranslateError> {
+    messages_to_chat_answer(body, session).map(|a| a.body)
+}
+
+/// [`messages_to_chat_json`], with the upstream's usage read on the way:
+/// when the answer is an object its typed view could take, the counts of
+/// its `usage` object (what [`crate::wire::usage::from_json_response`] reads
+/// from the same answer).
+pub fn messages_to_chat_answer(
+    body: &[u8],
+    session: &Session,
+) -> Result<TranslatedAnswer, TranslateError> {
     let answer: AnthropicMessageIn = match serde_json::from_slice(body) {
         Ok(answer) => answer,
-        Err(e) => return from_tree(body, e, messages_to_chat, session),
+        Err(e) => {
+            return from_tree(body, e, messages_to_chat, session).map(TranslatedAnswer::body_only);
+        }
     };
-    to_vec_like(body, &chat_completion(answer, session)?)
+    // A struct also deserializes from a JSON array; only objects carry usage.
+    let usage = (body.trim_ascii_start().first() == Some(&b'{'))
+        .then(|| answer.usage.as_ref().map(AnthropicUsageIn::usage))
+        .flatten();
+    let body = to_vec_like(body, &chat_completion(answer, session)?)?;
+    Ok(TranslatedAnswer { body, usage })
 }
 
 /// `answer` serialized into a buffer sized for the answer it came from
@@ -335,5 +354,42 @@ mod tests {
                 .unwrap();
         assert_eq!(out["content"][0]["text"], "b");
         assert!(chat_to_messages_json(b"{", &Session::default()).is_err());
+    }
+
+    /// The usage a translated Anthropic answer reports on the way is the
+    /// usage the accounting would read from the same body; where the
+    /// translation does not read it (`None`), the caller reads the body.
+    #[test]
+    fn usage_read_by_the_translation_is_the_answers_usage() {
+        use crate::wire::Dialect;
+        use crate::wire::usage::from_json_response;
+        let content = r#""content":[{"type":"text","text":"hi"}]"#;
+        let bodies = [
+            format!(r#"{{{content},"usage":{{"input_tokens":12,"output_tokens":7}}}}"#),
+            format!(
+                r#"{{{content},"usage":{{"input_tokens":3,"output_tokens":4,"cache_read_input_tokens":100,"cache_creation_input_tokens":20}}}}"#
+            ),
+            format!(r#"{{{content},"usage":{{"output_tokens":"x","input_tokens":-1}}}}"#),
+            format!(r#"{{{content},"usage":"none"}}"#),
+            format!(r#"{{{content}}}"#),
+            format!(r#"{{{content},"usage":{{"input_tokens":1}},"usage":{{"input_tokens":2}}}}"#),
+            format!(r#"{{{content},"status":1,"status":2,"usage":{{"input_tokens":5}}}}"#),
+            format!(r#"  {{{content},"usage":{{"input_tokens":9,"output_tokens":1}}}}"#),
+        ];
+        let mut read = 0;
+        for body in &bodies {
+            let answer = messages_to_chat_answer(body.as_bytes(), &Session::default()).unwrap();
+            let expected = from_json_response(Dialect::Anthropic, body.as_bytes()).map(|(u, _)| u);
+            if let Some(usage) = answer.usage {
+                read += 1;
+                assert_eq!(Some(usage), expected, "{body}");
+            }
+            assert_eq!(
+                answer.body,
+                messages_to_chat_json(body.as_bytes(), &Session::default()).unwrap(),
+                "{body}"
+            );
+        }
+        assert_eq!(read, 5, "the answers with a usage object read on the way");
     }
 }
