@@ -211,42 +211,38 @@ fn=_RNvCsabc123_4main4main
 
     #[test]
     fn patterns_leave_hashes_and_back_references_open() {
-        assert_eq!(
-            pattern("_RNvCsgEmfK2I1SDS_4core4main").as_deref(),
-            Some("_RNvCs*_4core4main")
-        );
-        // An impl's disambiguator (`s3_`) is kept; the hash after it and
-        // the back-references are left open.
-        assert_eq!(
-            pattern("_RNvMs3_NtCsdLDCFyPlJYD_10serde_json4readNtB5_9SliceRead14skip_to_escape")
-                .as_deref(),
-            Some("_RNvMs3_NtCs*_10serde_json4readNtB*_9SliceRead14skip_to_escape")
-        );
-        // A back-reference after a hash, an empty one (`B_`), and LLVM suffixes.
-        assert_eq!(
-            pattern("_RINvNtCs1aBcDeF_5alloc3vec4pushNtB4_3FooB_E.llvm.12345").as_deref(),
-            Some("_RINvNtCs*_5alloc3vec4pushNtB*_3FooB*_E*")
-        );
-        assert_eq!(
-            pattern("_RNvCsgEmfK2I1SDS_4core9write_str.8922").as_deref(),
-            Some("_RNvCs*_4core9write_str*")
-        );
-        // Short runs after `Cs` are not hashes.
-        assert_eq!(
-            pattern("_RNvCs3_4core3Csv").as_deref(),
-            Some("_RNvCs3_4core3Csv")
-        );
-        assert_eq!(
-            pattern("ring_core_0_17_14__sha256_block_data_order_avx").as_deref(),
-            Some("ring_core_0_17_14__sha256_block_data_order_avx")
-        );
-        // Legacy names hash each instantiation: no pattern.
-        assert_eq!(
-            pattern("_ZN4core3ptr13drop_in_place17h0123456789abcdefE"),
-            None
-        );
-        assert_eq!(pattern("(below main)"), None);
-        assert_eq!(pattern("0x000000000083f060"), None);
+        let cases = [
+            ("_RNvCsgEmfK2I1SDS_4core4main", Some("_RNvCs*_4core4main")),
+            // An impl's disambiguator (`s3_`) is kept; the hash after it and
+            // the back-references are left open.
+            (
+                "_RNvMs3_NtCsdLDCFyPlJYD_10serde_json4readNtB5_9SliceRead14skip_to_escape",
+                Some("_RNvMs3_NtCs*_10serde_json4readNtB*_9SliceRead14skip_to_escape"),
+            ),
+            // A back-reference after a hash, an empty one (`B_`), and LLVM suffixes.
+            (
+                "_RINvNtCs1aBcDeF_5alloc3vec4pushNtB4_3FooB_E.llvm.12345",
+                Some("_RINvNtCs*_5alloc3vec4pushNtB*_3FooB*_E*"),
+            ),
+            (
+                "_RNvCsgEmfK2I1SDS_4core9write_str.8922",
+                Some("_RNvCs*_4core9write_str*"),
+            ),
+            // Short runs after `Cs` are not hashes.
+            ("_RNvCs3_4core3Csv", Some("_RNvCs3_4core3Csv")),
+            // C and assembly names are stable.
+            (
+                "ring_core_0_17_14__sha256_block_data_order_avx",
+                Some("ring_core_0_17_14__sha256_block_data_order_avx"),
+            ),
+            // Legacy names hash each instantiation, and unnamed code has no name: no pattern.
+            ("_ZN4core3ptr13drop_in_place17h0123456789abcdefE", None),
+            ("(below main)", None),
+            ("0x000000000083f060", None),
+        ];
+        for (symbol, expected) in cases {
+            assert_eq!(pattern(symbol).as_deref(), expected, "{symbol}");
+        }
     }
 
     #[test]

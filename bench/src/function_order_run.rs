@@ -23,20 +23,30 @@ use crate::gateway_config::{
 };
 use crate::procs;
 
-/// Options of a profile run.
-#[derive(Debug, Clone)]
+/// Options of a profile run (the command line of `bench-function-order`).
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "bench-function-order",
+    about = "Writes dataplane/link/functions.ld from a callgrind profile"
+)]
 pub struct Options {
-    /// Folder with the release binaries (built with `SWITCHBOARD_FUNCTION_ORDER=off`,
-    /// so that every function is in `.text`, where callgrind looks for them).
+    /// Folder with the release binaries (bench-mock, switchboard-dataplane
+    /// built with SWITCHBOARD_FUNCTION_ORDER=off, so that every function is
+    /// in `.text`, where callgrind looks for them).
+    #[arg(long)]
     pub bin_dir: PathBuf,
     /// Repository root (for the JWT fixture keys).
+    #[arg(long, default_value = ".")]
     pub repo: PathBuf,
     /// Folder for the configuration, logs and callgrind's files.
+    #[arg(long, default_value = "target/bench")]
     pub work_dir: PathBuf,
     /// The linker script to write.
+    #[arg(long, default_value = "dataplane/link/functions.ld")]
     pub output: PathBuf,
-    /// Read the callgrind files of the previous run in `work_dir` instead of
-    /// running the gateway again.
+    /// Read the callgrind files of the previous run in the work folder
+    /// instead of running the gateway again.
+    #[arg(long)]
     pub reuse_profile: bool,
 }
 
