@@ -11,6 +11,7 @@ use super::answer_wire::{
 };
 use super::mapping::{finish_reason_from_anthropic, stop_reason_from_openai, usage_from_openai};
 use super::{Session, TranslateError, TranslatedAnswer};
+use crate::wire::lenient::Copied;
 use crate::wire::usage::AnthropicUsageIn;
 
 /// Anthropic message → OpenAI chat completion. Text blocks are joined into
@@ -46,16 +47,24 @@ pub fn messages_to_chat_answer(
     let usage = (body.trim_ascii_start().first() == Some(&b'{'))
         .then(|| answer.usage.as_ref().map(AnthropicUsageIn::usage))
         .flatten();
-    let body = to_vec_like(body, &chat_completion(answer, session)?)?;
-    Ok(TranslatedAnswer { body, usage })
+    let mut out = buffer_like(body);
+    chat_completion(answer, session)?
+        .write_json(&mut out)
+        .map_err(upstream)?;
+    Ok(TranslatedAnswer { body: out, usage })
 }
 
-/// `answer` serialized into a buffer sized for the answer it came from
-/// (one allocation instead of a growing one).
+/// `answer` serialized into a buffer sized for the answer it came from.
 fn to_vec_like(body: &[u8], answer: &impl serde::Serialize) -> Result<Vec<u8>, TranslateError> {
-    let mut out = Vec::with_capacity(body.len() + body.len() / 4 + 128);
+    let mut out = buffer_like(body);
     serde_json::to_writer(&mut out, answer).map_err(upstream)?;
     Ok(out)
+}
+
+/// A buffer for the translation of `body`, sized for it (one allocation
+/// instead of a growing one).
+fn buffer_like(body: &[u8]) -> Vec<u8> {
+    Vec::with_capacity(body.len() + body.len() / 4 + 128)
 }
 
 fn upstream(e: serde_json::Error) -> TranslateError {
@@ -114,7 +123,7 @@ fn chat_completion<'a>(
                         arguments,
                         name: client_tool_name(session, b.name),
                     },
-                    id: b.id.unwrap_or(Value::Null),
+                    id: b.id.unwrap_or(Copied::NULL),
                     kind: "function",
                 });
             }
@@ -149,10 +158,8 @@ fn chat_completion<'a>(
             },
         }],
         created: session.created,
-        id: answer
-            .id
-            .unwrap_or_else(|| Value::from("chatcmpl-switchboard")),
-        model: answer.model.unwrap_or(Value::Null),
+        id: answer.id.unwrap_or(Copied::from("chatcmpl-switchboard")),
+        model: answer.model.unwrap_or(Copied::NULL),
         object: "chat.completion",
         usage: OpenAiUsageOut::from(&usage),
     })
@@ -212,7 +219,7 @@ fn anthropic_message<'a>(
                 None => (None, None),
             };
             content.push(AnthropicBlockOut::ToolUse {
-                id: c.id.unwrap_or(Value::Null),
+                id: c.id.unwrap_or(Copied::NULL),
                 input: parse_arguments(args.as_deref().unwrap_or("")),
                 name: client_tool_name(session, name),
                 kind: "tool_use",
@@ -222,8 +229,8 @@ fn anthropic_message<'a>(
     let usage = usage_from_openai(answer.usage.as_ref().unwrap_or(&Value::Null));
     Ok(AnthropicMessageOut {
         content,
-        id: answer.id.unwrap_or_else(|| Value::from("msg_switchboard")),
-        model: answer.model.unwrap_or(Value::Null),
+        id: answer.id.unwrap_or(Copied::from("msg_switchboard")),
+        model: answer.model.unwrap_or(Copied::NULL),
         role: "assistant",
         stop_reason: stop_reason_from_openai(finish.as_deref()),
         stop_sequence: (),

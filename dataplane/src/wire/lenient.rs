@@ -91,8 +91,86 @@ pub fn lenient_str<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, st
 
 /// A member kept as it is: `Some` whenever it is present, `null` included
 /// (serde's `Option` would read `null` as absent).
-pub fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
+pub fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// A member copied to the client as it is (an id, a model): a string,
+/// borrowed from the answer when it holds no escapes, or any other JSON
+/// value as a tree. Strings are the rule, and reading them as a
+/// `serde_json::Value` would copy each into a new allocation. Serializes
+/// as the `Value` it stands for would.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Copied<'a> {
+    /// A string.
+    Str(Cow<'a, str>),
+    /// Any other JSON value.
+    Tree(Value),
+}
+
+impl Copied<'_> {
+    /// `null`.
+    pub const NULL: Copied<'static> = Copied::Tree(Value::Null);
+}
+
+impl<'a> From<&'a str> for Copied<'a> {
+    fn from(s: &'a str) -> Self {
+        Copied::Str(Cow::Borrowed(s))
+    }
+}
+
+impl serde::Serialize for Copied<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Copied::Str(text) => s.serialize_str(text),
+            Copied::Tree(value) => value.serialize(s),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Copied<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Member;
+        impl<'de> Visitor<'de> for Member {
+            type Value = Copied<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Copied::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Copied::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Copied::Str(Cow::Owned(v)))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Copied::Tree(Value::Bool(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Copied::Tree(Value::from(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Copied::Tree(Value::from(v)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Copied::Tree(Value::from(v)))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Copied::NULL)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                Value::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Copied::Tree)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                Value::deserialize(de::value::MapAccessDeserializer::new(map)).map(Copied::Tree)
+            }
+        }
+        d.deserialize_any(Member)
+    }
 }
 
 /// A list of objects, or `None` for any other JSON value; elements that are
@@ -201,4 +279,40 @@ pub fn count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
         objects_are!(None);
     }
     d.deserialize_any(Count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A copied member reads and writes back as the `Value` it stands for;
+    /// a string without escapes is borrowed from the text.
+    #[test]
+    fn a_copied_member_is_its_value() {
+        for text in [
+            r#""msg_01""#,
+            r#""a\"b\u00e9\n""#,
+            "null",
+            "true",
+            "-7",
+            "18446744073709551615",
+            "1.5e3",
+            r#"["x",{"y":null}]"#,
+            r#"{"b":1,"a":[2]}"#,
+        ] {
+            let copied: Copied = serde_json::from_str(text).unwrap();
+            let value: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(
+                serde_json::to_string(&copied).unwrap(),
+                value.to_string(),
+                "{text}"
+            );
+            let from_tree = Copied::deserialize(&value).unwrap();
+            assert_eq!(serde_json::to_value(&from_tree).unwrap(), value, "{text}");
+        }
+        let borrowed: Copied = serde_json::from_str(r#""msg_01""#).unwrap();
+        assert!(matches!(borrowed, Copied::Str(Cow::Borrowed("msg_01"))));
+        let unescaped: Copied = serde_json::from_str(r#""a\"b""#).unwrap();
+        assert_eq!(unescaped, Copied::Str(Cow::Owned("a\"b".into())));
+    }
 }
