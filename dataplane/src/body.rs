@@ -82,6 +82,15 @@ impl RequestJson {
         }
     }
 
+    /// Whether `key` is `name`, compared as bytes (a key in the body is a
+    /// range of the validated text).
+    fn key_is(&self, key: &Key, name: &str) -> bool {
+        match key {
+            Key::InBody(r) => &self.body[r.clone()] == name.as_bytes(),
+            Key::Unescaped(k) => &**k == name,
+        }
+    }
+
     /// The original body.
     pub fn bytes(&self) -> &Bytes {
         &self.body
@@ -97,7 +106,7 @@ impl RequestJson {
             .filter(|(i, k, _)| {
                 !self.members[i + 1..]
                     .iter()
-                    .any(|(later, _)| self.key(later) == *k)
+                    .any(|(later, _)| self.key_is(later, k))
             })
             .filter_map(|(_, k, r)| {
                 std::str::from_utf8(&self.body[r.clone()])
@@ -117,7 +126,7 @@ impl RequestJson {
         self.members
             .iter()
             .rev()
-            .find(|(k, _)| self.key(k) == key)
+            .find(|(k, _)| self.key_is(k, key))
             .and_then(|(_, r)| std::str::from_utf8(&self.body[r.clone()]).ok())
     }
 

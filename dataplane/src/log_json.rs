@@ -98,9 +98,18 @@ struct Fields<'a> {
 
 impl Fields<'_> {
     fn key(&mut self, field: &Field) {
-        self.out.push(',');
-        write_escaped(self.out, field.name());
-        self.out.push(':');
+        let name = field.name();
+        // Field names are identifiers: nothing to escape, one copy.
+        if name.bytes().all(|b| !NEEDS_ESCAPE[usize::from(b)]) {
+            self.out.reserve(name.len() + 4);
+            self.out.push_str(",\"");
+            self.out.push_str(name);
+            self.out.push_str("\":");
+        } else {
+            self.out.push(',');
+            write_escaped(self.out, name);
+            self.out.push(':');
+        }
     }
 }
 
@@ -302,6 +311,7 @@ mod tests {
             big = u128::MAX,
             error = %std::io::Error::other("broken \"pipe\""),
             debugged = ?vec!["a", "b"],
+            "name \"quoted\"" = 1u64,
             "request finished"
         );
         tracing::warn!(listener = "traffic", "all connections {} drained", 3);
@@ -368,6 +378,7 @@ mod tests {
             assert_eq!(ts_o.len(), ts_t.len(), "{ts_o} / {ts_t}");
             assert_eq!(&ts_o[..16], &ts_t[..16], "{ts_o} / {ts_t}");
         }
+        assert!(ours[0].contains(r#","name \"quoted\"":1,"#), "{}", ours[0]);
         assert!(ours[0].contains(
             r#""model":"quote \" backslash \\ newline \n tab \t nul \u0000 bell \u0007 del"#
         ));

@@ -11,7 +11,7 @@ use super::answer_wire::{
 };
 use super::mapping::{finish_reason_from_anthropic, stop_reason_from_openai, usage_from_openai};
 use super::{Session, TranslateError, TranslatedAnswer};
-use crate::wire::lenient::Copied;
+use crate::wire::lenient::{Copied, from_body};
 use crate::wire::usage::AnthropicUsageIn;
 
 /// Anthropic message → OpenAI chat completion. Text blocks are joined into
@@ -37,7 +37,7 @@ pub fn messages_to_chat_answer(
     body: &[u8],
     session: &Session,
 ) -> Result<TranslatedAnswer, TranslateError> {
-    let answer: AnthropicMessageIn = match serde_json::from_slice(body) {
+    let answer: AnthropicMessageIn = match from_body(body) {
         Ok(answer) => answer,
         Err(e) => {
             return from_tree(body, e, messages_to_chat, session).map(TranslatedAnswer::body_only);
@@ -176,7 +176,7 @@ pub fn chat_to_messages(body: &Value, session: &Session) -> Result<Value, Transl
 
 /// [`chat_to_messages`] from and to JSON text, without a tree of either.
 pub fn chat_to_messages_json(body: &[u8], session: &Session) -> Result<Vec<u8>, TranslateError> {
-    let answer: ChatCompletionIn = match serde_json::from_slice(body) {
+    let answer: ChatCompletionIn = match from_body(body) {
         Ok(answer) => answer,
         Err(e) => return from_tree(body, e, chat_to_messages, session),
     };

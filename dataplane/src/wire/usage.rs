@@ -640,7 +640,7 @@ pub fn from_json_response(dialect: Dialect, body: &[u8]) -> Option<(Usage, Optio
     if body.trim_ascii_start().first() != Some(&b'{') {
         return None;
     }
-    let answer: AnswerSummary = match serde_json::from_slice(body) {
+    let answer: AnswerSummary = match crate::wire::lenient::from_body(body) {
         Ok(answer) => answer,
         // Valid JSON the typed view cannot take (a member named twice): read
         // the tree, as a tree keeps the last of the two.
