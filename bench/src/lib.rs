@@ -5,7 +5,9 @@
 //! The propagation benchmark ([`propagation`]) measures how fast a
 //! configuration change reaches every data plane (`bench/run --propagation`).
 //! The function order the data plane is linked with is profiled by
-//! [`function_order_run`] (`bench/run --function-order`).
+//! [`function_order_run`] (`bench/run --function-order`). Instructions per
+//! request are counted under callgrind by [`instructions_run`]
+//! (`bench/run --instructions`).
 
 pub mod bare;
 pub mod bodies;
@@ -15,6 +17,8 @@ pub mod function_order_run;
 pub mod gateway_config;
 pub mod goals;
 pub mod harness;
+pub mod instructions;
+pub mod instructions_run;
 pub mod mock;
 pub mod procs;
 pub mod procstat;
