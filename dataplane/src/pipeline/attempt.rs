@@ -186,7 +186,7 @@ impl Chain {
         // Backends skipped because their breaker is open count as failovers.
         if lead > 0 {
             for c in &chain.candidates[lead..] {
-                if let Some(b) = x.cfg.backends.get(&c.backend) {
+                if let Some(b) = x.cfg.backends.get(&*c.backend) {
                     chain.record_failover(b, "breaker_open");
                 }
             }
@@ -357,7 +357,7 @@ impl Chain {
         while self.index < self.candidates.len() && self.attempts_left > 0 {
             let candidate = self.candidates[self.index].clone();
             self.index += 1;
-            let Some(backend) = self.x.cfg.backends.get(&candidate.backend).cloned() else {
+            let Some(backend) = self.x.cfg.backends.get(&*candidate.backend).cloned() else {
                 continue;
             };
             let plan = backend.provider.plan(self.x.format);
@@ -368,9 +368,9 @@ impl Chain {
             // Charged and labelled as the model it answers as.
             let model = candidate
                 .model
-                .clone()
+                .as_deref()
                 .filter(|m| !m.is_empty())
-                .unwrap_or_else(|| self.x.routed_model.clone());
+                .map_or_else(|| self.x.routed_model.clone(), str::to_owned);
             let provider_model = match candidate.model.as_deref() {
                 Some(m) if !m.is_empty() => m.to_string(),
                 _ => match backend.provider_model(&self.x.routed_model) {

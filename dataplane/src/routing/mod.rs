@@ -108,7 +108,7 @@ mod call_site_tests {
         let candidates =
             chain.attempt_order(&mut rng, |id| backends.get(id).map(|b| b.breaker.clone()));
         let candidate = candidates[0].clone();
-        assert_eq!(candidate.backend, "ns/a");
+        assert_eq!(&*candidate.backend, "ns/a");
         assert_eq!(candidate.model.as_deref(), None);
         assert!(chain.context_fallback_is_empty());
         assert!(

@@ -16,7 +16,6 @@
 //! moved to the end of the whole order, keeping relative order: it is still
 //! tried, as a last resort, but only after every healthy one.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use switchboard_proto as pb;
@@ -28,10 +27,11 @@ use super::glob::PatternTable;
 /// One backend to try, and the model to ask it for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
-    /// Backend id (`namespace/name`).
-    pub backend: String,
+    /// Backend id (`namespace/name`); shared, so ordering a request's
+    /// candidates copies no text.
+    pub backend: Arc<str>,
     /// Model name to ask this backend for instead of the routed name.
-    pub model: Option<String>,
+    pub model: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone)]
@@ -52,8 +52,8 @@ impl Group {
             .iter()
             .map(|wb| Member {
                 candidate: Candidate {
-                    backend: wb.backend.clone(),
-                    model: (!wb.model.is_empty()).then(|| wb.model.clone()),
+                    backend: wb.backend.as_str().into(),
+                    model: (!wb.model.is_empty()).then(|| wb.model.as_str().into()),
                 },
                 weight: wb.weight,
             })
@@ -201,19 +201,32 @@ fn order_split<F>(
 where
     F: FnMut(&str) -> Option<Arc<CircuitBreaker>>,
 {
-    let mut admitted: HashMap<&str, bool> = HashMap::new();
-    let mut healthy = Vec::new();
-    let mut ejected = Vec::new();
+    let mut healthy: Vec<Candidate> = Vec::new();
+    let mut ejected: Vec<Candidate> = Vec::new();
+    let mut admit = |c: &Candidate| {
+        // A backend already placed keeps its answer (chains are short: a
+        // scan costs less than a map).
+        let ok = if healthy.iter().any(|h| h.backend == c.backend) {
+            true
+        } else if ejected.iter().any(|e| e.backend == c.backend) {
+            false
+        } else {
+            breaker_of(&c.backend).is_none_or(|b| b.try_acquire(now))
+        };
+        if ok {
+            healthy.push(c.clone());
+        } else {
+            ejected.push(c.clone());
+        }
+    };
     for group in groups {
+        // One member (the common case) has one order: no draw, no list.
+        if let [only] = group.members.as_slice() {
+            admit(&only.candidate);
+            continue;
+        }
         for c in group.shuffled(rng) {
-            let ok = *admitted
-                .entry(c.backend.as_str())
-                .or_insert_with(|| breaker_of(&c.backend).is_none_or(|b| b.try_acquire(now)));
-            if ok {
-                healthy.push(c.clone());
-            } else {
-                ejected.push(c.clone());
-            }
+            admit(c);
         }
     }
     let lead = healthy.len();
@@ -269,6 +282,7 @@ impl RuleSet {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
     use std::time::Duration;
 
     use super::*;
@@ -297,7 +311,7 @@ mod tests {
     }
 
     fn ids(order: &[Candidate]) -> Vec<&str> {
-        order.iter().map(|c| c.backend.as_str()).collect()
+        order.iter().map(|c| &*c.backend).collect()
     }
 
     fn no_breakers(_: &str) -> Option<Arc<CircuitBreaker>> {
@@ -306,8 +320,11 @@ mod tests {
 
     fn first_of(set: &RuleSet, model: &str) -> Option<String> {
         let mut rng = fastrand::Rng::with_seed(1);
-        set.select(model)
-            .map(|c| c.attempt_order(&mut rng, no_breakers)[0].backend.clone())
+        set.select(model).map(|c| {
+            c.attempt_order(&mut rng, no_breakers)[0]
+                .backend
+                .to_string()
+        })
     }
 
     #[test]
@@ -380,11 +397,11 @@ mod tests {
         for _ in 0..draws {
             let order = chain.attempt_order(&mut rng, no_breakers);
             assert_eq!(order.len(), 4);
-            assert_eq!(order[3].backend, "z", "weight 0 comes last");
-            *first.entry(order[0].backend.clone()).or_default() += 1;
-            if order[0].backend == "c" {
+            assert_eq!(&*order[3].backend, "z", "weight 0 comes last");
+            *first.entry(order[0].backend.to_string()).or_default() += 1;
+            if &*order[0].backend == "c" {
                 c_first += 1;
-                if order[1].backend == "a" {
+                if &*order[1].backend == "a" {
                     a_second_after_c += 1;
                 }
             }
