@@ -178,6 +178,10 @@ impl RequestJson {
     /// member is copied byte for byte. Returns the original bytes untouched
     /// when the value is already equal.
     pub fn with_string(&self, key: &str, value: &str) -> Bytes {
+        // The rule: the member holds `value` already, written plainly.
+        if self.raw(key).is_some_and(|raw| is_plain_string(raw, value)) {
+            return self.body.clone();
+        }
         let encoded = serde_json::to_string(value).unwrap_or_else(|_| String::from("\"\""));
         if self.raw(key) == Some(encoded.as_str()) {
             return self.body.clone();
@@ -224,6 +228,16 @@ impl RequestJson {
         out.push(b'}');
         Bytes::from(out)
     }
+}
+
+/// Whether `raw` is the JSON string of `value` written without escapes
+/// (then it is what `serde_json` writes for `value`).
+fn is_plain_string(raw: &str, value: &str) -> bool {
+    raw.len() == value.len() + 2
+        && raw.starts_with('"')
+        && raw.ends_with('"')
+        && &raw[1..raw.len() - 1] == value
+        && !value.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)
 }
 
 fn push_member(out: &mut Vec<u8>, first: &mut bool, key: &str, value: &[u8]) {
@@ -328,6 +342,15 @@ mod tests {
         );
         let unchanged = r.with_string("model", "alias");
         assert_eq!(unchanged, r.bytes().clone());
+        // Written with an escape: rewritten plainly, as before.
+        let escaped = parse(r#"{"model":"al\u0069as","n":1}"#);
+        assert_eq!(
+            std::str::from_utf8(&escaped.with_string("model", "alias")).unwrap(),
+            r#"{"model":"alias","n":1}"#
+        );
+        // A value that needs escapes, already there: unchanged.
+        let quoted = parse(r#"{"model":"a\"b"}"#);
+        assert_eq!(quoted.with_string("model", "a\"b"), quoted.bytes().clone());
     }
 
     #[test]

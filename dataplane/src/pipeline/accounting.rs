@@ -141,16 +141,16 @@ impl Accounting {
                 ("reasoning", u.reasoning_tokens),
             ] {
                 if value > 0 {
-                    self.metrics
-                        .tokens
-                        .get_or_create(&TokenLabels {
+                    self.metrics.count_tokens(
+                        TokenLabels {
                             route: self.route.clone(),
                             backend: self.backend.clone(),
                             provider: self.provider,
                             model: self.model_label.clone(),
                             kind,
-                        })
-                        .inc_by(value);
+                        },
+                        value,
+                    );
                 }
             }
         }
@@ -163,26 +163,23 @@ impl Accounting {
                 })
                 .inc();
         }
-        self.metrics
-            .requests
-            .get_or_create(&RequestLabels {
-                route: self.route.clone(),
-                api: self.api,
-                requested_model: self.requested_label.clone(),
-                model: self.model_label.clone(),
-                backend: self.backend.clone(),
-                status: self.status,
-            })
-            .inc();
+        self.metrics.count_request(RequestLabels {
+            route: self.route.clone(),
+            api: self.api,
+            requested_model: self.requested_label.clone(),
+            model: self.model_label.clone(),
+            backend: self.backend.clone(),
+            status: self.status,
+        });
         let elapsed = self.started.elapsed();
-        self.metrics
-            .request_duration
-            .get_or_create(&DurationLabels {
+        self.metrics.observe_duration(
+            DurationLabels {
                 route: self.route.clone(),
                 api: self.api,
                 outcome,
-            })
-            .observe(elapsed.as_secs_f64());
+            },
+            elapsed.as_secs_f64(),
+        );
         let u = usage.copied().unwrap_or_default();
         tracing::info!(
             target: "switchboard::access",

@@ -509,15 +509,11 @@ impl Chain {
     }
 
     fn record_attempt(&self, backend: &BackendRuntime, outcome: &'static str) {
-        self.state
-            .metrics
-            .upstream_attempts
-            .get_or_create(&AttemptLabels {
-                backend: backend.id.clone(),
-                provider: backend.provider.label(),
-                outcome,
-            })
-            .inc();
+        self.state.metrics.count_attempt(AttemptLabels {
+            backend: backend.id.clone(),
+            provider: backend.provider.label(),
+            outcome,
+        });
     }
 
     fn record_failover(&self, backend: &BackendRuntime, reason: &'static str) {

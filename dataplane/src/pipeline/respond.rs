@@ -288,18 +288,14 @@ pub fn error_passthrough(
     u: UpstreamError,
     attempts: u32,
 ) -> Response<ResponseBody> {
-    state
-        .metrics
-        .requests
-        .get_or_create(&crate::metrics::RequestLabels {
-            route: x.route().id.clone(),
-            api: x.format.label(),
-            requested_model: x.route().model_labels.label(&x.requested_model).to_owned(),
-            model: x.route().model_labels.label(&x.routed_model).to_owned(),
-            backend: "none".into(),
-            status: u.status.as_u16(),
-        })
-        .inc();
+    state.metrics.count_request(crate::metrics::RequestLabels {
+        route: x.route().id.clone(),
+        api: x.format.label(),
+        requested_model: x.route().model_labels.label(&x.requested_model).to_owned(),
+        model: x.route().model_labels.label(&x.routed_model).to_owned(),
+        backend: "none".into(),
+        status: u.status.as_u16(),
+    });
     tracing::info!(
         target: "switchboard::access",
         request_id = %x.request_id(),

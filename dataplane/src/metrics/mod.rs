@@ -5,7 +5,9 @@
 //! reported as the pattern that matched it, or `other`: see
 //! [`crate::runtime::model_labels`]), statuses and reasons are small enums.
 
+use std::cell::RefCell;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -13,6 +15,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+mod recent;
+
+use recent::Recent;
 
 /// A label value taken from configuration (a route, backend or model
 /// name): shared, so labelling a request's series copies no text.
@@ -214,7 +220,16 @@ pub struct ContinuationLabels {
 }
 
 /// Every metric of the data plane.
+///
+/// The families every request counts in are counted through
+/// [`Metrics::count_request`], [`Metrics::observe_duration`],
+/// [`Metrics::count_tokens`] and [`Metrics::count_attempt`], which keep
+/// each thread's recent series ([`recent`]): none of those families may
+/// ever remove a series.
 pub struct Metrics {
+    /// Tells this instance's series from another's in the per-thread
+    /// caches.
+    id: u64,
     /// Circuit-breaker transitions.
     pub breaker_transitions: Family<BreakerTransitionLabels, Counter>,
     /// Streams continued from another candidate after they died midway.
@@ -257,6 +272,13 @@ pub struct Metrics {
     /// Proxy mode's families.
     pub proxy: crate::proxy::ProxyMetrics,
     snapshot_version: std::sync::Mutex<String>,
+}
+
+thread_local! {
+    static REQUESTS: RefCell<Recent<RequestLabels, Counter>> = RefCell::default();
+    static DURATIONS: RefCell<Recent<DurationLabels, Histogram>> = RefCell::default();
+    static TOKENS: RefCell<Recent<TokenLabels, Counter>> = RefCell::default();
+    static ATTEMPTS: RefCell<Recent<AttemptLabels, Counter>> = RefCell::default();
 }
 
 /// Storage for an `i64` gauge.
@@ -398,7 +420,9 @@ impl Metrics {
         );
         let team = crate::teams::TeamMetrics::register(&mut registry);
         let proxy = crate::proxy::ProxyMetrics::register(&mut registry);
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             breaker_transitions,
             continuations,
             connections_open,
@@ -422,6 +446,32 @@ impl Metrics {
             config_last_apply,
             snapshot_version: std::sync::Mutex::new(String::new()),
         }
+    }
+
+    /// Counts a finished client request.
+    pub fn count_request(&self, labels: RequestLabels) {
+        REQUESTS.with_borrow_mut(|r| r.with(self.id, &self.requests, labels, |c| _ = c.inc()));
+    }
+
+    /// Observes a request's duration, in seconds.
+    pub fn observe_duration(&self, labels: DurationLabels, seconds: f64) {
+        DURATIONS.with_borrow_mut(|r| {
+            r.with(self.id, &self.request_duration, labels, |h| {
+                h.observe(seconds)
+            });
+        });
+    }
+
+    /// Counts `n` tokens.
+    pub fn count_tokens(&self, labels: TokenLabels, n: u64) {
+        TOKENS.with_borrow_mut(|r| r.with(self.id, &self.tokens, labels, |c| _ = c.inc_by(n)));
+    }
+
+    /// Counts an upstream attempt.
+    pub fn count_attempt(&self, labels: AttemptLabels) {
+        ATTEMPTS.with_borrow_mut(|r| {
+            r.with(self.id, &self.upstream_attempts, labels, |c| _ = c.inc());
+        });
     }
 
     /// Registers the snapshot version as an info metric (`switchboard_snapshot_info{version}`).
