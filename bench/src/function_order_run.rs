@@ -7,7 +7,6 @@
 //! exits after `GET /` and one request of each benchmark scenario (the
 //! request paths).
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -16,11 +15,10 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 
 use crate::bodies;
+use crate::callgrind_setup::{self, API_KEY, callgrind_control, local};
 use crate::client;
 use crate::function_order::{linker_script, order, self_costs};
-use crate::gateway_config::{
-    self, API_KEY_ENV, MODEL_ANTHROPIC, MODEL_OPENAI, PROVIDER_KEY_ENV, Upstreams,
-};
+use crate::gateway_config::{API_KEY_ENV, MODEL_ANTHROPIC, MODEL_OPENAI, PROVIDER_KEY_ENV};
 use crate::procs;
 
 /// Options of a profile run (the command line of `bench-function-order`).
@@ -83,37 +81,11 @@ pub fn run(opts: &Options) -> anyhow::Result<usize> {
 /// Runs the gateway under callgrind: start-up's counts in `out_file.1`, the
 /// requests' in `out_file`.
 fn profile(opts: &Options, out_file: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&opts.work_dir)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let fixtures = opts.repo.join("e2e/fixtures");
-    let jwks = std::fs::read_to_string(fixtures.join("jwks.json"))
-        .context("reading e2e/fixtures/jwks.json")?;
-    let token = gateway_config::mint_token(&std::fs::read(fixtures.join("rsa_private.pem"))?)?;
-    let api_key = "sk-gw-bench-0123456789";
-    let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
-
-    let mock_port = procs::free_port()?;
-    let mut mock = procs::spawn(
-        "bench-mock",
-        &opts.bin_dir.join("bench-mock"),
-        &[
-            format!("--listen=127.0.0.1:{mock_port}"),
-            "--chunks=50".into(),
-        ],
-        &[],
-        None,
-        &opts.work_dir.join("order-mock.log"),
-    )?;
-    procs::wait_listening(&mut mock, local(mock_port), Duration::from_secs(10))?;
-
-    let config = opts.work_dir.join("order-gateway.yaml");
-    let upstreams = Upstreams {
-        fast: mock_port,
-        paced: mock_port,
-    };
-    std::fs::write(&config, gateway_config::render(upstreams, &jwks))?;
+    let setup = callgrind_setup::start(&opts.bin_dir, &opts.repo, &opts.work_dir, "order")?;
+    let (config, token, api_key) = (&setup.config, &setup.token, API_KEY);
     for old in [out_file.to_owned(), out_file.with_extension("out.1")] {
         let _ = std::fs::remove_file(old);
     }
@@ -149,16 +121,7 @@ fn profile(opts: &Options, out_file: &Path) -> anyhow::Result<()> {
     procs::wait_listening(&mut gateway, local(port), Duration::from_secs(120))?;
     let pid = gateway.pid().to_string();
     // Start-up's counts go to `callgrind.out.1`; the counters start again.
-    let dumped = Command::new("callgrind_control")
-        .args(["--dump=startup", &pid])
-        .output()
-        .context("running callgrind_control (Debian's valgrind package)")?;
-    if !dumped.status.success() {
-        bail!(
-            "callgrind_control --dump failed: {}",
-            String::from_utf8_lossy(&dumped.stderr)
-        );
-    }
+    callgrind_control(&["--dump=startup", &pid])?;
 
     let jwt = vec![("authorization".to_owned(), format!("Bearer {token}"))];
     let mut anthropic = jwt.clone();

@@ -13,16 +13,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use crate::bodies;
-use crate::gateway_config::{
-    self, API_KEY_ENV, MODEL_ANTHROPIC, MODEL_OPENAI, PROVIDER_KEY_ENV, Upstreams,
-};
+use crate::callgrind_setup::{self, API_KEY, callgrind_control, local};
+use crate::gateway_config::{API_KEY_ENV, MODEL_ANTHROPIC, MODEL_OPENAI, PROVIDER_KEY_ENV};
 use crate::instructions::{Row, per_request, render, total_instructions};
 use crate::procs::{self, Proc};
 
@@ -63,36 +62,13 @@ struct Scenario {
 /// Counts every scenario for both processes; returns the markdown table
 /// (also written to `instructions.md` in the work folder).
 pub fn run(opts: &Options) -> anyhow::Result<String> {
-    std::fs::create_dir_all(&opts.work_dir)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let fixtures = opts.repo.join("e2e/fixtures");
-    let jwks = std::fs::read_to_string(fixtures.join("jwks.json"))
-        .context("reading e2e/fixtures/jwks.json")?;
-    let token = gateway_config::mint_token(&std::fs::read(fixtures.join("rsa_private.pem"))?)?;
-    let api_key = "sk-gw-bench-0123456789";
-    let scenarios = scenarios(&token, api_key)?;
-
-    let mock_port = procs::free_port()?;
-    let mut mock = procs::spawn(
-        "bench-mock",
-        &opts.bin_dir.join("bench-mock"),
-        &[
-            format!("--listen=127.0.0.1:{mock_port}"),
-            "--chunks=50".into(),
-        ],
-        &[],
-        None,
-        &opts.work_dir.join("instructions-mock.log"),
-    )?;
-    procs::wait_listening(&mut mock, local(mock_port), Duration::from_secs(10))?;
-    let config = opts.work_dir.join("instructions-gateway.yaml");
-    let upstreams = Upstreams {
-        fast: mock_port,
-        paced: mock_port,
-    };
-    std::fs::write(&config, gateway_config::render(upstreams, &jwks))?;
+    let setup = callgrind_setup::start(&opts.bin_dir, &opts.repo, &opts.work_dir, "instructions")?;
+    let mock_port = setup.mock_port;
+    let config = &setup.config;
+    let scenarios = scenarios(&setup.token, API_KEY)?;
 
     let port = procs::free_port()?;
     let bare_args = vec![
@@ -124,7 +100,7 @@ pub fn run(opts: &Options) -> anyhow::Result<String> {
         "switchboard-dataplane",
         &gateway_args,
         &[
-            (API_KEY_ENV, api_key),
+            (API_KEY_ENV, API_KEY),
             (PROVIDER_KEY_ENV, "sk-bench-provider"),
         ],
         port,
@@ -146,10 +122,6 @@ pub fn run(opts: &Options) -> anyhow::Result<String> {
     );
     std::fs::write(opts.work_dir.join("instructions.md"), &table)?;
     Ok(table)
-}
-
-fn local(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 fn scenarios(token: &str, api_key: &str) -> anyhow::Result<Vec<Scenario>> {
@@ -271,21 +243,6 @@ fn proc_name(out_file: &Path) -> String {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-fn callgrind_control(args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new("callgrind_control")
-        .args(args)
-        .output()
-        .context("running callgrind_control (Debian's valgrind package)")?;
-    if !out.status.success() {
-        bail!(
-            "callgrind_control {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(())
 }
 
 /// One kept-alive HTTP/1.1 connection.

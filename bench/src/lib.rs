@@ -11,6 +11,7 @@
 
 pub mod bare;
 pub mod bodies;
+pub mod callgrind_setup;
 pub mod client;
 pub mod function_order;
 pub mod function_order_run;
