@@ -3,7 +3,7 @@
 //! configuration in front of it, the credentials, and `callgrind_control`.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -11,6 +11,22 @@ use anyhow::{Context, bail};
 
 use crate::gateway_config::{self, Upstreams};
 use crate::procs::{self, Proc};
+
+/// Where a run under callgrind reads and writes (options of its command
+/// line).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Folders {
+    /// Folder with the release binaries (bench-mock, bench-bare-proxy,
+    /// switchboard-dataplane).
+    #[arg(long)]
+    pub bin_dir: PathBuf,
+    /// Repository root (for the JWT fixture keys and the commit).
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// Folder for the configuration, logs and callgrind's files.
+    #[arg(long, default_value = "target/bench")]
+    pub work_dir: PathBuf,
+}
 
 /// The API key the gateway's `/key` route accepts in these runs.
 pub const API_KEY: &str = "sk-gw-bench-0123456789";
@@ -27,16 +43,16 @@ pub struct MockedConfig {
     pub token: String,
 }
 
-/// Starts `bench-mock` from `bin_dir` (50 events per stream, no pacing)
-/// and writes the gateway configuration for it to
-/// `work_dir/<prefix>-gateway.yaml`; the JWT is signed with the e2e
-/// fixture key of `repo`.
-pub fn start(
-    bin_dir: &Path,
-    repo: &Path,
-    work_dir: &Path,
-    prefix: &str,
-) -> anyhow::Result<MockedConfig> {
+/// Starts `bench-mock` from the binaries' folder (50 events per stream, no
+/// pacing) and writes the gateway configuration for it to
+/// `<work_dir>/<prefix>-gateway.yaml`; the JWT is signed with the e2e
+/// fixture key of the repository.
+pub fn start(folders: &Folders, prefix: &str) -> anyhow::Result<MockedConfig> {
+    let Folders {
+        bin_dir,
+        repo,
+        work_dir,
+    } = folders;
     std::fs::create_dir_all(work_dir)?;
     let fixtures = repo.join("e2e/fixtures");
     let jwks = std::fs::read_to_string(fixtures.join("jwks.json"))

@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 
 use crate::bodies;
-use crate::callgrind_setup::{self, API_KEY, callgrind_control, local};
+use crate::callgrind_setup::{self, API_KEY, Folders, callgrind_control, local};
 use crate::client;
 use crate::function_order::{linker_script, order, self_costs};
 use crate::gateway_config::{API_KEY_ENV, MODEL_ANTHROPIC, MODEL_OPENAI, PROVIDER_KEY_ENV};
@@ -27,18 +27,13 @@ use crate::procs;
     name = "bench-function-order",
     about = "Writes dataplane/link/functions.ld from a callgrind profile"
 )]
+/// The data plane in the binaries' folder must be built with
+/// `SWITCHBOARD_FUNCTION_ORDER=off`, so that every function is in `.text`,
+/// where callgrind looks for them.
 pub struct Options {
-    /// Folder with the release binaries (bench-mock, switchboard-dataplane
-    /// built with SWITCHBOARD_FUNCTION_ORDER=off, so that every function is
-    /// in `.text`, where callgrind looks for them).
-    #[arg(long)]
-    pub bin_dir: PathBuf,
-    /// Repository root (for the JWT fixture keys).
-    #[arg(long, default_value = ".")]
-    pub repo: PathBuf,
-    /// Folder for the configuration, logs and callgrind's files.
-    #[arg(long, default_value = "target/bench")]
-    pub work_dir: PathBuf,
+    /// Where the run reads and writes.
+    #[command(flatten)]
+    pub folders: Folders,
     /// The linker script to write.
     #[arg(long, default_value = "dataplane/link/functions.ld")]
     pub output: PathBuf,
@@ -51,7 +46,7 @@ pub struct Options {
 /// Runs the profile and writes the linker script; returns how many
 /// functions it orders.
 pub fn run(opts: &Options) -> anyhow::Result<usize> {
-    let out_file = opts.work_dir.join("callgrind.out");
+    let out_file = opts.folders.work_dir.join("callgrind.out");
     if !opts.reuse_profile {
         profile(opts, &out_file)?;
     }
@@ -84,12 +79,12 @@ fn profile(opts: &Options, out_file: &Path) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let setup = callgrind_setup::start(&opts.bin_dir, &opts.repo, &opts.work_dir, "order")?;
+    let setup = callgrind_setup::start(&opts.folders, "order")?;
     let (config, token, api_key) = (&setup.config, &setup.token, API_KEY);
     for old in [out_file.to_owned(), out_file.with_extension("out.1")] {
         let _ = std::fs::remove_file(old);
     }
-    let gateway_bin = opts.bin_dir.join("switchboard-dataplane");
+    let gateway_bin = opts.folders.bin_dir.join("switchboard-dataplane");
     let port = procs::free_port()?;
     let admin = procs::free_port()?;
     let args = [
@@ -116,7 +111,7 @@ fn profile(opts: &Options, out_file: &Path) -> anyhow::Result<()> {
             (PROVIDER_KEY_ENV, "sk-bench-provider"),
         ],
         None,
-        &opts.work_dir.join("order-gateway.log"),
+        &opts.folders.work_dir.join("order-gateway.log"),
     )?;
     procs::wait_listening(&mut gateway, local(port), Duration::from_secs(120))?;
     let pid = gateway.pid().to_string();

@@ -9,7 +9,7 @@
 //! over the requests is the count per request.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use crate::bodies;
-use crate::callgrind_setup::{self, API_KEY, callgrind_control, local};
+use crate::callgrind_setup::{self, API_KEY, Folders, callgrind_control, local};
 use crate::gateway_config::{API_KEY_ENV, MODEL_ANTHROPIC, MODEL_OPENAI, PROVIDER_KEY_ENV};
 use crate::instructions::{Row, per_request, render, total_instructions};
 use crate::procs::{self, Proc};
@@ -32,17 +32,9 @@ use crate::procs::{self, Proc};
     about = "Counts the instructions per request of the bare proxy and the gateway under callgrind"
 )]
 pub struct Options {
-    /// Folder with the release binaries (bench-mock, bench-bare-proxy,
-    /// switchboard-dataplane).
-    #[arg(long)]
-    pub bin_dir: PathBuf,
-    /// Repository root (for the JWT fixture keys and the commit).
-    #[arg(long, default_value = ".")]
-    pub repo: PathBuf,
-    /// Folder for the configuration, logs and callgrind's files; the table
-    /// is written to `instructions.md` there.
-    #[arg(long, default_value = "target/bench")]
-    pub work_dir: PathBuf,
+    /// Where the run reads and writes.
+    #[command(flatten)]
+    pub folders: Folders,
     /// Requests counted per scenario.
     #[arg(long, default_value_t = 2000)]
     pub requests: u64,
@@ -65,7 +57,7 @@ pub fn run(opts: &Options) -> anyhow::Result<String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let setup = callgrind_setup::start(&opts.bin_dir, &opts.repo, &opts.work_dir, "instructions")?;
+    let setup = callgrind_setup::start(&opts.folders, "instructions")?;
     let mock_port = setup.mock_port;
     let config = &setup.config;
     let scenarios = scenarios(&setup.token, API_KEY)?;
@@ -118,9 +110,9 @@ pub fn run(opts: &Options) -> anyhow::Result<String> {
     let table = render(
         &rows,
         opts.requests,
-        &crate::run_info::header_lines(&opts.repo),
+        &crate::run_info::header_lines(&opts.folders.repo),
     );
-    std::fs::write(opts.work_dir.join("instructions.md"), &table)?;
+    std::fs::write(opts.folders.work_dir.join("instructions.md"), &table)?;
     Ok(table)
 }
 
@@ -176,11 +168,12 @@ fn count(
     scenarios: &[Scenario],
 ) -> anyhow::Result<Vec<u64>> {
     let out_file = opts
+        .folders
         .work_dir
         .join(format!("instructions-{program}.callgrind"));
     // Dumps of an earlier count would be read as this one's.
     let stale = format!("instructions-{program}.callgrind");
-    for entry in std::fs::read_dir(&opts.work_dir)?.flatten() {
+    for entry in std::fs::read_dir(&opts.folders.work_dir)?.flatten() {
         if entry.file_name().to_string_lossy().starts_with(&stale) {
             std::fs::remove_file(entry.path())?;
         }
@@ -189,7 +182,11 @@ fn count(
         "--tool=callgrind".to_owned(),
         "--dump-instr=no".into(),
         format!("--callgrind-out-file={}", out_file.display()),
-        opts.bin_dir.join(program).to_string_lossy().into_owned(),
+        opts.folders
+            .bin_dir
+            .join(program)
+            .to_string_lossy()
+            .into_owned(),
     ];
     args.extend_from_slice(program_args);
     let mut proc = procs::spawn(
@@ -198,7 +195,10 @@ fn count(
         &args,
         env,
         None,
-        &opts.work_dir.join(format!("instructions-{program}.log")),
+        &opts
+            .folders
+            .work_dir
+            .join(format!("instructions-{program}.log")),
     )?;
     procs::wait_listening(&mut proc, local(port), Duration::from_secs(120))?;
     let counted = count_scenarios(opts, rt, &proc, port, &out_file, scenarios);

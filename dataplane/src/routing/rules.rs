@@ -491,6 +491,56 @@ mod tests {
         assert_eq!(ids(&order), ["b", "c", "d", "a"]);
     }
 
+    /// A backend listed in two groups (or twice in one) is asked about
+    /// once per order: a half-open one gives its one probe to its first
+    /// place, and keeps that answer in the second.
+    #[test]
+    fn a_backend_listed_twice_is_asked_once() {
+        let t0 = Instant::now();
+        let settings = EjectionSettings {
+            consecutive_failures: 1,
+            base: Duration::from_secs(30),
+            max: Duration::from_secs(300),
+        };
+        let (a, b) = (
+            Arc::new(CircuitBreaker::new(settings)),
+            Arc::new(CircuitBreaker::new(settings)),
+        );
+        a.record_failure(t0);
+        b.record_failure(t0);
+        let chain = RuleChain::from_proto(&pb::Rule {
+            models: vec![],
+            groups: vec![
+                group(&[("a", 1)]),
+                group(&[("b", 1), ("c", 1)]),
+                group(&[("a", 1), ("b", 0)]),
+            ],
+            context_fallback: vec![],
+        });
+        let asked = std::cell::RefCell::new(Vec::new());
+        let lookup = |id: &str| {
+            asked.borrow_mut().push(id.to_owned());
+            match id {
+                "a" => Some(a.clone()),
+                "b" => Some(b.clone()),
+                _ => None,
+            }
+        };
+        let mut rng = fastrand::Rng::with_seed(4);
+        // After the interval both are half-open: one probe each.
+        let later = t0 + Duration::from_secs(30);
+        let order = chain.attempt_order_at(&mut rng, later, lookup);
+        let mut asked = asked.into_inner();
+        asked.sort();
+        assert_eq!(asked, ["a", "b", "c"], "each backend asked once");
+        // Both half-open backends took their probe at their first place and
+        // keep it at their second: nothing is moved to the end.
+        assert_eq!(order.len(), 5);
+        assert_eq!(&*order[0].backend, "a");
+        assert_eq!(&*order[3].backend, "a");
+        assert_eq!(&*order[4].backend, "b");
+    }
+
     #[test]
     fn unknown_backends_stay_in_place() {
         let chain = RuleChain::from_proto(&rule(&[], "ghost"));
