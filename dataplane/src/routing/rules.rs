@@ -452,14 +452,19 @@ mod tests {
         assert!(empty.attempt_order(&mut rng, no_breakers).is_empty());
     }
 
-    #[test]
-    fn refused_breakers_move_to_the_end() {
-        let t0 = Instant::now();
-        let settings = EjectionSettings {
+    /// Breakers that open at the first failure for 30 s.
+    fn eject_after_one_failure() -> EjectionSettings {
+        EjectionSettings {
             consecutive_failures: 1,
             base: Duration::from_secs(30),
             max: Duration::from_secs(300),
-        };
+        }
+    }
+
+    #[test]
+    fn refused_breakers_move_to_the_end() {
+        let t0 = Instant::now();
+        let settings = eject_after_one_failure();
         let breakers: HashMap<&str, Arc<CircuitBreaker>> = ["a", "b", "c", "d"]
             .into_iter()
             .map(|id| (id, Arc::new(CircuitBreaker::new(settings))))
@@ -497,11 +502,7 @@ mod tests {
     #[test]
     fn a_backend_listed_twice_is_asked_once() {
         let t0 = Instant::now();
-        let settings = EjectionSettings {
-            consecutive_failures: 1,
-            base: Duration::from_secs(30),
-            max: Duration::from_secs(300),
-        };
+        let settings = eject_after_one_failure();
         let (a, b) = (
             Arc::new(CircuitBreaker::new(settings)),
             Arc::new(CircuitBreaker::new(settings)),
