@@ -19,6 +19,7 @@ pub mod limits;
 pub mod log_fields;
 pub mod log_json;
 pub mod log_writer;
+pub mod lookup;
 pub mod metrics;
 pub mod oauth;
 pub mod pipeline;

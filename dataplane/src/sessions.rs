@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -41,10 +41,14 @@ pub const MAX_ID_LEN: usize = 128;
 
 /// The headers a session id is read from, first match wins, with the
 /// client each belongs to.
-const HEADERS: &[(&str, &str)] = &[
-    ("x-claude-code-session-id", "claude-code"),
-    ("session-id", "codex"),
-    ("x-session-id", "opencode"),
+/// (Constant `HeaderName`s: a lookup by `&str` parses the name first.)
+static HEADERS: [(HeaderName, &str); 3] = [
+    (
+        HeaderName::from_static("x-claude-code-session-id"),
+        "claude-code",
+    ),
+    (HeaderName::from_static("session-id"), "codex"),
+    (HeaderName::from_static("x-session-id"), "opencode"),
 ];
 
 /// A request's session: its id, the client that named it, and where its
@@ -71,7 +75,7 @@ impl Session {
     /// The session named by the request's headers, counted in `table`.
     pub fn from_headers(headers: &HeaderMap, table: &Arc<SessionTable>) -> Option<Self> {
         HEADERS.iter().find_map(|(name, client)| {
-            let value = headers.get(*name)?.to_str().ok()?.trim();
+            let value = headers.get(name)?.to_str().ok()?.trim();
             valid_id(value).then(|| Session {
                 id: Arc::from(value),
                 client,

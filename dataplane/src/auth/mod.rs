@@ -47,7 +47,7 @@ pub struct Authenticator {
     token_header: Option<HeaderName>,
 }
 
-const X_API_KEY: &str = "x-api-key";
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 impl Authenticator {
     /// Builds the policy of a route; remote JWKS caches come from `jwks`,
@@ -120,8 +120,8 @@ impl Authenticator {
                 return Ok(Some(token));
             }
         }
-        let extra = self.token_header.iter().map(|h| (h.as_str(), true));
-        for (name, bearer_optional) in std::iter::once((X_API_KEY, false)).chain(extra) {
+        let extra = self.token_header.iter().map(|h| (h, true));
+        for (name, bearer_optional) in std::iter::once((&X_API_KEY, false)).chain(extra) {
             let Some(v) = headers.get(name) else { continue };
             let v = v
                 .to_str()

@@ -75,12 +75,16 @@ impl Exchange {
     /// The client's `x-request-id`, if it sent one.
     pub fn request_id(&self) -> String {
         self.headers
-            .get("x-request-id")
+            .get(X_REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
             .unwrap_or_default()
     }
 }
+
+/// The client's request id header (a constant name: a lookup by `&str`
+/// parses the name first).
+const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
 /// A request the gateway answers itself, and the caller's team if it was known by then.
 #[derive(Debug)]

@@ -62,7 +62,7 @@ pub struct FrontDoor {
 /// The front-door call of a request path (`…/model/{id}/{operation}`, any
 /// route prefix before it), if it is one.
 pub fn detect(path: &str) -> Option<FrontDoor> {
-    let at = path.find("/model/")?;
+    let at = super::endpoint::segment_starts(path, "/model/").next()?;
     let (model, op) = parse_front_path(&path[at..])?;
     Some(FrontDoor { op, model })
 }

@@ -123,8 +123,7 @@ pub fn parse_path(path: &str) -> Option<VertexCall> {
 /// `/v1/projects/`), if it is one.
 pub fn detect(path: &str) -> Option<VertexCall> {
     let path = path.trim_end_matches('/');
-    path.match_indices("/v1/projects/")
-        .find_map(|(at, _)| parse_path(&path[at..]))
+    super::endpoint::segment_starts(path, "/v1/projects/").find_map(|at| parse_path(&path[at..]))
 }
 
 /// A Vertex Claude id in Anthropic's spelling: `claude-sonnet-4@20250514` →

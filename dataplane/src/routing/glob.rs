@@ -8,7 +8,6 @@
 //! declared first.
 
 use std::cmp::Reverse;
-use std::collections::HashMap;
 
 /// Whether `name` matches `pattern`, where `*` matches any run of characters.
 ///
@@ -58,14 +57,14 @@ fn specificity(pattern: &str) -> (Reverse<usize>, usize) {
 /// answer. For duplicate exact patterns the first declared wins.
 #[derive(Debug, Clone)]
 pub struct PatternTable<T> {
-    exact: HashMap<String, T>,
+    exact: crate::lookup::NameMap<String, T>,
     globs: Vec<(String, T)>,
 }
 
 impl<T> Default for PatternTable<T> {
     fn default() -> Self {
         Self {
-            exact: HashMap::new(),
+            exact: crate::lookup::NameMap::default(),
             globs: Vec::new(),
         }
     }

@@ -1,6 +1,5 @@
 //! The runtime form of one backend (an `AIBackend`), built once per snapshot.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -124,7 +123,7 @@ pub struct BackendRuntime {
     /// The provider: how requests to this backend are built and its answers read.
     pub provider: Arc<dyn Provider>,
     /// Routed name → provider model id. Empty with `serves_any`.
-    pub models: HashMap<String, String>,
+    pub models: crate::lookup::NameMap<String, String>,
     /// The backend declared no models and serves any name unchanged.
     pub serves_any: bool,
     /// Timeouts.
@@ -181,7 +180,7 @@ impl BackendRuntime {
                 };
                 (m.name.clone(), provider_model)
             })
-            .collect::<HashMap<_, _>>();
+            .collect::<crate::lookup::NameMap<_, _>>();
         let timeouts = Timeouts::from_proto(b.timeouts.as_ref());
         let transport = provider
             .transport()

@@ -11,7 +11,6 @@ mod backend;
 pub mod model_labels;
 mod route;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use switchboard_proto as pb;
@@ -57,7 +56,7 @@ pub struct RuntimeConfig {
     /// Routes, most specific first (hostname-bound before wildcard, longer prefix first).
     pub routes: Vec<RouteRuntime>,
     /// Backends by id.
-    pub backends: HashMap<String, Arc<BackendRuntime>>,
+    pub backends: crate::lookup::NameMap<String, Arc<BackendRuntime>>,
     /// The breakers (and their new settings) to commit when this
     /// configuration is swapped in.
     pub breakers: BreakerPlan,
@@ -74,7 +73,7 @@ impl RuntimeConfig {
     ) -> Result<Self, Vec<BuildProblem>> {
         let mut problems = Vec::new();
         let breakers = shared.breakers.plan(&snapshot.backends);
-        let mut backends = HashMap::new();
+        let mut backends = crate::lookup::NameMap::default();
         for b in &snapshot.backends {
             let Some(breaker) = breakers.get(&b.id).cloned() else {
                 problems.push(BuildProblem {

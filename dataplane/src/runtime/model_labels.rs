@@ -11,10 +11,9 @@
 //! did. The number of series is therefore bounded by
 //! the configuration, whatever clients send.
 
-use std::collections::HashSet;
-
 use switchboard_proto as pb;
 
+use crate::lookup::NameSet;
 use crate::metrics::Label;
 use crate::routing::{PatternTable, is_glob};
 
@@ -24,7 +23,7 @@ pub const OTHER_MODEL: &str = "other";
 /// The model label values of one route.
 #[derive(Debug, Clone)]
 pub struct ModelLabels {
-    exact: HashSet<Label>,
+    exact: NameSet<Label>,
     aliases: PatternTable<Label>,
     rules: PatternTable<Label>,
     prices: PatternTable<Label>,
@@ -34,7 +33,7 @@ pub struct ModelLabels {
 impl Default for ModelLabels {
     fn default() -> Self {
         Self {
-            exact: HashSet::new(),
+            exact: NameSet::default(),
             aliases: PatternTable::default(),
             rules: PatternTable::default(),
             prices: PatternTable::default(),
@@ -46,7 +45,7 @@ impl Default for ModelLabels {
 impl ModelLabels {
     /// The label values of route `r` whose rules reference `backends`.
     pub fn new(r: &pb::Route, backends: &[pb::Backend]) -> Self {
-        let mut exact = HashSet::new();
+        let mut exact = NameSet::default();
         let mut keep = |name: &str| {
             if !name.is_empty() && !is_glob(name) {
                 exact.insert(Label::from(name));
@@ -117,6 +116,8 @@ impl ModelLabels {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
     fn route() -> pb::Route {
