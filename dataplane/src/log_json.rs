@@ -157,7 +157,7 @@ impl Visit for Fields<'_> {
 }
 
 /// `s` as a JSON string, escaped as `serde_json` does.
-fn write_escaped(out: &mut String, s: &str) {
+pub(crate) fn write_escaped(out: &mut String, s: &str) {
     out.push('"');
     push_escaped(out, s);
     out.push('"');
@@ -220,7 +220,7 @@ static NEEDS_ESCAPE: [bool; 256] = {
 };
 
 /// `at` as RFC 3339 in UTC with microseconds: `2026-12-07T03:49:30.167303Z`.
-fn write_timestamp(out: &mut String, at: SystemTime) {
+pub(crate) fn write_timestamp(out: &mut String, at: SystemTime) {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     let (days, rest) = (secs / 86_400, secs % 86_400);

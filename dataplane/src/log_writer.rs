@@ -118,8 +118,9 @@ fn write_loop<W: Write>(shared: &Shared, mut out: W) {
 }
 
 impl NonBlocking {
-    /// Buffers one complete line (or drops and counts it when full).
-    fn push(&self, line: &[u8]) {
+    /// Buffers one complete line, newline included (or drops and counts it
+    /// when full).
+    pub fn write_line(&self, line: &[u8]) {
         let wake = {
             let mut state = self.shared.lock();
             if state.buf.len() + line.len() > self.shared.capacity {
@@ -144,7 +145,7 @@ pub struct LineWriter<'a> {
 
 impl Write for LineWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.sink.push(buf);
+        self.sink.write_line(buf);
         Ok(buf.len())
     }
 

@@ -95,13 +95,17 @@ pub fn init(
     };
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     match format {
-        LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .event_format(crate::log_json::JsonLines)
-                    .with_writer(writer),
-            )
-            .try_init()?,
+        LogFormat::Json => {
+            // Access lines skip `tracing`'s dispatch (see `pipeline::access_line`).
+            crate::pipeline::access_line::write_json_to(writer.clone());
+            registry
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .event_format(crate::log_json::JsonLines)
+                        .with_writer(writer),
+                )
+                .try_init()?
+        }
         LogFormat::Text => {
             // Colours only on a terminal (never in log files or collectors), and never with NO_COLOR.
             let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())

@@ -381,6 +381,26 @@ impl Gateway {
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// Stops the gateway with SIGTERM (graceful: it drains and writes the log lines it still
+    /// buffers) and returns its exit status; panics when it is still running after
+    /// [`START_TIMEOUT`].
+    pub async fn terminate(&mut self) -> ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the gateway did not stop within {START_TIMEOUT:?} of SIGTERM"
+            );
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
 }
 
 impl Drop for Gateway {

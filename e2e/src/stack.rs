@@ -143,6 +143,20 @@ impl Stack {
 
     /// Starts everything on the standard configuration changed by `edit`.
     pub async fn start_with(edit: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Stack {
+        Self::start_configured(edit, &[], &[]).await
+    }
+
+    /// Starts everything on the standard configuration, the gateway with extra command-line
+    /// arguments and environment variables (e.g. `--log-format json`, `RUST_LOG`).
+    pub async fn start_with_args(args: &[&str], envs: &[(&str, &str)]) -> Stack {
+        Self::start_configured(|config| config, args, envs).await
+    }
+
+    async fn start_configured(
+        edit: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Stack {
         let primary = MockUpstream::start(Flavor::OpenAI).await;
         let secondary = MockUpstream::start(Flavor::OpenAI).await;
         let anthropic = MockUpstream::start(Flavor::Anthropic).await;
@@ -157,7 +171,9 @@ impl Stack {
             &issuer,
         ));
         let path = write_config(&dir, &config.to_yaml());
-        let gateway = Gateway::start(&path, &standard_env()).await;
+        let mut env = standard_env();
+        env.extend_from_slice(envs);
+        let gateway = Gateway::start_with_args(&path, &env, args).await;
         Stack {
             primary,
             secondary,

@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use crate::metrics::Label;
 
+use super::access_line::AccessLine;
+
 use tokio::time::Instant;
 
 use crate::metrics::{
@@ -181,31 +183,32 @@ impl Accounting {
             elapsed.as_secs_f64(),
         );
         let u = usage.copied().unwrap_or_default();
-        tracing::info!(
-            target: "switchboard::access",
-            request_id = %self.request_id,
-            route = %self.route,
-            api = self.api,
-            subject = %self.subject,
-            team = self.team.as_ref().map_or("", |t| t.label.as_str()),
-            session = self.session.as_ref().map_or("", |s| &*s.id),
-            requested_model = %for_log(&self.requested_model),
-            model = %for_log(&self.model),
-            backend = %self.backend,
-            provider = self.provider,
-            status = self.status,
+        let requested_model = for_log(&self.requested_model);
+        let model = for_log(&self.model);
+        AccessLine {
+            request_id: &self.request_id,
+            route: &self.route,
+            api: self.api,
+            subject: &self.subject,
+            team: self.team.as_ref().map_or("", |t| t.label.as_str()),
+            session: self.session.as_ref().map_or("", |s| &*s.id),
+            requested_model: &requested_model,
+            model: &model,
+            backend: &self.backend,
+            provider: self.provider,
+            status: self.status,
             outcome,
-            stream = self.stream,
-            attempts = self.attempts,
-            byok = self.caller_key,
-            input_tokens = u.input_tokens,
-            output_tokens = u.output_tokens,
-            cache_read_tokens = u.cache_read_tokens,
-            cache_write_tokens = u.cache_write_tokens,
-            usage_estimated = estimated,
-            latency_ms = elapsed.as_millis() as u64,
-            "request finished"
-        );
+            stream: self.stream,
+            attempts: self.attempts,
+            byok: self.caller_key,
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            cache_read_tokens: u.cache_read_tokens,
+            cache_write_tokens: u.cache_write_tokens,
+            usage_estimated: estimated,
+            latency_ms: elapsed.as_millis() as u64,
+        }
+        .log();
     }
 
     /// Records the time to the first streamed byte.

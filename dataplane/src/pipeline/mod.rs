@@ -25,6 +25,7 @@
 //! drive the whole path in-process (see `tests/`) with a scripted
 //! [`crate::upstream::fake::FakeUpstream`] in place of the network.
 
+pub mod access_line;
 mod accounting;
 mod admit;
 mod attempt;
