@@ -324,3 +324,35 @@ fn shared_types_are_send_and_sync() {
     assert_send_sync::<HttpJwksFetcher>();
     assert_send_sync::<Identity>();
 }
+
+#[test]
+fn header_text_accepts_exactly_what_to_str_accepts() {
+    // Every byte, alone and at each position of a block boundary.
+    for b in 0..=255u8 {
+        for len in [1, 31, 32, 33, 64, 300] {
+            let mut bytes = vec![b'a'; len];
+            bytes[len - 1] = b;
+            let Ok(value) = HeaderValue::from_bytes(&bytes) else {
+                continue;
+            };
+            assert_eq!(
+                header_text(&value),
+                value.to_str().ok(),
+                "byte {b:#x} at {len}"
+            );
+        }
+    }
+    let mut rng = fastrand::Rng::with_seed(17);
+    for _ in 0..2_000 {
+        let bytes: Vec<u8> = (0..rng.usize(0..400))
+            .map(|_| match rng.u8(0..10) {
+                0 => rng.u8(..),
+                _ => rng.u8(0x21..0x7f),
+            })
+            .collect();
+        let Ok(value) = HeaderValue::from_bytes(&bytes) else {
+            continue;
+        };
+        assert_eq!(header_text(&value), value.to_str().ok(), "{bytes:?}");
+    }
+}

@@ -13,6 +13,10 @@ pub struct Endpoint {
     pub authority: Authority,
     /// Path up to and including the API version, e.g. `/v1` or `/proxy/v1`.
     pub api_base: String,
+    /// The URI of each API format without a query, built once: the
+    /// request path clones one (reference counts) instead of building and
+    /// re-checking a URI per request.
+    uris: [http::Uri; ApiFormat::ALL.len()],
 }
 
 impl Endpoint {
@@ -40,32 +44,54 @@ impl Endpoint {
         } else {
             format!("{path}/v1")
         };
+        let uri_of = |format: ApiFormat| {
+            build_uri(&scheme, &authority, &api_base, format, None)
+                .map_err(|e| format!("endpoint {url:?} gives no valid URI: {e}"))
+        };
+        let mut uris = Vec::with_capacity(ApiFormat::ALL.len());
+        for format in ApiFormat::ALL {
+            uris.push(uri_of(format)?);
+        }
+        let uris = uris.try_into().expect("one URI per format");
         Ok(Self {
             scheme,
             authority,
             api_base,
+            uris,
         })
     }
 
     /// The upstream URI for an API format, with an optional query string.
     pub fn uri(&self, format: ApiFormat, query: Option<&str>) -> Result<http::Uri, http::Error> {
-        let suffix = format.path_suffix();
-        let query = query.filter(|q| !q.is_empty());
-        let mut path = String::with_capacity(
-            self.api_base.len() + suffix.len() + query.map_or(0, |q| 1 + q.len()),
-        );
-        path.push_str(&self.api_base);
-        path.push_str(suffix);
-        if let Some(q) = query {
-            path.push('?');
-            path.push_str(q);
+        match query.filter(|q| !q.is_empty()) {
+            None => Ok(self.uris[format.index()].clone()),
+            query => build_uri(&self.scheme, &self.authority, &self.api_base, format, query),
         }
-        http::Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(path)
-            .build()
     }
+}
+
+/// `scheme://authority{api_base}{format's path}[?query]`.
+fn build_uri(
+    scheme: &Scheme,
+    authority: &Authority,
+    api_base: &str,
+    format: ApiFormat,
+    query: Option<&str>,
+) -> Result<http::Uri, http::Error> {
+    let suffix = format.path_suffix();
+    let mut path =
+        String::with_capacity(api_base.len() + suffix.len() + query.map_or(0, |q| 1 + q.len()));
+    path.push_str(api_base);
+    path.push_str(suffix);
+    if let Some(q) = query {
+        path.push('?');
+        path.push_str(q);
+    }
+    http::Uri::builder()
+        .scheme(scheme.clone())
+        .authority(authority.clone())
+        .path_and_query(path)
+        .build()
 }
 
 #[cfg(test)]
@@ -93,5 +119,26 @@ mod tests {
         );
         assert!(Endpoint::parse("ftp://x").is_err());
         assert!(Endpoint::parse("not a url").is_err());
+    }
+
+    #[test]
+    fn the_uris_built_once_are_those_built_per_request() {
+        for base in [
+            "https://api.openai.com",
+            "http://127.0.0.1:11434/v1/",
+            "https://gw.example.com/anthropic",
+        ] {
+            let e = Endpoint::parse(base).unwrap();
+            for format in ApiFormat::ALL {
+                assert_eq!(ApiFormat::ALL[format.index()], format);
+                let built = build_uri(&e.scheme, &e.authority, &e.api_base, format, None).unwrap();
+                assert_eq!(e.uri(format, None).unwrap(), built);
+                assert_eq!(e.uri(format, Some("")).unwrap(), built);
+                assert_eq!(
+                    e.uri(format, Some("beta=true")).unwrap().to_string(),
+                    format!("{built}?beta=true")
+                );
+            }
+        }
     }
 }

@@ -23,6 +23,24 @@ pub enum ApiFormat {
 }
 
 impl ApiFormat {
+    /// Every format, in [`ApiFormat::index`] order.
+    pub const ALL: [ApiFormat; 4] = [
+        ApiFormat::ChatCompletions,
+        ApiFormat::Messages,
+        ApiFormat::CountTokens,
+        ApiFormat::Responses,
+    ];
+
+    /// The format's position in [`ApiFormat::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            ApiFormat::ChatCompletions => 0,
+            ApiFormat::Messages => 1,
+            ApiFormat::CountTokens => 2,
+            ApiFormat::Responses => 3,
+        }
+    }
+
     /// Human name used in error messages.
     pub fn name(self) -> &'static str {
         match self {

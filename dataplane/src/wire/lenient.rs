@@ -212,6 +212,39 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for ListOrNot<T> {
     }
 }
 
+/// The first object of a list, the rest skipped unread; `None` for any
+/// other JSON value or a list without objects. Reads what
+/// `list_or_not(..).and_then(|l| l.into_iter().next())` reads, without
+/// building the list.
+pub fn first_of_list<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct First<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for First<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<T>, A::Error> {
+            let mut first = None;
+            while first.is_none() {
+                match seq.next_element::<ObjectOrNot<T>>()? {
+                    Some(item) => first = item.0,
+                    None => return Ok(None),
+                }
+            }
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(first)
+        }
+        scalars_are!(None);
+        strings_are!(None);
+        objects_are!(None);
+    }
+    d.deserialize_any(First(std::marker::PhantomData))
+}
+
 /// An object, or `None` for any other JSON value.
 struct ObjectOrNot<T>(Option<T>);
 
@@ -345,5 +378,47 @@ mod tests {
         assert!(matches!(borrowed, Copied::Str(Cow::Borrowed("msg_01"))));
         let unescaped: Copied = serde_json::from_str(r#""a\"b""#).unwrap();
         assert_eq!(unescaped, Copied::Str(Cow::Owned("a\"b".into())));
+    }
+
+    /// The first object of a list is what the whole list's first element is.
+    #[test]
+    fn the_first_of_a_list_is_the_lists_first_object() {
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Choice {
+            #[serde(default)]
+            n: u64,
+        }
+        #[derive(Deserialize)]
+        struct Whole {
+            #[serde(default, deserialize_with = "list_or_not")]
+            list: Option<Vec<Choice>>,
+        }
+        #[derive(Deserialize)]
+        struct First {
+            #[serde(default, deserialize_with = "first_of_list")]
+            list: Option<Choice>,
+        }
+        for list in [
+            "[]",
+            r#"[{"n":1},{"n":2}]"#,
+            r#"[1,"x",null,{"n":3},[4]]"#,
+            r#"[[],{"n":5,"m":{"deep":[1,2]}},7]"#,
+            "[1,2]",
+            "{}",
+            r#""text""#,
+            "null",
+            "3",
+        ] {
+            let text = format!(r#"{{"list":{list},"after":true}}"#);
+            let whole: Whole = serde_json::from_str(&text).unwrap();
+            let first: First = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                first.list,
+                whole.list.and_then(|l| l.into_iter().next()),
+                "{list}"
+            );
+        }
+        // Invalid JSON after the first object still fails the read.
+        assert!(serde_json::from_str::<First>(r#"{"list":[{"n":1},{"x":}]}"#).is_err());
     }
 }

@@ -48,7 +48,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Dialect;
-use super::lenient::{count, lenient_object, lenient_str, list_or_not};
+use super::lenient::{count, first_of_list, lenient_object, lenient_str};
 use super::sse::SseEvent;
 
 /// The gateway's own field of an Anthropic `usage` object: the reasoning
@@ -614,8 +614,8 @@ struct AnswerSummary<'a> {
     #[serde(default, deserialize_with = "lenient_object")]
     usage: Option<UsageCounts>,
     /// OpenAI: the stop reason is the first choice's `finish_reason`.
-    #[serde(default, borrow, deserialize_with = "list_or_not")]
-    choices: Option<Vec<ChoiceSummary<'a>>>,
+    #[serde(default, borrow, deserialize_with = "first_of_list")]
+    choices: Option<ChoiceSummary<'a>>,
     /// Anthropic.
     #[serde(default, borrow, deserialize_with = "lenient_str")]
     stop_reason: Option<Cow<'a, str>>,
@@ -650,13 +650,7 @@ pub fn from_json_response(dialect: Dialect, body: &[u8]) -> Option<(Usage, Optio
     let is_response = answer.object.as_deref() == Some("response");
     let (usage, stop) = match dialect {
         Dialect::OpenAI if is_response => (u.responses(), answer.status),
-        Dialect::OpenAI => (
-            u.openai(),
-            answer
-                .choices
-                .and_then(|c| c.into_iter().next())
-                .and_then(|c| c.finish_reason),
-        ),
+        Dialect::OpenAI => (u.openai(), answer.choices.and_then(|c| c.finish_reason)),
         Dialect::Anthropic => {
             let mut usage = Usage::default();
             u.merge_anthropic_into(&mut usage);
