@@ -179,10 +179,7 @@ fn push_escaped(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
     // Runs that need no escape (nearly every string) are copied whole.
-    while let Some(offset) = bytes[start..]
-        .iter()
-        .position(|&b| NEEDS_ESCAPE[usize::from(b)])
-    {
+    while let Some(offset) = first_to_escape(&bytes[start..]) {
         let i = start + offset;
         out.push_str(&s[start..i]);
         let b = bytes[i];
@@ -206,6 +203,26 @@ fn push_escaped(out: &mut String, s: &str) {
     out.push_str(&s[start..]);
 }
 
+/// Where the first byte of `bytes` that JSON escapes is. Blocks of 16 bytes
+/// are tested without a branch per byte (the compiler vectorizes the test),
+/// and only the block that holds one is searched byte by byte.
+fn first_to_escape(bytes: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    for block in bytes.chunks(16) {
+        let any = block.iter().fold(false, |any, &b| {
+            any | (b < 0x20) | (b == b'"') | (b == b'\\')
+        });
+        if any {
+            return block
+                .iter()
+                .position(|&b| NEEDS_ESCAPE[usize::from(b)])
+                .map(|i| at + i);
+        }
+        at += block.len();
+    }
+    None
+}
+
 /// The bytes JSON strings escape: control characters, `"` and `\`.
 static NEEDS_ESCAPE: [bool; 256] = {
     let mut table = [false; 256];
@@ -223,16 +240,44 @@ static NEEDS_ESCAPE: [bool; 256] = {
 pub(crate) fn write_timestamp(out: &mut String, at: SystemTime) {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
+    // The text up to the second is the same for every line of that second:
+    // each thread keeps the last one it wrote.
+    SECOND.with(|cell| {
+        let mut second = cell.borrow_mut();
+        if second.0 != Some(secs) {
+            second.1.clear();
+            write_second(&mut second.1, secs);
+            second.0 = Some(secs);
+        }
+        out.push_str(&second.1);
+    });
+    let mut micros = [b'0'; 6];
+    let mut rest = since.subsec_micros();
+    for digit in micros.iter_mut().rev() {
+        *digit = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    out.extend(micros.iter().map(|&d| char::from(d)));
+    out.push('Z');
+}
+
+thread_local! {
+    /// The last second [`write_timestamp`] wrote on this thread, and its text.
+    static SECOND: RefCell<(Option<u64>, String)> = const { RefCell::new((None, String::new())) };
+}
+
+/// `secs` since the epoch as `2026-12-07T03:49:30.` (the date and time up
+/// to the fraction).
+fn write_second(out: &mut String, secs: u64) {
     let (days, rest) = (secs / 86_400, secs % 86_400);
     let (year, month, day) = civil_from_days(days as i64);
-    let pieces: [(u64, usize, char); 7] = [
+    let pieces: [(u64, usize, char); 6] = [
         (u64::try_from(year).unwrap_or(0), 4, '-'),
         (u64::from(month), 2, '-'),
         (u64::from(day), 2, 'T'),
         (rest / 3600, 2, ':'),
         (rest / 60 % 60, 2, ':'),
         (rest % 60, 2, '.'),
-        (u64::from(since.subsec_micros()), 6, 'Z'),
     ];
     for (value, width, then) in pieces {
         push_padded(out, value, width);
@@ -399,5 +444,47 @@ mod tests {
             write_timestamp(&mut s, at);
             assert_eq!(s, want);
         }
+    }
+
+    /// The text of a second is reused only within that second.
+    #[test]
+    fn timestamps_of_one_second_share_its_text_only() {
+        let stamp = |secs: u64, micros: u64| {
+            let mut s = String::new();
+            write_timestamp(
+                &mut s,
+                UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_micros(micros),
+            );
+            s
+        };
+        assert_eq!(stamp(1_796_614_170, 1), "2026-12-07T03:29:30.000001Z");
+        assert_eq!(stamp(1_796_614_170, 999_999), "2026-12-07T03:29:30.999999Z");
+        assert_eq!(stamp(1_796_614_171, 0), "2026-12-07T03:29:31.000000Z");
+        // An earlier second after a later one (another thread's clock, a step back).
+        assert_eq!(stamp(1_796_614_170, 5), "2026-12-07T03:29:30.000005Z");
+        assert_eq!(stamp(0, 0), "1970-01-01T00:00:00.000000Z");
+    }
+
+    /// The block test finds the same first byte as a byte-by-byte search.
+    #[test]
+    fn the_first_byte_to_escape_is_found_in_any_block() {
+        let mut rng = fastrand::Rng::with_seed(5);
+        for _ in 0..5_000 {
+            let bytes: Vec<u8> = (0..rng.usize(0..80))
+                .map(|_| match rng.u8(0..12) {
+                    0 => rng.u8(0..0x20),
+                    1 => b'"',
+                    2 => b'\\',
+                    3 => rng.u8(0x80..),
+                    _ => rng.u8(0x20..0x7f),
+                })
+                .collect();
+            let want = bytes.iter().position(|&b| NEEDS_ESCAPE[usize::from(b)]);
+            assert_eq!(first_to_escape(&bytes), want, "{bytes:?}");
+        }
+        assert_eq!(first_to_escape(&[b'a'; 47]), None);
+        let mut late = vec![b'a'; 47];
+        late[46] = b'\n';
+        assert_eq!(first_to_escape(&late), Some(46));
     }
 }
