@@ -123,13 +123,21 @@ pub async fn handle_from(
     client: Option<std::net::SocketAddr>,
 ) -> Response<ResponseBody> {
     let started = Instant::now();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let mut body = Some(body);
     // A Bedrock-format client is answered in Bedrock's shape (see `front`).
     let front = (parts.method == Method::POST)
         .then(|| FrontDoor::detect(parts.uri.path()))
         .flatten();
-    let mut resp = dispatch(&state, &parts, &mut body, started, front.as_ref(), client).await;
+    let mut resp = dispatch(
+        &state,
+        &mut parts,
+        &mut body,
+        started,
+        front.as_ref(),
+        client,
+    )
+    .await;
     if let Some(FrontDoor::Bedrock(f)) = &front {
         resp = front::encode(f.op, resp).await;
     }
@@ -175,7 +183,7 @@ struct BodyLeftUnread;
 /// Matches the endpoint and runs its stages; `body` is taken once it is read.
 async fn dispatch(
     state: &Arc<AppState>,
-    parts: &http::request::Parts,
+    parts: &mut http::request::Parts,
     body: &mut Option<RequestBody>,
     started: Instant,
     front: Option<&FrontDoor>,
@@ -279,7 +287,7 @@ async fn serve_api(
     cfg: Arc<RuntimeConfig>,
     route_index: usize,
     format: ApiFormat,
-    parts: &http::request::Parts,
+    parts: &mut http::request::Parts,
     body: &mut Option<RequestBody>,
     started: Instant,
     front: Option<&FrontDoor>,
@@ -300,8 +308,7 @@ async fn serve_api(
         }
     };
     // The caller's own provider key leaves the headers here, whatever the route's mode.
-    let mut headers = parts.headers.clone();
-    let caller_key = byok::run(route, &mut headers)
+    let caller_key = byok::run(route, &mut parts.headers)
         .await
         .map_err(|e| with_team(e, None))?;
     let client_ip = client.map(|a| a.ip());
@@ -315,7 +322,10 @@ async fn serve_api(
             team.as_ref(),
         ));
     };
-    let mut read = body::read(route, &state.bounds, &parts.headers, unread)
+    // Taken with the body: `handle_from` reads the headers only to drain a
+    // body left unread. Moved, not copied, into the exchange.
+    let mut headers = std::mem::take(&mut parts.headers);
+    let mut read = body::read(route, &state.bounds, &headers, unread)
         .await
         .map_err(|e| with_team(e, team.as_ref()))?;
     match front {
@@ -342,7 +352,7 @@ async fn serve_api(
     if let Some(m) = &membership {
         span.record("switchboard.team", m.label.as_str());
     }
-    let session = crate::sessions::Session::from_headers(&parts.headers, &state.sessions);
+    let session = crate::sessions::Session::from_headers(&headers, &state.sessions);
     if let Some(s) = &session {
         span.record("switchboard.session", &*s.id);
     }
