@@ -191,32 +191,7 @@ impl AccessLine<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
-    use tracing_subscriber::fmt::MakeWriter;
-    use tracing_subscriber::layer::SubscriberExt as _;
-
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Lines {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Lines {
-        type Writer = Lines;
-        fn make_writer(&'a self) -> Lines {
-            self.clone()
-        }
-    }
 
     fn record<'a>(odd: &'a str, numbers: u64, flags: bool) -> AccessLine<'a> {
         AccessLine {
@@ -253,14 +228,10 @@ mod tests {
             record("", u64::MAX, false),
         ];
         for line in &cases {
-            let lines = Lines::default();
-            let subscriber = tracing_subscriber::registry().with(
-                tracing_subscriber::fmt::layer()
-                    .event_format(crate::log_json::JsonLines)
-                    .with_writer(lines.clone()),
-            );
-            tracing::subscriber::with_default(subscriber, || line.event());
-            let through_tracing = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+            let (logs, guard) = super::super::testing::capture_logs();
+            line.event();
+            drop(guard);
+            let through_tracing = logs.text();
             let mut direct = String::new();
             line.write_json(&mut direct, SystemTime::now());
             assert_eq!(

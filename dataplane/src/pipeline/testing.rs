@@ -290,10 +290,15 @@ impl std::io::Write for LogBuf {
 }
 
 impl LogBuf {
+    /// Every line logged so far, as written.
+    pub fn text(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
     /// Every line logged so far, parsed (the JSON log format).
     pub fn lines(&self) -> Vec<Value> {
-        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        String::from_utf8_lossy(&bytes)
+        self.text()
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
