@@ -34,12 +34,18 @@ async fn idle_connections_cannot_take_the_ports_down_under_a_small_descriptor_li
         256,
     )
     .await;
-    // Colours off: `\x1b[...m` sequences removed.
-    let log: String = gateway
-        .log()
-        .split('\x1b')
-        .map(|piece| piece.split_once('m').map_or(piece, |(_, rest)| rest))
-        .collect();
+    // The line is written by the log writer thread a moment after it is logged.
+    wait_until(Duration::from_secs(10), "the serving line", || async {
+        gateway.log().contains("max_connections=")
+    })
+    .await;
+    // Colours off: `\x1b[...m` sequences removed (text before the first one kept whole).
+    let raw = gateway.log();
+    let mut pieces = raw.split('\x1b');
+    let mut log = pieces.next().unwrap_or_default().to_owned();
+    for piece in pieces {
+        log.push_str(piece.split_once('m').map_or(piece, |(_, rest)| rest));
+    }
     assert!(log.contains("max_connections=96"), "{log}");
 
     let traffic = format!(
