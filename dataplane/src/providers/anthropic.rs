@@ -25,6 +25,9 @@ use crate::translate::{self, Plan, UpstreamFormat};
 use crate::upstream::UpstreamBody;
 use crate::wire::Dialect;
 
+/// (A constant name: a lookup by `&str` parses the name first.)
+const ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-version");
+
 /// `anthropic-version` sent when neither the client nor the backend says.
 pub const DEFAULT_VERSION: &str = "2023-06-01";
 
@@ -102,10 +105,10 @@ impl Provider for Anthropic {
             let mut h = headers::base(call.headers, false, call.forward);
             let version = call
                 .headers
-                .get("anthropic-version")
+                .get(ANTHROPIC_VERSION)
                 .cloned()
                 .unwrap_or_else(|| self.version.clone());
-            h.insert(HeaderName::from_static("anthropic-version"), version);
+            h.insert(ANTHROPIC_VERSION, version);
             let betas = self.betas(call.headers);
             if !betas.is_empty()
                 && let Ok(v) = HeaderValue::from_str(&betas.join(","))

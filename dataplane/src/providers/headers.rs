@@ -69,7 +69,7 @@ pub fn base(
 /// there is an allowlist.
 pub fn anthropic_betas(client: &HeaderMap, allowed: Option<&HashSet<String>>) -> Vec<String> {
     let mut flags: Vec<String> = Vec::new();
-    for value in client.get_all("anthropic-beta") {
+    for value in client.get_all(HeaderName::from_static("anthropic-beta")) {
         let Ok(text) = value.to_str() else { continue };
         for flag in text.split(',').map(str::trim).filter(|f| !f.is_empty()) {
             let allowed = allowed.is_none_or(|a| a.contains(flag));

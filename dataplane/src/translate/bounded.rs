@@ -244,6 +244,9 @@ impl ObjectWriter {
     }
 }
 
+/// The bytes an [`ArrayBytes`] reserves for its first element.
+const FIRST_ELEMENT_CAPACITY: usize = 256;
+
 /// A JSON array collected as serialized bytes (for turns that merge
 /// several input messages).
 #[derive(Default)]
@@ -262,6 +265,10 @@ impl ArrayBytes {
     pub fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
         if self.len > 0 {
             self.buf.push(b',');
+        } else if self.buf.capacity() == 0 {
+            // A block is written in small pieces: starting from nothing, the
+            // buffer was reallocated four or five times for a short one.
+            self.buf.reserve(FIRST_ELEMENT_CAPACITY);
         }
         self.len += 1;
         write(&mut self.buf);
