@@ -2,7 +2,7 @@
 //!
 //! - [`Transport`]: sends one prepared HTTP request and returns the response
 //!   head with a boxed body. The production transport is [`http::HttpTransport`]
-//!   (pooled hyper client, rustls); tests script a [`fake::FakeUpstream`]
+//!   (hyper connections in a pool of our own, [`pool`]; rustls); tests script a [`fake::FakeUpstream`]
 //!   instead, so the whole request pipeline runs in-process without sockets.
 //! - [`Upstreams`]: the transports and the one TLS client configuration, kept
 //!   across configuration reloads. The JWKS fetcher uses the same TLS roots
@@ -10,6 +10,7 @@
 
 pub mod decode;
 pub mod http;
+pub mod pool;
 pub mod tls;
 
 #[cfg(test)]
@@ -81,7 +82,9 @@ impl Upstreams {
     pub fn transport(&self, connect_timeout: Duration) -> Arc<dyn Transport> {
         match &self.fixed {
             Some(t) => t.clone(),
-            None => Arc::new(http::HttpTransport::new(self.http.get(connect_timeout))),
+            None => Arc::new(http::HttpTransport::new(
+                self.http.connections(connect_timeout),
+            )),
         }
     }
 
