@@ -95,7 +95,9 @@ impl Connections {
         loop {
             let (conn, reused) = match origin.checkout().await {
                 Some(conn) => (conn, true),
-                None => (self.connect(origin).await?, false),
+                // Boxed: connecting holds a TLS stream (6.5 KB) that would
+                // otherwise sit in every request's future.
+                None => (Box::pin(self.connect(origin)).await?, false),
             };
             let shared = matches!(conn, Conn::H2(_));
             match conn.send(origin, req).await {
