@@ -23,12 +23,15 @@
 mod admin;
 pub mod conn;
 pub mod fd_limit;
+mod on_wake;
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -46,6 +49,17 @@ use crate::metrics::{ConnClosedLabels, ListenerLabels};
 use crate::response::ResponseBody;
 use crate::state::AppState;
 use conn::{Activity, CLOSE_GRACE, TrackedBody, TrackedIo};
+use on_wake::{PollOnWake, WakeSignal};
+
+/// What ends or changes a connection besides its own traffic.
+enum Control {
+    /// The grace period is over: close now.
+    Cut,
+    /// The drain flag changed (to set, or the listener is gone: `true`).
+    Drain(bool),
+    /// The timeout check is due (or the close grace ran out).
+    Timer,
+}
 
 /// Default cap on a new connection's wait for its first byte.
 pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -210,24 +224,45 @@ pub async fn serve<H, F>(
             tokio::pin!(conn);
             let mut closing_until: Option<tokio::time::Instant> = None;
             let mut check_at = tokio::time::Instant::now();
+            // The rare events are polled only when they woke the task, not
+            // on each of the connection's own wake-ups (`on_wake`).
+            let (signal, signal_waker) = WakeSignal::new();
             loop {
                 let wake = closing_until.unwrap_or(check_at);
-                tokio::select! {
-                    result = conn.as_mut() => {
+                let draining = closing_until.is_some();
+                let control = std::pin::pin!(async {
+                    tokio::select! {
+                        _ = cut.wait_for(|c| *c) => Control::Cut,
+                        changed = drain.changed(), if !draining => {
+                            Control::Drain(changed.is_err() || *drain.borrow())
+                        }
+                        () = tokio::time::sleep_until(wake) => Control::Timer,
+                    }
+                });
+                let mut control = PollOnWake::new(control, &signal, &signal_waker);
+                let event = std::future::poll_fn(|cx| {
+                    if let Poll::Ready(result) = conn.as_mut().poll(cx) {
+                        return Poll::Ready(Err(result));
+                    }
+                    Pin::new(&mut control).poll(cx).map(Ok)
+                })
+                .await;
+                match event {
+                    Err(result) => {
                         if let Err(e) = result {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
                         break;
                     }
-                    _ = cut.wait_for(|c| *c) => break, // the grace period is over
-                    changed = drain.changed(), if closing_until.is_none() => {
-                        if changed.is_err() || *drain.borrow() {
-                            conn.as_mut().graceful_shutdown();
-                            // The listener's grace period bounds the drain.
-                            closing_until = Some(tokio::time::Instant::now() + Duration::from_secs(86_400));
-                        }
+                    Ok(Control::Cut) => break, // the grace period is over
+                    Ok(Control::Drain(false)) => {}
+                    Ok(Control::Drain(true)) => {
+                        conn.as_mut().graceful_shutdown();
+                        // The listener's grace period bounds the drain.
+                        closing_until =
+                            Some(tokio::time::Instant::now() + Duration::from_secs(86_400));
                     }
-                    () = tokio::time::sleep_until(wake) => {
+                    Ok(Control::Timer) => {
                         if closing_until.is_some() {
                             break; // did not close in time
                         }
