@@ -550,8 +550,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         traffic,
         traffic_limits,
         state.clone(),
+        // Boxed: hyper moves the handler's future twice per request, and
+        // unboxed it is 5 KB (docs/benchmarks.md).
         |s, r: http::Request<hyper::body::Incoming>, peer| {
-            crate::pipeline::handle_from(s, r.map(crate::pipeline::request_body), Some(peer))
+            Box::pin(crate::pipeline::handle_from(
+                s,
+                r.map(crate::pipeline::request_body),
+                Some(peer),
+            ))
         },
         stopped(stop_rx.clone()),
         args.shutdown_grace,
