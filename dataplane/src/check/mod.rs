@@ -31,6 +31,7 @@ use report::Outcome;
 use verify::Answer;
 
 use crate::upstream::http::{ClientCache, HttpClient};
+use crate::upstream::pool::error_chain;
 
 /// Arguments of `switchboard-dataplane check`.
 #[derive(clap::Args, Debug, Clone)]
@@ -193,12 +194,12 @@ async fn exchange(
         let resp = client
             .request(request)
             .await
-            .map_err(|e| format!("cannot reach {url}: {}", chain(&e)))?;
+            .map_err(|e| format!("cannot reach {url}: {}", error_chain(&e)))?;
         let (parts, body) = resp.into_parts();
         let body = body
             .collect()
             .await
-            .map_err(|e| format!("the answer broke off: {}", chain(&e)))?
+            .map_err(|e| format!("the answer broke off: {}", error_chain(&e)))?
             .to_bytes();
         Ok(Answer {
             status: parts.status.as_u16(),
@@ -214,15 +215,4 @@ async fn exchange(
     tokio::time::timeout(timeout, exchange)
         .await
         .map_err(|_| format!("no complete answer within {timeout:?}"))?
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

@@ -154,6 +154,21 @@ async fn send_text(t: &HttpTransport, req: Request<Full<Bytes>>) -> (u16, String
     (status, String::from_utf8(body.to_vec()).unwrap())
 }
 
+/// `n` requests to `url` sent at once, each from its own task; their answers.
+async fn at_once(t: &Arc<HttpTransport>, url: &str, n: usize) -> Vec<(u16, String)> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (t, url) = (t.clone(), url.to_owned());
+            tokio::spawn(async move { send_text(&t, get(&url)).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    answers
+}
+
 #[tokio::test]
 async fn sequential_requests_reuse_one_http1_connection_with_host_and_origin_form() {
     let server = TestServer::start(None, 1).await;
@@ -225,14 +240,8 @@ async fn concurrent_requests_open_connections_that_all_go_back_idle() {
     let server = TestServer::start(None, 4).await;
     let t = Arc::new(transport());
     let url = format!("http://{}/gather", server.addr);
-    let tasks: Vec<_> = (0..4)
-        .map(|_| {
-            let (t, url) = (t.clone(), url.clone());
-            tokio::spawn(async move { send_text(&t, get(&url)).await })
-        })
-        .collect();
-    for task in tasks {
-        assert_eq!(task.await.unwrap(), (200, "gathered".to_owned()));
+    for answer in at_once(&t, &url, 4).await {
+        assert_eq!(answer, (200, "gathered".to_owned()));
     }
     assert_eq!(
         server.accepted(),
@@ -240,14 +249,8 @@ async fn concurrent_requests_open_connections_that_all_go_back_idle() {
         "four requests at once need four connections"
     );
     // All four went back idle: four more at once reuse them.
-    let tasks: Vec<_> = (0..4)
-        .map(|_| {
-            let (t, url) = (t.clone(), url.clone());
-            tokio::spawn(async move { send_text(&t, get(&url)).await })
-        })
-        .collect();
-    for task in tasks {
-        assert_eq!(task.await.unwrap().0, 200);
+    for answer in at_once(&t, &url, 4).await {
+        assert_eq!(answer.0, 200);
     }
     assert_eq!(server.accepted(), 4);
 }
@@ -401,14 +404,8 @@ async fn http2_chosen_by_alpn_carries_concurrent_requests_on_one_connection() {
     // The first request makes the connection; then eight at once share it.
     assert_eq!(send_text(&t, get(&url)).await, (200, "ok".to_owned()));
     let gather = format!("https://localhost:{}/gather", server.addr.port());
-    let tasks: Vec<_> = (0..8)
-        .map(|_| {
-            let (t, url) = (t.clone(), gather.clone());
-            tokio::spawn(async move { send_text(&t, get(&url)).await })
-        })
-        .collect();
-    for task in tasks {
-        assert_eq!(task.await.unwrap(), (200, "gathered".to_owned()));
+    for answer in at_once(&t, &gather, 8).await {
+        assert_eq!(answer, (200, "gathered".to_owned()));
     }
     assert_eq!(server.accepted(), 1);
     let seen = server.seen();
