@@ -88,7 +88,7 @@ impl Provider for Anthropic {
         plan: Plan,
     ) -> Result<Prepared, RequestError> {
         let mut prepared = prepare::translate(call, model, plan, &self.target_options())?;
-        prepare::fold_system_messages(call, &self.betas(call.headers), &mut prepared)?;
+        prepare::fold_system_messages(call, || self.betas(call.headers), &mut prepared)?;
         Ok(prepared)
     }
 

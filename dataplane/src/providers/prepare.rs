@@ -98,12 +98,13 @@ pub fn translate(
 }
 
 /// A passed-through Anthropic request with `role: "system"` messages, for
-/// a provider that does not forward the beta announcing them (`betas`):
+/// a provider that does not forward the beta announcing them (`betas`, the
+/// flags it forwards, asked for only when the body may need folding):
 /// the messages are folded into the top-level `system` (see
 /// [`translate::system_messages`]).
 pub fn fold_system_messages(
     x: &ClientCall<'_>,
-    betas: &[String],
+    betas: impl FnOnce() -> Vec<String>,
     prepared: &mut Prepared,
 ) -> Result<(), RequestError> {
     use translate::system_messages::{
@@ -120,7 +121,7 @@ pub fn fold_system_messages(
     else {
         return Ok(());
     };
-    if betas.iter().any(|b| b == MID_CONVERSATION_BETA) {
+    if betas().iter().any(|b| b == MID_CONVERSATION_BETA) {
         return Ok(());
     }
     let messages: Value = serde_json::from_str(raw)

@@ -113,7 +113,7 @@ impl Vertex {
     ) -> Result<Prepared, RequestError> {
         let betas = self.betas(call.headers);
         let mut prepared = prepare::translate(call, model, plan, &self.target_options())?;
-        prepare::fold_system_messages(call, &betas, &mut prepared)?;
+        prepare::fold_system_messages(call, || betas.clone(), &mut prepared)?;
         let messages: Value = serde_json::from_slice(&prepared.body)
             .map_err(|e| RequestError::Internal(format!("re-parsing the request: {e}")))?;
         let count = call.format == ApiFormat::CountTokens;

@@ -278,7 +278,7 @@ impl ChatCompletionOut<'_> {
         let [choice] = &self.choices;
         let message = &choice.message;
         out.extend_from_slice(br#"{"choices":[{"finish_reason":"#);
-        write_str(out, choice.finish_reason)?;
+        write_constant(out, choice.finish_reason);
         out.extend_from_slice(br#","index":"#);
         write_u64(out, u64::from(choice.index));
         out.extend_from_slice(br#","logprobs":null,"message":{"annotations":[],"content":"#);
@@ -295,7 +295,7 @@ impl ChatCompletionOut<'_> {
             write_str(out, signature)?;
         }
         out.extend_from_slice(br#","refusal":null,"role":"#);
-        write_str(out, message.role)?;
+        write_constant(out, message.role);
         if !message.tool_calls.is_empty() {
             out.extend_from_slice(br#","tool_calls":"#);
             serde_json::to_writer(&mut *out, &message.tool_calls)?;
@@ -307,7 +307,7 @@ impl ChatCompletionOut<'_> {
         out.extend_from_slice(br#","model":"#);
         serde_json::to_writer(&mut *out, &self.model)?;
         out.extend_from_slice(br#","object":"#);
-        write_str(out, self.object)?;
+        write_constant(out, self.object);
         out.extend_from_slice(br#","usage":"#);
         self.usage.write_json(out);
         out.push(b'}');
@@ -342,6 +342,15 @@ impl OpenAiUsageOut {
 /// `s` as a JSON string, escaped as `serde_json` escapes it.
 fn write_str(out: &mut Vec<u8>, s: &str) -> serde_json::Result<()> {
     serde_json::to_writer(out, s)
+}
+
+/// One of the gateway's own names (a role, a finish reason) as a JSON
+/// string: they hold nothing `serde_json` would escape.
+fn write_constant(out: &mut Vec<u8>, s: &'static str) {
+    debug_assert!(!s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'));
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
 }
 
 fn write_u64(out: &mut Vec<u8>, n: u64) {

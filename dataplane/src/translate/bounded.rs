@@ -76,6 +76,9 @@ pub fn count_values(raw: &str) -> usize {
 /// Parses one element (or small member) into a tree, refusing one that
 /// would be too large a tree; `path` names it in errors.
 pub fn parse_value(raw: &str, path: &str) -> Result<Value, TranslateError> {
+    if let Some(scalar) = plain_scalar(raw) {
+        return Ok(scalar);
+    }
     let n = count_values(raw);
     if n > MAX_ELEMENT_VALUES {
         return Err(TranslateError::invalid(
@@ -87,6 +90,24 @@ pub fn parse_value(raw: &str, path: &str) -> Result<Value, TranslateError> {
     }
     serde_json::from_str(raw)
         .map_err(|e| TranslateError::invalid(path, format!("invalid JSON: {e}")))
+}
+
+/// The value of `raw` when it is `true`, `false` or a whole number that
+/// fits a `u64` (the members most requests have: `stream`, `max_tokens`),
+/// read without a parser: the `Value` `serde_json` reads from the same text.
+fn plain_scalar(raw: &str) -> Option<Value> {
+    match raw {
+        "true" => Some(Value::Bool(true)),
+        "false" => Some(Value::Bool(false)),
+        // Only digits, no leading zero: `u64`'s parser also takes a leading
+        // `+` and zeros, which JSON does not.
+        _ if raw.bytes().all(|b| b.is_ascii_digit())
+            && (raw.len() == 1 || !raw.starts_with('0')) =>
+        {
+            raw.parse::<u64>().ok().map(Value::from)
+        }
+        _ => None,
+    }
 }
 
 /// Calls `f` with the index and raw text of every element of the JSON array
@@ -279,9 +300,14 @@ impl ArrayBytes {
         if other.len == 0 {
             return;
         }
-        if self.len > 0 {
-            self.buf.push(b',');
+        if self.len == 0 {
+            // Nothing to keep: take the other's buffer instead of copying it.
+            std::mem::swap(&mut self.buf, &mut other.buf);
+            other.buf.clear();
+            self.len = std::mem::take(&mut other.len);
+            return;
         }
+        self.buf.push(b',');
         self.buf.append(&mut other.buf);
         self.len += other.len;
         other.len = 0;
@@ -309,6 +335,37 @@ impl ArrayBytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_scalars_read_as_serde_json_reads_them() {
+        for raw in [
+            "true",
+            "false",
+            "0",
+            "7",
+            "256",
+            "18446744073709551615",
+            "18446744073709551616",
+            "01",
+            "+1",
+            "-1",
+            "1.0",
+            "1e3",
+            "",
+            "null",
+            "\"1\"",
+            "tru",
+        ] {
+            assert_eq!(
+                parse_value(raw, "x").ok(),
+                serde_json::from_str::<Value>(raw).ok(),
+                "{raw}"
+            );
+        }
+        assert_eq!(plain_scalar("256"), Some(Value::from(256u64)));
+        assert_eq!(plain_scalar("01"), None);
+        assert_eq!(plain_scalar(""), None);
+    }
 
     #[test]
     fn counts_values_without_looking_into_strings() {

@@ -69,52 +69,45 @@ pub fn translate_json(
     opts: &TargetOptions,
     now: u64,
 ) -> Result<TranslatedBody, TranslateError> {
-    let include_usage = match json.raw("stream_options") {
-        Some(raw) if raw != "null" => parse_value(raw, "stream_options")?
-            .pointer("/include_usage")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        _ => false,
-    };
-    let mut session = Session {
-        created: now,
-        include_usage,
-        ..Session::default()
-    };
+    let mut include_usage = false;
     // Small members, written after the streamed ones.
-    let mut head = Map::new();
+    let mut head = Head::default();
     let mut max_tokens = None;
+    let mut max_completion_tokens = None;
     let mut thinking_budget = None;
     let mut tool_choice: Option<Value> = None;
     let mut parallel: Option<bool> = None;
-    let has_max_completion_tokens = json
-        .raw("max_completion_tokens")
-        .is_some_and(|raw| raw != "null");
+    let (mut messages_raw, mut tools_raw) = (None, None);
+    // One pass over the members (a member given twice: its last value).
     for (key, raw) in json.members() {
-        if raw == "null" || matches!(key, "model" | "messages" | "tools") {
+        if raw == "null" || key == "model" {
+            continue;
+        }
+        // The large arrays are walked element by element below.
+        if key == "messages" {
+            messages_raw = Some(raw);
+            continue;
+        }
+        if key == "tools" {
+            tools_raw = Some(raw);
             continue;
         }
         let value = parse_value(raw, key)?;
         let value = &value;
         match key {
             "stream" => {
-                head.insert("stream".into(), value.clone());
+                head.stream = Some(value.clone());
             }
-            "max_completion_tokens" => max_tokens = Some(positive(value, key)?),
-            "max_tokens" => {
-                let n = positive(value, key)?;
-                if !has_max_completion_tokens {
-                    max_tokens = Some(n);
-                }
-            }
+            "max_completion_tokens" => max_completion_tokens = Some(positive(value, key)?),
+            "max_tokens" => max_tokens = Some(positive(value, key)?),
             "temperature" => {
                 let t = value
                     .as_f64()
                     .ok_or_else(|| TranslateError::invalid(key, "must be a number"))?;
-                head.insert("temperature".into(), json!(t.clamp(0.0, 1.0)));
+                head.temperature = Some(t.clamp(0.0, 1.0));
             }
             "top_p" => {
-                head.insert("top_p".into(), value.clone());
+                head.top_p = Some(value.clone());
             }
             "stop" => {
                 let stops: Vec<Value> = match value {
@@ -127,11 +120,11 @@ pub fn translate_json(
                     .filter(|s| s.as_str().is_some_and(|s| !s.trim().is_empty()))
                     .collect();
                 if !stops.is_empty() {
-                    head.insert("stop_sequences".into(), Value::Array(stops));
+                    head.stop_sequences = Some(Value::Array(stops));
                 }
             }
             "user" => {
-                head.insert("metadata".into(), json!({"user_id": value}));
+                head.metadata = Some(json!({"user_id": value}));
             }
             "tool_choice" => tool_choice = Some(value.clone()),
             "parallel_tool_calls" => parallel = value.as_bool(),
@@ -147,7 +140,7 @@ pub fn translate_json(
             }
             "response_format" => {
                 if let Some(format) = response_format(value)? {
-                    head.insert("output_config".into(), json!({"format": format}));
+                    head.output_config = Some(json!({"format": format}));
                 }
             }
             "n" => {
@@ -173,21 +166,33 @@ pub fn translate_json(
                     return Err(unsupported(key, "Anthropic has no logit bias"));
                 }
             }
+            "stream_options" => {
+                include_usage = value
+                    .pointer("/include_usage")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+            }
             // Dropped on purpose: no meaning for Anthropic (see module docs).
-            "stream_options" | "store" | "metadata" | "service_tier" | "seed"
-            | "prompt_cache_key" | "safety_identifier" => {}
+            "store" | "metadata" | "service_tier" | "seed" | "prompt_cache_key"
+            | "safety_identifier" => {}
             other => {
                 return Err(unsupported(other, "no Anthropic equivalent"));
             }
         }
     }
 
+    let mut session = Session {
+        created: now,
+        include_usage,
+        ..Session::default()
+    };
+    let max_tokens = max_completion_tokens.or(max_tokens);
     let mut out = ObjectWriter::with_capacity(json.bytes().len() + json.bytes().len() / 4 + 256);
     out.string("model", model);
-    let history = messages(json.raw("messages"), &mut out)?;
+    let history = messages(messages_raw, &mut out)?;
 
     let mut has_tools = false;
-    if let Some(tools) = json.raw("tools").filter(|t| *t != "null") {
+    if let Some(tools) = tools_raw {
         for_each(tools, "tools", |i, raw| {
             let t = parse_value(raw, &format!("tools[{i}]"))?;
             if t.get("type").and_then(Value::as_str).unwrap_or("function") != "function" {
@@ -292,11 +297,8 @@ pub fn translate_json(
             }
         }
         if budget >= 1024 {
-            head.insert(
-                "thinking".into(),
-                json!({"type": "enabled", "budget_tokens": budget}),
-            );
-            head.remove("temperature");
+            head.thinking = Some(json!({"type": "enabled", "budget_tokens": budget}));
+            head.temperature = None;
             if let Some(c) = choice.as_mut()
                 && matches!(c["type"].as_str(), Some("any" | "tool"))
             {
@@ -305,16 +307,50 @@ pub fn translate_json(
         }
     }
     if let Some(c) = choice.or(choice_default) {
-        head.insert("tool_choice".into(), c);
+        head.tool_choice = Some(c);
     }
-    head.insert("max_tokens".into(), json!(max_tokens));
-    for (key, value) in &head {
-        out.value(key, value);
-    }
+    head.write(max_tokens, &mut out);
     Ok(TranslatedBody {
         body: bytes::Bytes::from(out.finish()),
         session,
     })
+}
+
+/// The small members of the translated body, written after the streamed
+/// ones, in name order (the order of the sorted map they were once
+/// collected in, so the bytes sent did not change).
+#[derive(Default)]
+struct Head {
+    metadata: Option<Value>,
+    output_config: Option<Value>,
+    stop_sequences: Option<Value>,
+    stream: Option<Value>,
+    temperature: Option<f64>,
+    thinking: Option<Value>,
+    tool_choice: Option<Value>,
+    top_p: Option<Value>,
+}
+
+impl Head {
+    /// Writes `max_tokens` and the members that are set into `out`.
+    fn write(self, max_tokens: u64, out: &mut ObjectWriter) {
+        out.value("max_tokens", &Value::from(max_tokens));
+        let members = [
+            ("metadata", self.metadata),
+            ("output_config", self.output_config),
+            ("stop_sequences", self.stop_sequences),
+            ("stream", self.stream),
+            ("temperature", self.temperature.map(|t| json!(t))),
+            ("thinking", self.thinking),
+            ("tool_choice", self.tool_choice),
+            ("top_p", self.top_p),
+        ];
+        for (key, value) in members {
+            if let Some(value) = value {
+                out.value(key, &value);
+            }
+        }
+    }
 }
 
 fn positive(v: &Value, field: &str) -> Result<u64, TranslateError> {
@@ -718,6 +754,11 @@ fn string_text(raw: &RawValue) -> Option<Cow<'_, str>> {
     if !raw.starts_with('"') {
         return None;
     }
+    // A string of a parsed body without a backslash is its text in quotes
+    // (the parser refused control characters and lone quotes in it).
+    if !raw.contains('\\') {
+        return raw.get(1..raw.len() - 1).map(Cow::Borrowed);
+    }
     match serde_json::from_str::<&str>(raw) {
         Ok(s) => Some(Cow::Borrowed(s)),
         Err(_) => serde_json::from_str::<String>(raw).ok().map(Cow::Owned),
@@ -772,6 +813,29 @@ mod tests {
             String::from_utf8(fast.finish()).unwrap(),
             String::from_utf8(tree.finish()).unwrap()
         );
+    }
+
+    #[test]
+    fn string_text_reads_as_serde_json_reads_it() {
+        for raw in [
+            r#""""#,
+            r#""plain text""#,
+            r#""a\"b""#,
+            r#""é \u00e9\n""#,
+            r#""\\""#,
+        ] {
+            let value: &RawValue = serde_json::from_str(raw).unwrap();
+            let expected: String = serde_json::from_str(raw).unwrap();
+            let text = string_text(value).unwrap();
+            assert_eq!(text, expected, "{raw}");
+            assert_eq!(
+                matches!(text, Cow::Borrowed(_)),
+                !raw.contains('\\'),
+                "{raw}"
+            );
+        }
+        let number: &RawValue = serde_json::from_str("7").unwrap();
+        assert_eq!(string_text(number), None);
     }
 
     #[test]

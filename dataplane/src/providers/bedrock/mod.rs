@@ -151,7 +151,7 @@ impl Provider for Bedrock {
     ) -> Result<Prepared, RequestError> {
         let mut prepared = prepare::translate(call, model, plan, &self.target_options())?;
         let betas = self.betas(call.headers);
-        prepare::fold_system_messages(call, &betas, &mut prepared)?;
+        prepare::fold_system_messages(call, || betas.clone(), &mut prepared)?;
         let messages: Value = serde_json::from_slice(&prepared.body)
             .map_err(|e| RequestError::Internal(format!("re-parsing the request: {e}")))?;
         let api = self.backend.api_for(model);
