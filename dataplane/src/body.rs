@@ -99,19 +99,23 @@ impl RequestJson {
     /// The top-level members as (key, raw JSON text), in document order; a
     /// key given twice appears once, with its last value.
     pub fn members(&self) -> impl Iterator<Item = (&str, &str)> {
+        // The body was validated as a whole when it was parsed; checked
+        // once more as a whole, its members are slices of that text (one
+        // pass instead of one per key and value).
+        let text = std::str::from_utf8(&self.body).unwrap_or_default();
         self.members
             .iter()
             .enumerate()
-            .map(|(i, (k, r))| (i, self.key(k), r))
-            .filter(|(i, k, _)| {
-                !self.members[i + 1..]
-                    .iter()
-                    .any(|(later, _)| self.key_is(later, k))
-            })
-            .filter_map(|(_, k, r)| {
-                std::str::from_utf8(&self.body[r.clone()])
-                    .ok()
-                    .map(|raw| (k, raw))
+            .filter_map(move |(i, (k, r))| {
+                let key = match k {
+                    Key::InBody(r) => text.get(r.clone())?,
+                    Key::Unescaped(k) => k,
+                };
+                let later = &self.members[i + 1..];
+                if later.iter().any(|(later, _)| self.key_is(later, key)) {
+                    return None;
+                }
+                Some((key, text.get(r.clone())?))
             })
     }
 

@@ -179,8 +179,9 @@ pub struct ChatChoiceOut<'a> {
 pub struct ChatMessageOut<'a> {
     /// Always empty.
     pub annotations: [(); 0],
-    /// The text, `null` when there is none but tool calls.
-    pub content: Option<String>,
+    /// The text, `null` when there is none but tool calls (borrowed from
+    /// the upstream's answer when it was one block without escapes).
+    pub content: Option<Cow<'a, str>>,
     /// Thinking text (non-standard, as DeepSeek and vLLM send it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
@@ -469,7 +470,7 @@ mod tests {
     fn message<'a>(content: Option<&str>, tool_calls: Vec<ToolCallOut<'a>>) -> ChatMessageOut<'a> {
         ChatMessageOut {
             annotations: [],
-            content: content.map(str::to_owned),
+            content: content.map(|c| Cow::Owned(c.to_owned())),
             reasoning_content: None,
             reasoning_signature: None,
             refusal: (),

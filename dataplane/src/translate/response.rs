@@ -64,7 +64,9 @@ fn to_vec_like(body: &[u8], answer: &impl serde::Serialize) -> Result<Vec<u8>, T
 /// A buffer for the translation of `body`, sized for it (one allocation
 /// instead of a growing one).
 fn buffer_like(body: &[u8]) -> Vec<u8> {
-    Vec::with_capacity(body.len() + body.len() / 4 + 128)
+    // A chat completion's own members take about 350 bytes, an Anthropic
+    // message's about 150: room for them without growing.
+    Vec::with_capacity(body.len() + body.len() / 4 + 384)
 }
 
 fn upstream(e: serde_json::Error) -> TranslateError {
@@ -100,13 +102,18 @@ fn chat_completion<'a>(
     let blocks = answer
         .content
         .ok_or_else(|| TranslateError::Upstream("Anthropic message without content".into()))?;
-    let mut text = String::new();
+    let mut text = Cow::Borrowed("");
     let mut reasoning = String::new();
     let mut signature = String::new();
     let mut calls = Vec::new();
     for b in blocks {
         match b.kind.as_deref() {
-            Some("text") => text.push_str(b.text.as_deref().unwrap_or_default()),
+            Some("text") => match b.text {
+                // The rule: one text block, kept as it was read.
+                Some(t) if text.is_empty() => text = t,
+                Some(t) => text.to_mut().push_str(&t),
+                None => {}
+            },
             Some("thinking") => {
                 reasoning.push_str(b.thinking.as_deref().unwrap_or_default());
                 if let Some(s) = b.signature {
