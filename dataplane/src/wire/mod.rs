@@ -14,6 +14,7 @@
 //! - [`eventstream`]: the AWS event-stream binary framing (Bedrock streams);
 //! - [`redact`]: provider keys and internal URLs taken out of upstream error bodies.
 
+pub mod answer_scan;
 pub mod error;
 pub mod eventstream;
 pub mod lenient;

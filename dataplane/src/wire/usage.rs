@@ -48,6 +48,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Dialect;
+use super::answer_scan::{self, Unfollowed};
 use super::lenient::{count, first_of_list, lenient_object, lenient_str};
 use super::sse::SseEvent;
 
@@ -114,10 +115,96 @@ struct CountDetails {
     reasoning_tokens: Option<u64>,
 }
 
+impl CountDetails {
+    /// Scanned details, as [`lenient_object`] reads them (`None` when the
+    /// value is not an object).
+    fn scan(raw: &[u8]) -> Result<Option<CountDetails>, Unfollowed> {
+        if raw.first() != Some(&b'{') {
+            return checked(raw).map(|()| None);
+        }
+        let mut d = CountDetails::default();
+        let end = answer_scan::object_members(raw, 0, |key, at| {
+            let end = answer_scan::value_end(raw, at)?;
+            let count = match key {
+                b"cached_tokens" => &mut d.cached_tokens,
+                b"reasoning_tokens" => &mut d.reasoning_tokens,
+                _ => return Some(end),
+            };
+            *count = scanned_count(&raw[at..end]).ok()?;
+            Some(end)
+        });
+        match end {
+            Some(end) if end == raw.len() => Ok(Some(d)),
+            _ => Err(Unfollowed),
+        }
+    }
+}
+
+/// A scanned count as [`count`] reads it: digits are the number (absent
+/// when too large for a `u64`, as the parser reads them as a float); any
+/// other JSON value is absent.
+fn scanned_count(raw: &[u8]) -> Result<Option<u64>, Unfollowed> {
+    if !raw.is_empty() && raw.iter().all(u8::is_ascii_digit) {
+        if raw.len() > 1 && raw[0] == b'0' {
+            return Err(Unfollowed);
+        }
+        // Digits are UTF-8.
+        let digits = std::str::from_utf8(raw).map_err(|_| Unfollowed)?;
+        return Ok(digits.parse().ok());
+    }
+    checked(raw).map(|()| None)
+}
+
+/// `Ok` when `raw` is one valid JSON value (a scanned value that is not
+/// read, of a member whose value the full parse would check).
+fn checked(raw: &[u8]) -> Result<(), Unfollowed> {
+    serde_json::from_slice::<IgnoredAny>(raw)
+        .map(drop)
+        .map_err(|_| Unfollowed)
+}
+
 impl UsageCounts {
     /// The counts of a `usage` tree (none when it is not an object).
     fn of(u: &Value) -> UsageCounts {
         UsageCounts::deserialize(u).unwrap_or_default()
+    }
+
+    /// The counts of a scanned `usage` object (see [`answer_scan`]). A
+    /// count written as digits is read from them; any other value of a
+    /// count is checked by the parser (and is absent); the members not read
+    /// are stepped over.
+    fn scan(raw: &[u8]) -> Result<UsageCounts, Unfollowed> {
+        let mut u = UsageCounts::default();
+        let end = answer_scan::object_members(raw, 0, |key, at| {
+            let end = answer_scan::value_end(raw, at)?;
+            let value = &raw[at..end];
+            let count = match key {
+                b"prompt_tokens" => &mut u.prompt_tokens,
+                b"completion_tokens" => &mut u.completion_tokens,
+                b"input_tokens" => &mut u.input_tokens,
+                b"output_tokens" => &mut u.output_tokens,
+                b"cache_read_input_tokens" => &mut u.cache_read_input_tokens,
+                b"cache_creation_input_tokens" => &mut u.cache_creation_input_tokens,
+                b"reasoning_tokens" => &mut u.reasoning_tokens,
+                _ => {
+                    let details = match key {
+                        b"prompt_tokens_details" => &mut u.prompt_tokens_details,
+                        b"completion_tokens_details" => &mut u.completion_tokens_details,
+                        b"input_tokens_details" => &mut u.input_tokens_details,
+                        b"output_tokens_details" => &mut u.output_tokens_details,
+                        _ => return Some(end),
+                    };
+                    *details = CountDetails::scan(value).ok()?;
+                    return Some(end);
+                }
+            };
+            *count = scanned_count(value).ok()?;
+            Some(end)
+        });
+        match end {
+            Some(end) if end == raw.len() => Ok(u),
+            _ => Err(Unfollowed),
+        }
     }
 
     fn detail(d: &Option<CountDetails>, pick: fn(&CountDetails) -> Option<u64>) -> u64 {
@@ -634,12 +721,74 @@ struct ChoiceSummary<'a> {
 
 /// Usage and stop reason of a complete (non-streaming) JSON response.
 /// `None` when the body is not a JSON object carrying a `usage` object
-/// (error bodies included).
+/// (error bodies included). The members read are found by a structural
+/// scan ([`super::answer_scan`]); a body the scan cannot follow is parsed.
 pub fn from_json_response(dialect: Dialect, body: &[u8]) -> Option<(Usage, Option<String>)> {
     // A struct also deserializes from a JSON array; only objects carry usage.
     if body.trim_ascii_start().first() != Some(&b'{') {
         return None;
     }
+    let scanned = answer_scan::top_members(body).and_then(|m| from_members(dialect, &m));
+    match scanned {
+        Ok(read) => read,
+        Err(Unfollowed) => from_parsed_response(dialect, body),
+    }
+}
+
+/// [`from_json_response`] from the scanned members; [`Unfollowed`] when one
+/// of them does not parse on its own (the whole body is parsed then, for
+/// the answer a full parse gives).
+fn from_members(
+    dialect: Dialect,
+    m: &answer_scan::Members<'_>,
+) -> Result<Option<(Usage, Option<String>)>, Unfollowed> {
+    let Some(usage) = m.usage.filter(|u| u.first() == Some(&b'{')) else {
+        return Ok(None);
+    };
+    let u = UsageCounts::scan(usage)?;
+    let is_response = match dialect {
+        // Compared as written unless written with escapes.
+        Dialect::OpenAI => match m.object {
+            Some(raw) if !raw.contains(&b'\\') => raw == br#""response""#,
+            raw => lenient_text(raw)?.as_deref() == Some("response"),
+        },
+        Dialect::Anthropic => false,
+    };
+    let (usage, stop) = match dialect {
+        Dialect::OpenAI if is_response => (u.responses(), lenient_text(m.status)?),
+        Dialect::OpenAI => (u.openai(), lenient_text(m.finish_reason)?),
+        Dialect::Anthropic => {
+            let mut usage = Usage::default();
+            u.merge_anthropic_into(&mut usage);
+            (usage, lenient_text(m.stop_reason)?)
+        }
+    };
+    Ok(Some((usage, stop)))
+}
+
+/// A scanned member read as [`lenient_str`] reads it: its text when it is a
+/// string, `None` when it is absent or not a string.
+fn lenient_text(raw: Option<&[u8]>) -> Result<Option<String>, Unfollowed> {
+    match raw {
+        Some(raw) if raw.first() == Some(&b'"') => {
+            // The rule, a name without escapes: its bytes, checked as the
+            // parser would check them.
+            let inner = &raw[1..raw.len() - 1];
+            if !inner.iter().any(|&c| c == b'\\' || c < 0x20)
+                && let Ok(text) = std::str::from_utf8(inner)
+            {
+                return Ok(Some(text.to_owned()));
+            }
+            serde_json::from_slice(raw)
+                .map(Some)
+                .map_err(|_| Unfollowed)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// [`from_json_response`] by parsing the whole body.
+fn from_parsed_response(dialect: Dialect, body: &[u8]) -> Option<(Usage, Option<String>)> {
     let answer: AnswerSummary = match crate::wire::lenient::from_body(body) {
         Ok(answer) => answer,
         // Valid JSON the typed view cannot take (a member named twice): read
@@ -666,14 +815,23 @@ fn from_json_tree(dialect: Dialect, answer: &Value) -> Option<(Usage, Option<Str
     let is_response = answer.get("object").and_then(Value::as_str) == Some("response");
     let (usage, stop) = match dialect {
         Dialect::OpenAI if is_response => (Usage::from_responses(u), answer.get("status")),
+        // The first choice that is an object, as the typed view reads it.
         Dialect::OpenAI => (
             Usage::from_openai(u),
-            answer.pointer("/choices/0/finish_reason"),
+            answer
+                .get("choices")
+                .and_then(Value::as_array)
+                .and_then(|choices| choices.iter().find(|c| c.is_object()))
+                .and_then(|choice| choice.get("finish_reason")),
         ),
         Dialect::Anthropic => (Usage::from_anthropic(u), answer.get("stop_reason")),
     };
     Some((usage, stop.and_then(Value::as_str).map(str::to_owned)))
 }
+
+#[cfg(test)]
+#[path = "answer_scan_tests.rs"]
+mod answer_scan_tests;
 
 #[cfg(test)]
 mod tests {
