@@ -49,8 +49,10 @@ impl Writer {
     }
 
     fn scalar(&mut self) {
-        match self.rng.usize(0..9) {
+        match self.rng.usize(0..11) {
             0 => self.out.push_str("null"),
+            9 => self.out.push_str("-0"),
+            10 => self.out.push_str("12.0"),
             1 => self.out.push_str("true"),
             2 => self.out.push_str("false"),
             3 => self.out.push_str("-3"),

@@ -142,7 +142,7 @@ impl CountDetails {
 
 /// A scanned count as [`count`] reads it: digits are the number (absent
 /// when too large for a `u64`, as the parser reads them as a float); any
-/// other JSON value is absent.
+/// other value is read by [`count`] itself.
 fn scanned_count(raw: &[u8]) -> Result<Option<u64>, Unfollowed> {
     if !raw.is_empty() && raw.iter().all(u8::is_ascii_digit) {
         if raw.len() > 1 && raw[0] == b'0' {
@@ -152,7 +152,12 @@ fn scanned_count(raw: &[u8]) -> Result<Option<u64>, Unfollowed> {
         let digits = std::str::from_utf8(raw).map_err(|_| Unfollowed)?;
         return Ok(digits.parse().ok());
     }
-    checked(raw).map(|()| None)
+    /// One count, as a member of `usage` reads it.
+    #[derive(Deserialize)]
+    struct Count(#[serde(deserialize_with = "count")] Option<u64>);
+    serde_json::from_slice::<Count>(raw)
+        .map(|c| c.0)
+        .map_err(|_| Unfollowed)
 }
 
 /// `Ok` when `raw` is one valid JSON value (a scanned value that is not
