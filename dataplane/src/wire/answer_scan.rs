@@ -7,7 +7,8 @@
 //! instructions for a 250-byte chat completion, most of them spent on the
 //! message it never reads. The scan follows only the structure — strings
 //! (escapes stepped over, not decoded), nesting, member boundaries — and the
-//! members it finds are then parsed by `serde_json` on their own.
+//! members it finds are then read on their own (counts from their digits,
+//! anything else by `serde_json`; see [`super::usage`]).
 //!
 //! The scan is lenient where it does not look: a body whose structure is
 //! sound but holds an invalid token outside the members read (a bad escape,
