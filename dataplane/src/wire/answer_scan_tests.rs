@@ -73,18 +73,23 @@ impl Writer {
         }
     }
 
-    fn array(&mut self, depth: usize, mut element: impl FnMut(&mut Self, usize)) {
-        self.out.push('[');
+    /// Writes `open`, up to `most` items separated by commas, `close`.
+    fn items(&mut self, open: char, close: char, most: usize, mut item: impl FnMut(&mut Self)) {
+        self.out.push(open);
         self.space();
-        for i in 0..self.rng.usize(0..4) {
+        for i in 0..self.rng.usize(0..most) {
             if i > 0 {
                 self.out.push(',');
                 self.space();
             }
-            element(self, depth);
+            item(self);
             self.space();
         }
-        self.out.push(']');
+        self.out.push(close);
+    }
+
+    fn array(&mut self, depth: usize, mut element: impl FnMut(&mut Self, usize)) {
+        self.items('[', ']', 4, |w| element(w, depth));
     }
 
     fn object(
@@ -93,24 +98,16 @@ impl Writer {
         keys: &[&str],
         mut member: impl FnMut(&mut Self, &str, usize),
     ) {
-        self.out.push('{');
-        self.space();
-        for i in 0..self.rng.usize(0..7) {
-            if i > 0 {
-                self.out.push(',');
-                self.space();
-            }
-            let key = *self.rng.choice(keys).unwrap();
-            self.out.push('"');
-            self.out.push_str(key);
-            self.out.push('"');
-            self.space();
-            self.out.push(':');
-            self.space();
-            member(self, key, depth);
-            self.space();
-        }
-        self.out.push('}');
+        self.items('{', '}', 7, |w| {
+            let key = *w.rng.choice(keys).unwrap();
+            w.out.push('"');
+            w.out.push_str(key);
+            w.out.push('"');
+            w.space();
+            w.out.push(':');
+            w.space();
+            member(w, key, depth);
+        });
     }
 
     fn count(&mut self) {
