@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +18,7 @@ use crate::fleet::Fleet;
 use crate::grpc::auth::{Authenticator, DEFAULT_AUDIENCE, ServiceAccountRef, TokenReviewer};
 use crate::grpc::tls::ServerTls;
 use crate::grpc::{self, DEFAULT_MAX_SNAPSHOT_BYTES, GrpcOptions, SnapshotServer};
+use crate::kube::holders as kube_holders;
 use crate::kube::lease::{self as kube_lease, LeaseConfig};
 use crate::kube::views::{self as kube_views, ViewConfig};
 use crate::metrics::Metrics;
@@ -29,6 +29,11 @@ use ::kube::runtime::events::Reporter;
 
 mod security;
 pub use security::{DataPlaneAuth, GrpcSecurity, grpc_security};
+
+/// How long a stopping replica waits for its Lease to be released and its
+/// data-plane view withdrawn (two or three API requests) before it exits
+/// anyway.
+const KUBE_RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -317,10 +322,17 @@ pub async fn run(args: Args) -> Result<(), Error> {
     let _ = shutdown_tx.send(true);
     // The Lease holder gives the Lease up, so another replica leads at once,
     // and every replica withdraws its data-plane view.
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+    if tokio::time::timeout(KUBE_RELEASE_TIMEOUT, async {
         while kube_tasks.join_next().await.is_some() {}
     })
-    .await;
+    .await
+    .is_err()
+    {
+        tracing::warn!(
+            timeout = ?KUBE_RELEASE_TIMEOUT,
+            "the Lease and the data-plane view were not given up in time; they expire on their own"
+        );
+    }
     kube_tasks.abort_all();
     source_task.abort();
     render_task.abort();
@@ -341,7 +353,7 @@ fn spawn_status(
     args: &Args,
     rendered: watch::Receiver<Arc<Rendered>>,
     fleet_handle: &crate::fleet::Fleet,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     let fleet = fleet_handle.subscribe();
@@ -370,32 +382,29 @@ fn spawn_status(
     async move {
         let (leader_tx, leader_rx) = watch::channel(false);
         let (merged_tx, merged_rx) = watch::channel(crate::fleet::FleetView::default());
-        // Both give up what they hold once shutdown turns true, after their
-        // writes in flight: awaited to the end on shutdown.
-        let mut lease_task = pin!(kube_lease::run(
-            client.clone(),
-            lease,
-            leader_tx,
-            shutdown.clone()
-        ));
-        let mut publish = pin!(kube_views::publish(
-            client.clone(),
-            views.clone(),
-            fleet.clone(),
-            ledger.clone(),
-            shutdown.clone()
-        ));
-        tokio::select! {
-            biased;
-            () = async { drop(shutdown.wait_for(|s| *s).await) } => {
-                tokio::join!(&mut lease_task, &mut publish);
+        // The Lease and this replica's view are given up (after any write in
+        // flight) however the workers end: see `kube::holders`.
+        let holders = |stop: watch::Receiver<bool>| {
+            let lease = kube_lease::run(client.clone(), lease, leader_tx, stop.clone());
+            let view = kube_views::publish(
+                client.clone(),
+                views.clone(),
+                fleet.clone(),
+                ledger.clone(),
+                stop,
+            );
+            async move {
+                tokio::join!(lease, view);
             }
-            () = &mut lease_task => {}
-            () = &mut publish => {}
-            () = status_writer::run(writer, namespaces, rendered.clone(), merged_rx, leader_rx.clone()) => {}
-            () = crate::usage::writer::run(client.clone(), ledger, views.clone(), rendered, leader_rx.clone(), usage_interval) => {}
-            () = kube_views::merge(client, views, fleet, leader_rx, merged_tx) => {}
-        }
+        };
+        let workers = async {
+            tokio::select! {
+                () = status_writer::run(writer, namespaces, rendered.clone(), merged_rx, leader_rx.clone()) => {}
+                () = crate::usage::writer::run(client.clone(), ledger.clone(), views.clone(), rendered, leader_rx.clone(), usage_interval) => {}
+                () = kube_views::merge(client.clone(), views.clone(), fleet.clone(), leader_rx, merged_tx) => {}
+            }
+        };
+        kube_holders::run(shutdown, holders, workers).await;
     }
 }
 

@@ -239,9 +239,9 @@ pub async fn release(api: &Api<Lease>, cfg: &LeaseConfig) -> Result<bool, Error>
 }
 
 /// Keeps trying to hold the Lease and publishes whether we lead into
-/// `leader`, until every receiver is gone or `shutdown` turns true: then,
-/// after any renewal in flight has completed (so it cannot take the Lease
-/// back), gives the Lease up if we hold it.
+/// `leader`, until every receiver is gone or `shutdown` turns true: then
+/// (either way), after any renewal in flight has completed (so it cannot
+/// take the Lease back), gives the Lease up if we hold it.
 pub async fn run(
     client: Client,
     cfg: LeaseConfig,
@@ -271,7 +271,8 @@ pub async fn run(
         });
         tokio::select! {
             () = tokio::time::sleep(cfg.retry_period) => {}
-            () = leader.closed() => return,
+            // Nobody left to lead for: give the Lease up as on shutdown.
+            () = leader.closed() => break,
             () = async { drop(shutdown.wait_for(|s| *s).await) } => break,
         }
     }
