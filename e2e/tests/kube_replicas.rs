@@ -68,6 +68,26 @@ fn view(cluster: &Cluster, ns: &str, identity: &str) -> Option<Value> {
     serde_json::from_str(&text).ok()
 }
 
+/// The note of the newest `Programmed` Event about the AIRoute `name` (empty when none).
+fn newest_programmed_note(events: &[Value], name: &str) -> String {
+    let mut programmed: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["regarding"]["name"] == name && e["reason"] == "Programmed")
+        .collect();
+    programmed.sort_by_key(|e| {
+        e["series"]["lastObservedTime"]
+            .as_str()
+            .or(e["eventTime"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    });
+    programmed
+        .last()
+        .and_then(|e| e["note"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn holder(cluster: &Cluster, ns: &str) -> String {
     lease(cluster, ns)["spec"]["holderIdentity"]
         .as_str()
@@ -178,25 +198,22 @@ async fn status_is_written_only_when_its_meaning_changes() {
         !all.iter().any(|e| e["type"] == "Warning"),
         "no Warning Events for routine changes"
     );
-    let mut programmed: Vec<&Value> = all
-        .iter()
-        .filter(|e| e["regarding"]["name"] == "r0" && e["reason"] == "Programmed")
-        .collect();
-    programmed.sort_by_key(|e| {
-        e["series"]["lastObservedTime"]
-            .as_str()
-            .or(e["eventTime"].as_str())
-            .unwrap_or_default()
-            .to_string()
-    });
-    let latest = programmed.last().expect("Programmed Events for r0");
-    let note = latest["note"].as_str().unwrap_or_default();
+    // The Event of a transition is recorded after the status that makes it (a write of its
+    // own): the condition seen above does not mean the Event is there yet.
+    let expected = format!(
+        "Programmed is True: 1 of 1 connected data planes run generation {}",
+        1 + CHANGES
+    );
+    let mut latest = String::new();
+    let deadline = Instant::now() + WAIT;
+    while latest != expected && Instant::now() < deadline {
+        latest = newest_programmed_note(&events(&cluster, &ns), "r0");
+        if latest != expected {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
     assert_eq!(
-        note,
-        format!(
-            "Programmed is True: 1 of 1 connected data planes run generation {}",
-            1 + CHANGES
-        ),
+        latest, expected,
         "the newest note is about the newest generation"
     );
     assert_eq!(
