@@ -317,6 +317,7 @@ impl LogBuf {
 /// dropped (`#[tokio::test]` runs every task on the test's thread).
 pub fn capture_logs() -> (LogBuf, tracing::subscriber::DefaultGuard) {
     use tracing_subscriber::layer::SubscriberExt as _;
+    undecided_global_default();
     let buf = LogBuf::default();
     let sink = buf.clone();
     let subscriber = tracing_subscriber::registry().with(
@@ -325,6 +326,47 @@ pub fn capture_logs() -> (LogBuf, tracing::subscriber::DefaultGuard) {
             .with_writer(move || sink.clone()),
     );
     (buf, tracing::subscriber::set_default(subscriber))
+}
+
+/// Installs, once per test process, a global subscriber that records
+/// nothing but leaves every callsite's interest undecided (`sometimes`), so
+/// each event asks the thread's own subscriber.
+///
+/// Without it, `tracing` caches a callsite as never enabled when that
+/// callsite is first reached on a thread without a subscriber while one
+/// test's capturing subscriber is the only one alive (it then asks only the
+/// registering thread's default): that test, and every later one, lost the
+/// callsite's lines (an access line reached first by a test that does not
+/// capture logs went missing whenever a filter left one capturing test).
+fn undecided_global_default() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Another global default (none in these tests) would do as well.
+        let _ = tracing::subscriber::set_global_default(Undecided);
+    });
+}
+
+/// See [`undecided_global_default`].
+struct Undecided;
+
+impl tracing::Subscriber for Undecided {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        false
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 /// Waits (yielding, then advancing the paused clock in small steps, up to a
