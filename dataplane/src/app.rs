@@ -419,6 +419,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     // The configuration source: local files (loaded now, failing the start
     // when broken) or the controller (the cache, if any, serves meanwhile).
+    // Cluster mode: turns true once the listeners drained, for the last usage report.
+    let (finish_tx, finish_rx) = watch::channel(false);
     let source: Pin<Box<dyn Future<Output = ()> + Send>> = match (&args.config, &args.controller) {
         (Some(path), _) => {
             let fingerprint = local::load_and_apply(&state, path)
@@ -459,6 +461,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 idle_timeout: Duration::from_secs(60),
                 backoff: grpc::Backoff::default(),
                 usage_report_interval: args.usage_report_interval,
+                finish: finish_rx,
             };
             Box::pin(grpc::run(state.clone(), opts))
         }
@@ -590,7 +593,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         r = &mut watch_task => anyhow::bail!("configuration source ended unexpectedly: {r:?}"),
         r = &mut proxy_task => anyhow::bail!("proxy listener ended unexpectedly: {r:?}"),
     }
-    watch_task.abort();
+    // A data plane following a controller keeps its stream while the
+    // listeners drain, so the usage of the requests finishing then is
+    // reported; a local configuration source stops at once.
+    let follows_controller = args.controller.is_some();
+    if !follows_controller {
+        watch_task.abort();
+    }
     let _ = stop_tx.send(true);
     let mut listeners = vec![traffic_task, admin_task];
     if args.proxy_listen.is_some() {
@@ -605,8 +614,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "usage of requests still running could not be charged before exit"
         );
     }
+    if follows_controller {
+        let _ = finish_tx.send(true);
+        if tokio::time::timeout(FINAL_REPORT_TIMEOUT, &mut watch_task)
+            .await
+            .is_err()
+        {
+            tracing::warn!(timeout = ?FINAL_REPORT_TIMEOUT, "the last usage report did not reach the controller in time");
+            watch_task.abort();
+        }
+    }
     Ok(())
 }
+
+/// How long a stopping data plane waits for its last usage report to reach
+/// the controller (one message and the stream's close) before it exits.
+const FINAL_REPORT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The end of a shutdown: every listener drains (each within the grace
 /// period, all started by the same signal, so they drain side by side), and

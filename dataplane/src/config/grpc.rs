@@ -16,6 +16,11 @@
 //! - Every `--usage-report-interval` the usage of the AITeams this process
 //!   served ([`crate::teams::UsageBook`]) goes to the controller when it
 //!   changed since the last report on this stream (and once per stream).
+//! - On shutdown the stream stays open while the listeners drain; then
+//!   ([`ClusterOptions::finish`]) the usage goes out one last time, the data
+//!   plane closes its side and waits for the controller to close its own, so
+//!   the requests that finished since the last report, and during the drain,
+//!   are counted too.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,7 +28,7 @@ use std::time::Duration;
 
 use switchboard_proto as pb;
 use switchboard_proto::snapshot_service_client::SnapshotServiceClient;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 
 use super::channel::{ChannelError, ControllerTransport};
@@ -54,6 +59,9 @@ pub struct ClusterOptions {
     pub backoff: Backoff,
     /// How often the AITeams' usage is reported (when it changed).
     pub usage_report_interval: Duration,
+    /// Turns true when the process is about to exit: the usage is reported
+    /// one last time, the stream is closed and [`run`] returns.
+    pub finish: watch::Receiver<bool>,
 }
 
 /// Why one stream ended.
@@ -165,9 +173,14 @@ pub fn apply_cache(state: &Arc<AppState>, path: &std::path::Path) -> bool {
     }
 }
 
-/// Follows the controller forever: connect, apply, ACK/NACK, reconnect.
+/// Follows the controller: connect, apply, ACK/NACK, reconnect, until
+/// [`ClusterOptions::finish`] turns true (after the last usage report, when
+/// a stream is open).
 pub async fn run(state: Arc<AppState>, mut opts: ClusterOptions) {
     loop {
+        if finishing(&opts.finish) {
+            return;
+        }
         match stream_once(&state, &mut opts).await {
             Err(StreamError::Closed) => {
                 tracing::info!("controller closed the stream; reconnecting")
@@ -191,8 +204,17 @@ pub async fn run(state: Arc<AppState>, mut opts: ClusterOptions) {
         }
         let delay = opts.backoff.next_delay(fastrand::f64());
         tracing::debug!(?delay, "reconnect backoff");
-        tokio::time::sleep(delay).await;
+        let mut finish = opts.finish.clone();
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = async { drop(finish.wait_for(|f| *f).await) } => return,
+        }
     }
+}
+
+/// Whether the process asked for the last report (a gone sender counts).
+fn finishing(finish: &watch::Receiver<bool>) -> bool {
+    *finish.borrow() || finish.has_changed().is_err()
 }
 
 /// One stream: connect, Hello, then apply snapshots until it ends.
@@ -229,8 +251,12 @@ async fn stream_once(state: &Arc<AppState>, opts: &mut ClusterOptions) -> Result
     let mut last_report: Option<Vec<pb::TeamUsage>> = None;
     // Reports going out do not count as activity: only what arrives does.
     let mut idle_deadline = tokio::time::Instant::now() + opts.idle_timeout;
+    let mut finish = opts.finish.clone();
     loop {
         let next = tokio::select! {
+            () = async { drop(finish.wait_for(|f| *f).await) } => {
+                return finish_stream(state, tx, inbound, &mut last_report).await;
+            }
             next = tokio::time::timeout_at(idle_deadline, inbound.message()) => next,
             _ = reports.tick() => {
                 if let Some(report) = usage_report(state, &mut last_report)
@@ -259,6 +285,31 @@ async fn stream_once(state: &Arc<AppState>, opts: &mut ClusterOptions) -> Result
             Some(pb::controller_message::Kind::Keepalive(_)) | None => {}
         }
     }
+}
+
+/// The end of a stream at shutdown: the last usage report (when the usage
+/// changed since the previous one), then this side closed, then the
+/// controller's side awaited: it closes after reading everything sent
+/// before, the report included. Ends with [`StreamError::Closed`] when the
+/// report could not be sent.
+async fn finish_stream(
+    state: &AppState,
+    tx: mpsc::Sender<pb::DataPlaneMessage>,
+    mut inbound: tonic::Streaming<pb::ControllerMessage>,
+    last_report: &mut Option<Vec<pb::TeamUsage>>,
+) -> Result<(), StreamError> {
+    if let Some(report) = usage_report(state, last_report)
+        && tx
+            .send(message(pb::data_plane_message::Kind::Usage(report)))
+            .await
+            .is_err()
+    {
+        return Err(StreamError::Closed);
+    }
+    drop(tx);
+    while let Ok(Some(_)) = inbound.message().await {}
+    tracing::info!("last usage report sent; controller stream closed");
+    Ok(())
 }
 
 /// The usage report to send, if the usage changed since `last` (the teams of
@@ -391,6 +442,54 @@ mod tests {
         assert!(usage_report(state, &mut last).is_none());
         // A new stream starts with no report sent.
         assert!(usage_report(state, &mut None).is_some());
+    }
+
+    /// Options for a controller that is not there (nothing listens on port 1).
+    fn unreachable(finish: watch::Receiver<bool>) -> ClusterOptions {
+        ClusterOptions {
+            controller: "http://127.0.0.1:1".into(),
+            transport: ControllerTransport::InsecurePlaintext,
+            node_id: "test".into(),
+            cache: None,
+            max_snapshot_bytes: DEFAULT_MAX_SNAPSHOT_BYTES,
+            idle_timeout: Duration::from_secs(60),
+            backoff: Backoff::new(Duration::from_secs(20), Duration::from_secs(20)),
+            usage_report_interval: Duration::from_secs(5),
+            finish,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stopping_data_plane_does_not_wait_out_a_reconnect_backoff() {
+        let h = crate::pipeline::testing::Harness::new(&[]);
+        let (logs, _guard) = crate::pipeline::testing::capture_logs();
+        let (finish_tx, finish) = watch::channel(false);
+        let run = tokio::spawn(run(h.state.clone(), unreachable(finish)));
+        // The connection is refused; `run` then waits 10–20 s before the next attempt.
+        crate::pipeline::testing::eventually("the first attempt failed", || {
+            logs.text()
+                .contains("controller stream ended; reconnecting")
+        })
+        .await;
+        finish_tx.send_replace(true);
+        tokio::time::timeout(Duration::from_secs(5), run)
+            .await
+            .expect("returns without waiting for the backoff")
+            .expect("no panic");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_data_plane_that_already_stops_does_not_connect() {
+        let h = crate::pipeline::testing::Harness::new(&[]);
+        let (finish_tx, finish) = watch::channel(false);
+        finish_tx.send_replace(true);
+        tokio::time::timeout(
+            Duration::from_secs(1),
+            run(h.state.clone(), unreachable(finish)),
+        )
+        .await
+        .expect("returns at once");
+        drop(finish_tx);
     }
 
     #[test]
