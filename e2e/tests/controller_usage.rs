@@ -12,41 +12,11 @@ use switchboard_e2e::{Controller, Gateway, post_json, wait_until};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-const PLATFORM: &str = "
-apiVersion: switchboard.dev/v1alpha1
-kind: AIBackend
-metadata: {name: mock, namespace: platform}
-spec: {provider: Mock}
----
-apiVersion: switchboard.dev/v1alpha1
-kind: AIRoute
-metadata: {name: main, namespace: platform}
-spec:
-  auth:
-    apiKeys: [{name: admin, secretRef: {name: keys, key: admin}}]
-  rules: [{backends: [{name: mock}]}]
-  teams:
-    refuseUnknown: true
-    teamRefs: [{name: payments, namespace: team-a}]
----
-apiVersion: v1
-kind: Secret
-metadata: {name: keys, namespace: platform}
-stringData: {admin: sb-admin}
-";
+/// A platform route whose callers must belong to an AITeam.
+const PLATFORM: &str = include_str!("fixtures/aiteams/platform.yaml");
 
-const TEAM: &str = "
-apiVersion: switchboard.dev/v1alpha1
-kind: AITeam
-metadata: {name: payments, namespace: team-a}
-spec:
-  apiKeys: [{name: ci, secretRef: {name: payments-keys, key: ci}}]
----
-apiVersion: v1
-kind: Secret
-metadata: {name: payments-keys, namespace: team-a}
-stringData: {ci: sb-payments-ci}
-";
+/// The AITeam (2 requests a minute) in a namespace of its own, its API key in a Secret there.
+const TEAM: &str = include_str!("fixtures/aiteams/team-a.yaml");
 
 async fn chat(g: &Gateway) -> u16 {
     let url = format!("{}/v1/chat/completions", g.base_url());
@@ -73,7 +43,8 @@ async fn a_stopping_data_plane_reports_the_usage_it_had_not_reported_yet() {
     let mut gateway = controller
         .start_dataplane(&[], &["--usage-report-interval", "1h"], true)
         .await;
-    for _ in 0..3 {
+    // Within the team's two requests a minute.
+    for _ in 0..2 {
         assert_eq!(chat(&gateway).await, 200);
     }
     let local = json_at(&format!("{}/usage", gateway.admin_url())).await;

@@ -12,42 +12,11 @@ use switchboard_e2e::harness::{temp_dir, write_file_atomic};
 use switchboard_e2e::stack::chat_body;
 use switchboard_e2e::{Gateway, post_json};
 
-const PLATFORM: &str = "
-apiVersion: switchboard.dev/v1alpha1
-kind: AIBackend
-metadata: {name: mock, namespace: platform}
-spec: {provider: Mock}
----
-apiVersion: switchboard.dev/v1alpha1
-kind: AIRoute
-metadata: {name: main, namespace: platform}
-spec:
-  auth:
-    apiKeys: [{name: admin, secretRef: {name: keys, key: admin}}]
-  rules: [{backends: [{name: mock}]}]
-  teams:
-    refuseUnknown: true
-    teamRefs: [{name: payments, namespace: team-a}]
----
-apiVersion: v1
-kind: Secret
-metadata: {name: keys, namespace: platform}
-stringData: {admin: sb-admin}
-";
+/// A platform route whose callers must belong to an AITeam.
+const PLATFORM: &str = include_str!("fixtures/aiteams/platform.yaml");
 
-const TEAM: &str = "
-apiVersion: switchboard.dev/v1alpha1
-kind: AITeam
-metadata: {name: payments, namespace: team-a}
-spec:
-  requestsPerMinute: 2
-  apiKeys: [{name: ci, secretRef: {name: payments-keys, key: ci}}]
----
-apiVersion: v1
-kind: Secret
-metadata: {name: payments-keys, namespace: team-a}
-stringData: {ci: sb-payments-ci}
-";
+/// The AITeam (2 requests a minute) in a namespace of its own, its API key in a Secret there.
+const TEAM: &str = include_str!("fixtures/aiteams/team-a.yaml");
 
 /// Waits until at least `margin` seconds are left in the current UTC minute,
 /// so requests counted per minute do not straddle two windows.
