@@ -671,8 +671,9 @@ pub mod data_plane_message {
 /// What one data plane process counted for the AITeams it served, in the
 /// current windows. Each report is complete, not a delta: it replaces the
 /// same instance's previous one, so a report that is lost or sent twice
-/// changes nothing. Sent every few seconds while something changed, and once
-/// after every (re)connect.
+/// changes nothing. Sent every few seconds while something changed, once
+/// after every (re)connect, and once more when the data plane stops (after
+/// its listeners drained, so the drain's requests are in it).
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct UsageReport {
     /// Random id of this data plane process, new at every start. The
