@@ -154,6 +154,18 @@ pub async fn get(url: &str, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap,
         .unwrap_or_else(|e| panic!("GET {url}: {e:#}"))
 }
 
+/// `GET url` answered 200 with JSON: the JSON (panics otherwise, with the status and body).
+pub async fn get_json(url: &str) -> Value {
+    let (status, _, body) = get(url, &[]).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "GET {url}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    json_body(&body)
+}
+
 /// `POST url` with a JSON body (adds `content-type: application/json`); panics on transport errors.
 pub async fn post_json(
     url: &str,

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use switchboard_e2e::client::{get, json_body};
+use serde_json::json;
+use switchboard_e2e::client::get_json;
 use switchboard_e2e::harness::{temp_dir, write_file_atomic};
 use switchboard_e2e::stack::chat_body;
 use switchboard_e2e::{Controller, Gateway, post_json, wait_until};
@@ -27,12 +27,6 @@ async fn chat(g: &Gateway) -> u16 {
     status.as_u16()
 }
 
-async fn json_at(url: &str) -> Value {
-    let (status, _, body) = get(url, &[]).await;
-    assert_eq!(status, 200, "{url}");
-    json_body(&body)
-}
-
 #[tokio::test]
 async fn a_stopping_data_plane_reports_the_usage_it_had_not_reported_yet() {
     let dir = temp_dir("usage-at-stop");
@@ -47,12 +41,12 @@ async fn a_stopping_data_plane_reports_the_usage_it_had_not_reported_yet() {
     for _ in 0..2 {
         assert_eq!(chat(&gateway).await, 200);
     }
-    let local = json_at(&format!("{}/usage", gateway.admin_url())).await;
+    let local = get_json(&format!("{}/usage", gateway.admin_url())).await;
     let tokens = &local["teams"][0]["tokensToday"];
     assert!(tokens.as_u64().is_some_and(|t| t > 0), "{local}");
     let reported = format!("{}/usage", controller.admin_url());
     assert!(
-        json_at(&reported).await["teams"]["team-a/payments"].is_null(),
+        get_json(&reported).await["teams"]["team-a/payments"].is_null(),
         "nothing reported before the stop"
     );
 
@@ -60,7 +54,9 @@ async fn a_stopping_data_plane_reports_the_usage_it_had_not_reported_yet() {
     wait_until(
         WAIT,
         "the controller counts the stopped data plane's usage",
-        || async { json_at(&reported).await["teams"]["team-a/payments"]["tokensToday"] == *tokens },
+        || async {
+            get_json(&reported).await["teams"]["team-a/payments"]["tokensToday"] == *tokens
+        },
     )
     .await;
 }

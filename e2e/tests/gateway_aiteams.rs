@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use switchboard_e2e::client::{get, json_body};
+use switchboard_e2e::client::{get_json, json_body};
 use switchboard_e2e::harness::{temp_dir, write_file_atomic};
 use switchboard_e2e::stack::chat_body;
 use switchboard_e2e::{Gateway, post_json};
@@ -41,9 +41,7 @@ async fn chat(g: &Gateway, key: &str, text: &str) -> (u16, Value) {
 }
 
 async fn usage(g: &Gateway) -> Value {
-    let (status, _, body) = get(&format!("{}/usage", g.admin_url()), &[]).await;
-    assert_eq!(status, 200);
-    json_body(&body)
+    get_json(&format!("{}/usage", g.admin_url())).await
 }
 
 #[tokio::test]
